@@ -1,0 +1,250 @@
+#include "server/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "turn/crypto.hpp"
+
+namespace turnpike {
+
+namespace {
+
+using turn::Cidr;
+using turn::Endpoint;
+using turn::IpAddress;
+
+std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "." + b; }
+
+void only_keys(const YAML::Node& n, const std::string& path, std::set<std::string> allowed) {
+  if (!n.IsMap()) throw ConfigError(path.empty() ? "(top level)" : path, "must be a mapping");
+  for (const auto& kv : n) {
+    auto key = kv.first.as<std::string>();
+    if (!allowed.count(key)) throw ConfigError(join(path, key), "unknown key");
+  }
+}
+
+std::string str(const YAML::Node& n, const std::string& key) {
+  if (!n.IsScalar()) throw ConfigError(key, "must be a string");
+  return n.as<std::string>();
+}
+
+uint64_t uint(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max) {
+  if (!n.IsScalar()) throw ConfigError(key, "must be a number");
+  uint64_t v;
+  try {
+    auto s = n.as<std::string>();
+    size_t used = 0;
+    if (s.empty() || s[0] == '-') throw std::invalid_argument("negative");
+    v = std::stoull(s, &used);
+    if (used != s.size()) throw std::invalid_argument("trailing");
+  } catch (const std::exception&) {
+    throw ConfigError(key, "must be a whole number");
+  }
+  if (v < min || v > max) throw ConfigError(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  return v;
+}
+
+IpAddress address(const YAML::Node& n, const std::string& key) {
+  auto a = IpAddress::parse(str(n, key));
+  if (!a) throw ConfigError(key, "not an IPv4 or IPv6 address: '" + n.as<std::string>() + "'");
+  return *a;
+}
+
+std::vector<Cidr> cidrs(const YAML::Node& n, const std::string& key) {
+  std::vector<Cidr> out;
+  if (!n || n.IsNull()) return out;
+  if (!n.IsSequence()) throw ConfigError(key, "must be a list of address ranges");
+  for (size_t i = 0; i < n.size(); ++i) {
+    auto k = key + "[" + std::to_string(i) + "]";
+    auto c = Cidr::parse(str(n[i], k));
+    if (!c) throw ConfigError(k, "not an address range (a.b.c.d/n or x::/n): '" + n[i].as<std::string>() + "'");
+    out.push_back(*c);
+  }
+  return out;
+}
+
+turn::Transport transport(const std::string& s, const std::string& key) {
+  if (s == "udp") return turn::Transport::Udp;
+  if (s == "tcp" || s == "tls" || s == "dtls") throw ConfigError(key, "transport '" + s + "' is not supported yet (udp only)");
+  throw ConfigError(key, "unknown transport '" + s + "' (udp)");
+}
+
+void parse_listen(const YAML::Node& n, Config& c) {
+  if (!n.IsSequence() || n.size() == 0) throw ConfigError("listen", "must be a non-empty list");
+  for (size_t i = 0; i < n.size(); ++i) {
+    auto k = "listen[" + std::to_string(i) + "]";
+    only_keys(n[i], k, {"transport", "address", "port"});
+    ListenConfig l;
+    l.transport = transport(n[i]["transport"] ? str(n[i]["transport"], k + ".transport") : "udp", k + ".transport");
+    if (!n[i]["address"]) throw ConfigError(k + ".address", "required");
+    l.endpoint.address = address(n[i]["address"], k + ".address");
+    l.endpoint.port = static_cast<uint16_t>(n[i]["port"] ? uint(n[i]["port"], k + ".port", 1, 65535) : 3478);
+    for (const auto& other : c.listen)
+      if (other.endpoint == l.endpoint && other.transport == l.transport)
+        throw ConfigError(k, "duplicates an earlier listen entry (" + l.endpoint.to_string() + ")");
+    c.listen.push_back(l);
+  }
+}
+
+void parse_relay(const YAML::Node& n, Config& c) {
+  only_keys(n, "relay", {"addresses", "port_range"});
+  const auto& a = n["addresses"];
+  if (!a || !a.IsSequence() || a.size() == 0) throw ConfigError("relay.addresses", "must be a non-empty list");
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto k = "relay.addresses[" + std::to_string(i) + "]";
+    auto ip = address(a[i], k);
+    if (ip.is_unspecified()) throw ConfigError(k, "must be a concrete address, not unspecified");
+    for (const auto& other : c.relay_addresses)
+      if (other == ip) throw ConfigError(k, "duplicate address");
+    c.relay_addresses.push_back(ip);
+  }
+  if (const auto& r = n["port_range"]) {
+    if (!r.IsSequence() || r.size() != 2) throw ConfigError("relay.port_range", "must be [low, high]");
+    c.relay_port_min = static_cast<uint16_t>(uint(r[0], "relay.port_range[0]", 1024, 65535));
+    c.relay_port_max = static_cast<uint16_t>(uint(r[1], "relay.port_range[1]", 1024, 65535));
+    if (c.relay_port_min > c.relay_port_max) throw ConfigError("relay.port_range", "low is above high (wrong order)");
+    if (c.relay_port_max - c.relay_port_min < 1) throw ConfigError("relay.port_range", "must span at least two ports");
+  }
+}
+
+void parse_auth(const YAML::Node& n, Config& c) {
+  only_keys(n, "auth", {"realm", "users", "rest_secrets", "nonce_lifetime"});
+  if (n["realm"]) c.auth.realm = str(n["realm"], "auth.realm");
+  if (c.auth.realm.empty() || c.auth.realm.size() > 127) throw ConfigError("auth.realm", "must be 1 to 127 characters");
+  if (const auto& u = n["users"]; u && !u.IsNull()) {
+    if (!u.IsMap()) throw ConfigError("auth.users", "must be a mapping of user: password");
+    for (const auto& kv : u) {
+      auto name = kv.first.as<std::string>();
+      auto k = "auth.users." + name;
+      auto pw = str(kv.second, k);
+      if (name.empty() || name.size() > 512 || name.find(':') != std::string::npos)
+        throw ConfigError(k, "user names are 1 to 512 bytes without ':'");
+      if (pw.empty()) throw ConfigError(k, "empty password");
+      c.auth.users[name] = pw;
+    }
+  }
+  if (const auto& s = n["rest_secrets"]; s && !s.IsNull()) {
+    if (!s.IsSequence()) throw ConfigError("auth.rest_secrets", "must be a list of secrets, newest first");
+    for (size_t i = 0; i < s.size(); ++i) {
+      auto secret = str(s[i], "auth.rest_secrets[" + std::to_string(i) + "]");
+      if (secret.empty()) throw ConfigError("auth.rest_secrets[" + std::to_string(i) + "]", "empty secret");
+      c.auth.rest_secrets.push_back(secret);
+    }
+  }
+  if (n["nonce_lifetime"]) c.auth.nonce_lifetime_s = static_cast<int64_t>(uint(n["nonce_lifetime"], "auth.nonce_lifetime", 10, 86400));
+  if (c.auth.users.empty() && c.auth.rest_secrets.empty())
+    throw ConfigError("auth", "needs at least one of users or rest_secrets");
+}
+
+void parse_limits(const YAML::Node& n, Config& c) {
+  only_keys(n, "limits", {"max_allocations", "max_allocations_per_user", "default_lifetime", "max_lifetime"});
+  if (n["max_allocations"]) c.max_allocations = uint(n["max_allocations"], "limits.max_allocations", 1, 10'000'000);
+  if (n["max_allocations_per_user"])
+    c.max_allocations_per_user = uint(n["max_allocations_per_user"], "limits.max_allocations_per_user", 1, 10'000'000);
+  if (n["default_lifetime"])
+    c.core.default_lifetime_s = static_cast<uint32_t>(uint(n["default_lifetime"], "limits.default_lifetime", 30, 86400));
+  if (n["max_lifetime"])
+    c.core.max_lifetime_s = static_cast<uint32_t>(uint(n["max_lifetime"], "limits.max_lifetime", 30, 86400));
+  if (c.core.max_lifetime_s < c.core.default_lifetime_s)
+    throw ConfigError("limits.max_lifetime", "is below limits.default_lifetime");
+}
+
+void cross_check(Config& c) {
+  for (size_t i = 0; i < c.peers_allow.size(); ++i)
+    for (size_t j = 0; j < c.peers_deny.size(); ++j)
+      if (c.peers_allow[i].overlaps(c.peers_deny[j]))
+        throw ConfigError("peers.deny[" + std::to_string(j) + "]",
+                          "overlaps peers.allow[" + std::to_string(i) + "] (" + c.peers_allow[i].to_string() + ")");
+  for (size_t i = 0; i < c.listen.size(); ++i) {
+    const auto& l = c.listen[i].endpoint;
+    for (const auto& r : c.relay_addresses)
+      if ((r == l.address || l.address.is_unspecified()) && l.port >= c.relay_port_min && l.port <= c.relay_port_max)
+        throw ConfigError("listen[" + std::to_string(i) + "].port", "lies inside relay.port_range on a relay address");
+  }
+  bool v4 = false, v6 = false;
+  for (const auto& r : c.relay_addresses) (r.is_v4() ? v4 : v6) = true;
+  if (!v4 && !v6) throw ConfigError("relay.addresses", "empty");
+  if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+Config load_config_text(const std::string& text) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("(yaml)", std::string("not valid YAML: ") + e.what());
+  }
+  Config c;
+  try {
+    only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits"});
+    if (root["region"]) c.region = str(root["region"], "region");
+    if (c.region.empty()) throw ConfigError("region", "must not be empty");
+    if (!root["listen"]) throw ConfigError("listen", "required");
+    parse_listen(root["listen"], c);
+    if (!root["relay"]) throw ConfigError("relay", "required");
+    parse_relay(root["relay"], c);
+    if (!root["auth"]) throw ConfigError("auth", "required");
+    parse_auth(root["auth"], c);
+    if (const auto& p = root["peers"]; p && !p.IsNull()) {
+      only_keys(p, "peers", {"allow", "deny"});
+      c.peers_allow = cidrs(p["allow"], "peers.allow");
+      c.peers_deny = cidrs(p["deny"], "peers.deny");
+    }
+    if (const auto& a = root["admin"]; a && !a.IsNull()) {
+      only_keys(a, "admin", {"listen"});
+      if (a["listen"]) {
+        c.admin_listen_text = str(a["listen"], "admin.listen");
+        auto ep = Endpoint::parse(c.admin_listen_text);
+        if (!ep) throw ConfigError("admin.listen", "must be ADDRESS:PORT, e.g. 127.0.0.1:9641");
+        c.admin_listen = *ep;
+      }
+    }
+    if (root["threads"]) c.threads = static_cast<unsigned>(uint(root["threads"], "threads", 1, 256));
+    if (const auto& l = root["log"]; l && !l.IsNull()) {
+      only_keys(l, "log", {"level", "format"});
+      if (l["level"]) c.log_level = str(l["level"], "log.level");
+      if (l["format"]) c.log_format = str(l["format"], "log.format");
+      if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
+        throw ConfigError("log.level", "must be debug, info, warn or error");
+      if (c.log_format != "json" && c.log_format != "text") throw ConfigError("log.format", "must be json or text");
+    }
+    if (const auto& l = root["limits"]; l && !l.IsNull()) parse_limits(l, c);
+    cross_check(c);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("(yaml)", e.what());
+  }
+  return c;
+}
+
+Config load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("--config", "cannot read '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_config_text(ss.str());
+}
+
+Config embedded_default_config() {
+  uint8_t raw[12];
+  turn::crypto::random_bytes(raw);
+  std::string pw = turn::crypto::base64(raw);
+  for (auto& ch : pw)
+    if (ch == '/' || ch == '+') ch = 'x';
+  Config c = load_config_text(
+      "region: local\n"
+      "listen:\n  - { transport: udp, address: 127.0.0.1, port: 3478 }\n"
+      "relay:\n  addresses: [127.0.0.1]\n  port_range: [49152, 65535]\n"
+      "auth:\n  realm: turnpike.test\n  users: { demo: \"" + pw + "\" }\n"
+      "admin:\n  listen: 127.0.0.1:9641\n"
+      "log: { level: info, format: json }\n");
+  c.embedded_default = true;
+  return c;
+}
+
+}  // namespace turnpike

@@ -1,0 +1,50 @@
+// Turnpike's configuration: loaded from YAML, validated in full before anything starts.
+// Every key, its default and its meaning are documented once, in docs/configuration.md.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "turn/address.hpp"
+#include "turn/auth.hpp"
+#include "turn/core.hpp"
+
+namespace turnpike {
+
+// A configuration error names the key (a dotted path) and why it is wrong.
+struct ConfigError : std::runtime_error {
+  ConfigError(const std::string& key, const std::string& why) : std::runtime_error(key + ": " + why), key(key) {}
+  std::string key;
+};
+
+struct ListenConfig {
+  turn::Transport transport = turn::Transport::Udp;
+  turn::Endpoint endpoint;
+};
+
+struct Config {
+  std::string region = "local";
+  std::vector<ListenConfig> listen;
+  std::vector<turn::IpAddress> relay_addresses;
+  uint16_t relay_port_min = 49152, relay_port_max = 65535;
+  turn::AuthConfig auth;
+  std::vector<turn::Cidr> peers_allow, peers_deny;
+  std::string admin_listen_text;   // empty: no admin server
+  turn::Endpoint admin_listen;
+  unsigned threads = 0;            // 0: one per core
+  std::string log_level = "info";  // debug | info | warn | error
+  std::string log_format = "json"; // json | text
+  uint64_t max_allocations = 10000;
+  uint64_t max_allocations_per_user = 100;
+  turn::CoreConfig core;
+  bool embedded_default = false;   // loaded from the built-in default (prints the demo user)
+};
+
+// Parses and validates; throws ConfigError naming the first bad key.
+Config load_config_text(const std::string& yaml);
+Config load_config_file(const std::string& path);
+// The built-in default: UDP on 127.0.0.1:3478, relay on 127.0.0.1, user "demo" with a random password.
+Config embedded_default_config();
+
+}  // namespace turnpike

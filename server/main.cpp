@@ -1,0 +1,142 @@
+// turnpike: the server binary. Wires config, shards, the admin server and signals; owns no protocol.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/admin.hpp"
+#include "server/config.hpp"
+#include "server/log.hpp"
+#include "server/udp_shard.hpp"
+
+#ifndef TURNPIKE_VERSION
+#define TURNPIKE_VERSION "0.0.0"
+#endif
+
+namespace {
+
+const char* kUsage =
+    "usage: turnpike [--config FILE]     run (without --config: the embedded default config)\n"
+    "       turnpike --check-config FILE validate FILE and exit 0, or name the bad key and exit 2\n"
+    "       turnpike --version\n";
+
+// SO_REUSEPORT would let us share a port with another process of the same user: refuse that by
+// first binding the listener address exclusively.
+void probe_exclusive(const turnpike::Config& c) {
+  for (const auto& l : c.listen) {
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (l.endpoint.address.is_v4()) {
+      auto* s = reinterpret_cast<sockaddr_in*>(&ss);
+      s->sin_family = AF_INET;
+      s->sin_port = htons(l.endpoint.port);
+      std::memcpy(&s->sin_addr, l.endpoint.address.bytes.data(), 4);
+      len = sizeof(sockaddr_in);
+    } else {
+      auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
+      s->sin6_family = AF_INET6;
+      s->sin6_port = htons(l.endpoint.port);
+      std::memcpy(&s->sin6_addr, l.endpoint.address.bytes.data(), 16);
+      len = sizeof(sockaddr_in6);
+    }
+    int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    int rc = fd < 0 ? -1 : ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
+    int e = errno;
+    if (fd >= 0) ::close(fd);
+    if (rc != 0) throw std::runtime_error("cannot listen on udp " + l.endpoint.to_string() + ": " + strerror(e));
+  }
+}
+
+int run(turnpike::Config cfg) {
+  using namespace turnpike;
+  log::configure(cfg.log_level, cfg.log_format);
+  auto shared = std::make_unique<SharedState>(cfg);
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::unique_ptr<AdminServer> admin;
+  try {
+    probe_exclusive(cfg);
+    for (unsigned i = 0; i < cfg.threads; ++i) {
+      shards.push_back(std::make_unique<Shard>(i, *shared));
+      shards.back()->bind_listeners();
+    }
+    if (!cfg.admin_listen_text.empty()) admin = std::make_unique<AdminServer>(cfg.admin_listen);
+  } catch (const std::exception& e) {
+    log::error("start_failed", {log::str("error", e.what())});
+    std::fprintf(stderr, "turnpike: %s\n", e.what());
+    return 1;
+  }
+  boost::asio::io_context main_io;
+  boost::asio::signal_set signals(main_io, SIGINT, SIGTERM);
+  for (auto& s : shards) s->start_thread();
+  if (admin) admin->start();
+  std::string listens;
+  for (const auto& l : cfg.listen) listens += std::string(listens.empty() ? "" : " ") + turn::to_string(l.transport) + "://" + l.endpoint.to_string();
+  log::info("started", {log::str("version", TURNPIKE_VERSION), log::str("region", cfg.region),
+                        log::str("listen", listens), log::str("admin", cfg.admin_listen_text),
+                        log::num("threads", cfg.threads)});
+  if (cfg.embedded_default) {
+    const auto& [user, pw] = *cfg.auth.users.begin();
+    std::printf("turnpike %s on the embedded default config\n"
+                "  TURN/STUN: udp 127.0.0.1:3478, realm %s\n"
+                "  demo user: %s / %s\n"
+                "  admin:     http://%s/healthz\n"
+                "  relaying to loopback and private peers is refused (peers.allow); see conf/local.yaml\n",
+                TURNPIKE_VERSION, cfg.auth.realm.c_str(), user.c_str(), pw.c_str(), cfg.admin_listen_text.c_str());
+    std::fflush(stdout);
+  }
+  signals.async_wait([&](const boost::system::error_code&, int sig) {
+    log::info("stopping", {log::num("signal", sig)});
+  });
+  main_io.run();
+  for (auto& s : shards) s->stop();
+  for (auto& s : shards) s->join();
+  if (admin) admin->stop();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string config_path;
+  bool check = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--version") {
+      std::printf("turnpike %s\n", TURNPIKE_VERSION);
+      return 0;
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if ((a == "--config" || a == "--check-config") && i + 1 < args.size()) {
+      check = check || a == "--check-config";
+      config_path = args[++i];
+    } else {
+      std::fprintf(stderr, "turnpike: unknown argument '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  turnpike::Config cfg;
+  try {
+    cfg = config_path.empty() ? turnpike::embedded_default_config() : turnpike::load_config_file(config_path);
+  } catch (const turnpike::ConfigError& e) {
+    std::fprintf(stderr, "turnpike: invalid config %s: %s\n", config_path.c_str(), e.what());
+    return 2;
+  }
+  if (check) {
+    std::printf("turnpike: %s is valid\n", config_path.c_str());
+    return 0;
+  }
+  return run(std::move(cfg));
+}

@@ -1,0 +1,385 @@
+#include "server/udp_shard.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <cstring>
+#include <random>
+
+#include "server/log.hpp"
+#include "turn/crypto.hpp"
+
+namespace turnpike {
+
+using turn::Endpoint;
+using turn::IpAddress;
+
+namespace {
+
+socklen_t to_sockaddr(const Endpoint& ep, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (ep.address.is_v4()) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(ep.port);
+    std::memcpy(&sin->sin_addr, ep.address.bytes.data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(ep.port);
+  std::memcpy(&sin6->sin6_addr, ep.address.bytes.data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+bool from_sockaddr(const sockaddr_storage& ss, Endpoint& ep) {
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    ep.address = IpAddress::v4(reinterpret_cast<const uint8_t*>(&sin->sin_addr));
+    ep.port = ntohs(sin->sin_port);
+    return true;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ep.address = IpAddress::v6(reinterpret_cast<const uint8_t*>(&sin6->sin6_addr)).unmapped();
+    ep.port = ntohs(sin6->sin6_port);
+    return true;
+  }
+  return false;
+}
+
+std::string allocation_json(const turn::Allocation& a, int64_t now_ms) {
+  const auto& s = a.stats;
+  std::string perms = "[";
+  for (const auto& p : a.permissions) perms += (perms.size() > 1 ? ",\"" : "\"") + p.peer.to_string() + "\"";
+  perms += "]";
+  return "{\"id\":" + std::to_string(a.id) + ",\"user\":\"" + log::json_escape(a.user) + "\",\"client\":\"" +
+         a.five_tuple.client.to_string() + "\",\"server\":\"" + a.five_tuple.server.to_string() +
+         "\",\"transport\":\"" + turn::to_string(a.five_tuple.transport) + "\",\"relayed\":\"" +
+         a.relayed.to_string() + "\",\"age_s\":" + std::to_string((now_ms - a.created_ms) / 1000) +
+         ",\"bytes_to_peer\":" + std::to_string(s.bytes_to_peer) + ",\"packets_to_peer\":" +
+         std::to_string(s.packets_to_peer) + ",\"bytes_to_client\":" + std::to_string(s.bytes_to_client) +
+         ",\"packets_to_client\":" + std::to_string(s.packets_to_client) + ",\"dropped\":{\"no_permission\":" +
+         std::to_string(s.dropped_no_permission) + ",\"peer_denied\":" + std::to_string(s.dropped_peer_denied) +
+         ",\"malformed\":" + std::to_string(s.dropped_malformed) + "},\"permissions\":" + perms +
+         ",\"channel_bindings\":" + std::to_string(a.channels.size()) + "}";
+}
+
+}  // namespace
+
+turn::Now now() {
+  using namespace std::chrono;
+  return {duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count(),
+          duration_cast<seconds>(system_clock::now().time_since_epoch()).count()};
+}
+
+// ---------------------------------------------------------------------------------------------
+Reservations::~Reservations() {
+  for (auto& [_, e] : entries_) ::close(e.fd);
+}
+
+turn::stun::ReservationToken Reservations::put(int fd, const Endpoint& ep, int64_t now_ms) {
+  turn::stun::ReservationToken t;
+  turn::crypto::random_bytes(t.token);
+  std::lock_guard lock(mu_);
+  entries_[t.token] = {fd, ep, now_ms + kHoldMs};
+  return t;
+}
+
+bool Reservations::take(const turn::stun::ReservationToken& t, int& fd, Endpoint& ep) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(t.token);
+  if (it == entries_.end()) return false;
+  fd = it->second.fd;
+  ep = it->second.endpoint;
+  entries_.erase(it);
+  return true;
+}
+
+void Reservations::expire(int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->second.expires_ms <= now_ms) {
+      ::close(it->second.fd);
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+struct Shard::Socket {
+  Socket(asio::io_context& io) : sock(io) {}
+  asio::ip::udp::socket sock;
+  bool listener = false;
+  bool closed = false;
+  Endpoint local;
+  uint64_t handle = 0;
+};
+
+Shard::Shard(unsigned index, SharedState& shared)
+    : index_(index),
+      shared_(shared),
+      ticker_(io_),
+      next_handle_((uint64_t{index} << 48) + 1),
+      rx_(kBatch * kMaxDatagram) {
+  const Config& c = shared.config;
+  turn::CoreConfig cc = c.core;
+  core_ = std::make_unique<turn::Core>(cc, shared.auth, shared.policy, shared.quotas, *this, *this,
+                                       uint64_t{index} << 48);
+  for (size_t i = 0; i < kBatch; ++i) {
+    iovs_[i] = {rx_.data() + i * kMaxDatagram, kMaxDatagram};
+    msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+    msgs_[i].msg_hdr.msg_iovlen = 1;
+    msgs_[i].msg_hdr.msg_name = &addrs_[i];
+  }
+}
+
+Shard::~Shard() {
+  if (thread_.joinable()) {
+    stop();
+    join();
+  }
+}
+
+std::shared_ptr<Shard::Socket> Shard::adopt(int fd, bool listener, const Endpoint& local, uint64_t handle) {
+  auto s = std::make_shared<Socket>(io_);
+  boost::system::error_code ec;
+  s->sock.assign(local.address.is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return nullptr;
+  }
+  s->listener = listener;
+  s->local = local;
+  s->handle = handle;
+  return s;
+}
+
+void Shard::bind_listeners() {
+  for (const auto& l : shared_.config.listen) {
+    if (l.transport != turn::Transport::Udp) continue;
+    sockaddr_storage ss;
+    socklen_t len = to_sockaddr(l.endpoint, ss);
+    int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0) throw std::runtime_error("socket(): " + std::string(strerror(errno)));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    int buf = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      int e = errno;
+      ::close(fd);
+      throw std::runtime_error("cannot listen on udp " + l.endpoint.to_string() + ": " + strerror(e));
+    }
+    auto s = adopt(fd, true, l.endpoint, 0);
+    if (!s) throw std::runtime_error("cannot adopt listener socket");
+    listeners_.push_back(s);
+  }
+}
+
+void Shard::start_thread() {
+  for (auto& s : listeners_) arm(s);
+  schedule_tick();
+  thread_ = std::thread([this] {
+    auto guard = asio::make_work_guard(io_);
+    io_.run();
+  });
+}
+
+void Shard::stop() {
+  asio::post(io_, [this] {
+    core_->shutdown(now());
+    for (auto& s : listeners_) {
+      s->closed = true;
+      boost::system::error_code ec;
+      s->sock.close(ec);
+    }
+    ticker_.cancel();
+    io_.stop();
+  });
+}
+
+void Shard::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Shard::schedule_tick() {
+  ticker_.expires_after(std::chrono::seconds(1));
+  ticker_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    auto t = now();
+    core_->tick(t);
+    if (index_ == 0) shared_.reservations.expire(t.mono_ms);
+    schedule_tick();
+  });
+}
+
+void Shard::arm(const std::shared_ptr<Socket>& s) {
+  s->sock.async_wait(asio::ip::udp::socket::wait_read, [this, s](const boost::system::error_code& ec) {
+    if (ec || s->closed) return;
+    drain(*s);
+    if (!s->closed) arm(s);
+  });
+}
+
+// Reads what is queued on a socket in batches (recvmmsg) and hands each datagram to the core.
+void Shard::drain(Socket& s) {
+  int fd = s.sock.native_handle();
+  size_t handled = 0;
+  while (handled < kDrainBudget && !s.closed) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      msgs_[i].msg_hdr.msg_flags = 0;
+    }
+    int n = ::recvmmsg(fd, msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+    auto t = now();
+    for (int i = 0; i < n && !s.closed; ++i) {
+      Endpoint from;
+      if (!from_sockaddr(addrs_[i], from) || (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC)) continue;
+      std::span<const uint8_t> data(rx_.data() + i * kMaxDatagram, msgs_[i].msg_len);
+      if (s.listener) {
+        turn::FiveTuple ft{from, s.local, turn::Transport::Udp};
+        core_->handle(data, ft, t);
+      } else {
+        core_->handle_peer(s.handle, from, data, t);
+      }
+    }
+    handled += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < kBatch) return;
+  }
+}
+
+void Shard::to_client(const turn::FiveTuple& to, std::span<const std::span<const uint8_t>> parts) {
+  int fd = -1;
+  for (const auto& l : listeners_)
+    if (l->local == to.server) { fd = l->sock.native_handle(); break; }
+  if (fd < 0) return;
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(to.client, ss);
+  std::array<iovec, 4> iov;
+  size_t n = std::min(parts.size(), iov.size());
+  for (size_t i = 0; i < n; ++i) iov[i] = {const_cast<uint8_t*>(parts[i].data()), parts[i].size()};
+  msghdr mh{};
+  mh.msg_name = &ss;
+  mh.msg_namelen = len;
+  mh.msg_iov = iov.data();
+  mh.msg_iovlen = n;
+  ::sendmsg(fd, &mh, MSG_DONTWAIT);  // UDP: a full buffer drops, as the network would
+}
+
+void Shard::to_peer(uint64_t handle, const Endpoint& peer, std::span<const uint8_t> data) {
+  auto it = relays_.find(handle);
+  if (it == relays_.end()) return;
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(peer, ss);
+  ::sendto(it->second->sock.native_handle(), data.data(), data.size(), MSG_DONTWAIT,
+           reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+void Shard::allocation_created(const turn::Allocation& a) {
+  log::info("allocation_created", {log::num("id", static_cast<long long>(a.id)), log::str("user", a.user),
+                                   log::str("client", a.five_tuple.client.to_string()),
+                                   log::str("transport", turn::to_string(a.five_tuple.transport)),
+                                   log::str("relayed", a.relayed.to_string()),
+                                   log::num("lifetime_s", a.lifetime_s),
+                                   log::str("region", shared_.config.region)});
+}
+
+void Shard::allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) {
+  log::info("allocation_ended", {log::str("end_reason", turn::to_string(why)),
+                                 log::str("region", shared_.config.region),
+                                 log::json("allocation", allocation_json(a, now_ms))});
+}
+
+int Shard::bind_relay_fd(const IpAddress& addr, uint16_t port, bool dont_fragment) {
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(Endpoint{addr, port}, ss);
+  int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (ss.ss_family == AF_INET6) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  if (dont_fragment) {  // RFC 8656 7.2 DONT-FRAGMENT: set DF on what we send to peers
+    int v = IP_PMTUDISC_DO;
+    if (ss.ss_family == AF_INET) setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof v);
+    else setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof v);
+  }
+  return fd;
+}
+
+turn::RelayProvider::Error Shard::open(const Request& req, Opened& out) {
+  const auto& c = shared_.config;
+  std::vector<const IpAddress*> candidates;
+  for (const auto& a : c.relay_addresses)
+    if (a.family == req.family) candidates.push_back(&a);
+  if (candidates.empty()) return Error::NoAddressForFamily;
+  const IpAddress& addr = *candidates[next_relay_address_++ % candidates.size()];
+  thread_local std::mt19937 rng{std::random_device{}()};
+  uint32_t span = uint32_t{c.relay_port_max} - c.relay_port_min + 1;
+  // Random ports (RFC 8656 7.2 recommends unpredictable ones), then give up: the range is full.
+  for (int attempt = 0; attempt < 128; ++attempt) {
+    uint32_t port = c.relay_port_min + rng() % span;
+    if (req.even_port) port &= ~1u;
+    if (port < c.relay_port_min || (req.reserve_next && port + 1 > c.relay_port_max)) continue;
+    int fd = bind_relay_fd(addr, static_cast<uint16_t>(port), req.dont_fragment);
+    if (fd < 0) continue;
+    if (req.reserve_next) {
+      int fd2 = bind_relay_fd(addr, static_cast<uint16_t>(port + 1), false);
+      if (fd2 < 0) { ::close(fd); continue; }
+      out.token = shared_.reservations.put(fd2, Endpoint{addr, static_cast<uint16_t>(port + 1)}, now().mono_ms);
+    }
+    uint64_t handle = next_handle_++;
+    auto s = adopt(fd, false, Endpoint{addr, static_cast<uint16_t>(port)}, handle);
+    if (!s) return Error::Exhausted;
+    relays_[handle] = s;
+    arm(s);
+    out.handle = handle;
+    out.address = s->local;
+    return Error::None;
+  }
+  return Error::Exhausted;
+}
+
+turn::RelayProvider::Error Shard::open_reserved(const turn::stun::ReservationToken& token, bool dont_fragment,
+                                                Opened& out) {
+  int fd;
+  Endpoint ep;
+  if (!shared_.reservations.take(token, fd, ep)) return Error::UnknownToken;
+  if (dont_fragment) {
+    int v = IP_PMTUDISC_DO;
+    if (ep.address.is_v4()) setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof v);
+  }
+  uint64_t handle = next_handle_++;
+  auto s = adopt(fd, false, ep, handle);
+  if (!s) return Error::Exhausted;
+  relays_[handle] = s;
+  arm(s);
+  out.handle = handle;
+  out.address = ep;
+  return Error::None;
+}
+
+void Shard::close(uint64_t handle) {
+  auto it = relays_.find(handle);
+  if (it == relays_.end()) return;
+  it->second->closed = true;
+  boost::system::error_code ec;
+  it->second->sock.close(ec);
+  relays_.erase(it);
+}
+
+}  // namespace turnpike

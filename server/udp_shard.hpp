@@ -1,0 +1,109 @@
+// One I/O shard: an io_context on its own thread, its own SO_REUSEPORT sockets for every UDP
+// listener, the relay sockets of the allocations it owns, and one turn::Core. The kernel hashes a
+// client's 5-tuple to one listener socket, so all of an allocation's traffic stays on one thread:
+// no locks on the data path.
+#pragma once
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <sys/socket.h>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "server/config.hpp"
+#include "turn/core.hpp"
+
+namespace turnpike {
+
+namespace asio = boost::asio;
+
+// Ports held for EVEN-PORT with the R bit (RFC 8656 7.2), claimable from any shard by token.
+class Reservations {
+ public:
+  static constexpr int64_t kHoldMs = 30'000;  // RFC 8656 7.2 suggests about 30 seconds
+  ~Reservations();
+  turn::stun::ReservationToken put(int fd, const turn::Endpoint& ep, int64_t now_ms);
+  bool take(const turn::stun::ReservationToken& t, int& fd, turn::Endpoint& ep);
+  void expire(int64_t now_ms);
+
+ private:
+  struct Entry { int fd; turn::Endpoint endpoint; int64_t expires_ms; };
+  std::mutex mu_;
+  std::map<std::array<uint8_t, 8>, Entry> entries_;
+};
+
+// What all shards share; read-only after start except the atomics and mutex-guarded parts.
+struct SharedState {
+  explicit SharedState(const Config& c)
+      : config(c),
+        auth(std::make_shared<const turn::Authenticator>(c.auth)),
+        policy(std::make_shared<const turn::PeerPolicy>(c.peers_allow, c.peers_deny)),
+        quotas(std::make_shared<turn::Quotas>(c.max_allocations, c.max_allocations_per_user)) {}
+  const Config& config;
+  std::shared_ptr<const turn::Authenticator> auth;
+  std::shared_ptr<const turn::PeerPolicy> policy;
+  std::shared_ptr<turn::Quotas> quotas;
+  Reservations reservations;
+};
+
+turn::Now now();
+
+class Shard final : public turn::Sink, public turn::RelayProvider {
+ public:
+  Shard(unsigned index, SharedState& shared);
+  ~Shard() override;
+  // Binds this shard's listener sockets; throws std::runtime_error naming the address on failure.
+  void bind_listeners();
+  void start_thread();
+  // Ends all allocations (logged with reason shutdown) and stops the thread; call from any thread.
+  void stop();
+  void join();
+
+  // turn::Sink
+  void to_client(const turn::FiveTuple& to, std::span<const std::span<const uint8_t>> parts) override;
+  void to_peer(uint64_t relay_handle, const turn::Endpoint& peer, std::span<const uint8_t> data) override;
+  void allocation_created(const turn::Allocation& a) override;
+  void allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) override;
+
+  // turn::RelayProvider
+  Error open(const Request& req, Opened& out) override;
+  Error open_reserved(const turn::stun::ReservationToken& token, bool dont_fragment, Opened& out) override;
+  void close(uint64_t handle) override;
+
+ private:
+  struct Socket;
+  void arm(const std::shared_ptr<Socket>& s);
+  void drain(Socket& s);
+  void schedule_tick();
+  std::shared_ptr<Socket> adopt(int fd, bool listener, const turn::Endpoint& local, uint64_t handle);
+  int bind_relay_fd(const turn::IpAddress& addr, uint16_t port, bool dont_fragment);
+
+  static constexpr size_t kBatch = 32;             // datagrams per recvmmsg
+  static constexpr size_t kMaxDatagram = 65536;    // largest UDP payload we accept
+  static constexpr size_t kDrainBudget = 256;      // datagrams per readiness before yielding
+
+  unsigned index_;
+  SharedState& shared_;
+  asio::io_context io_;
+  asio::steady_timer ticker_;
+  std::unique_ptr<turn::Core> core_;
+  std::vector<std::shared_ptr<Socket>> listeners_;
+  std::unordered_map<uint64_t, std::shared_ptr<Socket>> relays_;
+  uint64_t next_handle_;
+  size_t next_relay_address_ = 0;
+  std::thread thread_;
+  // Receive batch, allocated once.
+  std::vector<uint8_t> rx_;
+  std::array<mmsghdr, kBatch> msgs_{};
+  std::array<iovec, kBatch> iovs_{};
+  std::array<sockaddr_storage, kBatch> addrs_{};
+};
+
+}  // namespace turnpike

@@ -1,0 +1,518 @@
+// The allocation state machine, driven through turn::Core with a fake clock, fake relays and a
+// recording sink: no sockets, no sleeping.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <deque>
+#include <set>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "turn/attributes.hpp"
+#include "turn/channel_data.hpp"
+#include "turn/core.hpp"
+#include "turn/crypto.hpp"
+
+using namespace turn;
+using namespace turn::stun;
+
+namespace {
+
+struct Sent {
+  FiveTuple to;
+  std::vector<uint8_t> bytes;
+};
+struct ToPeer {
+  uint64_t handle;
+  Endpoint peer;
+  std::vector<uint8_t> bytes;
+};
+
+class RecordingSink : public Sink {
+ public:
+  void to_client(const FiveTuple& to, std::span<const std::span<const uint8_t>> parts) override {
+    Sent s{to, {}};
+    for (auto p : parts) s.bytes.insert(s.bytes.end(), p.begin(), p.end());
+    client.push_back(std::move(s));
+  }
+  void to_peer(uint64_t h, const Endpoint& p, std::span<const uint8_t> d) override {
+    peer.push_back({h, p, {d.begin(), d.end()}});
+  }
+  void allocation_ended(const Allocation&, EndReason r, int64_t) override { ended.push_back(r); }
+  void auth_failed(AuthFailure f) override { auth_failures.push_back(f); }
+  void dropped(DropReason r, size_t) override { drops.push_back(r); }
+  std::deque<Sent> client;
+  std::vector<ToPeer> peer;
+  std::vector<EndReason> ended;
+  std::vector<AuthFailure> auth_failures;
+  std::vector<DropReason> drops;
+};
+
+class FakeRelays : public RelayProvider {
+ public:
+  Error open(const Request& r, Opened& out) override {
+    if (r.family == Family::V6) return Error::NoAddressForFamily;
+    if (exhausted) return Error::Exhausted;
+    uint16_t port = next_port;
+    next_port += 2;
+    out.handle = ++next_handle;
+    out.address = Endpoint{*IpAddress::parse("198.51.100.1"), port};
+    if (r.reserve_next) {
+      ReservationToken t;
+      t.token = {1, 2, 3, 4, 5, 6, 7, static_cast<uint8_t>(next_handle)};
+      reserved[t.token] = static_cast<uint16_t>(port + 1);
+      out.token = t;
+    }
+    open_handles.insert(out.handle);
+    return Error::None;
+  }
+  Error open_reserved(const ReservationToken& t, bool, Opened& out) override {
+    auto it = reserved.find(t.token);
+    if (it == reserved.end()) return Error::UnknownToken;
+    out.handle = ++next_handle;
+    out.address = Endpoint{*IpAddress::parse("198.51.100.1"), it->second};
+    reserved.erase(it);
+    open_handles.insert(out.handle);
+    return Error::None;
+  }
+  void close(uint64_t h) override { open_handles.erase(h); }
+  bool exhausted = false;
+  uint16_t next_port = 50000;
+  uint64_t next_handle = 0;
+  std::set<uint64_t> open_handles;
+  std::map<std::array<uint8_t, 8>, uint16_t> reserved;
+};
+
+struct Response {
+  Class cls = Class::Request;
+  int code = 0;
+  std::vector<uint8_t> bytes;
+  Message msg;
+  std::optional<Endpoint> xor_addr(uint16_t t) const {
+    auto* a = msg.find(t);
+    if (!a) return std::nullopt;
+    auto x = XorAddress::decode(a->value, msg.transaction_id());
+    return x ? std::optional(x->endpoint) : std::nullopt;
+  }
+  std::string text(uint16_t t) const {
+    auto* a = msg.find(t);
+    return a ? std::string(a->value.begin(), a->value.end()) : "";
+  }
+};
+
+class CoreTest : public ::testing::Test {
+ protected:
+  CoreTest() {
+    AuthConfig ac;
+    ac.realm = "turnpike.test";
+    ac.users = {{"alice", "wonderland"}, {"bob", "builder"}};
+    ac.rest_secrets = {"newsecret", "northwind"};
+    auth = std::make_shared<Authenticator>(ac);
+    policy = std::make_shared<PeerPolicy>(std::vector<Cidr>{}, std::vector<Cidr>{*Cidr::parse("203.0.113.128/25")});
+    quotas = std::make_shared<Quotas>(100, 3);
+    core = std::make_unique<Core>(CoreConfig{}, auth, policy, quotas, relays, sink);
+  }
+
+  FiveTuple client(uint16_t port = 40000) {
+    return FiveTuple{*Endpoint::parse("192.0.2.10:" + std::to_string(port)), *Endpoint::parse("192.0.2.1:3478"),
+                     Transport::Udp};
+  }
+
+  TransactionId next_txid() {
+    TransactionId t{};
+    ++seq;
+    std::memcpy(t.data(), &seq, sizeof seq);
+    return t;
+  }
+
+  // The nonce a client on this 5-tuple learns from a 401 (nonces are bound to the client address).
+  std::string& nonce_for(const FiveTuple& ft) {
+    auto& n = nonces[ft.client.port];
+    if (n.empty()) {
+      std::array<uint8_t, 64> buf;
+      Builder b(buf, Method::Refresh, Class::Request, next_txid());
+      auto r = send(b.bytes(), ft);
+      EXPECT_EQ(r.code, 401);
+      n = r.text(attr::Nonce);
+    }
+    return n;
+  }
+
+  // Sends a request built by `fill`, signed as `user` once `sign` is on, and returns the answer.
+  // A 438 is answered as a client would: retry once with the fresh nonce.
+  template <typename Fill>
+  Response request(Method m, const FiveTuple& ft, Fill fill, std::string user = "alice",
+                   std::string password = "wonderland", std::optional<TransactionId> txid = {}) {
+    for (int attempt = 0;; ++attempt) {
+      std::array<uint8_t, 1500> buf;
+      Builder b(buf, m, Class::Request, txid ? *txid : next_txid());
+      fill(b);
+      if (sign) {
+        b.add(attr::Username, user);
+        b.add(attr::Realm, std::string_view("turnpike.test"));
+        b.add(attr::Nonce, nonce_for(ft));
+        b.add_integrity(crypto::md5(user + ":turnpike.test:" + password));
+      }
+      b.add_fingerprint();
+      auto r = send(b.bytes(), ft);
+      if (r.code != 438 || attempt > 0 || !retry_stale) return r;
+      nonces[ft.client.port] = r.text(attr::Nonce);
+    }
+  }
+
+  Response send(std::span<const uint8_t> bytes, const FiveTuple& ft) {
+    sink.client.clear();
+    core->handle(bytes, ft, now);
+    Response r;
+    if (sink.client.empty()) return r;
+    r.bytes = sink.client.back().bytes;
+    EXPECT_EQ(Message::parse(r.bytes, r.msg), ParseError::None);
+    r.cls = r.msg.cls();
+    if (auto* e = r.msg.find(attr::ErrorCode)) r.code = ErrorCode::decode(e->value)->code;
+    else if (r.cls == Class::Success) r.code = 200;
+    return r;
+  }
+
+  // The usual dance: unauthenticated Allocate, 401 with a nonce, then the signed Allocate.
+  Response allocate(const FiveTuple& ft, std::string user = "alice", std::string pw = "wonderland") {
+    sign = false;
+    auto r401 = request(Method::Allocate, ft, [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); });
+    EXPECT_EQ(r401.code, 401);
+    nonces[ft.client.port] = r401.text(attr::Nonce);
+    sign = true;
+    return request(Method::Allocate, ft, [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); }, user, pw);
+  }
+
+  Response create_permission(const FiveTuple& ft, const std::string& peer) {
+    return request(Method::CreatePermission, ft,
+                   [&](Builder& b) { b.add_xor_address(attr::XorPeerAddress, *Endpoint::parse(peer)); });
+  }
+
+  Response channel_bind(const FiveTuple& ft, uint16_t ch, const std::string& peer) {
+    return request(Method::ChannelBind, ft, [&](Builder& b) {
+      b.add_u32(attr::ChannelNumber, uint32_t{ch} << 16);
+      b.add_xor_address(attr::XorPeerAddress, *Endpoint::parse(peer));
+    });
+  }
+
+  void advance(int64_t seconds) {
+    now.mono_ms += seconds * 1000;
+    now.unix_s += seconds;
+    core->tick(now);
+  }
+
+  Now now{1'000'000, 1'800'000'000};
+  uint64_t seq = 0;
+  bool sign = false, retry_stale = true;
+  std::map<uint16_t, std::string> nonces;
+  std::shared_ptr<Authenticator> auth;
+  std::shared_ptr<PeerPolicy> policy;
+  std::shared_ptr<Quotas> quotas;
+  FakeRelays relays;
+  RecordingSink sink;
+  std::unique_ptr<Core> core;
+};
+
+}  // namespace
+
+TEST_F(CoreTest, BindingAnswersWithXorMappedAddress) {
+  auto r = request(Method::Binding, client(), [](Builder&) {});
+  EXPECT_EQ(r.code, 200);
+  EXPECT_EQ(r.xor_addr(attr::XorMappedAddress)->to_string(), "192.0.2.10:40000");
+  EXPECT_TRUE(r.msg.has_fingerprint());
+}
+
+TEST_F(CoreTest, AllocateChallengesThenSucceeds) {
+  auto r = allocate(client());
+  ASSERT_EQ(r.code, 200);
+  EXPECT_EQ(r.xor_addr(attr::XorRelayedAddress)->to_string(), "198.51.100.1:50000");
+  EXPECT_EQ(r.xor_addr(attr::XorMappedAddress)->to_string(), "192.0.2.10:40000");
+  EXPECT_EQ(Lifetime::decode(r.msg.find(attr::Lifetime)->value)->seconds, 600u);
+  EXPECT_TRUE(r.msg.verify_integrity(crypto::md5("alice:turnpike.test:wonderland")));
+  EXPECT_EQ(core->allocation_count(), 1u);
+}
+
+TEST_F(CoreTest, ChallengeCarriesRealmNonceCookieAndAlgorithms) {
+  auto r = request(Method::Allocate, client(), [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); });
+  EXPECT_EQ(r.code, 401);
+  EXPECT_EQ(r.text(attr::Realm), "turnpike.test");
+  EXPECT_EQ(r.text(attr::Nonce).rfind("obMatJos2", 0), 0u);
+  EXPECT_TRUE(r.msg.has(attr::PasswordAlgorithms));
+  EXPECT_FALSE(r.msg.has(attr::MessageIntegrity));
+}
+
+TEST_F(CoreTest, WrongPasswordAndUnknownUserGet401) {
+  allocate(client());
+  auto r = request(Method::Allocate, client(41000), [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); },
+                   "alice", "wrong");
+  EXPECT_EQ(r.code, 401);
+  r = request(Method::Allocate, client(41000), [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); },
+              "mallory", "x");
+  EXPECT_EQ(r.code, 401);
+  EXPECT_EQ(sink.auth_failures.back(), AuthFailure::UnknownUser);
+}
+
+TEST_F(CoreTest, NonceExpiresWith438AndIsBoundToTheClient) {
+  allocate(client());
+  retry_stale = false;
+  advance(400);
+  EXPECT_EQ(request(Method::Refresh, client(), [](Builder&) {}).code, 200);
+  advance(250);  // the nonce is now 650 s old: past its 600 s
+  auto r = request(Method::Refresh, client(), [](Builder&) {});
+  EXPECT_EQ(r.code, 438);
+  EXPECT_FALSE(r.text(attr::Nonce).empty());
+  EXPECT_EQ(sink.auth_failures.back(), AuthFailure::StaleNonce);
+  nonces[client().client.port] = r.text(attr::Nonce);
+  EXPECT_EQ(request(Method::Refresh, client(), [](Builder&) {}).code, 200);
+  // The same nonce from another client address is stale there.
+  nonces[45000] = nonces[client().client.port];
+  auto other = request(Method::Allocate, client(45000), [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); });
+  EXPECT_EQ(other.code, 438);
+}
+
+TEST_F(CoreTest, RestCredentialsWithAnySecretAndExpiry) {
+  std::string user = std::to_string(now.unix_s + 3600) + ":carol";
+  EXPECT_EQ(allocate(client(), user, rest_password("northwind", user)).code, 200);
+  EXPECT_EQ(allocate(client(40001), user, rest_password("newsecret", user)).code, 200);
+  EXPECT_EQ(allocate(client(40002), user, rest_password("other", user)).code, 401);
+  std::string expired = std::to_string(now.unix_s - 1) + ":carol";
+  EXPECT_EQ(allocate(client(40003), expired, rest_password("northwind", expired)).code, 401);
+  EXPECT_EQ(sink.auth_failures.back(), AuthFailure::ExpiredCredential);
+}
+
+TEST_F(CoreTest, RetransmittedAllocateGetsTheSameAnswerAnotherGets437) {
+  auto first = allocate(client());
+  auto txid = first.msg.transaction_id();
+  auto again = request(Method::Allocate, client(), [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); },
+                       "alice", "wonderland", txid);
+  EXPECT_EQ(again.code, 200);
+  EXPECT_EQ(again.xor_addr(attr::XorRelayedAddress), first.xor_addr(attr::XorRelayedAddress));
+  auto other = request(Method::Allocate, client(), [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); });
+  EXPECT_EQ(other.code, 437);
+  EXPECT_EQ(relays.open_handles.size(), 1u);
+}
+
+TEST_F(CoreTest, AllocateValidatesItsAttributes) {
+  allocate(client());  // obtain a nonce
+  auto none = request(Method::Allocate, client(41000), [](Builder&) {});
+  EXPECT_EQ(none.code, 400);
+  auto tcp = request(Method::Allocate, client(41001), [](Builder& b) { b.add_u32(attr::RequestedTransport, 6u << 24); });
+  EXPECT_EQ(tcp.code, 442);
+  auto v6 = request(Method::Allocate, client(41002), [](Builder& b) {
+    b.add_u32(attr::RequestedTransport, 17u << 24);
+    b.add_u32(attr::RequestedAddressFamily, 0x02000000);
+  });
+  EXPECT_EQ(v6.code, 440);
+  auto both = request(Method::Allocate, client(41003), [](Builder& b) {
+    b.add_u32(attr::RequestedTransport, 17u << 24);
+    b.add_u32(attr::RequestedAddressFamily, 0x01000000);
+    b.add_u32(attr::AdditionalAddressFamily, 0x02000000);
+  });
+  EXPECT_EQ(both.code, 400);
+  auto token_and_even = request(Method::Allocate, client(41004), [](Builder& b) {
+    b.add_u32(attr::RequestedTransport, 17u << 24);
+    b.add(attr::ReservationToken, std::span<const uint8_t>(std::array<uint8_t, 8>{}));
+    b.add(attr::EvenPort, std::span<const uint8_t>(std::array<uint8_t, 1>{0}));
+  });
+  EXPECT_EQ(token_and_even.code, 400);
+  EXPECT_EQ(core->allocation_count(), 1u);
+}
+
+TEST_F(CoreTest, UnknownComprehensionRequiredAttributeGets420) {
+  auto r = request(Method::Binding, client(), [](Builder& b) { b.add_u32(0x0077, 1); });
+  EXPECT_EQ(r.code, 420);
+  auto u = UnknownAttributes::decode(r.msg.find(attr::UnknownAttributes)->value);
+  EXPECT_EQ(u->types, std::vector<uint16_t>{0x0077});
+  // Comprehension-optional ones are ignored.
+  EXPECT_EQ(request(Method::Binding, client(), [](Builder& b) { b.add_u32(0xC057, 1); }).code, 200);
+}
+
+TEST_F(CoreTest, EvenPortReservesTheNextPortForAToken) {
+  allocate(client());
+  auto r = request(Method::Allocate, client(41000), [](Builder& b) {
+    b.add_u32(attr::RequestedTransport, 17u << 24);
+    b.add(attr::EvenPort, std::span<const uint8_t>(std::array<uint8_t, 1>{0x80}));
+  });
+  ASSERT_EQ(r.code, 200);
+  auto port = r.xor_addr(attr::XorRelayedAddress)->port;
+  EXPECT_EQ(port % 2, 0);
+  auto token = ReservationToken::decode(r.msg.find(attr::ReservationToken)->value);
+  ASSERT_TRUE(token);
+  auto r2 = request(Method::Allocate, client(41001), [&](Builder& b) {
+    b.add_u32(attr::RequestedTransport, 17u << 24);
+    b.add(attr::ReservationToken, token->token);
+  });
+  ASSERT_EQ(r2.code, 200);
+  EXPECT_EQ(r2.xor_addr(attr::XorRelayedAddress)->port, port + 1);
+  auto r3 = request(Method::Allocate, client(41002), [&](Builder& b) {
+    b.add_u32(attr::RequestedTransport, 17u << 24);
+    b.add(attr::ReservationToken, token->token);
+  }, "bob", "builder");
+  EXPECT_EQ(r3.code, 508);
+}
+
+TEST_F(CoreTest, QuotaPerUserGives486AndCapacity508) {
+  for (uint16_t i = 0; i < 3; ++i) ASSERT_EQ(allocate(client(42000 + i)).code, 200);
+  EXPECT_EQ(allocate(client(42100)).code, 486);
+  EXPECT_EQ(allocate(client(42101), "bob", "builder").code, 200);
+  relays.exhausted = true;
+  EXPECT_EQ(allocate(client(42102), "bob", "builder").code, 508);
+  EXPECT_EQ(quotas->total(), 4u);
+}
+
+TEST_F(CoreTest, AllocationExpiresAndRefreshExtendsIt) {
+  allocate(client());
+  advance(500);
+  auto r = request(Method::Refresh, client(), [](Builder& b) { b.add_u32(attr::Lifetime, 100000); });
+  ASSERT_EQ(r.code, 200);
+  EXPECT_EQ(Lifetime::decode(r.msg.find(attr::Lifetime)->value)->seconds, 3600u);  // capped at max
+  advance(500);
+  EXPECT_EQ(core->allocation_count(), 1u);
+  advance(3100);
+  EXPECT_EQ(core->allocation_count(), 0u);
+  EXPECT_EQ(sink.ended.back(), EndReason::Expired);
+  EXPECT_TRUE(relays.open_handles.empty());
+}
+
+TEST_F(CoreTest, RefreshToZeroDeletes) {
+  allocate(client());
+  auto r = request(Method::Refresh, client(), [](Builder& b) { b.add_u32(attr::Lifetime, 0); });
+  EXPECT_EQ(r.code, 200);
+  EXPECT_EQ(core->allocation_count(), 0u);
+  EXPECT_EQ(sink.ended.back(), EndReason::Deleted);
+  EXPECT_EQ(request(Method::Refresh, client(), [](Builder&) {}).code, 437);
+  EXPECT_EQ(create_permission(client(), "192.0.2.50:1").code, 437);
+  EXPECT_EQ(quotas->total(), 0u);
+}
+
+TEST_F(CoreTest, OtherCredentialsOnAnAllocationGet441) {
+  allocate(client());
+  auto r = request(Method::Refresh, client(), [](Builder&) {}, "bob", "builder");
+  EXPECT_EQ(r.code, 441);
+}
+
+TEST_F(CoreTest, PermissionsGateRelayingBothWaysAndExpire) {
+  auto a = allocate(client());
+  sink.client.clear();
+  // No permission: a peer's data is dropped, a Send indication too.
+  core->handle_peer(1, *Endpoint::parse("192.0.2.50:7000"), std::vector<uint8_t>{1, 2, 3}, now);
+  EXPECT_TRUE(sink.client.empty());
+  ASSERT_EQ(create_permission(client(), "192.0.2.50:9").code, 200);
+  sink.client.clear();
+  core->handle_peer(1, *Endpoint::parse("192.0.2.50:7000"), std::vector<uint8_t>{1, 2, 3}, now);
+  ASSERT_EQ(sink.client.size(), 1u);
+  Message data;
+  ASSERT_EQ(Message::parse(sink.client[0].bytes, data), ParseError::None);
+  EXPECT_EQ(data.method(), Method::Data);
+  EXPECT_EQ(data.cls(), Class::Indication);
+  EXPECT_EQ(XorAddress::decode(data.find(attr::XorPeerAddress)->value, data.transaction_id())->endpoint.to_string(),
+            "192.0.2.50:7000");
+  auto* d = data.find(attr::Data);
+  EXPECT_EQ(std::vector<uint8_t>(d->value.begin(), d->value.end()), (std::vector<uint8_t>{1, 2, 3}));
+  // Send indication to the permitted peer reaches it.
+  std::array<uint8_t, 256> buf;
+  Builder s(buf, Method::Send, Class::Indication, next_txid());
+  s.add_xor_address(attr::XorPeerAddress, *Endpoint::parse("192.0.2.50:7000"));
+  s.add(attr::Data, std::string_view("hello"));
+  core->handle(s.bytes(), client(), now);
+  ASSERT_EQ(sink.peer.size(), 1u);
+  EXPECT_EQ(std::string(sink.peer[0].bytes.begin(), sink.peer[0].bytes.end()), "hello");
+  // After 300 s the permission is gone.
+  advance(301);
+  sink.client.clear();
+  core->handle_peer(1, *Endpoint::parse("192.0.2.50:7000"), std::vector<uint8_t>{1}, now);
+  EXPECT_TRUE(sink.client.empty());
+  EXPECT_EQ(sink.drops.back(), DropReason::NoPermission);
+}
+
+TEST_F(CoreTest, ChannelBindRulesAndChannelDataBothWays) {
+  allocate(client());
+  ASSERT_EQ(request(Method::Refresh, client(), [](Builder& b) { b.add_u32(attr::Lifetime, 3600); }).code, 200);
+  EXPECT_EQ(channel_bind(client(), 0x3FFF, "192.0.2.50:7000").code, 400);
+  ASSERT_EQ(channel_bind(client(), 0x4001, "192.0.2.50:7000").code, 200);
+  EXPECT_EQ(channel_bind(client(), 0x4001, "192.0.2.50:7000").code, 200);  // refresh
+  EXPECT_EQ(channel_bind(client(), 0x4001, "192.0.2.51:7000").code, 400);  // channel taken
+  EXPECT_EQ(channel_bind(client(), 0x4002, "192.0.2.50:7000").code, 400);  // peer taken
+  std::vector<uint8_t> cd = {0x40, 0x01, 0x00, 0x02, 'h', 'i'};
+  core->handle(cd, client(), now);
+  ASSERT_EQ(sink.peer.size(), 1u);
+  EXPECT_EQ(sink.peer[0].peer.to_string(), "192.0.2.50:7000");
+  sink.client.clear();
+  core->handle_peer(1, *Endpoint::parse("192.0.2.50:7000"), std::vector<uint8_t>{9, 8, 7}, now);
+  ASSERT_EQ(sink.client.size(), 1u);
+  EXPECT_EQ(sink.client[0].bytes, (std::vector<uint8_t>{0x40, 0x01, 0x00, 0x03, 9, 8, 7}));
+  // An unbound channel is dropped.
+  core->handle(std::vector<uint8_t>{0x40, 0x05, 0x00, 0x00}, client(), now);
+  EXPECT_EQ(sink.peer.size(), 1u);
+  // After 600 s the binding expires; the number stays reserved to its peer for 5 more minutes.
+  advance(601);
+  core->handle(cd, client(), now);
+  EXPECT_EQ(sink.peer.size(), 1u);
+  EXPECT_EQ(channel_bind(client(), 0x4001, "192.0.2.51:7000").code, 400);
+  advance(301);
+  EXPECT_EQ(channel_bind(client(), 0x4001, "192.0.2.51:7000").code, 200);
+}
+
+TEST_F(CoreTest, PeerPolicyRefusesInternalAndDeniedPeers) {
+  allocate(client());
+  EXPECT_EQ(create_permission(client(), "127.0.0.1:9").code, 403);
+  EXPECT_EQ(create_permission(client(), "169.254.169.254:80").code, 403);
+  EXPECT_EQ(create_permission(client(), "10.0.0.1:80").code, 403);
+  EXPECT_EQ(create_permission(client(), "203.0.113.200:80").code, 403);  // configured deny
+  EXPECT_EQ(channel_bind(client(), 0x4000, "192.168.0.1:80").code, 403);
+  // A request with one good and one denied peer installs none.
+  auto r = request(Method::CreatePermission, client(), [](Builder& b) {
+    b.add_xor_address(attr::XorPeerAddress, *Endpoint::parse("192.0.2.60:1"));
+    b.add_xor_address(attr::XorPeerAddress, *Endpoint::parse("127.0.0.1:1"));
+  });
+  EXPECT_EQ(r.code, 403);
+  EXPECT_EQ(core->find(client())->permissions.size(), 0u);
+  // A denied peer never receives a byte, not even by Send indication.
+  std::array<uint8_t, 256> buf;
+  Builder s(buf, Method::Send, Class::Indication, next_txid());
+  s.add_xor_address(attr::XorPeerAddress, *Endpoint::parse("127.0.0.1:9"));
+  s.add(attr::Data, std::string_view("x"));
+  core->handle(s.bytes(), client(), now);
+  EXPECT_TRUE(sink.peer.empty());
+  EXPECT_EQ(create_permission(client(), "[2001:db8::1]:9").code, 443);
+}
+
+TEST_F(CoreTest, MalformedInputChangesNothing) {
+  allocate(client());
+  size_t before = core->allocation_count();
+  std::vector<uint8_t> junk = {0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42};
+  core->handle(junk, client(46000), now);
+  core->handle(std::vector<uint8_t>{0xff, 0xff}, client(46000), now);
+  core->handle(std::vector<uint8_t>{0x40, 0x00, 0xff, 0xff}, client(), now);
+  EXPECT_EQ(core->allocation_count(), before);
+  EXPECT_TRUE(sink.peer.empty());
+}
+
+TEST_F(CoreTest, ShutdownEndsEveryAllocation) {
+  allocate(client());
+  allocate(client(40001));
+  core->shutdown(now);
+  EXPECT_EQ(core->allocation_count(), 0u);
+  EXPECT_EQ(sink.ended, (std::vector<EndReason>{EndReason::Shutdown, EndReason::Shutdown}));
+  EXPECT_TRUE(relays.open_handles.empty());
+  EXPECT_EQ(quotas->total(), 0u);
+}
+
+TEST_F(CoreTest, Sha256PasswordAlgorithmIsNegotiated) {
+  std::string n = nonce_for(client());
+  std::array<uint8_t, 1500> buf;
+  Builder b(buf, Method::Allocate, Class::Request, next_txid());
+  b.add_u32(attr::RequestedTransport, 17u << 24);
+  b.add(attr::Username, std::string_view("alice"));
+  b.add(attr::Realm, std::string_view("turnpike.test"));
+  b.add(attr::Nonce, n);
+  b.add(attr::PasswordAlgorithms, PasswordAlgorithms::server_value());
+  b.add_u32(attr::PasswordAlgorithm, 0x00020000);
+  auto key = crypto::sha256("alice:turnpike.test:wonderland");
+  b.add_integrity_sha256(key);
+  auto r = send(b.bytes(), client());
+  ASSERT_EQ(r.code, 200);
+  EXPECT_TRUE(r.msg.verify_integrity_sha256(key));
+}

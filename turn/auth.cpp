@@ -1,0 +1,99 @@
+#include "turn/auth.hpp"
+
+#include <charconv>
+#include <cstdio>
+
+#include "turn/crypto.hpp"
+
+namespace turn {
+
+namespace {
+constexpr std::string_view kCookie = "obMatJos2";  // RFC 8489 9.2
+// Security feature set: bit 0 "Password algorithms" (RFC 8489 18.1), 24 bits base64-encoded.
+constexpr std::string_view kFeatures = "gAAA";
+
+std::vector<uint8_t> derive(std::string_view username, std::string_view realm, std::string_view password,
+                            stun::PasswordAlgorithmId alg) {
+  std::string input;
+  input.reserve(username.size() + realm.size() + password.size() + 2);
+  input.append(username).append(":").append(realm).append(":").append(password);
+  if (alg == stun::PasswordAlgorithmId::Sha256) {
+    auto h = crypto::sha256(input);
+    return {h.begin(), h.end()};
+  }
+  auto h = crypto::md5(input);
+  return {h.begin(), h.end()};
+}
+}  // namespace
+
+bool RestUsername::parse(std::string_view username, RestUsername& out) {
+  auto colon = username.find(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  int64_t ts = 0;
+  auto [p, ec] = std::from_chars(username.data(), username.data() + colon, ts);
+  if (ec != std::errc{} || p != username.data() + colon) return false;
+  out.expiry = ts;
+  out.user = std::string(username.substr(colon + 1));
+  return true;
+}
+
+std::string rest_password(std::string_view secret, std::string_view username) {
+  auto mac = crypto::hmac_sha1(crypto::bytes(secret), crypto::bytes(username));
+  return crypto::base64(mac);
+}
+
+Authenticator::Authenticator(AuthConfig cfg) : cfg_(std::move(cfg)) { crypto::random_bytes(nonce_secret_); }
+
+Authenticator::Lookup Authenticator::keys(std::string_view username, stun::PasswordAlgorithmId alg,
+                                          int64_t now_unix, std::vector<Credential>& out) const {
+  out.clear();
+  if (auto it = cfg_.users.find(std::string(username)); it != cfg_.users.end()) {
+    out.push_back({derive(username, cfg_.realm, it->second, alg), it->first, 0});
+    return Lookup::Ok;
+  }
+  RestUsername rest;
+  if (cfg_.rest_secrets.empty() || !RestUsername::parse(username, rest)) return Lookup::UnknownUser;
+  if (rest.expiry <= now_unix) return Lookup::Expired;
+  for (const auto& secret : cfg_.rest_secrets)
+    out.push_back({derive(username, cfg_.realm, rest_password(secret, username), alg), rest.user, rest.expiry});
+  return Lookup::Ok;
+}
+
+std::string Authenticator::nonce_mac(const Endpoint& client, std::string_view expiry_hex) const {
+  std::string input = client.to_string();
+  input.append("|").append(expiry_hex);
+  auto mac = crypto::hmac_sha256(nonce_secret_, crypto::bytes(input));
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < 10; ++i) {
+    out.push_back(hex[mac[i] >> 4]);
+    out.push_back(hex[mac[i] & 15]);
+  }
+  return out;
+}
+
+std::string Authenticator::make_nonce(const Endpoint& client, int64_t now_unix) const {
+  char expiry[17];
+  std::snprintf(expiry, sizeof expiry, "%016llx", static_cast<unsigned long long>(now_unix + cfg_.nonce_lifetime_s));
+  std::string n;
+  n.append(kCookie).append(kFeatures).append(expiry).append(nonce_mac(client, expiry));
+  return n;
+}
+
+Authenticator::NonceCheck Authenticator::check_nonce(std::string_view nonce, const Endpoint& client,
+                                                     int64_t now_unix) const {
+  // Anything not minted here for this client, or past its expiry, is stale: the client retries with
+  // the fresh nonce in the 438 response (RFC 8489 9.2.4).
+  size_t prefix = kCookie.size() + kFeatures.size();
+  if (nonce.size() != prefix + 16 + 20 || nonce.substr(0, kCookie.size()) != kCookie) return NonceCheck::Stale;
+  auto expiry_hex = nonce.substr(prefix, 16);
+  uint64_t expiry = 0;
+  auto [p, ec] = std::from_chars(expiry_hex.data(), expiry_hex.data() + 16, expiry, 16);
+  if (ec != std::errc{} || p != expiry_hex.data() + 16) return NonceCheck::Stale;
+  auto want = nonce_mac(client, expiry_hex);
+  if (!crypto::equal(crypto::bytes(want), crypto::bytes(nonce.substr(prefix + 16)))) return NonceCheck::Stale;
+  if (static_cast<int64_t>(expiry) <= now_unix) return NonceCheck::Stale;
+  return NonceCheck::Valid;
+}
+
+}  // namespace turn

@@ -1,0 +1,60 @@
+// Long-term credentials (RFC 8489 9.2), TURN REST API ephemeral credentials, and nonces with the
+// security-feature cookie (RFC 8489 9.2). Sans-I/O: the caller passes the time.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "turn/address.hpp"
+#include "turn/attributes.hpp"
+
+namespace turn {
+
+struct AuthConfig {
+  std::string realm = "turnpike.test";
+  std::map<std::string, std::string> users;  // username -> password
+  std::vector<std::string> rest_secrets;     // newest first
+  int64_t nonce_lifetime_s = 600;
+};
+
+// One key a request might have been signed with.
+struct Credential {
+  std::vector<uint8_t> key;      // MD5 (16) or SHA-256 (32) of "username:realm:password"
+  std::string user;              // the identity: the static user, or the REST username's user part
+  int64_t expires_unix = 0;      // REST credentials only; 0 = never
+};
+
+class Authenticator {
+ public:
+  enum class Lookup : uint8_t { Ok, UnknownUser, Expired };
+
+  explicit Authenticator(AuthConfig cfg);
+  const std::string& realm() const { return cfg_.realm; }
+
+  // Candidate keys for `username` (one per REST secret; a static user has one).
+  Lookup keys(std::string_view username, stun::PasswordAlgorithmId alg, int64_t now_unix,
+              std::vector<Credential>& out) const;
+
+  // "obMatJos2" + security features (password algorithms) + expiry + MAC bound to the client.
+  std::string make_nonce(const Endpoint& client, int64_t now_unix) const;
+  enum class NonceCheck : uint8_t { Valid, Stale };
+  NonceCheck check_nonce(std::string_view nonce, const Endpoint& client, int64_t now_unix) const;
+
+ private:
+  std::string nonce_mac(const Endpoint& client, std::string_view expiry_hex) const;
+  AuthConfig cfg_;
+  std::array<uint8_t, 32> nonce_secret_{};
+};
+
+// TURN REST API: "<unix-expiry>:<user>[:...]"; password base64(HMAC-SHA1(secret, username)).
+struct RestUsername {
+  int64_t expiry = 0;
+  std::string user;
+  static bool parse(std::string_view username, RestUsername& out);
+};
+std::string rest_password(std::string_view secret, std::string_view username);
+
+}  // namespace turn

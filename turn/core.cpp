@@ -1,0 +1,395 @@
+#include "turn/core.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "turn/channel_data.hpp"
+#include "turn/core_context.hpp"
+
+namespace turn {
+
+using stun::Builder;
+using stun::Class;
+using stun::Message;
+using stun::Method;
+namespace attr = stun::attr;
+
+const char* to_string(EndReason r) {
+  switch (r) {
+    case EndReason::Deleted: return "deleted";
+    case EndReason::Expired: return "expired";
+    case EndReason::Shutdown: return "shutdown";
+  }
+  return "?";
+}
+
+const char* to_string(DropReason r) {
+  switch (r) {
+    case DropReason::NoPermission: return "no_permission";
+    case DropReason::PeerDenied: return "peer_denied";
+    case DropReason::Quota: return "quota";
+    case DropReason::Bandwidth: return "bandwidth";
+    case DropReason::Malformed: return "malformed";
+    case DropReason::NoAllocation: return "no_allocation";
+  }
+  return "?";
+}
+
+const char* to_string(AuthFailure r) {
+  switch (r) {
+    case AuthFailure::BadIntegrity: return "bad_integrity";
+    case AuthFailure::UnknownUser: return "unknown_user";
+    case AuthFailure::ExpiredCredential: return "expired_credential";
+    case AuthFailure::StaleNonce: return "stale_nonce";
+    case AuthFailure::Missing: return "missing";
+  }
+  return "?";
+}
+
+Quotas::Result Quotas::acquire(const std::string& user) {
+  std::lock_guard lock(mu_);
+  if (total_.load() >= max_total_) return Result::Capacity;
+  auto& n = per_user_[user];
+  if (n >= max_per_user_) return Result::UserQuota;
+  ++n;
+  ++total_;
+  return Result::Ok;
+}
+
+void Quotas::release(const std::string& user) {
+  std::lock_guard lock(mu_);
+  auto it = per_user_.find(user);
+  if (it != per_user_.end() && it->second > 0 && --it->second == 0) per_user_.erase(it);
+  if (total_.load() > 0) --total_;
+}
+
+Core::Core(CoreConfig cfg, std::shared_ptr<const Authenticator> auth, std::shared_ptr<const PeerPolicy> policy,
+           std::shared_ptr<Quotas> quotas, RelayProvider& relays, Sink& sink, uint64_t id_base)
+    : cfg_(std::move(cfg)),
+      auth_(std::move(auth)),
+      policy_(std::move(policy)),
+      quotas_(std::move(quotas)),
+      relays_(relays),
+      sink_(sink),
+      next_id_(id_base + 1) {}
+
+Core::~Core() = default;
+
+const Allocation* Core::find(const FiveTuple& ft) const {
+  auto it = by_tuple_.find(ft);
+  return it == by_tuple_.end() ? nullptr : it->second.get();
+}
+
+void Core::for_each_allocation(const std::function<void(const Allocation&)>& fn) const {
+  for (const auto& [_, a] : by_tuple_) fn(*a);
+}
+
+// RFC 7983 demultiplexing of what a client sends to a TURN listener: STUN or ChannelData.
+void Core::handle(std::span<const uint8_t> bytes, const FiveTuple& from, Now now) {
+  if (ChannelData::looks_like(bytes)) return handle_channel_data(bytes, from, now);
+  if (stun::looks_like_stun(bytes)) return handle_stun(bytes, from, now);
+  sink_.dropped(DropReason::Malformed, bytes.size());
+}
+
+void Core::handle_channel_data(std::span<const uint8_t> bytes, const FiveTuple& from, Now now) {
+  ChannelData cd;
+  auto it = by_tuple_.find(from);
+  if (it == by_tuple_.end()) return sink_.dropped(DropReason::NoAllocation, bytes.size());
+  Allocation& a = *it->second;
+  if (ChannelData::parse(bytes, cd) != ChannelData::Error::None) {
+    ++a.stats.dropped_malformed;
+    return sink_.dropped(DropReason::Malformed, bytes.size());
+  }
+  const ChannelBinding* b = a.find_channel(cd.channel);
+  if (!b || b->expires_ms <= now.mono_ms || !a.find_permission(b->peer.address, now.mono_ms)) {
+    ++a.stats.dropped_no_permission;
+    return sink_.dropped(DropReason::NoPermission, cd.data.size());
+  }
+  a.stats.bytes_to_peer += cd.data.size();
+  ++a.stats.packets_to_peer;
+  a.stats.last_to_peer_ms = now.mono_ms;
+  sink_.to_peer(a.relay_handle, b->peer, cd.data);
+}
+
+// RFC 8656 11.2: a Send indication relays its DATA to XOR-PEER-ADDRESS if a permission exists.
+void Core::handle_send_indication(const Message& msg, const FiveTuple& from, Now now) {
+  auto it = by_tuple_.find(from);
+  if (it == by_tuple_.end()) return sink_.dropped(DropReason::NoAllocation, msg.bytes().size());
+  Allocation& a = *it->second;
+  const auto* pa = msg.find(attr::XorPeerAddress);
+  const auto* da = msg.find(attr::Data);
+  std::optional<stun::XorAddress> peer;
+  if (pa) peer = stun::XorAddress::decode(pa->value, msg.transaction_id());
+  if (!peer || !da) {
+    ++a.stats.dropped_malformed;
+    return sink_.dropped(DropReason::Malformed, msg.bytes().size());
+  }
+  if (!policy_->allowed(peer->endpoint.address)) {
+    ++a.stats.dropped_peer_denied;
+    return sink_.dropped(DropReason::PeerDenied, da->value.size());
+  }
+  if (!a.find_permission(peer->endpoint.address, now.mono_ms)) {
+    ++a.stats.dropped_no_permission;
+    return sink_.dropped(DropReason::NoPermission, da->value.size());
+  }
+  a.stats.bytes_to_peer += da->value.size();
+  ++a.stats.packets_to_peer;
+  a.stats.last_to_peer_ms = now.mono_ms;
+  sink_.to_peer(a.relay_handle, peer->endpoint, da->value);
+}
+
+// RFC 8656 11.3 and 12.5: data from a peer goes to the client as ChannelData if a channel is
+// bound to that peer, else as a Data indication; only if a permission for the peer's IP exists.
+void Core::handle_peer(uint64_t relay_handle, const Endpoint& peer, std::span<const uint8_t> data, Now now) {
+  auto it = by_relay_.find(relay_handle);
+  if (it == by_relay_.end()) return sink_.dropped(DropReason::NoAllocation, data.size());
+  Allocation& a = *it->second;
+  if (!a.find_permission(peer.address, now.mono_ms)) {
+    ++a.stats.dropped_no_permission;
+    return sink_.dropped(DropReason::NoPermission, data.size());
+  }
+  if (data.size() > 65535 - 64) return sink_.dropped(DropReason::Malformed, data.size());
+  a.stats.bytes_to_client += data.size();
+  ++a.stats.packets_to_client;
+  a.stats.last_to_client_ms = now.mono_ms;
+  static const uint8_t zeros[4] = {0, 0, 0, 0};
+  bool stream = a.five_tuple.transport != Transport::Udp && a.five_tuple.transport != Transport::Dtls;
+  const ChannelBinding* b = a.find_channel(peer);
+  if (b && b->expires_ms > now.mono_ms) {
+    uint8_t hdr[4];
+    ChannelData::write_header(hdr, b->number, static_cast<uint16_t>(data.size()));
+    size_t pad = stream ? (4 - data.size() % 4) % 4 : 0;  // RFC 8656 12.5: pad to 4 on streams
+    std::span<const uint8_t> parts[3] = {{hdr, 4}, data, {zeros, pad}};
+    return sink_.to_client(a.five_tuple, {parts, pad ? 3u : 2u});
+  }
+  // Data indication: header, XOR-PEER-ADDRESS, DATA header, data, padding. A fresh transaction id.
+  stun::TransactionId txid;
+  uint64_t seq = ++next_id_;
+  std::memcpy(txid.data(), &seq, 8);
+  std::memcpy(txid.data() + 8, &relay_handle, 4);
+  std::array<uint8_t, 64> head;
+  Builder b2(head, Method::Data, Class::Indication, txid);
+  b2.add_xor_address(attr::XorPeerAddress, peer);
+  size_t pad = (4 - data.size() % 4) % 4;
+  uint8_t* p = head.data() + b2.bytes().size();
+  p[0] = attr::Data >> 8; p[1] = attr::Data & 0xff; p[2] = data.size() >> 8; p[3] = data.size() & 0xff;
+  size_t head_len = b2.bytes().size() + 4;
+  uint16_t body = static_cast<uint16_t>(head_len - stun::kHeaderSize + data.size() + pad);
+  head[2] = body >> 8;
+  head[3] = body & 0xff;
+  std::span<const uint8_t> parts[3] = {{head.data(), head_len}, data, {zeros, pad}};
+  sink_.to_client(a.five_tuple, {parts, pad ? 3u : 2u});
+}
+
+void Core::handle_stun(std::span<const uint8_t> bytes, const FiveTuple& from, Now now) {
+  Message msg;
+  auto err = Message::parse(bytes, msg);
+  if (err != stun::ParseError::None) {
+    // RFC 8489 6.3: malformed messages are discarded silently; a well-framed request with a bad
+    // attribute layout gets 400 so the client learns why.
+    if (err == stun::ParseError::AttributeOverrun && bytes.size() >= stun::kHeaderSize && (bytes[0] & 0x01) == 0 &&
+        (bytes[1] & 0x10) == 0) {
+      Message hdr_only;
+      std::array<uint8_t, stun::kHeaderSize> hdr;
+      std::memcpy(hdr.data(), bytes.data(), hdr.size());
+      hdr[2] = hdr[3] = 0;
+      if (Message::parse(hdr, hdr_only) == stun::ParseError::None) {
+        Context c(hdr_only, from, now);
+        send_error(c, 400, "Bad Request");
+        return;
+      }
+    }
+    return sink_.dropped(DropReason::Malformed, bytes.size());
+  }
+  if (msg.cls() == Class::Indication) {
+    if (msg.method() == Method::Send) handle_send_indication(msg, from, now);
+    return;  // other indications (e.g. Binding keepalives) need no answer
+  }
+  if (msg.cls() != Class::Request) return;
+  Context c(msg, from, now);
+  if (auto it = by_tuple_.find(from); it != by_tuple_.end()) c.alloc = it->second.get();
+  if (!check_unknown_attributes(c)) return;
+  using Handler = void (Core::*)(Context&);
+  struct Route { Method method; Handler fn; bool needs_auth; };
+  static constexpr Route kRoutes[] = {
+      {Method::Binding, &Core::handle_binding, false},
+      {Method::Allocate, &Core::handle_allocate, true},
+      {Method::Refresh, &Core::handle_refresh, true},
+      {Method::CreatePermission, &Core::handle_create_permission, true},
+      {Method::ChannelBind, &Core::handle_channel_bind, true},
+  };
+  for (const auto& r : kRoutes) {
+    if (r.method != msg.method()) continue;
+    if (r.needs_auth && !authenticate(c)) return;
+    return (this->*r.fn)(c);
+  }
+  send_error(c, 400, "Bad Request: unknown method");
+}
+
+// RFC 8489 6.3.1: unknown comprehension-required attributes in a request get 420.
+bool Core::check_unknown_attributes(Context& c) {
+  std::array<uint8_t, 64> unknown;
+  size_t n = 0;
+  for (const auto& a : c.msg.attributes()) {
+    if (stun::attr::known(a.type) || n + 2 > unknown.size()) continue;
+    unknown[n++] = a.type >> 8;
+    unknown[n++] = a.type & 0xff;
+  }
+  if (n == 0) return true;
+  Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
+  b.add_error(420, "Unknown Attribute");
+  b.add(attr::UnknownAttributes, std::span<const uint8_t>(unknown.data(), n));
+  finish_and_send(c, b);
+  sink_.request_done(c.msg.method(), 420);
+  return false;
+}
+
+// RFC 8489 9.2.4: the long-term credential mechanism, server side, one step per check.
+bool Core::authenticate(Context& c) {
+  const auto* mi = c.msg.find(attr::MessageIntegrity);
+  const auto* mi256 = c.msg.find(attr::MessageIntegritySha256);
+  if (!mi && !mi256) {
+    send_challenge(c, 401, "Unauthorized");
+    sink_.auth_failed(AuthFailure::Missing);
+    return false;
+  }
+  const auto* user = c.msg.find(attr::Username);
+  const auto* realm = c.msg.find(attr::Realm);
+  const auto* nonce = c.msg.find(attr::Nonce);
+  if (!user || !realm || !nonce || user->value.size() > stun::kMaxUsername || nonce->value.size() > stun::kMaxNonce) {
+    send_error(c, 400, "Bad Request: USERNAME, REALM and NONCE required");
+    return false;
+  }
+  std::string_view nonce_text(reinterpret_cast<const char*>(nonce->value.data()), nonce->value.size());
+  if (auth_->check_nonce(nonce_text, c.from.client, c.now.unix_s) != Authenticator::NonceCheck::Valid) {
+    send_challenge(c, 438, "Stale Nonce");
+    sink_.auth_failed(AuthFailure::StaleNonce);
+    return false;
+  }
+  // Password algorithm negotiation (RFC 8489 9.2.4 step 4): our nonce advertises the feature.
+  auto alg = stun::PasswordAlgorithmId::Md5;
+  const auto* algs = c.msg.find(attr::PasswordAlgorithms);
+  const auto* chosen = c.msg.find(attr::PasswordAlgorithm);
+  if (algs || chosen) {
+    auto server = stun::PasswordAlgorithms::server_value();
+    auto pa = chosen ? stun::PasswordAlgorithm::decode(chosen->value) : std::nullopt;
+    if (!algs || !chosen || !pa || !std::equal(algs->value.begin(), algs->value.end(), server.begin(), server.end()) ||
+        (pa->algorithm != 1 && pa->algorithm != 2)) {
+      send_error(c, 400, "Bad Request: password algorithm");
+      return false;
+    }
+    alg = static_cast<stun::PasswordAlgorithmId>(pa->algorithm);
+  }
+  c.username.assign(reinterpret_cast<const char*>(user->value.data()), user->value.size());
+  auto lookup = auth_->keys(c.username, alg, c.now.unix_s, scratch_creds_);
+  if (lookup != Authenticator::Lookup::Ok) {
+    send_challenge(c, 401, "Unauthorized");
+    sink_.auth_failed(lookup == Authenticator::Lookup::Expired ? AuthFailure::ExpiredCredential
+                                                               : AuthFailure::UnknownUser);
+    return false;
+  }
+  for (const auto& cred : scratch_creds_) {
+    bool ok = mi256 ? c.msg.verify_integrity_sha256(cred.key) : c.msg.verify_integrity(cred.key);
+    if (ok) {
+      c.cred = &cred;
+      c.sha256 = mi256 != nullptr;
+      break;
+    }
+  }
+  if (!c.cred) {
+    send_challenge(c, 401, "Unauthorized");
+    sink_.auth_failed(AuthFailure::BadIntegrity);
+    return false;
+  }
+  // RFC 8656 7.3 / 9.2 / 11.2: requests on an allocation must use the Allocate's credentials.
+  if (c.alloc && (c.alloc->username != c.username || c.alloc->key != c.cred->key)) {
+    send_error(c, 441, "Wrong Credentials");
+    return false;
+  }
+  return true;
+}
+
+void Core::finish_and_send(Context& c, Builder& b) {
+  if (c.cred) {
+    if (c.sha256) b.add_integrity_sha256(c.cred->key);
+    else b.add_integrity(c.cred->key);
+  }
+  if (c.msg.has_fingerprint()) b.add_fingerprint();
+  if (!b.ok()) return;
+  std::span<const uint8_t> parts[1] = {b.bytes()};
+  sink_.to_client(c.from, parts);
+}
+
+void Core::send_error(Context& c, int code, const char* reason) {
+  Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
+  b.add_error(code, reason);
+  finish_and_send(c, b);
+  sink_.request_done(c.msg.method(), code);
+}
+
+// 401 and 438 carry REALM, a fresh NONCE and PASSWORD-ALGORITHMS, unsigned (RFC 8489 9.2.4).
+void Core::send_challenge(Context& c, int code, const char* reason) {
+  Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
+  b.add_error(code, reason);
+  b.add(attr::Realm, auth_->realm());
+  b.add(attr::Nonce, auth_->make_nonce(c.from.client, c.now.unix_s));
+  b.add(attr::PasswordAlgorithms, stun::PasswordAlgorithms::server_value());
+  if (!cfg_.software.empty()) b.add(attr::Software, cfg_.software);
+  c.cred = nullptr;
+  finish_and_send(c, b);
+  sink_.request_done(c.msg.method(), code);
+}
+
+// RFC 8489 10.1.2 (not authenticated, RFC 8656 permits anonymous Binding).
+void Core::handle_binding(Context& c) {
+  Builder b(c.out, Method::Binding, Class::Success, c.msg.transaction_id());
+  b.add_xor_address(attr::XorMappedAddress, c.from.client);
+  finish_and_send(c, b);
+  sink_.request_done(Method::Binding, 200);
+}
+
+bool Core::peer_allowed(Context& c, const Endpoint& peer) {
+  if (policy_->allowed(peer.address)) return true;
+  send_error(c, 403, "Forbidden: peer address not allowed");
+  return false;
+}
+
+void Core::install_permission(Allocation& a, const IpAddress& peer, Now now) {
+  int64_t expires = now.mono_ms + int64_t{cfg_.permission_lifetime_s} * 1000;
+  for (auto& p : a.permissions)
+    if (p.peer == peer) { p.expires_ms = expires; return; }
+  a.permissions.push_back({peer, expires});
+}
+
+void Core::remove(Allocation* a, EndReason why, Now now) {
+  sink_.allocation_ended(*a, why, now.mono_ms);
+  relays_.close(a->relay_handle);
+  quotas_->release(a->user);
+  by_relay_.erase(a->relay_handle);
+  by_tuple_.erase(a->five_tuple);  // destroys *a
+}
+
+void Core::tick(Now now) {
+  std::vector<Allocation*> expired;
+  for (auto& [_, a] : by_tuple_) {
+    if (a->expires_ms <= now.mono_ms) { expired.push_back(a.get()); continue; }
+    std::erase_if(a->permissions, [&](const Permission& p) { return p.expires_ms <= now.mono_ms; });
+    int64_t cooldown = int64_t{cfg_.channel_cooldown_s} * 1000;
+    std::erase_if(a->channels, [&](const ChannelBinding& b) { return b.expires_ms + cooldown <= now.mono_ms; });
+  }
+  for (auto* a : expired) remove(a, EndReason::Expired, now);
+}
+
+void Core::shutdown(Now now) {
+  std::vector<Allocation*> all;
+  for (auto& [_, a] : by_tuple_) all.push_back(a.get());
+  for (auto* a : all) remove(a, EndReason::Shutdown, now);
+}
+
+void Core::connection_closed(const FiveTuple& ft, Now now) {
+  auto it = by_tuple_.find(ft);
+  if (it != by_tuple_.end()) remove(it->second.get(), EndReason::Deleted, now);
+}
+
+}  // namespace turn

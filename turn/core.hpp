@@ -1,0 +1,148 @@
+// The TURN/STUN protocol core (RFC 8489, RFC 8656), sans-I/O: bytes and a FiveTuple in, bytes out
+// through a Sink; relayed transport addresses come from a RelayProvider; time comes from the caller.
+// One Core per I/O shard: a client's 5-tuple always reaches the same shard, so a Core is single-threaded.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "turn/address.hpp"
+#include "turn/allocation.hpp"
+#include "turn/attributes.hpp"
+#include "turn/auth.hpp"
+#include "turn/message.hpp"
+#include "turn/peer_policy.hpp"
+
+namespace turn {
+
+struct Now {
+  int64_t mono_ms = 0;   // monotonic: lifetimes and expiry
+  int64_t unix_s = 0;    // wall clock: TURN REST credential and nonce expiry
+};
+
+struct CoreConfig {
+  uint32_t default_lifetime_s = 600;      // RFC 8656 7.2
+  uint32_t max_lifetime_s = 3600;
+  uint32_t permission_lifetime_s = 300;   // RFC 8656 9
+  uint32_t channel_lifetime_s = 600;      // RFC 8656 12
+  uint32_t channel_cooldown_s = 300;      // RFC 8656 12: not rebindable elsewhere for 5 minutes
+  std::string software;                   // SOFTWARE in 401 and Allocate responses; empty = none
+};
+
+// Counts shared by all shards, for quotas (486, 508). Touched only on allocate and delete.
+class Quotas {
+ public:
+  Quotas(uint64_t max_total, uint64_t max_per_user) : max_total_(max_total), max_per_user_(max_per_user) {}
+  enum class Result : uint8_t { Ok, UserQuota, Capacity };
+  Result acquire(const std::string& user);
+  void release(const std::string& user);
+  uint64_t total() const { return total_.load(); }
+
+ private:
+  uint64_t max_total_, max_per_user_;
+  std::atomic<uint64_t> total_{0};
+  std::mutex mu_;
+  std::unordered_map<std::string, uint64_t> per_user_;
+};
+
+class RelayProvider {
+ public:
+  struct Opened {
+    uint64_t handle = 0;
+    Endpoint address;  // as advertised in XOR-RELAYED-ADDRESS
+    std::optional<stun::ReservationToken> token;
+  };
+  enum class Error : uint8_t { None, NoAddressForFamily, Exhausted, UnknownToken };
+  struct Request {
+    Family family = Family::V4;
+    bool even_port = false, reserve_next = false, dont_fragment = false;
+  };
+  virtual ~RelayProvider() = default;
+  virtual Error open(const Request& req, Opened& out) = 0;
+  virtual Error open_reserved(const stun::ReservationToken& token, bool dont_fragment, Opened& out) = 0;
+  virtual void close(uint64_t handle) = 0;
+};
+
+enum class DropReason : uint8_t { NoPermission, PeerDenied, Quota, Bandwidth, Malformed, NoAllocation };
+const char* to_string(DropReason r);
+
+enum class AuthFailure : uint8_t { BadIntegrity, UnknownUser, ExpiredCredential, StaleNonce, Missing };
+const char* to_string(AuthFailure r);
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Bytes for the client on `to`; the parts form one datagram (or one run of stream bytes).
+  virtual void to_client(const FiveTuple& to, std::span<const std::span<const uint8_t>> parts) = 0;
+  virtual void to_peer(uint64_t relay_handle, const Endpoint& peer, std::span<const uint8_t> data) = 0;
+  // Observability hooks; default no-ops.
+  virtual void allocation_created(const Allocation&) {}
+  virtual void allocation_ended(const Allocation&, EndReason, int64_t now_ms) {}
+  virtual void request_done(stun::Method, int code) {}
+  virtual void auth_failed(AuthFailure) {}
+  virtual void dropped(DropReason, size_t bytes) {}
+};
+
+class Core {
+ public:
+  Core(CoreConfig cfg, std::shared_ptr<const Authenticator> auth, std::shared_ptr<const PeerPolicy> policy,
+       std::shared_ptr<Quotas> quotas, RelayProvider& relays, Sink& sink, uint64_t id_base = 0);
+  ~Core();
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  // A datagram (or one complete STUN message / ChannelData frame from a stream) from a client.
+  void handle(std::span<const uint8_t> bytes, const FiveTuple& from, Now now);
+  // A datagram that arrived on a relayed transport address from `peer`.
+  void handle_peer(uint64_t relay_handle, const Endpoint& peer, std::span<const uint8_t> bytes, Now now);
+  // Expires allocations, permissions and channel bindings. Call about once a second.
+  void tick(Now now);
+  // Ends every allocation (shutdown), releasing relays.
+  void shutdown(Now now);
+  // The client's transport connection closed (TCP/TLS): its allocation ends (RFC 8656 7).
+  void connection_closed(const FiveTuple& ft, Now now);
+
+  size_t allocation_count() const { return by_tuple_.size(); }
+  void for_each_allocation(const std::function<void(const Allocation&)>& fn) const;
+  const Allocation* find(const FiveTuple& ft) const;
+
+  struct Context;  // one request in flight; defined in core.cpp
+
+ private:
+  void handle_stun(std::span<const uint8_t> bytes, const FiveTuple& from, Now now);
+  void handle_channel_data(std::span<const uint8_t> bytes, const FiveTuple& from, Now now);
+  void handle_send_indication(const stun::Message& msg, const FiveTuple& from, Now now);
+  void handle_binding(Context& c);
+  void handle_allocate(Context& c);
+  void handle_refresh(Context& c);
+  void handle_create_permission(Context& c);
+  void handle_channel_bind(Context& c);
+  bool authenticate(Context& c);
+  bool check_unknown_attributes(Context& c);
+  void send_error(Context& c, int code, const char* reason);
+  void send_challenge(Context& c, int code, const char* reason);
+  void finish_and_send(Context& c, stun::Builder& b);
+  void remove(Allocation* a, EndReason why, Now now);
+  bool peer_allowed(Context& c, const Endpoint& peer);
+  void install_permission(Allocation& a, const IpAddress& peer, Now now);
+
+  CoreConfig cfg_;
+  std::shared_ptr<const Authenticator> auth_;
+  std::shared_ptr<const PeerPolicy> policy_;
+  std::shared_ptr<Quotas> quotas_;
+  RelayProvider& relays_;
+  Sink& sink_;
+  uint64_t next_id_;
+  std::unordered_map<FiveTuple, std::unique_ptr<Allocation>> by_tuple_;
+  std::unordered_map<uint64_t, Allocation*> by_relay_;
+  std::vector<Credential> scratch_creds_;
+};
+
+}  // namespace turn

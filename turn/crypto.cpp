@@ -1,0 +1,79 @@
+#include "turn/crypto.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include <boost/crc.hpp>
+#include <stdexcept>
+
+namespace turn::crypto {
+
+namespace {
+// EVP_MAC is fetched once; contexts are per call (requests are not the hot path).
+template <size_t N>
+std::array<uint8_t, N> hmac(const char* digest, std::span<const uint8_t> key, std::span<const uint8_t> a,
+                            std::span<const uint8_t> b) {
+  static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  std::array<uint8_t, N> out{};
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
+  if (!ctx) return out;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>(digest), 0),
+                         OSSL_PARAM_construct_end()};
+  size_t len = 0;
+  static const uint8_t empty_key = 0;
+  const uint8_t* k = key.empty() ? &empty_key : key.data();
+  if (EVP_MAC_init(ctx, k, key.size(), params) == 1 && EVP_MAC_update(ctx, a.data(), a.size()) == 1 &&
+      (b.empty() || EVP_MAC_update(ctx, b.data(), b.size()) == 1))
+    EVP_MAC_final(ctx, out.data(), &len, out.size());
+  EVP_MAC_CTX_free(ctx);
+  return out;
+}
+}  // namespace
+
+Sha1 hmac_sha1(std::span<const uint8_t> key, std::span<const uint8_t> data, std::span<const uint8_t> more) {
+  return hmac<20>("SHA1", key, data, more);
+}
+
+Sha256 hmac_sha256(std::span<const uint8_t> key, std::span<const uint8_t> data, std::span<const uint8_t> more) {
+  return hmac<32>("SHA256", key, data, more);
+}
+
+Md5 md5(std::string_view data) {
+  Md5 out{};
+  unsigned len = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_md5(), nullptr);
+  return out;
+}
+
+Sha256 sha256(std::string_view data) {
+  Sha256 out{};
+  unsigned len = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
+  return out;
+}
+
+uint32_t crc32(std::span<const uint8_t> data) {
+  boost::crc_32_type crc;
+  crc.process_bytes(data.data(), data.size());
+  return crc.checksum();
+}
+
+std::string base64(std::span<const uint8_t> data) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(), static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+bool equal(std::span<const uint8_t> a, std::span<const uint8_t> b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+void random_bytes(std::span<uint8_t> out) {
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+}
+
+}  // namespace turn::crypto

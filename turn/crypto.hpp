@@ -1,0 +1,31 @@
+// Cryptographic primitives STUN needs, all from OpenSSL 3 (and Boost.CRC for FINGERPRINT).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace turn::crypto {
+
+using Sha1 = std::array<uint8_t, 20>;
+using Sha256 = std::array<uint8_t, 32>;
+using Md5 = std::array<uint8_t, 16>;
+
+// HMAC over the concatenation of `data` and `more` (so a rewritten header and a body need no copy).
+Sha1 hmac_sha1(std::span<const uint8_t> key, std::span<const uint8_t> data, std::span<const uint8_t> more = {});
+Sha256 hmac_sha256(std::span<const uint8_t> key, std::span<const uint8_t> data, std::span<const uint8_t> more = {});
+Md5 md5(std::string_view data);
+Sha256 sha256(std::string_view data);
+uint32_t crc32(std::span<const uint8_t> data);
+std::string base64(std::span<const uint8_t> data);
+// Constant-time comparison, so integrity checks leak no timing.
+bool equal(std::span<const uint8_t> a, std::span<const uint8_t> b);
+// Fills `out` from OpenSSL's CSPRNG; throws only if the CSPRNG fails (start-up).
+void random_bytes(std::span<uint8_t> out);
+
+inline std::span<const uint8_t> bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace turn::crypto

@@ -1,0 +1,235 @@
+// TURN request handlers (RFC 8656 7.2, 7.3, 9.2, 11.2), one helper per numbered step where the
+// RFC numbers them. Authentication (RFC 8489 9.2.4) has already succeeded when these run.
+#include <algorithm>
+
+#include "turn/core.hpp"
+#include "turn/core_context.hpp"
+
+namespace turn {
+
+using stun::Builder;
+using stun::Class;
+using stun::Method;
+namespace attr = stun::attr;
+
+namespace {
+
+// What an Allocate asked for, after the syntax checks of RFC 8656 7.2 steps 3-7.
+struct AllocateAsk {
+  Family family = Family::V4;
+  bool even_port = false, reserve_next = false, dont_fragment = false;
+  std::optional<stun::ReservationToken> token;
+  uint32_t lifetime_s = 0;
+  int error = 0;
+  const char* reason = nullptr;
+};
+
+bool fail(AllocateAsk& ask, int code, const char* reason) {
+  ask.error = code;
+  ask.reason = reason;
+  return false;
+}
+
+// Step 3: REQUESTED-TRANSPORT must be present and UDP (TCP relaying is RFC 6062, not offered).
+bool check_transport(const stun::Message& m, AllocateAsk& ask) {
+  const auto* rt = m.find(attr::RequestedTransport);
+  if (!rt) return fail(ask, 400, "Bad Request: REQUESTED-TRANSPORT missing");
+  auto v = stun::RequestedTransport::decode(rt->value);
+  if (!v) return fail(ask, 400, "Bad Request: REQUESTED-TRANSPORT malformed");
+  if (v->protocol != stun::RequestedTransport::kUdp) return fail(ask, 442, "Unsupported Transport Protocol");
+  return true;
+}
+
+// Steps 5-6 and RFC 8656 7.2 family rules: RESERVATION-TOKEN excludes EVEN-PORT and
+// REQUESTED-ADDRESS-FAMILY; REQUESTED- and ADDITIONAL-ADDRESS-FAMILY exclude each other.
+bool check_port_and_family(const stun::Message& m, AllocateAsk& ask) {
+  const auto* tok = m.find(attr::ReservationToken);
+  const auto* even = m.find(attr::EvenPort);
+  const auto* fam = m.find(attr::RequestedAddressFamily);
+  const auto* add = m.find(attr::AdditionalAddressFamily);
+  if (tok && (even || fam)) return fail(ask, 400, "Bad Request: RESERVATION-TOKEN with EVEN-PORT or family");
+  if (fam && add) return fail(ask, 400, "Bad Request: REQUESTED- and ADDITIONAL-ADDRESS-FAMILY");
+  if (tok) {
+    ask.token = stun::ReservationToken::decode(tok->value);
+    if (!ask.token) return fail(ask, 400, "Bad Request: RESERVATION-TOKEN malformed");
+  }
+  if (even) {
+    auto e = stun::EvenPort::decode(even->value);
+    if (!e) return fail(ask, 400, "Bad Request: EVEN-PORT malformed");
+    ask.even_port = true;
+    ask.reserve_next = e->reserve_next;
+  }
+  if (fam) {
+    auto f = stun::AddressFamily::decode(fam->value);
+    if (!f) return fail(ask, 400, "Bad Request: REQUESTED-ADDRESS-FAMILY malformed");
+    ask.family = f->family;
+  }
+  if (add) {
+    auto f = stun::AddressFamily::decode(add->value);
+    if (!f || f->family != Family::V6) return fail(ask, 400, "Bad Request: ADDITIONAL-ADDRESS-FAMILY must be IPv6");
+  }
+  ask.dont_fragment = m.has(attr::DontFragment);
+  return true;
+}
+
+// Step 9 (lifetime): min(requested, max), but never below the default (RFC 8656 7.2).
+uint32_t allocate_lifetime(const stun::Message& m, const CoreConfig& cfg) {
+  uint32_t want = cfg.default_lifetime_s;
+  if (const auto* l = m.find(attr::Lifetime))
+    if (auto v = stun::Lifetime::decode(l->value)) want = std::min(v->seconds, cfg.max_lifetime_s);
+  return std::max(want, cfg.default_lifetime_s);
+}
+
+int relay_error_code(RelayProvider::Error e, const char** reason) {
+  switch (e) {
+    case RelayProvider::Error::NoAddressForFamily: *reason = "Address Family not Supported"; return 440;
+    case RelayProvider::Error::UnknownToken: *reason = "Insufficient Capacity: reservation unknown"; return 508;
+    default: *reason = "Insufficient Capacity"; return 508;
+  }
+}
+
+}  // namespace
+
+void Core::handle_allocate(Context& c) {
+  // Step 2: a 5-tuple holds one allocation; a retransmitted Allocate gets the same answer.
+  if (c.alloc) {
+    if (c.alloc->allocate_txid != c.msg.transaction_id()) return send_error(c, 437, "Allocation Mismatch");
+    Builder b(c.out, Method::Allocate, Class::Success, c.msg.transaction_id());
+    b.add_xor_address(attr::XorRelayedAddress, c.alloc->relayed);
+    b.add_u32(attr::Lifetime, static_cast<uint32_t>(std::max<int64_t>(0, (c.alloc->expires_ms - c.now.mono_ms) / 1000)));
+    b.add_xor_address(attr::XorMappedAddress, c.from.client);
+    finish_and_send(c, b);
+    return sink_.request_done(Method::Allocate, 200);
+  }
+  AllocateAsk ask;
+  if (!check_transport(c.msg, ask) || !check_port_and_family(c.msg, ask)) return send_error(c, ask.error, ask.reason);
+  ask.lifetime_s = allocate_lifetime(c.msg, cfg_);
+  // Step 7: quotas.
+  switch (quotas_->acquire(c.cred->user)) {
+    case Quotas::Result::UserQuota: return send_error(c, 486, "Allocation Quota Reached");
+    case Quotas::Result::Capacity: return send_error(c, 508, "Insufficient Capacity");
+    case Quotas::Result::Ok: break;
+  }
+  // Step 8: obtain the relayed transport address.
+  RelayProvider::Opened opened;
+  auto err = ask.token ? relays_.open_reserved(*ask.token, ask.dont_fragment, opened)
+                       : relays_.open({ask.family, ask.even_port, ask.reserve_next, ask.dont_fragment}, opened);
+  if (err != RelayProvider::Error::None) {
+    quotas_->release(c.cred->user);
+    const char* reason = nullptr;
+    int code = relay_error_code(err, &reason);
+    return send_error(c, code, reason);
+  }
+  auto a = std::make_unique<Allocation>();
+  a->id = next_id_++;
+  a->five_tuple = c.from;
+  a->username = c.username;
+  a->user = c.cred->user;
+  a->key = c.cred->key;
+  a->sha256_integrity = c.sha256;
+  a->credential_expires_unix = c.cred->expires_unix;
+  a->relay_handle = opened.handle;
+  a->relayed = opened.address;
+  a->allocate_txid = c.msg.transaction_id();
+  a->created_ms = c.now.mono_ms;
+  a->created_unix = c.now.unix_s;
+  a->lifetime_s = ask.lifetime_s;
+  a->expires_ms = c.now.mono_ms + int64_t{ask.lifetime_s} * 1000;
+  Allocation& ref = *a;
+  by_relay_[opened.handle] = a.get();
+  by_tuple_.emplace(c.from, std::move(a));
+  // Step 10: the success response.
+  Builder b(c.out, Method::Allocate, Class::Success, c.msg.transaction_id());
+  b.add_xor_address(attr::XorRelayedAddress, ref.relayed);
+  if (c.msg.has(attr::AdditionalAddressFamily)) {  // dual allocation not offered yet: say so per family
+    // RFC 8656 18.12: family, reserved, class, number, reason.
+    static const uint8_t v[] = {0x02, 0x00, 4, 40, 'A', 'd', 'd', 'r', 'e', 's', 's', ' ', 'F', 'a', 'm', 'i',
+                                'l', 'y', ' ', 'n', 'o', 't', ' ', 'S', 'u', 'p', 'p', 'o', 'r', 't', 'e', 'd'};
+    b.add(attr::AddressErrorCode, std::span<const uint8_t>(v, sizeof v));
+  }
+  b.add_u32(attr::Lifetime, ask.lifetime_s);
+  if (opened.token) b.add(attr::ReservationToken, opened.token->token);
+  b.add_xor_address(attr::XorMappedAddress, c.from.client);
+  if (!cfg_.software.empty()) b.add(attr::Software, cfg_.software);
+  finish_and_send(c, b);
+  sink_.request_done(Method::Allocate, 200);
+  sink_.allocation_created(ref);
+}
+
+// RFC 8656 7.3: Refresh sets a new lifetime, or deletes the allocation with LIFETIME 0.
+void Core::handle_refresh(Context& c) {
+  if (!c.alloc) return send_error(c, 437, "Allocation Mismatch");
+  if (const auto* fam = c.msg.find(attr::RequestedAddressFamily)) {
+    auto f = stun::AddressFamily::decode(fam->value);
+    if (!f) return send_error(c, 400, "Bad Request: REQUESTED-ADDRESS-FAMILY malformed");
+    if (f->family != c.alloc->relayed.address.family) return send_error(c, 443, "Peer Address Family Mismatch");
+  }
+  uint32_t lifetime = cfg_.default_lifetime_s;
+  if (const auto* l = c.msg.find(attr::Lifetime)) {
+    auto v = stun::Lifetime::decode(l->value);
+    if (!v) return send_error(c, 400, "Bad Request: LIFETIME malformed");
+    lifetime = std::min(v->seconds, cfg_.max_lifetime_s);
+  }
+  Builder b(c.out, Method::Refresh, Class::Success, c.msg.transaction_id());
+  b.add_u32(attr::Lifetime, lifetime);
+  if (lifetime == 0) {
+    remove(c.alloc, EndReason::Deleted, c.now);
+    c.alloc = nullptr;
+  } else {
+    c.alloc->lifetime_s = lifetime;
+    c.alloc->expires_ms = c.now.mono_ms + int64_t{lifetime} * 1000;
+    c.alloc->credential_expires_unix = c.cred->expires_unix;
+  }
+  finish_and_send(c, b);
+  sink_.request_done(Method::Refresh, 200);
+}
+
+// RFC 8656 9.2: every XOR-PEER-ADDRESS must be acceptable, else none is installed.
+void Core::handle_create_permission(Context& c) {
+  if (!c.alloc) return send_error(c, 437, "Allocation Mismatch");
+  std::array<IpAddress, 16> peers;
+  size_t n = 0;
+  for (const auto& a : c.msg.attributes()) {
+    if (a.type != attr::XorPeerAddress) continue;
+    auto peer = stun::XorAddress::decode(a.value, c.msg.transaction_id());
+    if (!peer) return send_error(c, 400, "Bad Request: XOR-PEER-ADDRESS malformed");
+    if (peer->endpoint.address.family != c.alloc->relayed.address.family)
+      return send_error(c, 443, "Peer Address Family Mismatch");
+    if (!peer_allowed(c, peer->endpoint)) return;
+    if (n == peers.size()) return send_error(c, 400, "Bad Request: too many XOR-PEER-ADDRESS");
+    peers[n++] = peer->endpoint.address;
+  }
+  if (n == 0) return send_error(c, 400, "Bad Request: XOR-PEER-ADDRESS missing");
+  for (size_t i = 0; i < n; ++i) install_permission(*c.alloc, peers[i], c.now);
+  Builder b(c.out, Method::CreatePermission, Class::Success, c.msg.transaction_id());
+  finish_and_send(c, b);
+  sink_.request_done(Method::CreatePermission, 200);
+}
+
+// RFC 8656 11.2: bind a channel number to a peer transport address, refreshing its permission.
+void Core::handle_channel_bind(Context& c) {
+  if (!c.alloc) return send_error(c, 437, "Allocation Mismatch");
+  const auto* cn = c.msg.find(attr::ChannelNumber);
+  const auto* pa = c.msg.find(attr::XorPeerAddress);
+  if (!cn || !pa) return send_error(c, 400, "Bad Request: CHANNEL-NUMBER and XOR-PEER-ADDRESS required");
+  auto number = stun::ChannelNumber::decode(cn->value);
+  auto peer = stun::XorAddress::decode(pa->value, c.msg.transaction_id());
+  if (!number || !peer) return send_error(c, 400, "Bad Request: malformed attribute");
+  if (!number->valid()) return send_error(c, 400, "Bad Request: channel number out of range");
+  if (peer->endpoint.address.family != c.alloc->relayed.address.family)
+    return send_error(c, 443, "Peer Address Family Mismatch");
+  const ChannelBinding* by_number = c.alloc->find_channel(number->number);
+  const ChannelBinding* by_peer = c.alloc->find_channel(peer->endpoint);
+  if ((by_number && !(by_number->peer == peer->endpoint)) || (by_peer && by_peer->number != number->number))
+    return send_error(c, 400, "Bad Request: channel or peer bound otherwise");
+  if (!peer_allowed(c, peer->endpoint)) return;
+  int64_t expires = c.now.mono_ms + int64_t{cfg_.channel_lifetime_s} * 1000;
+  if (by_number) const_cast<ChannelBinding*>(by_number)->expires_ms = expires;
+  else c.alloc->channels.push_back({number->number, peer->endpoint, expires});
+  install_permission(*c.alloc, peer->endpoint.address, c.now);
+  Builder b(c.out, Method::ChannelBind, Class::Success, c.msg.transaction_id());
+  finish_and_send(c, b);
+  sink_.request_done(Method::ChannelBind, 200);
+}
+
+}  // namespace turn
