@@ -1,5 +1,7 @@
 #include "server/config.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -69,9 +71,14 @@ std::vector<Cidr> cidrs(const YAML::Node& n, const std::string& key) {
 
 turn::Transport transport(const std::string& s, const std::string& key) {
   if (s == "udp") return turn::Transport::Udp;
-  if (s == "tcp" || s == "tls" || s == "dtls") throw ConfigError(key, "transport '" + s + "' is not supported yet (udp only)");
-  throw ConfigError(key, "unknown transport '" + s + "' (udp)");
+  if (s == "tcp") return turn::Transport::Tcp;
+  if (s == "tls") return turn::Transport::Tls;
+  if (s == "dtls") return turn::Transport::Dtls;
+  throw ConfigError(key, "unknown transport '" + s + "' (udp, tcp, tls, dtls)");
 }
+
+// Two listeners conflict when they need the same socket type on the same address and port.
+bool stream_transport(turn::Transport t) { return t == turn::Transport::Tcp || t == turn::Transport::Tls; }
 
 void parse_listen(const YAML::Node& n, Config& c) {
   if (!n.IsSequence() || n.size() == 0) throw ConfigError("listen", "must be a non-empty list");
@@ -84,14 +91,14 @@ void parse_listen(const YAML::Node& n, Config& c) {
     l.endpoint.address = address(n[i]["address"], k + ".address");
     l.endpoint.port = static_cast<uint16_t>(n[i]["port"] ? uint(n[i]["port"], k + ".port", 1, 65535) : 3478);
     for (const auto& other : c.listen)
-      if (other.endpoint == l.endpoint && other.transport == l.transport)
+      if (other.endpoint == l.endpoint && stream_transport(other.transport) == stream_transport(l.transport))
         throw ConfigError(k, "duplicates an earlier listen entry (" + l.endpoint.to_string() + ")");
     c.listen.push_back(l);
   }
 }
 
 void parse_relay(const YAML::Node& n, Config& c) {
-  only_keys(n, "relay", {"addresses", "port_range"});
+  only_keys(n, "relay", {"addresses", "port_range", "external_addresses"});
   const auto& a = n["addresses"];
   if (!a || !a.IsSequence() || a.size() == 0) throw ConfigError("relay.addresses", "must be a non-empty list");
   for (size_t i = 0; i < a.size(); ++i) {
@@ -101,6 +108,17 @@ void parse_relay(const YAML::Node& n, Config& c) {
     for (const auto& other : c.relay_addresses)
       if (other == ip) throw ConfigError(k, "duplicate address");
     c.relay_addresses.push_back(ip);
+  }
+  if (const auto& e = n["external_addresses"]; e && !e.IsNull()) {
+    if (!e.IsSequence() || e.size() != a.size())
+      throw ConfigError("relay.external_addresses", "must list one address per relay.addresses entry, in order");
+    for (size_t i = 0; i < e.size(); ++i) {
+      auto k = "relay.external_addresses[" + std::to_string(i) + "]";
+      auto ip = address(e[i], k);
+      if (ip.is_unspecified()) throw ConfigError(k, "must be a concrete address");
+      if (ip.family != c.relay_addresses[i].family) throw ConfigError(k, "must be of the same family as relay.addresses[" + std::to_string(i) + "]");
+      c.relay_external_addresses.push_back(ip);
+    }
   }
   if (const auto& r = n["port_range"]) {
     if (!r.IsSequence() || r.size() != 2) throw ConfigError("relay.port_range", "must be [low, high]");
@@ -141,7 +159,14 @@ void parse_auth(const YAML::Node& n, Config& c) {
 }
 
 void parse_limits(const YAML::Node& n, Config& c) {
-  only_keys(n, "limits", {"max_allocations", "max_allocations_per_user", "default_lifetime", "max_lifetime"});
+  only_keys(n, "limits", {"max_allocations", "max_allocations_per_user", "default_lifetime", "max_lifetime",
+                          "bandwidth_per_allocation", "max_connections_per_ip", "connection_idle_timeout"});
+  if (n["bandwidth_per_allocation"])
+    c.core.bandwidth_bps = uint(n["bandwidth_per_allocation"], "limits.bandwidth_per_allocation", 0, 10'000'000'000ULL);
+  if (n["max_connections_per_ip"])
+    c.max_connections_per_ip = uint(n["max_connections_per_ip"], "limits.max_connections_per_ip", 1, 1'000'000);
+  if (n["connection_idle_timeout"])
+    c.connection_idle_timeout_s = static_cast<uint32_t>(uint(n["connection_idle_timeout"], "limits.connection_idle_timeout", 1, 3600));
   if (n["max_allocations"]) c.max_allocations = uint(n["max_allocations"], "limits.max_allocations", 1, 10'000'000);
   if (n["max_allocations_per_user"])
     c.max_allocations_per_user = uint(n["max_allocations_per_user"], "limits.max_allocations_per_user", 1, 10'000'000);
@@ -153,6 +178,18 @@ void parse_limits(const YAML::Node& n, Config& c) {
     throw ConfigError("limits.max_lifetime", "is below limits.default_lifetime");
 }
 
+// The certificate and key must load and belong together; checked at load, not at first handshake.
+void check_tls_files(const std::string& cert, const std::string& key) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  std::string why;
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) why = "tls.cert|cannot load certificate chain '" + cert + "'";
+  else if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) why = "tls.key|cannot load private key '" + key + "'";
+  else if (SSL_CTX_check_private_key(ctx) != 1) why = "tls.key|does not match the certificate";
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  if (!why.empty()) throw ConfigError(why.substr(0, why.find('|')), why.substr(why.find('|') + 1));
+}
+
 void cross_check(Config& c) {
   for (size_t i = 0; i < c.peers_allow.size(); ++i)
     for (size_t j = 0; j < c.peers_deny.size(); ++j)
@@ -161,10 +198,18 @@ void cross_check(Config& c) {
                           "overlaps peers.allow[" + std::to_string(i) + "] (" + c.peers_allow[i].to_string() + ")");
   for (size_t i = 0; i < c.listen.size(); ++i) {
     const auto& l = c.listen[i].endpoint;
+    if (c.listen[i].transport == turn::Transport::Tcp || c.listen[i].transport == turn::Transport::Tls)
+      continue;  // relay ports are UDP
     for (const auto& r : c.relay_addresses)
       if ((r == l.address || l.address.is_unspecified()) && l.port >= c.relay_port_min && l.port <= c.relay_port_max)
         throw ConfigError("listen[" + std::to_string(i) + "].port", "lies inside relay.port_range on a relay address");
   }
+  bool needs_tls = false;
+  for (const auto& l : c.listen)
+    needs_tls = needs_tls || l.transport == turn::Transport::Tls || l.transport == turn::Transport::Dtls;
+  if (needs_tls && c.tls_cert.empty())
+    throw ConfigError("tls", "required by a tls or dtls listener (tls: { cert: FILE, key: FILE })");
+  if (!c.tls_cert.empty()) check_tls_files(c.tls_cert, c.tls_key);
   bool v4 = false, v6 = false;
   for (const auto& r : c.relay_addresses) (r.is_v4() ? v4 : v6) = true;
   if (!v4 && !v6) throw ConfigError("relay.addresses", "empty");
@@ -182,7 +227,7 @@ Config load_config_text(const std::string& text) {
   }
   Config c;
   try {
-    only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits"});
+    only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits", "tls"});
     if (root["region"]) c.region = str(root["region"], "region");
     if (c.region.empty()) throw ConfigError("region", "must not be empty");
     if (!root["listen"]) throw ConfigError("listen", "required");
@@ -215,6 +260,12 @@ Config load_config_text(const std::string& text) {
       if (c.log_format != "json" && c.log_format != "text") throw ConfigError("log.format", "must be json or text");
     }
     if (const auto& l = root["limits"]; l && !l.IsNull()) parse_limits(l, c);
+    if (const auto& t = root["tls"]; t && !t.IsNull()) {
+      only_keys(t, "tls", {"cert", "key"});
+      if (!t["cert"] || !t["key"]) throw ConfigError("tls", "needs both cert and key (PEM files)");
+      c.tls_cert = str(t["cert"], "tls.cert");
+      c.tls_key = str(t["key"], "tls.key");
+    }
     cross_check(c);
   } catch (const YAML::Exception& e) {
     throw ConfigError("(yaml)", e.what());

@@ -27,6 +27,7 @@ struct Config {
   std::string region = "local";
   std::vector<ListenConfig> listen;
   std::vector<turn::IpAddress> relay_addresses;
+  std::vector<turn::IpAddress> relay_external_addresses;  // parallel to relay_addresses, or empty
   uint16_t relay_port_min = 49152, relay_port_max = 65535;
   turn::AuthConfig auth;
   std::vector<turn::Cidr> peers_allow, peers_deny;
@@ -37,6 +38,9 @@ struct Config {
   std::string log_format = "json"; // json | text
   uint64_t max_allocations = 10000;
   uint64_t max_allocations_per_user = 100;
+  uint64_t max_connections_per_ip = 200;     // TCP/TLS connections from one client address
+  uint32_t connection_idle_timeout_s = 30;   // TCP/TLS: no complete message and no allocation
+  std::string tls_cert, tls_key;             // PEM files; required by tls listeners
   turn::CoreConfig core;
   bool embedded_default = false;   // loaded from the built-in default (prints the demo user)
 };

@@ -1,7 +1,10 @@
 // turnpike: the server binary. Wires config, shards, the admin server and signals; owns no protocol.
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <functional>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -15,7 +18,7 @@
 #include "server/admin.hpp"
 #include "server/config.hpp"
 #include "server/log.hpp"
-#include "server/udp_shard.hpp"
+#include "server/shard.hpp"
 
 #ifndef TURNPIKE_VERSION
 #define TURNPIKE_VERSION "0.0.0"
@@ -47,13 +50,25 @@ void probe_exclusive(const turnpike::Config& c) {
       std::memcpy(&s->sin6_addr, l.endpoint.address.bytes.data(), 16);
       len = sizeof(sockaddr_in6);
     }
-    int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool stream = l.transport == turn::Transport::Tcp || l.transport == turn::Transport::Tls;
+    int fd = ::socket(ss.ss_family, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
     int one = 1;
     if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     int rc = fd < 0 ? -1 : ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
     int e = errno;
     if (fd >= 0) ::close(fd);
-    if (rc != 0) throw std::runtime_error("cannot listen on udp " + l.endpoint.to_string() + ": " + strerror(e));
+    if (rc != 0)
+      throw std::runtime_error(std::string("cannot listen on ") + turn::to_string(l.transport) + " " +
+                               l.endpoint.to_string() + ": " + strerror(e));
+  }
+}
+
+// Each TCP/TLS connection and relay socket is a descriptor: use all the hard limit allows.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
   }
 }
 
@@ -63,7 +78,12 @@ int run(turnpike::Config cfg) {
   auto shared = std::make_unique<SharedState>(cfg);
   std::vector<std::unique_ptr<Shard>> shards;
   std::unique_ptr<AdminServer> admin;
+  raise_fd_limit();
   try {
+    if (!cfg.tls_cert.empty()) {
+      shared->tls.set(TlsContexts::load(cfg.tls_cert, cfg.tls_key));
+      shared->set_dtls(make_dtls_context(cfg.tls_cert, cfg.tls_key));
+    }
     probe_exclusive(cfg);
     for (unsigned i = 0; i < cfg.threads; ++i) {
       shards.push_back(std::make_unique<Shard>(i, *shared));
@@ -96,7 +116,26 @@ int run(turnpike::Config cfg) {
   }
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     log::info("stopping", {log::num("signal", sig)});
+    main_io.stop();
   });
+  // SIGHUP re-reads the TLS certificate and key; established connections and allocations stay.
+  boost::asio::signal_set hup(main_io, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (!cfg.tls_cert.empty()) {
+        try {
+          shared->tls.set(TlsContexts::load(cfg.tls_cert, cfg.tls_key));
+          shared->set_dtls(make_dtls_context(cfg.tls_cert, cfg.tls_key));
+          log::info("tls_reloaded", {log::str("cert", cfg.tls_cert)});
+        } catch (const std::exception& e) {
+          log::error("tls_reload_failed", {log::str("error", e.what())});
+        }
+      }
+      wait_hup();
+    });
+  };
+  wait_hup();
   main_io.run();
   for (auto& s : shards) s->stop();
   for (auto& s : shards) s->join();

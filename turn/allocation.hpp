@@ -1,6 +1,8 @@
 // Allocation state (RFC 8656 2, 6): the relayed transport address, its permissions and channel
 // bindings, with expiry times on the caller's monotonic clock (milliseconds).
 #pragma once
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,7 +28,7 @@ struct ChannelBinding {
 struct RelayStats {
   uint64_t bytes_to_peer = 0, packets_to_peer = 0;
   uint64_t bytes_to_client = 0, packets_to_client = 0;
-  uint64_t dropped_no_permission = 0, dropped_peer_denied = 0, dropped_malformed = 0;
+  uint64_t dropped_no_permission = 0, dropped_peer_denied = 0, dropped_malformed = 0, dropped_bandwidth = 0;
   int64_t last_to_peer_ms = 0, last_to_client_ms = 0;
 };
 
@@ -40,8 +42,16 @@ struct Allocation {
   std::string user;                // identity behind it
   std::vector<uint8_t> key;        // the long-term key the Allocate was signed with
   bool sha256_integrity = false;   // answer with MESSAGE-INTEGRITY-SHA256
-  uint64_t relay_handle = 0;
-  Endpoint relayed;
+  // One relayed transport address per family; two after a dual allocation (RFC 8656 7.2).
+  struct Relay {
+    uint64_t handle = 0;
+    Endpoint address;  // as advertised (the external address when behind a 1:1 NAT)
+  };
+  std::array<Relay, 2> relays{};
+  size_t relay_count = 0;
+  // Per-allocation bandwidth (token bucket over both directions); 0 = unlimited.
+  uint64_t bandwidth_bps = 0;
+  int64_t bucket_bytes = 0, bucket_ms = 0;
   stun::TransactionId allocate_txid{};
   int64_t created_ms = 0, created_unix = 0, expires_ms = 0;
   int64_t credential_expires_unix = 0;
@@ -49,6 +59,28 @@ struct Allocation {
   std::vector<Permission> permissions;
   std::vector<ChannelBinding> channels;
   RelayStats stats;
+
+  const Relay* relay_for(Family f) const {
+    for (size_t i = 0; i < relay_count; ++i)
+      if (relays[i].address.address.family == f) return &relays[i];
+    return nullptr;
+  }
+  const Endpoint& relayed() const { return relays[0].address; }
+  std::string relayed_list() const {
+    std::string s;
+    for (size_t i = 0; i < relay_count; ++i) s += (i ? " " : "") + relays[i].address.to_string();
+    return s;
+  }
+  // Takes `bytes` from the bucket; false when over the configured rate (the packet is dropped).
+  bool take_bandwidth(size_t bytes, int64_t now_ms) {
+    if (bandwidth_bps == 0) return true;
+    int64_t cap = static_cast<int64_t>(bandwidth_bps);  // one second of burst
+    bucket_bytes = std::min<int64_t>(cap, bucket_bytes + (now_ms - bucket_ms) * cap / 1000);
+    bucket_ms = now_ms;
+    if (bucket_bytes < static_cast<int64_t>(bytes)) return false;
+    bucket_bytes -= static_cast<int64_t>(bytes);
+    return true;
+  }
 
   const Permission* find_permission(const IpAddress& a, int64_t now_ms) const {
     for (const auto& p : permissions)

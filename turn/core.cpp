@@ -106,10 +106,7 @@ void Core::handle_channel_data(std::span<const uint8_t> bytes, const FiveTuple& 
     ++a.stats.dropped_no_permission;
     return sink_.dropped(DropReason::NoPermission, cd.data.size());
   }
-  a.stats.bytes_to_peer += cd.data.size();
-  ++a.stats.packets_to_peer;
-  a.stats.last_to_peer_ms = now.mono_ms;
-  sink_.to_peer(a.relay_handle, b->peer, cd.data);
+  relay_to_peer(a, b->peer, cd.data, now);
 }
 
 // RFC 8656 11.2: a Send indication relays its DATA to XOR-PEER-ADDRESS if a permission exists.
@@ -133,10 +130,23 @@ void Core::handle_send_indication(const Message& msg, const FiveTuple& from, Now
     ++a.stats.dropped_no_permission;
     return sink_.dropped(DropReason::NoPermission, da->value.size());
   }
-  a.stats.bytes_to_peer += da->value.size();
+  relay_to_peer(a, peer->endpoint, da->value, now);
+}
+
+void Core::relay_to_peer(Allocation& a, const Endpoint& peer, std::span<const uint8_t> data, Now now) {
+  const Allocation::Relay* r = a.relay_for(peer.address.family);
+  if (!r) {
+    ++a.stats.dropped_no_permission;
+    return sink_.dropped(DropReason::NoPermission, data.size());
+  }
+  if (!a.take_bandwidth(data.size(), now.mono_ms)) {
+    ++a.stats.dropped_bandwidth;
+    return sink_.dropped(DropReason::Bandwidth, data.size());
+  }
+  a.stats.bytes_to_peer += data.size();
   ++a.stats.packets_to_peer;
   a.stats.last_to_peer_ms = now.mono_ms;
-  sink_.to_peer(a.relay_handle, peer->endpoint, da->value);
+  sink_.to_peer(r->handle, peer, data);
 }
 
 // RFC 8656 11.3 and 12.5: data from a peer goes to the client as ChannelData if a channel is
@@ -150,6 +160,10 @@ void Core::handle_peer(uint64_t relay_handle, const Endpoint& peer, std::span<co
     return sink_.dropped(DropReason::NoPermission, data.size());
   }
   if (data.size() > 65535 - 64) return sink_.dropped(DropReason::Malformed, data.size());
+  if (!a.take_bandwidth(data.size(), now.mono_ms)) {
+    ++a.stats.dropped_bandwidth;
+    return sink_.dropped(DropReason::Bandwidth, data.size());
+  }
   a.stats.bytes_to_client += data.size();
   ++a.stats.packets_to_client;
   a.stats.last_to_client_ms = now.mono_ms;
@@ -364,9 +378,11 @@ void Core::install_permission(Allocation& a, const IpAddress& peer, Now now) {
 
 void Core::remove(Allocation* a, EndReason why, Now now) {
   sink_.allocation_ended(*a, why, now.mono_ms);
-  relays_.close(a->relay_handle);
+  for (size_t i = 0; i < a->relay_count; ++i) {
+    relays_.close(a->relays[i].handle);
+    by_relay_.erase(a->relays[i].handle);
+  }
   quotas_->release(a->user);
-  by_relay_.erase(a->relay_handle);
   by_tuple_.erase(a->five_tuple);  // destroys *a
 }
 

@@ -34,6 +34,7 @@ struct CoreConfig {
   uint32_t channel_lifetime_s = 600;      // RFC 8656 12
   uint32_t channel_cooldown_s = 300;      // RFC 8656 12: not rebindable elsewhere for 5 minutes
   std::string software;                   // SOFTWARE in 401 and Allocate responses; empty = none
+  uint64_t bandwidth_bps = 0;             // per allocation, both directions; 0 = unlimited
 };
 
 // Counts shared by all shards, for quotas (486, 508). Touched only on allocate and delete.
@@ -121,6 +122,8 @@ class Core {
   void handle_send_indication(const stun::Message& msg, const FiveTuple& from, Now now);
   void handle_binding(Context& c);
   void handle_allocate(Context& c);
+  Allocation& install_allocation(Context& c, uint32_t lifetime_s, const RelayProvider::Opened& first,
+                                 const RelayProvider::Opened* second);
   void handle_refresh(Context& c);
   void handle_create_permission(Context& c);
   void handle_channel_bind(Context& c);
@@ -130,6 +133,7 @@ class Core {
   void send_challenge(Context& c, int code, const char* reason);
   void finish_and_send(Context& c, stun::Builder& b);
   void remove(Allocation* a, EndReason why, Now now);
+  void relay_to_peer(Allocation& a, const Endpoint& peer, std::span<const uint8_t> data, Now now);
   bool peer_allowed(Context& c, const Endpoint& peer);
   void install_permission(Allocation& a, const IpAddress& peer, Now now);
 

@@ -1,6 +1,7 @@
 // TURN request handlers (RFC 8656 7.2, 7.3, 9.2, 11.2), one helper per numbered step where the
 // RFC numbers them. Authentication (RFC 8489 9.2.4) has already succeeded when these run.
 #include <algorithm>
+#include <cstring>
 
 #include "turn/core.hpp"
 #include "turn/core_context.hpp"
@@ -19,6 +20,7 @@ struct AllocateAsk {
   Family family = Family::V4;
   bool even_port = false, reserve_next = false, dont_fragment = false;
   std::optional<stun::ReservationToken> token;
+  bool additional_v6 = false;  // ADDITIONAL-ADDRESS-FAMILY: a dual allocation (RFC 8656 7.2)
   uint32_t lifetime_s = 0;
   int error = 0;
   const char* reason = nullptr;
@@ -67,6 +69,8 @@ bool check_port_and_family(const stun::Message& m, AllocateAsk& ask) {
   if (add) {
     auto f = stun::AddressFamily::decode(add->value);
     if (!f || f->family != Family::V6) return fail(ask, 400, "Bad Request: ADDITIONAL-ADDRESS-FAMILY must be IPv6");
+    if (tok || even) return fail(ask, 400, "Bad Request: ADDITIONAL-ADDRESS-FAMILY with EVEN-PORT or token");
+    ask.additional_v6 = true;
   }
   ask.dont_fragment = m.has(attr::DontFragment);
   return true;
@@ -95,7 +99,7 @@ void Core::handle_allocate(Context& c) {
   if (c.alloc) {
     if (c.alloc->allocate_txid != c.msg.transaction_id()) return send_error(c, 437, "Allocation Mismatch");
     Builder b(c.out, Method::Allocate, Class::Success, c.msg.transaction_id());
-    b.add_xor_address(attr::XorRelayedAddress, c.alloc->relayed);
+    for (size_t i = 0; i < c.alloc->relay_count; ++i) b.add_xor_address(attr::XorRelayedAddress, c.alloc->relays[i].address);
     b.add_u32(attr::Lifetime, static_cast<uint32_t>(std::max<int64_t>(0, (c.alloc->expires_ms - c.now.mono_ms) / 1000)));
     b.add_xor_address(attr::XorMappedAddress, c.from.client);
     finish_and_send(c, b);
@@ -110,8 +114,8 @@ void Core::handle_allocate(Context& c) {
     case Quotas::Result::Capacity: return send_error(c, 508, "Insufficient Capacity");
     case Quotas::Result::Ok: break;
   }
-  // Step 8: obtain the relayed transport address.
-  RelayProvider::Opened opened;
+  // Step 8: obtain the relayed transport address(es).
+  RelayProvider::Opened opened, second;
   auto err = ask.token ? relays_.open_reserved(*ask.token, ask.dont_fragment, opened)
                        : relays_.open({ask.family, ask.even_port, ask.reserve_next, ask.dont_fragment}, opened);
   if (err != RelayProvider::Error::None) {
@@ -120,32 +124,21 @@ void Core::handle_allocate(Context& c) {
     int code = relay_error_code(err, &reason);
     return send_error(c, code, reason);
   }
-  auto a = std::make_unique<Allocation>();
-  a->id = next_id_++;
-  a->five_tuple = c.from;
-  a->username = c.username;
-  a->user = c.cred->user;
-  a->key = c.cred->key;
-  a->sha256_integrity = c.sha256;
-  a->credential_expires_unix = c.cred->expires_unix;
-  a->relay_handle = opened.handle;
-  a->relayed = opened.address;
-  a->allocate_txid = c.msg.transaction_id();
-  a->created_ms = c.now.mono_ms;
-  a->created_unix = c.now.unix_s;
-  a->lifetime_s = ask.lifetime_s;
-  a->expires_ms = c.now.mono_ms + int64_t{ask.lifetime_s} * 1000;
-  Allocation& ref = *a;
-  by_relay_[opened.handle] = a.get();
-  by_tuple_.emplace(c.from, std::move(a));
+  // A dual allocation that cannot get its IPv6 half still succeeds, with ADDRESS-ERROR-CODE.
+  auto second_err = RelayProvider::Error::None;
+  if (ask.additional_v6) second_err = relays_.open({Family::V6, false, false, ask.dont_fragment}, second);
+  Allocation& ref = install_allocation(c, ask.lifetime_s, opened,
+                                       ask.additional_v6 && second_err == RelayProvider::Error::None ? &second : nullptr);
   // Step 10: the success response.
   Builder b(c.out, Method::Allocate, Class::Success, c.msg.transaction_id());
-  b.add_xor_address(attr::XorRelayedAddress, ref.relayed);
-  if (c.msg.has(attr::AdditionalAddressFamily)) {  // dual allocation not offered yet: say so per family
-    // RFC 8656 18.12: family, reserved, class, number, reason.
-    static const uint8_t v[] = {0x02, 0x00, 4, 40, 'A', 'd', 'd', 'r', 'e', 's', 's', ' ', 'F', 'a', 'm', 'i',
-                                'l', 'y', ' ', 'n', 'o', 't', ' ', 'S', 'u', 'p', 'p', 'o', 'r', 't', 'e', 'd'};
-    b.add(attr::AddressErrorCode, std::span<const uint8_t>(v, sizeof v));
+  for (size_t i = 0; i < ref.relay_count; ++i) b.add_xor_address(attr::XorRelayedAddress, ref.relays[i].address);
+  if (ask.additional_v6 && second_err != RelayProvider::Error::None) {
+    const char* reason = nullptr;
+    int code = relay_error_code(second_err, &reason);
+    uint8_t v[4 + 64] = {0x02, 0x00, static_cast<uint8_t>(code / 100), static_cast<uint8_t>(code % 100)};
+    size_t n = std::min<size_t>(std::strlen(reason), 64);
+    std::memcpy(v + 4, reason, n);
+    b.add(attr::AddressErrorCode, std::span<const uint8_t>(v, 4 + n));  // RFC 8656 18.12
   }
   b.add_u32(attr::Lifetime, ask.lifetime_s);
   if (opened.token) b.add(attr::ReservationToken, opened.token->token);
@@ -156,13 +149,40 @@ void Core::handle_allocate(Context& c) {
   sink_.allocation_created(ref);
 }
 
+Allocation& Core::install_allocation(Context& c, uint32_t lifetime_s, const RelayProvider::Opened& first,
+                                     const RelayProvider::Opened* second) {
+  auto a = std::make_unique<Allocation>();
+  a->id = next_id_++;
+  a->five_tuple = c.from;
+  a->username = c.username;
+  a->user = c.cred->user;
+  a->key = c.cred->key;
+  a->sha256_integrity = c.sha256;
+  a->credential_expires_unix = c.cred->expires_unix;
+  a->relays[0] = {first.handle, first.address};
+  a->relay_count = 1;
+  if (second) a->relays[a->relay_count++] = {second->handle, second->address};
+  a->allocate_txid = c.msg.transaction_id();
+  a->created_ms = c.now.mono_ms;
+  a->created_unix = c.now.unix_s;
+  a->lifetime_s = lifetime_s;
+  a->expires_ms = c.now.mono_ms + int64_t{lifetime_s} * 1000;
+  a->bandwidth_bps = cfg_.bandwidth_bps;
+  a->bucket_bytes = static_cast<int64_t>(cfg_.bandwidth_bps);
+  a->bucket_ms = c.now.mono_ms;
+  Allocation& ref = *a;
+  for (size_t i = 0; i < ref.relay_count; ++i) by_relay_[ref.relays[i].handle] = &ref;
+  by_tuple_.emplace(c.from, std::move(a));
+  return ref;
+}
+
 // RFC 8656 7.3: Refresh sets a new lifetime, or deletes the allocation with LIFETIME 0.
 void Core::handle_refresh(Context& c) {
   if (!c.alloc) return send_error(c, 437, "Allocation Mismatch");
   if (const auto* fam = c.msg.find(attr::RequestedAddressFamily)) {
     auto f = stun::AddressFamily::decode(fam->value);
     if (!f) return send_error(c, 400, "Bad Request: REQUESTED-ADDRESS-FAMILY malformed");
-    if (f->family != c.alloc->relayed.address.family) return send_error(c, 443, "Peer Address Family Mismatch");
+    if (!c.alloc->relay_for(f->family)) return send_error(c, 443, "Peer Address Family Mismatch");
   }
   uint32_t lifetime = cfg_.default_lifetime_s;
   if (const auto* l = c.msg.find(attr::Lifetime)) {
@@ -193,8 +213,7 @@ void Core::handle_create_permission(Context& c) {
     if (a.type != attr::XorPeerAddress) continue;
     auto peer = stun::XorAddress::decode(a.value, c.msg.transaction_id());
     if (!peer) return send_error(c, 400, "Bad Request: XOR-PEER-ADDRESS malformed");
-    if (peer->endpoint.address.family != c.alloc->relayed.address.family)
-      return send_error(c, 443, "Peer Address Family Mismatch");
+    if (!c.alloc->relay_for(peer->endpoint.address.family)) return send_error(c, 443, "Peer Address Family Mismatch");
     if (!peer_allowed(c, peer->endpoint)) return;
     if (n == peers.size()) return send_error(c, 400, "Bad Request: too many XOR-PEER-ADDRESS");
     peers[n++] = peer->endpoint.address;
@@ -216,8 +235,7 @@ void Core::handle_channel_bind(Context& c) {
   auto peer = stun::XorAddress::decode(pa->value, c.msg.transaction_id());
   if (!number || !peer) return send_error(c, 400, "Bad Request: malformed attribute");
   if (!number->valid()) return send_error(c, 400, "Bad Request: channel number out of range");
-  if (peer->endpoint.address.family != c.alloc->relayed.address.family)
-    return send_error(c, 443, "Peer Address Family Mismatch");
+  if (!c.alloc->relay_for(peer->endpoint.address.family)) return send_error(c, 443, "Peer Address Family Mismatch");
   const ChannelBinding* by_number = c.alloc->find_channel(number->number);
   const ChannelBinding* by_peer = c.alloc->find_channel(peer->endpoint);
   if ((by_number && !(by_number->peer == peer->endpoint)) || (by_peer && by_peer->number != number->number))

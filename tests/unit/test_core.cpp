@@ -53,12 +53,12 @@ class RecordingSink : public Sink {
 class FakeRelays : public RelayProvider {
  public:
   Error open(const Request& r, Opened& out) override {
-    if (r.family == Family::V6) return Error::NoAddressForFamily;
+    if (r.family == Family::V6 && !v6) return Error::NoAddressForFamily;
     if (exhausted) return Error::Exhausted;
     uint16_t port = next_port;
     next_port += 2;
     out.handle = ++next_handle;
-    out.address = Endpoint{*IpAddress::parse("198.51.100.1"), port};
+    out.address = Endpoint{*IpAddress::parse(r.family == Family::V6 ? "2001:db8::1" : "198.51.100.1"), port};
     if (r.reserve_next) {
       ReservationToken t;
       t.token = {1, 2, 3, 4, 5, 6, 7, static_cast<uint8_t>(next_handle)};
@@ -78,7 +78,7 @@ class FakeRelays : public RelayProvider {
     return Error::None;
   }
   void close(uint64_t h) override { open_handles.erase(h); }
-  bool exhausted = false;
+  bool exhausted = false, v6 = false;
   uint16_t next_port = 50000;
   uint64_t next_handle = 0;
   std::set<uint64_t> open_handles;
@@ -515,4 +515,65 @@ TEST_F(CoreTest, Sha256PasswordAlgorithmIsNegotiated) {
   auto r = send(b.bytes(), client());
   ASSERT_EQ(r.code, 200);
   EXPECT_TRUE(r.msg.verify_integrity_sha256(key));
+}
+
+TEST_F(CoreTest, DualAllocationRelaysBothFamilies) {
+  relays.v6 = true;
+  allocate(client());  // for a nonce
+  auto r = request(Method::Allocate, client(43000), [](Builder& b) {
+    b.add_u32(attr::RequestedTransport, 17u << 24);
+    b.add_u32(attr::AdditionalAddressFamily, 0x02000000);
+  });
+  ASSERT_EQ(r.code, 200);
+  std::vector<std::string> relayed;
+  for (const auto& a : r.msg.attributes())
+    if (a.type == attr::XorRelayedAddress)
+      relayed.push_back(XorAddress::decode(a.value, r.msg.transaction_id())->endpoint.address.to_string());
+  EXPECT_EQ(relayed, (std::vector<std::string>{"198.51.100.1", "2001:db8::1"}));
+  EXPECT_EQ(create_permission(client(43000), "[2001:db8::99]:5").code, 200);
+  EXPECT_EQ(create_permission(client(43000), "192.0.2.99:5").code, 200);
+  // Each family's peer is reached through that family's relay.
+  auto* alloc = core->find(client(43000));
+  ASSERT_EQ(alloc->relay_count, 2u);
+  std::array<uint8_t, 256> buf;
+  for (const char* peer : {"[2001:db8::99]:5", "192.0.2.99:5"}) {
+    Builder s(buf, Method::Send, Class::Indication, next_txid());
+    s.add_xor_address(attr::XorPeerAddress, *Endpoint::parse(peer));
+    s.add(attr::Data, std::string_view("x"));
+    core->handle(s.bytes(), client(43000), now);
+  }
+  ASSERT_EQ(sink.peer.size(), 2u);
+  EXPECT_EQ(sink.peer[0].handle, alloc->relays[1].handle);
+  EXPECT_EQ(sink.peer[1].handle, alloc->relays[0].handle);
+  ASSERT_EQ(request(Method::Refresh, client(43000), [](Builder& b) { b.add_u32(attr::Lifetime, 0); }).code, 200);
+  EXPECT_EQ(relays.open_handles.size(), 1u);  // only the first client's relay is left
+}
+
+TEST_F(CoreTest, DualAllocationWithoutIpv6SaysSoAndKeepsIpv4) {
+  allocate(client());
+  auto r = request(Method::Allocate, client(43001), [](Builder& b) {
+    b.add_u32(attr::RequestedTransport, 17u << 24);
+    b.add_u32(attr::AdditionalAddressFamily, 0x02000000);
+  });
+  ASSERT_EQ(r.code, 200);
+  auto* aec = r.msg.find(attr::AddressErrorCode);
+  ASSERT_NE(aec, nullptr);
+  EXPECT_EQ(aec->value[0], 0x02);
+  EXPECT_EQ(aec->value[2] * 100 + aec->value[3], 440);
+  EXPECT_EQ(create_permission(client(43001), "[2001:db8::99]:5").code, 443);
+}
+
+TEST_F(CoreTest, BandwidthLimitDropsTheExcess) {
+  CoreConfig cc;
+  cc.bandwidth_bps = 1000;
+  core = std::make_unique<Core>(cc, auth, policy, quotas, relays, sink);
+  allocate(client());
+  ASSERT_EQ(create_permission(client(), "192.0.2.50:9").code, 200);
+  std::vector<uint8_t> payload(400, 7);
+  for (int i = 0; i < 5; ++i) core->handle_peer(1, *Endpoint::parse("192.0.2.50:7000"), payload, now);
+  EXPECT_EQ(core->find(client())->stats.packets_to_client, 2u);
+  EXPECT_EQ(core->find(client())->stats.dropped_bandwidth, 3u);
+  now.mono_ms += 1000;  // a second later the bucket is full again
+  core->handle_peer(1, *Endpoint::parse("192.0.2.50:7000"), payload, now);
+  EXPECT_EQ(core->find(client())->stats.packets_to_client, 3u);
 }

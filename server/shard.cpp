@@ -1,4 +1,4 @@
-#include "server/udp_shard.hpp"
+#include "server/shard.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -60,7 +60,7 @@ std::string allocation_json(const turn::Allocation& a, int64_t now_ms) {
   return "{\"id\":" + std::to_string(a.id) + ",\"user\":\"" + log::json_escape(a.user) + "\",\"client\":\"" +
          a.five_tuple.client.to_string() + "\",\"server\":\"" + a.five_tuple.server.to_string() +
          "\",\"transport\":\"" + turn::to_string(a.five_tuple.transport) + "\",\"relayed\":\"" +
-         a.relayed.to_string() + "\",\"age_s\":" + std::to_string((now_ms - a.created_ms) / 1000) +
+         a.relayed_list() + "\",\"age_s\":" + std::to_string((now_ms - a.created_ms) / 1000) +
          ",\"bytes_to_peer\":" + std::to_string(s.bytes_to_peer) + ",\"packets_to_peer\":" +
          std::to_string(s.packets_to_peer) + ",\"bytes_to_client\":" + std::to_string(s.bytes_to_client) +
          ",\"packets_to_client\":" + std::to_string(s.packets_to_client) + ",\"dropped\":{\"no_permission\":" +
@@ -113,10 +113,33 @@ void Reservations::expire(int64_t now_ms) {
 }
 
 // ---------------------------------------------------------------------------------------------
+bool ConnectionLimiter::acquire(const IpAddress& a) {
+  std::lock_guard lock(mu_);
+  auto& n = count_[Endpoint{a, 0}];
+  if (n >= max_) return false;
+  ++n;
+  return true;
+}
+
+void ConnectionLimiter::release(const IpAddress& a) {
+  std::lock_guard lock(mu_);
+  auto it = count_.find(Endpoint{a, 0});
+  if (it != count_.end() && --it->second == 0) count_.erase(it);
+}
+
+// ---------------------------------------------------------------------------------------------
+struct Shard::Acceptor {
+  Acceptor(asio::io_context& io) : acceptor(io) {}
+  asio::ip::tcp::acceptor acceptor;
+  ListenConfig listen;
+  bool closed = false;
+};
+
 struct Shard::Socket {
   Socket(asio::io_context& io) : sock(io) {}
   asio::ip::udp::socket sock;
   bool listener = false;
+  DtlsListener* dtls = nullptr;  // set on a DTLS listener's socket
   bool closed = false;
   Endpoint local;
   uint64_t handle = 0;
@@ -163,7 +186,26 @@ std::shared_ptr<Shard::Socket> Shard::adopt(int fd, bool listener, const Endpoin
 
 void Shard::bind_listeners() {
   for (const auto& l : shared_.config.listen) {
-    if (l.transport != turn::Transport::Udp) continue;
+    if (l.transport == turn::Transport::Tcp || l.transport == turn::Transport::Tls) {
+      auto a = std::make_shared<Acceptor>(io_);
+      a->listen = l;
+      boost::system::error_code ec;
+      asio::ip::tcp::endpoint ep(asio::ip::make_address(l.endpoint.address.to_string()), l.endpoint.port);
+      a->acceptor.open(ep.protocol(), ec);
+      int one = 1;
+      if (!ec) {
+        setsockopt(a->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        a->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+        if (ep.address().is_v6()) setsockopt(a->acceptor.native_handle(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+      }
+      if (!ec) a->acceptor.bind(ep, ec);
+      if (!ec) a->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) throw std::runtime_error("cannot listen on " + std::string(turn::to_string(l.transport)) + " " +
+                                       l.endpoint.to_string() + ": " + ec.message());
+      acceptors_.push_back(a);
+      continue;
+    }
+    if (l.transport != turn::Transport::Udp && l.transport != turn::Transport::Dtls) continue;
     sockaddr_storage ss;
     socklen_t len = to_sockaddr(l.endpoint, ss);
     int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -181,12 +223,19 @@ void Shard::bind_listeners() {
     }
     auto s = adopt(fd, true, l.endpoint, 0);
     if (!s) throw std::runtime_error("cannot adopt listener socket");
+    if (l.transport == turn::Transport::Dtls) {
+      DtlsListener::Limits lim;
+      lim.idle_timeout_ms = int64_t{shared_.config.connection_idle_timeout_s} * 1000;
+      dtls_.push_back(std::make_unique<DtlsListener>(fd, l.endpoint, &SharedState::current_dtls, &shared_, *core_, lim));
+      s->dtls = dtls_.back().get();
+    }
     listeners_.push_back(s);
   }
 }
 
 void Shard::start_thread() {
   for (auto& s : listeners_) arm(s);
+  for (auto& a : acceptors_) accept(a);
   schedule_tick();
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(io_);
@@ -202,6 +251,15 @@ void Shard::stop() {
       boost::system::error_code ec;
       s->sock.close(ec);
     }
+    for (auto& a : acceptors_) {
+      a->closed = true;
+      boost::system::error_code ec;
+      a->acceptor.close(ec);
+    }
+    for (auto& d : dtls_) d->close_all(now());
+    std::vector<std::shared_ptr<StreamConnection>> open;
+    for (auto& [_, c] : streams_) open.push_back(c);
+    for (auto& c : open) c->close("shutdown");
     ticker_.cancel();
     io_.stop();
   });
@@ -211,12 +269,64 @@ void Shard::join() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Shard::accept(const std::shared_ptr<Acceptor>& a) {
+  a->acceptor.async_accept([this, a](const boost::system::error_code& ec, asio::ip::tcp::socket sock) {
+    if (a->closed) return;
+    if (!ec) {
+      boost::system::error_code e2;
+      auto remote = sock.remote_endpoint(e2);
+      Endpoint client;
+      if (!e2) {
+        auto bytes = remote.address().is_v4() ? IpAddress::parse(remote.address().to_v4().to_string())
+                                              : IpAddress::parse(remote.address().to_v6().to_string());
+        client = Endpoint{bytes ? bytes->unmapped() : IpAddress{}, remote.port()};
+      }
+      turn::FiveTuple ft{client, a->listen.endpoint, a->listen.transport};
+      if (e2) {
+        sock.close(e2);
+      } else if (!shared_.connections.acquire(client.address)) {
+        // Over the per-address limit: close at once; log the first and then every 1000th.
+        uint64_t n = ++shared_.refused_connections;
+        if (n == 1 || n % 1000 == 0)
+          log::warn("connection_refused", {log::str("client", client.to_string()),
+                                           log::str("reason", "limits.max_connections_per_ip"),
+                                           log::num("refused_total", static_cast<long long>(n))});
+        sock.close(e2);
+      } else {
+        std::shared_ptr<asio::ssl::context> tls;
+        if (a->listen.transport == turn::Transport::Tls) tls = shared_.tls.current();
+        start_stream_session(*this, std::move(sock), ft, tls);
+      }
+    } else if (ec != asio::error::operation_aborted) {
+      // Out of descriptors or similar: say so, and pause accepting briefly instead of spinning.
+      log::warn("accept_failed", {log::str("error", ec.message())});
+      auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      t->async_wait([this, a, t](const boost::system::error_code&) { if (!a->closed) accept(a); });
+      return;
+    }
+    accept(a);
+  });
+}
+
+void Shard::stream_opened(const turn::FiveTuple& ft, std::shared_ptr<StreamConnection> c) {
+  streams_[ft] = std::move(c);
+}
+
+void Shard::stream_closed(const turn::FiveTuple& ft) {
+  auto it = streams_.find(ft);
+  if (it == streams_.end()) return;
+  core_->connection_closed(ft, now());
+  shared_.connections.release(ft.client.address);
+  streams_.erase(it);
+}
+
 void Shard::schedule_tick() {
   ticker_.expires_after(std::chrono::seconds(1));
   ticker_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     auto t = now();
     core_->tick(t);
+    for (auto& d : dtls_) d->tick(t);
     if (index_ == 0) shared_.reservations.expire(t.mono_ms);
     schedule_tick();
   });
@@ -246,7 +356,9 @@ void Shard::drain(Socket& s) {
       Endpoint from;
       if (!from_sockaddr(addrs_[i], from) || (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC)) continue;
       std::span<const uint8_t> data(rx_.data() + i * kMaxDatagram, msgs_[i].msg_len);
-      if (s.listener) {
+      if (s.dtls) {
+        s.dtls->on_datagram(from, data, t);
+      } else if (s.listener) {
         turn::FiveTuple ft{from, s.local, turn::Transport::Udp};
         core_->handle(data, ft, t);
       } else {
@@ -259,6 +371,16 @@ void Shard::drain(Socket& s) {
 }
 
 void Shard::to_client(const turn::FiveTuple& to, std::span<const std::span<const uint8_t>> parts) {
+  if (to.transport == turn::Transport::Tcp || to.transport == turn::Transport::Tls) {
+    auto it = streams_.find(to);
+    if (it != streams_.end()) it->second->send(parts);
+    return;
+  }
+  if (to.transport == turn::Transport::Dtls) {
+    for (auto& d : dtls_)
+      if (d->local() == to.server) return d->send(to, parts);
+    return;
+  }
   int fd = -1;
   for (const auto& l : listeners_)
     if (l->local == to.server) { fd = l->sock.native_handle(); break; }
@@ -289,7 +411,7 @@ void Shard::allocation_created(const turn::Allocation& a) {
   log::info("allocation_created", {log::num("id", static_cast<long long>(a.id)), log::str("user", a.user),
                                    log::str("client", a.five_tuple.client.to_string()),
                                    log::str("transport", turn::to_string(a.five_tuple.transport)),
-                                   log::str("relayed", a.relayed.to_string()),
+                                   log::str("relayed", a.relayed_list()),
                                    log::num("lifetime_s", a.lifetime_s),
                                    log::str("region", shared_.config.region)});
 }
@@ -323,11 +445,14 @@ int Shard::bind_relay_fd(const IpAddress& addr, uint16_t port, bool dont_fragmen
 
 turn::RelayProvider::Error Shard::open(const Request& req, Opened& out) {
   const auto& c = shared_.config;
-  std::vector<const IpAddress*> candidates;
-  for (const auto& a : c.relay_addresses)
-    if (a.family == req.family) candidates.push_back(&a);
+  std::vector<size_t> candidates;
+  for (size_t i = 0; i < c.relay_addresses.size(); ++i)
+    if (c.relay_addresses[i].family == req.family) candidates.push_back(i);
   if (candidates.empty()) return Error::NoAddressForFamily;
-  const IpAddress& addr = *candidates[next_relay_address_++ % candidates.size()];
+  size_t index = candidates[next_relay_address_++ % candidates.size()];
+  const IpAddress& addr = c.relay_addresses[index];
+  // Behind a 1:1 NAT the relayed address clients and peers see is the external one.
+  const IpAddress& advertised = c.relay_external_addresses.empty() ? addr : c.relay_external_addresses[index];
   thread_local std::mt19937 rng{std::random_device{}()};
   uint32_t span = uint32_t{c.relay_port_max} - c.relay_port_min + 1;
   // Random ports (RFC 8656 7.2 recommends unpredictable ones), then give up: the range is full.
@@ -348,7 +473,7 @@ turn::RelayProvider::Error Shard::open(const Request& req, Opened& out) {
     relays_[handle] = s;
     arm(s);
     out.handle = handle;
-    out.address = s->local;
+    out.address = Endpoint{advertised, static_cast<uint16_t>(port)};
     return Error::None;
   }
   return Error::Exhausted;
@@ -369,8 +494,15 @@ turn::RelayProvider::Error Shard::open_reserved(const turn::stun::ReservationTok
   relays_[handle] = s;
   arm(s);
   out.handle = handle;
-  out.address = ep;
+  out.address = advertised_for(ep);
   return Error::None;
+}
+
+Endpoint Shard::advertised_for(const Endpoint& local) const {
+  const auto& c = shared_.config;
+  for (size_t i = 0; i < c.relay_external_addresses.size(); ++i)
+    if (c.relay_addresses[i] == local.address) return Endpoint{c.relay_external_addresses[i], local.port};
+  return local;
 }
 
 void Shard::close(uint64_t handle) {

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,9 @@
 #include <vector>
 
 #include "server/config.hpp"
+#include "server/dtls.hpp"
+#include "server/stream_session.hpp"
+#include "server/tls.hpp"
 #include "turn/core.hpp"
 
 namespace turnpike {
@@ -39,18 +43,50 @@ class Reservations {
   std::map<std::array<uint8_t, 8>, Entry> entries_;
 };
 
+// TCP/TLS connections per client address, across shards (limits.max_connections_per_ip).
+class ConnectionLimiter {
+ public:
+  explicit ConnectionLimiter(uint64_t max) : max_(max) {}
+  bool acquire(const turn::IpAddress& a);
+  void release(const turn::IpAddress& a);
+
+ private:
+  uint64_t max_;
+  std::mutex mu_;
+  std::unordered_map<turn::Endpoint, uint64_t> count_;
+};
+
 // What all shards share; read-only after start except the atomics and mutex-guarded parts.
 struct SharedState {
   explicit SharedState(const Config& c)
       : config(c),
         auth(std::make_shared<const turn::Authenticator>(c.auth)),
         policy(std::make_shared<const turn::PeerPolicy>(c.peers_allow, c.peers_deny)),
-        quotas(std::make_shared<turn::Quotas>(c.max_allocations, c.max_allocations_per_user)) {}
+        quotas(std::make_shared<turn::Quotas>(c.max_allocations, c.max_allocations_per_user)),
+        connections(c.max_connections_per_ip) {}
   const Config& config;
   std::shared_ptr<const turn::Authenticator> auth;
   std::shared_ptr<const turn::PeerPolicy> policy;
   std::shared_ptr<turn::Quotas> quotas;
   Reservations reservations;
+  ConnectionLimiter connections;
+  TlsContexts tls;
+  // DTLS server context (same certificate); replaced on SIGHUP.
+  std::mutex dtls_mu;
+  SSL_CTX* dtls_ctx = nullptr;
+  void set_dtls(SSL_CTX* ctx) {
+    std::lock_guard lock(dtls_mu);
+    if (dtls_ctx) SSL_CTX_free(dtls_ctx);
+    dtls_ctx = ctx;
+  }
+  static SSL_CTX* current_dtls(void* self) {
+    auto* s = static_cast<SharedState*>(self);
+    std::lock_guard lock(s->dtls_mu);
+    if (s->dtls_ctx) SSL_CTX_up_ref(s->dtls_ctx);
+    return s->dtls_ctx;
+  }
+  ~SharedState() { set_dtls(nullptr); }
+  std::atomic<uint64_t> refused_connections{0};
 };
 
 turn::Now now();
@@ -66,6 +102,14 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void stop();
   void join();
 
+  // For stream sessions (on this shard's thread).
+  asio::io_context& io() { return io_; }
+  turn::Core& core() { return *core_; }
+  const Config& config() const { return shared_.config; }
+  int64_t now_ms() const { return now().mono_ms; }
+  void stream_opened(const turn::FiveTuple& ft, std::shared_ptr<StreamConnection> c);
+  void stream_closed(const turn::FiveTuple& ft);
+
   // turn::Sink
   void to_client(const turn::FiveTuple& to, std::span<const std::span<const uint8_t>> parts) override;
   void to_peer(uint64_t relay_handle, const turn::Endpoint& peer, std::span<const uint8_t> data) override;
@@ -79,10 +123,13 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
 
  private:
   struct Socket;
+  struct Acceptor;
+  void accept(const std::shared_ptr<Acceptor>& a);
   void arm(const std::shared_ptr<Socket>& s);
   void drain(Socket& s);
   void schedule_tick();
   std::shared_ptr<Socket> adopt(int fd, bool listener, const turn::Endpoint& local, uint64_t handle);
+  turn::Endpoint advertised_for(const turn::Endpoint& local) const;
   int bind_relay_fd(const turn::IpAddress& addr, uint16_t port, bool dont_fragment);
 
   static constexpr size_t kBatch = 32;             // datagrams per recvmmsg
@@ -96,6 +143,9 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   std::unique_ptr<turn::Core> core_;
   std::vector<std::shared_ptr<Socket>> listeners_;
   std::unordered_map<uint64_t, std::shared_ptr<Socket>> relays_;
+  std::vector<std::shared_ptr<Acceptor>> acceptors_;
+  std::vector<std::unique_ptr<DtlsListener>> dtls_;
+  std::unordered_map<turn::FiveTuple, std::shared_ptr<StreamConnection>> streams_;
   uint64_t next_handle_;
   size_t next_relay_address_ = 0;
   std::thread thread_;

@@ -1,0 +1,251 @@
+#include "server/dtls.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "server/log.hpp"
+#include "turn/crypto.hpp"
+
+namespace turnpike {
+
+using turn::Endpoint;
+
+struct DtlsListener::Session {
+  DtlsListener* owner = nullptr;
+  turn::FiveTuple ft;
+  SSL* ssl = nullptr;
+  std::span<const uint8_t> incoming;  // the datagram being read, for bio_read
+  bool established = false;
+  int64_t created_ms = 0, last_ms = 0;
+  ~Session() {
+    if (ssl) SSL_free(ssl);
+  }
+};
+
+namespace {
+
+constexpr int kMtu = 1200;  // conservative: fits IPv6 minimum MTU with room for tunnels
+
+socklen_t to_sockaddr(const Endpoint& ep, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (ep.address.is_v4()) {
+    auto* s = reinterpret_cast<sockaddr_in*>(&ss);
+    s->sin_family = AF_INET;
+    s->sin_port = htons(ep.port);
+    std::memcpy(&s->sin_addr, ep.address.bytes.data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons(ep.port);
+  std::memcpy(&s->sin6_addr, ep.address.bytes.data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+// A datagram BIO over the listener's socket: each write is one sendto() to the session's client;
+// reads hand out the one datagram being processed.
+int bio_write(BIO* b, const char* data, int len) {
+  auto* s = static_cast<DtlsListener::Session*>(BIO_get_data(b));
+  sockaddr_storage ss;
+  socklen_t sl = to_sockaddr(s->ft.client, ss);
+  ::sendto(s->owner->fd(), data, static_cast<size_t>(len), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl);
+  return len;  // UDP: a datagram the kernel drops is lost like any other
+}
+
+int bio_read(BIO* b, char* out, int len) {
+  auto* s = static_cast<DtlsListener::Session*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  if (s->incoming.empty()) {
+    BIO_set_retry_read(b);
+    return -1;
+  }
+  int n = static_cast<int>(std::min<size_t>(s->incoming.size(), static_cast<size_t>(len)));
+  std::memcpy(out, s->incoming.data(), static_cast<size_t>(n));
+  s->incoming = {};
+  return n;
+}
+
+long bio_ctrl(BIO*, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH: return 1;
+    case BIO_CTRL_DGRAM_QUERY_MTU: return kMtu;
+    case BIO_CTRL_DGRAM_GET_FALLBACK_MTU: return kMtu;
+    case BIO_CTRL_WPENDING: case BIO_CTRL_PENDING: return 0;
+    case BIO_CTRL_DGRAM_SET_NEXT_TIMEOUT: return 1;
+    default: return 0;
+  }
+}
+
+BIO_METHOD* datagram_method() {
+  static BIO_METHOD* m = [] {
+    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "turnpike-dgram");
+    BIO_meth_set_write(bm, bio_write);
+    BIO_meth_set_read(bm, bio_read);
+    BIO_meth_set_ctrl(bm, bio_ctrl);
+    BIO_meth_set_create(bm, [](BIO* b) { BIO_set_init(b, 1); return 1; });
+    return bm;
+  }();
+  return m;
+}
+
+// HelloVerifyRequest cookies: HMAC over the client's address with a per-process secret.
+unsigned char g_cookie_secret[32];
+int session_index = -1;
+
+void cookie_for(SSL* ssl, unsigned char* out, unsigned int* len) {
+  auto* s = static_cast<DtlsListener::Session*>(SSL_get_ex_data(ssl, session_index));
+  std::string addr = s ? s->ft.client.to_string() : "";
+  auto mac = turn::crypto::hmac_sha256(g_cookie_secret, turn::crypto::bytes(addr));
+  std::memcpy(out, mac.data(), 16);
+  *len = 16;
+}
+
+int generate_cookie(SSL* ssl, unsigned char* cookie, unsigned int* len) {
+  cookie_for(ssl, cookie, len);
+  return 1;
+}
+
+int verify_cookie(SSL* ssl, const unsigned char* cookie, unsigned int len) {
+  unsigned char want[32];
+  unsigned int wl = 0;
+  cookie_for(ssl, want, &wl);
+  return len == wl && CRYPTO_memcmp(cookie, want, wl) == 0;
+}
+
+}  // namespace
+
+SSL_CTX* make_dtls_context(const std::string& cert, const std::string& key) {
+  static const bool once = [] {  // one secret per process: a reload must not race the callbacks
+    RAND_bytes(g_cookie_secret, sizeof g_cookie_secret);
+    session_index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return true;
+  }();
+  (void)once;
+  SSL_CTX* ctx = SSL_CTX_new(DTLS_server_method());
+  if (!ctx) throw std::runtime_error("DTLS: cannot create context");
+  SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION);
+  SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+  SSL_CTX_set_options(ctx, SSL_OP_COOKIE_EXCHANGE | SSL_OP_NO_QUERY_MTU | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_cookie_generate_cb(ctx, generate_cookie);
+  SSL_CTX_set_cookie_verify_cb(ctx, verify_cookie);
+  SSL_CTX_set_read_ahead(ctx, 1);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    SSL_CTX_free(ctx);
+    throw std::runtime_error("DTLS: cannot load tls.cert / tls.key");
+  }
+  return ctx;
+}
+
+DtlsListener::DtlsListener(int fd, const Endpoint& local, ContextSource context, void* context_arg, turn::Core& core,
+                           Limits limits)
+    : fd_(fd), local_(local), context_(context), context_arg_(context_arg), core_(core), limits_(limits),
+      plain_(65536 + 64) {}
+
+DtlsListener::~DtlsListener() { sessions_.clear(); }
+
+void DtlsListener::drop(const Endpoint& client, const char* why, turn::Now now) {
+  auto it = sessions_.find(client);
+  if (it == sessions_.end()) return;
+  log::info("connection_closed", {log::str("client", client.to_string()), log::str("transport", "dtls"),
+                                  log::str("reason", why)});
+  core_.connection_closed(it->second->ft, now);
+  sessions_.erase(it);
+}
+
+void DtlsListener::on_datagram(const Endpoint& from, std::span<const uint8_t> data, turn::Now now) {
+  auto it = sessions_.find(from);
+  if (it == sessions_.end()) {
+    // Only a ClientHello (handshake record, content type 22) may open a session.
+    if (data.size() < 14 || data[0] != 22 || sessions_.size() >= limits_.max_sessions) return;
+    auto s = std::make_unique<Session>();
+    s->owner = this;
+    s->ft = turn::FiveTuple{from, local_, turn::Transport::Dtls};
+    SSL_CTX* ctx = context_(context_arg_);
+    if (!ctx) return;
+    s->ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx);  // the SSL holds its own reference
+    BIO* bio = BIO_new(datagram_method());
+    BIO_set_data(bio, s.get());
+    SSL_set_bio(s->ssl, bio, bio);
+    SSL_set_ex_data(s->ssl, session_index, s.get());
+    SSL_set_mtu(s->ssl, kMtu);
+    DTLS_set_link_mtu(s->ssl, kMtu);
+    SSL_set_accept_state(s->ssl);
+    s->created_ms = now.mono_ms;
+    it = sessions_.emplace(from, std::move(s)).first;
+  }
+  Session& s = *it->second;
+  s.last_ms = now.mono_ms;
+  s.incoming = data;
+  if (!s.established) {
+    int rc = SSL_do_handshake(s.ssl);
+    if (rc == 1) {
+      s.established = true;
+    } else {
+      int err = SSL_get_error(s.ssl, rc);
+      ERR_clear_error();
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return drop(from, "dtls handshake failed", now);
+      // Still handshaking (perhaps after our HelloVerifyRequest); a client that never completes
+      // is dropped at the handshake timeout.
+      return;
+    }
+  }
+  // Each DTLS record carries one STUN message or ChannelData (RFC 8656 3.1).
+  while (true) {
+    int n = SSL_read(s.ssl, plain_.data(), static_cast<int>(plain_.size()));
+    if (n <= 0) {
+      int err = SSL_get_error(s.ssl, n);
+      ERR_clear_error();
+      if (err == SSL_ERROR_ZERO_RETURN) return drop(from, "close_notify", now);
+      if (err != SSL_ERROR_WANT_READ) return drop(from, "dtls read error", now);
+      return;
+    }
+    core_.handle({plain_.data(), static_cast<size_t>(n)}, s.ft, now);
+    if (sessions_.find(from) == sessions_.end()) return;
+  }
+}
+
+void DtlsListener::send(const turn::FiveTuple& ft, std::span<const std::span<const uint8_t>> parts) {
+  auto it = sessions_.find(ft.client);
+  if (it == sessions_.end() || !it->second->established) return;
+  uint8_t buf[65536];
+  size_t n = 0;
+  for (auto p : parts) {
+    if (n + p.size() > sizeof buf) return;
+    std::memcpy(buf + n, p.data(), p.size());
+    n += p.size();
+  }
+  if (SSL_write(it->second->ssl, buf, static_cast<int>(n)) <= 0) ERR_clear_error();
+}
+
+void DtlsListener::tick(turn::Now now) {
+  std::vector<std::pair<Endpoint, const char*>> dead;
+  for (auto& [client, s] : sessions_) {
+    if (!s->established) {
+      DTLSv1_handle_timeout(s->ssl);  // retransmit our flight if its timer ran out
+      if (now.mono_ms - s->created_ms > limits_.handshake_timeout_ms) dead.emplace_back(client, "dtls handshake timeout");
+    } else if (now.mono_ms - s->last_ms > limits_.idle_timeout_ms && !core_.find(s->ft)) {
+      dead.emplace_back(client, "idle without allocation");
+    }
+  }
+  for (auto& [client, why] : dead) drop(client, why, now);
+}
+
+void DtlsListener::close_all(turn::Now now) {
+  for (auto& [_, s] : sessions_) {
+    if (s->established) SSL_shutdown(s->ssl);
+    core_.connection_closed(s->ft, now);
+  }
+  sessions_.clear();
+  ERR_clear_error();
+}
+
+}  // namespace turnpike

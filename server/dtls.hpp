@@ -1,0 +1,61 @@
+// TURN over DTLS (RFC 8656 3.1, RFC 7350): one UDP socket per listener and shard; per client
+// address an OpenSSL DTLS 1.2 session driven through a datagram BIO of our own, so each record
+// OpenSSL writes leaves as one datagram. Cookie exchange (HelloVerifyRequest) keeps spoofed
+// ClientHellos from getting more than a small answer.
+#pragma once
+#include <openssl/ssl.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "turn/address.hpp"
+#include "turn/core.hpp"
+
+namespace turnpike {
+
+// Creates the DTLS server SSL_CTX from the same certificate as TLS. Throws at start-up on failure.
+SSL_CTX* make_dtls_context(const std::string& cert, const std::string& key);
+
+class DtlsListener {
+ public:
+  struct Limits {
+    size_t max_sessions = 10000;
+    int64_t handshake_timeout_ms = 10'000;
+    int64_t idle_timeout_ms = 30'000;
+  };
+  // `fd` is the bound, non-blocking UDP socket; `local` what clients reach it as.
+  // `context` returns the current SSL_CTX (new sessions use it; SIGHUP may replace it), up-ref'd.
+  using ContextSource = SSL_CTX* (*)(void*);
+  DtlsListener(int fd, const turn::Endpoint& local, ContextSource context, void* context_arg, turn::Core& core,
+               Limits limits);
+  ~DtlsListener();
+
+  // A datagram from `from`: handshake progress, or records carrying STUN/ChannelData to the core.
+  void on_datagram(const turn::Endpoint& from, std::span<const uint8_t> data, turn::Now now);
+  // Bytes for the client of `ft`: one DTLS record (one datagram).
+  void send(const turn::FiveTuple& ft, std::span<const std::span<const uint8_t>> parts);
+  // Retransmissions, timeouts and idle sessions; call about every 100-500 ms.
+  void tick(turn::Now now);
+  void close_all(turn::Now now);
+  int fd() const { return fd_; }
+  const turn::Endpoint& local() const { return local_; }
+  size_t sessions() const { return sessions_.size(); }
+
+  struct Session;  // public for the BIO callbacks
+
+ private:
+  void drop(const turn::Endpoint& client, const char* why, turn::Now now);
+  int fd_;
+  turn::Endpoint local_;
+  ContextSource context_;
+  void* context_arg_;
+  turn::Core& core_;
+  Limits limits_;
+  std::unordered_map<turn::Endpoint, std::unique_ptr<Session>> sessions_;
+  std::vector<uint8_t> plain_;  // decrypted records, reused
+};
+
+}  // namespace turnpike

@@ -1,0 +1,340 @@
+#!/usr/bin/python3
+"""WebRTC through the TURN server, in headless Chromium.
+
+A page served from 127.0.0.1 (a secure context, so getUserMedia works) creates
+two RTCPeerConnections in the same tab, both with iceTransportPolicy "relay"
+and a single ICE server turn:127.0.0.1:<port>?transport=udp (alice /
+wonderland). The sender streams the fake camera; the test asserts that the
+receiver decodes video (inbound-rtp framesDecoded > 30 and still increasing a
+few seconds later) and that both ends' selected candidate pair is
+relay <-> relay. Overall bound: --deadline seconds (default 90).
+
+Run: python3 test_chromium_relay.py [--server turnpike|turnserver] [--bin PATH]
+"""
+
+import http.server
+import json
+import os
+import shutil
+import socketserver
+import sys
+import tempfile
+import threading
+import time
+
+sys.dont_write_bytecode = True   # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from harness import PASSWORD, USER  # noqa: E402
+
+CHROMIUM = os.environ.get('CHROMIUM_BIN', '/usr/bin/chromium')
+CHROMEDRIVER = os.environ.get('CHROMEDRIVER_BIN', '/usr/bin/chromedriver')
+
+PAGE = r"""<!doctype html>
+<html><head><meta charset="utf-8"><title>turnpike relay test</title></head>
+<body>
+<video id="remote" autoplay playsinline muted width="320" height="240"></video>
+<script>
+'use strict';
+window.T = {state: 'idle', error: null, log: [], iceStates: {}, candidates: {a: [], b: []},
+            gatheringDone: {a: false, b: false}, candidateErrors: []};
+function log(s) { T.log.push((performance.now() / 1000).toFixed(2) + ' ' + s); }
+
+async function selectedPair(pc) {
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach(s => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+  });
+  if (!pair) stats.forEach(s => {
+    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+  });
+  if (!pair) return null;
+  const l = stats.get(pair.localCandidateId), r = stats.get(pair.remoteCandidateId);
+  return {
+    state: pair.state, nominated: pair.nominated,
+    bytesSent: pair.bytesSent, bytesReceived: pair.bytesReceived,
+    local: l && {type: l.candidateType, protocol: l.protocol, address: l.address || l.ip, port: l.port,
+                 relayProtocol: l.relayProtocol, url: l.url},
+    remote: r && {type: r.candidateType, protocol: r.protocol, address: r.address || r.ip, port: r.port},
+  };
+}
+
+async function inbound(pc) {
+  const stats = await pc.getStats();
+  let v = null;
+  stats.forEach(s => { if (s.type === 'inbound-rtp' && (s.kind || s.mediaType) === 'video') v = s; });
+  return v && {framesDecoded: v.framesDecoded || 0, framesReceived: v.framesReceived || 0,
+               packetsReceived: v.packetsReceived || 0, packetsLost: v.packetsLost || 0,
+               bytesReceived: v.bytesReceived || 0, frameWidth: v.frameWidth, frameHeight: v.frameHeight};
+}
+
+window.snapshot = async function () {
+  if (!T.a || !T.b) return {state: T.state, error: T.error};
+  return {
+    state: T.state, error: T.error, iceStates: T.iceStates,
+    pairA: await selectedPair(T.a), pairB: await selectedPair(T.b),
+    inbound: await inbound(T.b), candidates: T.candidates, log: T.log.slice(-30),
+    gatheringDone: T.gatheringDone, candidateErrors: T.candidateErrors.slice(-10),
+  };
+};
+
+window.startTest = async function (turnUrl, username, credential) {
+  T.state = 'starting';
+  try {
+    const cfg = {iceServers: [{urls: turnUrl, username: username, credential: credential}],
+                 iceTransportPolicy: 'relay'};
+    const a = new RTCPeerConnection(cfg), b = new RTCPeerConnection(cfg);
+    T.a = a; T.b = b;
+    const wire = (pc, other, name) => {
+      pc.onicecandidate = e => {
+        if (!e.candidate) { T.gatheringDone[name] = true; log(name + ' gathering done'); return; }
+        T.candidates[name].push(e.candidate.candidate);
+        log(name + ' cand ' + e.candidate.candidate);
+        other.addIceCandidate(e.candidate).catch(err => log(name + ' addIceCandidate: ' + err));
+      };
+      pc.onicecandidateerror = e => {
+        T.candidateErrors.push(name + ': ' + e.errorCode + ' ' + e.errorText);
+        log(name + ' candidate error ' + e.errorCode + ' ' + e.errorText + ' ' + e.url);
+      };
+      pc.oniceconnectionstatechange = () => { T.iceStates[name] = pc.iceConnectionState; log(name + ' ice ' + pc.iceConnectionState); };
+      pc.onconnectionstatechange = () => log(name + ' conn ' + pc.connectionState);
+    };
+    wire(a, b, 'a'); wire(b, a, 'b');
+    b.ontrack = e => { document.getElementById('remote').srcObject = e.streams[0]; log('b ontrack'); };
+    const stream = await navigator.mediaDevices.getUserMedia({video: {width: 320, height: 240, frameRate: 30}, audio: false});
+    stream.getTracks().forEach(t => a.addTrack(t, stream));
+    const offer = await a.createOffer();
+    await a.setLocalDescription(offer);
+    await b.setRemoteDescription(offer);
+    const answer = await b.createAnswer();
+    await b.setLocalDescription(answer);
+    await a.setRemoteDescription(answer);
+    T.state = 'negotiated';
+    log('negotiated');
+  } catch (err) {
+    T.state = 'error'; T.error = String(err && err.stack || err); log('error ' + T.error);
+  }
+};
+</script></body></html>
+"""
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = PAGE.encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/html; charset=utf-8')
+        self.send_header('Content-Length', str(len(body)))
+        self.send_header('Cache-Control', 'no-store')
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+class PageServer:
+    def __init__(self):
+        self.httpd = socketserver.ThreadingTCPServer(('127.0.0.1', 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={'poll_interval': 0.2},
+                                       daemon=True)
+
+    @property
+    def url(self):
+        return f'http://127.0.0.1:{self.httpd.server_address[1]}/relay.html'
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+def chromium_options(user_data_dir):
+    from selenium.webdriver.chrome.options import Options
+    o = Options()
+    o.binary_location = CHROMIUM
+    for a in [
+        '--headless=new', '--no-sandbox',
+        '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+        '--disable-background-networking', '--disable-component-update', '--no-first-run',
+        f'--user-data-dir={user_data_dir}',
+        '--no-default-browser-check', '--disable-sync', '--disable-default-apps',
+        '--disable-extensions', '--disable-domain-reliability', '--disable-breakpad',
+        '--disable-client-side-phishing-detection', '--metrics-recording-only', '--no-pings',
+        '--disable-features=Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,'
+        'AutofillServerCommunication,CertificateTransparencyComponentUpdater',
+        '--disable-dev-shm-usage', '--disable-gpu', '--mute-audio',
+        # Loopback only: name resolution fails for anything but localhost, and any
+        # HTTP(S) that is not loopback goes to a dead local proxy.
+        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
+        '--proxy-server=http://127.0.0.1:9', '--proxy-bypass-list=127.0.0.1;localhost;[::1]',
+        # Let WebRTC use the loopback interface for its TURN client sockets.
+        '--allow-loopback-in-peer-connection',
+        '--autoplay-policy=no-user-gesture-required',
+        '--window-size=640,480',
+    ]:
+        o.add_argument(a)
+    return o
+
+
+def make_driver(user_data_dir, log_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    # chromedriver (and the browser under it) gets its own process group, registered
+    # with the harness so that it is killed even if this process is interrupted.
+    service = Service(executable_path=CHROMEDRIVER, log_path=log_path,
+                      service_args=['--verbose'] if os.environ.get('CHROMEDRIVER_VERBOSE') else [],
+                      popen_kw={'start_new_session': True})
+    try:
+        drv = webdriver.Chrome(service=service, options=chromium_options(user_data_dir))
+    except BaseException:
+        _kill_service(service)
+        raise
+    harness._register(service.process)
+    drv.set_script_timeout(20)
+    drv.set_page_load_timeout(20)
+    return drv, service
+
+
+def _kill_service(service):
+    try:
+        service.stop()
+    except Exception:  # noqa: BLE001
+        pass
+    proc = getattr(service, 'process', None)
+    if proc is not None:
+        harness.kill_tree(proc)        # the whole group: chromedriver and any browser left
+        try:
+            proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001
+            pass
+        harness._unregister(proc)
+
+
+def snapshot(drv):
+    return drv.execute_async_script(
+        'const done = arguments[arguments.length - 1];'
+        'window.snapshot().then(done, e => done({state: "error", error: String(e)}));')
+
+
+def run_relay_check(srv, deadline_s, min_frames=30):
+    """Returns a one-line result string; raises AssertionError on failure."""
+    t_end = time.monotonic() + deadline_s
+    host, port = srv.turn_addr
+    turn_url = f'turn:{host}:{port}?transport=udp'
+    tmp = tempfile.mkdtemp(prefix='turnpike-it-chromium-')
+    drv = service = None
+    last = None
+    try:
+        with PageServer() as page:
+            drv, service = make_driver(os.path.join(tmp, 'profile'), os.path.join(tmp, 'chromedriver.log'))
+            drv.get(page.url)
+            drv.execute_script('window.startTest(arguments[0], arguments[1], arguments[2]);',
+                               turn_url, USER, PASSWORD)
+            first = None     # (time, framesDecoded) once above min_frames
+            while time.monotonic() < t_end:
+                time.sleep(1.0)
+                last = snapshot(drv)
+                if last.get('state') == 'error':
+                    raise AssertionError(f'page error: {last.get("error")}')
+                gd = last.get('gatheringDone') or {}
+                cands = last.get('candidates') or {}
+                for side in ('a', 'b'):
+                    if gd.get(side) and not cands.get(side):
+                        raise AssertionError(
+                            f'peer {side}: ICE gathering finished without any relay candidate; '
+                            f'candidate errors: {last.get("candidateErrors")}')
+                inb = last.get('inbound') or {}
+                frames = inb.get('framesDecoded') or 0
+                if first is None and frames > min_frames:
+                    first = (time.monotonic(), frames)
+                elif first is not None and time.monotonic() - first[0] >= 3.0:
+                    if frames <= first[1]:
+                        raise AssertionError(f'framesDecoded stalled: {first[1]} -> {frames} over '
+                                             f'{time.monotonic() - first[0]:.1f}s')
+                    break
+                srv.check_alive()
+            else:
+                raise AssertionError(
+                    f'no sustained decoding within {deadline_s}s: '
+                    f'inbound={(last or {}).get("inbound")} ice={(last or {}).get("iceStates")}')
+            for side in ('pairA', 'pairB'):
+                p = last.get(side)
+                if not p:
+                    raise AssertionError(f'{side}: no selected candidate pair')
+                lt = (p.get('local') or {}).get('type')
+                rt = (p.get('remote') or {}).get('type')
+                if lt != 'relay' or rt != 'relay':
+                    raise AssertionError(f'{side}: selected pair is {lt} <-> {rt}, expected relay <-> relay: {p}')
+            # every gathered candidate must be a relay candidate on the TURN relay address
+            for side, cands in (last.get('candidates') or {}).items():
+                for c in cands:
+                    if ' typ relay' not in c:
+                        raise AssertionError(f'{side}: non-relay candidate gathered: {c}')
+            pa = last['pairA']
+            relay_ips = srv.config['relay']['addresses']
+            for p in (last['pairA'], last['pairB']):
+                for end in ('local', 'remote'):
+                    addr = p[end].get('address')
+                    if addr and addr not in relay_ips:
+                        raise AssertionError(f'{end} candidate address {addr} not a relay address {relay_ips}')
+            inb = last['inbound']
+            return (f'framesDecoded {first[1]} -> {inb["framesDecoded"]}, '
+                    f'{inb.get("frameWidth")}x{inb.get("frameHeight")}, packetsLost={inb["packetsLost"]}, '
+                    f'pair {pa["local"]["address"]}:{pa["local"]["port"]} (relay) <-> '
+                    f'{pa["remote"]["address"]}:{pa["remote"]["port"]} (relay)')
+    except AssertionError:
+        if last:
+            print('  last page snapshot:\n' + json.dumps(last, indent=1)[:6000], file=sys.stderr)
+        raise
+    finally:
+        if drv is not None:
+            try:
+                drv.quit()
+            except Exception as e:  # noqa: BLE001
+                print(f'  (driver.quit failed: {e})', file=sys.stderr)
+        if service is not None:
+            _kill_service(service)
+        if os.environ.get('TURNPIKE_KEEP_TMP') != '1':
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f'  (chromium temp dir kept: {tmp})', file=sys.stderr)
+
+
+def main():
+    ap = harness.common_argparser(__doc__.splitlines()[0])
+    ap.add_argument('--deadline', type=float, default=90.0, help='overall bound, seconds')
+    args = ap.parse_args()
+    tr = harness.TestRunner('chromium')
+    print(f'== test_chromium_relay against {args.server}', flush=True)
+    for exe in (CHROMIUM, CHROMEDRIVER):
+        if not os.path.exists(exe):
+            tr.fail('prerequisites', f'{exe} not found (apt-get install chromium chromium-driver)')
+            return tr.finish()
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        tr.fail('prerequisites', 'python3-selenium not installed (run with /usr/bin/python3)')
+        return tr.finish()
+
+    cfg = harness.default_config()     # peers.allow 127.0.0.0/8
+    t0 = time.monotonic()
+    try:
+        with harness.make_server(args, cfg, auth='lt') as srv:
+            tr.run('chromium_relay_video', run_relay_check, srv,
+                   max(10.0, args.deadline - (time.monotonic() - t0) - 10))
+            srv.check_alive()
+    except harness.ServerError as e:
+        tr.fail('server', str(e))
+    return tr.finish()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
