@@ -54,6 +54,9 @@ void probe_exclusive(const turnpike::Config& c) {
     int fd = ::socket(ss.ss_family, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
     int one = 1;
     if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    // SO_REUSEADDR (without SO_REUSEPORT) still fails against a listening socket, but not against
+    // TIME_WAIT connections a previous run left behind: a restart must not wait two minutes.
+    if (stream) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     int rc = fd < 0 ? -1 : ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
     int e = errno;
     if (fd >= 0) ::close(fd);
