@@ -6,6 +6,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/version.hpp>
 
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+
 #include "server/log.hpp"
 
 namespace turnpike {
@@ -23,7 +29,7 @@ constexpr size_t kMaxRequestBytes = 16 * 1024;
 // One HTTP/1.1 connection, as in Beast's async server example: a strand, shared_from_this.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  explicit Session(tcp::socket s) : stream_(std::move(s)) {}
+  Session(tcp::socket s, const AdminBackend& b) : stream_(std::move(s)), backend_(b) {}
   void run() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
   }
@@ -43,27 +49,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void respond() {
+    std::string auth(req_[http::field::authorization]);
+    auto r = AdminServer::route(backend_, std::string(req_.method_string()), std::string(req_.target()), auth);
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(req_.version());
     res->keep_alive(req_.keep_alive());
+    res->result(static_cast<http::status>(r.status));
     res->set(http::field::server, "turnpike");
-    res->set(http::field::content_type, "application/json");
-    std::string target(req_.target());
-    auto path = target.substr(0, target.find('?'));
-    if (path == "/healthz") {
-      if (req_.method() != http::verb::get && req_.method() != http::verb::head) {
-        res->result(http::status::method_not_allowed);
-        res->set(http::field::allow, "GET, HEAD");
-        res->body() = R"({"error":"method not allowed"})";
-      } else {
-        res->result(http::status::ok);
-        res->body() = R"({"status":"ok"})";
-      }
-    } else {
-      res->result(http::status::not_found);
-      res->body() = R"({"error":"not found"})";
-    }
-    res->prepare_payload();
+    res->set(http::field::content_type, r.content_type);
+    res->set(http::field::cache_control, "no-store");
+    for (const auto& [k, v] : r.headers) res->set(k, v);
+    size_t length = r.body.size();
+    if (req_.method() != http::verb::head) res->body() = std::move(r.body);
+    res->content_length(length);
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
       if (ec || !res->keep_alive()) return self->close();
       self->read();
@@ -76,6 +74,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  const AdminBackend& backend_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> req_;
@@ -83,7 +82,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-AdminServer::AdminServer(const turn::Endpoint& listen) : acceptor_(io_) {
+AdminServer::AdminServer(const turn::Endpoint& listen, AdminBackend backend)
+    : backend_(std::move(backend)), acceptor_(io_) {
   beast::error_code ec;
   tcp::endpoint ep(asio::ip::make_address(listen.address.to_string()), listen.port);
   acceptor_.open(ep.protocol(), ec);
@@ -113,9 +113,158 @@ void AdminServer::stop() {
 void AdminServer::accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket s) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<Session>(std::move(s))->run();
+    if (!ec) std::make_shared<Session>(std::move(s), backend_)->run();
     accept();
   });
+}
+
+
+namespace {
+
+using nlohmann::json;
+
+AdminServer::Response json_response(unsigned status, const json& body) {
+  AdminServer::Response r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+AdminServer::Response error(unsigned status, const std::string& why) { return json_response(status, {{"error", why}}); }
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded value: %XX and '+'; false on a broken escape.
+bool url_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out += ' ';
+    } else if (in[i] == '%') {
+      if (i + 2 >= in.size()) return false;
+      int h = hex(in[i + 1]), l = hex(in[i + 2]);
+      if (h < 0 || l < 0) return false;
+      out += static_cast<char>(h * 16 + l);
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return true;
+}
+
+// Parses a query string; an error message on a malformed or repeated parameter.
+std::optional<std::string> parse_query(std::string_view q, std::map<std::string, std::string>& out) {
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    auto part = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (part.empty()) continue;
+    auto eq = part.find('=');
+    std::string key, value;
+    if (!url_decode(part.substr(0, eq), key) ||
+        !url_decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), value))
+      return "malformed percent-encoding in the query";
+    if (!out.emplace(key, value).second) return "query parameter '" + key + "' given twice";
+  }
+  return std::nullopt;
+}
+
+bool token_ok(const AdminBackend& b, const std::string& authorization) {
+  if (b.token.empty()) return true;
+  static constexpr std::string_view kScheme = "Bearer ";
+  if (authorization.size() != kScheme.size() + b.token.size() || authorization.compare(0, kScheme.size(), kScheme) != 0)
+    return false;
+  return CRYPTO_memcmp(authorization.data() + kScheme.size(), b.token.data(), b.token.size()) == 0;
+}
+
+AdminServer::Response list_allocations(const AdminBackend& b, const std::map<std::string, std::string>& query) {
+  for (const auto& [k, _] : query)
+    if (k != "user" && k != "transport" && k != "region")
+      return error(400, "unknown query parameter '" + k + "' (user, transport, region)");
+  auto want = [&](const char* k) -> const std::string* {
+    auto it = query.find(k);
+    return it == query.end() ? nullptr : &it->second;
+  };
+  const std::string* transport = want("transport");
+  if (transport && *transport != "udp" && *transport != "tcp" && *transport != "tls" && *transport != "dtls")
+    return error(400, "transport must be udp, tcp, tls or dtls");
+  auto snapshot = b.allocations();
+  if (!snapshot) return error(503, "a shard did not answer in time");
+  json list = json::array();
+  const std::string* region = want("region");
+  // Every allocation on this node is in the node's region: a region filter selects all or none.
+  if (!region || *region == b.region) {
+    const std::string* user = want("user");
+    for (const auto& a : *snapshot) {
+      if (user && a.user != *user) continue;
+      if (transport && *transport != turn::to_string(a.five_tuple.transport)) continue;
+      list.push_back(b.record(a));
+    }
+  }
+  std::sort(list.begin(), list.end(), [](const json& x, const json& y) {
+    return std::stoull(x["id"].get<std::string>()) < std::stoull(y["id"].get<std::string>());
+  });
+  return json_response(200, {{"region", b.region}, {"count", list.size()}, {"allocations", std::move(list)}});
+}
+
+AdminServer::Response one_allocation(const AdminBackend& b, std::string_view id_text) {
+  uint64_t id = 0;
+  auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc() || end != id_text.data() + id_text.size() || id_text.empty())
+    return error(400, "allocation id must be a decimal number");
+  auto snapshot = b.allocations();
+  if (!snapshot) return error(503, "a shard did not answer in time");
+  for (const auto& a : *snapshot)
+    if (a.id == id) return json_response(200, b.record(a));
+  return error(404, "no allocation " + std::string(id_text));
+}
+
+}  // namespace
+
+AdminServer::Response AdminServer::route(const AdminBackend& b, const std::string& method, const std::string& target,
+                                         const std::string& authorization) {
+  auto q = target.find('?');
+  std::string path = target.substr(0, q);
+  std::string_view query = q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
+  static constexpr std::string_view kAllocations = "/api/v1/allocations";
+  bool api = path.rfind("/api/", 0) == 0;
+  bool known = path == "/metrics" || path == "/healthz" || path == "/readyz" || path == kAllocations ||
+               path.rfind(std::string(kAllocations) + "/", 0) == 0;
+  if (!known) return error(404, "no such endpoint: " + path);
+  if (method != "GET" && method != "HEAD") {
+    auto r = error(405, "method " + method + " not allowed; use GET");
+    r.headers.push_back({"Allow", "GET, HEAD"});
+    return r;
+  }
+  if (api && !token_ok(b, authorization)) {
+    auto r = error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
+    r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"turnpike\""});
+    return r;
+  }
+  std::map<std::string, std::string> params;
+  if (api) {
+    if (auto bad = parse_query(query, params)) return error(400, *bad);
+  }
+  if (path == "/healthz") return json_response(200, {{"status", "ok"}});
+  if (path == "/readyz") {
+    std::string state = b.state();
+    return json_response(state == "ready" ? 200 : 503, {{"status", state}});
+  }
+  if (path == "/metrics") {
+    Response r;
+    r.body = b.metrics();
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+  }
+  if (path == kAllocations) return list_allocations(b, params);
+  if (!params.empty()) return error(400, "this endpoint takes no query parameters");
+  return one_allocation(b, std::string_view(path).substr(kAllocations.size() + 1));
 }
 
 }  // namespace turnpike

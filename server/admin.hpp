@@ -1,25 +1,63 @@
-// The admin HTTP server (Boost.Beast) on admin.listen: /healthz now; metrics and the API later.
+// The admin HTTP server (Boost.Beast) on admin.listen, on its own thread:
+//   GET /metrics                    Prometheus text format (open)
+//   GET /healthz                    the process is alive (open)
+//   GET /readyz                     200 while taking new allocations; 503 while starting or draining
+//   GET /api/v1/allocations         live allocations, JSON; filters ?user=&transport=&region=
+//   GET /api/v1/allocations/{id}    one allocation
+// The API takes `Authorization: Bearer <admin.token>` when a token is configured. Errors are JSON
+// ({"error": "..."}) with the matching status. Documented in docs/admin-api.md.
 #pragma once
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "turn/address.hpp"
+#include "turn/allocation.hpp"
 
 namespace turnpike {
+
+// What the admin server asks of the rest of the process; every call comes from the admin thread.
+struct AdminBackend {
+  std::function<std::string()> metrics;
+  // "starting", "ready" or "draining".
+  std::function<const char*()> state;
+  // Live allocations, copied on their shards' threads; nullopt if a shard did not answer in time.
+  std::function<std::optional<std::vector<turn::Allocation>>()> allocations;
+  // The JSON record of an allocation (docs/admin-api.md).
+  std::function<nlohmann::json(const turn::Allocation&)> record;
+  std::string region;
+  std::string token;  // empty: the API is open
+};
 
 class AdminServer {
  public:
   // Binds at once; throws std::runtime_error naming the address if it cannot.
-  explicit AdminServer(const turn::Endpoint& listen);
+  AdminServer(const turn::Endpoint& listen, AdminBackend backend);
   ~AdminServer();
   void start();
   void stop();
 
+  struct Response {
+    unsigned status = 200;
+    std::string body;
+    std::string content_type = "application/json";
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  // Routes one request; public so that unit tests can drive it without sockets.
+  static Response route(const AdminBackend& b, const std::string& method, const std::string& target,
+                        const std::string& authorization);
+
  private:
   void accept();
+  AdminBackend backend_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::thread thread_;

@@ -227,7 +227,8 @@ Config load_config_text(const std::string& text) {
   }
   Config c;
   try {
-    only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits", "tls"});
+    only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits", "tls",
+                          "metrics"});
     if (root["region"]) c.region = str(root["region"], "region");
     if (c.region.empty()) throw ConfigError("region", "must not be empty");
     if (!root["listen"]) throw ConfigError("listen", "required");
@@ -242,13 +243,30 @@ Config load_config_text(const std::string& text) {
       c.peers_deny = cidrs(p["deny"], "peers.deny");
     }
     if (const auto& a = root["admin"]; a && !a.IsNull()) {
-      only_keys(a, "admin", {"listen"});
+      only_keys(a, "admin", {"listen", "token"});
+      if (a["token"]) {
+        c.admin_token = str(a["token"], "admin.token");
+        if (c.admin_token.size() < 16) throw ConfigError("admin.token", "must be at least 16 characters");
+        for (unsigned char ch : c.admin_token)
+          if (ch <= 0x20 || ch >= 0x7f) throw ConfigError("admin.token", "must be printable ASCII without spaces");
+      }
       if (a["listen"]) {
         c.admin_listen_text = str(a["listen"], "admin.listen");
         auto ep = Endpoint::parse(c.admin_listen_text);
         if (!ep) throw ConfigError("admin.listen", "must be ADDRESS:PORT, e.g. 127.0.0.1:9641");
         c.admin_listen = *ep;
       }
+    }
+    if (const auto& m = root["metrics"]; m && !m.IsNull()) {
+      only_keys(m, "metrics", {"per_allocation", "per_allocation_limit"});
+      if (m["per_allocation"]) {
+        if (!m["per_allocation"].IsScalar()) throw ConfigError("metrics.per_allocation", "must be true or false");
+        auto v = m["per_allocation"].as<std::string>();
+        if (v != "true" && v != "false") throw ConfigError("metrics.per_allocation", "must be true or false");
+        c.metrics_per_allocation = v == "true";
+      }
+      if (m["per_allocation_limit"])
+        c.metrics_per_allocation_limit = uint(m["per_allocation_limit"], "metrics.per_allocation_limit", 1, 100'000);
     }
     if (root["threads"]) c.threads = static_cast<unsigned>(uint(root["threads"], "threads", 1, 256));
     if (const auto& l = root["log"]; l && !l.IsNull()) {

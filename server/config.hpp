@@ -33,6 +33,9 @@ struct Config {
   std::vector<turn::Cidr> peers_allow, peers_deny;
   std::string admin_listen_text;   // empty: no admin server
   turn::Endpoint admin_listen;
+  std::string admin_token;         // empty: the admin API is open (bind admin.listen to loopback)
+  bool metrics_per_allocation = false;
+  uint64_t metrics_per_allocation_limit = 500;
   unsigned threads = 0;            // 0: one per core
   std::string log_level = "info";  // debug | info | warn | error
   std::string log_format = "json"; // json | text

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/admin.hpp"
+#include "server/allocation_record.hpp"
 #include "server/config.hpp"
 #include "server/log.hpp"
 #include "server/shard.hpp"
@@ -75,6 +76,67 @@ void raise_fd_limit() {
   }
 }
 
+// Copies of every shard's live allocations; nullopt if a shard does not answer within the limit.
+std::optional<std::vector<turn::Allocation>> snapshot_all(const std::vector<std::unique_ptr<turnpike::Shard>>& shards) {
+  constexpr auto kShardAnswer = std::chrono::seconds(2);
+  std::vector<std::future<std::vector<turn::Allocation>>> futures;
+  for (const auto& s : shards) futures.push_back(s->snapshot());
+  std::vector<turn::Allocation> all;
+  auto deadline = std::chrono::steady_clock::now() + kShardAnswer;
+  for (auto& f : futures) {
+    if (f.wait_until(deadline) != std::future_status::ready) return std::nullopt;
+    try {
+      auto part = f.get();
+      for (auto& a : part) all.push_back(std::move(a));
+    } catch (const std::future_error&) {
+      return std::nullopt;  // the shard stopped before answering
+    }
+  }
+  return all;
+}
+
+turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::SharedState& shared,
+                                     const std::vector<std::unique_ptr<turnpike::Shard>>& shards) {
+  using namespace turnpike;
+  AdminBackend b;
+  b.region = cfg.region;
+  b.token = cfg.admin_token;
+  b.state = [&shared]() -> const char* {
+    switch (shared.state.load()) {
+      case SharedState::State::Starting: return "starting";
+      case SharedState::State::Ready: return "ready";
+      case SharedState::State::Draining: return "draining";
+    }
+    return "starting";
+  };
+  b.allocations = [&shards] { return snapshot_all(shards); };
+  b.record = [&cfg](const turn::Allocation& a) {
+    return allocation_record(a, RecordContext{cfg.region, cfg.auth.realm, now(), std::nullopt});
+  };
+  b.metrics = [&cfg, &shared, &shards] {
+    std::vector<const turn::CoreStats*> cores;
+    for (const auto& s : shards) cores.push_back(&s->stats());
+    std::optional<std::vector<turn::Allocation>> per_allocation;
+    size_t omitted = 0;
+    if (cfg.metrics_per_allocation) {
+      per_allocation = snapshot_all(shards);
+      if (!per_allocation) per_allocation.emplace();  // a shard did not answer: export none this time
+      auto& v = *per_allocation;
+      // The busiest first (most bytes relayed), so the cap keeps the allocations that matter.
+      auto busy = [](const turn::Allocation& a) { return a.stats.bytes_to_peer + a.stats.bytes_to_client; };
+      size_t keep = std::min<size_t>(v.size(), cfg.metrics_per_allocation_limit);
+      std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(keep), v.end(),
+                        [&](const turn::Allocation& x, const turn::Allocation& y) {
+                          return busy(x) != busy(y) ? busy(x) > busy(y) : x.id < y.id;
+                        });
+      omitted = v.size() - keep;
+      v.resize(keep);
+    }
+    return shared.metrics.render(cores, per_allocation ? &*per_allocation : nullptr, omitted, now().mono_ms);
+  };
+  return b;
+}
+
 int run(turnpike::Config cfg) {
   using namespace turnpike;
   log::configure(cfg.log_level, cfg.log_format);
@@ -92,7 +154,7 @@ int run(turnpike::Config cfg) {
       shards.push_back(std::make_unique<Shard>(i, *shared));
       shards.back()->bind_listeners();
     }
-    if (!cfg.admin_listen_text.empty()) admin = std::make_unique<AdminServer>(cfg.admin_listen);
+    if (!cfg.admin_listen_text.empty()) admin = std::make_unique<AdminServer>(cfg.admin_listen, admin_backend(cfg, *shared, shards));
   } catch (const std::exception& e) {
     log::error("start_failed", {log::str("error", e.what())});
     std::fprintf(stderr, "turnpike: %s\n", e.what());
@@ -102,6 +164,7 @@ int run(turnpike::Config cfg) {
   boost::asio::signal_set signals(main_io, SIGINT, SIGTERM);
   for (auto& s : shards) s->start_thread();
   if (admin) admin->start();
+  shared->state = SharedState::State::Ready;
   std::string listens;
   for (const auto& l : cfg.listen) listens += std::string(listens.empty() ? "" : " ") + turn::to_string(l.transport) + "://" + l.endpoint.to_string();
   log::info("started", {log::str("version", TURNPIKE_VERSION), log::str("region", cfg.region),
@@ -118,6 +181,7 @@ int run(turnpike::Config cfg) {
     std::fflush(stdout);
   }
   signals.async_wait([&](const boost::system::error_code&, int sig) {
+    shared->state = SharedState::State::Draining;
     log::info("stopping", {log::num("signal", sig)});
     main_io.stop();
   });

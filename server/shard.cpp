@@ -10,6 +10,7 @@
 #include <cstring>
 #include <random>
 
+#include "server/allocation_record.hpp"
 #include "server/log.hpp"
 #include "turn/crypto.hpp"
 
@@ -50,23 +51,6 @@ bool from_sockaddr(const sockaddr_storage& ss, Endpoint& ep) {
     return true;
   }
   return false;
-}
-
-std::string allocation_json(const turn::Allocation& a, int64_t now_ms) {
-  const auto& s = a.stats;
-  std::string perms = "[";
-  for (const auto& p : a.permissions) perms += (perms.size() > 1 ? ",\"" : "\"") + p.peer.to_string() + "\"";
-  perms += "]";
-  return "{\"id\":" + std::to_string(a.id) + ",\"user\":\"" + log::json_escape(a.user) + "\",\"client\":\"" +
-         a.five_tuple.client.to_string() + "\",\"server\":\"" + a.five_tuple.server.to_string() +
-         "\",\"transport\":\"" + turn::to_string(a.five_tuple.transport) + "\",\"relayed\":\"" +
-         a.relayed_list() + "\",\"age_s\":" + std::to_string((now_ms - a.created_ms) / 1000) +
-         ",\"bytes_to_peer\":" + std::to_string(s.bytes_to_peer) + ",\"packets_to_peer\":" +
-         std::to_string(s.packets_to_peer) + ",\"bytes_to_client\":" + std::to_string(s.bytes_to_client) +
-         ",\"packets_to_client\":" + std::to_string(s.packets_to_client) + ",\"dropped\":{\"no_permission\":" +
-         std::to_string(s.dropped_no_permission) + ",\"peer_denied\":" + std::to_string(s.dropped_peer_denied) +
-         ",\"malformed\":" + std::to_string(s.dropped_malformed) + "},\"permissions\":" + perms +
-         ",\"channel_bindings\":" + std::to_string(a.channels.size()) + "}";
 }
 
 }  // namespace
@@ -395,7 +379,8 @@ void Shard::to_client(const turn::FiveTuple& to, std::span<const std::span<const
   mh.msg_namelen = len;
   mh.msg_iov = iov.data();
   mh.msg_iovlen = n;
-  ::sendmsg(fd, &mh, MSG_DONTWAIT);  // UDP: a full buffer drops, as the network would
+  // UDP: a full buffer drops, as the network would; counted.
+  if (::sendmsg(fd, &mh, MSG_DONTWAIT) < 0) shared_.metrics.server_drop(ServerDrop::SendFailed, to.transport);
 }
 
 void Shard::to_peer(uint64_t handle, const Endpoint& peer, std::span<const uint8_t> data) {
@@ -407,7 +392,26 @@ void Shard::to_peer(uint64_t handle, const Endpoint& peer, std::span<const uint8
            reinterpret_cast<sockaddr*>(&ss), len);
 }
 
+std::future<std::vector<turn::Allocation>> Shard::snapshot() {
+  auto promise = std::make_shared<std::promise<std::vector<turn::Allocation>>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, promise] {
+    std::vector<turn::Allocation> out;
+    out.reserve(core_->allocation_count());
+    core_->for_each_allocation([&](const turn::Allocation& a) { out.push_back(a); });
+    promise->set_value(std::move(out));
+  });
+  return future;
+}
+
+void Shard::request_done(turn::stun::Method m, int code, turn::Transport t, bool challenge) {
+  shared_.metrics.request_done(m, code, t, challenge);
+}
+
+void Shard::auth_failed(turn::AuthFailure f) { shared_.metrics.auth_failed(f); }
+
 void Shard::allocation_created(const turn::Allocation& a) {
+  shared_.metrics.allocation_created(a);
   log::info("allocation_created", {log::num("id", static_cast<long long>(a.id)), log::str("user", a.user),
                                    log::str("client", a.five_tuple.client.to_string()),
                                    log::str("transport", turn::to_string(a.five_tuple.transport)),
@@ -417,9 +421,13 @@ void Shard::allocation_created(const turn::Allocation& a) {
 }
 
 void Shard::allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) {
+  shared_.metrics.allocation_ended(a, why, now_ms);
+  auto t = now();
+  t.mono_ms = now_ms;
+  RecordContext ctx{shared_.config.region, shared_.config.auth.realm, t, why};
   log::info("allocation_ended", {log::str("end_reason", turn::to_string(why)),
                                  log::str("region", shared_.config.region),
-                                 log::json("allocation", allocation_json(a, now_ms))});
+                                 log::json("allocation", allocation_record(a, ctx).dump())});
 }
 
 int Shard::bind_relay_fd(const IpAddress& addr, uint16_t port, bool dont_fragment) {

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <atomic>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,6 +21,7 @@
 
 #include "server/config.hpp"
 #include "server/dtls.hpp"
+#include "server/metrics.hpp"
 #include "server/stream_session.hpp"
 #include "server/tls.hpp"
 #include "turn/core.hpp"
@@ -63,7 +65,8 @@ struct SharedState {
         auth(std::make_shared<const turn::Authenticator>(c.auth)),
         policy(std::make_shared<const turn::PeerPolicy>(c.peers_allow, c.peers_deny)),
         quotas(std::make_shared<turn::Quotas>(c.max_allocations, c.max_allocations_per_user)),
-        connections(c.max_connections_per_ip) {}
+        connections(c.max_connections_per_ip),
+        metrics(TURNPIKE_VERSION, c.region) {}
   const Config& config;
   std::shared_ptr<const turn::Authenticator> auth;
   std::shared_ptr<const turn::PeerPolicy> policy;
@@ -87,6 +90,10 @@ struct SharedState {
   }
   ~SharedState() { set_dtls(nullptr); }
   std::atomic<uint64_t> refused_connections{0};
+  Metrics metrics;
+  // What /readyz reports: starting until every shard runs, ready, then draining once stopping.
+  enum class State : int { Starting, Ready, Draining };
+  std::atomic<State> state{State::Starting};
 };
 
 turn::Now now();
@@ -115,6 +122,13 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void to_peer(uint64_t relay_handle, const turn::Endpoint& peer, std::span<const uint8_t> data) override;
   void allocation_created(const turn::Allocation& a) override;
   void allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) override;
+  void request_done(turn::stun::Method m, int code, turn::Transport t, bool challenge) override;
+  void auth_failed(turn::AuthFailure f) override;
+
+  // Copies of this shard's live allocations, taken on its thread.
+  std::future<std::vector<turn::Allocation>> snapshot();
+  const turn::CoreStats& stats() const { return core_->stats(); }
+  Metrics& metrics() { return shared_.metrics; }
 
   // turn::RelayProvider
   Error open(const Request& req, Opened& out) override;

@@ -64,6 +64,7 @@ class Session final : public StreamConnection {
     for (auto p : parts) n += p.size();
     if (pending_.size() + n > kStreamMaxPending) {
       ++dropped_;
+      shard_.metrics().server_drop(ServerDrop::Quota, ft_.transport);
       return;  // a client that does not read loses media, never the server's memory
     }
     for (auto p : parts) pending_.insert(pending_.end(), p.begin(), p.end());

@@ -30,6 +30,10 @@ struct RelayStats {
   uint64_t bytes_to_client = 0, packets_to_client = 0;
   uint64_t dropped_no_permission = 0, dropped_peer_denied = 0, dropped_malformed = 0, dropped_bandwidth = 0;
   int64_t last_to_peer_ms = 0, last_to_client_ms = 0;
+  // Rates over the last tick (bytes/s) and their peaks; updated by Core::tick.
+  uint64_t rate_prev_to_peer = 0, rate_prev_to_client = 0;
+  int64_t rate_at_ms = 0;
+  uint64_t rate_bps_to_peer = 0, rate_bps_to_client = 0, peak_bps_to_peer = 0, peak_bps_to_client = 0;
 };
 
 enum class EndReason : uint8_t { Deleted, Expired, Shutdown };
@@ -54,6 +58,7 @@ struct Allocation {
   int64_t bucket_bytes = 0, bucket_ms = 0;
   stun::TransactionId allocate_txid{};
   int64_t created_ms = 0, created_unix = 0, expires_ms = 0;
+  int64_t setup_ms = 0;            // from the first Allocate on this 5-tuple to success
   int64_t credential_expires_unix = 0;
   uint32_t lifetime_s = 0;         // as granted by the last Allocate/Refresh
   std::vector<Permission> permissions;

@@ -89,22 +89,22 @@ void Core::for_each_allocation(const std::function<void(const Allocation&)>& fn)
 void Core::handle(std::span<const uint8_t> bytes, const FiveTuple& from, Now now) {
   if (ChannelData::looks_like(bytes)) return handle_channel_data(bytes, from, now);
   if (stun::looks_like_stun(bytes)) return handle_stun(bytes, from, now);
-  sink_.dropped(DropReason::Malformed, bytes.size());
+  drop(DropReason::Malformed, bytes.size());
 }
 
 void Core::handle_channel_data(std::span<const uint8_t> bytes, const FiveTuple& from, Now now) {
   ChannelData cd;
   auto it = by_tuple_.find(from);
-  if (it == by_tuple_.end()) return sink_.dropped(DropReason::NoAllocation, bytes.size());
+  if (it == by_tuple_.end()) return drop(DropReason::NoAllocation, bytes.size());
   Allocation& a = *it->second;
   if (ChannelData::parse(bytes, cd) != ChannelData::Error::None) {
     ++a.stats.dropped_malformed;
-    return sink_.dropped(DropReason::Malformed, bytes.size());
+    return drop(DropReason::Malformed, bytes.size());
   }
   const ChannelBinding* b = a.find_channel(cd.channel);
   if (!b || b->expires_ms <= now.mono_ms || !a.find_permission(b->peer.address, now.mono_ms)) {
     ++a.stats.dropped_no_permission;
-    return sink_.dropped(DropReason::NoPermission, cd.data.size());
+    return drop(DropReason::NoPermission, cd.data.size());
   }
   relay_to_peer(a, b->peer, cd.data, now);
 }
@@ -112,7 +112,7 @@ void Core::handle_channel_data(std::span<const uint8_t> bytes, const FiveTuple& 
 // RFC 8656 11.2: a Send indication relays its DATA to XOR-PEER-ADDRESS if a permission exists.
 void Core::handle_send_indication(const Message& msg, const FiveTuple& from, Now now) {
   auto it = by_tuple_.find(from);
-  if (it == by_tuple_.end()) return sink_.dropped(DropReason::NoAllocation, msg.bytes().size());
+  if (it == by_tuple_.end()) return drop(DropReason::NoAllocation, msg.bytes().size());
   Allocation& a = *it->second;
   const auto* pa = msg.find(attr::XorPeerAddress);
   const auto* da = msg.find(attr::Data);
@@ -120,32 +120,46 @@ void Core::handle_send_indication(const Message& msg, const FiveTuple& from, Now
   if (pa) peer = stun::XorAddress::decode(pa->value, msg.transaction_id());
   if (!peer || !da) {
     ++a.stats.dropped_malformed;
-    return sink_.dropped(DropReason::Malformed, msg.bytes().size());
+    return drop(DropReason::Malformed, msg.bytes().size());
   }
   if (!policy_->allowed(peer->endpoint.address)) {
     ++a.stats.dropped_peer_denied;
-    return sink_.dropped(DropReason::PeerDenied, da->value.size());
+    return drop(DropReason::PeerDenied, da->value.size());
   }
   if (!a.find_permission(peer->endpoint.address, now.mono_ms)) {
     ++a.stats.dropped_no_permission;
-    return sink_.dropped(DropReason::NoPermission, da->value.size());
+    return drop(DropReason::NoPermission, da->value.size());
   }
   relay_to_peer(a, peer->endpoint, da->value, now);
+}
+
+void Core::drop(DropReason r, size_t bytes) {
+  stats_.dropped[static_cast<size_t>(r)].add(1);
+  sink_.dropped(r, bytes);
+}
+
+const Allocation* Core::find_id(uint64_t id) const {
+  for (const auto& [_, a] : by_tuple_)
+    if (a->id == id) return a.get();
+  return nullptr;
 }
 
 void Core::relay_to_peer(Allocation& a, const Endpoint& peer, std::span<const uint8_t> data, Now now) {
   const Allocation::Relay* r = a.relay_for(peer.address.family);
   if (!r) {
     ++a.stats.dropped_no_permission;
-    return sink_.dropped(DropReason::NoPermission, data.size());
+    return drop(DropReason::NoPermission, data.size());
   }
   if (!a.take_bandwidth(data.size(), now.mono_ms)) {
     ++a.stats.dropped_bandwidth;
-    return sink_.dropped(DropReason::Bandwidth, data.size());
+    return drop(DropReason::Bandwidth, data.size());
   }
   a.stats.bytes_to_peer += data.size();
   ++a.stats.packets_to_peer;
   a.stats.last_to_peer_ms = now.mono_ms;
+  auto t = static_cast<size_t>(a.five_tuple.transport);
+  stats_.bytes_to_peer[t].add(data.size());
+  stats_.packets_to_peer[t].add(1);
   sink_.to_peer(r->handle, peer, data);
 }
 
@@ -153,20 +167,23 @@ void Core::relay_to_peer(Allocation& a, const Endpoint& peer, std::span<const ui
 // bound to that peer, else as a Data indication; only if a permission for the peer's IP exists.
 void Core::handle_peer(uint64_t relay_handle, const Endpoint& peer, std::span<const uint8_t> data, Now now) {
   auto it = by_relay_.find(relay_handle);
-  if (it == by_relay_.end()) return sink_.dropped(DropReason::NoAllocation, data.size());
+  if (it == by_relay_.end()) return drop(DropReason::NoAllocation, data.size());
   Allocation& a = *it->second;
   if (!a.find_permission(peer.address, now.mono_ms)) {
     ++a.stats.dropped_no_permission;
-    return sink_.dropped(DropReason::NoPermission, data.size());
+    return drop(DropReason::NoPermission, data.size());
   }
-  if (data.size() > 65535 - 64) return sink_.dropped(DropReason::Malformed, data.size());
+  if (data.size() > 65535 - 64) return drop(DropReason::Malformed, data.size());
   if (!a.take_bandwidth(data.size(), now.mono_ms)) {
     ++a.stats.dropped_bandwidth;
-    return sink_.dropped(DropReason::Bandwidth, data.size());
+    return drop(DropReason::Bandwidth, data.size());
   }
   a.stats.bytes_to_client += data.size();
   ++a.stats.packets_to_client;
   a.stats.last_to_client_ms = now.mono_ms;
+  auto ti = static_cast<size_t>(a.five_tuple.transport);
+  stats_.bytes_to_client[ti].add(data.size());
+  stats_.packets_to_client[ti].add(1);
   static const uint8_t zeros[4] = {0, 0, 0, 0};
   bool stream = a.five_tuple.transport != Transport::Udp && a.five_tuple.transport != Transport::Dtls;
   const ChannelBinding* b = a.find_channel(peer);
@@ -214,7 +231,7 @@ void Core::handle_stun(std::span<const uint8_t> bytes, const FiveTuple& from, No
         return;
       }
     }
-    return sink_.dropped(DropReason::Malformed, bytes.size());
+    return drop(DropReason::Malformed, bytes.size());
   }
   if (msg.cls() == Class::Indication) {
     if (msg.method() == Method::Send) handle_send_indication(msg, from, now);
@@ -224,6 +241,8 @@ void Core::handle_stun(std::span<const uint8_t> bytes, const FiveTuple& from, No
   Context c(msg, from, now);
   if (auto it = by_tuple_.find(from); it != by_tuple_.end()) c.alloc = it->second.get();
   if (!check_unknown_attributes(c)) return;
+  if (msg.method() == Method::Allocate && !c.alloc && first_allocate_ms_.size() < kMaxPendingSetups)
+    first_allocate_ms_.try_emplace(from, now.mono_ms);
   using Handler = void (Core::*)(Context&);
   struct Route { Method method; Handler fn; bool needs_auth; };
   static constexpr Route kRoutes[] = {
@@ -255,7 +274,7 @@ bool Core::check_unknown_attributes(Context& c) {
   b.add_error(420, "Unknown Attribute");
   b.add(attr::UnknownAttributes, std::span<const uint8_t>(unknown.data(), n));
   finish_and_send(c, b);
-  sink_.request_done(c.msg.method(), 420);
+  sink_.request_done(c.msg.method(), 420, c.from.transport);
   return false;
 }
 
@@ -264,7 +283,7 @@ bool Core::authenticate(Context& c) {
   const auto* mi = c.msg.find(attr::MessageIntegrity);
   const auto* mi256 = c.msg.find(attr::MessageIntegritySha256);
   if (!mi && !mi256) {
-    send_challenge(c, 401, "Unauthorized");
+    send_challenge(c, 401, "Unauthorized", true);
     sink_.auth_failed(AuthFailure::Missing);
     return false;
   }
@@ -277,7 +296,7 @@ bool Core::authenticate(Context& c) {
   }
   std::string_view nonce_text(reinterpret_cast<const char*>(nonce->value.data()), nonce->value.size());
   if (auth_->check_nonce(nonce_text, c.from.client, c.now.unix_s) != Authenticator::NonceCheck::Valid) {
-    send_challenge(c, 438, "Stale Nonce");
+    send_challenge(c, 438, "Stale Nonce", true);
     sink_.auth_failed(AuthFailure::StaleNonce);
     return false;
   }
@@ -298,7 +317,7 @@ bool Core::authenticate(Context& c) {
   c.username.assign(reinterpret_cast<const char*>(user->value.data()), user->value.size());
   auto lookup = auth_->keys(c.username, alg, c.now.unix_s, scratch_creds_);
   if (lookup != Authenticator::Lookup::Ok) {
-    send_challenge(c, 401, "Unauthorized");
+    send_challenge(c, 401, "Unauthorized", false);
     sink_.auth_failed(lookup == Authenticator::Lookup::Expired ? AuthFailure::ExpiredCredential
                                                                : AuthFailure::UnknownUser);
     return false;
@@ -312,7 +331,7 @@ bool Core::authenticate(Context& c) {
     }
   }
   if (!c.cred) {
-    send_challenge(c, 401, "Unauthorized");
+    send_challenge(c, 401, "Unauthorized", false);
     sink_.auth_failed(AuthFailure::BadIntegrity);
     return false;
   }
@@ -339,11 +358,13 @@ void Core::send_error(Context& c, int code, const char* reason) {
   Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
   b.add_error(code, reason);
   finish_and_send(c, b);
-  sink_.request_done(c.msg.method(), code);
+  sink_.request_done(c.msg.method(), code, c.from.transport);
 }
 
 // 401 and 438 carry REALM, a fresh NONCE and PASSWORD-ALGORITHMS, unsigned (RFC 8489 9.2.4).
-void Core::send_challenge(Context& c, int code, const char* reason) {
+// `expected`: the normal first round of the mechanism (no credentials yet, or a stale nonce), as
+// opposed to credentials that failed; metrics tell the two apart.
+void Core::send_challenge(Context& c, int code, const char* reason, bool expected) {
   Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
   b.add_error(code, reason);
   b.add(attr::Realm, auth_->realm());
@@ -352,7 +373,7 @@ void Core::send_challenge(Context& c, int code, const char* reason) {
   if (!cfg_.software.empty()) b.add(attr::Software, cfg_.software);
   c.cred = nullptr;
   finish_and_send(c, b);
-  sink_.request_done(c.msg.method(), code);
+  sink_.request_done(c.msg.method(), code, c.from.transport, expected);
 }
 
 // RFC 8489 10.1.2 (not authenticated, RFC 8656 permits anonymous Binding).
@@ -360,7 +381,7 @@ void Core::handle_binding(Context& c) {
   Builder b(c.out, Method::Binding, Class::Success, c.msg.transaction_id());
   b.add_xor_address(attr::XorMappedAddress, c.from.client);
   finish_and_send(c, b);
-  sink_.request_done(Method::Binding, 200);
+  sink_.request_done(Method::Binding, 200, c.from.transport);
 }
 
 bool Core::peer_allowed(Context& c, const Endpoint& peer) {
@@ -374,10 +395,30 @@ void Core::install_permission(Allocation& a, const IpAddress& peer, Now now) {
   for (auto& p : a.permissions)
     if (p.peer == peer) { p.expires_ms = expires; return; }
   a.permissions.push_back({peer, expires});
+  stats_.permissions.add(1);
+}
+
+size_t relay_family_index(const Allocation& a) {
+  if (a.relay_count > 1) return 2;
+  return a.relays[0].address.address.is_v4() ? 0 : 1;
+}
+
+const char* relay_family_name(size_t index) {
+  static const char* const kNames[] = {"ipv4", "ipv6", "dual"};
+  return index < 3 ? kNames[index] : "?";
+}
+
+void Core::count_allocation(const Allocation& a, int delta) {
+  auto& g = stats_.allocations[static_cast<size_t>(a.five_tuple.transport)][relay_family_index(a)];
+  if (delta > 0) g.add(1);
+  else g.sub(1);
 }
 
 void Core::remove(Allocation* a, EndReason why, Now now) {
   sink_.allocation_ended(*a, why, now.mono_ms);
+  count_allocation(*a, -1);
+  stats_.permissions.sub(a->permissions.size());
+  stats_.channel_bindings.sub(a->channels.size());
   for (size_t i = 0; i < a->relay_count; ++i) {
     relays_.close(a->relays[i].handle);
     by_relay_.erase(a->relays[i].handle);
@@ -387,13 +428,34 @@ void Core::remove(Allocation* a, EndReason why, Now now) {
 }
 
 void Core::tick(Now now) {
+  std::erase_if(first_allocate_ms_, [&](const auto& kv) { return now.mono_ms - kv.second > 60'000; });
   std::vector<Allocation*> expired;
+  uint64_t permissions = 0, channels = 0;
   for (auto& [_, a] : by_tuple_) {
     if (a->expires_ms <= now.mono_ms) { expired.push_back(a.get()); continue; }
+    auto& s = a->stats;
+    if (int64_t dt = now.mono_ms - s.rate_at_ms; dt > 0) {
+      s.rate_bps_to_peer = (s.bytes_to_peer - s.rate_prev_to_peer) * 1000 / static_cast<uint64_t>(dt);
+      s.rate_bps_to_client = (s.bytes_to_client - s.rate_prev_to_client) * 1000 / static_cast<uint64_t>(dt);
+      s.peak_bps_to_peer = std::max(s.peak_bps_to_peer, s.rate_bps_to_peer);
+      s.peak_bps_to_client = std::max(s.peak_bps_to_client, s.rate_bps_to_client);
+      s.rate_prev_to_peer = s.bytes_to_peer;
+      s.rate_prev_to_client = s.bytes_to_client;
+      s.rate_at_ms = now.mono_ms;
+    }
     std::erase_if(a->permissions, [&](const Permission& p) { return p.expires_ms <= now.mono_ms; });
     int64_t cooldown = int64_t{cfg_.channel_cooldown_s} * 1000;
     std::erase_if(a->channels, [&](const ChannelBinding& b) { return b.expires_ms + cooldown <= now.mono_ms; });
+    permissions += a->permissions.size();
+    channels += a->channels.size();
   }
+  // remove() subtracts what each expired allocation held; start from the survivors' totals.
+  for (auto* a : expired) {
+    permissions += a->permissions.size();
+    channels += a->channels.size();
+  }
+  stats_.permissions.set(permissions);
+  stats_.channel_bindings.set(channels);
   for (auto* a : expired) remove(a, EndReason::Expired, now);
 }
 

@@ -77,6 +77,31 @@ const char* to_string(DropReason r);
 enum class AuthFailure : uint8_t { BadIntegrity, UnknownUser, ExpiredCredential, StaleNonce, Missing };
 const char* to_string(AuthFailure r);
 
+// Aggregate relay counters of one Core. Written only by the Core's thread (relaxed load+store, no
+// locked instruction); read by any thread for metrics.
+struct CoreStats {
+  static constexpr size_t kTransports = 4, kDropReasons = 6;
+  struct Counter {
+    std::atomic<uint64_t> v{0};
+    void add(uint64_t n) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    void sub(uint64_t n) { v.store(v.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+    void set(uint64_t n) { v.store(n, std::memory_order_relaxed); }
+    uint64_t get() const { return v.load(std::memory_order_relaxed); }
+  };
+  Counter bytes_to_peer[kTransports], packets_to_peer[kTransports];
+  Counter bytes_to_client[kTransports], packets_to_client[kTransports];
+  Counter dropped[kDropReasons];
+  // Gauges: live allocations by client transport and relayed family (0 IPv4, 1 IPv6, 2 dual),
+  // updated as allocations come and go; live permissions and channel bindings, recounted each tick.
+  static constexpr size_t kFamilies = 3;
+  Counter allocations[kTransports][kFamilies];
+  Counter permissions, channel_bindings;
+};
+
+// The family label of an allocation's relayed addresses: 0 IPv4, 1 IPv6, 2 dual (RFC 8656 7.2).
+size_t relay_family_index(const Allocation& a);
+const char* relay_family_name(size_t index);
+
 class Sink {
  public:
   virtual ~Sink() = default;
@@ -86,7 +111,9 @@ class Sink {
   // Observability hooks; default no-ops.
   virtual void allocation_created(const Allocation&) {}
   virtual void allocation_ended(const Allocation&, EndReason, int64_t now_ms) {}
-  virtual void request_done(stun::Method, int code) {}
+  // A request answered with `code` (200 for success). `challenge`: a 401/438 that is the normal
+  // first round of the long-term credential mechanism, not a failure.
+  virtual void request_done(stun::Method, int code, Transport, bool challenge = false) {}
   virtual void auth_failed(AuthFailure) {}
   virtual void dropped(DropReason, size_t bytes) {}
 };
@@ -113,6 +140,8 @@ class Core {
   size_t allocation_count() const { return by_tuple_.size(); }
   void for_each_allocation(const std::function<void(const Allocation&)>& fn) const;
   const Allocation* find(const FiveTuple& ft) const;
+  const Allocation* find_id(uint64_t id) const;
+  const CoreStats& stats() const { return stats_; }
 
   struct Context;  // one request in flight; defined in core.cpp
 
@@ -130,7 +159,7 @@ class Core {
   bool authenticate(Context& c);
   bool check_unknown_attributes(Context& c);
   void send_error(Context& c, int code, const char* reason);
-  void send_challenge(Context& c, int code, const char* reason);
+  void send_challenge(Context& c, int code, const char* reason, bool expected);
   void finish_and_send(Context& c, stun::Builder& b);
   void remove(Allocation* a, EndReason why, Now now);
   void relay_to_peer(Allocation& a, const Endpoint& peer, std::span<const uint8_t> data, Now now);
@@ -147,6 +176,12 @@ class Core {
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>> by_tuple_;
   std::unordered_map<uint64_t, Allocation*> by_relay_;
   std::vector<Credential> scratch_creds_;
+  CoreStats stats_;
+  // When each 5-tuple first asked for an allocation, so setup time spans the 401 round trip.
+  std::unordered_map<FiveTuple, int64_t> first_allocate_ms_;
+  static constexpr size_t kMaxPendingSetups = 65536;
+  void drop(DropReason r, size_t bytes);
+  void count_allocation(const Allocation& a, int delta);
 };
 
 }  // namespace turn

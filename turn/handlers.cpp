@@ -103,7 +103,7 @@ void Core::handle_allocate(Context& c) {
     b.add_u32(attr::Lifetime, static_cast<uint32_t>(std::max<int64_t>(0, (c.alloc->expires_ms - c.now.mono_ms) / 1000)));
     b.add_xor_address(attr::XorMappedAddress, c.from.client);
     finish_and_send(c, b);
-    return sink_.request_done(Method::Allocate, 200);
+    return sink_.request_done(Method::Allocate, 200, c.from.transport);
   }
   AllocateAsk ask;
   if (!check_transport(c.msg, ask) || !check_port_and_family(c.msg, ask)) return send_error(c, ask.error, ask.reason);
@@ -145,7 +145,7 @@ void Core::handle_allocate(Context& c) {
   b.add_xor_address(attr::XorMappedAddress, c.from.client);
   if (!cfg_.software.empty()) b.add(attr::Software, cfg_.software);
   finish_and_send(c, b);
-  sink_.request_done(Method::Allocate, 200);
+  sink_.request_done(Method::Allocate, 200, c.from.transport);
   sink_.allocation_created(ref);
 }
 
@@ -170,9 +170,15 @@ Allocation& Core::install_allocation(Context& c, uint32_t lifetime_s, const Rela
   a->bandwidth_bps = cfg_.bandwidth_bps;
   a->bucket_bytes = static_cast<int64_t>(cfg_.bandwidth_bps);
   a->bucket_ms = c.now.mono_ms;
+  a->stats.rate_at_ms = c.now.mono_ms;
+  if (auto it = first_allocate_ms_.find(c.from); it != first_allocate_ms_.end()) {
+    a->setup_ms = c.now.mono_ms - it->second;
+    first_allocate_ms_.erase(it);
+  }
   Allocation& ref = *a;
   for (size_t i = 0; i < ref.relay_count; ++i) by_relay_[ref.relays[i].handle] = &ref;
   by_tuple_.emplace(c.from, std::move(a));
+  count_allocation(ref, +1);
   return ref;
 }
 
@@ -201,7 +207,7 @@ void Core::handle_refresh(Context& c) {
     c.alloc->credential_expires_unix = c.cred->expires_unix;
   }
   finish_and_send(c, b);
-  sink_.request_done(Method::Refresh, 200);
+  sink_.request_done(Method::Refresh, 200, c.from.transport);
 }
 
 // RFC 8656 9.2: every XOR-PEER-ADDRESS must be acceptable, else none is installed.
@@ -222,7 +228,7 @@ void Core::handle_create_permission(Context& c) {
   for (size_t i = 0; i < n; ++i) install_permission(*c.alloc, peers[i], c.now);
   Builder b(c.out, Method::CreatePermission, Class::Success, c.msg.transaction_id());
   finish_and_send(c, b);
-  sink_.request_done(Method::CreatePermission, 200);
+  sink_.request_done(Method::CreatePermission, 200, c.from.transport);
 }
 
 // RFC 8656 11.2: bind a channel number to a peer transport address, refreshing its permission.
@@ -243,11 +249,14 @@ void Core::handle_channel_bind(Context& c) {
   if (!peer_allowed(c, peer->endpoint)) return;
   int64_t expires = c.now.mono_ms + int64_t{cfg_.channel_lifetime_s} * 1000;
   if (by_number) const_cast<ChannelBinding*>(by_number)->expires_ms = expires;
-  else c.alloc->channels.push_back({number->number, peer->endpoint, expires});
+  else {
+    c.alloc->channels.push_back({number->number, peer->endpoint, expires});
+    stats_.channel_bindings.add(1);
+  }
   install_permission(*c.alloc, peer->endpoint.address, c.now);
   Builder b(c.out, Method::ChannelBind, Class::Success, c.msg.transaction_id());
   finish_and_send(c, b);
-  sink_.request_done(Method::ChannelBind, 200);
+  sink_.request_done(Method::ChannelBind, 200, c.from.transport);
 }
 
 }  // namespace turn

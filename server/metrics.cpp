@@ -1,0 +1,317 @@
+#include "server/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <dirent.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+namespace turnpike {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+constexpr int kCodeValues[Metrics::kCodes - 1] = {200, 300, 400, 401, 403, 420, 437, 438, 440,
+                                                  441, 442, 443, 446, 447, 486, 500, 508};
+constexpr const char* kMethodNames[Metrics::kMethods] = {"binding", "allocate", "refresh",
+                                                          "create_permission", "channel_bind", "other"};
+constexpr const char* kTransports[4] = {"udp", "tcp", "tls", "dtls"};
+constexpr const char* kEndReasons[3] = {"deleted", "expired", "shutdown"};
+constexpr const char* kAuthFailures[5] = {"bad_integrity", "unknown_user", "expired_credential", "stale_nonce",
+                                          "missing"};
+constexpr const char* kServerDrops[2] = {"quota", "send_failed"};
+
+size_t code_index(int code) {
+  for (size_t i = 0; i < Metrics::kCodes - 1; ++i)
+    if (kCodeValues[i] == code) return i;
+  return Metrics::kCodes - 1;
+}
+
+std::string code_label(size_t i) { return i < Metrics::kCodes - 1 ? std::to_string(kCodeValues[i]) : "other"; }
+
+const char* result_label(size_t code, bool challenge) {
+  if (challenge) return "challenge";
+  return code == 0 ? "success" : "error";
+}
+
+size_t method_index(turn::stun::Method m) {
+  using M = turn::stun::Method;
+  switch (m) {
+    case M::Binding: return 0;
+    case M::Allocate: return 1;
+    case M::Refresh: return 2;
+    case M::CreatePermission: return 3;
+    case M::ChannelBind: return 4;
+    default: return 5;
+  }
+}
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) m.counter.value = v;
+  else m.gauge.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+// Buckets for allocation setup (request to success, spans the 401 round trip): 1 ms to 10 s.
+const prometheus::Histogram::BucketBoundaries kSetupBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                               0.25,  0.5,    1,     2.5,  5,     10};
+// Buckets for allocation lifetimes: 1 s to 8 h (long consults, and the idle-timer marks 15-60 min).
+const prometheus::Histogram::BucketBoundaries kLifetimeBuckets = {1,    5,    10,   30,   60,    120,   300,  600,
+                                                                  900,  1800, 2700, 3600, 7200, 14400, 28800};
+
+}  // namespace
+
+Metrics::Metrics(const std::string& version, const std::string& region)
+    : registry_(std::make_shared<prometheus::Registry>()) {
+  prometheus::BuildGauge()
+      .Name("turnpike_build_info")
+      .Help("Build and placement of this node: always 1")
+      .Register(*registry_)
+      .Add({{"version", version}, {"region", region}})
+      .Set(1);
+  setup_family_ = &prometheus::BuildHistogram()
+                       .Name("turnpike_allocation_setup_seconds")
+                       .Help("From a 5-tuple's first Allocate request to its success response (spans the 401 round trip)")
+                       .Register(*registry_);
+  lifetime_family_ = &prometheus::BuildHistogram()
+                          .Name("turnpike_allocation_lifetime_seconds")
+                          .Help("How long allocations lived, observed when they end")
+                          .Register(*registry_);
+  for (size_t t = 0; t < 4; ++t) setup_seconds_[t] = &setup_family_->Add({{"transport", kTransports[t]}}, kSetupBuckets);
+  for (size_t r = 0; r < 3; ++r)
+    lifetime_seconds_[r] = &lifetime_family_->Add({{"end_reason", kEndReasons[r]}}, kLifetimeBuckets);
+}
+
+void Metrics::request_done(turn::stun::Method m, int code, turn::Transport t, bool challenge) {
+  size_t ci = code_index(code);
+  size_t ch = challenge ? 1 : 0;
+  requests_[method_index(m)][ci][ch].fetch_add(1, std::memory_order_relaxed);
+  if (m == turn::stun::Method::Allocate)
+    allocates_[static_cast<size_t>(t) & 3][ci][ch].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::auth_failed(turn::AuthFailure f) {
+  auth_failures_[static_cast<size_t>(f) % auth_failures_.size()].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::allocation_created(const turn::Allocation& a) {
+  setup_seconds_[static_cast<size_t>(a.five_tuple.transport) & 3]->Observe(static_cast<double>(a.setup_ms) / 1000.0);
+}
+
+void Metrics::allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) {
+  lifetime_seconds_[static_cast<size_t>(why) % 3]->Observe(static_cast<double>(now_ms - a.created_ms) / 1000.0);
+}
+
+void Metrics::server_drop(ServerDrop d, turn::Transport t) {
+  server_drops_[static_cast<size_t>(d)][static_cast<size_t>(t) & 3].fetch_add(1, std::memory_order_relaxed);
+}
+
+std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::CoreStats*>& cores) const {
+  using S = turn::CoreStats;
+  auto allocations = family("turnpike_allocations", "Live allocations by client transport and relayed address family",
+                            MetricType::Gauge);
+  for (size_t t = 0; t < S::kTransports; ++t)
+    for (size_t f = 0; f < S::kFamilies; ++f) {
+      uint64_t n = 0;
+      for (const auto* c : cores) n += c->allocations[t][f].get();
+      add(allocations, {{"transport", kTransports[t]}, {"family", turn::relay_family_name(f)}}, static_cast<double>(n));
+    }
+  auto permissions = family("turnpike_permissions", "Live permissions (RFC 8656 9) over all allocations", MetricType::Gauge);
+  auto channels = family("turnpike_channel_bindings", "Live channel bindings (RFC 8656 12) over all allocations",
+                         MetricType::Gauge);
+  uint64_t np = 0, nc = 0;
+  for (const auto* c : cores) {
+    np += c->permissions.get();
+    nc += c->channel_bindings.get();
+  }
+  add(permissions, {}, static_cast<double>(np));
+  add(channels, {}, static_cast<double>(nc));
+
+  auto bytes = family("turnpike_relay_bytes_total", "Application bytes relayed (payload, without TURN framing)",
+                      MetricType::Counter);
+  auto packets = family("turnpike_relay_packets_total", "Packets relayed", MetricType::Counter);
+  for (size_t t = 0; t < S::kTransports; ++t) {
+    uint64_t bp = 0, pp = 0, bc = 0, pc = 0;
+    for (const auto* c : cores) {
+      bp += c->bytes_to_peer[t].get();
+      pp += c->packets_to_peer[t].get();
+      bc += c->bytes_to_client[t].get();
+      pc += c->packets_to_client[t].get();
+    }
+    add(bytes, {{"direction", "to_peer"}, {"transport", kTransports[t]}}, static_cast<double>(bp));
+    add(bytes, {{"direction", "to_client"}, {"transport", kTransports[t]}}, static_cast<double>(bc));
+    add(packets, {{"direction", "to_peer"}, {"transport", kTransports[t]}}, static_cast<double>(pp));
+    add(packets, {{"direction", "to_client"}, {"transport", kTransports[t]}}, static_cast<double>(pc));
+  }
+  auto dropped = family("turnpike_relay_dropped_packets_total", "Packets not relayed, by reason", MetricType::Counter);
+  for (size_t r = 0; r < S::kDropReasons; ++r) {
+    uint64_t n = 0;
+    for (const auto* c : cores) n += c->dropped[r].get();
+    if (r == static_cast<size_t>(turn::DropReason::Quota))
+      for (size_t t = 0; t < 4; ++t) n += server_drops_[static_cast<size_t>(ServerDrop::Quota)][t].load(std::memory_order_relaxed);
+    add(dropped, {{"reason", turn::to_string(static_cast<turn::DropReason>(r))}}, static_cast<double>(n));
+  }
+  uint64_t failed = 0;
+  for (size_t t = 0; t < 4; ++t) failed += server_drops_[static_cast<size_t>(ServerDrop::SendFailed)][t].load(std::memory_order_relaxed);
+  add(dropped, {{"reason", kServerDrops[1]}}, static_cast<double>(failed));
+  return {allocations, permissions, channels, bytes, packets, dropped};
+}
+
+std::vector<MetricFamily> Metrics::counter_families() const {
+  auto requests = family("turnpike_requests_total",
+                         "STUN/TURN requests answered, by method and response code (200: success); result is "
+                         "success, challenge (the 401/438 first round of the credential mechanism) or error",
+                         MetricType::Counter);
+  for (size_t m = 0; m < kMethods; ++m)
+    for (size_t c = 0; c < kCodes; ++c)
+      for (size_t ch = 0; ch < 2; ++ch) {
+        uint64_t n = requests_[m][c][ch].load(std::memory_order_relaxed);
+        // Success and the common answers always appear, so rate() has a series from the start.
+        if (n == 0 && !(ch == 0 && c == 0)) continue;
+        add(requests, {{"method", kMethodNames[m]}, {"code", code_label(c)}, {"result", result_label(c, ch)}},
+            static_cast<double>(n));
+      }
+  auto allocs = family("turnpike_allocations_total", "Allocate requests answered, by client transport and result",
+                       MetricType::Counter);
+  for (size_t t = 0; t < 4; ++t)
+    for (size_t c = 0; c < kCodes; ++c)
+      for (size_t ch = 0; ch < 2; ++ch) {
+        uint64_t n = allocates_[t][c][ch].load(std::memory_order_relaxed);
+        if (n == 0 && !(ch == 0 && c == 0)) continue;
+        add(allocs, {{"transport", kTransports[t]}, {"result", result_label(c, ch)}, {"code", code_label(c)}},
+            static_cast<double>(n));
+      }
+  auto auth = family("turnpike_auth_failures_total",
+                     "Requests refused by the long-term credential mechanism, by reason (missing: no credentials "
+                     "yet, the normal first round)",
+                     MetricType::Counter);
+  for (size_t r = 0; r < auth_failures_.size(); ++r)
+    add(auth, {{"reason", kAuthFailures[r]}}, static_cast<double>(auth_failures_[r].load(std::memory_order_relaxed)));
+  return {requests, allocs, auth};
+}
+
+// The process_ metrics of the Prometheus client conventions, from /proc/self.
+std::vector<MetricFamily> Metrics::process_families() {
+  std::vector<MetricFamily> out;
+  static const long ticks = sysconf(_SC_CLK_TCK);
+  static const long page = sysconf(_SC_PAGESIZE);
+  std::ifstream stat("/proc/self/stat");
+  std::string line;
+  if (std::getline(stat, line)) {
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    auto close = line.rfind(')');
+    std::istringstream in(close == std::string::npos ? std::string() : line.substr(close + 2));
+    std::vector<std::string> f{std::istream_iterator<std::string>(in), std::istream_iterator<std::string>()};
+    // f[0] is field 3 (state): utime 14, stime 15, starttime 22, vsize 23, rss 24.
+    if (f.size() > 21) {
+      double cpu = (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(ticks);
+      auto c = family("process_cpu_seconds_total", "Total user and system CPU time spent in seconds", MetricType::Counter);
+      add(c, {}, cpu);
+      auto v = family("process_virtual_memory_bytes", "Virtual memory size in bytes", MetricType::Gauge);
+      add(v, {}, std::stod(f[20]));
+      auto r = family("process_resident_memory_bytes", "Resident memory size in bytes", MetricType::Gauge);
+      add(r, {}, std::stod(f[21]) * static_cast<double>(page));
+      double boot = 0;
+      std::ifstream s("/proc/stat");
+      for (std::string l; std::getline(s, l);)
+        if (l.rfind("btime ", 0) == 0) boot = std::stod(l.substr(6));
+      auto st = family("process_start_time_seconds", "Start time of the process since unix epoch in seconds",
+                       MetricType::Gauge);
+      add(st, {}, boot + std::stod(f[19]) / static_cast<double>(ticks));
+      out.push_back(std::move(c));
+      out.push_back(std::move(v));
+      out.push_back(std::move(r));
+      out.push_back(std::move(st));
+    }
+  }
+  size_t fds = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (auto* e = readdir(d))
+      if (e->d_name[0] != '.') ++fds;
+    closedir(d);
+    if (fds > 0) --fds;  // the directory stream's own descriptor
+  }
+  auto open = family("process_open_fds", "Number of open file descriptors", MetricType::Gauge);
+  add(open, {}, static_cast<double>(fds));
+  out.push_back(std::move(open));
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    auto max = family("process_max_fds", "Maximum number of open file descriptors", MetricType::Gauge);
+    add(max, {}, static_cast<double>(rl.rlim_cur));
+    out.push_back(std::move(max));
+  }
+  return out;
+}
+
+std::vector<MetricFamily> Metrics::allocation_families(const std::vector<turn::Allocation>& allocs, size_t omitted,
+                                                       int64_t now_ms) {
+  auto bytes = family("turnpike_allocation_relay_bytes_total",
+                      "Per allocation (metrics.per_allocation): application bytes relayed", MetricType::Counter);
+  auto packets = family("turnpike_allocation_relay_packets_total",
+                        "Per allocation (metrics.per_allocation): packets relayed", MetricType::Counter);
+  auto dropped = family("turnpike_allocation_relay_dropped_packets_total",
+                        "Per allocation (metrics.per_allocation): packets not relayed", MetricType::Counter);
+  auto rate = family("turnpike_allocation_relay_rate_bytes_per_second",
+                     "Per allocation (metrics.per_allocation): relay rate over the last second", MetricType::Gauge);
+  auto age = family("turnpike_allocation_age_seconds", "Per allocation (metrics.per_allocation): age",
+                    MetricType::Gauge);
+  for (const auto& a : allocs) {
+    const auto& s = a.stats;
+    std::string id = std::to_string(a.id);
+    auto labels = [&](const char* dir) {
+      std::vector<ClientMetric::Label> l{{"id", id}, {"user", a.user}};
+      if (dir) l.push_back({"direction", dir});
+      return l;
+    };
+    add(bytes, labels("to_peer"), static_cast<double>(s.bytes_to_peer));
+    add(bytes, labels("to_client"), static_cast<double>(s.bytes_to_client));
+    add(packets, labels("to_peer"), static_cast<double>(s.packets_to_peer));
+    add(packets, labels("to_client"), static_cast<double>(s.packets_to_client));
+    add(dropped, labels(nullptr),
+        static_cast<double>(s.dropped_no_permission + s.dropped_peer_denied + s.dropped_malformed + s.dropped_bandwidth));
+    add(rate, labels("to_peer"), static_cast<double>(s.rate_bps_to_peer));
+    add(rate, labels("to_client"), static_cast<double>(s.rate_bps_to_client));
+    add(age, labels(nullptr), static_cast<double>(now_ms - a.created_ms) / 1000.0);
+  }
+  auto cut = family("turnpike_allocation_series_omitted",
+                    "Live allocations left out of the per-allocation series by metrics.per_allocation_limit",
+                    MetricType::Gauge);
+  add(cut, {}, static_cast<double>(omitted));
+  return {bytes, packets, dropped, rate, age, cut};
+}
+
+std::string Metrics::render(const std::vector<const turn::CoreStats*>& cores,
+                            const std::vector<turn::Allocation>* per_allocation, size_t omitted, int64_t now_ms) const {
+  auto all = registry_->Collect();
+  auto append = [&all](std::vector<MetricFamily>&& more) {
+    for (auto& f : more) all.push_back(std::move(f));
+  };
+  append(core_families(cores));
+  append(counter_families());
+  if (per_allocation) append(allocation_families(*per_allocation, omitted, now_ms));
+  append(process_families());
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, all);
+  return out.str();
+}
+
+}  // namespace turnpike

@@ -1,0 +1,73 @@
+// Prometheus metrics (names are a contract: docs/metrics.md). Three sources, serialised together in
+// the text format by prometheus-cpp:
+//  - a prometheus-cpp Registry for what changes per allocation or per request (histograms,
+//    build info), observed from the shards' threads;
+//  - the cores' relay counters and live gauges (turn::CoreStats: relaxed atomics written by one
+//    shard thread each), summed across shards at scrape time: the data path never touches a lock;
+//  - process metrics read from /proc at scrape time, under the usual process_ names.
+#pragma once
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "turn/allocation.hpp"
+#include "turn/core.hpp"
+
+namespace turnpike {
+
+// Packet drops the server (not the core) decides: a stream connection's send queue over its
+// quota, or a socket that refused a datagram.
+enum class ServerDrop : uint8_t { Quota, SendFailed };
+
+class Metrics {
+ public:
+  Metrics(const std::string& version, const std::string& region);
+
+  // Observations, callable from any thread.
+  void request_done(turn::stun::Method m, int code, turn::Transport t, bool challenge);
+  void auth_failed(turn::AuthFailure f);
+  void allocation_created(const turn::Allocation& a);
+  void allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms);
+  void server_drop(ServerDrop d, turn::Transport t);
+
+  // Renders everything in the Prometheus text exposition format.
+  // `cores`: every shard's CoreStats. `per_allocation`: snapshots of live allocations to export as
+  // per-allocation series (already capped and ordered by the caller); `omitted`: how many were cut.
+  std::string render(const std::vector<const turn::CoreStats*>& cores,
+                     const std::vector<turn::Allocation>* per_allocation, size_t omitted, int64_t now_ms) const;
+
+  static constexpr size_t kMethods = 6;   // binding, allocate, refresh, create_permission, channel_bind, other
+  static constexpr size_t kCodes = 18;    // see kCodeValues in metrics.cpp; the last is "other"
+
+ private:
+  std::vector<prometheus::MetricFamily> core_families(const std::vector<const turn::CoreStats*>& cores) const;
+  std::vector<prometheus::MetricFamily> counter_families() const;
+  static std::vector<prometheus::MetricFamily> process_families();
+  static std::vector<prometheus::MetricFamily> allocation_families(const std::vector<turn::Allocation>& allocs,
+                                                                    size_t omitted, int64_t now_ms);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Histogram>* setup_family_;
+  prometheus::Family<prometheus::Histogram>* lifetime_family_;
+  std::array<prometheus::Histogram*, 4> setup_seconds_{};      // by transport
+  std::array<prometheus::Histogram*, 3> lifetime_seconds_{};   // by end reason
+  // Per-request counters: shared by all shards, touched once per request (not per packet).
+  // [..][code][1] counts 401/438 challenges (the mechanism's normal first round), [..][code][0] the rest.
+  using ByCode = std::array<std::array<std::atomic<uint64_t>, 2>, kCodes>;
+  std::array<ByCode, kMethods> requests_{};
+  std::array<ByCode, 4> allocates_{};  // by client transport
+  std::array<std::atomic<uint64_t>, 5> auth_failures_{};
+  std::array<std::array<std::atomic<uint64_t>, 4>, 2> server_drops_{};    // by ServerDrop, transport
+};
+
+}  // namespace turnpike

@@ -1,0 +1,192 @@
+// The admin API's routing (statuses, errors, filters, the bearer token) and the metrics text, without
+// sockets; tests/integration/test_metrics.py drives the same over HTTP against the real binary.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "server/admin.hpp"
+#include "server/allocation_record.hpp"
+#include "server/metrics.hpp"
+
+namespace turnpike {
+namespace {
+
+using nlohmann::json;
+
+turn::Allocation make_allocation(uint64_t id, const std::string& user, turn::Transport t, uint64_t bytes) {
+  turn::Allocation a;
+  a.id = id;
+  a.user = user;
+  a.username = user;
+  a.five_tuple.client = *turn::Endpoint::parse("192.0.2.10:5000");
+  a.five_tuple.server = *turn::Endpoint::parse("203.0.113.1:3478");
+  a.five_tuple.transport = t;
+  a.relays[0].address = *turn::Endpoint::parse("203.0.113.1:50000");
+  a.relay_count = 1;
+  a.created_ms = 1'000;
+  a.created_unix = 1'790'000'000;
+  a.expires_ms = 601'000;
+  a.lifetime_s = 600;
+  a.stats.bytes_to_peer = bytes;
+  a.stats.packets_to_peer = bytes / 100;
+  a.permissions.push_back({*turn::IpAddress::parse("198.51.100.7"), 301'000});
+  return a;
+}
+
+struct Fixture : ::testing::Test {
+  std::vector<turn::Allocation> live{make_allocation(1, "alice", turn::Transport::Udp, 1000),
+                                     make_allocation(2, "bob", turn::Transport::Tls, 500)};
+  bool shard_answers = true;
+  AdminBackend backend() {
+    AdminBackend b;
+    b.region = "eu-west-1";
+    b.token = "0123456789abcdef";
+    b.state = [] { return "ready"; };
+    b.metrics = [] { return std::string("turnpike_build_info 1\n"); };
+    b.allocations = [this]() -> std::optional<std::vector<turn::Allocation>> {
+      if (!shard_answers) return std::nullopt;
+      return live;
+    };
+    b.record = [](const turn::Allocation& a) {
+      return allocation_record(a, RecordContext{"eu-west-1", "turnpike.test", {11'000, 1'790'000'010}, std::nullopt});
+    };
+    return b;
+  }
+  AdminServer::Response get(const std::string& target, const std::string& auth = "Bearer 0123456789abcdef") {
+    return AdminServer::route(backend(), "GET", target, auth);
+  }
+};
+
+TEST_F(Fixture, HealthReadyAndMetricsAreOpen) {
+  EXPECT_EQ(get("/healthz", "").status, 200u);
+  auto ready = get("/readyz", "");
+  EXPECT_EQ(ready.status, 200u);
+  EXPECT_EQ(json::parse(ready.body)["status"], "ready");
+  auto m = get("/metrics", "");
+  EXPECT_EQ(m.status, 200u);
+  EXPECT_NE(m.content_type.find("text/plain"), std::string::npos);
+}
+
+TEST_F(Fixture, ReadyzIs503WhileDraining) {
+  auto b = backend();
+  b.state = [] { return "draining"; };
+  auto r = AdminServer::route(b, "GET", "/readyz", "");
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_EQ(json::parse(r.body)["status"], "draining");
+}
+
+TEST_F(Fixture, ApiNeedsTheToken) {
+  for (const char* auth : {"", "Bearer wrong", "Bearer 0123456789abcdeX", "bearer 0123456789abcdef",
+                           "Bearer 0123456789abcdef ", "Basic 0123456789abcdef"}) {
+    auto r = get("/api/v1/allocations", auth);
+    EXPECT_EQ(r.status, 401u) << auth;
+    EXPECT_TRUE(json::parse(r.body).contains("error"));
+    ASSERT_EQ(r.headers.size(), 1u);
+    EXPECT_EQ(r.headers[0].first, "WWW-Authenticate");
+  }
+  EXPECT_EQ(get("/api/v1/allocations").status, 200u);
+}
+
+TEST_F(Fixture, NoTokenConfiguredMeansOpen) {
+  auto b = backend();
+  b.token.clear();
+  EXPECT_EQ(AdminServer::route(b, "GET", "/api/v1/allocations", "").status, 200u);
+}
+
+TEST_F(Fixture, ListsAndFilters) {
+  auto all = json::parse(get("/api/v1/allocations").body);
+  EXPECT_EQ(all["count"], 2);
+  EXPECT_EQ(all["region"], "eu-west-1");
+  EXPECT_EQ(all["allocations"][0]["id"], "1");
+  EXPECT_EQ(json::parse(get("/api/v1/allocations?user=bob").body)["count"], 1);
+  EXPECT_EQ(json::parse(get("/api/v1/allocations?user=carol").body)["count"], 0);
+  EXPECT_EQ(json::parse(get("/api/v1/allocations?transport=tls").body)["allocations"][0]["user"], "bob");
+  EXPECT_EQ(json::parse(get("/api/v1/allocations?region=eu-west-1&user=alice").body)["count"], 1);
+  EXPECT_EQ(json::parse(get("/api/v1/allocations?region=us-east-1").body)["count"], 0);
+  EXPECT_EQ(json::parse(get("/api/v1/allocations?user=%61lice").body)["count"], 1);  // percent-decoded
+}
+
+TEST_F(Fixture, BadQueriesAre400) {
+  for (const char* t : {"/api/v1/allocations?transport=sctp", "/api/v1/allocations?colour=red",
+                        "/api/v1/allocations?user=a&user=b", "/api/v1/allocations?user=%zz", "/api/v1/allocations?user=%4",
+                        "/api/v1/allocations/abc", "/api/v1/allocations/", "/api/v1/allocations/1x",
+                        "/api/v1/allocations/99999999999999999999999", "/api/v1/allocations/1?user=alice"}) {
+    auto r = get(t);
+    EXPECT_EQ(r.status, 400u) << t;
+    EXPECT_TRUE(json::parse(r.body).contains("error")) << t;
+  }
+}
+
+TEST_F(Fixture, OneAllocation) {
+  auto r = get("/api/v1/allocations/2");
+  ASSERT_EQ(r.status, 200u);
+  auto a = json::parse(r.body);
+  EXPECT_EQ(a["user"], "bob");
+  EXPECT_EQ(a["transport"], "tls");
+  EXPECT_EQ(a["bytes_to_peer"], 500);
+  EXPECT_EQ(a["region"], "eu-west-1");
+  EXPECT_EQ(a["lifetime_left_s"], 590);
+  EXPECT_EQ(a["permissions"][0]["peer"], "198.51.100.7");
+  EXPECT_TRUE(a["end_reason"].is_null());
+  EXPECT_EQ(get("/api/v1/allocations/3").status, 404u);
+}
+
+TEST_F(Fixture, MethodsPathsAndShardTimeouts) {
+  auto r = AdminServer::route(backend(), "POST", "/api/v1/allocations", "Bearer 0123456789abcdef");
+  EXPECT_EQ(r.status, 405u);
+  EXPECT_EQ(r.headers.at(0).first, "Allow");
+  EXPECT_EQ(AdminServer::route(backend(), "DELETE", "/metrics", "").status, 405u);
+  EXPECT_EQ(AdminServer::route(backend(), "HEAD", "/healthz", "").status, 200u);
+  EXPECT_EQ(get("/nope").status, 404u);
+  EXPECT_EQ(get("/api/v2/allocations").status, 404u);
+  shard_answers = false;
+  EXPECT_EQ(get("/api/v1/allocations").status, 503u);
+}
+
+TEST(AllocationRecord, EndRecordCarriesReasonAndTimes) {
+  auto a = make_allocation(7, "alice", turn::Transport::Udp, 0);
+  a.stats.last_to_peer_ms = 6'000;
+  auto j = allocation_record(a, RecordContext{"r1", "realm", {11'000, 1'790'000'010}, turn::EndReason::Expired});
+  EXPECT_EQ(j["end_reason"], "expired");
+  EXPECT_EQ(j["lifetime_left_s"], 0);
+  EXPECT_EQ(j["created"], rfc3339_ms(1'790'000'000'000));
+  EXPECT_DOUBLE_EQ(j["last_activity"]["to_peer"]["seconds_ago"].get<double>(), 5.0);
+  EXPECT_TRUE(j["last_activity"]["to_client"].is_null());
+  EXPECT_EQ(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+}
+
+TEST(MetricsText, NamesLabelsAndSums) {
+  Metrics m("9.9.9", "eu-west-1");
+  turn::CoreStats a, b;
+  a.packets_to_peer[0].add(3);
+  b.packets_to_peer[0].add(4);
+  a.allocations[2][0].add(2);  // tls, ipv4
+  b.dropped[static_cast<size_t>(turn::DropReason::NoPermission)].add(5);
+  m.request_done(turn::stun::Method::Allocate, 401, turn::Transport::Udp, true);
+  m.request_done(turn::stun::Method::Allocate, 200, turn::Transport::Udp, false);
+  m.request_done(turn::stun::Method::Refresh, 437, turn::Transport::Tcp, false);
+  m.auth_failed(turn::AuthFailure::StaleNonce);
+  m.server_drop(ServerDrop::Quota, turn::Transport::Tcp);
+  std::string text = m.render({&a, &b}, nullptr, 0, 0);
+  auto has = [&](const std::string& line) { return text.find(line + "\n") != std::string::npos; };
+  EXPECT_TRUE(has(R"(turnpike_build_info{region="eu-west-1",version="9.9.9"} 1)")) << text;
+  EXPECT_TRUE(has(R"(turnpike_relay_packets_total{direction="to_peer",transport="udp"} 7)"));
+  EXPECT_TRUE(has(R"(turnpike_allocations{transport="tls",family="ipv4"} 2)"));
+  EXPECT_TRUE(has(R"(turnpike_relay_dropped_packets_total{reason="no_permission"} 5)"));
+  EXPECT_TRUE(has(R"(turnpike_relay_dropped_packets_total{reason="quota"} 1)"));
+  EXPECT_TRUE(has(R"(turnpike_requests_total{method="allocate",code="401",result="challenge"} 1)"));
+  EXPECT_TRUE(has(R"(turnpike_requests_total{method="refresh",code="437",result="error"} 1)"));
+  EXPECT_TRUE(has(R"(turnpike_allocations_total{transport="udp",result="success",code="200"} 1)"));
+  EXPECT_TRUE(has(R"(turnpike_auth_failures_total{reason="stale_nonce"} 1)"));
+  EXPECT_TRUE(has("# TYPE turnpike_allocation_setup_seconds histogram"));
+  EXPECT_TRUE(has("# TYPE process_cpu_seconds_total counter"));
+  EXPECT_EQ(text.find("turnpike_allocation_relay_bytes_total"), std::string::npos);  // opt-in only
+
+  std::vector<turn::Allocation> per{make_allocation(1, "alice", turn::Transport::Udp, 1000)};
+  std::string with = m.render({&a}, &per, 3, 11'000);
+  EXPECT_NE(with.find(R"(turnpike_allocation_relay_bytes_total{id="1",user="alice",direction="to_peer"} 1000)"),
+            std::string::npos);
+  EXPECT_NE(with.find("turnpike_allocation_series_omitted 3\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace turnpike
