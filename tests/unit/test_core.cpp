@@ -43,6 +43,15 @@ class RecordingSink : public Sink {
   void allocation_ended(const Allocation&, EndReason r, int64_t) override { ended.push_back(r); }
   void auth_failed(AuthFailure f) override { auth_failures.push_back(f); }
   void dropped(DropReason r, size_t) override { drops.push_back(r); }
+  void request_done(Method m, int code, Transport, bool challenge) override {
+    requests.push_back({m, code, challenge});
+  }
+  struct Request {
+    Method method;
+    int code;
+    bool challenge;
+  };
+  std::vector<Request> requests;
   std::deque<Sent> client;
   std::vector<ToPeer> peer;
   std::vector<EndReason> ended;
@@ -576,4 +585,40 @@ TEST_F(CoreTest, BandwidthLimitDropsTheExcess) {
   now.mono_ms += 1000;  // a second later the bucket is full again
   core->handle_peer(1, *Endpoint::parse("192.0.2.50:7000"), payload, now);
   EXPECT_EQ(core->find(client())->stats.packets_to_client, 3u);
+}
+
+TEST_F(CoreTest, GaugesFollowAllocationsPermissionsAndChannels) {
+  const auto& st = core->stats();
+  auto live = [&] { return st.allocations[0][0].get(); };  // udp, ipv4
+  ASSERT_EQ(allocate(client(40000)).code, 200);
+  ASSERT_EQ(allocate(client(40001)).code, 200);
+  EXPECT_EQ(live(), 2u);
+  ASSERT_EQ(create_permission(client(40000), "203.0.113.5:1000").code, 200);
+  ASSERT_EQ(create_permission(client(40000), "203.0.113.5:2000").code, 200);  // same IP: one permission
+  ASSERT_EQ(channel_bind(client(40001), 0x4001, "203.0.113.6:3000").code, 200);
+  EXPECT_EQ(st.permissions.get(), 2u);
+  EXPECT_EQ(st.channel_bindings.get(), 1u);
+  advance(1);
+  EXPECT_EQ(st.permissions.get(), 2u);  // recounted by tick: unchanged
+  // Refresh(0) ends the second allocation: its channel and permission go with it.
+  ASSERT_EQ(request(Method::Refresh, client(40001), [](Builder& b) { b.add_u32(attr::Lifetime, 0); }).code, 200);
+  EXPECT_EQ(live(), 1u);
+  EXPECT_EQ(st.channel_bindings.get(), 0u);
+  EXPECT_EQ(st.permissions.get(), 1u);
+  advance(301);  // the remaining permission expires
+  EXPECT_EQ(st.permissions.get(), 0u);
+  advance(600);  // and then the allocation
+  EXPECT_EQ(live(), 0u);
+}
+
+TEST_F(CoreTest, RequestOutcomesTellChallengesFromFailures) {
+  allocate(client());
+  ASSERT_GE(sink.requests.size(), 2u);
+  EXPECT_EQ(sink.requests[0].code, 401);
+  EXPECT_TRUE(sink.requests[0].challenge);   // no credentials yet: the mechanism's first round
+  EXPECT_EQ(sink.requests.back().code, 200);
+  auto r = request(Method::Allocate, client(41000), [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); },
+                   "alice", "wrong");
+  EXPECT_EQ(r.code, 401);
+  EXPECT_FALSE(sink.requests.back().challenge);  // a wrong password is a failure
 }
