@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <map>
 
@@ -166,9 +167,10 @@ std::optional<std::string> parse_query(std::string_view q, std::map<std::string,
     q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
     if (part.empty()) continue;
     auto eq = part.find('=');
+    if (eq == std::string_view::npos) return "query parameter '" + std::string(part) + "' needs a value (name=value)";
     std::string key, value;
     if (!url_decode(part.substr(0, eq), key) ||
-        !url_decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), value))
+        !url_decode(part.substr(eq + 1), value))
       return "malformed percent-encoding in the query";
     if (!out.emplace(key, value).second) return "query parameter '" + key + "' given twice";
   }
@@ -177,9 +179,10 @@ std::optional<std::string> parse_query(std::string_view q, std::map<std::string,
 
 bool token_ok(const AdminBackend& b, const std::string& authorization) {
   if (b.token.empty()) return true;
-  static constexpr std::string_view kScheme = "Bearer ";
-  if (authorization.size() != kScheme.size() + b.token.size() || authorization.compare(0, kScheme.size(), kScheme) != 0)
-    return false;
+  static constexpr std::string_view kScheme = "bearer ";  // the scheme is case-insensitive (RFC 7235 2.1)
+  if (authorization.size() != kScheme.size() + b.token.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return false;
   return CRYPTO_memcmp(authorization.data() + kScheme.size(), b.token.data(), b.token.size()) == 0;
 }
 

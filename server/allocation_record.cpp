@@ -20,7 +20,7 @@ json allocation_record(const turn::Allocation& a, const RecordContext& ctx) {
   const auto& s = a.stats;
   const int64_t now_ms = ctx.now.mono_ms;
   // Monotonic times are converted to wall-clock ones through the allocation's creation instant.
-  const int64_t created_unix_ms = a.created_unix * 1000;
+  const int64_t created_unix_ms = a.created_unix_ms;
   auto wall = [&](int64_t mono_ms) { return rfc3339_ms(created_unix_ms + (mono_ms - a.created_ms)); };
   auto last = [&](int64_t mono_ms) -> json {
     if (mono_ms == 0) return nullptr;

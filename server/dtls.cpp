@@ -149,7 +149,10 @@ DtlsListener::DtlsListener(int fd, const Endpoint& local, ContextSource context,
     : fd_(fd), local_(local), context_(context), context_arg_(context_arg), core_(core), limits_(limits),
       plain_(65536 + 64) {}
 
-DtlsListener::~DtlsListener() { sessions_.clear(); }
+DtlsListener::~DtlsListener() {
+  sessions_.clear();
+  gate_.reset();
+}
 
 void DtlsListener::drop(const Endpoint& client, const char* why, turn::Now now) {
   auto it = sessions_.find(client);
@@ -157,30 +160,69 @@ void DtlsListener::drop(const Endpoint& client, const char* why, turn::Now now) 
   log::info("connection_closed", {log::str("client", client.to_string()), log::str("transport", "dtls"),
                                   log::str("reason", why)});
   core_.connection_closed(it->second->ft, now);
+  if (limits_.release) limits_.release(client.address);
   sessions_.erase(it);
+}
+
+std::unique_ptr<DtlsListener::Session> DtlsListener::new_session(const Endpoint& from) {
+  SSL_CTX* ctx = context_(context_arg_);
+  if (!ctx) return nullptr;
+  auto s = std::make_unique<Session>();
+  s->owner = this;
+  s->ft = turn::FiveTuple{from, local_, turn::Transport::Dtls};
+  s->ssl = SSL_new(ctx);
+  SSL_CTX_free(ctx);  // the SSL holds its own reference
+  if (!s->ssl) return nullptr;
+  BIO* bio = BIO_new(datagram_method());
+  BIO_set_data(bio, s.get());
+  SSL_set_bio(s->ssl, bio, bio);
+  SSL_set_ex_data(s->ssl, session_index, s.get());
+  SSL_set_mtu(s->ssl, kMtu);
+  DTLS_set_link_mtu(s->ssl, kMtu);
+  SSL_set_accept_state(s->ssl);
+  return s;
+}
+
+// A datagram from an address without a session goes through the stateless gate (RFC 6347
+// 4.2.1): DTLSv1_listen answers a ClientHello without a valid cookie with a HelloVerifyRequest and
+// keeps nothing, so spoofed ClientHellos cost one small answer each and never a session. Only a
+// ClientHello that returns our cookie, which proves the address, opens one.
+DtlsListener::Session* DtlsListener::admit(const Endpoint& from, std::span<const uint8_t> data, turn::Now now) {
+  // Only a handshake record (content type 22) can open a session.
+  if (data.size() < 14 || data[0] != 22) return nullptr;
+  if (!gate_) gate_ = new_session(from);
+  if (!gate_) return nullptr;
+  gate_->ft.client = from;
+  gate_->incoming = data;
+  BIO_ADDR* peer = BIO_ADDR_new();
+  int rc = DTLSv1_listen(gate_->ssl, peer);
+  BIO_ADDR_free(peer);
+  gate_->incoming = {};
+  ERR_clear_error();
+  if (rc < 0) gate_.reset();  // a fatal error leaves the SSL in no usable state: make a new one
+  if (rc <= 0) return nullptr;
+  if (sessions_.size() >= limits_.max_sessions || (limits_.acquire && !limits_.acquire(from.address))) {
+    gate_.reset();
+    return nullptr;
+  }
+  // The gate's SSL has consumed the cookie-bearing ClientHello: it becomes the session.
+  gate_->created_ms = now.mono_ms;
+  Session* s = gate_.get();
+  sessions_.emplace(from, std::move(gate_));
+  return s;
 }
 
 void DtlsListener::on_datagram(const Endpoint& from, std::span<const uint8_t> data, turn::Now now) {
   auto it = sessions_.find(from);
   if (it == sessions_.end()) {
-    // Only a ClientHello (handshake record, content type 22) may open a session.
-    if (data.size() < 14 || data[0] != 22 || sessions_.size() >= limits_.max_sessions) return;
-    auto s = std::make_unique<Session>();
-    s->owner = this;
-    s->ft = turn::FiveTuple{from, local_, turn::Transport::Dtls};
-    SSL_CTX* ctx = context_(context_arg_);
-    if (!ctx) return;
-    s->ssl = SSL_new(ctx);
-    SSL_CTX_free(ctx);  // the SSL holds its own reference
-    BIO* bio = BIO_new(datagram_method());
-    BIO_set_data(bio, s.get());
-    SSL_set_bio(s->ssl, bio, bio);
-    SSL_set_ex_data(s->ssl, session_index, s.get());
-    SSL_set_mtu(s->ssl, kMtu);
-    DTLS_set_link_mtu(s->ssl, kMtu);
-    SSL_set_accept_state(s->ssl);
-    s->created_ms = now.mono_ms;
-    it = sessions_.emplace(from, std::move(s)).first;
+    Session* s = admit(from, data, now);
+    if (!s) return;
+    s->last_ms = now.mono_ms;
+    int rc = SSL_do_handshake(s->ssl);  // sends ServerHello..ServerHelloDone
+    int err = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(s->ssl, rc);
+    ERR_clear_error();
+    if (rc != 1 && err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) drop(from, "dtls handshake failed", now);
+    return;
   }
   Session& s = *it->second;
   s.last_ms = now.mono_ms;
@@ -240,9 +282,10 @@ void DtlsListener::tick(turn::Now now) {
 }
 
 void DtlsListener::close_all(turn::Now now) {
-  for (auto& [_, s] : sessions_) {
+  for (auto& [client, s] : sessions_) {
     if (s->established) SSL_shutdown(s->ssl);
     core_.connection_closed(s->ft, now);
+    if (limits_.release) limits_.release(client.address);
   }
   sessions_.clear();
   ERR_clear_error();

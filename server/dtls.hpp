@@ -1,11 +1,12 @@
 // TURN over DTLS (RFC 8656 3.1, RFC 7350): one UDP socket per listener and shard; per client
 // address an OpenSSL DTLS 1.2 session driven through a datagram BIO of our own, so each record
-// OpenSSL writes leaves as one datagram. Cookie exchange (HelloVerifyRequest) keeps spoofed
-// ClientHellos from getting more than a small answer.
+// OpenSSL writes leaves as one datagram. A stateless cookie exchange (HelloVerifyRequest, through
+// DTLSv1_listen) keeps spoofed ClientHellos from getting more than a small answer or any state.
 #pragma once
 #include <openssl/ssl.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <unordered_map>
@@ -25,6 +26,9 @@ class DtlsListener {
     size_t max_sessions = 10000;
     int64_t handshake_timeout_ms = 10'000;
     int64_t idle_timeout_ms = 30'000;
+    // Sessions per client address, shared with TCP/TLS (limits.max_connections_per_ip); optional.
+    std::function<bool(const turn::IpAddress&)> acquire;
+    std::function<void(const turn::IpAddress&)> release;
   };
   // `fd` is the bound, non-blocking UDP socket; `local` what clients reach it as.
   // `context` returns the current SSL_CTX (new sessions use it; SIGHUP may replace it), up-ref'd.
@@ -48,6 +52,8 @@ class DtlsListener {
 
  private:
   void drop(const turn::Endpoint& client, const char* why, turn::Now now);
+  std::unique_ptr<Session> new_session(const turn::Endpoint& from);
+  Session* admit(const turn::Endpoint& from, std::span<const uint8_t> data, turn::Now now);
   int fd_;
   turn::Endpoint local_;
   ContextSource context_;
@@ -55,6 +61,7 @@ class DtlsListener {
   turn::Core& core_;
   Limits limits_;
   std::unordered_map<turn::Endpoint, std::unique_ptr<Session>> sessions_;
+  std::unique_ptr<Session> gate_;  // the stateless cookie exchange; promoted to a session on success
   std::vector<uint8_t> plain_;  // decrypted records, reused
 };
 

@@ -57,8 +57,8 @@ bool from_sockaddr(const sockaddr_storage& ss, Endpoint& ep) {
 
 turn::Now now() {
   using namespace std::chrono;
-  return {duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count(),
-          duration_cast<seconds>(system_clock::now().time_since_epoch()).count()};
+  int64_t wall_ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return {duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count(), wall_ms / 1000, wall_ms};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,6 +210,8 @@ void Shard::bind_listeners() {
     if (l.transport == turn::Transport::Dtls) {
       DtlsListener::Limits lim;
       lim.idle_timeout_ms = int64_t{shared_.config.connection_idle_timeout_s} * 1000;
+      lim.acquire = [this](const IpAddress& a) { return shared_.connections.acquire(a); };
+      lim.release = [this](const IpAddress& a) { shared_.connections.release(a); };
       dtls_.push_back(std::make_unique<DtlsListener>(fd, l.endpoint, &SharedState::current_dtls, &shared_, *core_, lim));
       s->dtls = dtls_.back().get();
     }
@@ -412,7 +414,7 @@ void Shard::auth_failed(turn::AuthFailure f) { shared_.metrics.auth_failed(f); }
 
 void Shard::allocation_created(const turn::Allocation& a) {
   shared_.metrics.allocation_created(a);
-  log::info("allocation_created", {log::num("id", static_cast<long long>(a.id)), log::str("user", a.user),
+  log::info("allocation_created", {log::str("id", std::to_string(a.id)), log::str("user", a.user),
                                    log::str("client", a.five_tuple.client.to_string()),
                                    log::str("transport", turn::to_string(a.five_tuple.transport)),
                                    log::str("relayed", a.relayed_list()),

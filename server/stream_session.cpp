@@ -146,10 +146,21 @@ class Session final : public StreamConnection {
       }
       int64_t limit = int64_t{self->shard_.config().connection_idle_timeout_s} * 1000;
       bool allocated = self->shard_.core().find(self->ft_) != nullptr;
-      if (idle > limit && (self->have_ > 0 || !allocated))
-        return self->close(self->have_ > 0 ? "stalled mid-frame" : "idle without allocation");
+      bool mid_frame = self->have_ > 0 || self->mid_record();
+      if (idle > limit && (mid_frame || !allocated))
+        return self->close(mid_frame ? "stalled mid-frame" : "idle without allocation");
       self->arm_timer();
     });
+  }
+
+  // TLS: part of a record sits in OpenSSL's buffers, not in ours (a client that stalls mid-record).
+  bool mid_record() {
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      return false;
+    } else {
+      SSL* ssl = stream_.native_handle();
+      return handshaken_ && (SSL_has_pending(ssl) == 1 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0);
+    }
   }
 
   Shard& shard_;

@@ -57,7 +57,8 @@ struct Allocation {
   uint64_t bandwidth_bps = 0;
   int64_t bucket_bytes = 0, bucket_ms = 0;
   stun::TransactionId allocate_txid{};
-  int64_t created_ms = 0, created_unix = 0, expires_ms = 0;
+  int64_t created_ms = 0, expires_ms = 0;
+  int64_t created_unix_ms = 0;     // wall clock at creation, for records
   int64_t setup_ms = 0;            // from the first Allocate on this 5-tuple to success
   int64_t credential_expires_unix = 0;
   uint32_t lifetime_s = 0;         // as granted by the last Allocate/Refresh

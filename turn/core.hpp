@@ -25,6 +25,7 @@ namespace turn {
 struct Now {
   int64_t mono_ms = 0;   // monotonic: lifetimes and expiry
   int64_t unix_s = 0;    // wall clock: TURN REST credential and nonce expiry
+  int64_t unix_ms = 0;   // the same wall clock in milliseconds, for records (0: use unix_s)
 };
 
 struct CoreConfig {

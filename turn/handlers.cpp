@@ -164,7 +164,7 @@ Allocation& Core::install_allocation(Context& c, uint32_t lifetime_s, const Rela
   if (second) a->relays[a->relay_count++] = {second->handle, second->address};
   a->allocate_txid = c.msg.transaction_id();
   a->created_ms = c.now.mono_ms;
-  a->created_unix = c.now.unix_s;
+  a->created_unix_ms = c.now.unix_ms ? c.now.unix_ms : c.now.unix_s * 1000;
   a->lifetime_s = lifetime_s;
   a->expires_ms = c.now.mono_ms + int64_t{lifetime_s} * 1000;
   a->bandwidth_bps = cfg_.bandwidth_bps;

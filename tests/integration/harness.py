@@ -242,7 +242,10 @@ def add_listeners(cfg, tcp=False, tls=None, ipv6=False, ipv6_tcp=None, ipv6_rela
         cfg['listen'].append({'transport': 'tls', 'address': '127.0.0.1', 'port': free_port('tcp')})
         cfg['tls'] = {'cert': str(tls[0]), 'key': str(tls[1])}
     if ipv6:
-        p6 = free_port('udp', host='::1', also='tcp')
+        # The same port number as the IPv4 listener when free (coturn needs that).
+        p6 = int(udp[0]['port'])
+        if not (_port_free('udp', '::1', p6) and _port_free('tcp', '::1', p6)):
+            p6 = free_port('udp', host='::1', also='tcp')
         cfg['listen'].append({'transport': 'udp', 'address': '::1', 'port': p6})
         if ipv6_tcp is not False:
             cfg['listen'].append({'transport': 'tcp', 'address': '::1', 'port': p6})

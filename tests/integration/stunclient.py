@@ -1,4 +1,5 @@
-"""Minimal STUN/TURN (RFC 8489 / RFC 8656) client over UDP, stdlib only.
+"""Minimal STUN/TURN (RFC 8489 / RFC 8656) client over UDP (TurnClient), TCP and
+TLS (StreamTurnClient), stdlib only.
 
 Enough to drive a TURN server in integration tests: Binding, Allocate, Refresh,
 CreatePermission, ChannelBind, Send/Data indications and ChannelData, with the
@@ -549,6 +550,182 @@ class TurnClient:
                 continue
             if m.method == DATA and m.cls == INDICATION:
                 return ('data', m.xor_address(XOR_PEER_ADDRESS), m.get(DATA_ATTR, b''))
+
+
+class StreamClosed(StunError):
+    """The server closed the TCP/TLS connection."""
+
+
+def stream_frame_length(buf):
+    """Bytes the frame at the start of buf occupies on a stream (RFC 8656
+    12.5: ChannelData is padded to 4 on TCP/TLS), or None if fewer than 4
+    bytes are there. Raises StunError for a first byte that is neither STUN
+    nor ChannelData."""
+    if len(buf) < 4:
+        return None
+    length = struct.unpack('!H', bytes(buf[2:4]))[0]
+    if buf[0] < 0x40:
+        return 20 + length
+    if buf[0] < 0x80:
+        return 4 + ((length + 3) & ~3)
+    raise StunError(f'not STUN or ChannelData: first byte 0x{buf[0]:02x}')
+
+
+def client_ssl_context(alpn=None, cafile=None):
+    """A TLS client context. Without cafile the server certificate is not
+    verified (the tests use a self-signed one)."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+class StreamTurnClient(TurnClient):
+    """TURN over TCP or TLS (RFC 8656 3.1): one connection = one 5-tuple.
+    Same operations as TurnClient; requests are sent once (no retransmission
+    on a reliable transport) and the reply is awaited until `timeout`.
+
+        with StreamTurnClient(('127.0.0.1', 3478)) as c:                 # TCP
+        with StreamTurnClient(('127.0.0.1', 5349), tls=True, alpn=['stun.turn']) as c:
+    """
+
+    def __init__(self, server, local=None, tls=False, ssl_context=None, alpn=None,
+                 server_hostname=None, timeout=5.0, connect_timeout=5.0):
+        self.server = (server[0], int(server[1]))
+        fam = socket.AF_INET6 if ':' in self.server[0] else socket.AF_INET
+        raw = socket.socket(fam, socket.SOCK_STREAM)
+        try:
+            if local is not None:
+                raw.bind(local)
+            raw.settimeout(connect_timeout)
+            raw.connect(self.server)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if tls:
+                ctx = ssl_context or client_ssl_context(alpn=alpn)
+                raw = ctx.wrap_socket(raw, server_hostname=server_hostname)
+        except BaseException:
+            raw.close()
+            raise
+        self.sock = raw
+        self.tls = tls
+        self.rto = None
+        self.retries = 0
+        self.timeout = timeout
+        self.username = self.password = self.realm = self.nonce = self.key = None
+        self.pending = []
+        self.last_challenge = None
+        self._buf = bytearray()
+        self.eof = False
+
+    @property
+    def local_addr(self):
+        return self.sock.getsockname()[:2]
+
+    def send_raw(self, data, addr=None):
+        self.sock.sendall(data)
+
+    def _read_more(self, timeout):
+        """Read once from the stream. False on timeout; raises StreamClosed on EOF/reset."""
+        if self.eof:
+            raise StreamClosed('connection closed by the server')
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError) as e:
+            self.eof = True
+            raise StreamClosed(f'connection reset: {e}') from e
+        except OSError as e:   # ssl.SSLError (e.g. unexpected EOF) is an OSError
+            import ssl
+            if isinstance(e, (ssl.SSLZeroReturnError, ssl.SSLEOFError, ssl.SSLError)):
+                self.eof = True
+                raise StreamClosed(f'TLS connection ended: {e}') from e
+            raise
+        if not chunk:
+            self.eof = True
+            raise StreamClosed('connection closed by the server')
+        self._buf += chunk
+        return True
+
+    def recv_raw(self, timeout):
+        """Next complete frame (STUN message or ChannelData, without padding)
+        as (bytes, server address), or None after timeout."""
+        if self.pending:
+            return self.pending.pop(0)
+        deadline = time.monotonic() + timeout
+        while True:
+            need = stream_frame_length(self._buf)
+            if need is not None and len(self._buf) >= need:
+                frame = bytes(self._buf[:need])
+                del self._buf[:need]
+                if is_channel_data(frame):
+                    frame = frame[:4 + struct.unpack('!H', frame[2:4])[0]]
+                return frame, self.server
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._read_more(left):
+                return None
+
+    def transact(self, msg, key=None, fingerprint=True):
+        self.send_raw(msg.encode(key=key, fingerprint=fingerprint))
+        deadline = time.monotonic() + self.timeout
+        held = []
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                got = self.recv_raw(left)
+                if got is None:
+                    break
+                data, addr = got
+                try:
+                    resp = Message.decode(data)
+                except StunError:
+                    held.append(got)
+                    continue
+                if resp.tid == msg.tid and resp.cls in (SUCCESS, ERROR):
+                    return resp
+                held.append(got)
+        finally:
+            self.pending.extend(held[-1000:])
+        raise StunTimeout(f'no response to {METHOD_NAMES.get(msg.method, msg.method)} '
+                          f'from {self.server} within {self.timeout}s')
+
+    def send_channel_data(self, channel, payload):
+        pad = b'\x00' * _pad4(len(payload))
+        self.send_raw(encode_channel_data(channel, payload) + pad)
+
+    def wait_closed(self, timeout):
+        """Read (and discard) until the server closes the connection. Returns
+        the seconds it took, or None if still open after timeout."""
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                self._read_more(min(left, 0.5))
+            except StreamClosed:
+                return time.monotonic() - t0
+            except OSError:
+                return time.monotonic() - t0
+            self._buf.clear()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
 
 class UdpPeer:

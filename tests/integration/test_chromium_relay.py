@@ -3,20 +3,32 @@
 
 A page served from 127.0.0.1 (a secure context, so getUserMedia works) creates
 two RTCPeerConnections in the same tab, both with iceTransportPolicy "relay"
-and a single ICE server turn:127.0.0.1:<port>?transport=udp (alice /
-wonderland). The sender streams the fake camera; the test asserts that the
-receiver decodes video (inbound-rtp framesDecoded > 30 and still increasing a
-few seconds later) and that both ends' selected candidate pair is
-relay <-> relay. Overall bound: --deadline seconds (default 90).
+and a single ICE server (alice / wonderland). The sender streams the fake
+camera; the test asserts that the receiver decodes video (inbound-rtp
+framesDecoded > 30 and still increasing a few seconds later) and that both
+ends' selected candidate pair is relay <-> relay.
 
-Run: python3 test_chromium_relay.py [--server turnpike|turnserver] [--bin PATH]
+Variants (each with its own server and browser; all run by default):
+  udp  the ICE server is turn:127.0.0.1:<port>?transport=udp
+  tls  the ICE server is turns:127.0.0.1:<tls port>?transport=tcp only (no UDP
+       TURN URL), a `transport: tls` listener with a self-signed certificate
+       made at run time; Chromium is told to accept exactly that certificate's
+       key (--ignore-certificate-errors-spki-list). Also asserts the local
+       candidates' relayProtocol is "tls" and that the server created the
+       allocations over TLS.
+Bound per variant: --deadline seconds (default 90).
+
+Run: python3 test_chromium_relay.py [--variant udp|tls|all] [--server turnpike|turnserver] [--bin PATH]
 """
 
+import base64
+import hashlib
 import http.server
 import json
 import os
 import shutil
 import socketserver
+import subprocess
 import sys
 import tempfile
 import threading
@@ -156,7 +168,19 @@ class PageServer:
         self.thread.join(timeout=5)
 
 
-def chromium_options(user_data_dir):
+def spki_sha256_b64(cert_pem):
+    """base64(SHA-256(SubjectPublicKeyInfo DER)) of a PEM certificate, the form
+    --ignore-certificate-errors-spki-list takes (openssl CLI, as make_cert uses)."""
+    pub = subprocess.run(['openssl', 'x509', '-in', str(cert_pem), '-pubkey', '-noout'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, check=True).stdout
+    der = subprocess.run(['openssl', 'pkey', '-pubin', '-outform', 'der'], input=pub,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, check=True).stdout
+    if not der:
+        raise RuntimeError(f'cannot read the public key of {cert_pem}')
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def chromium_options(user_data_dir, extra_args=()):
     from selenium.webdriver.chrome.options import Options
     o = Options()
     o.binary_location = CHROMIUM
@@ -179,12 +203,12 @@ def chromium_options(user_data_dir):
         '--allow-loopback-in-peer-connection',
         '--autoplay-policy=no-user-gesture-required',
         '--window-size=640,480',
-    ]:
+    ] + list(extra_args):
         o.add_argument(a)
     return o
 
 
-def make_driver(user_data_dir, log_path):
+def make_driver(user_data_dir, log_path, extra_args=()):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     # chromedriver (and the browser under it) gets its own process group, registered
@@ -193,7 +217,7 @@ def make_driver(user_data_dir, log_path):
                       service_args=['--verbose'] if os.environ.get('CHROMEDRIVER_VERBOSE') else [],
                       popen_kw={'start_new_session': True})
     try:
-        drv = webdriver.Chrome(service=service, options=chromium_options(user_data_dir))
+        drv = webdriver.Chrome(service=service, options=chromium_options(user_data_dir, extra_args))
     except BaseException:
         _kill_service(service)
         raise
@@ -224,17 +248,23 @@ def snapshot(drv):
         'window.snapshot().then(done, e => done({state: "error", error: String(e)}));')
 
 
-def run_relay_check(srv, deadline_s, min_frames=30):
-    """Returns a one-line result string; raises AssertionError on failure."""
+def run_relay_check(srv, deadline_s, min_frames=30, turn_url=None, relay_protocol=None,
+                    chromium_args=()):
+    """Returns a one-line result string; raises AssertionError on failure.
+    turn_url: the only ICE server (default turn:<udp listener>?transport=udp).
+    relay_protocol: if set, both selected local candidates must have this
+    relayProtocol ("udp", "tcp" or "tls"). chromium_args: extra browser flags."""
     t_end = time.monotonic() + deadline_s
-    host, port = srv.turn_addr
-    turn_url = f'turn:{host}:{port}?transport=udp'
+    if turn_url is None:
+        host, port = srv.turn_addr
+        turn_url = f'turn:{host}:{port}?transport=udp'
     tmp = tempfile.mkdtemp(prefix='turnpike-it-chromium-')
     drv = service = None
     last = None
     try:
         with PageServer() as page:
-            drv, service = make_driver(os.path.join(tmp, 'profile'), os.path.join(tmp, 'chromedriver.log'))
+            drv, service = make_driver(os.path.join(tmp, 'profile'), os.path.join(tmp, 'chromedriver.log'),
+                                       chromium_args)
             drv.get(page.url)
             drv.execute_script('window.startTest(arguments[0], arguments[1], arguments[2]);',
                                turn_url, USER, PASSWORD)
@@ -278,6 +308,12 @@ def run_relay_check(srv, deadline_s, min_frames=30):
                 for c in cands:
                     if ' typ relay' not in c:
                         raise AssertionError(f'{side}: non-relay candidate gathered: {c}')
+            if relay_protocol is not None:
+                for side in ('pairA', 'pairB'):
+                    got = (last[side].get('local') or {}).get('relayProtocol')
+                    if got != relay_protocol:
+                        raise AssertionError(f'{side}: local candidate relayProtocol is {got!r}, '
+                                             f'expected {relay_protocol!r}: {last[side]}')
             pa = last['pairA']
             relay_ips = srv.config['relay']['addresses']
             for p in (last['pairA'], last['pairB']):
@@ -289,7 +325,8 @@ def run_relay_check(srv, deadline_s, min_frames=30):
             return (f'framesDecoded {first[1]} -> {inb["framesDecoded"]}, '
                     f'{inb.get("frameWidth")}x{inb.get("frameHeight")}, packetsLost={inb["packetsLost"]}, '
                     f'pair {pa["local"]["address"]}:{pa["local"]["port"]} (relay) <-> '
-                    f'{pa["remote"]["address"]}:{pa["remote"]["port"]} (relay)')
+                    f'{pa["remote"]["address"]}:{pa["remote"]["port"]} (relay), '
+                    f'relayProtocol {pa["local"].get("relayProtocol")}')
     except AssertionError:
         if last:
             print('  last page snapshot:\n' + json.dumps(last, indent=1)[:6000], file=sys.stderr)
@@ -308,9 +345,71 @@ def run_relay_check(srv, deadline_s, min_frames=30):
             print(f'  (chromium temp dir kept: {tmp})', file=sys.stderr)
 
 
+def run_udp_variant(args, tr):
+    cfg = harness.default_config()     # peers.allow 127.0.0.0/8
+    t0 = time.monotonic()
+    try:
+        with harness.make_server(args, cfg, auth='lt') as srv:
+            tr.run('chromium_relay_video', run_relay_check, srv,
+                   max(10.0, args.deadline - (time.monotonic() - t0) - 10))
+            srv.check_alive()
+    except harness.ServerError as e:
+        tr.fail('server', str(e))
+
+
+def _tls_allocations(srv):
+    """(tls, other) counts of allocation_created log lines (Turnpike's JSON log)."""
+    created = srv.log_events('allocation_created')
+    tls = sum(1 for e in created if e.get('transport') == 'tls')
+    return tls, len(created) - tls
+
+
+def run_tls_variant(args, tr):
+    """Relay-only over TURN/TLS: the page's only ICE server is a turns: URL."""
+    name = 'chromium_relay_video_tls'
+    certdir = tempfile.mkdtemp(prefix='turnpike-it-chromium-cert-')
+    try:
+        cert, key = harness.make_cert(certdir)
+        # Chromium verifies the TURN server's certificate (a self-signed one fails with
+        # 701 and the server logs "tls handshake failed"); pin exactly this key.
+        pin = spki_sha256_b64(cert)
+        cfg = harness.add_listeners(harness.default_config(), tls=(cert, key))
+        t0 = time.monotonic()
+        with harness.make_server(args, cfg, auth='lt') as srv:
+            host, port = srv.listen_addr('tls')
+            url = f'turns:{host}:{port}?transport=tcp'
+
+            def check():
+                res = run_relay_check(srv, max(10.0, args.deadline - (time.monotonic() - t0) - 10),
+                                      turn_url=url, relay_protocol='tls',
+                                      chromium_args=[f'--ignore-certificate-errors-spki-list={pin}'])
+                if srv.kind == 'turnpike':
+                    tls, other = _tls_allocations(srv)
+                    if tls < 2 or other:
+                        raise AssertionError(f'server log: {tls} allocations over tls and {other} over '
+                                             'other transports; expected >= 2 over tls only')
+                    res += f', server allocations over tls: {tls}'
+                return f'{url}: {res}'
+
+            tr.run(name, check)
+            srv.check_alive()
+    except harness.ServerError as e:
+        tr.fail(f'{name}: server', str(e))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+        tr.fail(name, f'setup: {type(e).__name__}: {e}')
+    finally:
+        shutil.rmtree(certdir, ignore_errors=True)
+
+
+VARIANTS = {'udp': run_udp_variant, 'tls': run_tls_variant}
+
+
 def main():
     ap = harness.common_argparser(__doc__.splitlines()[0])
-    ap.add_argument('--deadline', type=float, default=90.0, help='overall bound, seconds')
+    ap.add_argument('--deadline', type=float, default=90.0, help='bound per variant, seconds')
+    ap.add_argument('--variant', choices=sorted(VARIANTS) + ['all'], default='all',
+                    help='udp (turn:...?transport=udp), tls (turns:...?transport=tcp only), '
+                         'or all (default)')
     args = ap.parse_args()
     tr = harness.TestRunner('chromium')
     print(f'== test_chromium_relay against {args.server}', flush=True)
@@ -324,15 +423,8 @@ def main():
         tr.fail('prerequisites', 'python3-selenium not installed (run with /usr/bin/python3)')
         return tr.finish()
 
-    cfg = harness.default_config()     # peers.allow 127.0.0.0/8
-    t0 = time.monotonic()
-    try:
-        with harness.make_server(args, cfg, auth='lt') as srv:
-            tr.run('chromium_relay_video', run_relay_check, srv,
-                   max(10.0, args.deadline - (time.monotonic() - t0) - 10))
-            srv.check_alive()
-    except harness.ServerError as e:
-        tr.fail('server', str(e))
+    for v in (['udp', 'tls'] if args.variant == 'all' else [args.variant]):
+        VARIANTS[v](args, tr)
     return tr.finish()
 
 

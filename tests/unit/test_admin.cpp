@@ -23,7 +23,7 @@ turn::Allocation make_allocation(uint64_t id, const std::string& user, turn::Tra
   a.relays[0].address = *turn::Endpoint::parse("203.0.113.1:50000");
   a.relay_count = 1;
   a.created_ms = 1'000;
-  a.created_unix = 1'790'000'000;
+  a.created_unix_ms = 1'790'000'000'000;
   a.expires_ms = 601'000;
   a.lifetime_s = 600;
   a.stats.bytes_to_peer = bytes;
@@ -75,7 +75,8 @@ TEST_F(Fixture, ReadyzIs503WhileDraining) {
 }
 
 TEST_F(Fixture, ApiNeedsTheToken) {
-  for (const char* auth : {"", "Bearer wrong", "Bearer 0123456789abcdeX", "bearer 0123456789abcdef",
+  EXPECT_EQ(get("/api/v1/allocations", "bearer 0123456789abcdef").status, 200u);  // scheme: any case
+  for (const char* auth : {"", "Bearer wrong", "Bearer 0123456789abcdeX", "Bearerr0123456789abcdef",
                            "Bearer 0123456789abcdef ", "Basic 0123456789abcdef"}) {
     auto r = get("/api/v1/allocations", auth);
     EXPECT_EQ(r.status, 401u) << auth;
@@ -109,7 +110,7 @@ TEST_F(Fixture, BadQueriesAre400) {
   for (const char* t : {"/api/v1/allocations?transport=sctp", "/api/v1/allocations?colour=red",
                         "/api/v1/allocations?user=a&user=b", "/api/v1/allocations?user=%zz", "/api/v1/allocations?user=%4",
                         "/api/v1/allocations/abc", "/api/v1/allocations/", "/api/v1/allocations/1x",
-                        "/api/v1/allocations/99999999999999999999999", "/api/v1/allocations/1?user=alice"}) {
+                        "/api/v1/allocations/99999999999999999999999", "/api/v1/allocations/1?user=alice", "/api/v1/allocations?user"}) {
     auto r = get(t);
     EXPECT_EQ(r.status, 400u) << t;
     EXPECT_TRUE(json::parse(r.body).contains("error")) << t;
