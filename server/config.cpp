@@ -179,6 +179,64 @@ void parse_limits(const YAML::Node& n, Config& c) {
 }
 
 // The certificate and key must load and belong together; checked at load, not at first handshake.
+void parse_sfu(const YAML::Node& n, Config& c) {
+  only_keys(n, "sfu", {"signal_listen", "signal_tls", "media_listen", "media_announce", "token_keys",
+                       "ice_credential_ttl", "max_participants_per_room", "turn_urls"});
+  auto& s = c.sfu;
+  auto endpoint = [&](const char* key, turn::Endpoint& out) {
+    std::string text = str(n[key], std::string("sfu.") + key);
+    auto ep = Endpoint::parse(text);
+    if (!ep || ep->port == 0) throw ConfigError(std::string("sfu.") + key, "must be ADDRESS:PORT, e.g. 127.0.0.1:8443");
+    out = *ep;
+    return text;
+  };
+  if (!n["signal_listen"]) throw ConfigError("sfu.signal_listen", "required when sfu is configured");
+  s.signal_listen_text = endpoint("signal_listen", s.signal_listen);
+  if (!n["media_listen"]) throw ConfigError("sfu.media_listen", "required when sfu is configured");
+  endpoint("media_listen", s.media_listen);
+  if (n["signal_tls"]) {
+    auto v = str(n["signal_tls"], "sfu.signal_tls");
+    if (v != "true" && v != "false") throw ConfigError("sfu.signal_tls", "must be true or false");
+    s.signal_tls = v == "true";
+  }
+  if (const auto& a = n["media_announce"]; a && !a.IsNull()) {
+    if (!a.IsSequence()) throw ConfigError("sfu.media_announce", "must be a list of addresses");
+    for (size_t i = 0; i < a.size(); ++i) {
+      auto ip = address(a[i], "sfu.media_announce[" + std::to_string(i) + "]");
+      if (ip.is_unspecified()) throw ConfigError("sfu.media_announce[" + std::to_string(i) + "]", "must be concrete");
+      s.media_announce.push_back(ip);
+    }
+  }
+  if (s.media_announce.empty()) {
+    if (s.media_listen.address.is_unspecified())
+      throw ConfigError("sfu.media_announce", "required when sfu.media_listen is a wildcard address");
+    s.media_announce.push_back(s.media_listen.address);
+  }
+  const auto& keys = n["token_keys"];
+  if (!keys || !keys.IsSequence() || keys.size() == 0)
+    throw ConfigError("sfu.token_keys", "must list at least one key for join tokens (newest first)");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto k = str(keys[i], "sfu.token_keys[" + std::to_string(i) + "]");
+    if (k.size() < 16) throw ConfigError("sfu.token_keys[" + std::to_string(i) + "]", "must be at least 16 characters");
+    s.token_keys.push_back(k);
+  }
+  if (const auto& u = n["turn_urls"]; u && !u.IsNull()) {
+    if (!u.IsSequence()) throw ConfigError("sfu.turn_urls", "must be a list of turn:, turns: or stun: URLs");
+    for (size_t i = 0; i < u.size(); ++i) {
+      auto url = str(u[i], "sfu.turn_urls[" + std::to_string(i) + "]");
+      if (url.rfind("turn:", 0) != 0 && url.rfind("turns:", 0) != 0 && url.rfind("stun:", 0) != 0)
+        throw ConfigError("sfu.turn_urls[" + std::to_string(i) + "]", "must start with turn:, turns: or stun:");
+      s.turn_urls.push_back(url);
+    }
+  }
+  if (n["ice_credential_ttl"])
+    s.ice_credential_ttl_s = static_cast<uint32_t>(uint(n["ice_credential_ttl"], "sfu.ice_credential_ttl", 60, 86400 * 7));
+  if (n["max_participants_per_room"])
+    s.max_participants_per_room =
+        static_cast<uint32_t>(uint(n["max_participants_per_room"], "sfu.max_participants_per_room", 2, 1000));
+  s.enabled = true;
+}
+
 void check_tls_files(const std::string& cert, const std::string& key) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   std::string why;
@@ -207,6 +265,23 @@ void cross_check(Config& c) {
   bool needs_tls = false;
   for (const auto& l : c.listen)
     needs_tls = needs_tls || l.transport == turn::Transport::Tls || l.transport == turn::Transport::Dtls;
+  if (c.sfu.enabled && c.sfu.signal_tls && c.tls_cert.empty())
+    throw ConfigError("sfu.signal_tls", "needs tls.cert and tls.key");
+  if (c.sfu.enabled) {
+    for (size_t i = 0; i < c.listen.size(); ++i) {
+      bool udp = c.listen[i].transport == turn::Transport::Udp || c.listen[i].transport == turn::Transport::Dtls;
+      if (udp && c.listen[i].endpoint == c.sfu.media_listen)
+        throw ConfigError("sfu.media_listen", "is also listen[" + std::to_string(i) + "]");
+      if (!udp && c.listen[i].endpoint == c.sfu.signal_listen)
+        throw ConfigError("sfu.signal_listen", "is also listen[" + std::to_string(i) + "]");
+    }
+    for (const auto& r : c.relay_addresses)
+      if (r == c.sfu.media_listen.address && c.sfu.media_listen.port >= c.relay_port_min &&
+          c.sfu.media_listen.port <= c.relay_port_max)
+        throw ConfigError("sfu.media_listen", "lies inside relay.port_range on a relay address");
+    if (c.admin_listen == c.sfu.signal_listen && !c.admin_listen_text.empty())
+      throw ConfigError("sfu.signal_listen", "is also admin.listen");
+  }
   if (needs_tls && c.tls_cert.empty())
     throw ConfigError("tls", "required by a tls or dtls listener (tls: { cert: FILE, key: FILE })");
   if (!c.tls_cert.empty()) check_tls_files(c.tls_cert, c.tls_key);
@@ -228,7 +303,7 @@ Config load_config_text(const std::string& text) {
   Config c;
   try {
     only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits", "tls",
-                          "metrics"});
+                          "metrics", "sfu"});
     if (root["region"]) c.region = str(root["region"], "region");
     if (c.region.empty()) throw ConfigError("region", "must not be empty");
     if (!root["listen"]) throw ConfigError("listen", "required");
@@ -268,6 +343,7 @@ Config load_config_text(const std::string& text) {
       if (m["per_allocation_limit"])
         c.metrics_per_allocation_limit = uint(m["per_allocation_limit"], "metrics.per_allocation_limit", 1, 100'000);
     }
+    if (const auto& s = root["sfu"]; s && !s.IsNull()) parse_sfu(s, c);
     if (root["threads"]) c.threads = static_cast<unsigned>(uint(root["threads"], "threads", 1, 256));
     if (const auto& l = root["log"]; l && !l.IsNull()) {
       only_keys(l, "log", {"level", "format"});

@@ -45,6 +45,19 @@ struct Config {
   uint32_t connection_idle_timeout_s = 30;   // TCP/TLS: no complete message and no allocation
   std::string tls_cert, tls_key;             // PEM files; required by tls listeners
   turn::CoreConfig core;
+  // The SFU (sfu.*): off unless sfu.signal_listen is set.
+  struct Sfu {
+    bool enabled = false;
+    turn::Endpoint signal_listen;            // HTTP + WebSocket: /signal, /sdk/turnpike.js, /demo/
+    std::string signal_listen_text;
+    bool signal_tls = false;                 // wss:// and https:// with tls.cert/tls.key
+    turn::Endpoint media_listen;             // the one UDP port for all media (RFC 7983 demux)
+    std::vector<turn::IpAddress> media_announce;  // addresses in our ICE candidates; default media_listen's
+    std::vector<std::string> token_keys;     // HS256 keys for join tokens, for rotation
+    std::vector<std::string> turn_urls;      // ICE servers handed out; default: derived from listen
+    uint32_t ice_credential_ttl_s = 3600;    // TURN REST credentials handed out with a join
+    uint32_t max_participants_per_room = 50;
+  } sfu;
   bool embedded_default = false;   // loaded from the built-in default (prints the demo user)
 };
 

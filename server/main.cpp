@@ -19,6 +19,8 @@
 #include "server/allocation_record.hpp"
 #include "server/config.hpp"
 #include "server/log.hpp"
+#include "server/sfu_host.hpp"
+#include "sfu/token.hpp"
 #include "server/shard.hpp"
 
 #ifndef TURNPIKE_VERSION
@@ -30,7 +32,9 @@ namespace {
 const char* kUsage =
     "usage: turnpike [--config FILE]     run (without --config: the embedded default config)\n"
     "       turnpike --check-config FILE validate FILE and exit 0, or name the bad key and exit 2\n"
-    "       turnpike --version\n";
+    "       turnpike --version\n"
+    "       turnpike token --config FILE --room ROOM --identity ID [--ttl SECONDS] [--no-publish]\n"
+    "                      [--no-subscribe]   print an SFU join token, the ICE servers and URLs (JSON)\n";
 
 // SO_REUSEPORT would let us share a port with another process of the same user: refuse that by
 // first binding the listener address exclusively.
@@ -137,12 +141,82 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
   return b;
 }
 
+// A transport address as it appears in a TURN/STUN URL (RFC 7064/7065): IPv6 in brackets.
+std::string url_host_port(const turn::Endpoint& ep) {
+  return ep.address.is_v4() ? ep.to_string() : "[" + ep.address.to_string() + "]:" + std::to_string(ep.port);
+}
+
+// The ICE servers a participant gets: this node's TURN listeners (or sfu.turn_urls), with TURN
+// REST credentials for the identity, valid for sfu.ice_credential_ttl.
+std::string ice_servers_json(const turnpike::Config& cfg, const std::string& identity) {
+  std::vector<std::string> turn_urls, stun_urls;
+  if (!cfg.sfu.turn_urls.empty()) {
+    for (const auto& u : cfg.sfu.turn_urls) (u.rfind("stun:", 0) == 0 ? stun_urls : turn_urls).push_back(u);
+  } else {
+    for (const auto& l : cfg.listen) {
+      turn::Endpoint ep = l.endpoint;
+      if (ep.address.is_unspecified()) {
+        bool found = false;
+        for (const auto& a : cfg.sfu.media_announce)
+          if (a.family == ep.address.family) { ep.address = a; found = true; break; }
+        if (!found) continue;
+      }
+      std::string hp = url_host_port(ep);
+      switch (l.transport) {
+        case turn::Transport::Udp:
+          turn_urls.push_back("turn:" + hp + "?transport=udp");
+          stun_urls.push_back("stun:" + hp);
+          break;
+        case turn::Transport::Tcp: turn_urls.push_back("turn:" + hp + "?transport=tcp"); break;
+        case turn::Transport::Tls: turn_urls.push_back("turns:" + hp + "?transport=tcp"); break;
+        case turn::Transport::Dtls: break;  // browsers do not speak TURN over DTLS
+      }
+    }
+  }
+  nlohmann::json servers = nlohmann::json::array();
+  if (!stun_urls.empty()) servers.push_back({{"urls", stun_urls}});
+  if (!turn_urls.empty() && !cfg.auth.rest_secrets.empty()) {
+    auto t = turnpike::now();
+    std::string username = std::to_string(t.unix_s + cfg.sfu.ice_credential_ttl_s) + ":" + identity;
+    servers.push_back({{"urls", turn_urls},
+                       {"username", username},
+                       {"credential", turn::rest_password(cfg.auth.rest_secrets.front(), username)}});
+  }
+  return servers.dump();
+}
+
+sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::SharedState& shared) {
+  sfu::EngineConfig e;
+  e.region = cfg.region;
+  e.token_keys = cfg.sfu.token_keys;
+  for (const auto& a : cfg.sfu.media_announce) e.candidates.push_back(turn::Endpoint{a, cfg.sfu.media_listen.port});
+  e.max_participants_per_room = cfg.sfu.max_participants_per_room;
+  e.start_unix_s = turnpike::now().unix_s;
+  e.ice_servers = [&cfg](const std::string& identity) { return ice_servers_json(cfg, identity); };
+  e.classify = [&shared](const turn::Endpoint& from) {
+    // Not one of our allocations: direct as far as the server can tell (the engine tells other TURN
+    // servers' relays apart by the client's own relay candidates).
+    if (!shared.relay_directory.is_relay_address(from.address)) return sfu::Path::Direct;
+    auto t = shared.relay_directory.find(from);
+    if (!t) return sfu::Path::Direct;
+    switch (*t) {
+      case turn::Transport::Udp: return sfu::Path::RelayUdp;
+      case turn::Transport::Tcp: return sfu::Path::RelayTcp;
+      case turn::Transport::Tls: return sfu::Path::RelayTls;
+      case turn::Transport::Dtls: return sfu::Path::RelayDtls;
+    }
+    return sfu::Path::RelayExternal;
+  };
+  return e;
+}
+
 int run(turnpike::Config cfg) {
   using namespace turnpike;
   log::configure(cfg.log_level, cfg.log_format);
   auto shared = std::make_unique<SharedState>(cfg);
   std::vector<std::unique_ptr<Shard>> shards;
   std::unique_ptr<AdminServer> admin;
+  std::unique_ptr<SfuHost> sfu_host;
   raise_fd_limit();
   try {
     if (!cfg.tls_cert.empty()) {
@@ -154,6 +228,17 @@ int run(turnpike::Config cfg) {
       shards.push_back(std::make_unique<Shard>(i, *shared));
       shards.back()->bind_listeners();
     }
+    if (cfg.sfu.enabled) {
+      std::shared_ptr<boost::asio::ssl::context> signal_tls;
+      if (cfg.sfu.signal_tls) signal_tls = shared->tls.current();
+      sfu_host = std::make_unique<SfuHost>(cfg, sfu_engine_config(cfg, *shared), signal_tls);
+      shared->metrics.attach_sfu(&sfu_host->stats());
+      sfu_host->on_join_seconds = [&m = shared->metrics](double v) { m.sfu_join_seconds(v); };
+      sfu_host->on_rtt_seconds = [&m = shared->metrics](double v) { m.sfu_rtt_seconds(v); };
+      sfu_host->on_loss_ratio = [&m = shared->metrics](double v) { m.sfu_loss_ratio(v); };
+      if (cfg.auth.rest_secrets.empty())
+        log::warn("sfu_without_turn_credentials", {log::str("why", "auth.rest_secrets is empty: joins get no TURN servers")});
+    }
     if (!cfg.admin_listen_text.empty()) admin = std::make_unique<AdminServer>(cfg.admin_listen, admin_backend(cfg, *shared, shards));
   } catch (const std::exception& e) {
     log::error("start_failed", {log::str("error", e.what())});
@@ -164,11 +249,13 @@ int run(turnpike::Config cfg) {
   boost::asio::signal_set signals(main_io, SIGINT, SIGTERM);
   for (auto& s : shards) s->start_thread();
   if (admin) admin->start();
+  if (sfu_host) sfu_host->start();
   shared->state = SharedState::State::Ready;
   std::string listens;
   for (const auto& l : cfg.listen) listens += std::string(listens.empty() ? "" : " ") + turn::to_string(l.transport) + "://" + l.endpoint.to_string();
   log::info("started", {log::str("version", TURNPIKE_VERSION), log::str("region", cfg.region),
                         log::str("listen", listens), log::str("admin", cfg.admin_listen_text),
+                        log::str("sfu", cfg.sfu.enabled ? cfg.sfu.signal_listen_text : ""),
                         log::num("threads", cfg.threads)});
   if (cfg.embedded_default) {
     const auto& [user, pw] = *cfg.auth.users.begin();
@@ -204,6 +291,7 @@ int run(turnpike::Config cfg) {
   };
   wait_hup();
   main_io.run();
+  if (sfu_host) sfu_host->stop();
   for (auto& s : shards) s->stop();
   for (auto& s : shards) s->join();
   if (admin) admin->stop();
@@ -213,8 +301,77 @@ int run(turnpike::Config cfg) {
 
 }  // namespace
 
+// `turnpike token`: a join token signed with the newest sfu.token_keys entry, and what a client
+// needs beside it. Exit 2 on bad arguments or config.
+int token_command(const std::vector<std::string>& args) {
+  std::string config_path, room, identity;
+  int64_t ttl = 3600;
+  bool publish = true, subscribe = true;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    bool has_value = i + 1 < args.size();
+    if (a == "--config" && has_value) config_path = args[++i];
+    else if (a == "--room" && has_value) room = args[++i];
+    else if (a == "--identity" && has_value) identity = args[++i];
+    else if (a == "--ttl" && has_value) {
+      try {
+        size_t used = 0;
+        ttl = std::stoll(args[++i], &used);
+        if (used != args[i].size() || ttl < 1 || ttl > 86400 * 30) throw std::invalid_argument("range");
+      } catch (const std::exception&) {
+        std::fprintf(stderr, "turnpike token: --ttl must be 1..2592000 seconds\n");
+        return 2;
+      }
+    } else if (a == "--no-publish") publish = false;
+    else if (a == "--no-subscribe") subscribe = false;
+    else {
+      std::fprintf(stderr, "turnpike token: unknown or incomplete argument '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (config_path.empty() || room.empty() || identity.empty()) {
+    std::fprintf(stderr, "turnpike token: --config, --room and --identity are required\n%s", kUsage);
+    return 2;
+  }
+  turnpike::Config cfg;
+  try {
+    cfg = turnpike::load_config_file(config_path);
+  } catch (const turnpike::ConfigError& e) {
+    std::fprintf(stderr, "turnpike: invalid config %s: %s\n", config_path.c_str(), e.what());
+    return 2;
+  }
+  if (!cfg.sfu.enabled) {
+    std::fprintf(stderr, "turnpike token: %s has no sfu section\n", config_path.c_str());
+    return 2;
+  }
+  sfu::token::Claims claims;
+  claims.room = room;
+  claims.identity = identity;
+  claims.region = cfg.region;
+  claims.iat = turnpike::now().unix_s;
+  claims.exp = *claims.iat + ttl;
+  claims.publish = publish;
+  claims.subscribe = subscribe;
+  std::string token = sfu::token::encode(claims, cfg.sfu.token_keys.front());
+  std::string scheme = cfg.sfu.signal_tls ? "s" : "";
+  std::string host = url_host_port(cfg.sfu.signal_listen);
+  nlohmann::json out = {
+      {"token", token},
+      {"room", room},
+      {"identity", identity},
+      {"region", cfg.region},
+      {"expires", claims.exp},
+      {"ice_servers", nlohmann::json::parse(ice_servers_json(cfg, identity))},
+      {"signal_url", "ws" + scheme + "://" + host + "/signal"},
+      {"demo_url", "http" + scheme + "://" + host + "/demo/#token=" + token},
+  };
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "token") return token_command({args.begin() + 1, args.end()});
   std::string config_path;
   bool check = false;
   for (size_t i = 0; i < args.size(); ++i) {

@@ -96,6 +96,21 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                           .Name("turnpike_allocation_lifetime_seconds")
                           .Help("How long allocations lived, observed when they end")
                           .Register(*registry_);
+  sfu_join_ = &prometheus::BuildHistogram()
+                   .Name("turnpike_sfu_join_seconds")
+                   .Help("SFU: from a participant's join to its first media packet")
+                   .Register(*registry_)
+                   .Add({}, prometheus::Histogram::BucketBoundaries{0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30});
+  sfu_rtt_ = &prometheus::BuildHistogram()
+                  .Name("turnpike_sfu_rtt_seconds")
+                  .Help("SFU: round-trip times to participants, from RTCP receiver reports (RFC 3550 6.4.1)")
+                  .Register(*registry_)
+                  .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1});
+  sfu_loss_ = &prometheus::BuildHistogram()
+                   .Name("turnpike_sfu_loss_ratio")
+                   .Help("SFU: fraction lost from RTCP receiver reports, per report")
+                   .Register(*registry_)
+                   .Add({}, prometheus::Histogram::BucketBoundaries{0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5});
   for (size_t t = 0; t < 4; ++t) setup_seconds_[t] = &setup_family_->Add({{"transport", kTransports[t]}}, kSetupBuckets);
   for (size_t r = 0; r < 3; ++r)
     lifetime_seconds_[r] = &lifetime_family_->Add({{"end_reason", kEndReasons[r]}}, kLifetimeBuckets);
@@ -299,6 +314,60 @@ std::vector<MetricFamily> Metrics::allocation_families(const std::vector<turn::A
   return {bytes, packets, dropped, rate, age, cut};
 }
 
+std::vector<MetricFamily> Metrics::sfu_families() const {
+  if (!sfu_) return {};
+  const auto& s = *sfu_;
+  auto gauge = [](const char* name, const char* help, double v) {
+    auto f = family(name, help, MetricType::Gauge);
+    add(f, {}, v);
+    return f;
+  };
+  std::vector<MetricFamily> out;
+  out.push_back(gauge("turnpike_sfu_rooms", "SFU: open rooms", static_cast<double>(s.rooms.get())));
+  out.push_back(gauge("turnpike_sfu_participants", "SFU: joined participants", static_cast<double>(s.participants.get())));
+  auto tracks = family("turnpike_sfu_tracks", "SFU: published tracks", MetricType::Gauge);
+  add(tracks, {{"kind", "audio"}}, static_cast<double>(s.tracks_audio.get()));
+  add(tracks, {{"kind", "video"}}, static_cast<double>(s.tracks_video.get()));
+  out.push_back(std::move(tracks));
+  auto sessions = family("turnpike_sfu_sessions",
+                         "SFU: participants with media flowing, by how it reaches the SFU (direct, or relayed "
+                         "through this node's TURN by the client's transport to it, or through another TURN)",
+                         MetricType::Gauge);
+  auto sessions_total = family("turnpike_sfu_sessions_total", "SFU: media sessions established, by path",
+                               MetricType::Counter);
+  for (size_t p = 1; p < sfu::kPaths; ++p) {
+    const char* name = sfu::to_string(static_cast<sfu::Path>(p));
+    add(sessions, {{"path", name}}, static_cast<double>(s.sessions[p].get()));
+    add(sessions_total, {{"path", name}}, static_cast<double>(s.sessions_total[p].get()));
+  }
+  out.push_back(std::move(sessions));
+  out.push_back(std::move(sessions_total));
+  auto packets = family("turnpike_sfu_forwarded_packets_total", "SFU: RTP packets sent to subscribers",
+                        MetricType::Counter);
+  add(packets, {{"kind", "audio"}}, static_cast<double>(s.forwarded_packets_audio.get()));
+  add(packets, {{"kind", "video"}}, static_cast<double>(s.forwarded_packets_video.get()));
+  out.push_back(std::move(packets));
+  auto bytes = family("turnpike_sfu_forwarded_bytes_total", "SFU: RTP bytes sent to subscribers (before SRTP)",
+                      MetricType::Counter);
+  add(bytes, {{"kind", "audio"}}, static_cast<double>(s.forwarded_bytes_audio.get()));
+  add(bytes, {{"kind", "video"}}, static_cast<double>(s.forwarded_bytes_video.get()));
+  out.push_back(std::move(bytes));
+  auto counter = [](const char* name, const char* help, uint64_t v) {
+    auto f = family(name, help, MetricType::Counter);
+    add(f, {}, static_cast<double>(v));
+    return f;
+  };
+  out.push_back(counter("turnpike_sfu_ice_failures_total", "SFU: participants whose ICE never connected or lost consent",
+                        s.ice_failures.get()));
+  out.push_back(counter("turnpike_sfu_dtls_failures_total", "SFU: DTLS handshakes that failed", s.dtls_failures.get()));
+  out.push_back(counter("turnpike_sfu_nack_total", "SFU: NACKed packets answered from the retransmission buffer",
+                        s.nack.get()));
+  out.push_back(counter("turnpike_sfu_pli_total", "SFU: picture loss indications sent to publishers", s.pli.get()));
+  out.push_back(counter("turnpike_sfu_signalling_errors_total", "SFU: error messages sent to signalling clients",
+                        s.signalling_errors.get()));
+  return out;
+}
+
 std::string Metrics::render(const std::vector<const turn::CoreStats*>& cores,
                             const std::vector<turn::Allocation>* per_allocation, size_t omitted, int64_t now_ms) const {
   auto all = registry_->Collect();
@@ -307,6 +376,7 @@ std::string Metrics::render(const std::vector<const turn::CoreStats*>& cores,
   };
   append(core_families(cores));
   append(counter_families());
+  append(sfu_families());
   if (per_allocation) append(allocation_families(*per_allocation, omitted, now_ms));
   append(process_families());
   std::ostringstream out;

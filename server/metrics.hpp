@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "turn/allocation.hpp"
+#include "sfu/engine.hpp"
 #include "turn/core.hpp"
 
 namespace turnpike {
@@ -40,6 +41,12 @@ class Metrics {
   void allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms);
   void server_drop(ServerDrop d, turn::Transport t);
 
+  // The SFU (turnpike_sfu_*): its engine's counters, read at scrape time, and its histograms.
+  void attach_sfu(const sfu::EngineStats* stats) { sfu_ = stats; }
+  void sfu_join_seconds(double v) { sfu_join_->Observe(v); }
+  void sfu_rtt_seconds(double v) { sfu_rtt_->Observe(v); }
+  void sfu_loss_ratio(double v) { sfu_loss_->Observe(v); }
+
   // Renders everything in the Prometheus text exposition format.
   // `cores`: every shard's CoreStats. `per_allocation`: snapshots of live allocations to export as
   // per-allocation series (already capped and ordered by the caller); `omitted`: how many were cut.
@@ -52,6 +59,7 @@ class Metrics {
  private:
   std::vector<prometheus::MetricFamily> core_families(const std::vector<const turn::CoreStats*>& cores) const;
   std::vector<prometheus::MetricFamily> counter_families() const;
+  std::vector<prometheus::MetricFamily> sfu_families() const;
   static std::vector<prometheus::MetricFamily> process_families();
   static std::vector<prometheus::MetricFamily> allocation_families(const std::vector<turn::Allocation>& allocs,
                                                                     size_t omitted, int64_t now_ms);
@@ -68,6 +76,10 @@ class Metrics {
   std::array<ByCode, 4> allocates_{};  // by client transport
   std::array<std::atomic<uint64_t>, 5> auth_failures_{};
   std::array<std::array<std::atomic<uint64_t>, 4>, 2> server_drops_{};    // by ServerDrop, transport
+  const sfu::EngineStats* sfu_ = nullptr;
+  prometheus::Histogram* sfu_join_ = nullptr;
+  prometheus::Histogram* sfu_rtt_ = nullptr;
+  prometheus::Histogram* sfu_loss_ = nullptr;
 };
 
 }  // namespace turnpike

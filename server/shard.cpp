@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -97,6 +98,30 @@ void Reservations::expire(int64_t now_ms) {
 }
 
 // ---------------------------------------------------------------------------------------------
+void RelayDirectory::add(const Endpoint& bound, turn::Transport t) {
+  std::lock_guard lock(mu_);
+  map_[bound] = t;
+}
+
+void RelayDirectory::remove(const Endpoint& bound) {
+  std::lock_guard lock(mu_);
+  map_.erase(bound);
+}
+
+std::optional<turn::Transport> RelayDirectory::find(const Endpoint& bound) const {
+  std::lock_guard lock(mu_);
+  auto it = map_.find(bound);
+  if (it == map_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool RelayDirectory::is_relay_address(const IpAddress& a) const {
+  for (const auto& r : addresses_)
+    if (r == a) return true;
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
 bool ConnectionLimiter::acquire(const IpAddress& a) {
   std::lock_guard lock(mu_);
   auto& n = count_[Endpoint{a, 0}];
@@ -134,7 +159,12 @@ Shard::Shard(unsigned index, SharedState& shared)
       shared_(shared),
       ticker_(io_),
       next_handle_((uint64_t{index} << 48) + 1),
+      poll_(io_),
+      tx_(kTxBatch * kTxSlot),
       rx_(kBatch * kMaxDatagram) {
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + strerror(errno));
+  poll_.assign(epfd_);
   const Config& c = shared.config;
   turn::CoreConfig cc = c.core;
   core_ = std::make_unique<turn::Core>(cc, shared.auth, shared.policy, shared.quotas, *this, *this,
@@ -220,7 +250,8 @@ void Shard::bind_listeners() {
 }
 
 void Shard::start_thread() {
-  for (auto& s : listeners_) arm(s);
+  for (auto& s : listeners_) watch(*s);
+  arm_poll();
   for (auto& a : acceptors_) accept(a);
   schedule_tick();
   thread_ = std::thread([this] {
@@ -233,6 +264,7 @@ void Shard::stop() {
   asio::post(io_, [this] {
     core_->shutdown(now());
     for (auto& s : listeners_) {
+      unwatch(*s);
       s->closed = true;
       boost::system::error_code ec;
       s->sock.close(ec);
@@ -247,6 +279,8 @@ void Shard::stop() {
     for (auto& [_, c] : streams_) open.push_back(c);
     for (auto& c : open) c->close("shutdown");
     ticker_.cancel();
+    boost::system::error_code pec;
+    poll_.cancel(pec);
     io_.stop();
   });
 }
@@ -318,12 +352,40 @@ void Shard::schedule_tick() {
   });
 }
 
-void Shard::arm(const std::shared_ptr<Socket>& s) {
-  s->sock.async_wait(asio::ip::udp::socket::wait_read, [this, s](const boost::system::error_code& ec) {
-    if (ec || s->closed) return;
-    drain(*s);
-    if (!s->closed) arm(s);
+void Shard::watch(Socket& s) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;  // level-triggered: a socket left with datagrams (budget) is reported again
+  ev.data.ptr = &s;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, s.sock.native_handle(), &ev);
+}
+
+void Shard::unwatch(Socket& s) {
+  if (s.sock.is_open()) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, s.sock.native_handle(), nullptr);
+}
+
+void Shard::arm_poll() {
+  poll_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+    if (ec) return;
+    poll_ready();
+    arm_poll();
   });
+}
+
+// Drains every ready socket, then sends what the core queued for clients in one sendmmsg.
+void Shard::poll_ready() {
+  std::array<epoll_event, kReadyBatch> events;
+  polling_ = true;
+  for (int round = 0; round < 4; ++round) {
+    int n = ::epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), 0);
+    for (int i = 0; i < n; ++i) {
+      auto* s = static_cast<Socket*>(events[i].data.ptr);
+      if (!s->closed) drain(*s);  // closed earlier in this list: kept alive in graveyard_
+    }
+    flush_datagrams();
+    if (n < static_cast<int>(events.size())) break;
+  }
+  polling_ = false;
+  graveyard_.clear();
 }
 
 // Reads what is queued on a socket in batches (recvmmsg) and hands each datagram to the core.
@@ -371,18 +433,63 @@ void Shard::to_client(const turn::FiveTuple& to, std::span<const std::span<const
   for (const auto& l : listeners_)
     if (l->local == to.server) { fd = l->sock.native_handle(); break; }
   if (fd < 0) return;
-  sockaddr_storage ss;
-  socklen_t len = to_sockaddr(to.client, ss);
-  std::array<iovec, 4> iov;
-  size_t n = std::min(parts.size(), iov.size());
-  for (size_t i = 0; i < n; ++i) iov[i] = {const_cast<uint8_t*>(parts[i].data()), parts[i].size()};
-  msghdr mh{};
-  mh.msg_name = &ss;
-  mh.msg_namelen = len;
-  mh.msg_iov = iov.data();
-  mh.msg_iovlen = n;
-  // UDP: a full buffer drops, as the network would; counted.
-  if (::sendmsg(fd, &mh, MSG_DONTWAIT) < 0) shared_.metrics.server_drop(ServerDrop::SendFailed, to.transport);
+  queue_datagram(fd, to.client, parts, to.transport);
+  if (!polling_) flush_datagrams();  // outside a ready list (timers): send at once
+}
+
+// Copies one datagram into the send batch (the parts point into the receive buffers, which the
+// next recvmmsg reuses); a batch for another socket, or a full one, goes out first.
+void Shard::queue_datagram(int fd, const Endpoint& to, std::span<const std::span<const uint8_t>> parts,
+                           turn::Transport t) {
+  size_t total = 0;
+  for (auto p : parts) total += p.size();
+  if (total > kTxSlot) {  // larger than any media datagram: send it on its own
+    flush_datagrams();
+    sockaddr_storage ss;
+    socklen_t len = to_sockaddr(to, ss);
+    std::array<iovec, 4> iov;
+    size_t n = std::min(parts.size(), iov.size());
+    for (size_t i = 0; i < n; ++i) iov[i] = {const_cast<uint8_t*>(parts[i].data()), parts[i].size()};
+    msghdr mh{};
+    mh.msg_name = &ss;
+    mh.msg_namelen = len;
+    mh.msg_iov = iov.data();
+    mh.msg_iovlen = n;
+    if (::sendmsg(fd, &mh, MSG_DONTWAIT) < 0) shared_.metrics.server_drop(ServerDrop::SendFailed, t);
+    return;
+  }
+  if (tx_count_ == kTxBatch || (tx_count_ > 0 && fd != tx_fd_)) flush_datagrams();
+  size_t i = tx_count_++;
+  tx_fd_ = fd;
+  uint8_t* slot = tx_.data() + i * kTxSlot;
+  size_t off = 0;
+  for (auto p : parts) {
+    std::memcpy(slot + off, p.data(), p.size());
+    off += p.size();
+  }
+  tx_iovs_[i] = {slot, total};
+  auto& mh = tx_msgs_[i].msg_hdr;
+  mh = msghdr{};
+  mh.msg_name = &tx_addrs_[i];
+  mh.msg_namelen = to_sockaddr(to, tx_addrs_[i]);
+  mh.msg_iov = &tx_iovs_[i];
+  mh.msg_iovlen = 1;
+  tx_transport_[i] = t;
+}
+
+void Shard::flush_datagrams() {
+  size_t sent = 0;
+  while (sent < tx_count_) {
+    int n = ::sendmmsg(tx_fd_, tx_msgs_.data() + sent, static_cast<unsigned>(tx_count_ - sent), MSG_DONTWAIT);
+    if (n <= 0) {
+      // UDP: a full buffer drops, as the network would; the first failed datagram is counted and skipped.
+      shared_.metrics.server_drop(ServerDrop::SendFailed, tx_transport_[sent]);
+      ++sent;
+      continue;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  tx_count_ = 0;
 }
 
 void Shard::to_peer(uint64_t handle, const Endpoint& peer, std::span<const uint8_t> data) {
@@ -414,6 +521,8 @@ void Shard::auth_failed(turn::AuthFailure f) { shared_.metrics.auth_failed(f); }
 
 void Shard::allocation_created(const turn::Allocation& a) {
   shared_.metrics.allocation_created(a);
+  for (size_t i = 0; i < a.relay_count; ++i)
+    shared_.relay_directory.add(bound_for(a.relays[i].address), a.five_tuple.transport);
   log::info("allocation_created", {log::str("id", std::to_string(a.id)), log::str("user", a.user),
                                    log::str("client", a.five_tuple.client.to_string()),
                                    log::str("transport", turn::to_string(a.five_tuple.transport)),
@@ -424,6 +533,7 @@ void Shard::allocation_created(const turn::Allocation& a) {
 
 void Shard::allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) {
   shared_.metrics.allocation_ended(a, why, now_ms);
+  for (size_t i = 0; i < a.relay_count; ++i) shared_.relay_directory.remove(bound_for(a.relays[i].address));
   auto t = now();
   t.mono_ms = now_ms;
   RecordContext ctx{shared_.config.region, shared_.config.auth.realm, t, why};
@@ -481,7 +591,7 @@ turn::RelayProvider::Error Shard::open(const Request& req, Opened& out) {
     auto s = adopt(fd, false, Endpoint{addr, static_cast<uint16_t>(port)}, handle);
     if (!s) return Error::Exhausted;
     relays_[handle] = s;
-    arm(s);
+    watch(*s);
     out.handle = handle;
     out.address = Endpoint{advertised, static_cast<uint16_t>(port)};
     return Error::None;
@@ -502,7 +612,7 @@ turn::RelayProvider::Error Shard::open_reserved(const turn::stun::ReservationTok
   auto s = adopt(fd, false, ep, handle);
   if (!s) return Error::Exhausted;
   relays_[handle] = s;
-  arm(s);
+  watch(*s);
   out.handle = handle;
   out.address = advertised_for(ep);
   return Error::None;
@@ -515,12 +625,21 @@ Endpoint Shard::advertised_for(const Endpoint& local) const {
   return local;
 }
 
+Endpoint Shard::bound_for(const Endpoint& advertised) const {
+  const auto& c = shared_.config;
+  for (size_t i = 0; i < c.relay_external_addresses.size(); ++i)
+    if (c.relay_external_addresses[i] == advertised.address) return Endpoint{c.relay_addresses[i], advertised.port};
+  return advertised;
+}
+
 void Shard::close(uint64_t handle) {
   auto it = relays_.find(handle);
   if (it == relays_.end()) return;
+  unwatch(*it->second);
   it->second->closed = true;
   boost::system::error_code ec;
   it->second->sock.close(ec);
+  if (polling_) graveyard_.push_back(it->second);  // a later entry of the ready list may name it
   relays_.erase(it);
 }
 

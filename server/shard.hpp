@@ -4,6 +4,7 @@
 // no locks on the data path.
 #pragma once
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -15,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -58,6 +60,23 @@ class ConnectionLimiter {
   std::unordered_map<turn::Endpoint, uint64_t> count_;
 };
 
+// This node's relayed transport addresses (as bound, i.e. the source address peers see) and the
+// transport each allocation's client uses: how the SFU tells media relayed through our own TURN
+// (and over what) from direct media. Written on allocation and expiry, read on ICE nomination.
+class RelayDirectory {
+ public:
+  void add(const turn::Endpoint& bound, turn::Transport t);
+  void remove(const turn::Endpoint& bound);
+  std::optional<turn::Transport> find(const turn::Endpoint& bound) const;
+  bool is_relay_address(const turn::IpAddress& a) const;
+  void set_relay_addresses(std::vector<turn::IpAddress> a) { addresses_ = std::move(a); }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<turn::Endpoint, turn::Transport> map_;
+  std::vector<turn::IpAddress> addresses_;  // set before any thread starts
+};
+
 // What all shards share; read-only after start except the atomics and mutex-guarded parts.
 struct SharedState {
   explicit SharedState(const Config& c)
@@ -66,7 +85,9 @@ struct SharedState {
         policy(std::make_shared<const turn::PeerPolicy>(c.peers_allow, c.peers_deny)),
         quotas(std::make_shared<turn::Quotas>(c.max_allocations, c.max_allocations_per_user)),
         connections(c.max_connections_per_ip),
-        metrics(TURNPIKE_VERSION, c.region) {}
+        metrics(TURNPIKE_VERSION, c.region) {
+    relay_directory.set_relay_addresses(c.relay_addresses);
+  }
   const Config& config;
   std::shared_ptr<const turn::Authenticator> auth;
   std::shared_ptr<const turn::PeerPolicy> policy;
@@ -91,6 +112,7 @@ struct SharedState {
   ~SharedState() { set_dtls(nullptr); }
   std::atomic<uint64_t> refused_connections{0};
   Metrics metrics;
+  RelayDirectory relay_directory;
   // What /readyz reports: starting until every shard runs, ready, then draining once stopping.
   enum class State : int { Starting, Ready, Draining };
   std::atomic<State> state{State::Starting};
@@ -139,14 +161,24 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   struct Socket;
   struct Acceptor;
   void accept(const std::shared_ptr<Acceptor>& a);
-  void arm(const std::shared_ptr<Socket>& s);
+  void watch(Socket& s);
+  void unwatch(Socket& s);
+  void arm_poll();
+  void poll_ready();
   void drain(Socket& s);
+  void queue_datagram(int fd, const turn::Endpoint& to, std::span<const std::span<const uint8_t>> parts,
+                      turn::Transport t);
+  void flush_datagrams();
   void schedule_tick();
   std::shared_ptr<Socket> adopt(int fd, bool listener, const turn::Endpoint& local, uint64_t handle);
   turn::Endpoint advertised_for(const turn::Endpoint& local) const;
+  turn::Endpoint bound_for(const turn::Endpoint& advertised) const;
   int bind_relay_fd(const turn::IpAddress& addr, uint16_t port, bool dont_fragment);
 
   static constexpr size_t kBatch = 32;             // datagrams per recvmmsg
+  static constexpr size_t kReadyBatch = 64;        // ready sockets per epoll_wait
+  static constexpr size_t kTxBatch = 64;           // datagrams per sendmmsg
+  static constexpr size_t kTxSlot = 2048;          // bytes per queued datagram (media is below the MTU)
   static constexpr size_t kMaxDatagram = 65536;    // largest UDP payload we accept
   static constexpr size_t kDrainBudget = 256;      // datagrams per readiness before yielding
 
@@ -163,6 +195,20 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   uint64_t next_handle_;
   size_t next_relay_address_ = 0;
   std::thread thread_;
+  // The shard's own epoll set: every UDP socket is registered once, and the set's descriptor is the
+  // one thing the io_context waits on, so readiness costs no epoll_ctl per datagram.
+  int epfd_ = -1;
+  asio::posix::stream_descriptor poll_;
+  std::vector<std::shared_ptr<Socket>> graveyard_;  // closed while a ready list may still name them
+  bool polling_ = false;
+  // Datagrams to clients, queued while a ready list is processed and sent with one sendmmsg.
+  std::vector<uint8_t> tx_;
+  std::array<mmsghdr, kTxBatch> tx_msgs_{};
+  std::array<iovec, kTxBatch> tx_iovs_{};
+  std::array<sockaddr_storage, kTxBatch> tx_addrs_{};
+  std::array<turn::Transport, kTxBatch> tx_transport_{};
+  size_t tx_count_ = 0;
+  int tx_fd_ = -1;
   // Receive batch, allocated once.
   std::vector<uint8_t> rx_;
   std::array<mmsghdr, kBatch> msgs_{};

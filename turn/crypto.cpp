@@ -6,7 +6,9 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
-#include <boost/crc.hpp>
+#include <zlib.h>
+
+#include <algorithm>
 #include <stdexcept>
 
 namespace turn::crypto {
@@ -56,9 +58,16 @@ Sha256 sha256(std::string_view data) {
 }
 
 uint32_t crc32(std::span<const uint8_t> data) {
-  boost::crc_32_type crc;
-  crc.process_bytes(data.data(), data.size());
-  return crc.checksum();
+  // zlib's CRC-32 (the same ISO-HDLC polynomial as FINGERPRINT, RFC 8489 14.7) works on words, not
+  // bytes: several times faster than a byte table on the Send-indication path.
+  uLong crc = ::crc32(0L, Z_NULL, 0);
+  size_t off = 0;
+  while (off < data.size()) {
+    uInt n = static_cast<uInt>(std::min<size_t>(data.size() - off, 1u << 30));
+    crc = ::crc32(crc, data.data() + off, n);
+    off += n;
+  }
+  return static_cast<uint32_t>(crc);
 }
 
 std::string base64(std::span<const uint8_t> data) {

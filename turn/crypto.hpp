@@ -1,4 +1,4 @@
-// Cryptographic primitives STUN needs, all from OpenSSL 3 (and Boost.CRC for FINGERPRINT).
+// Cryptographic primitives STUN needs, from OpenSSL 3 (and zlib's CRC-32 for FINGERPRINT).
 #pragma once
 #include <array>
 #include <cstdint>

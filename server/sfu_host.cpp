@@ -1,0 +1,402 @@
+#include "server/sfu_host.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <map>
+
+#include "server/log.hpp"
+#include "server/shard.hpp"
+
+namespace turnpike {
+
+const std::map<std::string, std::vector<unsigned char>>& embedded_files();  // embedded_web.cpp
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::chrono::seconds kHttpReadTimeout{15};
+constexpr size_t kMaxHttpRequest = 16 * 1024;
+constexpr size_t kMaxSignalMessage = 256 * 1024;  // an SDP offer with many m-sections fits easily
+constexpr size_t kMaxQueuedSignals = 256;         // a client that does not read is closed
+
+socklen_t to_sockaddr(const turn::Endpoint& ep, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (ep.address.is_v4()) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(ep.port);
+    std::memcpy(&sin->sin_addr, ep.address.bytes.data(), 4);
+    return sizeof(sockaddr_in);
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(ep.port);
+  std::memcpy(&sin6->sin6_addr, ep.address.bytes.data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+bool from_sockaddr(const sockaddr_storage& ss, turn::Endpoint& ep) {
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    ep.address = turn::IpAddress::v4(reinterpret_cast<const uint8_t*>(&sin->sin_addr));
+    ep.port = ntohs(sin->sin_port);
+    return true;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ep.address = turn::IpAddress::v6(reinterpret_cast<const uint8_t*>(&sin6->sin6_addr)).unmapped();
+    ep.port = ntohs(sin6->sin6_port);
+    return true;
+  }
+  return false;
+}
+
+template <class Stream>
+auto& lowest_layer(Stream& s) {
+  return beast::get_lowest_layer(s);
+}
+
+// One signalling WebSocket: reads whole messages into the engine, writes queued ones in order.
+template <class Stream>
+class WsSession final : public SfuHost::Signal, public std::enable_shared_from_this<WsSession<Stream>> {
+ public:
+  WsSession(SfuHost& host, Stream&& stream) : host_(host), ws_(std::move(stream)) {}
+
+  void start(http::request<http::string_body> req) {
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.read_message_max(kMaxSignalMessage);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "turnpike"); }));
+    auto self = this->shared_from_this();
+    ws_.async_accept(req, [self](beast::error_code ec) {
+      if (ec) return;
+      self->id_ = self->host_.signal_opened(self);
+      self->read();
+    });
+  }
+
+  void send(const std::string& text) override {
+    if (closed_) return;
+    if (queue_.size() >= kMaxQueuedSignals) return close("signalling client does not read");
+    queue_.push_back(text);
+    if (queue_.size() == 1) write();
+  }
+
+  void close(const char* why) override {
+    if (closed_) return;
+    closed_ = true;
+    auto self = this->shared_from_this();
+    // Let queued messages (e.g. a fatal error) go out first, then close.
+    auto do_close = [self, why = std::string(why)] {
+      self->ws_.async_close(websocket::close_reason(websocket::close_code::policy_error, why),
+                            [self](beast::error_code) {});
+    };
+    if (queue_.empty()) do_close();
+    else closing_ = do_close;
+  }
+
+ private:
+  void read() {
+    auto self = this->shared_from_this();
+    ws_.async_read(buffer_, [self](beast::error_code ec, size_t) {
+      if (ec) return self->finish();
+      if (!self->ws_.got_text()) {
+        self->buffer_.consume(self->buffer_.size());
+        self->host_.signal_message(self->id_, "\x01binary");  // the engine answers 'malformed'
+      } else {
+        auto data = self->buffer_.cdata();
+        self->host_.signal_message(self->id_,
+                                   std::string_view(static_cast<const char*>(data.data()), data.size()));
+        self->buffer_.consume(self->buffer_.size());
+      }
+      self->read();
+    });
+  }
+
+  void write() {
+    auto self = this->shared_from_this();
+    ws_.text(true);
+    ws_.async_write(asio::buffer(queue_.front()), [self](beast::error_code ec, size_t) {
+      if (ec) return self->finish();
+      self->queue_.pop_front();
+      if (!self->queue_.empty()) return self->write();
+      if (self->closing_) {
+        auto f = std::move(self->closing_);
+        self->closing_ = nullptr;
+        f();
+      }
+    });
+  }
+
+  void finish() {
+    closed_ = true;
+    if (id_ && !finished_) {
+      finished_ = true;
+      host_.signal_closed(id_);
+    }
+  }
+
+  SfuHost& host_;
+  websocket::stream<Stream> ws_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  std::function<void()> closing_;
+  sfu::ConnectionId id_ = 0;
+  bool closed_ = false, finished_ = false;
+};
+
+http::response<http::vector_body<unsigned char>> static_response(const http::request<http::string_body>& req) {
+  http::response<http::vector_body<unsigned char>> res;
+  res.version(req.version());
+  res.keep_alive(req.keep_alive());
+  res.set(http::field::server, "turnpike");
+  res.set(http::field::cache_control, "no-cache");
+  std::string path(req.target().substr(0, req.target().find('?')));
+  auto text = [&](http::status s, const std::string& body, const char* type) {
+    res.result(s);
+    res.set(http::field::content_type, type);
+    res.body().assign(body.begin(), body.end());
+  };
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    text(http::status::method_not_allowed, R"({"error":"use GET"})", "application/json");
+    res.set(http::field::allow, "GET, HEAD");
+  } else if (path == "/demo") {
+    text(http::status::moved_permanently, "", "text/plain");
+    res.set(http::field::location, "/demo/");
+  } else {
+    const char* name = path == "/sdk/turnpike.js" ? "turnpike.js" : path == "/demo/" ? "demo/index.html" : nullptr;
+    const auto& files = embedded_files();
+    auto it = name ? files.find(name) : files.end();
+    if (it == files.end()) {
+      text(http::status::not_found, R"({"error":"not found"})", "application/json");
+    } else {
+      res.result(http::status::ok);
+      res.set(http::field::content_type,
+              path == "/demo/" ? "text/html; charset=utf-8" : "text/javascript; charset=utf-8");
+      res.body() = it->second;
+    }
+  }
+  res.prepare_payload();
+  if (req.method() == http::verb::head) res.body().clear();
+  return res;
+}
+
+// One HTTP connection: static files, or the upgrade to the signalling WebSocket.
+template <class Stream>
+class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  HttpSession(SfuHost& host, Stream&& stream) : host_(host), stream_(std::move(stream)) {}
+
+  void start() {
+    auto self = this->shared_from_this();
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      read();
+    } else {
+      beast::get_lowest_layer(stream_).expires_after(kHttpReadTimeout);
+      stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
+        if (!ec) self->read();
+      });
+    }
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(kMaxHttpRequest);
+    parser_->body_limit(kMaxHttpRequest);
+    beast::get_lowest_layer(stream_).expires_after(kHttpReadTimeout);
+    auto self = this->shared_from_this();
+    http::async_read(stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
+      if (ec) return;
+      auto req = self->parser_->release();
+      std::string path(req.target().substr(0, req.target().find('?')));
+      if (websocket::is_upgrade(req) && path == "/signal") {
+        beast::get_lowest_layer(self->stream_).expires_never();
+        std::make_shared<WsSession<Stream>>(self->host_, std::move(self->stream_))->start(std::move(req));
+        return;
+      }
+      auto res = std::make_shared<http::response<http::vector_body<unsigned char>>>(static_response(req));
+      http::async_write(self->stream_, *res, [self, res](beast::error_code ec2, size_t) {
+        if (ec2 || !res->keep_alive()) {
+          beast::error_code ignored;
+          beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+          return;
+        }
+        self->read();
+      });
+    });
+  }
+
+  SfuHost& host_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+SfuHost::SfuHost(const Config& cfg, sfu::EngineConfig engine_cfg, std::shared_ptr<asio::ssl::context> tls)
+    : cfg_(cfg), media_(io_), acceptor_(io_), ticker_(io_), tls_(std::move(tls)), rx_(kBatch * kMaxDatagram) {
+  const auto& s = cfg.sfu;
+  boost::system::error_code ec;
+  asio::ip::udp::endpoint mep(asio::ip::make_address(s.media_listen.address.to_string()), s.media_listen.port);
+  media_.open(mep.protocol(), ec);
+  if (!ec && mep.address().is_v6()) media_.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) media_.bind(mep, ec);
+  if (ec) throw std::runtime_error("cannot listen on sfu.media_listen " + s.media_listen.to_string() + ": " + ec.message());
+  media_.non_blocking(true, ec);
+  int buf = 4 << 20;
+  setsockopt(media_.native_handle(), SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  setsockopt(media_.native_handle(), SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  tcp::endpoint sep(asio::ip::make_address(s.signal_listen.address.to_string()), s.signal_listen.port);
+  acceptor_.open(sep.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(sep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen on sfu.signal_listen " + s.signal_listen.to_string() + ": " + ec.message());
+  for (size_t i = 0; i < kBatch; ++i) {
+    iovs_[i] = {rx_.data() + i * kMaxDatagram, kMaxDatagram};
+    msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+    msgs_[i].msg_hdr.msg_iovlen = 1;
+    msgs_[i].msg_hdr.msg_name = &addrs_[i];
+  }
+  engine_ = std::make_unique<sfu::Engine>(std::move(engine_cfg), *this);
+}
+
+SfuHost::~SfuHost() { stop(); }
+
+void SfuHost::start() {
+  accept();
+  arm_media();
+  schedule_tick();
+  thread_ = std::thread([this] {
+    auto guard = asio::make_work_guard(io_);
+    io_.run();
+  });
+}
+
+void SfuHost::stop() {
+  if (!thread_.joinable()) return;
+  asio::post(io_, [this] {
+    stopped_ = true;
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    media_.close(ec);
+    ticker_.cancel();
+    for (auto& [_, s] : signals_) s->close("shutdown");
+    io_.stop();
+  });
+  thread_.join();
+}
+
+void SfuHost::accept() {
+  acceptor_.async_accept([this](beast::error_code ec, tcp::socket sock) {
+    if (stopped_) return;
+    if (!ec) {
+      beast::tcp_stream stream(std::move(sock));
+      if (tls_) {
+        std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(
+            *this, beast::ssl_stream<beast::tcp_stream>(std::move(stream), *tls_))
+            ->start();
+      } else {
+        std::make_shared<HttpSession<beast::tcp_stream>>(*this, std::move(stream))->start();
+      }
+    } else if (ec != asio::error::operation_aborted) {
+      log::warn("sfu_accept_failed", {log::str("error", ec.message())});
+      auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      t->async_wait([this, t](const boost::system::error_code&) { accept(); });
+      return;
+    }
+    accept();
+  });
+}
+
+void SfuHost::arm_media() {
+  media_.async_wait(asio::ip::udp::socket::wait_read, [this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    drain_media();
+    arm_media();
+  });
+}
+
+void SfuHost::drain_media() {
+  int fd = media_.native_handle();
+  for (size_t handled = 0; handled < 256;) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      msgs_[i].msg_hdr.msg_flags = 0;
+    }
+    int n = ::recvmmsg(fd, msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+    int64_t now_ms = now().mono_ms;
+    for (int i = 0; i < n; ++i) {
+      turn::Endpoint from;
+      if (!from_sockaddr(addrs_[i], from) || (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC)) continue;
+      engine_->media({rx_.data() + i * kMaxDatagram, msgs_[i].msg_len}, from, now_ms);
+    }
+    handled += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < kBatch) return;
+  }
+}
+
+void SfuHost::schedule_tick() {
+  ticker_.expires_after(std::chrono::milliseconds(50));
+  ticker_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    engine_->tick(now().mono_ms);
+    schedule_tick();
+  });
+}
+
+void SfuHost::send_media(const turn::Endpoint& to, std::span<const uint8_t> datagram) {
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(to, ss);
+  ::sendto(media_.native_handle(), datagram.data(), datagram.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss),
+           len);
+}
+
+void SfuHost::send_signal(sfu::ConnectionId c, const std::string& json) {
+  auto it = signals_.find(c);
+  if (it != signals_.end()) it->second->send(json);
+}
+
+void SfuHost::close_signal(sfu::ConnectionId c, const char* why) {
+  auto it = signals_.find(c);
+  if (it != signals_.end()) it->second->close(why);
+}
+
+sfu::ConnectionId SfuHost::signal_opened(std::shared_ptr<Signal> s) {
+  auto id = next_connection_++;
+  signals_[id] = std::move(s);
+  engine_->signal_opened(id, now().mono_ms);
+  return id;
+}
+
+void SfuHost::signal_message(sfu::ConnectionId c, std::string_view text) {
+  auto t = now();
+  engine_->signal_message(c, text, t.mono_ms, t.unix_s);
+}
+
+void SfuHost::signal_closed(sfu::ConnectionId c) {
+  if (signals_.erase(c) == 0) return;
+  engine_->signal_closed(c, now().mono_ms);
+}
+
+}  // namespace turnpike

@@ -1,0 +1,83 @@
+// Hosts the SFU engine (sfu/engine.hpp) on its own thread: the one UDP media socket, the HTTP and
+// WebSocket port (/signal, /sdk/turnpike.js, /demo/), and the engine's timer. All engine calls
+// happen on that thread, so the engine needs no locks; metrics read its atomic counters.
+#pragma once
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <sys/socket.h>
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "server/config.hpp"
+#include "sfu/engine.hpp"
+
+namespace turnpike {
+
+class SfuHost final : public sfu::EngineSink {
+ public:
+  // Binds the media socket and the signalling port; throws std::runtime_error naming them.
+  SfuHost(const Config& cfg, sfu::EngineConfig engine_cfg, std::shared_ptr<boost::asio::ssl::context> tls);
+  ~SfuHost() override;
+  void start();
+  void stop();
+  const sfu::EngineStats& stats() const { return engine_->stats(); }
+
+  // Histogram observations go here (set before start()).
+  std::function<void(double)> on_join_seconds, on_rtt_seconds, on_loss_ratio;
+
+  // sfu::EngineSink, on the host's thread.
+  void send_media(const turn::Endpoint& to, std::span<const uint8_t> datagram) override;
+  void send_signal(sfu::ConnectionId c, const std::string& json) override;
+  void close_signal(sfu::ConnectionId c, const char* why) override;
+  void observe_join_seconds(double v) override { if (on_join_seconds) on_join_seconds(v); }
+  void observe_rtt_seconds(double v) override { if (on_rtt_seconds) on_rtt_seconds(v); }
+  void observe_loss_ratio(double v) override { if (on_loss_ratio) on_loss_ratio(v); }
+
+  // For the HTTP/WebSocket sessions.
+  struct Signal {
+    virtual ~Signal() = default;
+    virtual void send(const std::string& text) = 0;
+    virtual void close(const char* why) = 0;
+  };
+  sfu::ConnectionId signal_opened(std::shared_ptr<Signal> s);
+  void signal_message(sfu::ConnectionId c, std::string_view text);
+  void signal_closed(sfu::ConnectionId c);
+  boost::asio::io_context& io() { return io_; }
+
+ private:
+  void accept();
+  void arm_media();
+  void drain_media();
+  void schedule_tick();
+
+  static constexpr size_t kBatch = 32;
+  static constexpr size_t kMaxDatagram = 2048;  // media datagrams are under the path MTU
+
+  const Config& cfg_;
+  boost::asio::io_context io_;
+  boost::asio::ip::udp::socket media_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer ticker_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
+  std::unique_ptr<sfu::Engine> engine_;
+  std::unordered_map<sfu::ConnectionId, std::shared_ptr<Signal>> signals_;
+  sfu::ConnectionId next_connection_ = 1;
+  std::thread thread_;
+  bool stopped_ = false;
+  std::vector<uint8_t> rx_;
+  std::array<mmsghdr, kBatch> msgs_{};
+  std::array<iovec, kBatch> iovs_{};
+  std::array<sockaddr_storage, kBatch> addrs_{};
+};
+
+}  // namespace turnpike

@@ -1,0 +1,95 @@
+// The SFU engine, sans-I/O: rooms, participants and tracks; signalling messages (sfu/PROTOCOL.md) in
+// and out; media datagrams from the one media port demultiplexed per RFC 7983 (STUN for ICE-lite,
+// DTLS for keys, SRTP/SRTCP for media) and forwarded per subscriber. The server owns the sockets
+// and the clock and calls in from one thread; everything leaves through EngineSink.
+#pragma once
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "sfu/certificate.hpp"
+#include "turn/address.hpp"
+
+namespace sfu {
+
+using ConnectionId = uint64_t;
+
+// How a participant's media reaches the SFU (metrics label `path`).
+enum class Path : uint8_t { Unknown, Direct, RelayUdp, RelayTcp, RelayTls, RelayDtls, RelayExternal };
+constexpr size_t kPaths = 7;
+const char* to_string(Path p);
+
+struct EngineConfig {
+  std::string region;
+  std::vector<std::string> token_keys;
+  std::vector<turn::Endpoint> candidates;  // our host candidates: the media socket as clients reach it
+  uint32_t max_participants_per_room = 50;
+  // The ICE servers a joining participant gets (this node's TURN URLs with REST credentials), as JSON.
+  std::function<std::string(const std::string& identity)> ice_servers;
+  // Whether `from` is one of this node's TURN relayed addresses, and over what the client reaches
+  // that allocation: RelayUdp..RelayDtls; Direct when it is not ours.
+  std::function<Path(const turn::Endpoint& from)> classify;
+  int64_t consent_timeout_ms = 30'000;     // RFC 7675: no valid check for this long: gone
+  int64_t join_timeout_ms = 30'000;        // joined but never connected media
+  int64_t start_unix_s = 0;                // wall clock at start: the DTLS certificate's validity
+};
+
+class EngineSink {
+ public:
+  virtual ~EngineSink() = default;
+  virtual void send_media(const turn::Endpoint& to, std::span<const uint8_t> datagram) = 0;
+  virtual void send_signal(ConnectionId c, const std::string& json) = 0;
+  virtual void close_signal(ConnectionId c, const char* why) = 0;
+  // Observations for histograms: seconds from join to first media, RTT from RTCP, loss ratio.
+  virtual void observe_join_seconds(double) {}
+  virtual void observe_rtt_seconds(double) {}
+  virtual void observe_loss_ratio(double) {}
+};
+
+// Counters and gauges for turnpike_sfu_* metrics: written by the engine's thread, read by any.
+struct EngineStats {
+  struct Counter {
+    std::atomic<uint64_t> v{0};
+    void add(uint64_t n = 1) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    void set(uint64_t n) { v.store(n, std::memory_order_relaxed); }
+    uint64_t get() const { return v.load(std::memory_order_relaxed); }
+  };
+  Counter rooms, participants, tracks_audio, tracks_video;
+  std::array<Counter, kPaths> sessions, sessions_total;
+  Counter forwarded_packets_audio, forwarded_packets_video, forwarded_bytes_audio, forwarded_bytes_video;
+  Counter ice_failures, dtls_failures, nack, pli, signalling_errors;
+};
+
+class Engine {
+ public:
+  Engine(EngineConfig cfg, EngineSink& sink);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  void signal_opened(ConnectionId c, int64_t now_ms);
+  void signal_message(ConnectionId c, std::string_view text, int64_t now_ms, int64_t unix_s);
+  void signal_closed(ConnectionId c, int64_t now_ms);
+  // One datagram from the media port; `data` may be modified (decrypted in place).
+  void media(std::span<uint8_t> data, const turn::Endpoint& from, int64_t now_ms);
+  void tick(int64_t now_ms);
+
+  const EngineStats& stats() const;
+  const Certificate& certificate() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sfu

@@ -1,0 +1,107 @@
+// ICE-lite (RFC 8445 2.5, 8.2) for one participant on the SFU's single media port, sans-I/O: we
+// gather one host candidate, send no checks, and answer the browser's connectivity checks (Binding
+// requests with short-term credentials, RFC 8489 9.1) through turn/'s STUN codec. We are always the
+// controlled agent (RFC 8445 6.1.1: a full agent facing a lite one takes the controlling role);
+// the browser nominates with USE-CANDIDATE. Consent freshness (RFC 7675) is judged from the checks
+// the browser keeps sending on the selected pair.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "turn/address.hpp"
+
+namespace sfu {
+
+// a=ice-ufrag / a=ice-pwd (RFC 8839 5.4): ice-char = ALPHA / DIGIT / "+" / "/";
+// ufrag 4..256 characters, pwd 22..256.
+struct IceCredentials {
+  std::string ufrag, pwd;
+  // 8-character ufrag (48 random bits) and 24-character pwd (144 bits) from OpenSSL's CSPRNG.
+  static IceCredentials generate();
+  static bool valid_ufrag(std::string_view u);
+  static bool valid_pwd(std::string_view p);
+  bool valid() const { return valid_ufrag(ufrag) && valid_pwd(pwd); }
+};
+
+// What became of one datagram handed to IceLite::on_stun.
+enum class IceStatus : uint8_t {
+  Ok,  // a valid check: success response written
+  // Dropped, no response (RFC 8489 6.3: not for us, or nothing sensible to answer):
+  NotStun,             // unparseable, or a FINGERPRINT that does not match (RFC 8489 14.7)
+  NoFingerprint,       // RFC 8445 7.2.2: ICE checks carry FINGERPRINT; without it the message is not ours
+  NotBindingRequest,   // responses, indications (RFC 8445 11 keepalives), other methods
+  BufferTooSmall,      // out_buffer cannot hold the response
+  // Answered with an error response (RFC 8445 7.3, RFC 8489 9.1.3):
+  BadRequest,          // 400: no USERNAME or no MESSAGE-INTEGRITY, or a malformed ICE attribute
+  Unauthorized,        // 401: USERNAME is not "<local ufrag>:<remote ufrag>" (e.g. old credentials)
+  BadIntegrity,        // 401: MESSAGE-INTEGRITY does not verify with the local pwd
+  UnknownAttribute,    // 420: an unknown comprehension-required attribute
+  RoleConflict,        // 487: the browser claims ICE-CONTROLLED too (RFC 8445 7.3.1.1)
+};
+const char* to_string(IceStatus s);
+
+struct IceCheckResult {
+  IceStatus status = IceStatus::NotStun;
+  // The response to send back to `from` (a prefix of out_buffer); empty: send nothing.
+  std::span<const uint8_t> response;
+  bool use_candidate = false;     // the check carried USE-CANDIDATE (the pair is nominated)
+  bool selected_changed = false;  // ... and `from` became the selected address
+  uint32_t priority = 0;          // PRIORITY of the browser's candidate (RFC 8445 7.1.1)
+  bool ok() const { return status == IceStatus::Ok; }
+};
+
+class IceLite {
+ public:
+  static constexpr int64_t kConsentTimeoutMs = 30'000;  // RFC 7675 5.1
+  static constexpr size_t kResponseBufferSize = 512;    // enough for any response on_stun writes
+  static constexpr size_t kMaxTrackedAddresses = 16;    // per-address check times kept (LRU)
+
+  // `local` should satisfy IceCredentials::valid() (generate() does).
+  explicit IceLite(IceCredentials local);
+  IceLite() : IceLite(IceCredentials::generate()) {}
+
+  const IceCredentials& local() const { return local_; }
+  const IceCredentials& remote() const { return remote_; }
+  // The browser's a=ice-ufrag / a=ice-pwd. False (nothing changes) if either is malformed.
+  // Until it is set, checks are accepted with any remote ufrag (the local pwd still authenticates them).
+  bool set_remote(std::string_view ufrag, std::string_view pwd);
+
+  // One STUN message that arrived from `from` on the media port (RFC 7983: first byte 0..3).
+  // Writes the response, if any, into out_buffer (kResponseBufferSize bytes suffice).
+  IceCheckResult on_stun(std::span<const uint8_t> request, const turn::Endpoint& from, int64_t now_ms,
+                         std::span<uint8_t> out_buffer);
+
+  // RFC 8445 9: new local credentials; checks using the old ones are refused (401) from now on.
+  // Call set_remote() with the browser's new credentials as well. The selected address and the
+  // check times are kept: media keeps flowing on the old pair until a new one is nominated.
+  void restart(IceCredentials local);
+
+  // The browser's address on the latest nominated pair (RFC 8445 8.2: a lite agent uses the pair
+  // the controlling agent nominated; a later nomination replaces it). Media goes there.
+  const std::optional<turn::Endpoint>& selected() const { return selected_; }
+  // When the latest valid check from `from` arrived.
+  std::optional<int64_t> last_check_ms(const turn::Endpoint& from) const;
+  // RFC 7675 5.1: true once a pair is selected and no valid check has arrived on it for
+  // kConsentTimeoutMs; the engine must then stop sending to it.
+  bool consent_expired(int64_t now_ms) const;
+
+ private:
+  struct Seen {
+    turn::Endpoint from;
+    int64_t last_ms = 0;
+  };
+  void record(const turn::Endpoint& from, int64_t now_ms);
+
+  IceCredentials local_;
+  IceCredentials remote_;
+  bool remote_set_ = false;
+  std::string expected_username_;  // "<local ufrag>:<remote ufrag>", or "<local ufrag>:" before set_remote
+  std::optional<turn::Endpoint> selected_;
+  std::vector<Seen> seen_;
+};
+
+}  // namespace sfu

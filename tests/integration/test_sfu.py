@@ -1,0 +1,335 @@
+#!/usr/bin/python3
+"""The SFU with unmodified browsers: three headless Chromium participants join one room through the
+demo page Turnpike serves (/demo/, which uses /sdk/turnpike.js), each with the fake camera and
+microphone, each on a different path to the SFU:
+
+  direct     host candidates straight to the SFU's media port
+  relay_udp  relay-only (iceTransportPolicy "relay") through Turnpike's own TURN over UDP
+  relay_tls  relay-only through Turnpike's own TURN over TLS (turns:), no UDP TURN URL
+
+Checks:
+  media          every participant decodes both others' video (framesDecoded rising) and receives
+                 their audio (packets rising)
+  sessions_split turnpike_sfu_sessions{path} shows exactly direct 1, relay_udp 1, relay_tls 1, and
+                 the demo page shows each participant's path
+  leave          a participant that closes its tab disappears from the others within seconds, its
+                 tracks end, and the gauges follow
+  bad_input      a bad token, an expired token, a token for another region, a malformed message
+                 and a bogus SDP each get a clear error on their own connection; the room is undisturbed
+
+Run: python3 test_sfu.py [--bin PATH] [--deadline 150]
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.dont_write_bytecode = True   # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+import test_chromium_relay as cr  # noqa: E402  (Chromium options and driver handling)
+
+TOKEN_KEY = 'turnpike-test-token-key-0123456789'
+ROOM = 'ward-5'
+PARTICIPANTS = [('direct', ''), ('relay_udp', 'udp'), ('relay_tls', 'tls')]
+
+
+def sfu_config(cert, key):
+    cfg = harness.default_config()
+    cfg['region'] = 'eu-west-1'
+    udp_port = cfg['listen'][0]['port']
+    cfg['listen'].append({'transport': 'tls', 'address': '127.0.0.1', 'port': harness.free_port('tcp')})
+    cfg['tls'] = {'cert': str(cert), 'key': str(key)}
+    cfg['sfu'] = {
+        'signal_listen': f'127.0.0.1:{harness.free_port("tcp")}',
+        'media_listen': f'127.0.0.1:{harness.free_port("udp")}',
+        'token_keys': [TOKEN_KEY],
+    }
+    assert udp_port
+    return cfg
+
+
+def token(srv, identity, ttl=600, extra=()):
+    out = subprocess.run([str(srv.binary), 'token', '--config', str(srv.config_path), '--room', ROOM,
+                          '--identity', identity, '--ttl', str(ttl), *extra],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20, text=True)
+    assert out.returncode == 0, f'turnpike token failed: {out.stderr}'
+    return json.loads(out.stdout)
+
+
+def hs256_token(claims, key):
+    """A JWT (RFC 7519) signed HS256, built independently of the server's code."""
+    def b64(b):
+        return base64.urlsafe_b64encode(b).rstrip(b'=').decode()
+    head = b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = hmac.new(key.encode(), f'{head}.{body}'.encode(), hashlib.sha256).digest()
+    return f'{head}.{body}.{b64(sig)}'
+
+
+def scrape(srv):
+    with urllib.request.urlopen(srv.admin_url + '/metrics', timeout=5) as r:
+        return r.read().decode()
+
+
+def metric(text, name, **labels):
+    total = None
+    for line in text.splitlines():
+        if not line.startswith(name + '{') and not line.startswith(name + ' '):
+            continue
+        m = re.match(r'^(\w+)(\{[^}]*\})?\s+(\S+)$', line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ''))
+        if all(got.get(k) == v for k, v in labels.items()):
+            total = (total or 0) + float(m.group(3))
+    return total
+
+
+def page_state(drv):
+    return drv.execute_script('''
+      const d = window.turnpikeDemo || {};
+      const tiles = [...document.querySelectorAll('.tile')].map(t => ({
+        participant: t.dataset.participant, path: t.dataset.path || null,
+        text: t.querySelector('.path') ? t.querySelector('.path').textContent : ''}));
+      return {joined: !!d.joined, error: d.error || null, stats: d.stats || null, tiles,
+              self: d.room ? d.room.participantId : null,
+              others: d.room ? [...d.room.participants.keys()] : [],
+              paths: d.paths || {}, status: document.getElementById('status').textContent};''')
+
+
+class Browser:
+    def __init__(self, name, extra_args):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix=f'turnpike-it-sfu-{name}-')
+        self.drv, self.service = cr.make_driver(os.path.join(self.dir, 'profile'),
+                                                os.path.join(self.dir, 'chromedriver.log'), extra_args)
+
+    def close(self):
+        try:
+            self.drv.quit()
+        except Exception:  # noqa: BLE001
+            pass
+        cr._kill_service(self.service)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_for(what, fn, timeout, interval=0.5):
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f'{what}: not within {timeout:.0f}s (last: {last})')
+
+
+def inbound_by_participant(state):
+    """{participant id: {'video': framesDecoded, 'audio': packetsReceived}} from the page's stats."""
+    out = {}
+    stats = state.get('stats') or {}
+    for r in stats.get('inbound', []):
+        tid = r.get('trackId') or ''
+        pid = tid.rsplit('-', 1)[0] if '-' in tid else None
+        if not pid:
+            continue
+        d = out.setdefault(pid, {'video': 0, 'audio': 0})
+        if r['kind'] == 'video':
+            d['video'] = max(d['video'], r.get('framesDecoded') or 0)
+        else:
+            d['audio'] = max(d['audio'], r.get('packetsReceived') or 0)
+    return out
+
+
+def ws_exchange(drv, url, messages, timeout_ms=5000):
+    """Opens a WebSocket from the page, sends each message (strings are sent raw), and returns what
+    came back and how the socket closed."""
+    return drv.execute_async_script('''
+      const [url, messages, timeout, done] = arguments;
+      const got = [];
+      const ws = new WebSocket(url);
+      const finish = (how) => done({got, how});
+      const timer = setTimeout(() => { finish('open'); ws.close(); }, timeout);
+      ws.onopen = () => { for (const m of messages) ws.send(typeof m === 'string' ? m : JSON.stringify(m)); };
+      ws.onmessage = (e) => { try { got.push(JSON.parse(e.data)); } catch (_) { got.push(e.data); } };
+      ws.onclose = (e) => { clearTimeout(timer); finish('closed:' + e.code); };
+    ''', url, messages, timeout_ms)
+
+
+def main():
+    ap = harness.common_argparser(__doc__.splitlines()[0])
+    ap.add_argument('--deadline', type=float, default=150.0, help='overall bound, seconds')
+    args = ap.parse_args()
+    tr = harness.TestRunner('sfu')
+    t0 = time.monotonic()
+    certdir = tempfile.mkdtemp(prefix='turnpike-it-sfu-cert-')
+    browsers = {}
+    try:
+        cert, key = harness.make_cert(certdir)
+        spki = cr.spki_sha256_b64(cert)
+        cfg = sfu_config(cert, key)
+        with harness.Turnpike(cfg, binary=args.bin, name='turnpike-sfu') as srv:
+            base = f'http://{cfg["sfu"]["signal_listen"]}'
+            signal_url = f'ws://{cfg["sfu"]["signal_listen"]}/signal'
+
+            def join_all():
+                for name, relay in PARTICIPANTS:
+                    extra = [f'--ignore-certificate-errors-spki-list={spki}'] if relay == 'tls' else []
+                    b = Browser(name, extra)
+                    browsers[name] = b
+                    tok = token(srv, name)['token']
+                    b.drv.get(f'{base}/demo/?relay={relay}&w=320&h=240&fps=15#token={tok}')
+                for name, b in browsers.items():
+                    st = wait_for(f'{name} joins', lambda b=b: (lambda s: s if s['joined'] or s['error'] else None)(
+                        page_state(b.drv)), 30)
+                    assert not st['error'], f'{name} could not join: {st["error"]}'
+                return f'{len(browsers)} joined room {ROOM}'
+            tr.run('join', join_all)
+
+            ids = {}
+
+            def media():
+                for name, b in browsers.items():
+                    ids[name] = page_state(b.drv)['self']
+
+                def everyone_decodes():
+                    ok = True
+                    counts = {}
+                    for name, b in browsers.items():
+                        got = inbound_by_participant(page_state(b.drv))
+                        counts[name] = got
+                        for other, oid in ids.items():
+                            if other == name:
+                                continue
+                            g = got.get(oid, {'video': 0, 'audio': 0})
+                            if g['video'] < 30 or g['audio'] < 50:
+                                ok = False
+                    return counts if ok else None
+                first = wait_for('every participant decodes the others', everyone_decodes, 60, 1.0)
+                time.sleep(3)
+                second = everyone_decodes() or {}
+                for name in browsers:
+                    for other, oid in ids.items():
+                        if other == name:
+                            continue
+                        a, b2 = first[name].get(oid, {}), second.get(name, {}).get(oid, {})
+                        assert b2.get('video', 0) > a.get('video', 0), f'{name}: video from {other} stalled'
+                        assert b2.get('audio', 0) > a.get('audio', 0), f'{name}: audio from {other} stalled'
+                return '; '.join(f'{n} sees ' + ', '.join(
+                    f'{o}: {second[n][ids[o]]["video"]} frames/{second[n][ids[o]]["audio"]} audio pkts'
+                    for o in ids if o != n) for n in browsers)
+            tr.run('media', media)
+
+            def sessions_split():
+                want = {'direct': 1, 'relay_udp': 1, 'relay_tls': 1, 'relay_tcp': 0, 'relay_dtls': 0,
+                        'relay_external': 0}
+                seen = {}
+
+                def split():
+                    text = scrape(srv)
+                    seen['got'] = {p: metric(text, 'turnpike_sfu_sessions', path=p) or 0 for p in want}
+                    return seen['got'] == want
+                try:
+                    wait_for('turnpike_sfu_sessions split', split, 20)
+                except AssertionError:
+                    raise AssertionError(f'turnpike_sfu_sessions is {seen.get("got")}, want {want}')
+                got = seen['got']
+                # Each page shows every participant's path as the SFU saw it.
+                for name, b in browsers.items():
+                    st = page_state(b.drv)
+                    for other, oid in ids.items():
+                        want = other
+                        shown = st['paths'].get(oid) if other != name else st['paths'].get('self')
+                        assert shown == want, f'{name}\'s page shows {other} as {shown!r}, want {want!r}'
+                text = scrape(srv)
+                assert metric(text, 'turnpike_sfu_participants') == 3
+                assert metric(text, 'turnpike_sfu_rooms') == 1
+                assert metric(text, 'turnpike_sfu_tracks', kind='video') == 3
+                assert metric(text, 'turnpike_sfu_tracks', kind='audio') == 3
+                assert (metric(text, 'turnpike_sfu_forwarded_packets_total', kind='video') or 0) > 0
+                return f'sessions {got}; each page shows every path'
+            tr.run('sessions_split', sessions_split)
+
+            def bad_input():
+                drv = browsers['direct'].drv
+                results = {}
+                bad = token(srv, 'mallory')['token']
+                bad = bad[:-3] + ('AAA' if not bad.endswith('AAA') else 'BBB')
+                # Expired well past the server's clock-skew leeway (30 s): signed here with the key.
+                expired = hs256_token({'room': ROOM, 'identity': 'late', 'region': 'eu-west-1',
+                                       'exp': int(time.time()) - 120}, TOKEN_KEY)
+                other_region = hs256_token({'room': ROOM, 'identity': 'far', 'region': 'us-east-1',
+                                            'exp': int(time.time()) + 600}, TOKEN_KEY)
+                cases = {
+                    'bad_token': [{'type': 'join', 'token': bad}],
+                    'expired_token': [{'type': 'join', 'token': expired}],
+                    'wrong_region': [{'type': 'join', 'token': other_region}],
+                    'malformed': ['{not json'],
+                    'not_joined': [{'type': 'offer', 'sdp': 'v=0'}],
+                }
+                for want, msgs in cases.items():
+                    r = ws_exchange(drv, signal_url, msgs)
+                    errs = [m for m in r['got'] if isinstance(m, dict) and m.get('type') == 'error']
+                    assert errs and errs[0]['code'] == want, f'{want}: got {r}'
+                    results[want] = r['how']
+                for fatal in ('bad_token', 'expired_token', 'wrong_region'):
+                    assert results[fatal].startswith('closed'), f'{fatal}: the connection stayed {results[fatal]}'
+                assert not results['malformed'].startswith('closed'), 'a malformed message closed the connection' 
+                # A joined client with a bogus SDP gets bad_sdp and stays joined.
+                good = token(srv, 'eve')['token']
+                r = ws_exchange(drv, signal_url, [{'type': 'join', 'token': good},
+                                                  {'type': 'offer', 'sdp': 'v=0\r\nthis is not sdp\r\n'},
+                                                  {'type': 'ping'}])
+                types = [m.get('type') + (':' + m.get('code') if m.get('code') else '') for m in r['got']]
+                assert 'joined' in types and 'error:bad_sdp' in types and 'pong' in types, f'bogus sdp: {types}'
+                # The room is undisturbed: still three media sessions, media still flowing.
+                text = scrape(srv)
+                n = metric(text, 'turnpike_sfu_sessions', path='direct')
+                assert n == 1, f'turnpike_sfu_sessions{{path="direct"}} is {n} after the bad inputs'
+                before = inbound_by_participant(page_state(browsers['relay_udp'].drv))
+                time.sleep(2)
+                after = inbound_by_participant(page_state(browsers['relay_udp'].drv))
+                oid = ids['direct']
+                assert after[oid]['video'] > before[oid]['video'], 'media stopped after the bad inputs'
+                return f'errors: {sorted(results)} + bad_sdp; the room kept relaying'
+            tr.run('bad_input', bad_input)
+
+            def leave():
+                gone = ids['relay_tls']
+                browsers.pop('relay_tls').close()   # closes the tab and the browser
+                t_close = time.monotonic()
+                for name, b in browsers.items():
+                    wait_for(f'{name} sees relay_tls leave',
+                             lambda b=b: gone not in page_state(b.drv)['others'] and
+                             all(t['participant'] != gone for t in page_state(b.drv)['tiles']), 15)
+                secs = time.monotonic() - t_close
+                text = wait_for('gauges follow', lambda: (lambda t: t if metric(t, 'turnpike_sfu_participants') == 2
+                                                          else None)(scrape(srv)), 10)
+                assert metric(text, 'turnpike_sfu_sessions', path='relay_tls') == 0
+                assert metric(text, 'turnpike_sfu_tracks', kind='video') == 2
+                return f'gone from both others within {secs:.1f}s; participants 2, relay_tls sessions 0'
+            tr.run('leave', leave)
+            srv.check_alive()
+    except harness.ServerError as e:
+        tr.fail('server', str(e))
+    finally:
+        for b in browsers.values():
+            b.close()
+        shutil.rmtree(certdir, ignore_errors=True)
+    print(f'(total {time.monotonic() - t0:.1f}s)', flush=True)
+    return tr.finish()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
