@@ -396,7 +396,29 @@ struct Engine::Impl {
         ++it;
       }
     }
-    std::string answer = sdp::make_answer(*parsed, opts);
+    // Payload types are what the answer negotiates (the offer may list a codec twice, e.g. H264
+    // with several profiles): read them back from the answer's sections.
+    sdp::SessionDescription built = sdp::build_answer(*parsed, opts);
+    for (auto& [mid, t] : p.published) {
+      const sdp::MediaSection* s = sdp::find_section(built, mid);
+      if (!s || s->codecs.empty()) continue;
+      t->codec_name = s->codecs.front().name;
+      t->codec = codec_of(t->codec_name);
+      t->payload_type = s->codecs.front().payload_type;
+      t->clock_rate = s->codecs.front().clock_rate ? s->codecs.front().clock_rate : t->clock_rate;
+    }
+    for (auto it = p.receiving.begin(); it != p.receiving.end();) {
+      const sdp::MediaSection* s = sdp::find_section(built, it->first);
+      auto pt = s && s->direction == sdp::Direction::SendOnly ? sdp::payload_type(*s, it->second->track->codec_name)
+                                                             : std::nullopt;
+      if (!pt) {
+        it = p.receiving.erase(it);  // answered inactive after all: nothing goes there
+        continue;
+      }
+      it->second->payload_type = *pt;
+      ++it;
+    }
+    std::string answer = sdp::to_string(built);
     p.offer = std::move(*parsed);
     p.answered_ms = p.answered_ms ? p.answered_ms : now_ms;
     send(p, {{"type", "answer"}, {"sdp", answer}});

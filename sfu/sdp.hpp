@@ -292,7 +292,8 @@ struct AnswerOptions {
 // a BUNDLE group, ICE credentials, a DTLS fingerprint and a=setup:actpass or active on the BUNDLE
 // transport, and a BUNDLE-tag section (the first mid of the group) that is not port 0, is
 // UDP/TLS/RTP/SAVPF with rtcp-mux and offers a codec of opts (RFC 8843 7.3.3: that section cannot be
-// rejected on its own; so an SDK must not create a data channel before its first transceiver).
+// rejected on its own; Chromium makes m=application the tag only when its first negotiation had
+// nothing but a data channel).
 // Other sections the SFU cannot take are rejected one by one by build_answer() instead.
 Error check_offer(const SessionDescription& offer, const AnswerOptions& opts);
 Error check_offer(const SessionDescription& offer);  // with default AnswerOptions

@@ -335,10 +335,16 @@ bool Core::authenticate(Context& c) {
     sink_.auth_failed(AuthFailure::BadIntegrity);
     return false;
   }
-  // RFC 8656 7.3 / 9.2 / 11.2: requests on an allocation must use the Allocate's credentials.
+  // RFC 8656 7.3 / 9.2 / 11.2: requests on an allocation must use the Allocate's credentials. A
+  // TURN REST credential is time-limited by design, so a fresh one for the same user (a new expiry,
+  // validly signed) is the same credential renewed, not another one: long calls outlive their
+  // first credential, and clients that derive the username per request cross second boundaries.
   if (c.alloc && (c.alloc->username != c.username || c.alloc->key != c.cred->key)) {
-    send_error(c, 441, "Wrong Credentials");
-    return false;
+    bool renewed_rest = c.cred->expires_unix != 0 && c.alloc->credential_expires_unix != 0 && c.alloc->user == c.cred->user;
+    if (!renewed_rest) {
+      send_error(c, 441, "Wrong Credentials");
+      return false;
+    }
   }
   return true;
 }

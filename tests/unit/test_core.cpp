@@ -622,3 +622,17 @@ TEST_F(CoreTest, RequestOutcomesTellChallengesFromFailures) {
   EXPECT_EQ(r.code, 401);
   EXPECT_FALSE(sink.requests.back().challenge);  // a wrong password is a failure
 }
+
+TEST_F(CoreTest, RenewedRestCredentialOfTheSameUserIsAcceptedAnotherUserGets441) {
+  std::string first = std::to_string(now.unix_s + 600) + ":carol";
+  ASSERT_EQ(allocate(client(), first, rest_password("northwind", first)).code, 200);
+  // The application hands out a fresh credential (a later expiry) for the same user: a renewal.
+  std::string renewed = std::to_string(now.unix_s + 4200) + ":carol";
+  auto r = request(Method::Refresh, client(), [](Builder& b) { b.add_u32(attr::Lifetime, 600); }, renewed,
+                   rest_password("newsecret", renewed));
+  EXPECT_EQ(r.code, 200);
+  // Another user's valid REST credential, or a static user, is not the allocation's.
+  std::string dave = std::to_string(now.unix_s + 600) + ":dave";
+  EXPECT_EQ(request(Method::Refresh, client(), [](Builder&) {}, dave, rest_password("northwind", dave)).code, 441);
+  EXPECT_EQ(request(Method::Refresh, client(), [](Builder&) {}, "alice", "wonderland").code, 441);
+}
