@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "server/log.hpp"
+#include "server/sockaddr.hpp"
 #include "turn/crypto.hpp"
 
 namespace turnpike {
@@ -33,21 +34,6 @@ namespace {
 
 constexpr int kMtu = 1200;  // conservative: fits IPv6 minimum MTU with room for tunnels
 
-socklen_t to_sockaddr(const Endpoint& ep, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof ss);
-  if (ep.address.is_v4()) {
-    auto* s = reinterpret_cast<sockaddr_in*>(&ss);
-    s->sin_family = AF_INET;
-    s->sin_port = htons(ep.port);
-    std::memcpy(&s->sin_addr, ep.address.bytes.data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
-  s->sin6_family = AF_INET6;
-  s->sin6_port = htons(ep.port);
-  std::memcpy(&s->sin6_addr, ep.address.bytes.data(), 16);
-  return sizeof(sockaddr_in6);
-}
 
 // A datagram BIO over the listener's socket: each write is one sendto() to the session's client;
 // reads hand out the one datagram being processed.
