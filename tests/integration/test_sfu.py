@@ -14,6 +14,7 @@ Checks:
                  the demo page shows each participant's path
   leave          a participant that closes its tab disappears from the others within seconds, its
                  tracks end, and the gauges follow
+  wss_signalling with sfu.signal_tls: the SDK over https, ping and join over wss://
   bad_input      a bad token, an expired token, a token for another region, a malformed message
                  and a bogus SDP each get a clear error on their own connection; the room is undisturbed
 
@@ -26,6 +27,8 @@ import hmac
 import json
 import os
 import re
+import socket
+import ssl
 import shutil
 import subprocess
 import sys
@@ -165,6 +168,73 @@ def ws_exchange(drv, url, messages, timeout_ms=5000):
       ws.onmessage = (e) => { try { got.push(JSON.parse(e.data)); } catch (_) { got.push(e.data); } };
       ws.onclose = (e) => { clearTimeout(timer); finish('closed:' + e.code); };
     ''', url, messages, timeout_ms)
+
+
+def ws_over_tls(host, port, text, timeout=5.0):
+    """A WebSocket (RFC 6455) over TLS with the standard library: the upgrade, one masked text frame,
+    and the first frame back. The server's certificate is the test's own self-signed one."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((host, port), timeout=timeout) as raw, \
+            ctx.wrap_socket(raw, server_hostname='turnpike.test') as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f'GET /signal HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n'
+                   f'Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n').encode())
+        head = b''
+        while b'\r\n\r\n' not in head:
+            chunk = s.recv(4096)
+            assert chunk, 'connection closed during the upgrade'
+            head += chunk
+        status = head.split(b'\r\n', 1)[0].decode()
+        want = base64.b64encode(hashlib.sha1((key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').encode()).digest()).decode()
+        assert status.startswith('HTTP/1.1 101'), f'upgrade refused: {status}'
+        assert f'sec-websocket-accept: {want}'.lower() in head.decode().lower(), 'wrong Sec-WebSocket-Accept'
+        body = text.encode()
+        assert len(body) < 65536
+        mask = os.urandom(4)
+        length = bytes([0x80 | len(body)]) if len(body) < 126 else bytes([0x80 | 126]) + len(body).to_bytes(2, 'big')
+        s.sendall(bytes([0x81]) + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(body)))
+        rest = head.split(b'\r\n\r\n', 1)[1]
+
+        def need(n):
+            nonlocal rest
+            while len(rest) < n:
+                chunk = s.recv(65536)
+                assert chunk, 'connection closed before an answer'
+                rest += chunk
+        need(2)
+        assert rest[0] == 0x81, f'unexpected frame {rest[:4].hex()}'
+        n, off = rest[1] & 0x7F, 2
+        if n == 126:
+            need(4)
+            n, off = int.from_bytes(rest[2:4], 'big'), 4
+        elif n == 127:
+            need(10)
+            n, off = int.from_bytes(rest[2:10], 'big'), 10
+        need(off + n)
+        return json.loads(rest[off:off + n])
+
+
+def check_wss(args, cert, key):
+    """sfu.signal_tls: the SDK, the demo and the signalling WebSocket over TLS."""
+    cfg = sfu_config(cert, key)
+    cfg['sfu']['signal_tls'] = True
+    with harness.Turnpike(cfg, binary=args.bin, name='turnpike-sfu-tls') as srv:
+        host, port = cfg['sfu']['signal_listen'].rsplit(':', 1)
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with urllib.request.urlopen(f'https://{host}:{port}/sdk/turnpike.js', context=ctx, timeout=5) as r:
+            sdk = r.read().decode()
+        assert 'Turnpike' in sdk, 'the SDK is not served over https'
+        pong = ws_over_tls(host, int(port), '{"type":"ping"}')
+        assert pong == {'type': 'pong'}, f'ping over wss: {pong}'
+        tok = token(srv, 'tls-user')
+        assert tok['signal_url'].startswith('wss://'), tok['signal_url']
+        joined = ws_over_tls(host, int(port), json.dumps({'type': 'join', 'token': tok['token']}))
+        assert joined.get('type') == 'joined' and joined.get('room') == ROOM, f'join over wss: {joined}'
+        return f'https SDK, wss ping/pong and join ({tok["signal_url"]})'
 
 
 def main():
@@ -321,6 +391,7 @@ def main():
                 return f'gone from both others within {secs:.1f}s; participants 2, relay_tls sessions 0'
             tr.run('leave', leave)
             srv.check_alive()
+        tr.run('wss_signalling', lambda: check_wss(args, cert, key))
     except harness.ServerError as e:
         tr.fail('server', str(e))
     finally:
