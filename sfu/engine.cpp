@@ -510,6 +510,13 @@ struct Engine::Impl {
       p.receiving.erase(m.mid);
       return;  // answered inactive: nothing to send there
     }
+    // A track already sent on another of this subscriber's mids stays there: browsers refuse an
+    // answer that moves an announced SSRC to a new mid (and one SSRC in two sections).
+    for (const auto& [mid, other] : p.receiving)
+      if (other->track == t && mid != m.mid) {
+        p.receiving.erase(m.mid);
+        return;
+      }
     auto& sub = p.receiving[m.mid];
     bool fresh = !sub || sub->track != t;
     if (fresh) sub = std::make_unique<Subscription>();

@@ -140,10 +140,13 @@
           this.negotiate();
           break;
         }
-        case 'track_unpublished':
+        case 'track_unpublished': {
+          const p = this.participants.get(msg.participant);
+          if (p) p.tracks.delete(msg.track);
           this._unwant(msg.track);
           this.negotiate();
           break;
+        }
         case 'path':
           this.paths.set(msg.participant, msg.path);
           this._emit('path', {participant: msg.participant, path: msg.path});
@@ -256,6 +259,23 @@
         }
       });
       return out;
+    }
+
+    // Stops publishing a local track (e.g. the camera); the others see it end.
+    async unpublish(track) {
+      for (const t of this.pc.getTransceivers()) {
+        if (t.sender && t.sender.track === track && t.direction === 'sendonly') {
+          await t.sender.replaceTrack(null);
+          t.direction = 'inactive';
+        }
+      }
+      return this.negotiate();
+    }
+
+    // A new ICE session (e.g. after a network change); media continues on the new pair.
+    restartIce() {
+      this.pc.restartIce();
+      return this.negotiate();
     }
 
     leave() {

@@ -12,6 +12,8 @@ Checks:
                  their audio (packets rising)
   sessions_split turnpike_sfu_sessions{path} shows exactly direct 1, relay_udp 1, relay_tls 1, and
                  the demo page shows each participant's path
+  renegotiate    an ICE restart keeps media flowing; unpublishing the camera ends that track for
+                 the others and leaves the audio
   leave          a participant that closes its tab disappears from the others within seconds, its
                  tracks end, and the gauges follow
   wss_signalling with sfu.signal_tls: the SDK over https, ping and join over wss://
@@ -375,8 +377,44 @@ def main():
                 return f'errors: {sorted(results)} + bad_sdp; the room kept relaying'
             tr.run('bad_input', bad_input)
 
+            def renegotiate():
+                """The direct participant restarts ICE, then stops its camera: media keeps flowing
+                after the restart, and the others see the video track end."""
+                drv = browsers['direct'].drv
+                pid = ids['direct']
+                err = drv.execute_async_script(
+                    'const done = arguments[arguments.length - 1];'
+                    'window.turnpikeDemo.room.restartIce().then(() => done(null), e => done(String(e)));')
+                assert err is None, f'ICE restart failed: {err}'
+                watcher = browsers['relay_udp'].drv
+                before = inbound_by_participant(page_state(watcher)).get(pid, {})
+                wait_for('video after the ICE restart',
+                         lambda: inbound_by_participant(page_state(watcher)).get(pid, {}).get('video', 0) >
+                         before.get('video', 0) + 30, 20)
+                err = drv.execute_async_script(
+                    'const done = arguments[arguments.length - 1];'
+                    'const room = window.turnpikeDemo.room;'
+                    'const v = room.options.stream.getVideoTracks()[0];'
+                    'room.unpublish(v).then(() => done(null), e => done(String(e)));')
+                assert err is None, f'unpublish failed: {err}'
+                text = wait_for('video tracks drop to 2', lambda: (lambda t: t if metric(
+                    t, 'turnpike_sfu_tracks', kind='video') == 2 else None)(scrape(srv)), 10)
+                assert metric(text, 'turnpike_sfu_tracks', kind='audio') == 3
+                for name in ('relay_udp', 'relay_tls'):
+                    b = browsers[name].drv
+                    wait_for(f'{name} drops the video of direct', lambda b=b: not b.execute_script(
+                        'const r = window.turnpikeDemo.room;'
+                        'return [...r.wanted.keys()].includes(arguments[0]);', f'{pid}-1'), 10)
+                # Audio of the direct participant still arrives after both renegotiations.
+                a0 = inbound_by_participant(page_state(watcher)).get(pid, {}).get('audio', 0)
+                wait_for('audio after unpublishing video', lambda: inbound_by_participant(
+                    page_state(watcher)).get(pid, {}).get('audio', 0) > a0 + 20, 10)
+                return 'ICE restart kept media flowing; the unpublished video ended for both others, audio continued'
+            tr.run('renegotiate', renegotiate)
+
             def leave():
                 gone = ids['relay_tls']
+                video_before = metric(scrape(srv), 'turnpike_sfu_tracks', kind='video')
                 browsers.pop('relay_tls').close()   # closes the tab and the browser
                 t_close = time.monotonic()
                 for name, b in browsers.items():
@@ -387,7 +425,7 @@ def main():
                 text = wait_for('gauges follow', lambda: (lambda t: t if metric(t, 'turnpike_sfu_participants') == 2
                                                           else None)(scrape(srv)), 10)
                 assert metric(text, 'turnpike_sfu_sessions', path='relay_tls') == 0
-                assert metric(text, 'turnpike_sfu_tracks', kind='video') == 2
+                assert metric(text, 'turnpike_sfu_tracks', kind='video') == video_before - 1
                 return f'gone from both others within {secs:.1f}s; participants 2, relay_tls sessions 0'
             tr.run('leave', leave)
             srv.check_alive()
