@@ -83,6 +83,7 @@ MediaCodec codec_of(const std::string& name) {
 }  // namespace
 
 struct Participant;
+struct Subscription;
 
 struct Track {
   std::string id;
@@ -106,6 +107,10 @@ struct Track {
   uint32_t sr_rtp = 0;
   int64_t sr_arrival_ms = 0;
   uint64_t packets = 0;
+  // Who receives this track: rebuilt from the room's subscriptions when they change
+  // (Room::generation), so the per-packet path walks only its own subscribers.
+  std::vector<std::pair<Participant*, Subscription*>> fanout;
+  uint64_t fanout_generation = 0;
 };
 
 struct Subscription {
@@ -152,6 +157,7 @@ struct Participant {
 struct Room {
   std::string name;
   std::map<std::string, std::unique_ptr<Participant>> participants;
+  uint64_t generation = 1;  // bumped whenever any participant's subscriptions may have changed
 };
 
 struct Engine::Impl {
@@ -418,6 +424,7 @@ struct Engine::Impl {
       it->second->payload_type = *pt;
       ++it;
     }
+    ++p.room->generation;
     std::string answer = sdp::to_string(built);
     p.offer = std::move(*parsed);
     p.answered_ms = p.answered_ms ? p.answered_ms : now_ms;
@@ -488,6 +495,7 @@ struct Engine::Impl {
   }
 
   void drop_subscriptions_to(Track* t) {
+    ++t->owner->room->generation;
     for (auto& [_, other] : t->owner->room->participants)
       for (auto it = other->receiving.begin(); it != other->receiving.end();)
         it = it->second->track == t ? other->receiving.erase(it) : std::next(it);
@@ -689,12 +697,14 @@ struct Engine::Impl {
     t.nack.store(pkt.sequence, d);
     ++t.packets;
     if (t.keyframe_wanted_since > 0 && is_keyframe(t.codec, pkt.payload)) t.keyframe_wanted_since = 0;
-    for (auto& [_, other] : p.room->participants) {
-      for (auto& [__, sub] : other->receiving) {
-        if (sub->track != &t) continue;
-        forward(*other, *sub, pkt);
-      }
+    if (t.fanout_generation != p.room->generation) {
+      t.fanout.clear();
+      for (auto& [_, other] : p.room->participants)
+        for (auto& [__, sub] : other->receiving)
+          if (sub->track == &t) t.fanout.emplace_back(other.get(), sub.get());
+      t.fanout_generation = p.room->generation;
     }
+    for (auto& [to, sub] : t.fanout) forward(*to, *sub, pkt);
   }
 
   void forward(Participant& to, Subscription& sub, const RtpPacket& pkt) {
@@ -877,6 +887,7 @@ struct Engine::Impl {
     by_conn.erase(p.conn);
     std::string id = p.id, name = room.name;
     room.participants.erase(id);  // destroys p
+    ++room.generation;
     stats.participants.set(stats.participants.get() - 1);
     broadcast(room, {{"type", "participant_left"}, {"participant", id}}, nullptr);
     close_room_if_empty(name);

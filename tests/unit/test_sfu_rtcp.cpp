@@ -15,24 +15,11 @@
 #include "sfu/rtcp.hpp"
 #include "sfu/rtp_stats.hpp"
 
+#include "hex.hpp"
+
 using namespace sfu;
 
 namespace {
-
-std::vector<uint8_t> hex(std::string_view s) {
-  std::vector<uint8_t> out;
-  int hi = -1;
-  for (char c : s) {
-    int v;
-    if (c >= '0' && c <= '9') v = c - '0';
-    else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-    else continue;
-    if (hi < 0) hi = v;
-    else { out.push_back(static_cast<uint8_t>(hi << 4 | v)); hi = -1; }
-  }
-  return out;
-}
 
 // hex() kept alive for the whole test run: parsed views point into it.
 std::span<const uint8_t> kept(std::string_view s) {

@@ -12,24 +12,11 @@
 #include "sfu/nack_buffer.hpp"
 #include "sfu/rtp.hpp"
 
+#include "hex.hpp"
+
 using namespace sfu;
 
 namespace {
-
-std::vector<uint8_t> hex(std::string_view s) {
-  std::vector<uint8_t> out;
-  int hi = -1;
-  for (char c : s) {
-    int v;
-    if (c >= '0' && c <= '9') v = c - '0';
-    else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-    else continue;
-    if (hi < 0) hi = v;
-    else { out.push_back(static_cast<uint8_t>(hi << 4 | v)); hi = -1; }
-  }
-  return out;
-}
 
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
