@@ -54,8 +54,14 @@ def check(res, expected_msgs, min_sessions):
     problems = []
     if res['returncode'] != 0:
         problems.append(f'exit code {res["returncode"]}')
-    if res['errors']:
-        problems.append(f'client errors: {res["errors"][:3]}')
+    errors = res['errors']
+    # uclient sometimes sends a second Allocate (new transaction) for a 5-tuple that already has one;
+    # RFC 8656 7.2 answers 437, and uclient recovers ("trying allocate again 437"). Loss and counts
+    # below still have to be perfect.
+    if 'trying allocate again 437' in (res.get('output') or ''):
+        errors = [e for e in errors if '437' not in e]
+    if errors:
+        problems.append(f'client errors: {errors[:3]}')
     if res['sent'] < max(expected_msgs, MIN_MESSAGES):
         problems.append(f'sent {res["sent"]} < {max(expected_msgs, MIN_MESSAGES)}')
     if res['received'] != res['sent']:
