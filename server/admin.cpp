@@ -51,7 +51,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void respond() {
     std::string auth(req_[http::field::authorization]);
-    auto r = AdminServer::route(backend_, std::string(req_.method_string()), std::string(req_.target()), auth);
+    beast::error_code ec;
+    auto remote = stream_.socket().remote_endpoint(ec);
+    std::optional<turn::IpAddress> peer;
+    if (!ec) peer = turn::IpAddress::parse(remote.address().to_string());
+    auto r = AdminServer::route(backend_, std::string(req_.method_string()), std::string(req_.target()), auth,
+                                req_.body(), peer);
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(req_.version());
     res->keep_alive(req_.keep_alive());
@@ -228,18 +233,80 @@ AdminServer::Response one_allocation(const AdminBackend& b, std::string_view id_
   return error(404, "no allocation " + std::string(id_text));
 }
 
+bool behavior_ok(const json& v) {
+  static constexpr const char* kBehaviors[] = {"no_nat", "endpoint_independent", "address_dependent",
+                                               "address_and_port_dependent", "unknown"};
+  if (!v.is_string()) return false;
+  for (const char* k : kBehaviors)
+    if (v.get<std::string>() == k) return true;
+  return false;
+}
+
+bool label_ok(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.' && c != '/' && c != ':') return false;
+  return true;
+}
+
+// POST /api/v1/nat-reports: what `turnpike-diag nat --report` sends (docs/admin-api.md). Checked in
+// full before it counts: a bad report changes nothing.
+AdminServer::Response nat_report(const AdminBackend& b, const std::string& body, const std::optional<turn::IpAddress>& peer) {
+  json r = json::parse(body, nullptr, false);
+  if (r.is_discarded() || !r.is_object()) return error(400, "the body must be a JSON object (turnpike-diag nat --json)");
+  if (!r.contains("mapping") || !behavior_ok(r["mapping"]))
+    return error(400, "'mapping' must be no_nat, endpoint_independent, address_dependent, address_and_port_dependent or unknown");
+  if (!r.contains("filtering") || !behavior_ok(r["filtering"]))
+    return error(400, "'filtering' must be no_nat, endpoint_independent, address_dependent, address_and_port_dependent or unknown");
+  if (r.contains("udp_reachable") && !r["udp_reachable"].is_boolean()) return error(400, "'udp_reachable' must be true or false");
+  std::string site;
+  if (r.contains("tags")) {
+    const json& t = r["tags"];
+    if (!t.is_object() || t.size() > 16) return error(400, "'tags' must be an object of at most 16 string values");
+    for (const auto& [k, v] : t.items())
+      if (!v.is_string() || !label_ok(k) || !label_ok(v.get<std::string>()))
+        return error(400, "tag '" + k + "': names and values are 1-64 characters of letters, digits, - _ . / :");
+    if (t.contains("site")) site = t["site"].get<std::string>();
+  }
+  if (site.empty()) {
+    std::optional<turn::IpAddress> at = peer;
+    if (r.contains("mapped") && r["mapped"].is_string())  // the site's public address, as our server saw it
+      if (auto ep = turn::Endpoint::parse(r["mapped"].get<std::string>())) at = ep->address;
+    site = at && b.site_of ? b.site_of(*at) : "unknown";
+  }
+  if (!b.nat_report) return error(503, "NAT reports are not counted by this server");
+  b.nat_report(r["mapping"].get<std::string>(), r["filtering"].get<std::string>(), site);
+  return json_response(202, {{"accepted", true}, {"site", site}});
+}
+
 }  // namespace
 
 AdminServer::Response AdminServer::route(const AdminBackend& b, const std::string& method, const std::string& target,
-                                         const std::string& authorization) {
+                                         const std::string& authorization, const std::string& body,
+                                         const std::optional<turn::IpAddress>& peer) {
   auto q = target.find('?');
   std::string path = target.substr(0, q);
   std::string_view query = q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
   static constexpr std::string_view kAllocations = "/api/v1/allocations";
+  static constexpr std::string_view kNatReports = "/api/v1/nat-reports";
   bool api = path.rfind("/api/", 0) == 0;
   bool known = path == "/metrics" || path == "/healthz" || path == "/readyz" || path == kAllocations ||
-               path.rfind(std::string(kAllocations) + "/", 0) == 0;
+               path.rfind(std::string(kAllocations) + "/", 0) == 0 || path == kNatReports;
   if (!known) return error(404, "no such endpoint: " + path);
+  if (path == kNatReports) {
+    if (method != "POST") {
+      auto r = error(405, "method " + method + " not allowed; use POST");
+      r.headers.push_back({"Allow", "POST"});
+      return r;
+    }
+    if (!token_ok(b, authorization)) {
+      auto r = error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
+      r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"turnpike\""});
+      return r;
+    }
+    if (query.size()) return error(400, "this endpoint takes no query parameters");
+    return nat_report(b, body, peer);
+  }
   if (method != "GET" && method != "HEAD") {
     auto r = error(405, "method " + method + " not allowed; use GET");
     r.headers.push_back({"Allow", "GET, HEAD"});

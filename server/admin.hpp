@@ -4,6 +4,7 @@
 //   GET /readyz                     200 while taking new allocations; 503 while starting or draining
 //   GET /api/v1/allocations         live allocations, JSON; filters ?user=&transport=&region=
 //   GET /api/v1/allocations/{id}    one allocation
+//   POST /api/v1/nat-reports        a turnpike-diag nat result (JSON), counted in turnpike_nat_clients_total
 // The API takes `Authorization: Bearer <admin.token>` when a token is configured. Errors are JSON
 // ({"error": "..."}) with the matching status. Documented in docs/admin-api.md.
 #pragma once
@@ -33,6 +34,10 @@ struct AdminBackend {
   std::function<std::optional<std::vector<turn::Allocation>>()> allocations;
   // The JSON record of an allocation (docs/admin-api.md).
   std::function<nlohmann::json(const turn::Allocation&)> record;
+  // A NAT report accepted (already validated): mapping, filtering, and the site it counts under.
+  std::function<void(const std::string& mapping, const std::string& filtering, const std::string& site)> nat_report;
+  // The site a client address belongs to (sites.* in the config), for reports without a site tag.
+  std::function<std::string(const turn::IpAddress&)> site_of;
   std::string region;
   std::string token;  // empty: the API is open
 };
@@ -52,8 +57,10 @@ class AdminServer {
     std::vector<std::pair<std::string, std::string>> headers;
   };
   // Routes one request; public so that unit tests can drive it without sockets.
+  // `body` and `peer` (the client's address) matter to POST only.
   static Response route(const AdminBackend& b, const std::string& method, const std::string& target,
-                        const std::string& authorization);
+                        const std::string& authorization, const std::string& body = {},
+                        const std::optional<turn::IpAddress>& peer = std::nullopt);
 
  private:
   void accept();

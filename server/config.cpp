@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -237,6 +238,66 @@ void parse_sfu(const YAML::Node& n, Config& c) {
   s.enabled = true;
 }
 
+void parse_nat_discovery(const YAML::Node& n, Config& c) {
+  only_keys(n, "nat_discovery", {"enabled", "alternate", "per_second", "burst"});
+  auto& d = c.nat_discovery;
+  if (n["enabled"]) {
+    auto v = n["enabled"].IsScalar() ? n["enabled"].as<std::string>() : "";
+    if (v != "true" && v != "false") throw ConfigError("nat_discovery.enabled", "must be true or false");
+    d.enabled = v == "true";
+  }
+  if (n["per_second"]) d.per_second = static_cast<uint32_t>(uint(n["per_second"], "nat_discovery.per_second", 1, 10000));
+  if (n["burst"]) d.burst = static_cast<uint32_t>(uint(n["burst"], "nat_discovery.burst", 1, 100000));
+  if (!d.enabled) return;
+  if (!n["alternate"]) throw ConfigError("nat_discovery.alternate", "required when nat_discovery is enabled (ADDRESS:PORT)");
+  auto alt = Endpoint::parse(str(n["alternate"], "nat_discovery.alternate"));
+  if (!alt || alt->port == 0 || alt->address.is_unspecified())
+    throw ConfigError("nat_discovery.alternate", "must be a concrete ADDRESS:PORT, e.g. 203.0.113.2:3479");
+  d.alternate = *alt;
+}
+
+void parse_sites(const YAML::Node& n, Config& c) {
+  if (!n.IsMap()) throw ConfigError("sites", "must map site names to lists of CIDRs, e.g. {hq: [198.51.100.0/24]}");
+  for (const auto& kv : n) {
+    auto name = kv.first.as<std::string>();
+    if (name.empty() || name.size() > 64) throw ConfigError("sites", "site names must be 1 to 64 characters");
+    for (unsigned char ch : name)
+      if (!std::isalnum(ch) && ch != '-' && ch != '_' && ch != '.') throw ConfigError("sites." + name, "names use letters, digits, '-', '_' and '.'");
+    auto list = cidrs(kv.second, "sites." + name);
+    if (list.empty()) throw ConfigError("sites." + name, "must list at least one CIDR");
+    c.sites.push_back({name, std::move(list)});
+  }
+}
+
+// RFC 5780 needs the primary (the first UDP listener) and the alternate to differ in IP and port.
+void check_nat_discovery(Config& c) {
+  auto& d = c.nat_discovery;
+  if (!d.enabled) return;
+  const ListenConfig* primary = nullptr;
+  for (const auto& l : c.listen)
+    if (l.transport == turn::Transport::Udp) { primary = &l; break; }
+  if (!primary) throw ConfigError("nat_discovery", "needs a udp listen entry (the primary address)");
+  const auto& p = primary->endpoint;
+  if (p.address.is_unspecified()) throw ConfigError("nat_discovery", "the first udp listen address must be concrete, not " + p.to_string());
+  if (p.address.is_v4() != d.alternate.address.is_v4())
+    throw ConfigError("nat_discovery.alternate", "must be of the same family as the primary " + p.to_string());
+  if (p.address == d.alternate.address) throw ConfigError("nat_discovery.alternate", "must have another IP than the primary " + p.to_string());
+  if (p.port == d.alternate.port) throw ConfigError("nat_discovery.alternate", "must have another port than the primary " + p.to_string());
+  d.listeners.clear();
+  for (const auto& e : {Endpoint{p.address, d.alternate.port}, Endpoint{d.alternate.address, p.port}, d.alternate}) {
+    bool listed = false;  // already a udp listen entry: bound once
+    for (const auto& l : c.listen) listed = listed || (l.transport == turn::Transport::Udp && l.endpoint == e);
+    if (!listed) d.listeners.push_back(e);
+  }
+  for (const auto& e : d.listeners) {
+    for (const auto& r : c.relay_addresses)
+      if (r == e.address && e.port >= c.relay_port_min && e.port <= c.relay_port_max)
+        throw ConfigError("nat_discovery.alternate", e.to_string() + " lies inside relay.port_range on a relay address");
+    if (c.sfu.enabled && c.sfu.media_listen == e) throw ConfigError("nat_discovery.alternate", e.to_string() + " is also sfu.media_listen");
+  }
+  c.core.nat_discovery = turn::NatDiscoveryConfig{p, d.alternate, d.per_second, d.burst};
+}
+
 void check_tls_files(const std::string& cert, const std::string& key) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   std::string why;
@@ -288,6 +349,7 @@ void cross_check(Config& c) {
   bool v4 = false, v6 = false;
   for (const auto& r : c.relay_addresses) (r.is_v4() ? v4 : v6) = true;
   if (!v4 && !v6) throw ConfigError("relay.addresses", "empty");
+  check_nat_discovery(c);
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
 }
 
@@ -303,7 +365,7 @@ Config load_config_text(const std::string& text) {
   Config c;
   try {
     only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits", "tls",
-                          "metrics", "sfu"});
+                          "metrics", "sfu", "nat_discovery", "sites"});
     if (root["region"]) c.region = str(root["region"], "region");
     if (c.region.empty()) throw ConfigError("region", "must not be empty");
     if (!root["listen"]) throw ConfigError("listen", "required");
@@ -344,6 +406,8 @@ Config load_config_text(const std::string& text) {
         c.metrics_per_allocation_limit = uint(m["per_allocation_limit"], "metrics.per_allocation_limit", 1, 100'000);
     }
     if (const auto& s = root["sfu"]; s && !s.IsNull()) parse_sfu(s, c);
+    if (const auto& d = root["nat_discovery"]; d && !d.IsNull()) parse_nat_discovery(d, c);
+    if (const auto& s = root["sites"]; s && !s.IsNull()) parse_sites(s, c);
     if (root["threads"]) c.threads = static_cast<unsigned>(uint(root["threads"], "threads", 1, 256));
     if (const auto& l = root["log"]; l && !l.IsNull()) {
       only_keys(l, "log", {"level", "format"});

@@ -58,7 +58,29 @@ struct Config {
     uint32_t ice_credential_ttl_s = 3600;    // TURN REST credentials handed out with a join
     uint32_t max_participants_per_room = 50;
   } sfu;
-  bool embedded_default = false;   // loaded from the built-in default (prints the demo user)
+  // NAT behavior discovery (RFC 5780, nat_discovery.*): off unless enabled. The primary address is
+  // the first UDP listen entry; `listeners` are the other three combinations, bound as UDP listeners.
+  struct NatDiscovery {
+    bool enabled = false;
+    turn::Endpoint alternate;
+    uint32_t per_second = 10, burst = 40;    // RFC 5780 answers per source IP
+    std::vector<turn::Endpoint> listeners;   // derived: (primary IP, alt port), (alt IP, primary port), alternate
+  } nat_discovery;
+  // Sites (sites.*): named client networks for per-site metrics. Clients elsewhere count under their
+  // /24 (IPv4) or /48 (IPv6).
+  struct Site {
+    std::string name;
+    std::vector<turn::Cidr> cidrs;
+  };
+  std::vector<Site> sites;
+  bool embedded_default = false;
+
+  // Every socket to listen on: `listen`, then the RFC 5780 listeners (UDP).
+  std::vector<ListenConfig> all_listeners() const {
+    auto all = listen;
+    for (const auto& e : nat_discovery.listeners) all.push_back({turn::Transport::Udp, e});
+    return all;
+  }   // loaded from the built-in default (prints the demo user)
 };
 
 // Parses and validates; throws ConfigError naming the first bad key.

@@ -39,7 +39,7 @@ const char* kUsage =
 // SO_REUSEPORT would let us share a port with another process of the same user: refuse that by
 // first binding the listener address exclusively.
 void probe_exclusive(const turnpike::Config& c) {
-  for (const auto& l : c.listen) {
+  for (const auto& l : c.all_listeners()) {
     sockaddr_storage ss{};
     socklen_t len;
     if (l.endpoint.address.is_v4()) {
@@ -114,6 +114,11 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
     return "starting";
   };
   b.allocations = [&shards] { return snapshot_all(shards); };
+  b.site_of = [&shared](const turn::IpAddress& a) { return shared.sites.site_of(a); };
+  b.nat_report = [&shared](const std::string& mapping, const std::string& filtering, const std::string& site) {
+    shared.metrics.nat_client(mapping, filtering, "active", site);
+    log::info("nat_report", {log::str("mapping", mapping), log::str("filtering", filtering), log::str("site", site)});
+  };
   b.record = [&cfg](const turn::Allocation& a) {
     return allocation_record(a, RecordContext{cfg.region, cfg.auth.realm, now(), std::nullopt});
   };
@@ -166,6 +171,10 @@ std::string ice_servers_json(const turnpike::Config& cfg, const std::string& ide
         case turn::Transport::Udp:
           turn_urls.push_back("turn:" + hp + "?transport=udp");
           stun_urls.push_back("stun:" + hp);
+          // With RFC 5780 on, the primary's port alternate too: two mappings from one socket towards
+          // one IP's two ports show a port-dependent NAT (passive inference, docs/nat.md).
+          if (cfg.core.nat_discovery && l.endpoint == cfg.core.nat_discovery->primary)
+            stun_urls.push_back("stun:" + url_host_port(turn::Endpoint{ep.address, cfg.core.nat_discovery->alternate.port}));
           break;
         case turn::Transport::Tcp: turn_urls.push_back("turn:" + hp + "?transport=tcp"); break;
         case turn::Transport::Tls: turn_urls.push_back("turns:" + hp + "?transport=tcp"); break;
@@ -193,6 +202,16 @@ sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::Share
   e.max_participants_per_room = cfg.sfu.max_participants_per_room;
   e.start_unix_s = turnpike::now().unix_s;
   e.ice_servers = [&cfg](const std::string& identity) { return ice_servers_json(cfg, identity); };
+  // The STUN addresses handed out, where literal: their srflx mappings are the passive evidence.
+  for (const auto& server : nlohmann::json::parse(ice_servers_json(cfg, "probe")))
+    for (const auto& u : server["urls"]) {
+      auto url = u.get<std::string>();
+      if (url.rfind("stun:", 0) != 0) continue;
+      std::string hp = url.substr(5, url.find('?') == std::string::npos ? std::string::npos : url.find('?') - 5);
+      auto ep = turn::Endpoint::parse(hp);
+      if (!ep) ep = turn::Endpoint::parse(hp + ":3478");  // RFC 7064: the default port
+      if (ep) e.stun_servers.push_back(*ep);
+    }
   e.classify = [&shared](const turn::Endpoint& from) {
     // Not one of our allocations: direct as far as the server can tell (the engine tells other TURN
     // servers' relays apart by the client's own relay candidates).
@@ -236,6 +255,10 @@ int run(turnpike::Config cfg) {
       sfu_host->on_join_seconds = [&m = shared->metrics](double v) { m.sfu_join_seconds(v); };
       sfu_host->on_rtt_seconds = [&m = shared->metrics](double v) { m.sfu_rtt_seconds(v); };
       sfu_host->on_loss_ratio = [&m = shared->metrics](double v) { m.sfu_loss_ratio(v); };
+      sfu_host->on_nat_mapping = [&s = *shared](const turn::IpAddress& client, const char* mapping) {
+        // Passive inference sees the mapping only; filtering needs the server to send first.
+        s.metrics.nat_client(mapping, "unknown", "passive", s.sites.site_of(client));
+      };
       if (cfg.auth.rest_secrets.empty())
         log::warn("sfu_without_turn_credentials", {log::str("why", "auth.rest_secrets is empty: joins get no TURN servers")});
     }

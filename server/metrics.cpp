@@ -96,6 +96,11 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                           .Name("turnpike_allocation_lifetime_seconds")
                           .Help("How long allocations lived, observed when they end")
                           .Register(*registry_);
+  nat_clients_ = &prometheus::BuildCounter()
+                     .Name("turnpike_nat_clients_total")
+                     .Help("Clients whose NAT behaviour was classified (RFC 4787/5780 terms), by site; source active "
+                           "(turnpike-diag reports) or passive (inferred from live traffic)")
+                     .Register(*registry_);
   sfu_join_ = &prometheus::BuildHistogram()
                    .Name("turnpike_sfu_join_seconds")
                    .Help("SFU: from a participant's join to its first media packet")
@@ -160,6 +165,18 @@ std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::C
   }
   add(permissions, {}, static_cast<double>(np));
   add(channels, {}, static_cast<double>(nc));
+  auto nat_answers = family("turnpike_nat_discovery_responses_total",
+                            "RFC 5780 Binding responses (with OTHER-ADDRESS and RESPONSE-ORIGIN)", MetricType::Counter);
+  auto nat_limited = family("turnpike_nat_discovery_limited_total",
+                            "RFC 5780 requests over the per-source limit (answered plainly, or dropped if redirected)",
+                            MetricType::Counter);
+  uint64_t na = 0, nl = 0;
+  for (const auto* c : cores) {
+    na += c->nat_discovery_responses.get();
+    nl += c->nat_discovery_limited.get();
+  }
+  add(nat_answers, {}, static_cast<double>(na));
+  add(nat_limited, {}, static_cast<double>(nl));
 
   auto bytes = family("turnpike_relay_bytes_total", "Application bytes relayed (payload, without TURN framing)",
                       MetricType::Counter);
@@ -382,6 +399,11 @@ std::string Metrics::render(const std::vector<const turn::CoreStats*>& cores,
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, all);
   return out.str();
+}
+
+void Metrics::nat_client(const std::string& mapping, const std::string& filtering, const char* source,
+                         const std::string& site) {
+  nat_clients_->Add({{"mapping", mapping}, {"filtering", filtering}, {"source", source}, {"site", site}}).Increment();
 }
 
 }  // namespace turnpike

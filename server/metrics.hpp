@@ -47,6 +47,10 @@ class Metrics {
   void sfu_rtt_seconds(double v) { sfu_rtt_->Observe(v); }
   void sfu_loss_ratio(double v) { sfu_loss_->Observe(v); }
 
+  // A client's NAT behaviour classified (turnpike_nat_clients_total): mapping and filtering in RFC
+  // 4787/5780 terms (or no_nat, unknown), `source` "active" (a turnpike-diag report) or "passive".
+  void nat_client(const std::string& mapping, const std::string& filtering, const char* source, const std::string& site);
+
   // Renders everything in the Prometheus text exposition format.
   // `cores`: every shard's CoreStats. `per_allocation`: snapshots of live allocations to export as
   // per-allocation series (already capped and ordered by the caller); `omitted`: how many were cut.
@@ -76,6 +80,7 @@ class Metrics {
   std::array<ByCode, 4> allocates_{};  // by client transport
   std::array<std::atomic<uint64_t>, 5> auth_failures_{};
   std::array<std::array<std::atomic<uint64_t>, 4>, 2> server_drops_{};    // by ServerDrop, transport
+  prometheus::Family<prometheus::Counter>* nat_clients_ = nullptr;
   const sfu::EngineStats* sfu_ = nullptr;
   prometheus::Histogram* sfu_join_ = nullptr;
   prometheus::Histogram* sfu_rtt_ = nullptr;

@@ -169,7 +169,7 @@ std::shared_ptr<Shard::Socket> Shard::adopt(int fd, bool listener, const Endpoin
 }
 
 void Shard::bind_listeners() {
-  for (const auto& l : shared_.config.listen) {
+  for (const auto& l : shared_.config.all_listeners()) {
     if (l.transport == turn::Transport::Tcp || l.transport == turn::Transport::Tls) {
       auto a = std::make_shared<Acceptor>(io_);
       a->listen = l;

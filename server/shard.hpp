@@ -24,6 +24,7 @@
 #include "server/config.hpp"
 #include "server/dtls.hpp"
 #include "server/metrics.hpp"
+#include "server/sites.hpp"
 #include "server/stream_session.hpp"
 #include "server/tls.hpp"
 #include "turn/core.hpp"
@@ -113,6 +114,7 @@ struct SharedState {
   std::atomic<uint64_t> refused_connections{0};
   Metrics metrics;
   RelayDirectory relay_directory;
+  SiteMap sites{config.sites};
   // What /readyz reports: starting until every shard runs, ready, then draining once stopping.
   enum class State : int { Starting, Ready, Draining };
   std::atomic<State> state{State::Starting};

@@ -9,6 +9,7 @@
 #include "sfu/dtls_srtp.hpp"
 #include "sfu/ice_lite.hpp"
 #include "sfu/nack_buffer.hpp"
+#include "sfu/nat_inference.hpp"
 #include "sfu/rtcp.hpp"
 #include "sfu/rtp.hpp"
 #include "sfu/rtp_stats.hpp"
@@ -152,6 +153,10 @@ struct Participant {
   std::map<std::string, std::unique_ptr<Subscription>> receiving;  // by the participant's mid
   std::vector<turn::Endpoint> addresses;                           // learned from valid checks
   std::vector<turn::Endpoint> relay_candidates;  // the client's own relay candidates (any TURN server)
+  std::vector<turn::Endpoint> host_candidates;   // literal (not mDNS) host candidates
+  std::vector<ReflexiveCandidate> srflx_candidates;
+  int64_t connected_ms = 0;
+  bool nat_inferred = false;
 };
 
 struct Room {
@@ -281,26 +286,69 @@ struct Engine::Impl {
     note_candidate(p, line);
   }
 
-  // RFC 8839 5.1: "candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ..."
+  // RFC 8839 5.1: "candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type>
+  // [raddr <address> rport <port>] ...": relay candidates tell other TURN servers' relays apart; host
+  // and srflx candidates are evidence for the passive NAT inference.
   void note_candidate(Participant& p, std::string_view line) {
     if (line.rfind("a=", 0) == 0) line.remove_prefix(2);
     if (line.rfind("candidate:", 0) == 0) line.remove_prefix(10);
     std::vector<std::string_view> f;
-    while (!line.empty() && f.size() < 8) {
+    while (!line.empty() && f.size() < 12) {
       auto sp = line.find(' ');
       f.push_back(line.substr(0, sp));
       line = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
     }
-    if (f.size() < 8 || f[6] != "typ" || f[7] != "relay") return;
-    auto ip = turn::IpAddress::parse(f[4]);
+    if (f.size() < 8 || f[6] != "typ") return;
+    auto ep = endpoint_of(f[4], f[5]);
+    if (!ep || (f[2] != "udp" && f[2] != "UDP")) return;
+    auto remember = [](auto& v, const auto& x) {
+      if (std::find(v.begin(), v.end(), x) != v.end()) return false;
+      if (v.size() >= 16) v.erase(v.begin());
+      v.push_back(x);
+      return true;
+    };
+    if (f[7] == "host") {
+      remember(p.host_candidates, *ep);
+    } else if (f[7] == "srflx") {
+      std::optional<turn::Endpoint> base;
+      if (f.size() >= 12 && f[8] == "raddr" && f[10] == "rport") base = endpoint_of(f[9], f[11]);
+      if (base && (base->address.is_unspecified() || base->port == 0)) base.reset();  // hidden (mDNS era)
+      bool known = false;
+      for (const auto& c : p.srflx_candidates) known = known || (c.address == *ep && c.base == base);
+      if (!known) {
+        if (p.srflx_candidates.size() >= 16) p.srflx_candidates.erase(p.srflx_candidates.begin());
+        p.srflx_candidates.push_back({*ep, base});
+      }
+    } else if (f[7] == "relay") {
+      if (remember(p.relay_candidates, *ep) && p.addr && *p.addr == *ep) classify(p);
+    }
+  }
+
+  static std::optional<turn::Endpoint> endpoint_of(std::string_view address, std::string_view port_text) {
+    auto ip = turn::IpAddress::parse(address);
     int port = 0;
-    for (char ch : f[5]) port = ch >= '0' && ch <= '9' && port < 65536 ? port * 10 + (ch - '0') : 70000;
-    if (!ip || port <= 0 || port > 65535) return;
-    turn::Endpoint ep{ip->unmapped(), static_cast<uint16_t>(port)};
-    if (std::find(p.relay_candidates.begin(), p.relay_candidates.end(), ep) != p.relay_candidates.end()) return;
-    if (p.relay_candidates.size() >= 16) p.relay_candidates.erase(p.relay_candidates.begin());
-    p.relay_candidates.push_back(ep);
-    if (p.addr && *p.addr == ep) classify(p);
+    for (char ch : port_text) port = ch >= '0' && ch <= '9' && port < 65536 ? port * 10 + (ch - '0') : 70000;
+    if (!ip || port <= 0 || port > 65535) return std::nullopt;
+    return turn::Endpoint{ip->unmapped(), static_cast<uint16_t>(port)};
+  }
+
+  // Once per session, a while after media starts: the participant's NAT mapping behaviour.
+  void infer_nat(Participant& p, int64_t now_ms) {
+    if (p.nat_inferred || !p.connected_ms || now_ms - p.connected_ms < cfg.nat_inference_delay_ms || !p.addr) return;
+    p.nat_inferred = true;
+    NatEvidence e;
+    e.stun_servers = cfg.stun_servers;
+    e.hosts = p.host_candidates;
+    e.srflx = p.srflx_candidates;
+    for (const auto& c : cfg.candidates)
+      if (c.address.family == p.addr->address.family) { e.media = c; break; }
+    for (const auto& a : p.addresses) {
+      bool relayed = (cfg.classify && cfg.classify(a) != Path::Direct) ||
+                     std::find(p.relay_candidates.begin(), p.relay_candidates.end(), a) != p.relay_candidates.end();
+      if (!relayed) e.check_sources.push_back(a);
+    }
+    if (e.check_sources.empty()) return;  // relayed only: the NAT between client and TURN is not seen here
+    sink.nat_mapping(e.check_sources.front().address, to_string(infer_mapping(e)));
   }
 
   void close_room_if_empty(const std::string& name) {
@@ -357,9 +405,11 @@ struct Engine::Impl {
     std::set<std::string> seen_mids;
     for (const auto& m : parsed->media)
       for (const auto& c : m.candidates)
-        if (c.type == "relay")
-          note_candidate(p, "candidate:" + c.foundation + " " + std::to_string(c.component) + " " + c.transport + " " +
-                                std::to_string(c.priority) + " " + c.address + " " + std::to_string(c.port) + " typ relay");
+        note_candidate(p, "candidate:" + c.foundation + " " + std::to_string(c.component) + " " + c.transport + " " +
+                              std::to_string(c.priority) + " " + c.address + " " + std::to_string(c.port) + " typ " +
+                              c.type + (c.related_address && c.related_port ? " raddr " + *c.related_address +
+                                                                                   " rport " + std::to_string(*c.related_port)
+                                                                             : std::string()));
     for (const auto& m : parsed->media) {
       seen_mids.insert(m.mid);
       if (m.kind != sdp::MediaKind::Audio && m.kind != sdp::MediaKind::Video) {
@@ -640,14 +690,14 @@ struct Engine::Impl {
     auto before = p->dtls->state();
     auto state = p->dtls->on_datagram(d, now_ms);
     flush_dtls(*p, from);
-    if (before != DtlsState::Connected && state == DtlsState::Connected) connected(*p, from);
+    if (before != DtlsState::Connected && state == DtlsState::Connected) connected(*p, from, now_ms);
     if (state == DtlsState::Failed && !p->dtls_failed_counted) {
       p->dtls_failed_counted = true;
       stats.dtls_failures.add();
     }
   }
 
-  void connected(Participant& p, const turn::Endpoint& from) {
+  void connected(Participant& p, const turn::Endpoint& from, int64_t now_ms) {
     const auto* km = p.dtls->keying_material();
     if (!km) return;
     auto profile = static_cast<SrtpProfile>(static_cast<uint16_t>(km->profile));
@@ -656,6 +706,7 @@ struct Engine::Impl {
       return;
     }
     p.srtp_ready = true;
+    if (!p.connected_ms) p.connected_ms = now_ms;
     // DTLS can finish before the browser nominates a pair: the address it came from has passed a
     // connectivity check, so media goes there until a nomination says otherwise.
     if (!p.addr) p.addr = from;
@@ -837,6 +888,7 @@ struct Engine::Impl {
           stats.ice_failures.add();
         }
         reports(p, now_ms);
+        infer_nat(p, now_ms);
       }
     }
     for (Participant* p : gone) {

@@ -38,6 +38,10 @@ struct EngineConfig {
   // Whether `from` is one of this node's TURN relayed addresses, and over what the client reaches
   // that allocation: RelayUdp..RelayDtls; Direct when it is not ours.
   std::function<Path(const turn::Endpoint& from)> classify;
+  // This node's STUN addresses as given to clients: their srflx candidates are mappings towards
+  // these, compared with the mapping towards the media port (passive NAT inference, nat_inference.hpp).
+  std::vector<turn::Endpoint> stun_servers;
+  int64_t nat_inference_delay_ms = 5'000;  // after the first media: candidates have trickled in
   int64_t consent_timeout_ms = 30'000;     // RFC 7675: no valid check for this long: gone
   int64_t join_timeout_ms = 30'000;        // joined but never connected media
   int64_t start_unix_s = 0;                // wall clock at start: the DTLS certificate's validity
@@ -53,6 +57,8 @@ class EngineSink {
   virtual void observe_join_seconds(double) {}
   virtual void observe_rtt_seconds(double) {}
   virtual void observe_loss_ratio(double) {}
+  // A participant's NAT mapping behaviour, inferred once per session (NatMapping's label values).
+  virtual void nat_mapping(const turn::IpAddress& client, const char* mapping) {}
 };
 
 // Counters and gauges for turnpike_sfu_* metrics: written by the engine's thread, read by any.

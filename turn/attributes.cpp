@@ -88,6 +88,17 @@ std::optional<Lifetime> Lifetime::decode(std::span<const uint8_t> v) {
   return Lifetime{uint32_t(v[0]) << 24 | uint32_t(v[1]) << 16 | uint32_t(v[2]) << 8 | v[3]};
 }
 
+std::optional<ChangeRequest> ChangeRequest::decode(std::span<const uint8_t> v) {
+  if (v.size() != 4) return std::nullopt;
+  uint32_t flags = uint32_t(v[0]) << 24 | uint32_t(v[1]) << 16 | uint32_t(v[2]) << 8 | v[3];
+  return ChangeRequest{(flags & kChangeIp) != 0, (flags & kChangePort) != 0};  // other bits: ignored (7.2)
+}
+
+std::optional<ResponsePort> ResponsePort::decode(std::span<const uint8_t> v) {
+  if (v.size() != 4) return std::nullopt;
+  return ResponsePort{rd16(v.data())};
+}
+
 std::optional<ChannelNumber> ChannelNumber::decode(std::span<const uint8_t> v) {
   if (v.size() != 4) return std::nullopt;
   return ChannelNumber{rd16(v.data())};

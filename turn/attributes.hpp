@@ -83,6 +83,20 @@ struct ReservationToken {
   static std::optional<ReservationToken> decode(std::span<const uint8_t> v);
 };
 
+// CHANGE-REQUEST (RFC 5780 7.2): flag A asks for a response from the other IP, flag B from the other port.
+struct ChangeRequest {
+  bool change_ip = false, change_port = false;
+  static constexpr uint32_t kChangeIp = 0x04, kChangePort = 0x02;
+  static std::optional<ChangeRequest> decode(std::span<const uint8_t> v);
+  uint32_t value() const { return (change_ip ? kChangeIp : 0) | (change_port ? kChangePort : 0); }
+};
+
+// RESPONSE-PORT (RFC 5780 7.5): the port the response goes to, then 2 bytes of padding.
+struct ResponsePort {
+  uint16_t port = 0;
+  static std::optional<ResponsePort> decode(std::span<const uint8_t> v);
+};
+
 // PASSWORD-ALGORITHM (RFC 8489 14.12) and PASSWORD-ALGORITHMS (14.11).
 enum class PasswordAlgorithmId : uint16_t { Md5 = 0x0001, Sha256 = 0x0002 };
 struct PasswordAlgorithm {

@@ -72,7 +72,9 @@ Core::Core(CoreConfig cfg, std::shared_ptr<const Authenticator> auth, std::share
       quotas_(std::move(quotas)),
       relays_(relays),
       sink_(sink),
-      next_id_(id_base + 1) {}
+      next_id_(id_base + 1),
+      discovery_limiter_(cfg_.nat_discovery ? cfg_.nat_discovery->per_second : 0,
+                         cfg_.nat_discovery ? cfg_.nat_discovery->burst : 0) {}
 
 Core::~Core() = default;
 
@@ -266,6 +268,8 @@ bool Core::check_unknown_attributes(Context& c) {
   size_t n = 0;
   for (const auto& a : c.msg.attributes()) {
     if (stun::attr::known(a.type) || n + 2 > unknown.size()) continue;
+    bool rfc5780 = a.type == attr::ChangeRequest || a.type == attr::ResponsePort || a.type == attr::Padding;
+    if (rfc5780 && discovery_applies(c)) continue;  // RFC 5780 7.2: without it, CHANGE-REQUEST gets 420
     unknown[n++] = a.type >> 8;
     unknown[n++] = a.type & 0xff;
   }
@@ -382,14 +386,6 @@ void Core::send_challenge(Context& c, int code, const char* reason, bool expecte
   sink_.request_done(c.msg.method(), code, c.from.transport, expected);
 }
 
-// RFC 8489 10.1.2 (not authenticated, RFC 8656 permits anonymous Binding).
-void Core::handle_binding(Context& c) {
-  Builder b(c.out, Method::Binding, Class::Success, c.msg.transaction_id());
-  b.add_xor_address(attr::XorMappedAddress, c.from.client);
-  finish_and_send(c, b);
-  sink_.request_done(Method::Binding, 200, c.from.transport);
-}
-
 bool Core::peer_allowed(Context& c, const Endpoint& peer) {
   if (policy_->allowed(peer.address)) return true;
   send_error(c, 403, "Forbidden: peer address not allowed");
@@ -435,6 +431,7 @@ void Core::remove(Allocation* a, EndReason why, Now now) {
 
 void Core::tick(Now now) {
   std::erase_if(first_allocate_ms_, [&](const auto& kv) { return now.mono_ms - kv.second > 60'000; });
+  discovery_limiter_.expire(now.mono_ms);
   std::vector<Allocation*> expired;
   uint64_t permissions = 0, channels = 0;
   for (auto& [_, a] : by_tuple_) {

@@ -19,6 +19,7 @@
 #include "turn/auth.hpp"
 #include "turn/message.hpp"
 #include "turn/peer_policy.hpp"
+#include "turn/source_limiter.hpp"
 
 namespace turn {
 
@@ -26,6 +27,17 @@ struct Now {
   int64_t mono_ms = 0;   // monotonic: lifetimes and expiry
   int64_t unix_s = 0;    // wall clock: TURN REST credential and nonce expiry
   int64_t unix_ms = 0;   // the same wall clock in milliseconds, for records (0: use unix_s)
+};
+
+// NAT behavior discovery (RFC 5780 6): this server's primary and alternate transport addresses.
+// The four combinations of their IPs and ports are all UDP listeners; a Binding request received on
+// any of them may ask for its response from another (CHANGE-REQUEST) or to another port
+// (RESPONSE-PORT). Such answers are larger than the request or leave from elsewhere, so each source
+// IP gets at most `burst` of them at once and `per_second` after; beyond that Binding gets the plain
+// RFC 8489 answer and CHANGE-REQUEST / RESPONSE-PORT requests are dropped.
+struct NatDiscoveryConfig {
+  Endpoint primary, alternate;
+  uint32_t per_second = 10, burst = 40;
 };
 
 struct CoreConfig {
@@ -36,6 +48,7 @@ struct CoreConfig {
   uint32_t channel_cooldown_s = 300;      // RFC 8656 12: not rebindable elsewhere for 5 minutes
   std::string software;                   // SOFTWARE in 401 and Allocate responses; empty = none
   uint64_t bandwidth_bps = 0;             // per allocation, both directions; 0 = unlimited
+  std::optional<NatDiscoveryConfig> nat_discovery;  // RFC 5780; off unless configured
 };
 
 // Counts shared by all shards, for quotas (486, 508). Touched only on allocate and delete.
@@ -97,6 +110,9 @@ struct CoreStats {
   static constexpr size_t kFamilies = 3;
   Counter allocations[kTransports][kFamilies];
   Counter permissions, channel_bindings;
+  // RFC 5780: Binding responses with OTHER-ADDRESS, and requests held to the plain answer (or
+  // dropped) by the per-source limit.
+  Counter nat_discovery_responses, nat_discovery_limited;
 };
 
 // The family label of an allocation's relayed addresses: 0 IPv4, 1 IPv6, 2 dual (RFC 8656 7.2).
@@ -151,6 +167,11 @@ class Core {
   void handle_channel_data(std::span<const uint8_t> bytes, const FiveTuple& from, Now now);
   void handle_send_indication(const stun::Message& msg, const FiveTuple& from, Now now);
   void handle_binding(Context& c);
+  struct BindingOptions;  // core_context.hpp
+  bool binding_options(Context& c, BindingOptions& o);
+  void send_binding(Context& c, const BindingOptions& o);
+  bool discovery_applies(const Context& c) const;
+  bool discovery_endpoint(const Endpoint& local) const;
   void handle_allocate(Context& c);
   Allocation& install_allocation(Context& c, uint32_t lifetime_s, const RelayProvider::Opened& first,
                                  const RelayProvider::Opened* second);
@@ -177,6 +198,7 @@ class Core {
   std::unordered_map<FiveTuple, std::unique_ptr<Allocation>> by_tuple_;
   std::unordered_map<uint64_t, Allocation*> by_relay_;
   std::vector<Credential> scratch_creds_;
+  SourceLimiter discovery_limiter_;
   CoreStats stats_;
   // When each 5-tuple first asked for an allocation, so setup time spans the 401 round trip.
   std::unordered_map<FiveTuple, int64_t> first_allocate_ms_;

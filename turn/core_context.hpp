@@ -20,4 +20,11 @@ struct Core::Context {
   std::array<uint8_t, 1500> out{};
 };
 
+// What a Binding request asks of the response beyond RFC 8489 (RFC 5780 6), and where it goes.
+struct Core::BindingOptions {
+  bool discovery = false;  // RFC 5780 applies: the request reached one of the four addresses
+  FiveTuple to;            // the response's destination and, as `server`, the address it leaves from
+  size_t padding = 0;      // PADDING length to echo (7.6)
+};
+
 }  // namespace turn

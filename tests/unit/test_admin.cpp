@@ -189,5 +189,38 @@ TEST(MetricsText, NamesLabelsAndSums) {
   EXPECT_NE(with.find("turnpike_allocation_series_omitted 3\n"), std::string::npos);
 }
 
+TEST_F(Fixture, NatReportsCountWhenValidAndChangeNothingWhenNot) {
+  auto b = backend();
+  std::vector<std::string> counted;
+  b.nat_report = [&](const std::string& m, const std::string& f, const std::string& site) {
+    counted.push_back(m + "/" + f + "@" + site);
+  };
+  b.site_of = [](const turn::IpAddress& a) { return a.to_string() == "203.0.113.20" ? "lab" : "elsewhere"; };
+  const std::string auth = "Bearer 0123456789abcdef";
+  auto post = [&](const std::string& body, const std::string& a) {
+    return AdminServer::route(b, "POST", "/api/v1/nat-reports", a, body, turn::IpAddress::parse("192.0.2.99"));
+  };
+  auto r = post(R"({"mapping":"endpoint_independent","filtering":"address_and_port_dependent","udp_reachable":true,"tags":{"site":"hq","room":"r1"}})", auth);
+  EXPECT_EQ(r.status, 202u);
+  EXPECT_EQ(json::parse(r.body)["site"], "hq");
+  // No site tag: the site of the mapped address the report carries, else of the poster.
+  EXPECT_EQ(post(R"({"mapping":"no_nat","filtering":"no_nat","mapped":"203.0.113.20:4000"})", auth).status, 202u);
+  EXPECT_EQ(post(R"({"mapping":"unknown","filtering":"unknown","udp_reachable":false})", auth).status, 202u);
+  EXPECT_EQ(counted, (std::vector<std::string>{"endpoint_independent/address_and_port_dependent@hq", "no_nat/no_nat@lab",
+                                               "unknown/unknown@elsewhere"}));
+  // Refused, and nothing counted.
+  EXPECT_EQ(post(R"({"mapping":"endpoint_independent","filtering":"address_and_port_dependent"})", "").status, 401u);
+  EXPECT_EQ(post("not json", auth).status, 400u);
+  EXPECT_EQ(post("[1,2]", auth).status, 400u);
+  EXPECT_EQ(post(R"({"mapping":"cone","filtering":"no_nat"})", auth).status, 400u);
+  EXPECT_EQ(post(R"({"mapping":"no_nat"})", auth).status, 400u);
+  EXPECT_EQ(post(R"({"mapping":"no_nat","filtering":"no_nat","udp_reachable":"yes"})", auth).status, 400u);
+  EXPECT_EQ(post(R"({"mapping":"no_nat","filtering":"no_nat","tags":{"site":"a b"}})", auth).status, 400u);
+  EXPECT_EQ(post(R"({"mapping":"no_nat","filtering":"no_nat","tags":{"site":7}})", auth).status, 400u);
+  EXPECT_EQ(counted.size(), 3u);
+  EXPECT_EQ(AdminServer::route(b, "GET", "/api/v1/nat-reports", auth).status, 405u);
+  EXPECT_EQ(AdminServer::route(b, "POST", "/api/v1/allocations", auth).status, 405u);
+}
+
 }  // namespace
 }  // namespace turnpike

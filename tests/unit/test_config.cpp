@@ -141,3 +141,52 @@ TEST(Config, BadInputNamesTheKey) {
   EXPECT_EQ(bad_key("listen: [ {address: 127.0.0.1\n"), "(yaml)");
   EXPECT_EQ(bad_key("- a\n- b\n"), "(top level)");
 }
+
+namespace {
+const std::string kNat = R"(
+listen:
+  - { transport: udp, address: 203.0.113.1, port: 3478 }
+relay: { addresses: [203.0.113.1] }
+auth: { users: { alice: wonderland } }
+)";
+}  // namespace
+
+TEST(NatDiscoveryConfig, DerivesTheFourAddressesAndValidates) {
+  auto c = load_config_text(kNat + "nat_discovery: { enabled: true, alternate: \"203.0.113.2:3479\" }\n");
+  ASSERT_TRUE(c.core.nat_discovery);
+  EXPECT_EQ(c.core.nat_discovery->primary.to_string(), "203.0.113.1:3478");
+  EXPECT_EQ(c.core.nat_discovery->alternate.to_string(), "203.0.113.2:3479");
+  ASSERT_EQ(c.nat_discovery.listeners.size(), 3u);
+  EXPECT_EQ(c.nat_discovery.listeners[0].to_string(), "203.0.113.1:3479");
+  EXPECT_EQ(c.nat_discovery.listeners[1].to_string(), "203.0.113.2:3478");
+  EXPECT_EQ(c.all_listeners().size(), 4u);
+  // Off by default, and off when disabled.
+  EXPECT_FALSE(load_config_text(kNat).core.nat_discovery);
+  EXPECT_FALSE(load_config_text(kNat + "nat_discovery: { enabled: false }\n").core.nat_discovery);
+  EXPECT_EQ(bad_key(kNat + "nat_discovery: { enabled: true }\n"), "nat_discovery.alternate");
+  EXPECT_EQ(bad_key(kNat + "nat_discovery: { enabled: true, alternate: \"203.0.113.1:3479\" }\n"), "nat_discovery.alternate");
+  EXPECT_EQ(bad_key(kNat + "nat_discovery: { enabled: true, alternate: \"203.0.113.2:3478\" }\n"), "nat_discovery.alternate");
+  EXPECT_EQ(bad_key(kNat + "nat_discovery: { enabled: true, alternate: \"[2001:db8::2]:3479\" }\n"), "nat_discovery.alternate");
+  EXPECT_EQ(bad_key(kNat + "nat_discovery: { enabled: true, alternate: \"203.0.113.2:3480\" }\n"), "(accepted)");
+  // (primary IP, alternate port) would lie inside relay.port_range on the relay address.
+  EXPECT_EQ(bad_key(kNat + "nat_discovery: { enabled: true, alternate: \"203.0.113.2:50000\" }\n"), "nat_discovery.alternate");
+  EXPECT_EQ(bad_key(kNat + "nat_discovery: { enabled: yes-please, alternate: \"203.0.113.2:3479\" }\n"), "nat_discovery.enabled");
+  EXPECT_EQ(bad_key(kNat + "nat_discovery: { enabled: true, alternate: \"203.0.113.2:3479\", colour: red }\n"), "nat_discovery.colour");
+  EXPECT_EQ(bad_key(kNat + "nat_discovery: { enabled: true, alternate: \"203.0.113.2:3479\", per_second: 0 }\n"), "nat_discovery.per_second");
+  std::string wildcard = R"(
+listen: [ { transport: udp, address: 0.0.0.0, port: 3478 } ]
+relay: { addresses: [203.0.113.1] }
+auth: { users: { alice: wonderland } }
+nat_discovery: { enabled: true, alternate: "203.0.113.2:3479" }
+)";
+  EXPECT_EQ(bad_key(wildcard), "nat_discovery");
+}
+
+TEST(SitesConfig, NamesMapToCidrs) {
+  auto c = load_config_text(kNat + "sites: { hq: [198.51.100.0/28, 192.0.2.0/24], branch-2: [203.0.113.64/26] }\n");
+  ASSERT_EQ(c.sites.size(), 2u);
+  EXPECT_EQ(bad_key(kNat + "sites: [198.51.100.0/28]\n"), "sites");
+  EXPECT_EQ(bad_key(kNat + "sites: { hq: [nonsense] }\n"), "sites.hq[0]");
+  EXPECT_EQ(bad_key(kNat + "sites: { hq: [] }\n"), "sites.hq");
+  EXPECT_EQ(bad_key(kNat + "sites: { \"h q\": [198.51.100.0/28] }\n"), "sites.h q");
+}

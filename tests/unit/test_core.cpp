@@ -636,3 +636,118 @@ TEST_F(CoreTest, RenewedRestCredentialOfTheSameUserIsAcceptedAnotherUserGets441)
   EXPECT_EQ(request(Method::Refresh, client(), [](Builder&) {}, dave, rest_password("northwind", dave)).code, 441);
   EXPECT_EQ(request(Method::Refresh, client(), [](Builder&) {}, "alice", "wonderland").code, 441);
 }
+
+// ---------------------------------------------------------------------------------------------
+// RFC 5780 6: NAT behavior discovery on the four addresses 192.0.2.1/192.0.2.2 x 3478/3479.
+namespace {
+
+class DiscoveryTest : public CoreTest {
+ protected:
+  DiscoveryTest() {
+    CoreConfig cfg;
+    cfg.nat_discovery = NatDiscoveryConfig{*Endpoint::parse("192.0.2.1:3478"), *Endpoint::parse("192.0.2.2:3479"), 10, 5};
+    core = std::make_unique<Core>(cfg, auth, policy, quotas, relays, sink);
+  }
+  FiveTuple at(const char* local, Transport t = Transport::Udp) {
+    return FiveTuple{*Endpoint::parse("198.51.100.7:50000"), *Endpoint::parse(local), t};
+  }
+  std::optional<Endpoint> plain(const Response& r, uint16_t t) {
+    auto* a = r.msg.find(t);
+    if (!a) return std::nullopt;
+    auto p = PlainAddress::decode(a->value);
+    return p ? std::optional(p->endpoint) : std::nullopt;
+  }
+  // The destination and source of the last datagram sent.
+  FiveTuple sent_to() { return sink.client.back().to; }
+};
+
+}  // namespace
+
+TEST_F(DiscoveryTest, AnswerCarriesMappedResponseOriginAndOtherAddress) {
+  auto r = request(Method::Binding, at("192.0.2.1:3478"), [](Builder&) {});
+  ASSERT_EQ(r.code, 200);
+  EXPECT_EQ(r.xor_addr(attr::XorMappedAddress)->to_string(), "198.51.100.7:50000");
+  EXPECT_EQ(plain(r, attr::MappedAddress)->to_string(), "198.51.100.7:50000");
+  EXPECT_EQ(plain(r, attr::ResponseOrigin)->to_string(), "192.0.2.1:3478");
+  EXPECT_EQ(plain(r, attr::OtherAddress)->to_string(), "192.0.2.2:3479");
+  // Received on the alternate pair: OTHER-ADDRESS is the primary.
+  r = request(Method::Binding, at("192.0.2.2:3479"), [](Builder&) {});
+  EXPECT_EQ(plain(r, attr::OtherAddress)->to_string(), "192.0.2.1:3478");
+  EXPECT_EQ(plain(r, attr::ResponseOrigin)->to_string(), "192.0.2.2:3479");
+  EXPECT_EQ(core->stats().nat_discovery_responses.get(), 2u);
+}
+
+TEST_F(DiscoveryTest, ChangeRequestSendsFromTheOtherIpPortOrBoth) {
+  struct Case { uint32_t flags; const char* from; };
+  for (Case c : {Case{0x6, "192.0.2.2:3479"}, Case{0x4, "192.0.2.2:3478"}, Case{0x2, "192.0.2.1:3479"}, Case{0, "192.0.2.1:3478"}}) {
+    auto r = request(Method::Binding, at("192.0.2.1:3478"), [&](Builder& b) { b.add_u32(attr::ChangeRequest, c.flags); });
+    ASSERT_EQ(r.code, 200) << c.flags;
+    EXPECT_EQ(sent_to().server.to_string(), c.from) << c.flags;
+    EXPECT_EQ(sent_to().client.to_string(), "198.51.100.7:50000");
+    EXPECT_EQ(plain(r, attr::ResponseOrigin)->to_string(), c.from);
+    EXPECT_EQ(plain(r, attr::OtherAddress)->to_string(), "192.0.2.2:3479");  // of where it was received
+  }
+  // From the alternate IP, change IP goes back to the primary IP.
+  request(Method::Binding, at("192.0.2.2:3478"), [](Builder& b) { b.add_u32(attr::ChangeRequest, 0x4); });
+  EXPECT_EQ(sent_to().server.to_string(), "192.0.2.1:3478");
+}
+
+TEST_F(DiscoveryTest, ResponsePortRedirectsToThatPortOfTheSameIp) {
+  auto r = request(Method::Binding, at("192.0.2.1:3478"), [](Builder& b) { b.add_u32(attr::ResponsePort, 50123u << 16); });
+  ASSERT_EQ(r.code, 200);
+  EXPECT_EQ(sent_to().client.to_string(), "198.51.100.7:50123");
+  EXPECT_EQ(r.xor_addr(attr::XorMappedAddress)->to_string(), "198.51.100.7:50000");  // what was seen
+  EXPECT_EQ(request(Method::Binding, at("192.0.2.1:3478"), [](Builder& b) { b.add_u32(attr::ResponsePort, 0); }).code, 400);
+  EXPECT_EQ(request(Method::Binding, at("192.0.2.1:3478"), [](Builder& b) { b.add(attr::ResponsePort, std::string_view("ab")); }).code, 400);
+  EXPECT_EQ(request(Method::Binding, at("192.0.2.1:3478"), [](Builder& b) { b.add(attr::ChangeRequest, std::string_view("ab")); }).code, 400);
+}
+
+TEST_F(DiscoveryTest, PaddingIsEchoedAndNeverBeyondTheRequestsOwn) {
+  std::vector<uint8_t> pad(400, 0xAB);
+  auto r = request(Method::Binding, at("192.0.2.1:3478"), [&](Builder& b) { b.add(attr::Padding, pad); });
+  ASSERT_EQ(r.code, 200);
+  ASSERT_TRUE(r.msg.find(attr::Padding));
+  EXPECT_EQ(r.msg.find(attr::Padding)->value.size(), 400u);
+  std::vector<uint8_t> huge(1200, 0);
+  std::array<uint8_t, 1500> buf;
+  Builder b(buf, Method::Binding, Class::Request, next_txid());
+  b.add(attr::Padding, huge);
+  auto big = send(b.bytes(), at("192.0.2.1:3478"));
+  ASSERT_EQ(big.code, 200);
+  EXPECT_LE(big.bytes.size(), b.bytes().size() + 64);
+}
+
+TEST_F(DiscoveryTest, OverTcpChangeRequestIs400AndPlainBindingWorks) {
+  EXPECT_EQ(request(Method::Binding, at("192.0.2.1:3478", Transport::Tcp), [](Builder& b) { b.add_u32(attr::ChangeRequest, 6); }).code, 400);
+  auto r = request(Method::Binding, at("192.0.2.1:3478", Transport::Tcp), [](Builder&) {});
+  EXPECT_EQ(r.code, 200);
+  EXPECT_EQ(plain(r, attr::OtherAddress)->to_string(), "192.0.2.2:3479");
+}
+
+TEST_F(DiscoveryTest, OtherListenersAndDisabledServersAnswer420ToChangeRequest) {
+  auto r = request(Method::Binding, at("127.0.0.1:3478"), [](Builder& b) { b.add_u32(attr::ChangeRequest, 6); });
+  EXPECT_EQ(r.code, 420);
+  r = request(Method::Binding, at("127.0.0.1:3478"), [](Builder&) {});
+  EXPECT_EQ(r.code, 200);
+  EXPECT_FALSE(r.msg.find(attr::OtherAddress));
+  core = std::make_unique<Core>(CoreConfig{}, auth, policy, quotas, relays, sink);
+  EXPECT_EQ(request(Method::Binding, at("192.0.2.1:3478"), [](Builder& b) { b.add_u32(attr::ChangeRequest, 6); }).code, 420);
+  EXPECT_EQ(request(Method::Binding, at("192.0.2.1:3478"), [](Builder& b) { b.add_u32(attr::ResponsePort, 1u << 16); }).code, 420);
+}
+
+TEST_F(DiscoveryTest, PerSourceLimitFallsBackToPlainAnswersAndDropsRedirects) {
+  for (int i = 0; i < 5; ++i)  // the burst
+    EXPECT_TRUE(request(Method::Binding, at("192.0.2.1:3478"), [](Builder&) {}).msg.find(attr::OtherAddress));
+  auto r = request(Method::Binding, at("192.0.2.1:3478"), [](Builder&) {});
+  EXPECT_EQ(r.code, 200);
+  EXPECT_FALSE(r.msg.find(attr::OtherAddress));  // plain RFC 8489 answer
+  r = request(Method::Binding, at("192.0.2.1:3478"), [](Builder& b) { b.add_u32(attr::ChangeRequest, 6); });
+  EXPECT_EQ(r.code, 0);  // dropped: nothing sent
+  EXPECT_EQ(core->stats().nat_discovery_limited.get(), 2u);
+  // Another source is unaffected; the first recovers at 10 per second.
+  FiveTuple other = at("192.0.2.1:3478");
+  other.client = *Endpoint::parse("198.51.100.8:50000");
+  EXPECT_TRUE(request(Method::Binding, other, [](Builder&) {}).msg.find(attr::OtherAddress));
+  now.mono_ms += 200;
+  EXPECT_TRUE(request(Method::Binding, at("192.0.2.1:3478"), [](Builder&) {}).msg.find(attr::OtherAddress));
+}
