@@ -205,7 +205,7 @@ std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::C
   uint64_t failed = 0;
   for (size_t t = 0; t < 4; ++t) failed += server_drops_[static_cast<size_t>(ServerDrop::SendFailed)][t].load(std::memory_order_relaxed);
   add(dropped, {{"reason", kServerDrops[1]}}, static_cast<double>(failed));
-  return {allocations, permissions, channels, bytes, packets, dropped};
+  return {allocations, permissions, channels, bytes, packets, dropped, nat_answers, nat_limited};
 }
 
 std::vector<MetricFamily> Metrics::counter_families() const {

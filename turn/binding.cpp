@@ -61,10 +61,11 @@ bool Core::binding_options(Context& c, BindingOptions& o) {
   // Step 1: CHANGE-REQUEST and RESPONSE-PORT are for UDP only (RFC 5780 6.1, 7.2, 7.5).
   if (redirects && c.from.transport != Transport::Udp)
     return send_error(c, 400, "Bad Request: CHANGE-REQUEST and RESPONSE-PORT need UDP"), false;
-  // Step 2: the per-source limit. Beyond it, a redirected answer is dropped and a plain one given.
+  // Step 2: the per-source limit. Beyond it a redirect gets a short error where it came from (a
+  // silent drop would read as a filtering NAT to the client) and a plain request the plain answer.
   if (!discovery_limiter_.allow(c.from.client.address, c.now.mono_ms)) {
     stats_.nat_discovery_limited.add(1);
-    if (redirects) { drop(DropReason::Quota, c.msg.bytes().size()); return false; }
+    if (redirects) return send_error(c, 400, "Rate limited"), false;
     return true;
   }
   // Step 3: where the answer goes and where it leaves from.

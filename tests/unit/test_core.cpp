@@ -735,14 +735,16 @@ TEST_F(DiscoveryTest, OtherListenersAndDisabledServersAnswer420ToChangeRequest) 
   EXPECT_EQ(request(Method::Binding, at("192.0.2.1:3478"), [](Builder& b) { b.add_u32(attr::ResponsePort, 1u << 16); }).code, 420);
 }
 
-TEST_F(DiscoveryTest, PerSourceLimitFallsBackToPlainAnswersAndDropsRedirects) {
+TEST_F(DiscoveryTest, PerSourceLimitFallsBackToPlainAnswersAndRefusesRedirects) {
   for (int i = 0; i < 5; ++i)  // the burst
     EXPECT_TRUE(request(Method::Binding, at("192.0.2.1:3478"), [](Builder&) {}).msg.find(attr::OtherAddress));
   auto r = request(Method::Binding, at("192.0.2.1:3478"), [](Builder&) {});
   EXPECT_EQ(r.code, 200);
   EXPECT_FALSE(r.msg.find(attr::OtherAddress));  // plain RFC 8489 answer
   r = request(Method::Binding, at("192.0.2.1:3478"), [](Builder& b) { b.add_u32(attr::ChangeRequest, 6); });
-  EXPECT_EQ(r.code, 0);  // dropped: nothing sent
+  EXPECT_EQ(r.code, 400);  // a short error to where it came from, not a redirect
+  EXPECT_EQ(sent_to().server.to_string(), "192.0.2.1:3478");
+  EXPECT_LE(r.bytes.size(), 48u);
   EXPECT_EQ(core->stats().nat_discovery_limited.get(), 2u);
   // Another source is unaffected; the first recovers at 10 per second.
   FiveTuple other = at("192.0.2.1:3478");

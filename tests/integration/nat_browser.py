@@ -1,0 +1,81 @@
+"""One headless Chromium participant, run INSIDE a lab network namespace (tests/netlab/) by
+test_nat.py: `ip netns exec NS /usr/bin/python3 nat_browser.py --url URL --seconds N`.
+
+Opens Turnpike's SFU demo page (fake camera and microphone, direct ICE: no relay-only policy),
+waits until it has joined and sends media, stays N seconds, then prints one JSON line with the
+page's state and its ICE candidates, and quits. Everything bounded; chromedriver and the browser
+are killed on the way out.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import test_chromium_relay as cr  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--url', required=True)
+    ap.add_argument('--seconds', type=float, default=10)
+    ap.add_argument('--join-timeout', type=float, default=40)
+    args = ap.parse_args()
+    origin = args.url.split('/demo/')[0]
+    work = tempfile.mkdtemp(prefix='turnpike-nat-browser-')
+    drv = service = None
+    out = {'joined': False}
+    try:
+        # The lab's server is not loopback: let the page reach it without the dead proxy, and let
+        # getUserMedia run on its plain-http origin.
+        extra = [f'--unsafely-treat-insecure-origin-as-secure={origin}']
+        opts_fn = cr.chromium_options
+
+        def options(user_data_dir, extra_args=()):
+            o = opts_fn(user_data_dir, extra_args)
+            host = origin.split('//', 1)[1].rsplit(':', 1)[0]
+            o._arguments = [a for a in o.arguments if not a.startswith('--proxy-')]
+            o._arguments = [a + f', EXCLUDE {host}' if a.startswith('--host-resolver-rules=') else a
+                            for a in o._arguments]
+            return o
+        cr.chromium_options = options
+        drv, service = cr.make_driver(os.path.join(work, 'profile'), os.path.join(work, 'chromedriver.log'), extra)
+        drv.get(args.url)
+        end = time.monotonic() + args.join_timeout
+        state = {}
+        while time.monotonic() < end:
+            state = drv.execute_script('''
+              const d = window.turnpikeDemo || {};
+              return {joined: !!d.joined, error: d.error || null, stats: d.stats || null,
+                      status: (document.getElementById('status') || {}).textContent || ''};''')
+            if state.get('joined'):
+                break
+            if state.get('error'):
+                break
+            time.sleep(0.5)
+        out.update(state)
+        time.sleep(args.seconds)
+        out['final'] = drv.execute_script('''
+          const d = window.turnpikeDemo || {};
+          return {joined: !!d.joined, error: d.error || null, status: (document.getElementById('status') || {}).textContent || ''};''')
+    except Exception as e:  # noqa: BLE001
+        out['exception'] = f'{type(e).__name__}: {e}'
+    finally:
+        if drv is not None:
+            try:
+                drv.quit()
+            except Exception:  # noqa: BLE001
+                pass
+        if service is not None:
+            cr._kill_service(service)
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == '__main__':
+    main()
