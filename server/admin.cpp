@@ -249,6 +249,46 @@ bool label_ok(const std::string& s) {
   return true;
 }
 
+// The site a diag report counts under: its `site` tag, else the site of the public address it
+// reports (`mapped`), else of the poster. An error message for malformed tags.
+std::optional<std::string> report_site(const AdminBackend& b, const json& r, const std::optional<turn::IpAddress>& peer,
+                                       std::string& site) {
+  if (r.contains("tags")) {
+    const json& t = r["tags"];
+    if (!t.is_object() || t.size() > 16) return "'tags' must be an object of at most 16 string values";
+    for (const auto& [k, v] : t.items())
+      if (!v.is_string() || !label_ok(k) || !label_ok(v.get<std::string>()))
+        return "tag '" + k + "': names and values are 1-64 characters of letters, digits, - _ . / :";
+    if (t.contains("site")) site = t["site"].get<std::string>();
+  }
+  if (site.empty()) {
+    std::optional<turn::IpAddress> at = peer;
+    if (r.contains("mapped") && r["mapped"].is_string())  // the site's public address, as our server saw it
+      if (auto ep = turn::Endpoint::parse(r["mapped"].get<std::string>())) at = ep->address;
+    site = at && b.site_of ? b.site_of(*at) : "unknown";
+  }
+  return std::nullopt;
+}
+
+// POST /api/v1/lifetime-reports: what `turnpike-diag lifetime --report` sends.
+AdminServer::Response lifetime_report(const AdminBackend& b, const std::string& body, const std::optional<turn::IpAddress>& peer) {
+  json r = json::parse(body, nullptr, false);
+  if (r.is_discarded() || !r.is_object()) return error(400, "the body must be a JSON object (turnpike-diag lifetime --json)");
+  if (!r.contains("timeout_seconds") || !(r["timeout_seconds"].is_null() || r["timeout_seconds"].is_number()))
+    return error(400, "'timeout_seconds' must be a number of seconds, or null (longer than the tool's max)");
+  std::optional<double> timeout;
+  if (r["timeout_seconds"].is_number()) {
+    double t = r["timeout_seconds"].get<double>();
+    if (!(t > 0 && t <= 86400)) return error(400, "'timeout_seconds' must be above 0 and at most 86400");
+    timeout = t;
+  }
+  std::string site;
+  if (auto bad = report_site(b, r, peer, site)) return error(400, *bad);
+  if (!b.lifetime_report) return error(503, "lifetime reports are not recorded by this server");
+  b.lifetime_report(timeout, site);
+  return json_response(202, {{"accepted", true}, {"site", site}});
+}
+
 // POST /api/v1/nat-reports: what `turnpike-diag nat --report` sends (docs/admin-api.md). Checked in
 // full before it counts: a bad report changes nothing.
 AdminServer::Response nat_report(const AdminBackend& b, const std::string& body, const std::optional<turn::IpAddress>& peer) {
@@ -260,20 +300,7 @@ AdminServer::Response nat_report(const AdminBackend& b, const std::string& body,
     return error(400, "'filtering' must be no_nat, endpoint_independent, address_dependent, address_and_port_dependent or unknown");
   if (r.contains("udp_reachable") && !r["udp_reachable"].is_boolean()) return error(400, "'udp_reachable' must be true or false");
   std::string site;
-  if (r.contains("tags")) {
-    const json& t = r["tags"];
-    if (!t.is_object() || t.size() > 16) return error(400, "'tags' must be an object of at most 16 string values");
-    for (const auto& [k, v] : t.items())
-      if (!v.is_string() || !label_ok(k) || !label_ok(v.get<std::string>()))
-        return error(400, "tag '" + k + "': names and values are 1-64 characters of letters, digits, - _ . / :");
-    if (t.contains("site")) site = t["site"].get<std::string>();
-  }
-  if (site.empty()) {
-    std::optional<turn::IpAddress> at = peer;
-    if (r.contains("mapped") && r["mapped"].is_string())  // the site's public address, as our server saw it
-      if (auto ep = turn::Endpoint::parse(r["mapped"].get<std::string>())) at = ep->address;
-    site = at && b.site_of ? b.site_of(*at) : "unknown";
-  }
+  if (auto bad = report_site(b, r, peer, site)) return error(400, *bad);
   if (!b.nat_report) return error(503, "NAT reports are not counted by this server");
   b.nat_report(r["mapping"].get<std::string>(), r["filtering"].get<std::string>(), site);
   return json_response(202, {{"accepted", true}, {"site", site}});
@@ -289,11 +316,14 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
   std::string_view query = q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
   static constexpr std::string_view kAllocations = "/api/v1/allocations";
   static constexpr std::string_view kNatReports = "/api/v1/nat-reports";
+  static constexpr std::string_view kLifetimeReports = "/api/v1/lifetime-reports";
+  static constexpr std::string_view kSites = "/api/v1/sites";
   bool api = path.rfind("/api/", 0) == 0;
   bool known = path == "/metrics" || path == "/healthz" || path == "/readyz" || path == kAllocations ||
-               path.rfind(std::string(kAllocations) + "/", 0) == 0 || path == kNatReports;
+               path.rfind(std::string(kAllocations) + "/", 0) == 0 || path == kNatReports ||
+               path == kLifetimeReports || path == kSites;
   if (!known) return error(404, "no such endpoint: " + path);
-  if (path == kNatReports) {
+  if (path == kNatReports || path == kLifetimeReports) {
     if (method != "POST") {
       auto r = error(405, "method " + method + " not allowed; use POST");
       r.headers.push_back({"Allow", "POST"});
@@ -305,7 +335,7 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
       return r;
     }
     if (query.size()) return error(400, "this endpoint takes no query parameters");
-    return nat_report(b, body, peer);
+    return path == kNatReports ? nat_report(b, body, peer) : lifetime_report(b, body, peer);
   }
   if (method != "GET" && method != "HEAD") {
     auto r = error(405, "method " + method + " not allowed; use GET");
@@ -333,6 +363,11 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
     return r;
   }
   if (path == kAllocations) return list_allocations(b, params);
+  if (path == kSites) {
+    if (!params.empty()) return error(400, "this endpoint takes no query parameters");
+    if (!b.sites) return error(503, "no site evidence on this server");
+    return json_response(200, b.sites());
+  }
   if (!params.empty()) return error(400, "this endpoint takes no query parameters");
   return one_allocation(b, std::string_view(path).substr(kAllocations.size() + 1));
 }

@@ -5,6 +5,8 @@
 //   GET /api/v1/allocations         live allocations, JSON; filters ?user=&transport=&region=
 //   GET /api/v1/allocations/{id}    one allocation
 //   POST /api/v1/nat-reports        a turnpike-diag nat result (JSON), counted in turnpike_nat_clients_total
+//   POST /api/v1/lifetime-reports   a turnpike-diag lifetime result: the site's measured UDP mapping timeout
+//   GET /api/v1/sites               per-site idle-timer evidence and estimates
 // The API takes `Authorization: Bearer <admin.token>` when a token is configured. Errors are JSON
 // ({"error": "..."}) with the matching status. Documented in docs/admin-api.md.
 #pragma once
@@ -36,6 +38,9 @@ struct AdminBackend {
   std::function<nlohmann::json(const turn::Allocation&)> record;
   // A NAT report accepted (already validated): mapping, filtering, and the site it counts under.
   std::function<void(const std::string& mapping, const std::string& filtering, const std::string& site)> nat_report;
+  // A turnpike-diag lifetime result (validated): timeout (nullopt: longer than the tool's max).
+  std::function<void(std::optional<double> timeout_s, const std::string& site)> lifetime_report;
+  std::function<nlohmann::json()> sites;  // GET /api/v1/sites
   // The site a client address belongs to (sites.* in the config), for reports without a site tag.
   std::function<std::string(const turn::IpAddress&)> site_of;
   std::string region;

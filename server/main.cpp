@@ -115,6 +115,11 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
   };
   b.allocations = [&shards] { return snapshot_all(shards); };
   b.site_of = [&shared](const turn::IpAddress& a) { return shared.sites.site_of(a); };
+  b.sites = [&shared] { return shared.idle_timers.to_json(); };
+  b.lifetime_report = [&shared](std::optional<double> timeout, const std::string& site) {
+    shared.idle_timers.measured(site, timeout, now().unix_s);
+    log::info("lifetime_report", {log::str("site", site), log::str("timeout_seconds", timeout ? std::to_string(*timeout) : "longer than max")});
+  };
   b.nat_report = [&shared](const std::string& mapping, const std::string& filtering, const std::string& site) {
     shared.metrics.nat_client(mapping, filtering, "active", site);
     log::info("nat_report", {log::str("mapping", mapping), log::str("filtering", filtering), log::str("site", site)});

@@ -1,5 +1,7 @@
 #include "server/metrics.hpp"
 
+#include "server/idle_timers.hpp"
+
 #include <prometheus/text_serializer.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -101,6 +103,26 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                      .Help("Clients whose NAT behaviour was classified (RFC 4787/5780 terms), by site; source active "
                            "(turnpike-diag reports) or passive (inferred from live traffic)")
                      .Register(*registry_);
+  rebindings_ = &prometheus::BuildCounter()
+                    .Name("turnpike_rebindings_total")
+                    .Help("Clients back on a new 5-tuple with the same credentials after a silence: their NAT mapping died")
+                    .Register(*registry_);
+  gap_family_ = &prometheus::BuildHistogram()
+                     .Name("turnpike_flow_silent_gap_seconds")
+                     .Help("Silences on UDP flows (both directions) of a second or more, by what followed: the client carried "
+                           "on (survived) or came back on a new 5-tuple (rebound)")
+                     .Register(*registry_);
+  {
+    const prometheus::Histogram::BucketBoundaries b = {1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600};
+    gap_seconds_[0] = &gap_family_->Add({{"outcome", "survived"}}, b);
+    gap_seconds_[1] = &gap_family_->Add({{"outcome", "rebound"}}, b);
+  }
+  loss_family_ = &prometheus::BuildHistogram()
+                      .Name("turnpike_session_age_at_loss_seconds")
+                      .Help("Age of sessions lost before their client ended them, by cause")
+                      .Register(*registry_);
+  for (size_t i = 0; i < turn::kLossCauses; ++i)
+    loss_age_[i] = &loss_family_->Add({{"cause", turn::to_string(static_cast<turn::LossCause>(i))}}, kLifetimeBuckets);
   sfu_join_ = &prometheus::BuildHistogram()
                    .Name("turnpike_sfu_join_seconds")
                    .Help("SFU: from a participant's join to its first media packet")
@@ -392,6 +414,7 @@ std::string Metrics::render(const std::vector<const turn::CoreStats*>& cores,
     for (auto& f : more) all.push_back(std::move(f));
   };
   append(core_families(cores));
+  append(idle_families());
   append(counter_families());
   append(sfu_families());
   if (per_allocation) append(allocation_families(*per_allocation, omitted, now_ms));
@@ -404,6 +427,39 @@ std::string Metrics::render(const std::vector<const turn::CoreStats*>& cores,
 void Metrics::nat_client(const std::string& mapping, const std::string& filtering, const char* source,
                          const std::string& site) {
   nat_clients_->Add({{"mapping", mapping}, {"filtering", filtering}, {"source", source}, {"site", site}}).Increment();
+}
+
+void Metrics::flow_gap(bool survived, double seconds) { gap_seconds_[survived ? 0 : 1]->Observe(seconds); }
+
+void Metrics::session_lost(const char* cause, double age_s) {
+  for (size_t i = 0; i < turn::kLossCauses; ++i)
+    if (std::string_view(cause) == turn::to_string(static_cast<turn::LossCause>(i))) return loss_age_[i]->Observe(age_s);
+}
+
+void Metrics::rebinding(const std::string& site) { rebindings_->Add({{"site", site}}).Increment(); }
+
+std::vector<MetricFamily> Metrics::idle_families() const {
+  auto failures = family("turnpike_refresh_failures_total", "Refresh requests refused, by reason", MetricType::Counter);
+  for (size_t i = 0; i < turn::kRefreshFailures; ++i)
+    add(failures, {{"reason", turn::to_string(static_cast<turn::RefreshFailure>(i))}},
+        static_cast<double>(refresh_failures_[i].load(std::memory_order_relaxed)));
+  auto timer = family("turnpike_idle_timer_seconds",
+                      "Estimated NAT/firewall idle timer per client site, from silences flows survived and did not "
+                      "(present once both kinds of evidence agree)", MetricType::Gauge);
+  auto measured = family("turnpike_idle_timer_measured_seconds",
+                         "UDP mapping timeout per site as measured by turnpike-diag lifetime (the latest report)",
+                         MetricType::Gauge);
+  auto marks = family("turnpike_session_end_mark_seconds",
+                      "An age at which many of a site's sessions were lost (a timer or cap firing on a mark)",
+                      MetricType::Gauge);
+  if (idle_) {
+    for (const auto& v : idle_->sites()) {
+      if (v.estimate) add(timer, {{"site", v.site}}, v.estimate->seconds);
+      if (v.has_measurement && v.measured_seconds) add(measured, {{"site", v.site}}, *v.measured_seconds);
+      if (v.end_mark) add(marks, {{"site", v.site}}, v.end_mark->seconds);
+    }
+  }
+  return {failures, timer, measured, marks};
 }
 
 }  // namespace turnpike

@@ -51,6 +51,14 @@ class Metrics {
   // 4787/5780 terms (or no_nat, unknown), `source` "active" (a turnpike-diag report) or "passive".
   void nat_client(const std::string& mapping, const std::string& filtering, const char* source, const std::string& site);
 
+  // Idle-timer evidence (docs/idle-timers.md): histograms and counters here; the per-site
+  // estimates are read from `idle` at scrape time.
+  void flow_gap(bool survived, double seconds);
+  void session_lost(const char* cause, double age_s);
+  void rebinding(const std::string& site);
+  void refresh_failed(turn::RefreshFailure f) { refresh_failures_[static_cast<size_t>(f)].fetch_add(1, std::memory_order_relaxed); }
+  void attach_idle_timers(const class IdleTimers* idle) { idle_ = idle; }
+
   // Renders everything in the Prometheus text exposition format.
   // `cores`: every shard's CoreStats. `per_allocation`: snapshots of live allocations to export as
   // per-allocation series (already capped and ordered by the caller); `omitted`: how many were cut.
@@ -81,6 +89,14 @@ class Metrics {
   std::array<std::atomic<uint64_t>, 5> auth_failures_{};
   std::array<std::array<std::atomic<uint64_t>, 4>, 2> server_drops_{};    // by ServerDrop, transport
   prometheus::Family<prometheus::Counter>* nat_clients_ = nullptr;
+  prometheus::Family<prometheus::Counter>* rebindings_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* gap_family_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* loss_family_ = nullptr;
+  std::array<prometheus::Histogram*, 2> gap_seconds_{};  // survived, rebound
+  std::array<prometheus::Histogram*, turn::kLossCauses> loss_age_{};
+  std::array<std::atomic<uint64_t>, turn::kRefreshFailures> refresh_failures_{};
+  const class IdleTimers* idle_ = nullptr;
+  std::vector<prometheus::MetricFamily> idle_families() const;
   const sfu::EngineStats* sfu_ = nullptr;
   prometheus::Histogram* sfu_join_ = nullptr;
   prometheus::Histogram* sfu_rtt_ = nullptr;

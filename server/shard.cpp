@@ -139,6 +139,7 @@ Shard::Shard(unsigned index, SharedState& shared)
   turn::CoreConfig cc = c.core;
   core_ = std::make_unique<turn::Core>(cc, shared.auth, shared.policy, shared.quotas, *this, *this,
                                        uint64_t{index} << 48);
+  core_->set_flow_registry(shared.flows);
   for (size_t i = 0; i < kBatch; ++i) {
     iovs_[i] = {rx_.data() + i * kMaxDatagram, kMaxDatagram};
     msgs_[i].msg_hdr.msg_iov = &iovs_[i];
@@ -485,6 +486,25 @@ std::future<std::vector<turn::Allocation>> Shard::snapshot() {
 
 void Shard::request_done(turn::stun::Method m, int code, turn::Transport t, bool challenge) {
   shared_.metrics.request_done(m, code, t, challenge);
+}
+
+void Shard::flow_gap(const turn::IpAddress& client, turn::GapOutcome outcome, int64_t gap_ms) {
+  bool survived = outcome == turn::GapOutcome::Survived;
+  double seconds = static_cast<double>(gap_ms) / 1000.0;
+  std::string site = shared_.sites.site_of(client);
+  shared_.metrics.flow_gap(survived, seconds);
+  shared_.idle_timers.gap(site, survived, seconds);
+  if (!survived) {
+    shared_.metrics.rebinding(site);
+    log::info("rebinding", {log::str("client", client.to_string()), log::str("site", site), log::num("silent_ms", gap_ms)});
+  }
+}
+
+void Shard::session_lost(const turn::IpAddress& client, turn::LossCause cause, int64_t age_ms) {
+  double age = static_cast<double>(age_ms) / 1000.0;
+  std::string site = shared_.sites.site_of(client);
+  shared_.metrics.session_lost(turn::to_string(cause), age);
+  shared_.idle_timers.loss(site, turn::to_string(cause), age);
 }
 
 void Shard::auth_failed(turn::AuthFailure f) { shared_.metrics.auth_failed(f); }

@@ -25,6 +25,7 @@
 #include "server/dtls.hpp"
 #include "server/metrics.hpp"
 #include "server/sites.hpp"
+#include "server/idle_timers.hpp"
 #include "server/stream_session.hpp"
 #include "server/tls.hpp"
 #include "turn/core.hpp"
@@ -88,6 +89,7 @@ struct SharedState {
         connections(c.max_connections_per_ip),
         metrics(TURNPIKE_VERSION, c.region) {
     relay_directory.set_relay_addresses(c.relay_addresses);
+    metrics.attach_idle_timers(&idle_timers);
   }
   const Config& config;
   std::shared_ptr<const turn::Authenticator> auth;
@@ -115,6 +117,8 @@ struct SharedState {
   Metrics metrics;
   RelayDirectory relay_directory;
   SiteMap sites{config.sites};
+  IdleTimers idle_timers;
+  std::shared_ptr<turn::FlowRegistry> flows = std::make_shared<turn::FlowRegistry>();
   // What /readyz reports: starting until every shard runs, ready, then draining once stopping.
   enum class State : int { Starting, Ready, Draining };
   std::atomic<State> state{State::Starting};
@@ -148,6 +152,9 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) override;
   void request_done(turn::stun::Method m, int code, turn::Transport t, bool challenge) override;
   void auth_failed(turn::AuthFailure f) override;
+  void flow_gap(const turn::IpAddress& client, turn::GapOutcome outcome, int64_t gap_ms) override;
+  void session_lost(const turn::IpAddress& client, turn::LossCause cause, int64_t age_ms) override;
+  void refresh_failed(turn::RefreshFailure f) override { shared_.metrics.refresh_failed(f); }
 
   // Copies of this shard's live allocations, taken on its thread.
   std::future<std::vector<turn::Allocation>> snapshot();

@@ -42,6 +42,8 @@ struct Endpoint {
 
 enum class Transport : uint8_t { Udp = 0, Tcp = 1, Tls = 2, Dtls = 3 };
 const char* to_string(Transport t);
+// Datagram transports: their flows live in NAT mapping tables with idle timers.
+inline bool datagram(Transport t) { return t == Transport::Udp || t == Transport::Dtls; }
 
 // RFC 8656 section 2: client address and port, server address and port, transport.
 struct FiveTuple {

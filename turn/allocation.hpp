@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "turn/address.hpp"
+#include "turn/flow_watch.hpp"
 #include "turn/message.hpp"
 
 namespace turn {
@@ -65,6 +67,8 @@ struct Allocation {
   std::vector<Permission> permissions;
   std::vector<ChannelBinding> channels;
   RelayStats stats;
+  // The idle-timer clock of this 5-tuple (last packet either way), shared with FlowRegistry.
+  std::shared_ptr<FlowClock> flow;
 
   const Relay* relay_for(Family f) const {
     for (size_t i = 0; i < relay_count; ++i)

@@ -47,6 +47,27 @@ const char* to_string(AuthFailure r) {
   return "?";
 }
 
+const char* to_string(GapOutcome g) { return g == GapOutcome::Survived ? "survived" : "rebound"; }
+
+const char* to_string(LossCause c) {
+  switch (c) {
+    case LossCause::Expired: return "expired";
+    case LossCause::Rebinding: return "rebinding";
+    case LossCause::ExpiredCredential: return "expired_credential";
+    case LossCause::ConnectionClosed: return "connection_closed";
+  }
+  return "?";
+}
+
+const char* to_string(RefreshFailure f) {
+  switch (f) {
+    case RefreshFailure::ExpiredCredential: return "expired_credential";
+    case RefreshFailure::BadCredential: return "bad_credential";
+    case RefreshFailure::AllocationMismatch: return "allocation_mismatch";
+  }
+  return "?";
+}
+
 Quotas::Result Quotas::acquire(const std::string& user) {
   std::lock_guard lock(mu_);
   if (total_.load() >= max_total_) return Result::Capacity;
@@ -99,6 +120,7 @@ void Core::handle_channel_data(std::span<const uint8_t> bytes, const FiveTuple& 
   auto it = by_tuple_.find(from);
   if (it == by_tuple_.end()) return drop(DropReason::NoAllocation, bytes.size());
   Allocation& a = *it->second;
+  client_activity(a, now);
   if (ChannelData::parse(bytes, cd) != ChannelData::Error::None) {
     ++a.stats.dropped_malformed;
     return drop(DropReason::Malformed, bytes.size());
@@ -116,6 +138,7 @@ void Core::handle_send_indication(const Message& msg, const FiveTuple& from, Now
   auto it = by_tuple_.find(from);
   if (it == by_tuple_.end()) return drop(DropReason::NoAllocation, msg.bytes().size());
   Allocation& a = *it->second;
+  client_activity(a, now);
   const auto* pa = msg.find(attr::XorPeerAddress);
   const auto* da = msg.find(attr::Data);
   std::optional<stun::XorAddress> peer;
@@ -183,6 +206,7 @@ void Core::handle_peer(uint64_t relay_handle, const Endpoint& peer, std::span<co
   a.stats.bytes_to_client += data.size();
   ++a.stats.packets_to_client;
   a.stats.last_to_client_ms = now.mono_ms;
+  if (a.flow) a.flow->last_ms.store(now.mono_ms, std::memory_order_relaxed);  // refreshes the NAT's timer too
   auto ti = static_cast<size_t>(a.five_tuple.transport);
   stats_.bytes_to_client[ti].add(data.size());
   stats_.packets_to_client[ti].add(1);
@@ -236,12 +260,17 @@ void Core::handle_stun(std::span<const uint8_t> bytes, const FiveTuple& from, No
     return drop(DropReason::Malformed, bytes.size());
   }
   if (msg.cls() == Class::Indication) {
-    if (msg.method() == Method::Send) handle_send_indication(msg, from, now);
-    return;  // other indications (e.g. Binding keepalives) need no answer
+    if (msg.method() == Method::Send) return handle_send_indication(msg, from, now);
+    // Other indications (Binding keepalives) need no answer, but keep the flow alive.
+    if (auto it = by_tuple_.find(from); it != by_tuple_.end()) client_activity(*it->second, now);
+    return;
   }
   if (msg.cls() != Class::Request) return;
   Context c(msg, from, now);
-  if (auto it = by_tuple_.find(from); it != by_tuple_.end()) c.alloc = it->second.get();
+  if (auto it = by_tuple_.find(from); it != by_tuple_.end()) {
+    c.alloc = it->second.get();
+    client_activity(*c.alloc, now);
+  }
   if (!check_unknown_attributes(c)) return;
   if (msg.method() == Method::Allocate && !c.alloc && first_allocate_ms_.size() < kMaxPendingSetups)
     first_allocate_ms_.try_emplace(from, now.mono_ms);
@@ -322,8 +351,13 @@ bool Core::authenticate(Context& c) {
   auto lookup = auth_->keys(c.username, alg, c.now.unix_s, scratch_creds_);
   if (lookup != Authenticator::Lookup::Ok) {
     send_challenge(c, 401, "Unauthorized", false);
-    sink_.auth_failed(lookup == Authenticator::Lookup::Expired ? AuthFailure::ExpiredCredential
-                                                               : AuthFailure::UnknownUser);
+    bool expired = lookup == Authenticator::Lookup::Expired;
+    sink_.auth_failed(expired ? AuthFailure::ExpiredCredential : AuthFailure::UnknownUser);
+    if (c.msg.method() == Method::Refresh) {
+      sink_.refresh_failed(expired ? RefreshFailure::ExpiredCredential : RefreshFailure::BadCredential);
+      // The session cannot be kept alive any more: lost at this age (once).
+      if (expired && c.alloc) lose(*c.alloc, LossCause::ExpiredCredential, c.now.mono_ms - c.alloc->created_ms);
+    }
     return false;
   }
   for (const auto& cred : scratch_creds_) {
@@ -337,6 +371,7 @@ bool Core::authenticate(Context& c) {
   if (!c.cred) {
     send_challenge(c, 401, "Unauthorized", false);
     sink_.auth_failed(AuthFailure::BadIntegrity);
+    if (c.msg.method() == Method::Refresh) sink_.refresh_failed(RefreshFailure::BadCredential);
     return false;
   }
   // RFC 8656 7.3 / 9.2 / 11.2: requests on an allocation must use the Allocate's credentials. A
@@ -347,6 +382,7 @@ bool Core::authenticate(Context& c) {
     bool renewed_rest = c.cred->expires_unix != 0 && c.alloc->credential_expires_unix != 0 && c.alloc->user == c.cred->user;
     if (!renewed_rest) {
       send_error(c, 441, "Wrong Credentials");
+      if (c.msg.method() == Method::Refresh) sink_.refresh_failed(RefreshFailure::BadCredential);
       return false;
     }
   }
@@ -417,6 +453,11 @@ void Core::count_allocation(const Allocation& a, int delta) {
 }
 
 void Core::remove(Allocation* a, EndReason why, Now now) {
+  if (a->flow) {
+    if (datagram(a->five_tuple.transport)) flows_->remove(a->user, a->five_tuple.client.address, a->five_tuple.client.port);
+    // Expired without a refresh: the client vanished (its last packet marks the loss).
+    if (why == EndReason::Expired) lose(*a, LossCause::Expired, a->flow->last_ms.load() - a->created_ms);
+  }
   sink_.allocation_ended(*a, why, now.mono_ms);
   count_allocation(*a, -1);
   stats_.permissions.sub(a->permissions.size());
@@ -470,7 +511,34 @@ void Core::shutdown(Now now) {
 
 void Core::connection_closed(const FiveTuple& ft, Now now) {
   auto it = by_tuple_.find(ft);
-  if (it != by_tuple_.end()) remove(it->second.get(), EndReason::Deleted, now);
+  if (it == by_tuple_.end()) return;
+  // The connection went away under a live allocation (a client that ends a call deletes it first).
+  lose(*it->second, LossCause::ConnectionClosed, now.mono_ms - it->second->created_ms);
+  remove(it->second.get(), EndReason::Deleted, now);
+}
+
+// A packet from the client on its allocation's 5-tuple: after a silence, the NAT mapping survived it.
+void Core::client_activity(Allocation& a, Now now) {
+  if (!a.flow) return;
+  int64_t gap = now.mono_ms - a.flow->last_ms.load(std::memory_order_relaxed);
+  if (gap >= kMinGapMs && datagram(a.five_tuple.transport))
+    sink_.flow_gap(a.five_tuple.client.address, GapOutcome::Survived, gap);
+  a.flow->last_ms.store(now.mono_ms, std::memory_order_relaxed);
+}
+
+// The same user is back from the same IP on another port (a new Allocate, or a request answered
+// 437): an older silent flow of theirs lost its NAT mapping.
+void Core::check_rebound(const std::string& user, const FiveTuple& from, Now now) {
+  if (!datagram(from.transport)) return;
+  auto r = flows_->take_rebound(user, from.client.address, from.client.port, now.mono_ms, kMinGapMs);
+  if (!r) return;
+  sink_.flow_gap(from.client.address, GapOutcome::Rebound, r->gap_ms);
+  sink_.session_lost(from.client.address, LossCause::Rebinding, r->age_ms);
+}
+
+void Core::lose(Allocation& a, LossCause why, int64_t age_ms) {
+  if (a.flow && a.flow->lost.exchange(true)) return;  // recorded once
+  sink_.session_lost(a.five_tuple.client.address, why, std::max<int64_t>(0, age_ms));
 }
 
 }  // namespace turn

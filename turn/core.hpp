@@ -16,6 +16,7 @@
 #include "turn/address.hpp"
 #include "turn/allocation.hpp"
 #include "turn/attributes.hpp"
+#include "turn/flow_watch.hpp"
 #include "turn/auth.hpp"
 #include "turn/message.hpp"
 #include "turn/peer_policy.hpp"
@@ -119,6 +120,17 @@ struct CoreStats {
 size_t relay_family_index(const Allocation& a);
 const char* relay_family_name(size_t index);
 
+// Idle-timer evidence (UDP flows only: NAT mapping timers).
+enum class GapOutcome : uint8_t { Survived, Rebound };
+const char* to_string(GapOutcome g);  // survived, rebound
+// Why a session was lost before its client ended it.
+enum class LossCause : uint8_t { Expired, Rebinding, ExpiredCredential, ConnectionClosed };
+constexpr size_t kLossCauses = 4;
+const char* to_string(LossCause c);  // expired, rebinding, expired_credential, connection_closed
+enum class RefreshFailure : uint8_t { ExpiredCredential, BadCredential, AllocationMismatch };
+constexpr size_t kRefreshFailures = 3;
+const char* to_string(RefreshFailure f);  // expired_credential, bad_credential, allocation_mismatch
+
 class Sink {
  public:
   virtual ~Sink() = default;
@@ -133,6 +145,12 @@ class Sink {
   virtual void request_done(stun::Method, int code, Transport, bool challenge = false) {}
   virtual void auth_failed(AuthFailure) {}
   virtual void dropped(DropReason, size_t bytes) {}
+  // A client of `client` IP was silent `gap_ms` on a UDP flow, then carried on on the same 5-tuple
+  // (survived), or came back on a new one with the same credentials (rebound: the mapping died).
+  virtual void flow_gap(const IpAddress& client, GapOutcome, int64_t gap_ms) {}
+  // A session lost (not ended by its client), and its age when it was lost.
+  virtual void session_lost(const IpAddress& client, LossCause, int64_t age_ms) {}
+  virtual void refresh_failed(RefreshFailure) {}
 };
 
 class Core {
@@ -149,6 +167,9 @@ class Core {
   void handle_peer(uint64_t relay_handle, const Endpoint& peer, std::span<const uint8_t> bytes, Now now);
   // Expires allocations, permissions and channel bindings. Call about once a second.
   void tick(Now now);
+  // Shares rebinding detection with the other shards' cores (default: this core's own registry).
+  void set_flow_registry(std::shared_ptr<FlowRegistry> r) { flows_ = std::move(r); }
+  static constexpr int64_t kMinGapMs = 1000;  // shorter silences are not idle-timer evidence
   // Ends every allocation (shutdown), releasing relays.
   void shutdown(Now now);
   // The client's transport connection closed (TCP/TLS): its allocation ends (RFC 8656 7).
@@ -204,6 +225,10 @@ class Core {
   std::unordered_map<FiveTuple, int64_t> first_allocate_ms_;
   static constexpr size_t kMaxPendingSetups = 65536;
   void drop(DropReason r, size_t bytes);
+  void client_activity(Allocation& a, Now now);
+  void check_rebound(const std::string& user, const FiveTuple& from, Now now);
+  void lose(Allocation& a, LossCause why, int64_t age_ms);
+  std::shared_ptr<FlowRegistry> flows_ = std::make_shared<FlowRegistry>();
   void count_allocation(const Allocation& a, int delta);
 };
 

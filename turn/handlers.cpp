@@ -171,6 +171,13 @@ Allocation& Core::install_allocation(Context& c, uint32_t lifetime_s, const Rela
   a->bucket_bytes = static_cast<int64_t>(cfg_.bandwidth_bps);
   a->bucket_ms = c.now.mono_ms;
   a->stats.rate_at_ms = c.now.mono_ms;
+  a->flow = std::make_shared<FlowClock>();
+  a->flow->created_ms = c.now.mono_ms;
+  a->flow->last_ms.store(c.now.mono_ms);
+  if (datagram(c.from.transport)) {
+    check_rebound(a->user, c.from, c.now);
+    flows_->add(a->user, c.from.client.address, c.from.client.port, a->flow);
+  }
   if (auto it = first_allocate_ms_.find(c.from); it != first_allocate_ms_.end()) {
     a->setup_ms = c.now.mono_ms - it->second;
     first_allocate_ms_.erase(it);
@@ -184,7 +191,11 @@ Allocation& Core::install_allocation(Context& c, uint32_t lifetime_s, const Rela
 
 // RFC 8656 7.3: Refresh sets a new lifetime, or deletes the allocation with LIFETIME 0.
 void Core::handle_refresh(Context& c) {
-  if (!c.alloc) return send_error(c, 437, "Allocation Mismatch");
+  if (!c.alloc) {
+    check_rebound(c.cred->user, c.from, c.now);
+    sink_.refresh_failed(RefreshFailure::AllocationMismatch);
+    return send_error(c, 437, "Allocation Mismatch");
+  }
   if (const auto* fam = c.msg.find(attr::RequestedAddressFamily)) {
     auto f = stun::AddressFamily::decode(fam->value);
     if (!f) return send_error(c, 400, "Bad Request: REQUESTED-ADDRESS-FAMILY malformed");
@@ -212,7 +223,7 @@ void Core::handle_refresh(Context& c) {
 
 // RFC 8656 9.2: every XOR-PEER-ADDRESS must be acceptable, else none is installed.
 void Core::handle_create_permission(Context& c) {
-  if (!c.alloc) return send_error(c, 437, "Allocation Mismatch");
+  if (!c.alloc) return check_rebound(c.cred->user, c.from, c.now), send_error(c, 437, "Allocation Mismatch");
   std::array<IpAddress, 16> peers;
   size_t n = 0;
   for (const auto& a : c.msg.attributes()) {
@@ -233,7 +244,7 @@ void Core::handle_create_permission(Context& c) {
 
 // RFC 8656 11.2: bind a channel number to a peer transport address, refreshing its permission.
 void Core::handle_channel_bind(Context& c) {
-  if (!c.alloc) return send_error(c, 437, "Allocation Mismatch");
+  if (!c.alloc) return check_rebound(c.cred->user, c.from, c.now), send_error(c, 437, "Allocation Mismatch");
   const auto* cn = c.msg.find(attr::ChannelNumber);
   const auto* pa = c.msg.find(attr::XorPeerAddress);
   if (!cn || !pa) return send_error(c, 400, "Bad Request: CHANNEL-NUMBER and XOR-PEER-ADDRESS required");

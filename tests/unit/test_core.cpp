@@ -46,6 +46,12 @@ class RecordingSink : public Sink {
   void request_done(Method m, int code, Transport, bool challenge) override {
     requests.push_back({m, code, challenge});
   }
+  void flow_gap(const IpAddress&, GapOutcome o, int64_t gap_ms) override { gaps.push_back({o, gap_ms}); }
+  void session_lost(const IpAddress&, LossCause c, int64_t age_ms) override { losses.push_back({c, age_ms}); }
+  void refresh_failed(RefreshFailure f) override { refresh_failures.push_back(f); }
+  std::vector<std::pair<GapOutcome, int64_t>> gaps;
+  std::vector<std::pair<LossCause, int64_t>> losses;
+  std::vector<RefreshFailure> refresh_failures;
   struct Request {
     Method method;
     int code;
@@ -752,4 +758,93 @@ TEST_F(DiscoveryTest, PerSourceLimitFallsBackToPlainAnswersAndRefusesRedirects) 
   EXPECT_TRUE(request(Method::Binding, other, [](Builder&) {}).msg.find(attr::OtherAddress));
   now.mono_ms += 200;
   EXPECT_TRUE(request(Method::Binding, at("192.0.2.1:3478"), [](Builder&) {}).msg.find(attr::OtherAddress));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle-timer evidence: silences survived on a 5-tuple, rebindings, and sessions lost.
+
+TEST_F(CoreTest, SilenceThenTheSameFiveTupleIsASurvivedGap) {
+  auto ft = client(41000);
+  ASSERT_EQ(allocate(ft).code, 200);
+  now.mono_ms += 500;  // too short to count
+  EXPECT_EQ(request(Method::Refresh, ft, [](Builder&) {}).code, 200);
+  now.mono_ms += 7'000;
+  EXPECT_EQ(request(Method::Refresh, ft, [](Builder&) {}).code, 200);
+  ASSERT_EQ(sink.gaps.size(), 1u);
+  EXPECT_EQ(sink.gaps[0].first, GapOutcome::Survived);
+  EXPECT_EQ(sink.gaps[0].second, 7'000);
+}
+
+TEST_F(CoreTest, SameUserBackOnANewPortAfterSilenceIsARebinding) {
+  auto old_ft = client(41000), new_ft = client(41001);
+  ASSERT_EQ(allocate(old_ft).code, 200);
+  now.mono_ms += 3'000;
+  EXPECT_EQ(request(Method::Refresh, old_ft, [](Builder&) {}).code, 200);  // survived 3 s
+  now.mono_ms += 9'000;
+  // The NAT gave the client a new port: its Refresh there gets 437, then it allocates anew.
+  EXPECT_EQ(request(Method::Refresh, new_ft, [](Builder&) {}).code, 437);
+  ASSERT_EQ(allocate(new_ft).code, 200);
+  ASSERT_EQ(sink.gaps.size(), 2u);
+  EXPECT_EQ(sink.gaps[1].first, GapOutcome::Rebound);
+  EXPECT_EQ(sink.gaps[1].second, 9'000);
+  ASSERT_EQ(sink.losses.size(), 1u);  // counted once, at the 437
+  EXPECT_EQ(sink.losses[0].first, LossCause::Rebinding);
+  EXPECT_EQ(sink.losses[0].second, 3'000);  // its age when it went silent
+  EXPECT_EQ(sink.refresh_failures, std::vector<RefreshFailure>{RefreshFailure::AllocationMismatch});
+  // When the old allocation expires it is not counted lost a second time.
+  advance(700);
+  EXPECT_EQ(sink.losses.size(), 2u);  // the new one expired (silent); the old one was already counted
+  EXPECT_EQ(sink.losses[1].first, LossCause::Expired);
+}
+
+TEST_F(CoreTest, AnotherUserOrABusyFlowIsNoRebinding) {
+  ASSERT_EQ(allocate(client(41000), "alice").code, 200);
+  now.mono_ms += 9'000;
+  ASSERT_EQ(allocate(client(41001), "bob", "builder").code, 200);  // another user
+  now.mono_ms += 200;
+  ASSERT_EQ(allocate(client(41002), "alice").code, 200);  // alice again, but 41001 is bob's
+  // alice's 41000 flow was silent 9.2 s: that is a rebinding; nothing else.
+  size_t rebound = 0;
+  for (auto& g : sink.gaps) rebound += g.first == GapOutcome::Rebound;
+  EXPECT_EQ(rebound, 1u);
+  ASSERT_EQ(allocate(client(41003), "alice").code, 200);  // 41002 is fresh (0.0 s silent): none
+  rebound = 0;
+  for (auto& g : sink.gaps) rebound += g.first == GapOutcome::Rebound;
+  EXPECT_EQ(rebound, 1u);
+}
+
+TEST_F(CoreTest, RefreshWithAnExpiredRestCredentialLosesTheSessionOnce) {
+  auto ft = client(42000);
+  std::string user = std::to_string(now.unix_s + 30) + ":carol";
+  std::string pw = rest_password("newsecret", user);
+  ASSERT_EQ(allocate(ft, user, pw).code, 200);
+  advance(20);
+  EXPECT_EQ(request(Method::Refresh, ft, [](Builder&) {}, user, pw).code, 200);
+  advance(20);  // the credential expired 10 s ago
+  EXPECT_EQ(request(Method::Refresh, ft, [](Builder&) {}, user, pw).code, 401);
+  EXPECT_EQ(request(Method::Refresh, ft, [](Builder&) {}, user, pw).code, 401);
+  EXPECT_EQ(sink.refresh_failures,
+            (std::vector<RefreshFailure>{RefreshFailure::ExpiredCredential, RefreshFailure::ExpiredCredential}));
+  ASSERT_EQ(sink.losses.size(), 1u);
+  EXPECT_EQ(sink.losses[0].first, LossCause::ExpiredCredential);
+  EXPECT_EQ(sink.losses[0].second, 40'000);
+  advance(700);  // and its expiry is not a second loss
+  EXPECT_EQ(sink.losses.size(), 1u);
+}
+
+TEST_F(CoreTest, ExpiryAndClosedConnectionsAreLossesDeletionIsNot) {
+  auto a = client(43000), b = client(43001), d = client(43002);
+  d.transport = Transport::Tcp;
+  ASSERT_EQ(allocate(a).code, 200);
+  ASSERT_EQ(allocate(b).code, 200);
+  ASSERT_EQ(allocate(d).code, 200);
+  now.mono_ms += 5'000;
+  EXPECT_EQ(request(Method::Refresh, b, [](Builder& m) { m.add_u32(attr::Lifetime, 0); }).code, 200);  // deleted
+  core->connection_closed(d, now);
+  advance(700);
+  std::map<LossCause, int64_t> got;
+  for (auto& [c, age] : sink.losses) got[c] = age;
+  EXPECT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[LossCause::ConnectionClosed], 5'000);
+  EXPECT_EQ(got[LossCause::Expired], 0);  // silent from its start
 }
