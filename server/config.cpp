@@ -269,6 +269,100 @@ void parse_sites(const YAML::Node& n, Config& c) {
   }
 }
 
+// A turn:/turns: URL's literal address and port (RFC 7065), for ALTERNATE-SERVER.
+std::optional<Endpoint> url_endpoint(const std::string& url) {
+  auto colon = url.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::string hp = url.substr(colon + 1, url.find('?') == std::string::npos ? std::string::npos : url.find('?') - colon - 1);
+  auto ep = Endpoint::parse(hp);
+  if (!ep) ep = Endpoint::parse(hp + (url.rfind("turns:", 0) == 0 ? ":5349" : ":3478"));
+  return ep;
+}
+
+void parse_regions(const YAML::Node& n, Config& c) {
+  if (!n.IsMap()) throw ConfigError("regions", "must map region names to {networks, turn_urls, signal_url}");
+  for (const auto& kv : n) {
+    turn::Region r;
+    r.name = kv.first.as<std::string>();
+    std::string key = "regions." + r.name;
+    if (r.name.empty() || r.name.size() > 64) throw ConfigError(key, "region names are 1 to 64 characters");
+    only_keys(kv.second, key, {"networks", "turn_urls", "signal_url"});
+    r.networks = cidrs(kv.second["networks"], key + ".networks");
+    if (r.networks.empty()) throw ConfigError(key + ".networks", "must list the region's networks (CIDRs)");
+    if (const auto& u = kv.second["turn_urls"]; u && !u.IsNull()) {
+      if (!u.IsSequence()) throw ConfigError(key + ".turn_urls", "must be a list of turn: or turns: URLs");
+      for (size_t i = 0; i < u.size(); ++i) {
+        auto url = str(u[i], key + ".turn_urls[" + std::to_string(i) + "]");
+        if (url.rfind("turn:", 0) != 0 && url.rfind("turns:", 0) != 0)
+          throw ConfigError(key + ".turn_urls[" + std::to_string(i) + "]", "must start with turn: or turns:");
+        if (!r.alternate && url.rfind("turn:", 0) == 0) r.alternate = url_endpoint(url);
+        r.turn_urls.push_back(url);
+      }
+    }
+    if (kv.second["signal_url"]) r.signal_url = str(kv.second["signal_url"], key + ".signal_url");
+    c.residency.regions.push_back(std::move(r));
+  }
+}
+
+void parse_residency(const YAML::Node& n, Config& c) {
+  only_keys(n, "residency", {"peer_regions", "client_regions", "foreign_clients", "unknown_addresses"});
+  auto names = [&](const char* k) {
+    std::vector<std::string> out;
+    const auto& v = n[k];
+    if (!v || v.IsNull()) return out;
+    if (!v.IsSequence()) throw ConfigError(std::string("residency.") + k, "must be a list of region names");
+    for (size_t i = 0; i < v.size(); ++i) out.push_back(str(v[i], std::string("residency.") + k + "[" + std::to_string(i) + "]"));
+    return out;
+  };
+  c.residency.peer_regions = names("peer_regions");
+  c.residency.client_regions = names("client_regions");
+  if (n["foreign_clients"]) {
+    auto v = str(n["foreign_clients"], "residency.foreign_clients");
+    if (v == "redirect") c.residency.foreign_clients = turn::ResidencyConfig::Foreign::Redirect;
+    else if (v == "refuse") c.residency.foreign_clients = turn::ResidencyConfig::Foreign::Refuse;
+    else if (v == "serve") c.residency.foreign_clients = turn::ResidencyConfig::Foreign::Serve;
+    else throw ConfigError("residency.foreign_clients", "must be redirect, refuse or serve");
+  }
+  if (n["unknown_addresses"]) {
+    auto v = str(n["unknown_addresses"], "residency.unknown_addresses");
+    if (v != "refuse" && v != "serve") throw ConfigError("residency.unknown_addresses", "must be refuse or serve");
+    c.residency.serve_unknown = v == "serve";
+  }
+  c.residency_configured = true;
+}
+
+// The catalog is the same on every node: disjoint networks, known names, and this node inside its region.
+void check_residency(Config& c) {
+  auto& r = c.residency;
+  if (r.regions.empty()) {
+    if (c.residency_configured) throw ConfigError("residency", "needs the regions catalog");
+    return;
+  }
+  for (size_t i = 0; i < r.regions.size(); ++i)
+    for (size_t j = i + 1; j < r.regions.size(); ++j)
+      for (const auto& a : r.regions[i].networks)
+        for (const auto& b : r.regions[j].networks)
+          if (a.overlaps(b))
+            throw ConfigError("regions." + r.regions[j].name + ".networks",
+                              b.to_string() + " overlaps " + a.to_string() + " of region " + r.regions[i].name);
+  turn::RegionPolicy probe(r);
+  const turn::Region* own = probe.find(c.region);
+  if (!own) throw ConfigError("region", "'" + c.region + "' is not in the regions catalog");
+  r.own = c.region;
+  if (!c.residency_configured) r.peer_regions = r.client_regions = {c.region};
+  for (const auto* list : {&r.peer_regions, &r.client_regions})
+    for (const auto& name : *list)
+      if (!probe.find(name))
+        throw ConfigError(list == &r.peer_regions ? "residency.peer_regions" : "residency.client_regions",
+                          "unknown region '" + name + "'");
+  for (size_t i = 0; i < c.relay_addresses.size(); ++i) {
+    const auto& a = c.relay_external_addresses.empty() ? c.relay_addresses[i] : c.relay_external_addresses[i];
+    if (probe.region_of(a) != own)
+      throw ConfigError("relay.addresses", a.to_string() + " lies outside this node's region " + c.region);
+  }
+  c.core.regions = std::make_shared<const turn::RegionPolicy>(r);
+}
+
 // RFC 5780 needs the primary (the first UDP listener) and the alternate to differ in IP and port.
 void check_nat_discovery(Config& c) {
   auto& d = c.nat_discovery;
@@ -350,6 +444,7 @@ void cross_check(Config& c) {
   for (const auto& r : c.relay_addresses) (r.is_v4() ? v4 : v6) = true;
   if (!v4 && !v6) throw ConfigError("relay.addresses", "empty");
   check_nat_discovery(c);
+  check_residency(c);
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
 }
 
@@ -365,7 +460,7 @@ Config load_config_text(const std::string& text) {
   Config c;
   try {
     only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits", "tls",
-                          "metrics", "sfu", "nat_discovery", "sites"});
+                          "metrics", "sfu", "nat_discovery", "sites", "regions", "residency"});
     if (root["region"]) c.region = str(root["region"], "region");
     if (c.region.empty()) throw ConfigError("region", "must not be empty");
     if (!root["listen"]) throw ConfigError("listen", "required");
@@ -408,6 +503,8 @@ Config load_config_text(const std::string& text) {
     if (const auto& s = root["sfu"]; s && !s.IsNull()) parse_sfu(s, c);
     if (const auto& d = root["nat_discovery"]; d && !d.IsNull()) parse_nat_discovery(d, c);
     if (const auto& s = root["sites"]; s && !s.IsNull()) parse_sites(s, c);
+    if (const auto& r = root["regions"]; r && !r.IsNull()) parse_regions(r, c);
+    if (const auto& r = root["residency"]; r && !r.IsNull()) parse_residency(r, c);
     if (root["threads"]) c.threads = static_cast<unsigned>(uint(root["threads"], "threads", 1, 256));
     if (const auto& l = root["log"]; l && !l.IsNull()) {
       only_keys(l, "log", {"level", "format"});

@@ -73,6 +73,9 @@ struct Config {
     std::vector<turn::Cidr> cidrs;
   };
   std::vector<Site> sites;
+  // Data residency (regions.*, residency.*): the catalog and this node's policy; off without a catalog.
+  turn::ResidencyConfig residency;
+  bool residency_configured = false;
   bool embedded_default = false;
 
   // Every socket to listen on: `listen`, then the RFC 5780 listeners (UDP).

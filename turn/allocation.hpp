@@ -67,6 +67,10 @@ struct Allocation {
   std::vector<Permission> permissions;
   std::vector<ChannelBinding> channels;
   RelayStats stats;
+  // Data residency: the client's region (credential-pinned or by address; empty: unknown), the
+  // region that served it, and whether it was served although it belongs elsewhere (drift).
+  std::string client_region, served_region;
+  bool drift = false;
   // The idle-timer clock of this 5-tuple (last packet either way), shared with FlowRegistry.
   std::shared_ptr<FlowClock> flow;
 

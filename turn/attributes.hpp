@@ -49,11 +49,11 @@ struct Lifetime {
 };
 
 // CHANNEL-NUMBER (RFC 8656 18.1). RFC 8656 12 narrows channels to 0x4000..0x4FFF, but RFC 5766
-// clients still in the field (coturn's, pjnath) pick from 0x4000..0x7FFE; a TURN port carries nothing
+// clients still in the field (coturn's, pjnath) pick from 0x4000..0x7FFF (RFC 5766 11); a TURN port carries nothing
 // else in that first-byte range, so both are accepted.
 struct ChannelNumber {
   uint16_t number = 0;
-  static constexpr uint16_t kMin = 0x4000, kMax = 0x7FFE;
+  static constexpr uint16_t kMin = 0x4000, kMax = 0x7FFF;
   static std::optional<ChannelNumber> decode(std::span<const uint8_t> v);
   bool valid() const { return number >= kMin && number <= kMax; }
 };

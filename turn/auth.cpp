@@ -33,7 +33,10 @@ bool RestUsername::parse(std::string_view username, RestUsername& out) {
   auto [p, ec] = std::from_chars(username.data(), username.data() + colon, ts);
   if (ec != std::errc{} || p != username.data() + colon) return false;
   out.expiry = ts;
-  out.user = std::string(username.substr(colon + 1));
+  auto rest = username.substr(colon + 1);
+  auto second = rest.find(':');
+  out.user = std::string(rest.substr(0, second));
+  out.region = second == std::string_view::npos ? std::string() : std::string(rest.substr(second + 1));
   return true;
 }
 
@@ -55,7 +58,7 @@ Authenticator::Lookup Authenticator::keys(std::string_view username, stun::Passw
   if (cfg_.rest_secrets.empty() || !RestUsername::parse(username, rest)) return Lookup::UnknownUser;
   if (rest.expiry <= now_unix) return Lookup::Expired;
   for (const auto& secret : cfg_.rest_secrets)
-    out.push_back({derive(username, cfg_.realm, rest_password(secret, username), alg), rest.user, rest.expiry});
+    out.push_back({derive(username, cfg_.realm, rest_password(secret, username), alg), rest.user, rest.expiry, rest.region});
   return Lookup::Ok;
 }
 

@@ -25,6 +25,7 @@ struct Credential {
   std::vector<uint8_t> key;      // MD5 (16) or SHA-256 (32) of "username:realm:password"
   std::string user;              // the identity: the static user, or the REST username's user part
   int64_t expires_unix = 0;      // REST credentials only; 0 = never
+  std::string region;            // REST "<expiry>:<user>:<region>": the region the application pinned
 };
 
 class Authenticator {
@@ -49,10 +50,12 @@ class Authenticator {
   std::array<uint8_t, 32> nonce_secret_{};
 };
 
-// TURN REST API: "<unix-expiry>:<user>[:...]"; password base64(HMAC-SHA1(secret, username)).
+// TURN REST API: "<unix-expiry>:<user>[:<region>]"; password base64(HMAC-SHA1(secret, username)),
+// so the region an application pins is covered by the MAC.
 struct RestUsername {
   int64_t expiry = 0;
   std::string user;
+  std::string region;  // empty: not pinned
   static bool parse(std::string_view username, RestUsername& out);
 };
 std::string rest_password(std::string_view secret, std::string_view username);

@@ -12,7 +12,7 @@ struct ChannelData {
   static constexpr size_t kHeaderSize = 4;
   enum class Error : uint8_t { None, Truncated, BadChannel, BadLength };
 
-  // RFC 7983: first byte 64..79 is ChannelData; RFC 5766's wider range (to 0x7FFE) is accepted on a
+  // RFC 7983: first byte 64..79 is ChannelData; RFC 5766's wider range (to 0x7FFF) is accepted on a
   // TURN port, see ChannelNumber.
   static bool looks_like(std::span<const uint8_t> d) { return !d.empty() && d[0] >= 0x40 && d[0] <= 0x7F; }
   // Over UDP the datagram may carry padding past the length (RFC 8656 12.5); over streams the frame

@@ -147,7 +147,7 @@ void Core::handle_send_indication(const Message& msg, const FiveTuple& from, Now
     ++a.stats.dropped_malformed;
     return drop(DropReason::Malformed, msg.bytes().size());
   }
-  if (!policy_->allowed(peer->endpoint.address)) {
+  if (!policy_->allowed(peer->endpoint.address) || (cfg_.regions && !cfg_.regions->peer_allowed(peer->endpoint.address))) {
     ++a.stats.dropped_peer_denied;
     return drop(DropReason::PeerDenied, da->value.size());
   }
@@ -423,8 +423,45 @@ void Core::send_challenge(Context& c, int code, const char* reason, bool expecte
 }
 
 bool Core::peer_allowed(Context& c, const Endpoint& peer) {
-  if (policy_->allowed(peer.address)) return true;
-  send_error(c, 403, "Forbidden: peer address not allowed");
+  if (!policy_->allowed(peer.address)) {
+    send_error(c, 403, "Forbidden: peer address not allowed");
+    return false;
+  }
+  const Region* region = nullptr;
+  if (cfg_.regions && !cfg_.regions->peer_allowed(peer.address, &region)) {
+    send_error(c, 403, "Forbidden: peer outside the approved regions");
+    sink_.residency_denied("peer", region ? region->name : std::string());
+    return false;
+  }
+  return true;
+}
+
+// Data residency (docs/residency.md): a client of another region (by the region its credential
+// pins, else by its address) is redirected to that region's node, refused, or served as drift.
+bool Core::residency_allows_client(Context& c, std::string& client_region, bool& drift) {
+  if (!cfg_.regions || !cfg_.regions->enabled()) return true;
+  std::optional<std::string_view> pinned;
+  if (c.cred && !c.cred->region.empty()) pinned = c.cred->region;
+  auto d = cfg_.regions->client(c.from.client.address, pinned);
+  client_region = d.region ? d.region->name : (pinned ? std::string(*pinned) : std::string());
+  const char* kind = d.basis == RegionPolicy::Basis::Credential ? "credential" : "client";
+  switch (d.verdict) {
+    case RegionPolicy::Verdict::Serve: return true;
+    case RegionPolicy::Verdict::Drift: drift = true; return true;
+    case RegionPolicy::Verdict::Redirect: {
+      Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
+      b.add_error(300, "Try Alternate");
+      b.add_address(attr::AlternateServer, *d.region->alternate);  // RFC 8656 6.2 / RFC 8489 10
+      finish_and_send(c, b);
+      sink_.request_done(c.msg.method(), 300, c.from.transport);
+      sink_.residency_redirect(d.region->name);
+      return false;
+    }
+    case RegionPolicy::Verdict::Refuse:
+      send_error(c, 403, "Forbidden: this node does not serve your region");
+      sink_.residency_denied(kind, client_region);
+      return false;
+  }
   return false;
 }
 

@@ -20,6 +20,7 @@
 #include "turn/auth.hpp"
 #include "turn/message.hpp"
 #include "turn/peer_policy.hpp"
+#include "turn/region_policy.hpp"
 #include "turn/source_limiter.hpp"
 
 namespace turn {
@@ -50,6 +51,7 @@ struct CoreConfig {
   std::string software;                   // SOFTWARE in 401 and Allocate responses; empty = none
   uint64_t bandwidth_bps = 0;             // per allocation, both directions; 0 = unlimited
   std::optional<NatDiscoveryConfig> nat_discovery;  // RFC 5780; off unless configured
+  std::shared_ptr<const RegionPolicy> regions;      // data residency; null or empty catalog: off
 };
 
 // Counts shared by all shards, for quotas (486, 508). Touched only on allocate and delete.
@@ -151,6 +153,10 @@ class Sink {
   // A session lost (not ended by its client), and its age when it was lost.
   virtual void session_lost(const IpAddress& client, LossCause, int64_t age_ms) {}
   virtual void refresh_failed(RefreshFailure) {}
+  // Data residency: a request refused (`kind` peer, client or credential; `region` the one it
+  // belongs to, empty for an address in no region), or a client sent to its region's node.
+  virtual void residency_denied(const char* kind, const std::string& region) {}
+  virtual void residency_redirect(const std::string& to_region) {}
 };
 
 class Core {
@@ -207,6 +213,7 @@ class Core {
   void remove(Allocation* a, EndReason why, Now now);
   void relay_to_peer(Allocation& a, const Endpoint& peer, std::span<const uint8_t> data, Now now);
   bool peer_allowed(Context& c, const Endpoint& peer);
+  bool residency_allows_client(Context& c, std::string& client_region, bool& drift);
   void install_permission(Allocation& a, const IpAddress& peer, Now now);
 
   CoreConfig cfg_;

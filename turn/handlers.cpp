@@ -108,6 +108,10 @@ void Core::handle_allocate(Context& c) {
   AllocateAsk ask;
   if (!check_transport(c.msg, ask) || !check_port_and_family(c.msg, ask)) return send_error(c, ask.error, ask.reason);
   ask.lifetime_s = allocate_lifetime(c.msg, cfg_);
+  // Data residency, before anything is reserved: another region's client never gets an allocation.
+  std::string client_region;
+  bool drift = false;
+  if (!residency_allows_client(c, client_region, drift)) return;
   // Step 7: quotas.
   switch (quotas_->acquire(c.cred->user)) {
     case Quotas::Result::UserQuota: return send_error(c, 486, "Allocation Quota Reached");
@@ -129,6 +133,9 @@ void Core::handle_allocate(Context& c) {
   if (ask.additional_v6) second_err = relays_.open({Family::V6, false, false, ask.dont_fragment}, second);
   Allocation& ref = install_allocation(c, ask.lifetime_s, opened,
                                        ask.additional_v6 && second_err == RelayProvider::Error::None ? &second : nullptr);
+  ref.client_region = std::move(client_region);
+  ref.served_region = cfg_.regions && cfg_.regions->enabled() ? cfg_.regions->config().own : std::string();
+  ref.drift = drift;
   // Step 10: the success response.
   Builder b(c.out, Method::Allocate, Class::Success, c.msg.transaction_id());
   for (size_t i = 0; i < ref.relay_count; ++i) b.add_xor_address(attr::XorRelayedAddress, ref.relays[i].address);

@@ -190,3 +190,37 @@ TEST(SitesConfig, NamesMapToCidrs) {
   EXPECT_EQ(bad_key(kNat + "sites: { hq: [] }\n"), "sites.hq");
   EXPECT_EQ(bad_key(kNat + "sites: { \"h q\": [198.51.100.0/28] }\n"), "sites.h q");
 }
+
+namespace {
+const std::string kRegions = R"(
+region: eu-west
+listen: [ { transport: udp, address: 198.51.100.10, port: 3478 } ]
+relay: { addresses: [198.51.100.10] }
+auth: { users: { alice: wonderland } }
+regions:
+  eu-west:    { networks: [198.51.100.0/26], turn_urls: ["turn:198.51.100.10:3478"], signal_url: "wss://198.51.100.10:8443/signal" }
+  eu-central: { networks: [198.51.100.64/26], turn_urls: ["turn:198.51.100.74:3478"] }
+  us-east:    { networks: [203.0.113.0/24], turn_urls: ["turns:example.test:443", "turn:203.0.113.10:3478?transport=udp"] }
+)";
+}  // namespace
+
+TEST(ResidencyConfig, CatalogAndPolicyLoadAndValidate) {
+  auto c = load_config_text(kRegions + "residency: { peer_regions: [eu-west, eu-central], client_regions: [eu-west], foreign_clients: redirect }\n");
+  ASSERT_TRUE(c.core.regions);
+  EXPECT_TRUE(c.core.regions->enabled());
+  EXPECT_EQ(c.core.regions->find("us-east")->alternate->to_string(), "203.0.113.10:3478");
+  EXPECT_TRUE(c.core.regions->peer_allowed(*turn::IpAddress::parse("198.51.100.70")));
+  EXPECT_FALSE(c.core.regions->peer_allowed(*turn::IpAddress::parse("203.0.113.5")));
+  // A catalog alone: the node serves and relays within its own region.
+  auto d = load_config_text(kRegions);
+  EXPECT_FALSE(d.core.regions->peer_allowed(*turn::IpAddress::parse("198.51.100.70")));
+  // No catalog: off.
+  EXPECT_FALSE(load_config_text(kNat).core.regions);
+  EXPECT_EQ(bad_key(kRegions + "residency: { peer_regions: [mars] }\n"), "residency.peer_regions");
+  EXPECT_EQ(bad_key(kRegions + "residency: { foreign_clients: shrug }\n"), "residency.foreign_clients");
+  EXPECT_EQ(bad_key(kRegions + "residency: { unknown_addresses: maybe }\n"), "residency.unknown_addresses");
+  EXPECT_EQ(bad_key(kNat + "residency: { client_regions: [eu-west] }\n"), "residency");
+  EXPECT_EQ(bad_key(replace(kRegions, "region: eu-west", "region: mars")), "region");
+  EXPECT_EQ(bad_key(replace(kRegions, "networks: [198.51.100.64/26]", "networks: [198.51.100.32/27]")), "regions.eu-central.networks");
+  EXPECT_EQ(bad_key(replace(kRegions, "relay: { addresses: [198.51.100.10] }", "relay: { addresses: [198.51.100.70] }")), "relay.addresses");
+}

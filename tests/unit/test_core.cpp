@@ -848,3 +848,93 @@ TEST_F(CoreTest, ExpiryAndClosedConnectionsAreLossesDeletionIsNot) {
   EXPECT_EQ(got[LossCause::ConnectionClosed], 5'000);
   EXPECT_EQ(got[LossCause::Expired], 0);  // silent from its start
 }
+
+// ---------------------------------------------------------------------------------------------
+// Data residency: eu-west serves its own clients, relays to eu-west and eu-central peers only.
+namespace {
+
+class ResidencyTest : public CoreTest {
+ protected:
+  ResidencyTest() { make(ResidencyConfig::Foreign::Redirect); }
+  void make(ResidencyConfig::Foreign foreign) {
+    ResidencyConfig rc;
+    rc.own = "eu-west";
+    rc.regions = {
+        {"eu-west", {*Cidr::parse("192.0.2.0/25")}, {"turn:192.0.2.1:3478"}, "wss://192.0.2.1:8443/signal", Endpoint::parse("192.0.2.1:3478")},
+        {"eu-central", {*Cidr::parse("198.51.100.0/24")}, {"turn:198.51.100.1:3478"}, "", Endpoint::parse("198.51.100.1:3478")},
+        {"us-east", {*Cidr::parse("203.0.113.0/25")}, {"turn:203.0.113.1:3478"}, "", Endpoint::parse("203.0.113.1:3478")},
+    };
+    rc.peer_regions = {"eu-west", "eu-central"};
+    rc.client_regions = {"eu-west"};
+    rc.foreign_clients = foreign;
+    CoreConfig cfg;
+    cfg.regions = std::make_shared<RegionPolicy>(rc);
+    core = std::make_unique<Core>(cfg, auth, policy, quotas, relays, sink);
+  }
+  FiveTuple from(const char* ip, uint16_t port = 40000) {
+    return FiveTuple{*Endpoint::parse(std::string(ip) + ":" + std::to_string(port)), *Endpoint::parse("192.0.2.1:3478"),
+                     Transport::Udp};
+  }
+  std::optional<Endpoint> alternate(const Response& r) {
+    auto* a = r.msg.find(attr::AlternateServer);
+    if (!a) return std::nullopt;
+    auto p = PlainAddress::decode(a->value);
+    return p ? std::optional(p->endpoint) : std::nullopt;
+  }
+};
+
+}  // namespace
+
+TEST_F(ResidencyTest, OwnRegionIsServedAndRelaysOnlyToApprovedPeerRegions) {
+  auto ft = from("192.0.2.10");
+  ASSERT_EQ(allocate(ft).code, 200);
+  EXPECT_EQ(core->find(ft)->client_region, "eu-west");
+  EXPECT_EQ(core->find(ft)->served_region, "eu-west");
+  EXPECT_EQ(create_permission(ft, "198.51.100.7:5000").code, 200);  // eu-central
+  EXPECT_EQ(create_permission(ft, "203.0.113.7:5000").code, 403);   // us-east
+  EXPECT_EQ(create_permission(ft, "192.0.2.200:5000").code, 403);   // in no region
+  EXPECT_EQ(channel_bind(ft, 0x4001, "203.0.113.7:5000").code, 403);
+  EXPECT_EQ(relays.open_handles.size(), 1u);
+}
+
+TEST_F(ResidencyTest, ForeignClientIsRedirectedToItsRegionAndGetsNoAllocation) {
+  auto r = allocate(from("203.0.113.20"));
+  EXPECT_EQ(r.code, 300);
+  EXPECT_EQ(alternate(r)->to_string(), "203.0.113.1:3478");
+  EXPECT_TRUE(relays.open_handles.empty());
+  EXPECT_EQ(core->allocation_count(), 0u);
+  // An address in no region is refused by default.
+  EXPECT_EQ(allocate(from("192.0.2.200")).code, 403);
+}
+
+TEST_F(ResidencyTest, ACredentialPinnedToAnotherRegionIsRedirectedFromAnyAddress) {
+  std::string user = std::to_string(now.unix_s + 600) + ":erin:us-east";
+  auto r = allocate(from("192.0.2.10"), user, rest_password("northwind", user));
+  EXPECT_EQ(r.code, 300);
+  EXPECT_EQ(alternate(r)->to_string(), "203.0.113.1:3478");
+  user = std::to_string(now.unix_s + 600) + ":erin:eu-west";
+  EXPECT_EQ(allocate(from("192.0.2.11"), user, rest_password("northwind", user)).code, 200);
+  user = std::to_string(now.unix_s + 600) + ":erin:atlantis";
+  EXPECT_EQ(allocate(from("192.0.2.12"), user, rest_password("northwind", user)).code, 403);
+}
+
+TEST_F(ResidencyTest, ForeignClientsCanBeRefusedOrServedAsDrift) {
+  make(ResidencyConfig::Foreign::Refuse);
+  EXPECT_EQ(allocate(from("203.0.113.20")).code, 403);
+  make(ResidencyConfig::Foreign::Serve);
+  auto ft = from("203.0.113.21");
+  ASSERT_EQ(allocate(ft).code, 200);
+  EXPECT_TRUE(core->find(ft)->drift);
+  EXPECT_EQ(core->find(ft)->client_region, "us-east");
+}
+
+// RFC 5766 11 allowed channel numbers 0x4000 through 0x7FFF; coturn's clients pick from all of it.
+TEST_F(CoreTest, ChannelNumbersUpTo0x7FFFAreAcceptedAbove400) {
+  policy = std::make_shared<PeerPolicy>(std::vector<Cidr>{*Cidr::parse("192.0.2.0/24")}, std::vector<Cidr>{});
+  core = std::make_unique<Core>(CoreConfig{}, auth, policy, quotas, relays, sink);
+  auto ft = client(44000);
+  ASSERT_EQ(allocate(ft).code, 200);
+  EXPECT_EQ(channel_bind(ft, 0x7FFF, "192.0.2.77:5000").code, 200);
+  EXPECT_EQ(channel_bind(ft, 0x8000, "192.0.2.78:5000").code, 400);
+  EXPECT_EQ(channel_bind(ft, 0x3FFF, "192.0.2.79:5000").code, 400);
+}

@@ -277,7 +277,8 @@ TEST(ChannelDataTest, ParsesAndRejects) {
   EXPECT_EQ(ChannelData::parse(std::vector<uint8_t>{0x40, 0x00, 0x00}, cd), ChannelData::Error::Truncated);
   EXPECT_EQ(ChannelData::parse(std::vector<uint8_t>{0x40, 0x00, 0x00, 0x09, 1}, cd), ChannelData::Error::BadLength);
   EXPECT_EQ(ChannelData::parse(std::vector<uint8_t>{0x3f, 0xff, 0x00, 0x00}, cd), ChannelData::Error::BadChannel);
-  EXPECT_EQ(ChannelData::parse(std::vector<uint8_t>{0x7f, 0xff, 0x00, 0x00}, cd), ChannelData::Error::BadChannel);
+  EXPECT_EQ(ChannelData::parse(std::vector<uint8_t>{0x7f, 0xff, 0x00, 0x00}, cd), ChannelData::Error::None);  // RFC 5766 11
+  EXPECT_EQ(ChannelData::parse(std::vector<uint8_t>{0x80, 0x00, 0x00, 0x00}, cd), ChannelData::Error::BadChannel);
   EXPECT_EQ(ChannelData::frame_size(3, true), 8u);
   EXPECT_EQ(ChannelData::frame_size(3, false), 7u);
 }
