@@ -51,7 +51,7 @@ Authenticator::Lookup Authenticator::keys(std::string_view username, stun::Passw
                                           int64_t now_unix, std::vector<Credential>& out) const {
   out.clear();
   if (auto it = cfg_.users.find(std::string(username)); it != cfg_.users.end()) {
-    out.push_back({derive(username, cfg_.realm, it->second, alg), it->first, 0});
+    out.push_back({derive(username, cfg_.realm, it->second, alg), it->first, 0, {}});
     return Lookup::Ok;
   }
   RestUsername rest;
