@@ -1,6 +1,7 @@
 #include "server/allocation_record.hpp"
 
 #include <ctime>
+#include <set>
 
 namespace turnpike {
 
@@ -37,7 +38,23 @@ json allocation_record(const turn::Allocation& a, const RecordContext& ctx) {
     if (c.expires_ms > now_ms)
       channels.push_back({{"number", c.number}, {"peer", c.peer.to_string()}, {"expires_in_s", (c.expires_ms - now_ms) / 1000}});
   const bool ended = ctx.ended.has_value();
+  // Proof of residency: where the client belongs, which region served it, where its peers are.
+  json residency = nullptr;
+  if (ctx.regions && ctx.regions->enabled()) {
+    std::set<std::string> peer_regions;
+    auto note = [&](const turn::IpAddress& ip) {
+      const turn::Region* r = ctx.regions->region_of(ip);
+      peer_regions.insert(r ? r->name : "unknown");
+    };
+    for (const auto& p : a.permissions) note(p.peer);
+    for (const auto& c : a.channels) note(c.peer.address);
+    residency = {{"client_region", a.client_region.empty() ? json(nullptr) : json(a.client_region)},
+                 {"served_region", a.served_region},
+                 {"drift", a.drift},
+                 {"peer_regions", peer_regions}};
+  }
   return json{
+      {"residency", residency},
       {"id", std::to_string(a.id)},
       {"user", a.user},
       {"username", a.username},

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "turn/allocation.hpp"
+#include "turn/region_policy.hpp"
 #include "turn/core.hpp"
 
 namespace turnpike {
@@ -16,6 +17,7 @@ struct RecordContext {
   std::string realm;
   turn::Now now;                             // when the record is taken
   std::optional<turn::EndReason> ended;      // set for the end-of-allocation record
+  const turn::RegionPolicy* regions = nullptr;  // data residency on: the regions of the peers too
 };
 
 nlohmann::json allocation_record(const turn::Allocation& a, const RecordContext& ctx);

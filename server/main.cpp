@@ -125,7 +125,7 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
     log::info("nat_report", {log::str("mapping", mapping), log::str("filtering", filtering), log::str("site", site)});
   };
   b.record = [&cfg](const turn::Allocation& a) {
-    return allocation_record(a, RecordContext{cfg.region, cfg.auth.realm, now(), std::nullopt});
+    return allocation_record(a, RecordContext{cfg.region, cfg.auth.realm, now(), std::nullopt, cfg.core.regions.get()});
   };
   b.metrics = [&cfg, &shared, &shards] {
     std::vector<const turn::CoreStats*> cores;
@@ -202,6 +202,7 @@ std::string ice_servers_json(const turnpike::Config& cfg, const std::string& ide
 sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::SharedState& shared) {
   sfu::EngineConfig e;
   e.region = cfg.region;
+  for (const auto& r : cfg.residency.regions) e.region_signal_urls[r.name] = r.signal_url;
   e.token_keys = cfg.sfu.token_keys;
   for (const auto& a : cfg.sfu.media_announce) e.candidates.push_back(turn::Endpoint{a, cfg.sfu.media_listen.port});
   e.max_participants_per_room = cfg.sfu.max_participants_per_room;

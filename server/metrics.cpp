@@ -103,6 +103,22 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                      .Help("Clients whose NAT behaviour was classified (RFC 4787/5780 terms), by site; source active "
                            "(turnpike-diag reports) or passive (inferred from live traffic)")
                      .Register(*registry_);
+  sessions_ = &prometheus::BuildGauge()
+                  .Name("turnpike_sessions")
+                  .Help("Live allocations by the client's region and the region that serves them (data residency)")
+                  .Register(*registry_);
+  drift_ = &prometheus::BuildGauge()
+                .Name("turnpike_region_drift_sessions")
+                .Help("Live allocations served here although their client belongs to another region (foreign_clients: serve)")
+                .Register(*registry_);
+  denied_ = &prometheus::BuildCounter()
+                 .Name("turnpike_residency_denied_total")
+                 .Help("Requests refused by data residency: kind peer, client or credential; region the one it belongs to")
+                 .Register(*registry_);
+  redirects_ = &prometheus::BuildCounter()
+                    .Name("turnpike_residency_redirects_total")
+                    .Help("Allocate requests sent to their own region's node (300 ALTERNATE-SERVER)")
+                    .Register(*registry_);
   rebindings_ = &prometheus::BuildCounter()
                     .Name("turnpike_rebindings_total")
                     .Help("Clients back on a new 5-tuple with the same credentials after a silence: their NAT mapping died")
@@ -157,10 +173,20 @@ void Metrics::auth_failed(turn::AuthFailure f) {
 
 void Metrics::allocation_created(const turn::Allocation& a) {
   setup_seconds_[static_cast<size_t>(a.five_tuple.transport) & 3]->Observe(static_cast<double>(a.setup_ms) / 1000.0);
+  if (!a.served_region.empty()) {
+    std::string client = a.client_region.empty() ? "unknown" : a.client_region;
+    sessions_->Add({{"client_region", client}, {"served_region", a.served_region}}).Increment();
+    if (a.drift) drift_->Add({{"client_region", client}}).Increment();
+  }
 }
 
 void Metrics::allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) {
   lifetime_seconds_[static_cast<size_t>(why) % 3]->Observe(static_cast<double>(now_ms - a.created_ms) / 1000.0);
+  if (!a.served_region.empty()) {
+    std::string client = a.client_region.empty() ? "unknown" : a.client_region;
+    sessions_->Add({{"client_region", client}, {"served_region", a.served_region}}).Decrement();
+    if (a.drift) drift_->Add({{"client_region", client}}).Decrement();
+  }
 }
 
 void Metrics::server_drop(ServerDrop d, turn::Transport t) {
@@ -435,6 +461,12 @@ void Metrics::session_lost(const char* cause, double age_s) {
   for (size_t i = 0; i < turn::kLossCauses; ++i)
     if (std::string_view(cause) == turn::to_string(static_cast<turn::LossCause>(i))) return loss_age_[i]->Observe(age_s);
 }
+
+void Metrics::residency_denied(const std::string& kind, const std::string& region) {
+  denied_->Add({{"kind", kind}, {"region", region.empty() ? "unknown" : region}}).Increment();
+}
+
+void Metrics::residency_redirect(const std::string& to_region) { redirects_->Add({{"to_region", to_region}}).Increment(); }
 
 void Metrics::rebinding(const std::string& site) { rebindings_->Add({{"site", site}}).Increment(); }
 

@@ -59,6 +59,10 @@ class Metrics {
   void refresh_failed(turn::RefreshFailure f) { refresh_failures_[static_cast<size_t>(f)].fetch_add(1, std::memory_order_relaxed); }
   void attach_idle_timers(const class IdleTimers* idle) { idle_ = idle; }
 
+  // Data residency (docs/residency.md).
+  void residency_denied(const std::string& kind, const std::string& region);
+  void residency_redirect(const std::string& to_region);
+
   // Renders everything in the Prometheus text exposition format.
   // `cores`: every shard's CoreStats. `per_allocation`: snapshots of live allocations to export as
   // per-allocation series (already capped and ordered by the caller); `omitted`: how many were cut.
@@ -90,6 +94,10 @@ class Metrics {
   std::array<std::array<std::atomic<uint64_t>, 4>, 2> server_drops_{};    // by ServerDrop, transport
   prometheus::Family<prometheus::Counter>* nat_clients_ = nullptr;
   prometheus::Family<prometheus::Counter>* rebindings_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* sessions_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* drift_ = nullptr;
+  prometheus::Family<prometheus::Counter>* denied_ = nullptr;
+  prometheus::Family<prometheus::Counter>* redirects_ = nullptr;
   prometheus::Family<prometheus::Histogram>* gap_family_ = nullptr;
   prometheus::Family<prometheus::Histogram>* loss_family_ = nullptr;
   std::array<prometheus::Histogram*, 2> gap_seconds_{};  // survived, rebound

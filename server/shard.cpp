@@ -509,6 +509,12 @@ void Shard::session_lost(const turn::IpAddress& client, turn::LossCause cause, i
 
 void Shard::auth_failed(turn::AuthFailure f) { shared_.metrics.auth_failed(f); }
 
+void Shard::residency_denied(const char* kind, const std::string& region) {
+  shared_.metrics.residency_denied(kind, region);
+}
+
+void Shard::residency_redirect(const std::string& to_region) { shared_.metrics.residency_redirect(to_region); }
+
 void Shard::allocation_created(const turn::Allocation& a) {
   shared_.metrics.allocation_created(a);
   for (size_t i = 0; i < a.relay_count; ++i)
@@ -526,7 +532,7 @@ void Shard::allocation_ended(const turn::Allocation& a, turn::EndReason why, int
   for (size_t i = 0; i < a.relay_count; ++i) shared_.relay_directory.remove(bound_for(a.relays[i].address));
   auto t = now();
   t.mono_ms = now_ms;
-  RecordContext ctx{shared_.config.region, shared_.config.auth.realm, t, why};
+  RecordContext ctx{shared_.config.region, shared_.config.auth.realm, t, why, shared_.config.core.regions.get()};
   log::info("allocation_ended", {log::str("end_reason", turn::to_string(why)),
                                  log::str("region", shared_.config.region),
                                  log::json("allocation", allocation_record(a, ctx).dump())});

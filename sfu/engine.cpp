@@ -239,9 +239,15 @@ struct Engine::Impl {
     auto err = verify_join_token(msg["token"].get<std::string>(), cfg.token_keys, unix_s, claims);
     if (err == TokenError::Expired) return send_error(c, "expired_token", "the join token has expired", true);
     if (err != TokenError::None) return send_error(c, "bad_token", std::string("join token: ") + to_string(err), true);
-    if (claims.region != cfg.region)
+    if (claims.region != cfg.region) {
+      // Residency: no media path here; tell the client where the room's region signals.
+      json detail = {{"region", claims.region}};
+      auto it = cfg.region_signal_urls.find(claims.region);
+      if (it != cfg.region_signal_urls.end() && !it->second.empty()) detail["signal_url"] = it->second;
       return send_error(c, "wrong_region", "the room is in region '" + claims.region + "', this node serves '" +
-                                               cfg.region + "'", true, {{"region", claims.region}});
+                                               cfg.region + "'" + (detail.contains("signal_url") ? "; join at " + it->second : ""),
+                        true, detail);
+    }
     auto& room = rooms[claims.room];
     if (!room) {
       room = std::make_unique<Room>();

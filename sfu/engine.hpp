@@ -30,6 +30,9 @@ const char* to_string(Path p);
 
 struct EngineConfig {
   std::string region;
+  // Other regions' signalling URLs (the residency catalog's signal_url): where a join for a room
+  // of another region is sent.
+  std::map<std::string, std::string> region_signal_urls;
   std::vector<std::string> token_keys;
   std::vector<turn::Endpoint> candidates;  // our host candidates: the media socket as clients reach it
   uint32_t max_participants_per_room = 50;

@@ -1,0 +1,266 @@
+"""Data residency across three regions in network namespaces (issue 8; regionlab.py).
+
+One Turnpike node per region (eu-west, eu-central, us-east), each with the same catalog:
+  peers        an eu-west client allocates on the eu-west node and relays to a peer in eu-central
+               (checked at that peer); a peer in us-east gets 403 and receives nothing (checked at
+               the peer); the record shows the regions
+  redirect     a us-east client sent to the eu-west node is redirected (300 ALTERNATE-SERVER) and
+               coturn's turnutils_uclient follows it to the us-east node, whose metrics show it
+  pinned       a REST credential pinned to us-east is redirected from an eu-west address
+  drift        with foreign_clients: serve the eu-west node serves a us-east client and counts it
+               in turnpike_region_drift_sessions
+
+Needs root; prints "SKIP: why" and exits 0 elsewhere.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import harness  # noqa: E402
+import regionlab  # noqa: E402
+from regionlab import REGIONS  # noqa: E402
+
+PORT = 3478
+SECRET = 'northwind-regions'
+PEERS = {'eu-west': ['eu-west', 'eu-central'], 'eu-central': ['eu-west', 'eu-central'], 'us-east': ['us-east']}
+
+
+def node_config(region, foreign='redirect'):
+    r = REGIONS[region]
+    return {
+        'region': region,
+        'listen': [{'transport': 'udp', 'address': r['node'], 'port': PORT}],
+        'relay': {'addresses': [r['node']], 'port_range': [49152, 49999]},
+        'auth': {'realm': 'turnpike.test', 'users': {'alice': 'wonderland'}, 'rest_secrets': [SECRET]},
+        'admin': {'listen': '127.0.0.1:9641'},
+        'regions': {name: {'networks': [x['net']], 'turn_urls': [f'turn:{x["node"]}:{PORT}'],
+                           'signal_url': f'wss://{x["node"]}:8443/signal'} for name, x in REGIONS.items()},
+        'residency': {'peer_regions': PEERS[region], 'client_regions': [region], 'foreign_clients': foreign,
+                      'unknown_addresses': 'refuse'},
+        'threads': 1,
+        'log': {'level': 'info', 'format': 'json'},
+    }
+
+
+class Node:
+    def __init__(self, lab, binary, region, foreign='redirect'):
+        self.lab, self.region = lab, region
+        self.ns = lab.ns(region, 'node')
+        self.dir = tempfile.mkdtemp(prefix=f'turnpike-it-res-{region}-')
+        self.config_path = os.path.join(self.dir, 'config.yaml')
+        harness.write_config(node_config(region, foreign), self.config_path)
+        self.log_path = os.path.join(self.dir, 'server.log')
+        self.log = open(self.log_path, 'wb')
+        self.proc = lab.popen(self.ns, [binary, '--config', self.config_path], stdout=self.log, stderr=subprocess.STDOUT)
+        end = time.monotonic() + 15
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise harness.ServerError(f'{region} node exited {self.proc.returncode}: {self.tail()}')
+            if self.get('/readyz')[0] == 200:
+                return
+            time.sleep(0.2)
+        raise harness.ServerError(f'{region} node never became ready: {self.tail()}')
+
+    def get(self, path):
+        script = ('import urllib.request, urllib.error, sys\n'
+                  'try:\n'
+                  f'    r = urllib.request.urlopen("http://127.0.0.1:9641{path}", timeout=5); print(r.status); sys.stdout.write(r.read().decode())\n'
+                  'except urllib.error.HTTPError as e:\n'
+                  '    print(e.code); sys.stdout.write(e.read().decode())\n'
+                  'except Exception as e:\n'
+                  '    print(0); sys.stdout.write(str(e))\n')
+        r = self.lab.run(self.ns, ['/usr/bin/python3', '-c', script], timeout=15)
+        status, _, body = r.stdout.partition('\n')
+        try:
+            return int(status), body
+        except ValueError:
+            return 0, r.stdout + r.stderr
+
+    def metrics(self):
+        status, body = self.get('/metrics')
+        assert status == 200, body[:300]
+        return body
+
+    def tail(self, n=20):
+        try:
+            return '\n'.join(Path(self.log_path).read_text(errors='replace').splitlines()[-n:])
+        except OSError:
+            return ''
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def metric(text, name, **labels):
+    total = None
+    for line in text.splitlines():
+        m = re.match(r'^(\w+)(\{[^}]*\})?\s+(\S+)$', line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ''))
+        if all(got.get(k) == v for k, v in labels.items()):
+            total = (total or 0) + float(m.group(3))
+    return total
+
+
+# A TURN client script run in a client namespace; prints one JSON line.
+CLIENT = r'''
+import json, sys, time
+sys.path.insert(0, %(here)r)
+import stunclient
+out = {}
+c = stunclient.TurnClient((%(server)r, %(port)d), local=('0.0.0.0', 0), timeout=5.0)
+user, pw = %(user)r, %(pw)r
+r = c.allocate(user, pw)
+out['allocate'] = r.error_code if r.is_error else 200
+alt = r.get(0x8023)
+if alt is not None:
+    ip, port = stunclient.decode_plain_address(alt)
+    out['alternate'] = '%%s:%%d' %% (ip, port)
+for name, peer in %(peers)r:
+    r = c.create_permission((peer, 40000))
+    out['perm_' + name] = r.error_code if r.is_error else 200
+    c.send_indication((peer, 40000), ('hello from ' + %(region)r).encode())
+time.sleep(0.5)
+print(json.dumps(out))
+'''
+
+LISTENER = r'''
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', 40000))
+s.settimeout(0.2)
+end = time.time() + float(sys.argv[1])
+got = []
+while time.time() < end:
+    try:
+        d, a = s.recvfrom(2048)
+        got.append(d.decode(errors='replace'))
+    except socket.timeout:
+        pass
+print('|'.join(got))
+'''
+
+
+def client(lab, region, server_region, user='alice', pw='wonderland', peers=()):
+    script = CLIENT % {'here': str(HERE), 'server': REGIONS[server_region]['node'], 'port': PORT, 'user': user,
+                       'pw': pw, 'peers': list(peers), 'region': region}
+    r = lab.run(lab.ns(region, 'client'), ['/usr/bin/python3', '-c', script], timeout=60)
+    assert r.returncode == 0, r.stderr[-800:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def check_peers(lab, nodes):
+    listeners = {name: lab.popen(lab.ns(name, 'peer'), ['/usr/bin/python3', '-c', LISTENER, '6'],
+                                 stdout=subprocess.PIPE, text=True) for name in ('eu-central', 'us-east')}
+    time.sleep(0.5)
+    out = client(lab, 'eu-west', 'eu-west', peers=[('eu-central', REGIONS['eu-central']['peer']),
+                                                   ('us-east', REGIONS['us-east']['peer'])])
+    got = {name: p.communicate(timeout=20)[0].strip() for name, p in listeners.items()}
+    assert out == {'allocate': 200, 'perm_eu-central': 200, 'perm_us-east': 403}, out
+    assert got['eu-central'] == 'hello from eu-west', f'eu-central peer received {got["eu-central"]!r}'
+    assert got['us-east'] == '', f'the us-east peer received {got["us-east"]!r}'
+    text = nodes['eu-west'].metrics()
+    denied = metric(text, 'turnpike_residency_denied_total', kind='peer', region='us-east')
+    assert denied == 1, f'turnpike_residency_denied_total{{kind="peer",region="us-east"}} {denied}'
+    # The end record (logged when the allocation goes) proves where it was served and relayed.
+    return f'eu-central peer got the data; us-east peer 403 and nothing received; denied counted'
+
+
+def check_redirect(lab, nodes):
+    node_ip = REGIONS['eu-west']['node']
+    eu_before = metric(nodes['eu-west'].metrics(), 'turnpike_allocations_total', result='success') or 0
+    r = lab.run(lab.ns('us-east', 'client'), ['/usr/bin/turnutils_uclient', '-u', 'alice', '-w', 'wonderland',
+                                              '-y', '-m', '1', '-n', '10', '-l', '120', '-p', str(PORT), node_ip],
+                timeout=60)
+    text = r.stdout + r.stderr
+    eu = nodes['eu-west'].metrics()
+    us = nodes['us-east'].metrics()
+    redirects = metric(eu, 'turnpike_residency_redirects_total', to_region='us-east')
+    served = metric(us, 'turnpike_allocations_total', result='success')
+    eu_served = (metric(eu, 'turnpike_allocations_total', result='success') or 0) - eu_before
+    assert redirects and redirects >= 1, f'no redirect counted on eu-west: {text[-600:]}'
+    assert served and served >= 1, f'the us-east node served nothing after the redirect; uclient said:\n{text[-1200:]}'
+    assert eu_served == 0, f'eu-west allocated {eu_served} for a us-east client'
+    relayed = metric(us, 'turnpike_relay_packets_total', direction='to_client') or 0
+    assert relayed >= 10, f'the us-east node relayed {relayed} packets to uclient'
+    return f'{int(redirects)} redirect(s) to us-east; the us-east node allocated {int(served)} and relayed {int(relayed)} packets'
+
+
+def check_pinned(lab, nodes):
+    expiry = int(time.time()) + 600
+    user = f'{expiry}:bob:us-east'
+    import base64
+    import hashlib
+    import hmac
+    pw = base64.b64encode(hmac.new(SECRET.encode(), user.encode(), hashlib.sha1).digest()).decode()
+    out = client(lab, 'eu-west', 'eu-west', user=user, pw=pw)
+    assert out.get('allocate') == 300 and out.get('alternate') == f'{REGIONS["us-east"]["node"]}:{PORT}', out
+    denied = metric(nodes['eu-west'].metrics(), 'turnpike_residency_redirects_total', to_region='us-east')
+    return f'pinned to us-east from {REGIONS["eu-west"]["client"]}: 300 to {out["alternate"]} (redirects {denied})'
+
+
+def check_drift(lab, binary, nodes):
+    nodes['eu-west'].stop()
+    nodes['eu-west'] = Node(lab, binary, 'eu-west', foreign='serve')
+    script = CLIENT % {'here': str(HERE), 'server': REGIONS['eu-west']['node'], 'port': PORT, 'user': 'alice',
+                       'pw': 'wonderland', 'peers': [], 'region': 'us-east'}
+    # Keep the allocation open while the metrics are read: the client sleeps before exiting.
+    script = script.replace("time.sleep(0.5)", "print(json.dumps(out), flush=True); time.sleep(4)")
+    p = lab.popen(lab.ns('us-east', 'client'), ['/usr/bin/python3', '-c', script], stdout=subprocess.PIPE, text=True)
+    first = p.stdout.readline()
+    out = json.loads(first)
+    assert out['allocate'] == 200, out
+    text = nodes['eu-west'].metrics()
+    drift = metric(text, 'turnpike_region_drift_sessions', client_region='us-east')
+    sessions = metric(text, 'turnpike_sessions', client_region='us-east', served_region='eu-west')
+    p.communicate(timeout=20)
+    assert drift == 1 and sessions == 1, f'drift {drift}, sessions {sessions}'
+    return 'a us-east client served by eu-west shows in turnpike_region_drift_sessions'
+
+
+def main():
+    ap = harness.common_argparser(__doc__.splitlines()[0])
+    args = ap.parse_args()
+    binary = args.bin or os.environ.get('TURNPIKE_BIN') or str(harness.DEFAULT_TURNPIKE_BIN)
+    ok, why = regionlab.available()
+    if not ok:
+        print(f'SKIP: {why}')
+        return 0
+    t = harness.TestRunner('residency')
+    t0 = time.monotonic()
+    with regionlab.RegionLab('tpr') as lab:
+        nodes = {}
+        try:
+            for region in REGIONS:
+                nodes[region] = Node(lab, binary, region)
+            t.run('peers', check_peers, lab, nodes)
+            t.run('redirect', check_redirect, lab, nodes)
+            t.run('pinned', check_pinned, lab, nodes)
+            t.run('drift', check_drift, lab, binary, nodes)
+        finally:
+            if t.failed:
+                for n in nodes.values():
+                    print(f'----- {n.region} log tail -----\n{n.tail()}')
+            for n in nodes.values():
+                n.stop()
+    print(f'(total {time.monotonic() - t0:.1f}s)')
+    return t.finish()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
