@@ -9,6 +9,9 @@ One Turnpike node per region (eu-west, eu-central, us-east), each with the same 
   pinned       a REST credential pinned to us-east is redirected from an eu-west address
   drift        with foreign_clients: serve the eu-west node serves a us-east client and counts it
                in turnpike_region_drift_sessions
+and, on loopback (no root needed):
+  sfu_wrong_region  headless Chromium joining with a token for a us-east room on the eu-west node is
+                    told the room's region and its signalling URL, and no media path is set up
 
 Needs root; prints "SKIP: why" and exits 0 elsewhere.
 """
@@ -233,16 +236,54 @@ def check_drift(lab, binary, nodes):
     return 'a us-east client served by eu-west shows in turnpike_region_drift_sessions'
 
 
+def check_sfu_wrong_region(args):
+    import test_sfu
+    cfg = harness.default_config()
+    port = cfg['listen'][0]['port']
+    cfg['region'] = 'eu-west'
+    cfg['regions'] = {'eu-west': {'networks': ['127.0.0.0/8'], 'turn_urls': [f'turn:127.0.0.1:{port}'],
+                                  'signal_url': 'ws://127.0.0.1:1/signal'},
+                      'us-east': {'networks': ['203.0.113.0/24'], 'turn_urls': ['turn:203.0.113.10:3478'],
+                                  'signal_url': 'wss://203.0.113.10:8443/signal'}}
+    cfg['peers'] = {'allow': ['127.0.0.0/8'], 'deny': []}
+    cfg['sfu'] = {'signal_listen': f'127.0.0.1:{harness.free_port("tcp")}',
+                  'media_listen': f'127.0.0.1:{harness.free_port("udp")}', 'token_keys': [test_sfu.TOKEN_KEY]}
+    with harness.make_server(args, cfg) as srv:
+        tok = test_sfu.hs256_token({'room': 'ward-9', 'identity': 'traveller', 'region': 'us-east',
+                                    'exp': int(time.time()) + 600}, test_sfu.TOKEN_KEY)
+        b = test_sfu.Browser('wrong-region', [])
+        try:
+            b.drv.get(f'http://{cfg["sfu"]["signal_listen"]}/demo/?w=320&h=180&fps=15#token={tok}')
+            end = time.monotonic() + 20
+            err = None
+            while time.monotonic() < end and not err:
+                err = b.drv.execute_script('return (window.turnpikeDemo || {}).error || null;')
+                time.sleep(0.3)
+            time.sleep(2)  # anything that would set up media would have started by now
+        finally:
+            b.close()
+        text = json.dumps(err)
+        assert err and 'wrong_region' in text and 'wss://203.0.113.10:8443/signal' in text, f'the page saw {err}'
+        with harness.urllib.request.urlopen(srv.admin_url + '/metrics', timeout=5) as r:
+            m = r.read().decode()
+        sessions = sum(v for v in [metric(m, 'turnpike_sfu_sessions_total')] if v) or 0
+        participants = metric(m, 'turnpike_sfu_participants') or 0
+        assert sessions == 0 and participants == 0, f'media path set up: sessions {sessions}, participants {participants}'
+        return 'told: ' + (err.get('message') if isinstance(err, dict) else text)[:160]
+
+
 def main():
     ap = harness.common_argparser(__doc__.splitlines()[0])
     args = ap.parse_args()
     binary = args.bin or os.environ.get('TURNPIKE_BIN') or str(harness.DEFAULT_TURNPIKE_BIN)
-    ok, why = regionlab.available()
-    if not ok:
-        print(f'SKIP: {why}')
-        return 0
     t = harness.TestRunner('residency')
     t0 = time.monotonic()
+    t.run('sfu_wrong_region', check_sfu_wrong_region, args)
+    ok, why = regionlab.available()
+    if not ok:
+        for name in ('peers', 'redirect', 'pinned', 'drift'):
+            t.skip(name, why)
+        return t.finish()
     with regionlab.RegionLab('tpr') as lab:
         nodes = {}
         try:
