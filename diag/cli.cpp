@@ -3,6 +3,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "diag/lifetime_probe.hpp"  // seconds_text
+
 namespace diag {
 
 const char* const kNatUsage =
@@ -29,6 +31,43 @@ const char* const kNatUsage =
     "\n"
     "exit status: 0 a result was produced (even \"UDP blocked\"), 1 neither UDP nor TCP reaches the\n"
     "server, 2 usage error, 3 the result was produced but --report failed.\n";
+
+const char* const kLifetimeUsage =
+    "usage: turnpike-diag lifetime --server HOST[:PORT] [options]\n"
+    "\n"
+    "Measures how long the NAT (or stateful firewall) in front of this host keeps an idle UDP\n"
+    "mapping (RFC 5780 4.6): sockets make mappings with a Binding request and stay silent for a\n"
+    "gap; another socket then asks the server (RESPONSE-PORT) to answer to the first one's public\n"
+    "port. Gaps run in parallel, a fresh mapping each, and are narrowed down to the precision.\n"
+    "It takes a few times the timeout (at least --max when mappings outlive it); progress goes to\n"
+    "stderr.\n"
+    "\n"
+    "options:\n"
+    "  --server HOST[:PORT]  STUN/TURN server with RFC 5780 RESPONSE-PORT (port 3478 by default);\n"
+    "                        on Turnpike: nat_discovery enabled\n"
+    "  --json                print one JSON object instead of text\n"
+    "  --min S               shortest gap of the first round (default 1 s)\n"
+    "  --max S               longest gap; a mapping surviving it is \"longer than max\" (default 600 s)\n"
+    "  --precision S         stop when the timeout is bracketed this tightly (default 0.5 s); the\n"
+    "                        result is the bracket's midpoint\n"
+    "                        (durations: seconds, or with a unit: 0.5, 90, 2m, 500ms)\n"
+    "  --parallel N          trial sockets open at once, 1..64 (default 10; one more checks them)\n"
+    "  --established         make each mapping an established flow (a second Binding after 2.5 s)\n"
+    "                        before the silence, as media flows are; Linux gives those its longer\n"
+    "                        \"stream\" UDP timeout\n"
+    "  --timeout-ms N        budget of each Binding exchange, retransmissions included (default 3000)\n"
+    "  --local ADDR          local address to bind (default: the one routed to the server)\n"
+    "  --quiet               no progress on stderr\n"
+    "  --report URL          POST the JSON result to URL (http:// or https://), e.g.\n"
+    "                        http://turnpike:9641/api/v1/lifetime-reports\n"
+    "  --tag KEY=VALUE       label the result (repeatable, at most 16), e.g. --tag site=lyon\n"
+    "  --token T             bearer token for --report (default: $TURNPIKE_ADMIN_TOKEN)\n"
+    "  --cacert FILE         CA certificates to verify an https:// report URL (default: the system's)\n"
+    "  --help                this text\n"
+    "\n"
+    "exit status: 0 a result (a timeout, or longer than max), 1 no result (the server does not\n"
+    "answer, refuses or ignores RESPONSE-PORT, or its answers cannot reach the mapping), 2 usage\n"
+    "error, 3 the result was produced but --report failed.\n";
 
 namespace {
 std::optional<uint32_t> parse_uint(std::string_view s, uint32_t min, uint32_t max) {
@@ -109,93 +148,223 @@ std::optional<Url> parse_url(std::string_view text) {
   return u;
 }
 
-std::optional<NatOptions> parse_nat_args(const std::vector<std::string>& args, std::string& error) {
-  NatOptions o;
-  bool have_server = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string name = args[i], value;
-    bool inline_value = false;
-    if (name.starts_with("--")) {
+namespace {
+// Walks the arguments of a subcommand: "--name value", "--name=value" and flags. For each option
+// (in `name`), `handle(known)` uses flag() or take() (which set `error` on a misuse) and returns
+// false on a usage error; it sets `known` to false for an option it does not have.
+struct Walker {
+  Walker(const std::vector<std::string>& a, std::string& e) : args(a), error(e) {}
+  const std::vector<std::string>& args;
+  std::string& error;
+  size_t i = 0;
+  std::string name, value;
+  bool inline_value = false;
+
+  bool flag() {
+    if (inline_value) { error = name + " takes no value"; return false; }
+    return true;
+  }
+  bool take() {
+    if (inline_value) return true;
+    if (i + 1 >= args.size()) { error = name + " needs a value"; return false; }
+    value = args[++i];
+    return true;
+  }
+  template <typename F>
+  bool run(F&& handle) {
+    for (i = 0; i < args.size(); ++i) {
+      name = args[i];
+      value.clear();
+      inline_value = false;
+      if (!name.starts_with("--")) {
+        error = "unexpected argument '" + name + "'";
+        return false;
+      }
       if (auto eq = name.find('='); eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
         inline_value = true;
       }
-    } else {
-      error = "unexpected argument '" + name + "'";
-      return std::nullopt;
+      bool known = true;
+      if (!handle(known)) return false;
+      if (!known) {
+        error = "unknown option '" + name + "'";
+        return false;
+      }
     }
-    auto flag = [&]() {
-      if (inline_value) { error = name + " takes no value"; return false; }
-      return true;
-    };
-    auto take = [&]() -> bool {
-      if (inline_value) return true;
-      if (i + 1 >= args.size()) { error = name + " needs a value"; return false; }
-      value = args[++i];
-      return true;
-    };
-    if (name == "--help" || name == "-h") {
-      if (!flag()) return std::nullopt;
-      o.help = true;
-    } else if (name == "--json") {
-      if (!flag()) return std::nullopt;
-      o.json = true;
-    } else if (name == "--server") {
-      if (!take()) return std::nullopt;
-      auto hp = parse_host_port(value, 3478);
-      if (!hp) { error = "--server: '" + value + "' is not HOST[:PORT]"; return std::nullopt; }
-      o.server = *hp;
-      have_server = true;
-    } else if (name == "--timeout-ms") {
-      if (!take()) return std::nullopt;
-      auto v = parse_uint(value, 10, 600000);
-      if (!v) { error = "--timeout-ms: '" + value + "' is not a number of milliseconds in 10..600000"; return std::nullopt; }
-      o.timeout_ms = *v;
-    } else if (name == "--tcp-port") {
-      if (!take()) return std::nullopt;
+    return true;
+  }
+};
+
+// Options shared by every subcommand: --help, --json, --server, --timeout-ms, and the --report group.
+template <typename Options>
+bool common_option(Walker& w, Options& o, bool& have_server, bool& known) {
+  const std::string& name = w.name;
+  std::string& value = w.value;
+  std::string& error = w.error;
+  if (name == "--help" || name == "-h") {
+    if (!w.flag()) return false;
+    o.help = true;
+  } else if (name == "--json") {
+    if (!w.flag()) return false;
+    o.json = true;
+  } else if (name == "--server") {
+    if (!w.take()) return false;
+    auto hp = parse_host_port(value, 3478);
+    if (!hp) { error = "--server: '" + value + "' is not HOST[:PORT]"; return false; }
+    o.server = *hp;
+    have_server = true;
+  } else if (name == "--timeout-ms") {
+    if (!w.take()) return false;
+    auto v = parse_uint(value, 10, 600000);
+    if (!v) { error = "--timeout-ms: '" + value + "' is not a number of milliseconds in 10..600000"; return false; }
+    o.timeout_ms = *v;
+  } else if (name == "--report") {
+    if (!w.take()) return false;
+    o.report = parse_url(value);
+    if (!o.report) { error = "--report: '" + value + "' is not an http:// or https:// URL"; return false; }
+    o.report_url = value;
+  } else if (name == "--tag") {
+    if (!w.take()) return false;
+    auto eq = value.find('=');
+    if (eq == std::string::npos || eq == 0) { error = "--tag: '" + value + "' is not KEY=VALUE"; return false; }
+    std::string key = value.substr(0, eq), val = value.substr(eq + 1);
+    if (!valid_label(key) || !valid_label(val)) {
+      error = "--tag: '" + value + "': names and values are 1-64 characters of letters, digits, - _ . / :";
+      return false;
+    }
+    if (o.tags.size() == kMaxTags) { error = "--tag: at most " + std::to_string(kMaxTags) + " tags"; return false; }
+    for (const auto& [k, v] : o.tags)
+      if (k == key) { error = "--tag: '" + key + "' given twice"; return false; }
+    o.tags.emplace_back(key, val);
+  } else if (name == "--token") {
+    if (!w.take()) return false;
+    if (value.empty()) { error = "--token: empty"; return false; }
+    o.token = value;
+  } else if (name == "--cacert") {
+    if (!w.take()) return false;
+    o.cacert = value;
+  } else {
+    known = false;
+  }
+  return true;
+}
+}  // namespace
+
+std::optional<NatOptions> parse_nat_args(const std::vector<std::string>& args, std::string& error) {
+  NatOptions o;
+  bool have_server = false;
+  Walker w{args, error};
+  bool ok = w.run([&](bool& known) {
+    if (!common_option(w, o, have_server, known)) return false;
+    if (known) return true;
+    known = true;
+    const std::string& value = w.value;
+    if (w.name == "--tcp-port") {
+      if (!w.take()) return false;
       auto v = parse_uint(value, 1, 65535);
-      if (!v) { error = "--tcp-port: '" + value + "' is not a port (1..65535)"; return std::nullopt; }
+      if (!v) { error = "--tcp-port: '" + value + "' is not a port (1..65535)"; return false; }
       o.tcp_port = static_cast<uint16_t>(*v);
-    } else if (name == "--local") {
-      if (!take()) return std::nullopt;
+    } else if (w.name == "--local") {
+      if (!w.take()) return false;
       auto hp = parse_host_port(value, 0);
       auto ip = hp ? turn::IpAddress::parse(hp->host) : std::nullopt;
-      if (!ip) { error = "--local: '" + value + "' is not an IP address, with an optional :PORT"; return std::nullopt; }
+      if (!ip) { error = "--local: '" + value + "' is not an IP address, with an optional :PORT"; return false; }
       o.local_address = ip;
       o.local_port = hp->port;
-    } else if (name == "--report") {
-      if (!take()) return std::nullopt;
-      o.report = parse_url(value);
-      if (!o.report) { error = "--report: '" + value + "' is not an http:// or https:// URL"; return std::nullopt; }
-      o.report_url = value;
-    } else if (name == "--tag") {
-      if (!take()) return std::nullopt;
-      auto eq = value.find('=');
-      if (eq == std::string::npos || eq == 0) { error = "--tag: '" + value + "' is not KEY=VALUE"; return std::nullopt; }
-      std::string key = value.substr(0, eq), val = value.substr(eq + 1);
-      if (!valid_label(key) || !valid_label(val)) {
-        error = "--tag: '" + value + "': names and values are 1-64 characters of letters, digits, - _ . / :";
-        return std::nullopt;
-      }
-      if (o.tags.size() == kMaxTags) { error = "--tag: at most " + std::to_string(kMaxTags) + " tags"; return std::nullopt; }
-      for (const auto& [k, v] : o.tags)
-        if (k == key) { error = "--tag: '" + key + "' given twice"; return std::nullopt; }
-      o.tags.emplace_back(key, val);
-    } else if (name == "--token") {
-      if (!take()) return std::nullopt;
-      if (value.empty()) { error = "--token: empty"; return std::nullopt; }
-      o.token = value;
-    } else if (name == "--cacert") {
-      if (!take()) return std::nullopt;
-      o.cacert = value;
     } else {
-      error = "unknown option '" + name + "'";
-      return std::nullopt;
+      known = false;
     }
-  }
+    return true;
+  });
+  if (!ok) return std::nullopt;
   if (!o.help && !have_server) {
     error = "--server HOST[:PORT] is required";
+    return std::nullopt;
+  }
+  return o;
+}
+
+std::optional<uint32_t> parse_duration_ms(std::string_view text) {
+  // DIGITS[.DIGITS][ms|s|m]: seconds unless a unit says otherwise; at most millisecond precision.
+  uint64_t scale = 1000;
+  if (text.ends_with("ms")) { scale = 1; text.remove_suffix(2); }
+  else if (text.ends_with("s")) { text.remove_suffix(1); }
+  else if (text.ends_with("m")) { scale = 60000; text.remove_suffix(1); }
+  auto dot = text.find('.');
+  std::string_view whole = text.substr(0, dot), frac = dot == std::string_view::npos ? "" : text.substr(dot + 1);
+  if (whole.empty() || whole.size() > 7 || (dot != std::string_view::npos && (frac.empty() || frac.size() > 6)))
+    return std::nullopt;
+  uint64_t w = 0, f = 0, fscale = 1;
+  for (char c : whole) {
+    if (c < '0' || c > '9') return std::nullopt;
+    w = w * 10 + uint64_t(c - '0');
+  }
+  for (char c : frac) {
+    if (c < '0' || c > '9') return std::nullopt;
+    f = f * 10 + uint64_t(c - '0');
+    fscale *= 10;
+  }
+  uint64_t ms = w * scale + (f * scale + fscale / 2) / fscale;
+  if (ms > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(ms);
+}
+
+std::optional<LifetimeOptions> parse_lifetime_args(const std::vector<std::string>& args, std::string& error) {
+  LifetimeOptions o;
+  bool have_server = false;
+  Walker w{args, error};
+  auto seconds = [&](uint32_t& out, uint32_t lo_ms, uint32_t hi_ms) {
+    if (!w.take()) return false;
+    auto v = parse_duration_ms(w.value);
+    if (!v || *v < lo_ms || *v > hi_ms) {
+      error = w.name + ": '" + w.value + "' is not a duration in " + seconds_text(lo_ms) + ".." + seconds_text(hi_ms) +
+              " s (e.g. 30, 0.5, 2m, 500ms)";
+      return false;
+    }
+    out = *v;
+    return true;
+  };
+  bool ok = w.run([&](bool& known) {
+    if (!common_option(w, o, have_server, known)) return false;
+    if (known) return true;
+    known = true;
+    const std::string& name = w.name;
+    if (name == "--min") return seconds(o.min_ms, 50, 3600000);
+    if (name == "--max") return seconds(o.max_ms, 100, 3600000);
+    if (name == "--precision") return seconds(o.precision_ms, 10, 60000);
+    if (name == "--parallel") {
+      if (!w.take()) return false;
+      auto v = parse_uint(w.value, 1, 64);
+      if (!v) { error = "--parallel: '" + w.value + "' is not a number of sockets in 1..64"; return false; }
+      o.parallel = *v;
+    } else if (name == "--established") {
+      if (!w.flag()) return false;
+      o.established = true;
+    } else if (name == "--quiet" || name == "-q") {
+      if (!w.flag()) return false;
+      o.quiet = true;
+    } else if (name == "--local") {
+      if (!w.take()) return false;
+      auto ip = turn::IpAddress::parse(w.value);
+      if (!ip) {
+        error = "--local: '" + w.value + "' is not an IP address (the ports are picked by the system)";
+        return false;
+      }
+      o.local_address = ip;
+    } else {
+      known = false;
+    }
+    return true;
+  });
+  if (!ok) return std::nullopt;
+  if (o.help) return o;
+  if (!have_server) {
+    error = "--server HOST[:PORT] is required";
+    return std::nullopt;
+  }
+  if (o.min_ms >= o.max_ms) {
+    error = "--min (" + seconds_text(o.min_ms) + " s) must be below --max (" + seconds_text(o.max_ms) + " s)";
     return std::nullopt;
   }
   return o;

@@ -46,7 +46,34 @@ struct NatOptions {
 // Parses the arguments after "nat". On a usage error, returns nullopt and sets `error`.
 std::optional<NatOptions> parse_nat_args(const std::vector<std::string>& args, std::string& error);
 
+struct LifetimeOptions {
+  HostPort server;
+  bool json = false;
+  bool quiet = false;              // no progress on stderr
+  uint32_t min_ms = 1000;          // --min
+  uint32_t max_ms = 600000;        // --max
+  uint32_t precision_ms = 500;     // --precision
+  uint32_t parallel = 10;          // --parallel: trial sockets at once
+  bool established = false;        // --established
+  uint32_t timeout_ms = 3000;      // --timeout-ms: one Binding exchange
+  std::optional<turn::IpAddress> local_address;
+  std::optional<Url> report;
+  std::string report_url;
+  std::vector<std::pair<std::string, std::string>> tags;
+  std::optional<std::string> token;
+  std::optional<std::string> cacert;
+  bool help = false;
+};
+
+// Parses the arguments after "lifetime". On a usage error, returns nullopt and sets `error`.
+std::optional<LifetimeOptions> parse_lifetime_args(const std::vector<std::string>& args, std::string& error);
+
+// A duration: seconds ("30", "0.5"), or with a unit ("90s", "2m", "500ms"); in milliseconds,
+// rounded. nullopt if it is not one (negative, exponent, junk, more than 2^32 ms).
+std::optional<uint32_t> parse_duration_ms(std::string_view text);
+
 constexpr size_t kMaxTags = 16;
 extern const char* const kNatUsage;
+extern const char* const kLifetimeUsage;
 
 }  // namespace diag

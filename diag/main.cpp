@@ -1,5 +1,6 @@
 // turnpike-diag: network diagnostics run from a site. Subcommands:
-//   nat   RFC 5780 NAT behaviour discovery (diag::NatProbe), optionally reported to Turnpike.
+//   nat        RFC 5780 NAT behaviour discovery (diag::NatProbe), optionally reported to Turnpike.
+//   lifetime   the NAT's UDP mapping idle timeout, RFC 5780 4.6 (diag::LifetimeProbe), likewise.
 // This file does the I/O (POSIX UDP/TCP sockets with poll(), the HTTP report); the logic is in
 // the sans-I/O library.
 #include <arpa/inet.h>
@@ -7,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,11 +19,13 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "diag/cli.hpp"
 #include "diag/http_post.hpp"
+#include "diag/lifetime_probe.hpp"
 #include "diag/nat_probe.hpp"
 #include "diag/nat_report.hpp"
 #include "turn/message.hpp"
@@ -36,6 +40,8 @@ using turn::Endpoint;
 using turn::IpAddress;
 
 constexpr int kExitOk = 0, kExitUnreachable = 1, kExitUsage = 2, kExitReportFailed = 3;
+// Strings from the wire (SOFTWARE, reason phrases) may not be UTF-8: replace, never throw.
+constexpr auto kJsonReplace = nlohmann::ordered_json::error_handler_t::replace;
 
 uint64_t now_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -294,6 +300,30 @@ std::string utc_now() {
   return buf;
 }
 
+// POSTs a result to --report's URL; returns `rc`, or kExitReportFailed if it was kExitOk and the
+// report failed.
+int post_report(const char* cmd, const diag::Url& url, const std::string& url_text, const std::string& body,
+                const std::optional<std::string>& token, const std::optional<std::string>& cacert, bool json, int rc) {
+  try {
+    diag::HttpResponse res =
+        diag::http_post(url, body, "application/json", token, cacert, std::chrono::milliseconds(10000));
+    if (res.status < 200 || res.status > 299) {
+      std::string text = res.body.substr(0, 300);
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+      std::cerr << "turnpike-diag " << cmd << ": report to " << url_text << " failed: HTTP " << res.status << " "
+                << res.reason << (text.empty() ? "" : ": " + text)
+                << (res.status == 401 && !token ? " (no --token or TURNPIKE_ADMIN_TOKEN given)" : "") << "\n";
+      if (rc == kExitOk) rc = kExitReportFailed;
+    } else if (!json) {
+      std::cout << "\nreported to " << url_text << " (HTTP " << res.status << ")\n";
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "turnpike-diag " << cmd << ": report to " << url_text << " failed: " << e.what() << "\n";
+    if (rc == kExitOk) rc = kExitReportFailed;
+  }
+  return rc;
+}
+
 int run_nat(const std::vector<std::string>& args) {
   std::string error;
   auto opts = diag::parse_nat_args(args, error);
@@ -354,7 +384,7 @@ int run_nat(const std::vector<std::string>& args) {
   const nlohmann::ordered_json result = diag::to_json(report);
   for (const auto& [k, v] : result.items()) j[k] = v;
   if (o.json) {
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, kJsonReplace) << "\n";
   } else {
     std::cout << diag::to_text(report);
     if (!o.tags.empty()) {
@@ -367,26 +397,173 @@ int run_nat(const std::vector<std::string>& args) {
   std::cout.flush();
 
   int rc = report.udp_reachable || report.tcp_reachable.value_or(false) ? kExitOk : kExitUnreachable;
-  if (o.report) {
-    try {
-      diag::HttpResponse res = diag::http_post(*o.report, j.dump(), "application/json", opts->token, o.cacert,
-                                               std::chrono::milliseconds(10000));
-      if (res.status < 200 || res.status > 299) {
-        std::string body = res.body.substr(0, 300);
-        while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
-        std::cerr << "turnpike-diag nat: report to " << o.report_url << " failed: HTTP " << res.status << " "
-                  << res.reason << (body.empty() ? "" : ": " + body)
-                  << (res.status == 401 && !opts->token ? " (no --token or TURNPIKE_ADMIN_TOKEN given)" : "") << "\n";
-        if (rc == kExitOk) rc = kExitReportFailed;
-      } else if (!o.json) {
-        std::cout << "\nreported to " << o.report_url << " (HTTP " << res.status << ")\n";
+  if (o.report)
+    rc = post_report("nat", *o.report, o.report_url, j.dump(-1, ' ', false, kJsonReplace), opts->token, o.cacert,
+                     o.json, rc);
+  return rc;
+}
+
+// --- lifetime ---
+
+volatile sig_atomic_t g_interrupted = 0;
+extern "C" void on_interrupt(int) { g_interrupted = 1; }
+
+// Drives a LifetimeProbe: one UDP socket per socket id it asks for, bound to `local_ip`.
+void drive_lifetime(diag::LifetimeProbe& probe, const IpAddress& local_ip, std::string& local_error) {
+  std::map<diag::LifetimeSocket, Fd> socks;
+  bool interrupted = false;
+  for (;;) {
+    if (g_interrupted && !interrupted) {
+      interrupted = true;
+      probe.interrupt(now_ms());
+    }
+    diag::LifetimeAction a = probe.next_action(now_ms());
+    switch (a.kind) {
+      case diag::LifetimeAction::Kind::Done: return;
+      case diag::LifetimeAction::Kind::Open: {
+        Endpoint bound;
+        std::string err;
+        Fd s = open_bound(SOCK_DGRAM, Endpoint{local_ip, 0}, bound, err);
+        if (s.fd < 0) {
+          if (local_error.empty()) local_error = err;
+          probe.on_opened(a.socket, std::nullopt, now_ms());
+          continue;
+        }
+        socks[a.socket] = std::move(s);
+        probe.on_opened(a.socket, bound, now_ms());
+        continue;
       }
-    } catch (const std::exception& e) {
-      std::cerr << "turnpike-diag nat: report to " << o.report_url << " failed: " << e.what() << "\n";
-      if (rc == kExitOk) rc = kExitReportFailed;
+      case diag::LifetimeAction::Kind::Close: socks.erase(a.socket); continue;
+      case diag::LifetimeAction::Kind::Send: {
+        auto it = socks.find(a.socket);
+        if (it == socks.end()) continue;
+        sockaddr_storage ss;
+        socklen_t len = to_sockaddr(a.to, ss);
+        if (sendto(it->second.fd, a.bytes.data(), a.bytes.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) < 0 &&
+            local_error.empty())
+          local_error = "sendto " + a.to.to_string() + ": " + std::strerror(errno);
+        continue;
+      }
+      case diag::LifetimeAction::Kind::Wait: break;
+    }
+    std::vector<pollfd> fds;
+    std::vector<diag::LifetimeSocket> ids;
+    for (const auto& [id, s] : socks) {
+      fds.push_back(pollfd{s.fd, POLLIN, 0});
+      ids.push_back(id);
+    }
+    uint64_t now = now_ms();
+    int wait = a.until_ms > now ? static_cast<int>(std::min<uint64_t>(a.until_ms - now, 1000)) : 0;
+    if (poll(fds.data(), fds.size(), wait) <= 0) continue;  // a timeout, or EINTR (Ctrl-C)
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (!fds[i].revents) continue;
+      uint8_t buf[2048];
+      for (;;) {
+        sockaddr_storage from_ss{};
+        socklen_t sl = sizeof from_ss;
+        ssize_t n = recvfrom(fds[i].fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from_ss), &sl);
+        if (n < 0) break;  // EAGAIN, or an ICMP error surfaced
+        auto from = from_sockaddr(from_ss);
+        if (!from) continue;
+        probe.on_datagram(ids[i], *from, std::span<const uint8_t>(buf, static_cast<size_t>(n)), now_ms());
+      }
     }
   }
-  return rc;
+}
+
+int run_lifetime(const std::vector<std::string>& args) {
+  std::string error;
+  auto opts = diag::parse_lifetime_args(args, error);
+  if (!opts) {
+    std::cerr << "turnpike-diag lifetime: " << error << "\n(see turnpike-diag lifetime --help)\n";
+    return kExitUsage;
+  }
+  if (opts->help) {
+    std::cout << diag::kLifetimeUsage;
+    return kExitOk;
+  }
+  const diag::LifetimeOptions& o = *opts;
+  if (!o.token)
+    if (const char* env = std::getenv("TURNPIKE_ADMIN_TOKEN"); env && *env) opts->token = env;
+
+  int family = o.local_address ? family_of(*o.local_address) : AF_UNSPEC;
+  auto server_ip = resolve(o.server.host, family, error);
+  if (!server_ip) {
+    std::cerr << "turnpike-diag lifetime: cannot resolve " << o.server.host << ": " << error << "\n";
+    return kExitUnreachable;
+  }
+  if (o.local_address && o.local_address->family != server_ip->family) {
+    std::cerr << "turnpike-diag lifetime: --local " << o.local_address->to_string() << " and the server "
+              << server_ip->to_string() << " are of different address families\n";
+    return kExitUsage;
+  }
+  Endpoint server{*server_ip, o.server.port};
+  IpAddress local_ip;
+  if (o.local_address && !o.local_address->is_unspecified()) local_ip = *o.local_address;
+  else if (auto src = source_address_toward(server)) local_ip = *src;
+  else local_ip = server_ip->is_v4() ? IpAddress::v4(0u) : IpAddress::v6(std::array<uint8_t, 16>{}.data());
+
+  const uint64_t t0 = now_ms();
+  diag::LifetimeConfig cfg;
+  cfg.server = server;
+  cfg.min_ms = o.min_ms;
+  cfg.max_ms = o.max_ms;
+  cfg.precision_ms = o.precision_ms;
+  cfg.parallel = o.parallel;
+  cfg.split = std::min<uint32_t>(7, o.parallel);
+  cfg.established = o.established;
+  cfg.timeout_ms = o.timeout_ms;
+  if (!o.quiet)
+    cfg.progress = [t0](const std::string& line) {
+      char stamp[32];
+      std::snprintf(stamp, sizeof stamp, "[%6.1f s] ", static_cast<double>(now_ms() - t0) / 1000.0);
+      std::cerr << stamp << line << "\n";
+    };
+  if (!o.quiet)
+    std::cerr << "measuring how long the NAT keeps an idle UDP mapping, via " << server.to_string() << " from "
+              << local_ip.to_string() << ": gaps " << diag::seconds_text(o.min_ms) << ".."
+              << diag::seconds_text(o.max_ms) << " s to " << diag::seconds_text(o.precision_ms)
+              << " s; this takes a few times the timeout (Ctrl-C stops with what is known)\n";
+
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;  // a second Ctrl-C kills
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  diag::LifetimeProbe probe(cfg);
+  std::string local_error;
+  drive_lifetime(probe, local_ip, local_error);
+  const diag::LifetimeReport& report = probe.report();
+
+  nlohmann::ordered_json tags = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : o.tags) tags[k] = v;
+  nlohmann::ordered_json j = {{"tool", "turnpike-diag " TURNPIKE_VERSION}, {"time", utc_now()}, {"tags", tags}};
+  const nlohmann::ordered_json fields = diag::to_json(report);
+  for (const auto& [k, v] : fields.items()) j[k] = v;
+  const bool result = report.result == diag::LifetimeResult::Measured ||
+                      report.result == diag::LifetimeResult::LongerThanMax;
+  if (o.json) {
+    std::cout << j.dump(2, ' ', false, kJsonReplace) << "\n";
+  } else {
+    std::cout << diag::to_text(report);
+    if (!o.tags.empty()) {
+      std::cout << "\ntags:";
+      for (const auto& [k, v] : o.tags) std::cout << " " << k << "=" << v;
+      std::cout << "\n";
+    }
+    if (!result && !local_error.empty()) std::cout << "\nlocal error: " << local_error << "\n";
+  }
+  std::cout.flush();
+  if (!result) {
+    if (o.report) std::cerr << "turnpike-diag lifetime: nothing reported to " << o.report_url << ": no result\n";
+    return kExitUnreachable;
+  }
+  if (o.report)
+    return post_report("lifetime", *o.report, o.report_url, j.dump(-1, ' ', false, kJsonReplace), opts->token,
+                       o.cacert, o.json, kExitOk);
+  return kExitOk;
 }
 
 struct Command {
@@ -394,9 +571,9 @@ struct Command {
   const char* summary;
   int (*run)(const std::vector<std::string>& args);
 };
-// Later subcommands (e.g. `lifetime`: mapping lifetime) slot in here.
 constexpr Command kCommands[] = {
     {"nat", "RFC 5780 NAT behaviour discovery from this site (mapping, filtering, hairpinning, ALG)", run_nat},
+    {"lifetime", "how long the NAT keeps an idle UDP mapping (RFC 5780 4.6 idle timeout search)", run_lifetime},
 };
 
 void usage(std::ostream& os) {

@@ -124,8 +124,9 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
     shared.metrics.nat_client(mapping, filtering, "active", site);
     log::info("nat_report", {log::str("mapping", mapping), log::str("filtering", filtering), log::str("site", site)});
   };
-  b.record = [&cfg](const turn::Allocation& a) {
-    return allocation_record(a, RecordContext{cfg.region, cfg.auth.realm, now(), std::nullopt, cfg.core.regions.get()});
+  b.record = [&cfg, &shared](const turn::Allocation& a) {
+    auto regions = shared.regions();
+    return allocation_record(a, RecordContext{cfg.region, cfg.auth.realm, now(), std::nullopt, regions.get()});
   };
   b.metrics = [&cfg, &shared, &shards] {
     std::vector<const turn::CoreStats*> cores;
@@ -235,7 +236,7 @@ sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::Share
   return e;
 }
 
-int run(turnpike::Config cfg) {
+int run(turnpike::Config cfg, const std::string& config_path) {
   using namespace turnpike;
   log::configure(cfg.log_level, cfg.log_format);
   auto shared = std::make_unique<SharedState>(cfg);
@@ -313,6 +314,18 @@ int run(turnpike::Config cfg) {
           log::info("tls_reloaded", {log::str("cert", cfg.tls_cert)});
         } catch (const std::exception& e) {
           log::error("tls_reload_failed", {log::str("error", e.what())});
+        }
+      }
+      // The residency catalog and policy too (docs/residency.md); a bad file changes nothing.
+      if (!config_path.empty()) {
+        try {
+          auto fresh = load_config_file(config_path);
+          if (fresh.region != cfg.region) throw ConfigError("region", "cannot change without a restart");
+          shared->set_regions(fresh.core.regions);
+          for (auto& s : shards) s->set_regions(fresh.core.regions);
+          log::info("residency_reloaded", {log::num("regions", fresh.residency.regions.size())});
+        } catch (const std::exception& e) {
+          log::error("residency_reload_failed", {log::str("error", e.what())});
         }
       }
       wait_hup();
@@ -430,5 +443,5 @@ int main(int argc, char** argv) {
     std::printf("turnpike: %s is valid\n", config_path.c_str());
     return 0;
   }
-  return run(std::move(cfg));
+  return run(std::move(cfg), config_path);
 }

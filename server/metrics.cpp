@@ -27,7 +27,7 @@ constexpr int kCodeValues[Metrics::kCodes - 1] = {200, 300, 400, 401, 403, 420, 
 constexpr const char* kMethodNames[Metrics::kMethods] = {"binding", "allocate", "refresh",
                                                           "create_permission", "channel_bind", "other"};
 constexpr const char* kTransports[4] = {"udp", "tcp", "tls", "dtls"};
-constexpr const char* kEndReasons[3] = {"deleted", "expired", "shutdown"};
+constexpr const char* kEndReasons[4] = {"deleted", "expired", "shutdown", "policy"};
 constexpr const char* kAuthFailures[5] = {"bad_integrity", "unknown_user", "expired_credential", "stale_nonce",
                                           "missing"};
 constexpr const char* kServerDrops[2] = {"quota", "send_failed"};
@@ -119,6 +119,14 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                     .Name("turnpike_residency_redirects_total")
                     .Help("Allocate requests sent to their own region's node (300 ALTERNATE-SERVER)")
                     .Register(*registry_);
+  residency_ended_ = &prometheus::BuildCounter()
+                         .Name("turnpike_residency_ended_total")
+                         .Help("Allocations ended because a reloaded residency policy forbids them (SIGHUP)")
+                         .Register(*registry_);
+  residency_revoked_ = &prometheus::BuildCounter()
+                           .Name("turnpike_residency_revoked_total")
+                           .Help("Permissions and channels removed because a reloaded policy no longer allows their peer")
+                           .Register(*registry_);
   rebindings_ = &prometheus::BuildCounter()
                     .Name("turnpike_rebindings_total")
                     .Help("Clients back on a new 5-tuple with the same credentials after a silence: their NAT mapping died")
@@ -155,7 +163,7 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                    .Register(*registry_)
                    .Add({}, prometheus::Histogram::BucketBoundaries{0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5});
   for (size_t t = 0; t < 4; ++t) setup_seconds_[t] = &setup_family_->Add({{"transport", kTransports[t]}}, kSetupBuckets);
-  for (size_t r = 0; r < 3; ++r)
+  for (size_t r = 0; r < 4; ++r)
     lifetime_seconds_[r] = &lifetime_family_->Add({{"end_reason", kEndReasons[r]}}, kLifetimeBuckets);
 }
 
@@ -181,7 +189,7 @@ void Metrics::allocation_created(const turn::Allocation& a) {
 }
 
 void Metrics::allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) {
-  lifetime_seconds_[static_cast<size_t>(why) % 3]->Observe(static_cast<double>(now_ms - a.created_ms) / 1000.0);
+  lifetime_seconds_[static_cast<size_t>(why) % 4]->Observe(static_cast<double>(now_ms - a.created_ms) / 1000.0);
   if (!a.served_region.empty()) {
     std::string client = a.client_region.empty() ? "unknown" : a.client_region;
     sessions_->Add({{"client_region", client}, {"served_region", a.served_region}}).Decrement();
@@ -467,6 +475,14 @@ void Metrics::residency_denied(const std::string& kind, const std::string& regio
 }
 
 void Metrics::residency_redirect(const std::string& to_region) { redirects_->Add({{"to_region", to_region}}).Increment(); }
+
+void Metrics::residency_ended(const std::string& client_region) {
+  residency_ended_->Add({{"client_region", client_region.empty() ? "unknown" : client_region}}).Increment();
+}
+
+void Metrics::residency_revoked(const std::string& client_region, size_t n) {
+  residency_revoked_->Add({{"client_region", client_region.empty() ? "unknown" : client_region}}).Increment(static_cast<double>(n));
+}
 
 void Metrics::rebinding(const std::string& site) { rebindings_->Add({{"site", site}}).Increment(); }
 

@@ -62,6 +62,8 @@ class Metrics {
   // Data residency (docs/residency.md).
   void residency_denied(const std::string& kind, const std::string& region);
   void residency_redirect(const std::string& to_region);
+  void residency_ended(const std::string& client_region);
+  void residency_revoked(const std::string& client_region, size_t n);
 
   // Renders everything in the Prometheus text exposition format.
   // `cores`: every shard's CoreStats. `per_allocation`: snapshots of live allocations to export as
@@ -84,7 +86,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* setup_family_;
   prometheus::Family<prometheus::Histogram>* lifetime_family_;
   std::array<prometheus::Histogram*, 4> setup_seconds_{};      // by transport
-  std::array<prometheus::Histogram*, 3> lifetime_seconds_{};   // by end reason
+  std::array<prometheus::Histogram*, 4> lifetime_seconds_{};   // by end reason
   // Per-request counters: shared by all shards, touched once per request (not per packet).
   // [..][code][1] counts 401/438 challenges (the mechanism's normal first round), [..][code][0] the rest.
   using ByCode = std::array<std::array<std::atomic<uint64_t>, 2>, kCodes>;
@@ -98,6 +100,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* drift_ = nullptr;
   prometheus::Family<prometheus::Counter>* denied_ = nullptr;
   prometheus::Family<prometheus::Counter>* redirects_ = nullptr;
+  prometheus::Family<prometheus::Counter>* residency_ended_ = nullptr;
+  prometheus::Family<prometheus::Counter>* residency_revoked_ = nullptr;
   prometheus::Family<prometheus::Histogram>* gap_family_ = nullptr;
   prometheus::Family<prometheus::Histogram>* loss_family_ = nullptr;
   std::array<prometheus::Histogram*, 2> gap_seconds_{};  // survived, rebound

@@ -513,6 +513,10 @@ void Shard::residency_denied(const char* kind, const std::string& region) {
   shared_.metrics.residency_denied(kind, region);
 }
 
+void Shard::set_regions(std::shared_ptr<const turn::RegionPolicy> regions) {
+  asio::post(io_, [this, regions] { core_->set_regions(regions, now()); });
+}
+
 void Shard::residency_redirect(const std::string& to_region) { shared_.metrics.residency_redirect(to_region); }
 
 void Shard::allocation_created(const turn::Allocation& a) {
@@ -532,7 +536,8 @@ void Shard::allocation_ended(const turn::Allocation& a, turn::EndReason why, int
   for (size_t i = 0; i < a.relay_count; ++i) shared_.relay_directory.remove(bound_for(a.relays[i].address));
   auto t = now();
   t.mono_ms = now_ms;
-  RecordContext ctx{shared_.config.region, shared_.config.auth.realm, t, why, shared_.config.core.regions.get()};
+  auto regions = shared_.regions();
+  RecordContext ctx{shared_.config.region, shared_.config.auth.realm, t, why, regions.get()};
   log::info("allocation_ended", {log::str("end_reason", turn::to_string(why)),
                                  log::str("region", shared_.config.region),
                                  log::json("allocation", allocation_record(a, ctx).dump())});

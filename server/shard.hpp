@@ -118,6 +118,17 @@ struct SharedState {
   RelayDirectory relay_directory;
   SiteMap sites{config.sites};
   IdleTimers idle_timers;
+  // The residency policy in force (replaced on SIGHUP), for records.
+  std::shared_ptr<const turn::RegionPolicy> regions() const {
+    std::lock_guard lock(regions_mu);
+    return regions_now;
+  }
+  void set_regions(std::shared_ptr<const turn::RegionPolicy> r) {
+    std::lock_guard lock(regions_mu);
+    regions_now = std::move(r);
+  }
+  mutable std::mutex regions_mu;
+  std::shared_ptr<const turn::RegionPolicy> regions_now = config.core.regions;
   std::shared_ptr<turn::FlowRegistry> flows = std::make_shared<turn::FlowRegistry>();
   // What /readyz reports: starting until every shard runs, ready, then draining once stopping.
   enum class State : int { Starting, Ready, Draining };
@@ -157,6 +168,12 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void refresh_failed(turn::RefreshFailure f) override { shared_.metrics.refresh_failed(f); }
   void residency_denied(const char* kind, const std::string& region) override;
   void residency_redirect(const std::string& to_region) override;
+  void residency_ended(const std::string& client_region) override { shared_.metrics.residency_ended(client_region); }
+  void residency_revoked(const std::string& client_region, size_t n) override {
+    shared_.metrics.residency_revoked(client_region, n);
+  }
+  // A reloaded residency policy, applied on this shard's thread.
+  void set_regions(std::shared_ptr<const turn::RegionPolicy> regions);
 
   // Copies of this shard's live allocations, taken on its thread.
   std::future<std::vector<turn::Allocation>> snapshot();

@@ -38,7 +38,7 @@ struct RelayStats {
   uint64_t rate_bps_to_peer = 0, rate_bps_to_client = 0, peak_bps_to_peer = 0, peak_bps_to_client = 0;
 };
 
-enum class EndReason : uint8_t { Deleted, Expired, Shutdown };
+enum class EndReason : uint8_t { Deleted, Expired, Shutdown, Policy };  // Policy: a reloaded residency policy forbids it
 const char* to_string(EndReason r);
 
 struct Allocation {
@@ -70,6 +70,7 @@ struct Allocation {
   // Data residency: the client's region (credential-pinned or by address; empty: unknown), the
   // region that served it, and whether it was served although it belongs elsewhere (drift).
   std::string client_region, served_region;
+  std::string pinned_region;  // as the credential pinned it (empty: by address)
   bool drift = false;
   // The idle-timer clock of this 5-tuple (last packet either way), shared with FlowRegistry.
   std::shared_ptr<FlowClock> flow;

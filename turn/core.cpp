@@ -20,6 +20,7 @@ const char* to_string(EndReason r) {
     case EndReason::Deleted: return "deleted";
     case EndReason::Expired: return "expired";
     case EndReason::Shutdown: return "shutdown";
+    case EndReason::Policy: return "policy";
   }
   return "?";
 }
@@ -544,6 +545,32 @@ void Core::shutdown(Now now) {
   std::vector<Allocation*> all;
   for (auto& [_, a] : by_tuple_) all.push_back(a.get());
   for (auto* a : all) remove(a, EndReason::Shutdown, now);
+}
+
+// SIGHUP reloaded the residency catalog and policy: allocations it forbids end (EndReason::Policy),
+// and permissions and channels to peers outside its peer regions go at once.
+void Core::set_regions(std::shared_ptr<const RegionPolicy> regions, Now now) {
+  cfg_.regions = std::move(regions);
+  if (!cfg_.regions || !cfg_.regions->enabled()) return;
+  std::vector<Allocation*> forbidden;
+  for (auto& [_, a] : by_tuple_) {
+    std::optional<std::string_view> pinned;
+    if (!a->pinned_region.empty()) pinned = a->pinned_region;
+    auto d = cfg_.regions->client(a->five_tuple.client.address, pinned);
+    if (d.verdict == RegionPolicy::Verdict::Redirect || d.verdict == RegionPolicy::Verdict::Refuse) {
+      forbidden.push_back(a.get());
+      continue;
+    }
+    size_t before = a->permissions.size() + a->channels.size();
+    std::erase_if(a->permissions, [&](const Permission& p) { return !cfg_.regions->peer_allowed(p.peer); });
+    std::erase_if(a->channels, [&](const ChannelBinding& c) { return !cfg_.regions->peer_allowed(c.peer.address); });
+    if (size_t revoked = before - a->permissions.size() - a->channels.size())
+      sink_.residency_revoked(a->client_region, revoked);
+  }
+  for (Allocation* a : forbidden) {
+    sink_.residency_ended(a->client_region);
+    remove(a, EndReason::Policy, now);
+  }
 }
 
 void Core::connection_closed(const FiveTuple& ft, Now now) {

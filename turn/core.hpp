@@ -157,6 +157,10 @@ class Sink {
   // belongs to, empty for an address in no region), or a client sent to its region's node.
   virtual void residency_denied(const char* kind, const std::string& region) {}
   virtual void residency_redirect(const std::string& to_region) {}
+  // A reloaded policy ended an allocation of a client of `client_region`, or took `n` of its
+  // permissions and channels to peers it no longer allows.
+  virtual void residency_ended(const std::string& client_region) {}
+  virtual void residency_revoked(const std::string& client_region, size_t n) {}
 };
 
 class Core {
@@ -173,6 +177,8 @@ class Core {
   void handle_peer(uint64_t relay_handle, const Endpoint& peer, std::span<const uint8_t> bytes, Now now);
   // Expires allocations, permissions and channel bindings. Call about once a second.
   void tick(Now now);
+  // A reloaded residency policy (SIGHUP): forbidden allocations end, forbidden peers lose access.
+  void set_regions(std::shared_ptr<const RegionPolicy> regions, Now now);
   // Shares rebinding detection with the other shards' cores (default: this core's own registry).
   void set_flow_registry(std::shared_ptr<FlowRegistry> r) { flows_ = std::move(r); }
   static constexpr int64_t kMinGapMs = 1000;  // shorter silences are not idle-timer evidence

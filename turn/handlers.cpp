@@ -136,6 +136,7 @@ void Core::handle_allocate(Context& c) {
   ref.client_region = std::move(client_region);
   ref.served_region = cfg_.regions && cfg_.regions->enabled() ? cfg_.regions->config().own : std::string();
   ref.drift = drift;
+  ref.pinned_region = c.cred->region;
   // Step 10: the success response.
   Builder b(c.out, Method::Allocate, Class::Success, c.msg.transaction_id());
   for (size_t i = 0; i < ref.relay_count; ++i) b.add_xor_address(attr::XorRelayedAddress, ref.relays[i].address);

@@ -938,3 +938,32 @@ TEST_F(CoreTest, ChannelNumbersUpTo0x7FFFAreAcceptedAbove400) {
   EXPECT_EQ(channel_bind(ft, 0x8000, "192.0.2.78:5000").code, 400);
   EXPECT_EQ(channel_bind(ft, 0x3FFF, "192.0.2.79:5000").code, 400);
 }
+
+TEST_F(ResidencyTest, AReloadedPolicyEndsForbiddenAllocationsAndRevokesForbiddenPeers) {
+  auto stays = from("192.0.2.10", 40000), goes = from("192.0.2.11", 40001);
+  ASSERT_EQ(allocate(stays).code, 200);
+  ASSERT_EQ(create_permission(stays, "198.51.100.7:5000").code, 200);  // eu-central
+  ASSERT_EQ(create_permission(stays, "192.0.2.20:5000").code, 200);    // eu-west
+  std::string user = std::to_string(now.unix_s + 600) + ":erin:eu-west";
+  ASSERT_EQ(allocate(goes, user, rest_password("northwind", user)).code, 200);
+  // The new policy no longer allows eu-central peers.
+  ResidencyConfig rc;
+  rc.own = "eu-west";
+  rc.regions = {
+      {"eu-west", {*Cidr::parse("192.0.2.0/25")}, {}, "", Endpoint::parse("192.0.2.1:3478")},
+      {"eu-central", {*Cidr::parse("198.51.100.0/24")}, {}, "", Endpoint::parse("198.51.100.1:3478")},
+      {"us-east", {*Cidr::parse("203.0.113.0/25")}, {}, "", Endpoint::parse("203.0.113.1:3478")},
+  };
+  rc.peer_regions = {"eu-west"};
+  rc.client_regions = {"eu-west"};
+  core->set_regions(std::make_shared<RegionPolicy>(rc), now);
+  ASSERT_TRUE(core->find(stays));
+  EXPECT_EQ(core->find(stays)->permissions.size(), 1u);  // the eu-central one is gone
+  EXPECT_TRUE(core->find(goes));                          // still served: eu-west is served
+  // Now eu-west stops serving its own clients (a failover elsewhere): both end, with reason policy.
+  rc.client_regions = {"eu-central"};
+  core->set_regions(std::make_shared<RegionPolicy>(rc), now);
+  EXPECT_EQ(core->allocation_count(), 0u);
+  EXPECT_EQ(sink.ended, (std::vector<EndReason>{EndReason::Policy, EndReason::Policy}));
+  EXPECT_TRUE(relays.open_handles.empty());
+}

@@ -1,0 +1,249 @@
+// diag::LifetimeProbe: how long the NAT (or stateful firewall) in front of this host keeps an idle
+// UDP mapping, measured with RFC 5780 section 4.6, as a sans-I/O state machine.
+//
+// One trial: a fresh socket X sends a Binding request and learns its mapped address M; X then
+// stays silent for a gap; the checker socket Y sends a Binding request with RESPONSE-PORT = M's
+// port to the same server address; the server answers to (Y's public IP, M's port) from the
+// address X talked to. If X receives it, X's mapping survived the gap; otherwise it expired.
+//
+// Trials run in parallel, each with its own X, in rounds: first the gaps min, 2 min, 4 min, ...,
+// max; then (largest survived, smallest expired) is split into `split` gaps at a time until it is
+// `precision` wide. Survival is proof and an expiry only the absence of an answer, so the bracket
+// is (the longest gap any mapping survived, the shortest longer gap that expired). See
+// diag/README.md for the details.
+//
+// The caller owns the UDP sockets: it opens one when asked (bound to the local address it chose,
+// never the wildcard, so that "no NAT" can be told), reports its bound address with on_opened(),
+// and loops:
+//
+//   for (;;) {
+//     LifetimeAction a = probe.next_action(now());
+//     switch (a.kind) {
+//       case Open:  open socket a.socket; probe.on_opened(a.socket, bound address or nullopt, now()); break;
+//       case Close: close socket a.socket; break;
+//       case Send:  send a.bytes from socket a.socket to a.to; break;
+//       case Wait:  wait for a datagram on any socket until a.until_ms; probe.on_datagram(...); break;
+//       case Done:  return probe.report();
+//     }
+//   }
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "turn/address.hpp"
+#include "turn/message.hpp"
+
+namespace diag {
+
+// Sockets are numbered by the probe: 0 is the checker (Y), 1, 2, ... the trial sockets (X), each
+// used once and never renumbered.
+using LifetimeSocket = uint32_t;
+constexpr LifetimeSocket kCheckerSocket = 0;
+
+struct LifetimeConfig {
+  turn::Endpoint server;           // the primary address (UDP) of an RFC 5780 server
+  uint32_t min_ms = 1000;          // the shortest gap of the first round
+  uint32_t max_ms = 600000;        // the longest gap tried; surviving it means "longer than max"
+  uint32_t precision_ms = 500;     // stop when (survived, expired] is at most this wide
+  uint32_t parallel = 10;          // trial sockets open at once (the checker is one more)
+  uint32_t split = 7;              // gaps per refining round (at most `parallel`)
+  // Make each mapping an established flow before the silence: a second Binding
+  // `established_after_ms` after the first (Linux conntrack then uses its "stream" UDP timeout).
+  bool established = false;
+  uint32_t established_after_ms = 2500;
+  uint32_t timeout_ms = 3000;      // budget of one Binding exchange, retransmissions included
+  uint32_t initial_rto_ms = 0;     // 0: timeout_ms / 12, within [10, 500]
+  uint32_t max_attempts = 7;       // transmissions per Binding exchange
+  uint32_t check_attempts = 3;     // RESPONSE-PORT requests per check (a lost one is not an expiry)
+  uint32_t check_interval_ms = 0;  // between them; 0: 2 RTT + 50 ms, within [100, 1000]
+  uint32_t check_wait_ms = 0;      // for an answer after the last one; 0: 4 RTT + 300 ms, within [500, 3000]
+  uint32_t max_trials = 150;       // trials started in all, retries included
+  uint32_t deadline_ms = 0;        // the whole run; 0: 8 * max_ms + 120 s
+  // Transaction ids (one per transmission); default: 96 random bits from OpenSSL's CSPRNG.
+  std::function<turn::stun::TransactionId()> new_transaction_id;
+  // Human-readable progress ("gap 8 s: expired; searching 4..8 s"), or nothing.
+  std::function<void(const std::string&)> progress;
+};
+
+struct LifetimeAction {
+  enum class Kind : uint8_t { Open, Close, Send, Wait, Done };
+  Kind kind = Kind::Wait;
+  LifetimeSocket socket = 0;  // Open, Close, Send
+  turn::Endpoint to;          // Send
+  std::vector<uint8_t> bytes;  // Send
+  uint64_t until_ms = 0;      // Wait: call next_action() again by then, or when something arrives
+};
+
+enum class LifetimeResult : uint8_t {
+  Measured,       // the timeout is bracketed (timeout_ms set)
+  LongerThanMax,  // a mapping survived max_ms of silence
+  Unreachable,    // no answer to Binding (Test I), or the server stopped answering mid-way
+  Unsupported,    // the server refuses RESPONSE-PORT (e.g. 420) or ignores it
+  NotDelivered,   // answers to RESPONSE-PORT do not reach a mapping even right after it was made
+  Error,          // a local socket error, a refused Binding, or no conclusion within the bounds
+};
+// "measured", "longer_than_max", "unreachable", "unsupported", "not_delivered", "error".
+const char* to_string(LifetimeResult r);
+
+// One decided trial.
+struct LifetimeTrial {
+  uint32_t gap_ms = 0;     // the silence the NAT saw (estimated, see README)
+  bool survived = false;
+  std::optional<turn::Endpoint> local, mapped;  // of this trial's socket X
+  uint32_t requests = 0;   // RESPONSE-PORT requests sent for it
+  uint64_t at_ms = 0;      // when it was decided, from the start
+};
+
+struct LifetimeReport {
+  turn::Endpoint server;
+  LifetimeResult result = LifetimeResult::Error;
+  std::optional<uint32_t> timeout_ms;  // Measured: the midpoint of (lower_ms, upper_ms]
+  uint32_t lower_ms = 0;               // the longest silence a mapping survived (0: none yet)
+  std::optional<uint32_t> upper_ms;    // the shortest longer silence one did not survive
+  uint32_t min_ms = 0, max_ms = 0, precision_ms = 0;
+  bool established = false;
+  uint64_t elapsed_ms = 0;
+  std::optional<turn::Endpoint> local;           // the first socket's local address
+  std::optional<turn::Endpoint> mapped;          // ... and its mapped address
+  std::optional<turn::Endpoint> checker_mapped;  // the checker's mapped address
+  bool no_nat = false;                           // mapped == local
+  std::string software;                          // SOFTWARE of the first answer
+  std::optional<uint32_t> rtt_ms;                // of the first Binding
+  std::optional<int> error_code;                 // an error answer that ended the run
+  std::string error_reason;
+  std::string error;                             // why there is no result; empty for a result
+  std::string verdict;
+  std::vector<std::string> notes;
+  std::vector<LifetimeTrial> trials;             // in the order they were decided
+  uint32_t cancelled_trials = 0;  // stopped once their answer could no longer change the result
+  uint32_t failed_trials = 0;     // no Binding answer, or no conclusion (retried)
+  uint32_t rate_limited = 0;      // RESPONSE-PORT requests the server refused as over its rate limit
+  uint32_t requests = 0;          // STUN requests sent in all
+  uint32_t ignored_datagrams = 0;  // not STUN, malformed, or not answering anything of ours
+};
+
+class LifetimeProbe {
+ public:
+  explicit LifetimeProbe(LifetimeConfig cfg);
+
+  LifetimeAction next_action(uint64_t now_ms);
+  // The socket asked for by an Open action is bound to `local` (nullopt: it could not be opened).
+  void on_opened(LifetimeSocket socket, const std::optional<turn::Endpoint>& local, uint64_t now_ms);
+  void on_datagram(LifetimeSocket socket, const turn::Endpoint& from, std::span<const uint8_t> bytes,
+                   uint64_t now_ms);
+
+  // Stop now (Ctrl-C): the result is what the trials showed so far.
+  void interrupt(uint64_t now_ms);
+
+  bool done() const { return finished_ && queue_.empty(); }
+  const LifetimeReport& report() const { return report_; }
+
+ private:
+  enum class Kind : uint8_t { CheckerBinding, TrialBinding, Check, Liveness };
+  struct Pending {
+    Kind kind;
+    uint32_t trial;     // index into trials_ (Check, TrialBinding, Liveness)
+    uint32_t attempt;   // Check: index into the trial's attempts
+    uint64_t sent_ms;
+  };
+  // A request retransmitted RFC 8489 style (each transmission with its own transaction id, so
+  // that an answer tells which one it answers).
+  struct Exchange {
+    bool active = false;
+    bool started = false;
+    uint64_t next_ms = 0, deadline_ms = 0;
+    uint32_t rto_ms = 0, sent = 0;
+  };
+  struct Attempt {
+    turn::stun::TransactionId txid{};
+    uint64_t sent_ms = 0;
+    bool inconclusive = false;  // refused as rate-limited, or answered to Y: says nothing about X
+  };
+  enum class Phase : uint8_t { Opening, Binding, Warming, Silent, Checking, Liveness, Done };
+  struct Trial {
+    LifetimeSocket socket = 0;
+    uint32_t gap_ms = 0;   // planned
+    bool control = false;  // the setup's check right after the Binding
+    Phase phase = Phase::Opening;
+    std::optional<turn::Endpoint> local, mapped;
+    Exchange binding;
+    uint32_t bindings = 0;  // answered Binding exchanges
+    uint64_t quiet_since_ms = 0, warm_at_ms = 0, check_at_ms = 0, window_end_ms = 0;
+    uint32_t rtt_ms = 0;
+    std::vector<Attempt> attempts;
+    uint32_t postponed = 0;
+    Exchange liveness;
+    uint32_t requests = 0;
+  };
+  enum class Stage : uint8_t { Setup, Search, Finished };
+
+  void tick(uint64_t now);
+  void tick_trial(uint32_t index, uint64_t now);
+  bool transmit(Exchange& e, uint64_t now);
+  turn::stun::TransactionId send_binding(LifetimeSocket socket, Kind kind, uint32_t trial, uint32_t attempt,
+                                         std::optional<uint16_t> response_port, uint64_t now);
+  void start_trial(uint32_t gap_ms, bool control, uint64_t now);
+  void schedule_check(Trial& t);
+  void forget(uint32_t trial, bool checks_only);
+  void decide(uint32_t index, bool survived, uint32_t gap_ms, uint64_t now);
+  void fail_trial(uint32_t index, const std::string& why, uint64_t now);
+  void end_trial(uint32_t index, uint64_t now);
+  void setup_progress(uint64_t now);
+  void plan(uint64_t now);
+  void launch(const std::vector<uint32_t>& gaps, uint64_t now);
+  void finish(LifetimeResult result, const std::string& error, uint64_t now);
+  void conclude(uint64_t now, const std::string& why);  // finish with whatever the trials show
+  void note(const std::string& text);
+  void say(const std::string& text);
+  void heartbeat(uint64_t now);
+  uint64_t wake() const;
+  uint32_t running() const;
+  uint32_t interval_ms(const Trial& t) const;
+  uint32_t wait_ms(const Trial& t) const;
+
+  void on_answer(const Pending& p, LifetimeSocket socket, const turn::stun::Message& m, uint64_t now);
+
+  LifetimeConfig cfg_;
+  LifetimeReport report_;
+  Stage stage_ = Stage::Setup;
+  bool finished_ = false;
+  uint64_t start_ms_ = 0, deadline_ms_ = 0, last_answer_ms_ = 0;
+  bool started_ = false;
+  std::deque<LifetimeAction> queue_;
+  std::map<turn::stun::TransactionId, Pending> pending_;
+  std::vector<Trial> trials_;
+  LifetimeSocket next_socket_ = 1;
+  // The checker (Y).
+  bool checker_open_ = false;
+  bool checker_opening_ = false;
+  Exchange checker_binding_;
+  std::optional<turn::Endpoint> checker_local_;
+  bool malformed_seen_ = false;
+  // The search.
+  std::vector<uint32_t> queued_;  // gaps waiting for a free socket, ascending
+  uint32_t launched_ = 0;
+  uint32_t binding_failures_in_a_row_ = 0, liveness_failures_ = 0;
+  bool setup_announced_ = false, inconsistent_noted_ = false, below_min_noted_ = false;
+  bool said_ = false;  // progress since the last heartbeat check
+  uint64_t last_said_ms_ = 0;
+};
+
+// The verdict and notes for a finished report (pure).
+void make_lifetime_verdict(LifetimeReport& r);
+
+// Seconds as text: "8", "4.5", "12.125".
+std::string seconds_text(uint64_t ms);
+
+// Key order as documented (ordered_json); parse it as any JSON.
+nlohmann::ordered_json to_json(const LifetimeReport& r);
+std::string to_text(const LifetimeReport& r);
+
+}  // namespace diag
