@@ -1,5 +1,5 @@
 // Which site a client address belongs to, for per-site metrics (sites.* in the config): the first
-// configured site whose CIDRs contain it, else its /24 (IPv4) or /48 (IPv6) network. Unconfigured
+// configured site whose CIDRs contain it, else its /24 (IPv4) or /56 (IPv6) network. Unconfigured
 // networks are capped at kMaxUnconfigured distinct labels (then "other"), so a scan of many
 // addresses cannot blow up the metrics' cardinality. Thread-safe.
 #pragma once
@@ -22,7 +22,7 @@ class SiteMap {
     for (const auto& s : sites_)
       for (const auto& c : s.cidrs)
         if (c.contains(ip)) return s.name;
-    turn::Cidr net{ip, static_cast<uint8_t>(ip.is_v4() ? 24 : 48)};
+    turn::Cidr net{ip, static_cast<uint8_t>(ip.is_v4() ? 24 : 56)};
     net.network = masked(ip, net.prefix);
     std::string label = net.to_string();
     std::lock_guard lock(mu_);

@@ -787,6 +787,20 @@ def uclient_tail(res, lines=25):
 
 # ---------------------------------------------------------------- tiny test runner
 
+def metric(text, name, **labels):
+    """The sum of a Prometheus text-format sample `name` over the series matching `labels`
+    (None when none matches)."""
+    total = None
+    for line in text.splitlines():
+        m = re.match(r'^(\w+)(\{[^}]*\})?\s+(\S+)$', line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ''))
+        if all(got.get(k) == v for k, v in labels.items()):
+            total = (total or 0) + float(m.group(3))
+    return total
+
+
 class TestRunner:
     """Runs named test functions, prints PASS/FAIL lines, and a final
     'N passed, N failed' line. Exceptions (incl. AssertionError) are failures."""

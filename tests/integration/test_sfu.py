@@ -87,18 +87,7 @@ def scrape(srv):
         return r.read().decode()
 
 
-def metric(text, name, **labels):
-    total = None
-    for line in text.splitlines():
-        if not line.startswith(name + '{') and not line.startswith(name + ' '):
-            continue
-        m = re.match(r'^(\w+)(\{[^}]*\})?\s+(\S+)$', line)
-        if not m or m.group(1) != name:
-            continue
-        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ''))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total = (total or 0) + float(m.group(3))
-    return total
+metric = harness.metric
 
 
 def page_state(drv):
