@@ -324,6 +324,29 @@ int post_report(const char* cmd, const diag::Url& url, const std::string& url_te
   return rc;
 }
 
+// Where a subcommand probes to and from: the server resolved (in --local's family, if given) and
+// the local address to bind: --local, else the source the kernel routes toward the server. An exit
+// code other than kExitOk, with the reason printed, when that fails.
+int resolve_target(const char* cmd, const diag::HostPort& spec, const std::optional<IpAddress>& local,
+                   Endpoint& server, IpAddress& local_ip) {
+  std::string error;
+  auto server_ip = resolve(spec.host, local ? family_of(*local) : AF_UNSPEC, error);
+  if (!server_ip) {
+    std::cerr << "turnpike-diag " << cmd << ": cannot resolve " << spec.host << ": " << error << "\n";
+    return kExitUnreachable;
+  }
+  if (local && local->family != server_ip->family) {
+    std::cerr << "turnpike-diag " << cmd << ": --local " << local->to_string() << " and the server "
+              << server_ip->to_string() << " are of different address families\n";
+    return kExitUsage;
+  }
+  server = Endpoint{*server_ip, spec.port};
+  if (local && !local->is_unspecified()) local_ip = *local;
+  else if (auto src = source_address_toward(server)) local_ip = *src;
+  else local_ip = server_ip->is_v4() ? IpAddress::v4(0u) : IpAddress::v6(std::array<uint8_t, 16>{}.data());
+  return kExitOk;
+}
+
 int run_nat(const std::vector<std::string>& args) {
   std::string error;
   auto opts = diag::parse_nat_args(args, error);
@@ -339,23 +362,9 @@ int run_nat(const std::vector<std::string>& args) {
   if (!o.token)
     if (const char* env = std::getenv("TURNPIKE_ADMIN_TOKEN"); env && *env) opts->token = env;
 
-  int family = o.local_address ? family_of(*o.local_address) : AF_UNSPEC;
-  auto server_ip = resolve(o.server.host, family, error);
-  if (!server_ip) {
-    std::cerr << "turnpike-diag nat: cannot resolve " << o.server.host << ": " << error << "\n";
-    return kExitUnreachable;
-  }
-  if (o.local_address && o.local_address->family != server_ip->family) {
-    std::cerr << "turnpike-diag nat: --local " << o.local_address->to_string() << " and the server "
-              << server_ip->to_string() << " are of different address families\n";
-    return kExitUsage;
-  }
-  Endpoint server{*server_ip, o.server.port};
-
+  Endpoint server;
   Io io;
-  if (o.local_address && !o.local_address->is_unspecified()) io.local_ip = *o.local_address;
-  else if (auto src = source_address_toward(server)) io.local_ip = *src;
-  else io.local_ip = server_ip->is_v4() ? IpAddress::v4(0u) : IpAddress::v6(std::array<uint8_t, 16>{}.data());
+  if (int rc = resolve_target("nat", o.server, o.local_address, server, io.local_ip); rc != kExitOk) return rc;
 
   diag::NatProbeConfig cfg;
   cfg.server = server;
@@ -486,22 +495,9 @@ int run_lifetime(const std::vector<std::string>& args) {
   if (!o.token)
     if (const char* env = std::getenv("TURNPIKE_ADMIN_TOKEN"); env && *env) opts->token = env;
 
-  int family = o.local_address ? family_of(*o.local_address) : AF_UNSPEC;
-  auto server_ip = resolve(o.server.host, family, error);
-  if (!server_ip) {
-    std::cerr << "turnpike-diag lifetime: cannot resolve " << o.server.host << ": " << error << "\n";
-    return kExitUnreachable;
-  }
-  if (o.local_address && o.local_address->family != server_ip->family) {
-    std::cerr << "turnpike-diag lifetime: --local " << o.local_address->to_string() << " and the server "
-              << server_ip->to_string() << " are of different address families\n";
-    return kExitUsage;
-  }
-  Endpoint server{*server_ip, o.server.port};
+  Endpoint server;
   IpAddress local_ip;
-  if (o.local_address && !o.local_address->is_unspecified()) local_ip = *o.local_address;
-  else if (auto src = source_address_toward(server)) local_ip = *src;
-  else local_ip = server_ip->is_v4() ? IpAddress::v4(0u) : IpAddress::v6(std::array<uint8_t, 16>{}.data());
+  if (int rc = resolve_target("lifetime", o.server, o.local_address, server, local_ip); rc != kExitOk) return rc;
 
   const uint64_t t0 = now_ms();
   diag::LifetimeConfig cfg;
