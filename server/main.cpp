@@ -200,6 +200,41 @@ std::string ice_servers_json(const turnpike::Config& cfg, const std::string& ide
   return servers.dump();
 }
 
+// Data residency for SFU media (docs/residency.md): a source that is one of our own TURN allocations
+// was judged by TURN at Allocate (address or pinned credential) and keeps that verdict; any other
+// source is judged by its address, as a TURN client would be, and a foreign one is sent to its
+// region's signalling URL (foreign_clients: redirect) or refused.
+sfu::EngineConfig::Admission sfu_admission(turnpike::SharedState& shared, const turn::Endpoint& from) {
+  using Verdict = sfu::EngineConfig::Admission::Verdict;
+  sfu::EngineConfig::Admission a;
+  auto regions = shared.regions();
+  if (!regions || !regions->enabled()) return a;
+  if (shared.relay_directory.is_relay_address(from.address))
+    if (auto t = shared.relay_directory.find(from)) {
+      a.via_own_relay = true;
+      a.region = t->client_region;
+      a.verdict = t->drift ? Verdict::Drift : Verdict::Serve;
+      return a;
+    }
+  auto d = regions->client(from.address, std::nullopt);
+  if (d.region) {
+    a.region = d.region->name;
+    a.signal_url = d.region->signal_url;
+  }
+  switch (d.verdict) {
+    case turn::RegionPolicy::Verdict::Serve: a.verdict = Verdict::Serve; break;
+    case turn::RegionPolicy::Verdict::Drift: a.verdict = Verdict::Drift; break;
+    case turn::RegionPolicy::Verdict::Redirect:
+    case turn::RegionPolicy::Verdict::Refuse:
+      a.verdict = d.region && !a.signal_url.empty() &&
+                          regions->config().foreign_clients == turn::ResidencyConfig::Foreign::Redirect
+                      ? Verdict::Redirect
+                      : Verdict::Refuse;
+      break;
+  }
+  return a;
+}
+
 sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::SharedState& shared) {
   sfu::EngineConfig e;
   e.region = cfg.region;
@@ -225,7 +260,7 @@ sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::Share
     if (!shared.relay_directory.is_relay_address(from.address)) return sfu::Path::Direct;
     auto t = shared.relay_directory.find(from);
     if (!t) return sfu::Path::Direct;
-    switch (*t) {
+    switch (t->transport) {
       case turn::Transport::Udp: return sfu::Path::RelayUdp;
       case turn::Transport::Tcp: return sfu::Path::RelayTcp;
       case turn::Transport::Tls: return sfu::Path::RelayTls;
@@ -233,6 +268,7 @@ sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::Share
     }
     return sfu::Path::RelayExternal;
   };
+  e.admit = [&shared](const turn::Endpoint& from) { return sfu_admission(shared, from); };
   return e;
 }
 
@@ -259,6 +295,7 @@ int run(turnpike::Config cfg, const std::string& config_path) {
       if (cfg.sfu.signal_tls) signal_tls = shared->tls.current();
       sfu_host = std::make_unique<SfuHost>(cfg, sfu_engine_config(cfg, *shared), signal_tls);
       shared->metrics.attach_sfu(&sfu_host->stats());
+      sfu_host->attach_metrics(&shared->metrics);
       sfu_host->on_join_seconds = [&m = shared->metrics](double v) { m.sfu_join_seconds(v); };
       sfu_host->on_rtt_seconds = [&m = shared->metrics](double v) { m.sfu_rtt_seconds(v); };
       sfu_host->on_loss_ratio = [&m = shared->metrics](double v) { m.sfu_loss_ratio(v); };
@@ -323,6 +360,7 @@ int run(turnpike::Config cfg, const std::string& config_path) {
           if (fresh.region != cfg.region) throw ConfigError("region", "cannot change without a restart");
           shared->set_regions(fresh.core.regions);
           for (auto& s : shards) s->set_regions(fresh.core.regions);
+          if (sfu_host) sfu_host->residency_changed();
           log::info("residency_reloaded", {log::num("regions", fresh.residency.regions.size())});
         } catch (const std::exception& e) {
           log::error("residency_reload_failed", {log::str("error", e.what())});

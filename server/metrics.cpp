@@ -109,8 +109,14 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                   .Register(*registry_);
   drift_ = &prometheus::BuildGauge()
                 .Name("turnpike_region_drift_sessions")
-                .Help("Live allocations served here although their client belongs to another region (foreign_clients: serve)")
+                .Help("Live allocations and direct SFU media sessions served here although their client belongs to "
+                      "another region (foreign_clients: serve)")
                 .Register(*registry_);
+  sfu_region_sessions_ = &prometheus::BuildGauge()
+                             .Name("turnpike_sfu_region_sessions")
+                             .Help("Live SFU media sessions by the region their media comes from and the region that "
+                                   "serves them (data residency)")
+                             .Register(*registry_);
   denied_ = &prometheus::BuildCounter()
                  .Name("turnpike_residency_denied_total")
                  .Help("Requests refused by data residency: kind peer, client or credential; region the one it belongs to")
@@ -482,6 +488,13 @@ void Metrics::residency_ended(const std::string& client_region) {
 
 void Metrics::residency_revoked(const std::string& client_region, size_t n) {
   residency_revoked_->Add({{"client_region", client_region.empty() ? "unknown" : client_region}}).Increment(static_cast<double>(n));
+}
+
+void Metrics::sfu_region_session(const std::string& client_region, const std::string& served_region, bool drift,
+                                 int delta) {
+  const std::string client = client_region.empty() ? "unknown" : client_region;
+  sfu_region_sessions_->Add({{"client_region", client}, {"served_region", served_region}}).Increment(delta);
+  if (drift) drift_->Add({{"client_region", client}}).Increment(delta);
 }
 
 void Metrics::rebinding(const std::string& site) { rebindings_->Add({{"site", site}}).Increment(); }

@@ -64,6 +64,9 @@ class Metrics {
   void residency_redirect(const std::string& to_region);
   void residency_ended(const std::string& client_region);
   void residency_revoked(const std::string& client_region, size_t n);
+  // An SFU media session starting (+1) or ending (-1), by the region its media comes from;
+  // `drift` also moves turnpike_region_drift_sessions.
+  void sfu_region_session(const std::string& client_region, const std::string& served_region, bool drift, int delta);
 
   // Renders everything in the Prometheus text exposition format.
   // `cores`: every shard's CoreStats. `per_allocation`: snapshots of live allocations to export as
@@ -98,6 +101,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* rebindings_ = nullptr;
   prometheus::Family<prometheus::Gauge>* sessions_ = nullptr;
   prometheus::Family<prometheus::Gauge>* drift_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* sfu_region_sessions_ = nullptr;
   prometheus::Family<prometheus::Counter>* denied_ = nullptr;
   prometheus::Family<prometheus::Counter>* redirects_ = nullptr;
   prometheus::Family<prometheus::Counter>* residency_ended_ = nullptr;

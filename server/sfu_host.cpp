@@ -277,6 +277,25 @@ void SfuHost::stop() {
   thread_.join();
 }
 
+void SfuHost::residency_denied(const std::string& region) {
+  if (metrics_) metrics_->residency_denied("client", region);
+}
+void SfuHost::residency_redirect(const std::string& to_region) {
+  if (metrics_) metrics_->residency_redirect(to_region);
+}
+void SfuHost::residency_ended(const std::string& client_region) {
+  if (metrics_) metrics_->residency_ended(client_region);
+}
+void SfuHost::media_session_region(const std::string& client_region, bool drift, int delta) {
+  if (metrics_) metrics_->sfu_region_session(client_region, cfg_.region, drift, delta);
+}
+
+void SfuHost::residency_changed() {
+  asio::post(io_, [this] {
+    if (!stopped_) engine_->residency_changed(now().mono_ms);
+  });
+}
+
 void SfuHost::accept() {
   acceptor_.async_accept([this](beast::error_code ec, tcp::socket sock) {
     if (stopped_) return;

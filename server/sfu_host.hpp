@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "server/config.hpp"
+#include "server/metrics.hpp"
 #include "sfu/engine.hpp"
 
 namespace turnpike {
@@ -44,6 +45,15 @@ class SfuHost final : public sfu::EngineSink {
   void observe_rtt_seconds(double v) override { if (on_rtt_seconds) on_rtt_seconds(v); }
   void observe_loss_ratio(double v) override { if (on_loss_ratio) on_loss_ratio(v); }
   void nat_mapping(const turn::IpAddress& client, const char* m) override { if (on_nat_mapping) on_nat_mapping(client, m); }
+  void residency_denied(const std::string& region) override;
+  void residency_redirect(const std::string& to_region) override;
+  void residency_ended(const std::string& client_region) override;
+  void media_session_region(const std::string& client_region, bool drift, int delta) override;
+
+  // Data residency counters (turnpike_residency_*, turnpike_sfu_region_sessions); set before start().
+  void attach_metrics(Metrics* m) { metrics_ = m; }
+  // The residency policy was reloaded: the engine re-admits every participant (on the host's thread).
+  void residency_changed();
 
   // For the HTTP/WebSocket sessions.
   struct Signal {
@@ -75,6 +85,7 @@ class SfuHost final : public sfu::EngineSink {
   std::unordered_map<sfu::ConnectionId, std::shared_ptr<Signal>> signals_;
   sfu::ConnectionId next_connection_ = 1;
   std::thread thread_;
+  Metrics* metrics_ = nullptr;
   bool stopped_ = false;
   std::vector<uint8_t> rx_;
   std::array<mmsghdr, kBatch> msgs_{};

@@ -68,9 +68,9 @@ void Reservations::expire(int64_t now_ms) {
 }
 
 // ---------------------------------------------------------------------------------------------
-void RelayDirectory::add(const Endpoint& bound, turn::Transport t) {
+void RelayDirectory::add(const Endpoint& bound, Entry e) {
   std::lock_guard lock(mu_);
-  map_[bound] = t;
+  map_[bound] = std::move(e);
 }
 
 void RelayDirectory::remove(const Endpoint& bound) {
@@ -78,7 +78,7 @@ void RelayDirectory::remove(const Endpoint& bound) {
   map_.erase(bound);
 }
 
-std::optional<turn::Transport> RelayDirectory::find(const Endpoint& bound) const {
+std::optional<RelayDirectory::Entry> RelayDirectory::find(const Endpoint& bound) const {
   std::lock_guard lock(mu_);
   auto it = map_.find(bound);
   if (it == map_.end()) return std::nullopt;
@@ -522,7 +522,7 @@ void Shard::residency_redirect(const std::string& to_region) { shared_.metrics.r
 void Shard::allocation_created(const turn::Allocation& a) {
   shared_.metrics.allocation_created(a);
   for (size_t i = 0; i < a.relay_count; ++i)
-    shared_.relay_directory.add(bound_for(a.relays[i].address), a.five_tuple.transport);
+    shared_.relay_directory.add(bound_for(a.relays[i].address), {a.five_tuple.transport, a.client_region, a.drift});
   log::info("allocation_created", {log::str("id", std::to_string(a.id)), log::str("user", a.user),
                                    log::str("client", a.five_tuple.client.to_string()),
                                    log::str("transport", turn::to_string(a.five_tuple.transport)),

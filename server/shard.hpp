@@ -67,15 +67,22 @@ class ConnectionLimiter {
 // (and over what) from direct media. Written on allocation and expiry, read on ICE nomination.
 class RelayDirectory {
  public:
-  void add(const turn::Endpoint& bound, turn::Transport t);
+  // One relayed address: over what its client reaches us, and the client's region as residency
+  // decided it at Allocate (the SFU counts media relayed through our own TURN under it).
+  struct Entry {
+    turn::Transport transport = turn::Transport::Udp;
+    std::string client_region;
+    bool drift = false;
+  };
+  void add(const turn::Endpoint& bound, Entry e);
   void remove(const turn::Endpoint& bound);
-  std::optional<turn::Transport> find(const turn::Endpoint& bound) const;
+  std::optional<Entry> find(const turn::Endpoint& bound) const;
   bool is_relay_address(const turn::IpAddress& a) const;
   void set_relay_addresses(std::vector<turn::IpAddress> a) { addresses_ = std::move(a); }
 
  private:
   mutable std::mutex mu_;
-  std::unordered_map<turn::Endpoint, turn::Transport> map_;
+  std::unordered_map<turn::Endpoint, Entry> map_;
   std::vector<turn::IpAddress> addresses_;  // set before any thread starts
 };
 

@@ -157,6 +157,13 @@ struct Participant {
   std::vector<ReflexiveCandidate> srflx_candidates;
   int64_t connected_ms = 0;
   bool nat_inferred = false;
+  // Data residency: addresses whose checks go unanswered (bounded), the first refusal (what the
+  // participant is told if no admitted path is nominated in time), and the region its media session
+  // is counted under while connected.
+  std::vector<turn::Endpoint> refused;
+  std::optional<EngineConfig::Admission> foreign;
+  int64_t foreign_since_ms = 0;
+  std::optional<EngineConfig::Admission> counted_region;
 };
 
 struct Room {
@@ -655,6 +662,7 @@ struct Engine::Impl {
       p = it->second;
     }
     if (!p->ice) return;
+    if (!by_addr.count(from) && !admitted(*p, d, from, now_ms)) return;
     auto r = p->ice->on_stun(d, from, now_ms, stun_out);
     if (!r.response.empty()) sink.send_media(from, r.response);
     if (!r.ok()) return;
@@ -672,7 +680,99 @@ struct Engine::Impl {
     }
   }
 
+  // ------------------------------------------------------------------------------ residency
+  using Verdict = EngineConfig::Admission::Verdict;
+  static constexpr size_t kMaxRefused = 16;
+
+  static bool serves(const EngineConfig::Admission& a) { return a.verdict == Verdict::Serve || a.verdict == Verdict::Drift; }
+
+  // May a first (authentic) check from `from` open a media path for `p`? A refusal is remembered,
+  // counted once, and the first one kept for what the participant is told (tick()).
+  bool admitted(Participant& p, std::span<const uint8_t> check, const turn::Endpoint& from, int64_t now_ms) {
+    if (!cfg.admit) return true;
+    if (std::find(p.refused.begin(), p.refused.end(), from) != p.refused.end()) return false;
+    if (!p.ice->authentic(check)) return true;  // on_stun() answers it with its error; nothing opens
+    auto a = cfg.admit(from);
+    if (serves(a)) return true;
+    if (p.refused.size() >= kMaxRefused) p.refused.erase(p.refused.begin());
+    p.refused.push_back(from);
+    sink.residency_denied(a.region);
+    if (!p.foreign) {
+      p.foreign = std::move(a);
+      p.foreign_since_ms = now_ms;
+    }
+    return false;
+  }
+
+  // The error a participant whose media comes from outside the served regions gets: where its
+  // region signals (foreign_clients: redirect), or that it is refused.
+  void tell_foreign(ConnectionId c, const EngineConfig::Admission& a) {
+    std::string where = a.region.empty() ? std::string("no known region") : "region '" + a.region + "'";
+    if (a.verdict == Verdict::Redirect && !a.signal_url.empty()) {
+      sink.residency_redirect(a.region);
+      return send_error(c, "wrong_region",
+                        "your media comes from " + where + ", which this node (" + cfg.region +
+                            ") does not serve; join at " + a.signal_url,
+                        true, {{"region", a.region}, {"signal_url", a.signal_url}});
+    }
+    send_error(c, "forbidden_region",
+               "your media comes from " + where + ", which this node (" + cfg.region + ") does not serve", true,
+               {{"region", a.region}});
+  }
+
+  // The region a connected participant's media session counts under follows its selected address.
+  void count_region(Participant& p) {
+    std::optional<EngineConfig::Admission> now;
+    if (cfg.admit && p.session_counted && p.addr) now = cfg.admit(*p.addr);
+    auto same = [](const std::optional<EngineConfig::Admission>& x, const std::optional<EngineConfig::Admission>& y) {
+      if (!x || !y) return !x && !y;
+      return x->region == y->region && x->verdict == y->verdict && x->via_own_relay == y->via_own_relay;
+    };
+    if (same(now, p.counted_region)) return;
+    if (p.counted_region) uncount_region(p);
+    if (now && serves(*now)) {
+      sink.media_session_region(now->region, now->verdict == Verdict::Drift && !now->via_own_relay, +1);
+      p.counted_region = std::move(now);
+    }
+  }
+  void uncount_region(Participant& p) {
+    if (!p.counted_region) return;
+    const auto& c = *p.counted_region;
+    sink.media_session_region(c.region, c.verdict == Verdict::Drift && !c.via_own_relay, -1);
+    p.counted_region.reset();
+  }
+
+  // SIGHUP: ask again for every address; a participant whose media path is now refused is told and
+  // removed; others lose only their refused addresses (and may be admitted anew).
+  void residency_changed(int64_t now_ms) {
+    if (!cfg.admit) return;
+    std::vector<std::pair<Participant*, EngineConfig::Admission>> ended;
+    for (auto& [_, room] : rooms)
+      for (auto& [__, pp] : room->participants) {
+        Participant& p = *pp;
+        p.refused.clear();
+        p.foreign.reset();
+        std::optional<EngineConfig::Admission> selected_refused;
+        std::erase_if(p.addresses, [&](const turn::Endpoint& a) {
+          auto adm = cfg.admit(a);
+          if (serves(adm)) return false;
+          by_addr.erase(a);
+          if (p.addr && *p.addr == a) selected_refused = adm;
+          return true;
+        });
+        if (selected_refused) ended.emplace_back(&p, std::move(*selected_refused));
+        else count_region(p);
+      }
+    for (auto& [p, adm] : ended) {
+      sink.residency_ended(adm.region);
+      ConnectionId c = p->conn;
+      remove(*p, now_ms);
+      tell_foreign(c, adm);
+    }
+  }
+
   void classify(Participant& p) {
+    count_region(p);
     Path path = p.addr && cfg.classify ? cfg.classify(*p.addr) : Path::Direct;
     if (path == Path::Direct && p.addr &&
         std::find(p.relay_candidates.begin(), p.relay_candidates.end(), *p.addr) != p.relay_candidates.end())
@@ -722,6 +822,7 @@ struct Engine::Impl {
       stats.sessions[static_cast<size_t>(p.path)].add();
       stats.sessions_total[static_cast<size_t>(p.path)].add();
     }
+    count_region(p);
     // Subscribers that joined before the media path was up need keyframes now.
     for (auto& [_, sub] : p.receiving)
       if (sub->track->video) want_keyframe(*sub->track, 0);
@@ -872,7 +973,7 @@ struct Engine::Impl {
 
   // ------------------------------------------------------------------------------ timers
   void tick(int64_t now_ms) {
-    std::vector<Participant*> gone;
+    std::vector<Participant*> gone, foreign;
     for (auto& [_, room] : rooms) {
       for (auto& [__, pp] : room->participants) {
         Participant& p = *pp;
@@ -893,6 +994,10 @@ struct Engine::Impl {
           p.ice_failure_counted = true;  // answered, but no connectivity check ever came
           stats.ice_failures.add();
         }
+        if (p.foreign && !p.addr && now_ms - p.foreign_since_ms >= cfg.foreign_grace_ms) {
+          foreign.push_back(&p);  // residency: only refused addresses checked in: no media path here
+          continue;
+        }
         reports(p, now_ms);
         infer_nat(p, now_ms);
       }
@@ -901,6 +1006,12 @@ struct Engine::Impl {
       ConnectionId c = p->conn;
       remove(*p, now_ms);
       send_error(c, "ice_failed", "no connectivity checks for 30 s: media consent expired", true);
+    }
+    for (Participant* p : foreign) {
+      ConnectionId c = p->conn;
+      EngineConfig::Admission a = *p->foreign;
+      remove(*p, now_ms);
+      tell_foreign(c, a);
     }
   }
 
@@ -942,6 +1053,7 @@ struct Engine::Impl {
       auto& g = stats.sessions[static_cast<size_t>(p.path)];
       g.set(g.get() - 1);
     }
+    uncount_region(p);
     by_conn.erase(p.conn);
     std::string id = p.id, name = room.name;
     room.participants.erase(id);  // destroys p
@@ -985,6 +1097,7 @@ void Engine::media(std::span<uint8_t> data, const turn::Endpoint& from, int64_t 
 }
 
 void Engine::tick(int64_t now_ms) { impl_->tick(now_ms); }
+void Engine::residency_changed(int64_t now_ms) { impl_->residency_changed(now_ms); }
 const EngineStats& Engine::stats() const { return impl_->stats; }
 const Certificate& Engine::certificate() const { return impl_->cert; }
 

@@ -45,6 +45,22 @@ struct EngineConfig {
   // these, compared with the mapping towards the media port (passive NAT inference, nat_inference.hpp).
   std::vector<turn::Endpoint> stun_servers;
   int64_t nat_inference_delay_ms = 5'000;  // after the first media: candidates have trickled in
+  // Data residency (docs/residency.md): whether media from `from` may reach this SFU. Asked once for
+  // each new source address of a participant's connectivity checks (and again after
+  // residency_changed()); a refused address gets no answer, so no media path forms over it. Unset:
+  // every address is served.
+  struct Admission {
+    enum class Verdict : uint8_t { Serve, Drift, Redirect, Refuse } verdict = Verdict::Serve;
+    std::string region;      // the client's region by that address; empty: in no region
+    std::string signal_url;  // Redirect: where that region's SFU signals
+    // The address is one of this node's TURN allocations: TURN admitted and counts the client.
+    bool via_own_relay = false;
+  };
+  std::function<Admission(const turn::Endpoint& from)> admit;
+  // A participant whose checks so far all came from refused addresses is told (wrong_region with the
+  // region's signal_url, or forbidden_region) and removed this long after the first refusal, unless
+  // an admitted address has been nominated by then: browsers check every candidate pair at once.
+  int64_t foreign_grace_ms = 3'000;
   int64_t consent_timeout_ms = 30'000;     // RFC 7675: no valid check for this long: gone
   int64_t join_timeout_ms = 30'000;        // joined but never connected media
   int64_t start_unix_s = 0;                // wall clock at start: the DTLS certificate's validity
@@ -62,6 +78,15 @@ class EngineSink {
   virtual void observe_loss_ratio(double) {}
   // A participant's NAT mapping behaviour, inferred once per session (NatMapping's label values).
   virtual void nat_mapping(const turn::IpAddress& client, const char* mapping) {}
+  // Data residency: media from an address of `region` refused (once per participant and address);
+  // a participant sent to `to_region`'s signalling URL; one ended because a reloaded policy forbids
+  // its media path; a media session (connected) of `client_region` starting (+1) or ending (-1),
+  // `drift` when served although its region is not ours (not counted when via our own TURN relay,
+  // whose allocation counts it).
+  virtual void residency_denied(const std::string& region) {}
+  virtual void residency_redirect(const std::string& to_region) {}
+  virtual void residency_ended(const std::string& client_region) {}
+  virtual void media_session_region(const std::string& client_region, bool drift, int delta) {}
 };
 
 // Counters and gauges for turnpike_sfu_* metrics: written by the engine's thread, read by any.
@@ -91,6 +116,9 @@ class Engine {
   // One datagram from the media port; `data` may be modified (decrypted in place).
   void media(std::span<uint8_t> data, const turn::Endpoint& from, int64_t now_ms);
   void tick(int64_t now_ms);
+  // The residency policy behind EngineConfig::admit changed (SIGHUP): every participant's addresses
+  // are asked again; one whose media path is now refused is told and removed.
+  void residency_changed(int64_t now_ms);
 
   const EngineStats& stats() const;
   const Certificate& certificate() const;

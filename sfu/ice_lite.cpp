@@ -68,6 +68,27 @@ void IceLite::restart(IceCredentials local) {
   expected_username_ = local_.ufrag + ":" + (remote_set_ ? remote_.ufrag : std::string());
 }
 
+// RFC 8489 9.1.3 / RFC 8445 7.3: short-term credentials.
+IceStatus IceLite::check_credentials(const stun::Message& m) const {
+  const stun::RawAttribute* username = m.find(attr::Username);
+  const bool sha1 = m.has(attr::MessageIntegrity);
+  if (!username || (!sha1 && !m.has(attr::MessageIntegritySha256))) return IceStatus::BadRequest;
+  std::string_view user = text(*username);
+  bool user_ok = remote_set_ ? user == expected_username_
+                             : user.size() > expected_username_.size() && user.starts_with(expected_username_);
+  if (!user_ok) return IceStatus::Unauthorized;
+  const auto key = turn::crypto::bytes(local_.pwd);  // RFC 8489 9.1.1: key = the password
+  if (!(sha1 ? m.verify_integrity(key) : m.verify_integrity_sha256(key))) return IceStatus::BadIntegrity;
+  return IceStatus::Ok;
+}
+
+bool IceLite::authentic(std::span<const uint8_t> request) const {
+  stun::Message m;
+  if (stun::Message::parse(request, m) != stun::ParseError::None) return false;
+  if (m.cls() != stun::Class::Request || m.method() != stun::Method::Binding || !m.has_fingerprint()) return false;
+  return check_credentials(m) == IceStatus::Ok;
+}
+
 IceCheckResult IceLite::on_stun(std::span<const uint8_t> request, const turn::Endpoint& from, int64_t now_ms,
                                 std::span<uint8_t> out) {
   IceCheckResult r;
@@ -102,17 +123,13 @@ IceCheckResult IceLite::on_stun(std::span<const uint8_t> request, const turn::En
     return r;
   };
 
-  // RFC 8489 9.1.3 / RFC 8445 7.3: short-term credentials.
-  const stun::RawAttribute* username = m.find(attr::Username);
-  const bool sha1 = m.has(attr::MessageIntegrity);
-  if (!username || (!sha1 && !m.has(attr::MessageIntegritySha256)))
-    return reject(IceStatus::BadRequest, 400, "Bad Request", false);
-  std::string_view user = text(*username);
-  bool user_ok = remote_set_ ? user == expected_username_
-                             : user.size() > expected_username_.size() && user.starts_with(expected_username_);
-  if (!user_ok) return reject(IceStatus::Unauthorized, 401, "Unauthorized", false);
-  if (!(sha1 ? m.verify_integrity(key) : m.verify_integrity_sha256(key)))
-    return reject(IceStatus::BadIntegrity, 401, "Unauthorized", false);
+  const bool sha1 = m.has(attr::MessageIntegrity);  // answered with the hash the check used
+  switch (check_credentials(m)) {
+    case IceStatus::BadRequest: return reject(IceStatus::BadRequest, 400, "Bad Request", false);
+    case IceStatus::Unauthorized: return reject(IceStatus::Unauthorized, 401, "Unauthorized", false);
+    case IceStatus::BadIntegrity: return reject(IceStatus::BadIntegrity, 401, "Unauthorized", false);
+    default: break;
+  }
 
   // RFC 8489 6.3.1: unknown comprehension-required attributes (those after MESSAGE-INTEGRITY are
   // ignored, RFC 8489 14.5).

@@ -14,6 +14,10 @@
 
 #include "turn/address.hpp"
 
+namespace turn::stun {
+class Message;
+}
+
 namespace sfu {
 
 // a=ice-ufrag / a=ice-pwd (RFC 8839 5.4): ice-char = ALPHA / DIGIT / "+" / "/";
@@ -75,6 +79,11 @@ class IceLite {
   IceCheckResult on_stun(std::span<const uint8_t> request, const turn::Endpoint& from, int64_t now_ms,
                          std::span<uint8_t> out_buffer);
 
+  // Whether `request` is a fingerprinted Binding request that our short-term credentials
+  // authenticate (what on_stun() would accept), without answering or recording anything: a caller
+  // may refuse an authentic check (data residency) and must not be fooled by forged ones.
+  bool authentic(std::span<const uint8_t> request) const;
+
   // RFC 8445 9: new local credentials; checks using the old ones are refused (401) from now on.
   // Call set_remote() with the browser's new credentials as well. The selected address and the
   // check times are kept: media keeps flowing on the old pair until a new one is nominated.
@@ -95,6 +104,7 @@ class IceLite {
     int64_t last_ms = 0;
   };
   void record(const turn::Endpoint& from, int64_t now_ms);
+  IceStatus check_credentials(const turn::stun::Message& m) const;
 
   IceCredentials local_;
   IceCredentials remote_;
