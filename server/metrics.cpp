@@ -123,11 +123,11 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                  .Register(*registry_);
   redirects_ = &prometheus::BuildCounter()
                     .Name("turnpike_residency_redirects_total")
-                    .Help("Allocate requests sent to their own region's node (300 ALTERNATE-SERVER)")
+                    .Help("Clients sent to their own region: Allocate answered 300 ALTERNATE-SERVER, SFU participants told its signal_url")
                     .Register(*registry_);
   residency_ended_ = &prometheus::BuildCounter()
                          .Name("turnpike_residency_ended_total")
-                         .Help("Allocations ended because a reloaded residency policy forbids them (SIGHUP)")
+                         .Help("Allocations and SFU media sessions ended because a reloaded residency policy forbids them (SIGHUP)")
                          .Register(*registry_);
   residency_revoked_ = &prometheus::BuildCounter()
                            .Name("turnpike_residency_revoked_total")

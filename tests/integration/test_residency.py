@@ -9,6 +9,12 @@ One Turnpike node per region (eu-west, eu-central, us-east), each with the same 
   pinned       a REST credential pinned to us-east is redirected from an eu-west address
   drift        with foreign_clients: serve the eu-west node serves a us-east client and counts it
                in turnpike_region_drift_sessions
+  reload       SIGHUP with a stricter policy ends the drift allocation (Refresh 437) and revokes an
+               eu-central permission (the peer gets nothing sent after it)
+  sfu_media    headless Chromium in us-east joining an eu-west room on the eu-west node gets no media
+               path and is sent to us-east's signal_url; one in eu-west connects, counted eu-west
+  sfu_drift_reload  with foreign_clients: serve the us-east browser's media is served as drift; a
+               SIGHUP back to redirect ends that session and tells the browser where to go
 and, on loopback (no root needed):
   sfu_wrong_region  headless Chromium joining with a token for a us-east room on the eu-west node is
                     told the room's region and its signalling URL, and no media path is set up
@@ -18,7 +24,9 @@ Needs root; prints "SKIP: why" and exits 0 elsewhere.
 import json
 import os
 import re
+import signal
 import subprocess
+import threading
 import sys
 import tempfile
 import time
@@ -36,9 +44,12 @@ SECRET = 'northwind-regions'
 PEERS = {'eu-west': ['eu-west', 'eu-central'], 'eu-central': ['eu-west', 'eu-central'], 'us-east': ['us-east']}
 
 
-def node_config(region, foreign='redirect'):
+SIGNAL_PORT, MEDIA_PORT = 8443, 40000
+
+
+def node_config(region, foreign='redirect', sfu=False, peer_regions=None):
     r = REGIONS[region]
-    return {
+    cfg = {
         'region': region,
         'listen': [{'transport': 'udp', 'address': r['node'], 'port': PORT}],
         'relay': {'addresses': [r['node']], 'port_range': [49152, 49999]},
@@ -46,20 +57,25 @@ def node_config(region, foreign='redirect'):
         'admin': {'listen': '127.0.0.1:9641'},
         'regions': {name: {'networks': [x['net']], 'turn_urls': [f'turn:{x["node"]}:{PORT}'],
                            'signal_url': f'wss://{x["node"]}:8443/signal'} for name, x in REGIONS.items()},
-        'residency': {'peer_regions': PEERS[region], 'client_regions': [region], 'foreign_clients': foreign,
-                      'unknown_addresses': 'refuse'},
+        'residency': {'peer_regions': peer_regions or PEERS[region], 'client_regions': [region],
+                      'foreign_clients': foreign, 'unknown_addresses': 'refuse'},
         'threads': 1,
         'log': {'level': 'info', 'format': 'json'},
     }
+    if sfu:
+        import test_sfu
+        cfg['sfu'] = {'signal_listen': f'{r["node"]}:{SIGNAL_PORT}', 'media_listen': f'{r["node"]}:{MEDIA_PORT}',
+                      'token_keys': [test_sfu.TOKEN_KEY]}
+    return cfg
 
 
 class Node:
-    def __init__(self, lab, binary, region, foreign='redirect'):
+    def __init__(self, lab, binary, region, foreign='redirect', sfu=False):
         self.lab, self.region = lab, region
         self.ns = lab.ns(region, 'node')
         self.dir = tempfile.mkdtemp(prefix=f'turnpike-it-res-{region}-')
         self.config_path = os.path.join(self.dir, 'config.yaml')
-        harness.write_config(node_config(region, foreign), self.config_path)
+        harness.write_config(node_config(region, foreign, sfu), self.config_path)
         self.log_path = os.path.join(self.dir, 'server.log')
         self.log = open(self.log_path, 'wb')
         self.proc = lab.popen(self.ns, [binary, '--config', self.config_path], stdout=self.log, stderr=subprocess.STDOUT)
@@ -97,6 +113,23 @@ class Node:
             return '\n'.join(Path(self.log_path).read_text(errors='replace').splitlines()[-n:])
         except OSError:
             return ''
+
+    def reload(self, cfg):
+        """Rewrites the config file and sends SIGHUP; waits for the reload to be logged."""
+        harness.write_config(cfg, self.config_path)
+        before = Path(self.log_path).read_text(errors='replace').count('residency_reloaded')
+        pids = self.lab.run(self.ns, ['ip', 'netns', 'pids', self.ns]).stdout.split()
+        ours = [int(p) for p in pids if Path(f'/proc/{p}/comm').exists() and
+                Path(f'/proc/{p}/comm').read_text().strip() == 'turnpike']
+        assert ours, f'no turnpike process in {self.ns}'
+        for pid in ours:
+            os.kill(pid, signal.SIGHUP)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            if Path(self.log_path).read_text(errors='replace').count('residency_reloaded') > before:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f'{self.region}: no residency_reloaded after SIGHUP: {self.tail()}')
 
     def stop(self):
         if self.proc.poll() is None:
@@ -227,6 +260,158 @@ def check_drift(lab, binary, nodes):
     return 'a us-east client served by eu-west shows in turnpike_region_drift_sessions'
 
 
+def browse(lab, region, node_region, identity, seconds, results):
+    """Headless Chromium in `region`'s client namespace joins a room of `node_region` on that node."""
+    import test_sfu
+    tok = test_sfu.hs256_token({'room': 'ward-7', 'identity': identity, 'region': node_region,
+                                'exp': int(time.time()) + 600}, test_sfu.TOKEN_KEY)
+    url = f'http://{REGIONS[node_region]["node"]}:{SIGNAL_PORT}/demo/?w=320&h=180&fps=15#token={tok}'
+    r = lab.run(lab.ns(region, 'client'), ['/usr/bin/python3', str(HERE / 'nat_browser.py'), '--url', url,
+                                           '--seconds', str(seconds)], timeout=seconds + 120)
+    try:
+        results[identity] = json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        results[identity] = {'exception': 'no result: ' + r.stderr[-800:]}
+
+
+def in_threads(*calls):
+    threads = [threading.Thread(target=fn, args=a, daemon=True) for fn, *a in calls]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def wait_metrics(node, ok, timeout, what):
+    """Polls the node's metrics until ok(text); returns the text."""
+    end = time.monotonic() + timeout
+    text = ''
+    while time.monotonic() < end:
+        text = node.metrics()
+        if ok(text):
+            return text
+        time.sleep(0.5)
+    raise AssertionError(f'{node.region}: {what} not seen in {timeout} s')
+
+
+def told(result, code, url=None):
+    err = (result.get('final') or {}).get('error') or result.get('error')
+    text = json.dumps(err)
+    return bool(err) and code in text and (url is None or url in text)
+
+
+def check_sfu_media(lab, binary, nodes):
+    """A us-east browser joining an eu-west room on the eu-west node: its media would come from
+    us-east (its host address, or a relay on the us-east node after TURN's own redirect), so no
+    check is answered and it is sent to us-east's signal_url; an eu-west browser in the same room
+    connects and is counted as eu-west."""
+    nodes['eu-west'].stop()
+    node = nodes['eu-west'] = Node(lab, binary, 'eu-west', sfu=True)
+    results = {}
+    threads = in_threads((browse, lab, 'us-east', 'eu-west', 'traveller', 10, results),
+                         (browse, lab, 'eu-west', 'eu-west', 'local', 10, results))
+    us_url = f'wss://{REGIONS["us-east"]["node"]}:8443/signal'
+    text = wait_metrics(node, lambda m: metric(m, 'turnpike_sfu_region_sessions', client_region='eu-west',
+                                               served_region='eu-west') == 1 and
+                        (metric(m, 'turnpike_residency_redirects_total', to_region='us-east') or 0) >= 1,
+                        60, 'an eu-west SFU session and a redirect to us-east')
+    for t in threads:
+        t.join(timeout=180)
+    assert told(results.get('traveller', {}), 'wrong_region', us_url), f'the us-east browser saw {results.get("traveller")}'
+    local = results.get('local', {})
+    assert local.get('joined') and not (local.get('final') or {}).get('error'), f'the eu-west browser: {local}'
+    sessions = metric(text, 'turnpike_sfu_sessions_total') or 0
+    foreign = metric(text, 'turnpike_sfu_region_sessions', client_region='us-east') or 0
+    denied = metric(text, 'turnpike_residency_denied_total', kind='client', region='us-east') or 0
+    assert sessions == 1 and foreign == 0, f'media sessions {sessions} (us-east {foreign}): only the eu-west one may form'
+    assert denied >= 1, f'no refused us-east media address counted ({denied})'
+    return (f'us-east browser told {us_url}, no media path ({int(denied)} address(es) refused); '
+            f'eu-west browser connected and counted eu-west')
+
+
+def check_sfu_drift_reload(lab, binary, nodes):
+    """foreign_clients: serve lets the us-east browser's media in, counted as drift; a SIGHUP with
+    foreign_clients: redirect ends that session (the browser is told where to go) and counts it."""
+    nodes['eu-west'].stop()
+    node = nodes['eu-west'] = Node(lab, binary, 'eu-west', foreign='serve', sfu=True)
+    results = {}
+    threads = in_threads((browse, lab, 'us-east', 'eu-west', 'traveller', 20, results))
+    wait_metrics(node, lambda m: metric(m, 'turnpike_sfu_region_sessions', client_region='us-east',
+                                        served_region='eu-west') == 1 and
+                 (metric(m, 'turnpike_region_drift_sessions', client_region='us-east') or 0) >= 1,
+                 60, 'the us-east browser served as drift')
+    node.reload(node_config('eu-west', 'redirect', sfu=True))
+    text = wait_metrics(node, lambda m: (metric(m, 'turnpike_sfu_region_sessions', client_region='us-east') or 0) == 0
+                        and (metric(m, 'turnpike_residency_ended_total', client_region='us-east') or 0) >= 1,
+                        15, 'the drift session ended after SIGHUP')
+    for t in threads:
+        t.join(timeout=180)
+    us_url = f'wss://{REGIONS["us-east"]["node"]}:8443/signal'
+    assert told(results.get('traveller', {}), 'wrong_region', us_url), f'the browser saw {results.get("traveller")}'
+    drift = metric(text, 'turnpike_region_drift_sessions', client_region='us-east') or 0
+    assert drift == 0, f'drift gauge {drift} after the reload'
+    return 'served as drift, then ended by the reload and sent to us-east'
+
+
+# Holds an allocation across a policy reload: prints a line, waits for one on stdin, prints another.
+HOLD = r'''
+import json, sys, time
+sys.path.insert(0, %(here)r)
+import stunclient
+c = stunclient.TurnClient((%(server)r, %(port)d), local=('0.0.0.0', 0), timeout=5.0)
+def code(r):
+    return r.error_code if r.is_error else 200
+out = {'allocate': code(c.allocate('alice', 'wonderland'))}
+for peer in %(peers)r:
+    out['perm'] = code(c.create_permission((peer, 40000)))
+    c.send_indication((peer, 40000), b'before')
+print(json.dumps(out), flush=True)
+sys.stdin.readline()
+out = {}
+for peer in %(peers)r:
+    c.send_indication((peer, 40000), b'after')
+    out['perm'] = code(c.create_permission((peer, 40000)))
+out['refresh'] = code(c.refresh(600))
+time.sleep(0.5)
+print(json.dumps(out), flush=True)
+'''
+
+
+def check_reload(lab, binary, nodes):
+    """SIGHUP with a stricter policy: a drift-served us-east allocation is ended (its Refresh gets
+    437) and an eu-west allocation's eu-central permission is revoked (the peer gets nothing more)."""
+    nodes['eu-west'].stop()
+    node = nodes['eu-west'] = Node(lab, binary, 'eu-west', foreign='serve')
+    server = REGIONS['eu-west']['node']
+    peer = lab.popen(lab.ns('eu-central', 'peer'), ['/usr/bin/python3', '-c', LISTENER, '12'],
+                     stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    holders = {}
+    for region, peers in (('eu-west', [REGIONS['eu-central']['peer']]), ('us-east', [])):
+        script = HOLD % {'here': str(HERE), 'server': server, 'port': PORT, 'peers': peers}
+        holders[region] = lab.popen(lab.ns(region, 'client'), ['/usr/bin/python3', '-c', script],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    first = {r: json.loads(p.stdout.readline()) for r, p in holders.items()}
+    assert first == {'eu-west': {'allocate': 200, 'perm': 200}, 'us-east': {'allocate': 200}}, first
+    assert metric(node.metrics(), 'turnpike_region_drift_sessions', client_region='us-east') == 1
+    node.reload(node_config('eu-west', 'redirect', peer_regions=['eu-west']))
+    text = wait_metrics(node, lambda m: (metric(m, 'turnpike_residency_ended_total', client_region='us-east') or 0) >= 1
+                        and (metric(m, 'turnpike_residency_revoked_total', client_region='eu-west') or 0) >= 1,
+                        10, 'the ended allocation and the revoked permission')
+    after = {}
+    for r, p in holders.items():
+        p.stdin.write('go\n')
+        p.stdin.flush()
+        after[r] = json.loads(p.stdout.readline())
+        p.wait(timeout=20)
+    got = peer.communicate(timeout=20)[0].strip()
+    assert after['us-east'] == {'refresh': 437}, f'the ended us-east allocation: {after["us-east"]}'
+    assert after['eu-west'] == {'perm': 403, 'refresh': 200}, f'the eu-west allocation after the reload: {after["eu-west"]}'
+    assert got == 'before', f'the eu-central peer received {got!r} (want only the data sent before the reload)'
+    assert (metric(text, 'turnpike_region_drift_sessions', client_region='us-east') or 0) == 0
+    return ('after SIGHUP: us-east allocation ended (Refresh 437), eu-central permission revoked '
+            '(CreatePermission 403, the peer got only what was sent before)')
+
+
 def check_sfu_wrong_region(args):
     import test_sfu
     cfg = harness.default_config()
@@ -272,7 +457,7 @@ def main():
     t.run('sfu_wrong_region', check_sfu_wrong_region, args)
     ok, why = regionlab.available()
     if not ok:
-        for name in ('peers', 'redirect', 'pinned', 'drift'):
+        for name in ('peers', 'redirect', 'pinned', 'drift', 'reload', 'sfu_media', 'sfu_drift_reload'):
             t.skip(name, why)
         return t.finish()
     with regionlab.RegionLab('tpr') as lab:
@@ -284,6 +469,9 @@ def main():
             t.run('redirect', check_redirect, lab, nodes)
             t.run('pinned', check_pinned, lab, nodes)
             t.run('drift', check_drift, lab, binary, nodes)
+            t.run('reload', check_reload, lab, binary, nodes)
+            t.run('sfu_media', check_sfu_media, lab, binary, nodes)
+            t.run('sfu_drift_reload', check_sfu_drift_reload, lab, binary, nodes)
         finally:
             if t.failed:
                 for n in nodes.values():
