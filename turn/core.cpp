@@ -196,6 +196,12 @@ void Core::handle_peer(uint64_t relay_handle, const Endpoint& peer, std::span<co
   if (it == by_relay_.end()) return drop(DropReason::NoAllocation, data.size());
   Allocation& a = *it->second;
   if (!a.find_permission(peer.address, now.mono_ms)) {
+    // Residency: data from a peer of a forbidden region is counted apart (peer_denied), the proof
+    // that such peers reached no client; it can never have a permission.
+    if (cfg_.regions && !cfg_.regions->peer_allowed(peer.address)) {
+      ++a.stats.dropped_peer_denied;
+      return drop(DropReason::PeerDenied, data.size());
+    }
     ++a.stats.dropped_no_permission;
     return drop(DropReason::NoPermission, data.size());
   }

@@ -158,11 +158,20 @@ alt = r.get(0x8023)
 if alt is not None:
     ip, port = stunclient.decode_plain_address(alt)
     out['alternate'] = '%%s:%%d' %% (ip, port)
+relay = r.xor_address(stunclient.XOR_RELAYED_ADDRESS) if not r.is_error else None
+if %(announce)r and relay:  # say where to send, then see what arrives for a while
+    print(json.dumps({'relayed': '%%s:%%d' %% tuple(relay)[:2]}), flush=True)
 for name, peer in %(peers)r:
     r = c.create_permission((peer, 40000))
     out['perm_' + name] = r.error_code if r.is_error else 200
     c.send_indication((peer, 40000), ('hello from ' + %(region)r).encode())
-time.sleep(0.5)
+got, end = [], time.time() + (%(listen)r if relay else 0.5)
+while time.time() < end:
+    d = c.recv_relayed(timeout=0.2)
+    if d:
+        got.append(d[2].decode(errors='replace'))
+if got:
+    out['received'] = got
 print(json.dumps(out))
 '''
 
@@ -183,9 +192,13 @@ print('|'.join(got))
 '''
 
 
+def client_script(region, server_region, user='alice', pw='wonderland', peers=(), announce=False, listen=0.5):
+    return CLIENT % {'here': str(HERE), 'server': REGIONS[server_region]['node'], 'port': PORT, 'user': user,
+                     'pw': pw, 'peers': list(peers), 'region': region, 'announce': announce, 'listen': listen}
+
+
 def client(lab, region, server_region, user='alice', pw='wonderland', peers=()):
-    script = CLIENT % {'here': str(HERE), 'server': REGIONS[server_region]['node'], 'port': PORT, 'user': user,
-                       'pw': pw, 'peers': list(peers), 'region': region}
+    script = client_script(region, server_region, user, pw, peers)
     r = lab.run(lab.ns(region, 'client'), ['/usr/bin/python3', '-c', script], timeout=60)
     assert r.returncode == 0, r.stderr[-800:]
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -195,17 +208,33 @@ def check_peers(lab, nodes):
     listeners = {name: lab.popen(lab.ns(name, 'peer'), ['/usr/bin/python3', '-c', LISTENER, '6'],
                                  stdout=subprocess.PIPE, text=True) for name in ('eu-central', 'us-east')}
     time.sleep(0.5)
-    out = client(lab, 'eu-west', 'eu-west', peers=[('eu-central', REGIONS['eu-central']['peer']),
-                                                   ('us-east', REGIONS['us-east']['peer'])])
+    script = client_script('eu-west', 'eu-west', peers=[('eu-central', REGIONS['eu-central']['peer']),
+                                                        ('us-east', REGIONS['us-east']['peer'])],
+                           announce=True, listen=3.0)
+    proc = lab.popen(lab.ns('eu-west', 'client'), ['/usr/bin/python3', '-c', script], stdout=subprocess.PIPE, text=True)
+    relayed = json.loads(proc.stdout.readline())['relayed']
+    before = metric(nodes['eu-west'].metrics(), 'turnpike_relay_dropped_packets_total', reason='peer_denied') or 0
+    # The us-east peer sends to the relayed address: nothing of it may reach the client.
+    host, port = relayed.rsplit(':', 1)
+    sender = ('import socket, time\n'
+              's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 40001))\n'
+              f'for i in range(5):\n    s.sendto(b"from us-east", ({host!r}, {int(port)})); time.sleep(0.1)\n')
+    time.sleep(0.5)
+    r = lab.run(lab.ns('us-east', 'peer'), ['/usr/bin/python3', '-c', sender], timeout=20)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(proc.communicate(timeout=30)[0].strip().splitlines()[-1])
     got = {name: p.communicate(timeout=20)[0].strip() for name, p in listeners.items()}
     assert out == {'allocate': 200, 'perm_eu-central': 200, 'perm_us-east': 403}, out
+    dropped = (metric(nodes['eu-west'].metrics(), 'turnpike_relay_dropped_packets_total', reason='peer_denied') or 0) - before
+    assert dropped >= 5, f'data from the us-east peer: {dropped} packets counted as peer_denied (want 5)'
     assert got['eu-central'] == 'hello from eu-west', f'eu-central peer received {got["eu-central"]!r}'
     assert got['us-east'] == '', f'the us-east peer received {got["us-east"]!r}'
     text = nodes['eu-west'].metrics()
     denied = metric(text, 'turnpike_residency_denied_total', kind='peer', region='us-east')
     assert denied == 1, f'turnpike_residency_denied_total{{kind="peer",region="us-east"}} {denied}'
     # The end record (logged when the allocation goes) proves where it was served and relayed.
-    return f'eu-central peer got the data; us-east peer 403 and nothing received; denied counted'
+    return (f'eu-central peer got the data; us-east peer 403 and nothing received; denied counted; '
+            f'{int(dropped)} packets from the us-east peer dropped as peer_denied, none reached the client')
 
 
 def check_redirect(lab, nodes):
@@ -244,14 +273,11 @@ def check_pinned(lab, nodes):
 def check_drift(lab, binary, nodes):
     nodes['eu-west'].stop()
     nodes['eu-west'] = Node(lab, binary, 'eu-west', foreign='serve')
-    script = CLIENT % {'here': str(HERE), 'server': REGIONS['eu-west']['node'], 'port': PORT, 'user': 'alice',
-                       'pw': 'wonderland', 'peers': [], 'region': 'us-east'}
-    # Keep the allocation open while the metrics are read: the client sleeps before exiting.
-    script = script.replace("time.sleep(0.5)", "print(json.dumps(out), flush=True); time.sleep(4)")
+    # Keep the allocation open while the metrics are read: the client listens 4 s before exiting.
+    script = client_script('us-east', 'eu-west', announce=True, listen=4.0)
     p = lab.popen(lab.ns('us-east', 'client'), ['/usr/bin/python3', '-c', script], stdout=subprocess.PIPE, text=True)
     first = p.stdout.readline()
-    out = json.loads(first)
-    assert out['allocate'] == 200, out
+    assert 'relayed' in json.loads(first or '{}'), f'the us-east client got no allocation: {first!r}'
     text = nodes['eu-west'].metrics()
     drift = metric(text, 'turnpike_region_drift_sessions', client_region='us-east')
     sessions = metric(text, 'turnpike_sessions', client_region='us-east', served_region='eu-west')

@@ -897,6 +897,17 @@ TEST_F(ResidencyTest, OwnRegionIsServedAndRelaysOnlyToApprovedPeerRegions) {
   EXPECT_EQ(relays.open_handles.size(), 1u);
 }
 
+TEST_F(ResidencyTest, DataFromAForbiddenPeerIsDroppedAndCountedAsPeerDenied) {
+  auto ft = from("192.0.2.10");
+  ASSERT_EQ(allocate(ft).code, 200);
+  sink.client.clear();
+  core->handle_peer(1, *Endpoint::parse("203.0.113.7:5000"), std::vector<uint8_t>{1, 2, 3}, now);  // us-east
+  core->handle_peer(1, *Endpoint::parse("198.51.100.7:5000"), std::vector<uint8_t>{1, 2, 3}, now);  // eu-central, no permission
+  EXPECT_TRUE(sink.client.empty());
+  EXPECT_EQ(core->find(ft)->stats.dropped_peer_denied, 1u);
+  EXPECT_EQ(core->find(ft)->stats.dropped_no_permission, 1u);
+}
+
 TEST_F(ResidencyTest, ForeignClientIsRedirectedToItsRegionAndGetsNoAllocation) {
   auto r = allocate(from("203.0.113.20"));
   EXPECT_EQ(r.code, 300);

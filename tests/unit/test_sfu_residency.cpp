@@ -98,7 +98,11 @@ class SfuResidency : public ::testing::Test {
     cfg.start_unix_s = kUnix;
     cfg.admit = [this](const turn::Endpoint& from) { return policy(from); };
     engine = std::make_unique<Engine>(cfg, sink);
-    token::Claims c{"ward-9", "nurse", "eu-west", kUnix + 600};
+    token::Claims c;
+    c.room = "ward-9";
+    c.identity = "nurse";
+    c.region = "eu-west";
+    c.exp = kUnix + 600;
     engine->signal_opened(1, now);
     engine->signal_message(1, json{{"type", "join"}, {"token", token::encode(c, kKey)}}.dump(), now, kUnix);
     ASSERT_TRUE(sink.last("joined")) << sink.signals.back().dump();
