@@ -1,4 +1,5 @@
 // turnpike: the server binary. Wires config, shards, the admin server and signals; owns no protocol.
+#include <algorithm>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
@@ -192,7 +193,11 @@ std::string ice_servers_json(const turnpike::Config& cfg, const std::string& ide
   if (!stun_urls.empty()) servers.push_back({{"urls", stun_urls}});
   if (!turn_urls.empty() && !cfg.auth.rest_secrets.empty()) {
     auto t = turnpike::now();
-    std::string username = std::to_string(t.unix_s + cfg.sfu.ice_credential_ttl_s) + ":" + identity;
+    // A ':' in the identity would read as a region pin (`<expiry>:<user>:<region>`): the browser's
+    // TURN allocation would be judged by that region instead of its address.
+    std::string user = identity;
+    std::replace(user.begin(), user.end(), ':', '_');
+    std::string username = std::to_string(t.unix_s + cfg.sfu.ice_credential_ttl_s) + ":" + user;
     servers.push_back({{"urls", turn_urls},
                        {"username", username},
                        {"credential", turn::rest_password(cfg.auth.rest_secrets.front(), username)}});

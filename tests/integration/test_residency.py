@@ -471,7 +471,18 @@ def check_sfu_wrong_region(args):
         sessions = sum(v for v in [metric(m, 'turnpike_sfu_sessions_total')] if v) or 0
         participants = metric(m, 'turnpike_sfu_participants') or 0
         assert sessions == 0 and participants == 0, f'media path set up: sessions {sessions}, participants {participants}'
-        return 'told: ' + (err.get('message') if isinstance(err, dict) else text)[:160]
+        # An identity with ':' must not pin the SFU's TURN credential to a region ("<expiry>:<user>:<region>").
+        r = subprocess.run([srv.binary, 'token', '--config', srv.config_path, '--room', 'ward-9',
+                            '--identity', 'sip:traveller:us-east'], capture_output=True, text=True, timeout=15)
+        assert r.returncode == 0, r.stderr
+        turn = [s for s in json.loads(r.stdout)['ice_servers'] if 'username' in s][0]
+        assert turn['username'].split(':', 1)[1] == 'sip_traveller_us-east', turn['username']
+        import stunclient
+        with stunclient.TurnClient(('127.0.0.1', port), timeout=5.0) as c:
+            a = c.allocate(turn['username'], turn['credential'])
+        assert not a.is_error, f'a loopback browser with that credential got {a.error_code} (pinned to us-east?)'
+        return ('told: ' + (err.get('message') if isinstance(err, dict) else text)[:160] +
+                '; an identity with colons does not pin its TURN credential')
 
 
 def main():
