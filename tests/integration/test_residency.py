@@ -16,6 +16,8 @@ One Turnpike node per region (eu-west, eu-central, us-east), each with the same 
   sfu_drift_reload  with foreign_clients: serve the us-east browser's media is served as drift; a
                SIGHUP back to redirect ends that session and tells the browser where to go
 and, on loopback (no root needed):
+  check_config      --check-config refuses overlapping networks, an unknown region name and relay
+                    addresses outside the node's region, naming the key
   sfu_wrong_region  headless Chromium joining with a token for a us-east room on the eu-west node is
                     told the room's region and its signalling URL, and no media path is set up
 
@@ -438,6 +440,40 @@ def check_reload(lab, binary, nodes):
             '(CreatePermission 403, the peer got only what was sent before)')
 
 
+def check_config(binary):
+    """`turnpike --check-config` on the catalog of this test: valid as is; an overlapping network, an
+    unknown region name, or relay addresses outside the node's region exit 2 naming the key."""
+    cases = [('valid', lambda c: c, None)]
+
+    def overlap(c):
+        c['regions']['eu-central']['networks'] = ['198.51.100.32/27']
+        return c
+
+    def unknown(c):
+        c['residency']['peer_regions'] = ['eu-west', 'mars']
+        return c
+
+    def outside(c):
+        c['relay']['addresses'] = [REGIONS['us-east']['node']]
+        return c
+
+    cases += [('overlapping networks', overlap, 'regions.eu-central.networks'),
+              ('unknown region', unknown, 'residency.peer_regions'),
+              ('relay outside the region', outside, 'relay.addresses')]
+    lines = []
+    with tempfile.TemporaryDirectory(prefix='turnpike-it-res-check-') as d:
+        for name, change, key in cases:
+            path = os.path.join(d, 'c.yaml')
+            harness.write_config(change(node_config('eu-west')), path)
+            r = subprocess.run([binary, '--check-config', path], capture_output=True, text=True, timeout=15)
+            if key is None:
+                assert r.returncode == 0, f'{name}: exit {r.returncode}: {r.stderr}'
+            else:
+                assert r.returncode == 2 and key in r.stderr, f'{name}: exit {r.returncode}: {r.stderr.strip()}'
+            lines.append(f'{name}: exit {r.returncode}')
+    return '; '.join(lines)
+
+
 def check_sfu_wrong_region(args):
     import test_sfu
     cfg = harness.default_config()
@@ -492,6 +528,7 @@ def main():
     t = harness.TestRunner('residency')
     t0 = time.monotonic()
     t.run('sfu_wrong_region', check_sfu_wrong_region, args)
+    t.run('check_config', check_config, binary)
     ok, why = regionlab.available()
     if not ok:
         for name in ('peers', 'redirect', 'pinned', 'drift', 'reload', 'sfu_media', 'sfu_drift_reload'):
