@@ -362,7 +362,7 @@ def check_sfu_drift_reload(lab, binary, nodes):
     nodes['eu-west'].stop()
     node = nodes['eu-west'] = Node(lab, binary, 'eu-west', foreign='serve', sfu=True)
     results = {}
-    threads = in_threads((browse, lab, 'us-east', 'eu-west', 'traveller', 20, results))
+    threads = in_threads((browse, lab, 'us-east', 'eu-west', 'traveller', 30, results))
     wait_metrics(node, lambda m: metric(m, 'turnpike_sfu_region_sessions', client_region='us-east',
                                         served_region='eu-west') == 1 and
                  (metric(m, 'turnpike_region_drift_sessions', client_region='us-east') or 0) >= 1,
