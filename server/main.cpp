@@ -365,6 +365,8 @@ int run(turnpike::Config cfg, const std::string& config_path) {
           if (fresh.region != cfg.region) throw ConfigError("region", "cannot change without a restart");
           shared->set_regions(fresh.core.regions);
           for (auto& s : shards) s->set_regions(fresh.core.regions);
+          // The SFU keeps the verdict TURN gave media through our own relays; shards end the
+          // allocations the new policy forbids on their own threads, which ends that media too.
           if (sfu_host) sfu_host->residency_changed();
           log::info("residency_reloaded", {log::num("regions", fresh.residency.regions.size())});
         } catch (const std::exception& e) {

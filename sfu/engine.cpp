@@ -752,14 +752,15 @@ struct Engine::Impl {
         Participant& p = *pp;
         p.refused.clear();
         p.foreign.reset();
-        std::optional<EngineConfig::Admission> selected_refused;
         std::erase_if(p.addresses, [&](const turn::Endpoint& a) {
-          auto adm = cfg.admit(a);
-          if (serves(adm)) return false;
+          if (serves(cfg.admit(a))) return false;
           by_addr.erase(a);
-          if (p.addr && *p.addr == a) selected_refused = adm;
           return true;
         });
+        // The selected address is judged itself: it may have left the bounded address list.
+        std::optional<EngineConfig::Admission> selected_refused;
+        if (p.addr)
+          if (auto adm = cfg.admit(*p.addr); !serves(adm)) selected_refused = std::move(adm);
         if (selected_refused) ended.emplace_back(&p, std::move(*selected_refused));
         else count_region(p);
       }
