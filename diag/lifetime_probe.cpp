@@ -1,4 +1,5 @@
 #include "diag/lifetime_probe.hpp"
+#include "diag/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -997,13 +998,7 @@ nlohmann::ordered_json to_json(const LifetimeReport& r) {
 
 std::string to_text(const LifetimeReport& r) {
   std::string out;
-  auto line = [&](const char* label, const std::string& value) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "  %-16s ", label);
-    out += buf;
-    out += value;
-    out += '\n';
-  };
+  auto line = [&](const char* label, const std::string& value) { append_field(out, label, value); };
   out += "UDP mapping lifetime (RFC 5780 4.6) via " + r.server.to_string() + "\n";
   line("server", r.server.to_string() + (r.software.empty() ? "" : " \"" + r.software + "\""));
   line("local", r.local ? r.local->to_string() : "-");

@@ -347,20 +347,34 @@ int resolve_target(const char* cmd, const diag::HostPort& spec, const std::optio
   return kExitOk;
 }
 
-int run_nat(const std::vector<std::string>& args) {
+// A subcommand's options: a usage error exits 2 and --help prints its usage (both leave `rc` set
+// and return nothing); the admin token falls back to TURNPIKE_ADMIN_TOKEN.
+template <class Options>
+std::optional<Options> subcommand_options(const char* name, const std::vector<std::string>& args,
+                                          std::optional<Options> (*parse)(const std::vector<std::string>&, std::string&),
+                                          const char* usage, int& rc) {
   std::string error;
-  auto opts = diag::parse_nat_args(args, error);
+  auto opts = parse(args, error);
   if (!opts) {
-    std::cerr << "turnpike-diag nat: " << error << "\n(see turnpike-diag nat --help)\n";
-    return kExitUsage;
+    std::cerr << "turnpike-diag " << name << ": " << error << "\n(see turnpike-diag " << name << " --help)\n";
+    rc = kExitUsage;
+    return std::nullopt;
   }
   if (opts->help) {
-    std::cout << diag::kNatUsage;
-    return kExitOk;
+    std::cout << usage;
+    rc = kExitOk;
+    return std::nullopt;
   }
-  const diag::NatOptions& o = *opts;
-  if (!o.token)
+  if (!opts->token)
     if (const char* env = std::getenv("TURNPIKE_ADMIN_TOKEN"); env && *env) opts->token = env;
+  return opts;
+}
+
+int run_nat(const std::vector<std::string>& args) {
+  int exit_code = kExitOk;
+  auto opts = subcommand_options("nat", args, diag::parse_nat_args, diag::kNatUsage, exit_code);
+  if (!opts) return exit_code;
+  const diag::NatOptions& o = *opts;
 
   Endpoint server;
   Io io;
@@ -370,6 +384,7 @@ int run_nat(const std::vector<std::string>& args) {
   cfg.server = server;
   cfg.tcp_port = o.tcp_port.value_or(server.port);
   cfg.timeout_ms = o.timeout_ms;
+  std::string error;
   for (size_t i = 0; i < diag::kUdpSockets; ++i) {
     Endpoint bound;
     io.udp[i] = open_bound(SOCK_DGRAM, Endpoint{io.local_ip, i == 0 ? o.local_port : uint16_t(0)}, bound, error);
@@ -481,19 +496,10 @@ void drive_lifetime(diag::LifetimeProbe& probe, const IpAddress& local_ip, std::
 }
 
 int run_lifetime(const std::vector<std::string>& args) {
-  std::string error;
-  auto opts = diag::parse_lifetime_args(args, error);
-  if (!opts) {
-    std::cerr << "turnpike-diag lifetime: " << error << "\n(see turnpike-diag lifetime --help)\n";
-    return kExitUsage;
-  }
-  if (opts->help) {
-    std::cout << diag::kLifetimeUsage;
-    return kExitOk;
-  }
+  int exit_code = kExitOk;
+  auto opts = subcommand_options("lifetime", args, diag::parse_lifetime_args, diag::kLifetimeUsage, exit_code);
+  if (!opts) return exit_code;
   const diag::LifetimeOptions& o = *opts;
-  if (!o.token)
-    if (const char* env = std::getenv("TURNPIKE_ADMIN_TOKEN"); env && *env) opts->token = env;
 
   Endpoint server;
   IpAddress local_ip;

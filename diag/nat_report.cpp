@@ -1,4 +1,5 @@
 #include "diag/nat_report.hpp"
+#include "diag/text.hpp"
 
 #include <cstdio>
 
@@ -304,13 +305,7 @@ std::string yes_no(const std::optional<bool>& b, const char* yes, const char* no
 
 std::string to_text(const NatReport& r) {
   std::string out;
-  auto line = [&](const char* label, const std::string& value) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "  %-16s ", label);
-    out += buf;
-    out += value;
-    out += '\n';
-  };
+  auto line = [&](const char* label, const std::string& value) { append_field(out, label, value); };
   out += "NAT behaviour discovery (RFC 5780) via " + r.server.to_string() + "\n";
   std::string server = r.server.to_string();
   if (!r.software.empty()) server += " \"" + r.software + "\"";

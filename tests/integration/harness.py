@@ -787,6 +787,22 @@ def uclient_tail(res, lines=25):
 
 # ---------------------------------------------------------------- tiny test runner
 
+def lab_binaries(args, available):
+    """turnpike and turnpike-diag for a test in the network lab (tests/netlab/): (binary, diag_bin),
+    or (None, exit code) after printing SKIP (`available`, netlab.available()'s answer, says no) or
+    FAIL (turnpike-diag is not built)."""
+    binary = args.bin or os.environ.get('TURNPIKE_BIN') or str(DEFAULT_TURNPIKE_BIN)
+    diag_bin = str(Path(binary).parent / 'turnpike-diag')
+    ok, why = available
+    if not ok:
+        print(f'SKIP: {why}')
+        return None, 0
+    if not os.path.exists(diag_bin):
+        print(f'FAIL: {diag_bin} not built')
+        return None, 1
+    return binary, diag_bin
+
+
 def metric(text, name, **labels):
     """The sum of a Prometheus text-format sample `name` over the series matching `labels`
     (None when none matches)."""

@@ -22,7 +22,6 @@ Takes about 2 minutes.
 """
 import json
 import re
-import os
 import subprocess
 import sys
 import threading
@@ -157,15 +156,9 @@ def check_unsupported(lab, diag_bin):
 def main():
     ap = harness.common_argparser(__doc__.splitlines()[0])
     args = ap.parse_args()
-    binary = args.bin or os.environ.get('TURNPIKE_BIN') or str(harness.DEFAULT_TURNPIKE_BIN)
-    diag_bin = str(Path(binary).parent / 'turnpike-diag')
-    ok, why = netlab.available(PREFIX)
-    if not ok:
-        print(f'SKIP: {why}')
-        return 0
-    if not os.path.exists(diag_bin):
-        print(f'FAIL: {diag_bin} not built')
-        return 1
+    binary, diag_bin = harness.lab_binaries(args, netlab.available(PREFIX))
+    if binary is None:
+        return diag_bin  # no lab here, or turnpike-diag missing: the exit code
     t = harness.TestRunner('lifetime')
     t0 = time.monotonic()
     with netlab.Lab(prefix=PREFIX, kinds=KINDS) as lab:

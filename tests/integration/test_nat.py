@@ -294,15 +294,9 @@ print(full, plain, kind, biggest)
 def main():
     ap = harness.common_argparser(__doc__.splitlines()[0])
     args = ap.parse_args()
-    binary = args.bin or os.environ.get('TURNPIKE_BIN') or str(harness.DEFAULT_TURNPIKE_BIN)
-    diag_bin = str(Path(binary).parent / 'turnpike-diag')
-    ok, why = netlab.available(PREFIX)
-    if not ok:
-        print(f'SKIP: {why}')
-        return 0
-    if not os.path.exists(diag_bin):
-        print(f'FAIL: {diag_bin} not built')
-        return 1
+    binary, diag_bin = harness.lab_binaries(args, netlab.available(PREFIX))
+    if binary is None:
+        return diag_bin  # no lab here, or turnpike-diag missing: the exit code
     t = harness.TestRunner('nat')
     t0 = time.monotonic()
     with netlab.Lab(prefix=PREFIX) as lab:
