@@ -101,8 +101,10 @@ def main():
     summary = []
 
     cfg = harness.default_config()   # peers.allow 127.0.0.0/8
-    # turnpike serves users and REST secrets at once; coturn needs one process per auth kind.
-    auth_groups = [('any', names)] if args.server == 'turnpike' else [
+    # turnpike serves users and REST secrets at once, so each variant gets a fresh server: uclient
+    # leaves some allocations behind, and a later variant's socket that reuses one of their local
+    # ports under another user would rightly get 441. coturn needs one process per auth kind.
+    auth_groups = [('any', [v]) for v in names] if args.server == 'turnpike' else [
         ('lt', [v for v in names if VARIANTS[v][0] == 'lt']),
         ('rest', [v for v in names if VARIANTS[v][0] == 'rest'])]
 
