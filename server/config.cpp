@@ -224,9 +224,10 @@ void parse_sfu(const YAML::Node& n, Config& c) {
   if (const auto& u = n["turn_urls"]; u && !u.IsNull()) {
     if (!u.IsSequence()) throw ConfigError("sfu.turn_urls", "must be a list of turn:, turns: or stun: URLs");
     for (size_t i = 0; i < u.size(); ++i) {
-      auto url = str(u[i], "sfu.turn_urls[" + std::to_string(i) + "]");
-      if (url.rfind("turn:", 0) != 0 && url.rfind("turns:", 0) != 0 && url.rfind("stun:", 0) != 0)
-        throw ConfigError("sfu.turn_urls[" + std::to_string(i) + "]", "must start with turn:, turns: or stun:");
+      std::string k = "sfu.turn_urls[" + std::to_string(i) + "]", why;
+      auto url = str(u[i], k);
+      if (url.rfind("stun:", 0) != 0 && !turn::TurnUri::parse(url, &why))
+        throw ConfigError(k, url.rfind("turn", 0) == 0 ? why : "must start with turn:, turns: or stun:");
       s.turn_urls.push_back(url);
     }
   }
@@ -269,16 +270,6 @@ void parse_sites(const YAML::Node& n, Config& c) {
   }
 }
 
-// A turn:/turns: URL's literal address and port (RFC 7065), for ALTERNATE-SERVER.
-std::optional<Endpoint> url_endpoint(const std::string& url) {
-  auto colon = url.find(':');
-  if (colon == std::string::npos) return std::nullopt;
-  std::string hp = url.substr(colon + 1, url.find('?') == std::string::npos ? std::string::npos : url.find('?') - colon - 1);
-  auto ep = Endpoint::parse(hp);
-  if (!ep) ep = Endpoint::parse(hp + (url.rfind("turns:", 0) == 0 ? ":5349" : ":3478"));
-  return ep;
-}
-
 void parse_regions(const YAML::Node& n, Config& c) {
   if (!n.IsMap()) throw ConfigError("regions", "must map region names to {networks, turn_urls, signal_url}");
   for (const auto& kv : n) {
@@ -292,11 +283,10 @@ void parse_regions(const YAML::Node& n, Config& c) {
     if (const auto& u = kv.second["turn_urls"]; u && !u.IsNull()) {
       if (!u.IsSequence()) throw ConfigError(key + ".turn_urls", "must be a list of turn: or turns: URLs");
       for (size_t i = 0; i < u.size(); ++i) {
-        auto url = str(u[i], key + ".turn_urls[" + std::to_string(i) + "]");
-        if (url.rfind("turn:", 0) != 0 && url.rfind("turns:", 0) != 0)
-          throw ConfigError(key + ".turn_urls[" + std::to_string(i) + "]", "must start with turn: or turns:");
-        if (!r.alternate && url.rfind("turn:", 0) == 0) r.alternate = url_endpoint(url);
-        r.turn_urls.push_back(url);
+        std::string k = key + ".turn_urls[" + std::to_string(i) + "]", why;
+        auto uri = turn::TurnUri::parse(str(u[i], k), &why);
+        if (!uri) throw ConfigError(k, why);
+        r.turn_urls.push_back(std::move(*uri));
       }
     }
     if (kv.second["signal_url"]) r.signal_url = str(kv.second["signal_url"], key + ".signal_url");

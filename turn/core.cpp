@@ -449,7 +449,7 @@ bool Core::residency_allows_client(Context& c, std::string& client_region, bool&
   if (!cfg_.regions || !cfg_.regions->enabled()) return true;
   std::optional<std::string_view> pinned;
   if (c.cred && !c.cred->region.empty()) pinned = c.cred->region;
-  auto d = cfg_.regions->client(c.from.client.address, pinned);
+  auto d = cfg_.regions->client(c.from.client.address, pinned, c.from.transport);
   client_region = d.region ? d.region->name : (pinned ? std::string(*pinned) : std::string());
   const char* kind = d.basis == RegionPolicy::Basis::Credential ? "credential" : "client";
   switch (d.verdict) {
@@ -458,14 +458,17 @@ bool Core::residency_allows_client(Context& c, std::string& client_region, bool&
     case RegionPolicy::Verdict::Redirect: {
       Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
       b.add_error(300, "Try Alternate");
-      b.add_address(attr::AlternateServer, *d.region->alternate);  // RFC 8656 6.2 / RFC 8489 10
+      b.add_address(attr::AlternateServer, *d.alternate);  // RFC 8656 6.2 / RFC 8489 10
       finish_and_send(c, b);
       sink_.request_done(c.msg.method(), 300, c.from.transport);
       sink_.residency_redirect(d.region->name);
       return false;
     }
     case RegionPolicy::Verdict::Refuse:
-      send_error(c, 403, "Forbidden: this node does not serve your region");
+      // A redirect that found no server of the client's transport and family is a refusal too.
+      send_error(c, 403, d.region && cfg_.regions->config().foreign_clients == ResidencyConfig::Foreign::Redirect
+                             ? "Forbidden: your region has no TURN server for this transport and address family"
+                             : "Forbidden: this node does not serve your region");
       sink_.residency_denied(kind, client_region);
       return false;
   }
@@ -562,7 +565,7 @@ void Core::set_regions(std::shared_ptr<const RegionPolicy> regions, Now now) {
   for (auto& [_, a] : by_tuple_) {
     std::optional<std::string_view> pinned;
     if (!a->pinned_region.empty()) pinned = a->pinned_region;
-    auto d = cfg_.regions->client(a->five_tuple.client.address, pinned);
+    auto d = cfg_.regions->client(a->five_tuple.client.address, pinned, a->five_tuple.transport);
     if (d.verdict == RegionPolicy::Verdict::Redirect || d.verdict == RegionPolicy::Verdict::Refuse) {
       forbidden.push_back(a.get());
       continue;

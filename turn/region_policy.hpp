@@ -8,15 +8,34 @@
 #include <vector>
 
 #include "turn/address.hpp"
+#include "turn/turn_uri.hpp"
 
 namespace turn {
 
 struct Region {
   std::string name;
   std::vector<Cidr> networks;
-  std::vector<std::string> turn_urls;
+  std::vector<TurnUri> turn_urls;  // the region's TURN servers, in the catalog's order
   std::string signal_url;
-  std::optional<Endpoint> alternate;  // the first turn: URL with a literal address: ALTERNATE-SERVER
+
+  // Where ALTERNATE-SERVER sends a client of this region that reached us over `t` from an address
+  // of family `f`: the first URL with a literal address of that family (RFC 8489 14.15) that
+  // carries the same transport (RFC 8489 10), one that names the transport before one that does
+  // not. nullopt: this region has no TURN server that client could reach.
+  std::optional<Endpoint> alternate_for(Transport t, Family f) const {
+    const TurnUri* loose = nullptr;
+    for (const auto& u : turn_urls) {
+      if (!u.literal || u.literal->family != f || !u.carries(t)) continue;
+      if (u.names(t)) return u.endpoint();
+      if (!loose) loose = &u;
+    }
+    return loose ? loose->endpoint() : std::nullopt;
+  }
+  bool has_literal_url() const {
+    for (const auto& u : turn_urls)
+      if (u.literal) return true;
+    return false;
+  }
 };
 
 struct ResidencyConfig {
@@ -53,14 +72,18 @@ class RegionPolicy {
     Verdict verdict = Verdict::Serve;
     Basis basis = Basis::Address;
     const Region* region = nullptr;  // the client's region (null: an address in no region)
+    std::optional<Endpoint> alternate;  // Redirect with a known transport: ALTERNATE-SERVER
   };
-  ClientDecision client(const IpAddress& address, std::optional<std::string_view> pinned) const {
+  // `transport`: what the client reached us over, which the redirect must keep; without it (the
+  // SFU, which redirects to a signal_url, and policy reloads) any literal TURN URL will do.
+  ClientDecision client(const IpAddress& address, std::optional<std::string_view> pinned,
+                        std::optional<Transport> transport = std::nullopt) const {
     ClientDecision d;
     if (!enabled()) return d;
     if (pinned) {
       d.basis = Basis::Credential;
       d.region = find(*pinned);
-      if (!d.region) return {Verdict::Refuse, Basis::Credential, nullptr};  // pinned to no region we know
+      if (!d.region) return {Verdict::Refuse, Basis::Credential, nullptr, std::nullopt};  // pinned to no region we know
     } else {
       d.region = region_of(address);
       if (!d.region) {
@@ -73,7 +96,9 @@ class RegionPolicy {
       case ResidencyConfig::Foreign::Serve: d.verdict = Verdict::Drift; break;
       case ResidencyConfig::Foreign::Refuse: d.verdict = Verdict::Refuse; break;
       case ResidencyConfig::Foreign::Redirect:
-        d.verdict = d.region->alternate ? Verdict::Redirect : Verdict::Refuse;
+        if (transport) d.alternate = d.region->alternate_for(*transport, address.unmapped().family);
+        d.verdict = (transport ? d.alternate.has_value() : d.region->has_literal_url()) ? Verdict::Redirect
+                                                                                       : Verdict::Refuse;
         break;
     }
     return d;

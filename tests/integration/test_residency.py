@@ -5,7 +5,8 @@ One Turnpike node per region (eu-west, eu-central, us-east), each with the same 
                (checked at that peer); a peer in us-east gets 403 and receives nothing (checked at
                the peer); the record shows the regions
   redirect     a us-east client sent to the eu-west node is redirected (300 ALTERNATE-SERVER) and
-               coturn's turnutils_uclient follows it to the us-east node, whose metrics show it
+               coturn's turnutils_uclient follows it to the us-east node, whose metrics show it; over
+               UDP, TCP, TLS and DTLS, each sent to the us-east server of its own transport
   pinned       a REST credential pinned to us-east is redirected from an eu-west address
   drift        with foreign_clients: serve the eu-west node serves a us-east client and counts it
                in turnpike_region_drift_sessions
@@ -41,7 +42,7 @@ import harness  # noqa: E402
 import regionlab  # noqa: E402
 from regionlab import REGIONS  # noqa: E402
 
-PORT = 3478
+PORT, TLS_PORT = 3478, 5349
 SECRET = 'northwind-regions'
 PEERS = {'eu-west': ['eu-west', 'eu-central'], 'eu-central': ['eu-west', 'eu-central'], 'us-east': ['us-east']}
 
@@ -49,21 +50,33 @@ PEERS = {'eu-west': ['eu-west', 'eu-central'], 'eu-central': ['eu-west', 'eu-cen
 SIGNAL_PORT, MEDIA_PORT = 8443, 40000
 
 
-def node_config(region, foreign='redirect', sfu=False, peer_regions=None):
+def catalog():
+    # turns: first, so a UDP or TCP client's redirect has to pass it over (RFC 8489 10: same transport).
+    return {name: {'networks': [x['net']], 'turn_urls': [f'turns:{x["node"]}:{TLS_PORT}', f'turn:{x["node"]}:{PORT}'],
+                   'signal_url': f'wss://{x["node"]}:8443/signal'} for name, x in REGIONS.items()}
+
+
+def node_config(region, foreign='redirect', sfu=False, peer_regions=None, tls=None):
     r = REGIONS[region]
+    listen = [{'transport': 'udp', 'address': r['node'], 'port': PORT}]
+    if tls:
+        listen += [{'transport': 'tcp', 'address': r['node'], 'port': PORT},
+                   {'transport': 'tls', 'address': r['node'], 'port': TLS_PORT},
+                   {'transport': 'dtls', 'address': r['node'], 'port': TLS_PORT}]
     cfg = {
         'region': region,
-        'listen': [{'transport': 'udp', 'address': r['node'], 'port': PORT}],
+        'listen': listen,
         'relay': {'addresses': [r['node']], 'port_range': [49152, 49999]},
         'auth': {'realm': 'turnpike.test', 'users': {'alice': 'wonderland'}, 'rest_secrets': [SECRET]},
         'admin': {'listen': '127.0.0.1:9641'},
-        'regions': {name: {'networks': [x['net']], 'turn_urls': [f'turn:{x["node"]}:{PORT}'],
-                           'signal_url': f'wss://{x["node"]}:8443/signal'} for name, x in REGIONS.items()},
+        'regions': catalog(),
         'residency': {'peer_regions': peer_regions or PEERS[region], 'client_regions': [region],
                       'foreign_clients': foreign, 'unknown_addresses': 'refuse'},
         'threads': 1,
         'log': {'level': 'info', 'format': 'json'},
     }
+    if tls:
+        cfg['tls'] = {'cert': tls[0], 'key': tls[1]}
     if sfu:
         import test_sfu
         cfg['sfu'] = {'signal_listen': f'{r["node"]}:{SIGNAL_PORT}', 'media_listen': f'{r["node"]}:{MEDIA_PORT}',
@@ -77,7 +90,9 @@ class Node:
         self.ns = lab.ns(region, 'node')
         self.dir = tempfile.mkdtemp(prefix=f'turnpike-it-res-{region}-')
         self.config_path = os.path.join(self.dir, 'config.yaml')
-        harness.write_config(node_config(region, foreign, sfu), self.config_path)
+        # Every node also listens on TCP (3478), TLS and DTLS (5349), to be redirected to over them.
+        self.tls = harness.make_cert(self.dir, cn=f'turnpike-{region}')
+        harness.write_config(node_config(region, foreign, sfu, tls=self.tls), self.config_path)
         self.log_path = os.path.join(self.dir, 'server.log')
         self.log = open(self.log_path, 'wb')
         self.proc = lab.popen(self.ns, [binary, '--config', self.config_path], stdout=self.log, stderr=subprocess.STDOUT)
@@ -239,24 +254,34 @@ def check_peers(lab, nodes):
             f'{int(dropped)} packets from the us-east peer dropped as peer_denied, none reached the client')
 
 
+# uclient's flags and the eu-west port it starts at, per transport; a redirect must keep the transport.
+UCLIENT_TRANSPORTS = {'udp': ([], PORT), 'tcp': (['-t'], PORT), 'tls': (['-t', '-S'], TLS_PORT), 'dtls': (['-S'], TLS_PORT)}
+
+
 def check_redirect(lab, nodes):
     node_ip = REGIONS['eu-west']['node']
-    eu_before = metric(nodes['eu-west'].metrics(), 'turnpike_allocations_total', result='success') or 0
-    r = lab.run(lab.ns('us-east', 'client'), ['/usr/bin/turnutils_uclient', '-u', 'alice', '-w', 'wonderland',
-                                              '-y', '-m', '1', '-n', '10', '-l', '120', '-p', str(PORT), node_ip],
-                timeout=60)
-    text = r.stdout + r.stderr
-    eu = nodes['eu-west'].metrics()
-    us = nodes['us-east'].metrics()
-    redirects = metric(eu, 'turnpike_residency_redirects_total', to_region='us-east')
-    served = metric(us, 'turnpike_allocations_total', result='success')
-    eu_served = (metric(eu, 'turnpike_allocations_total', result='success') or 0) - eu_before
-    assert redirects and redirects >= 1, f'no redirect counted on eu-west: {text[-600:]}'
-    assert served and served >= 1, f'the us-east node served nothing after the redirect; uclient said:\n{text[-1200:]}'
-    assert eu_served == 0, f'eu-west allocated {eu_served} for a us-east client'
-    relayed = metric(us, 'turnpike_relay_packets_total', direction='to_client') or 0
-    assert relayed >= 10, f'the us-east node relayed {relayed} packets to uclient'
-    return f'{int(redirects)} redirect(s) to us-east; the us-east node allocated {int(served)} and relayed {int(relayed)} packets'
+    said = []
+    for transport, (flags, port) in UCLIENT_TRANSPORTS.items():
+        eu0, us0 = nodes['eu-west'].metrics(), nodes['us-east'].metrics()
+        r = lab.run(lab.ns('us-east', 'client'), ['/usr/bin/turnutils_uclient', *flags, '-u', 'alice', '-w', 'wonderland',
+                                                  '-y', '-m', '1', '-n', '10', '-l', '120', '-p', str(port), node_ip],
+                    timeout=90)
+        text = r.stdout + r.stderr
+        eu, us = nodes['eu-west'].metrics(), nodes['us-east'].metrics()
+
+        def delta(name, **labels):
+            return (metric(eu if name.startswith('eu:') else us, name[3:], **labels) or 0) - \
+                   (metric(eu0 if name.startswith('eu:') else us0, name[3:], **labels) or 0)
+        redirects = delta('eu:turnpike_residency_redirects_total', to_region='us-east')
+        eu_served = delta('eu:turnpike_allocations_total', result='success')
+        served = delta('us:turnpike_allocations_total', result='success', transport=transport)
+        relayed = delta('us:turnpike_relay_packets_total', direction='to_client', transport=transport)
+        assert redirects >= 1, f'{transport}: no redirect counted on eu-west: {text[-600:]}'
+        assert eu_served == 0, f'{transport}: eu-west allocated {eu_served} for a us-east client'
+        assert served >= 1, f'{transport}: the us-east node served nothing over {transport} after the redirect; uclient said:\n{text[-1200:]}'
+        assert relayed >= 10, f'{transport}: the us-east node relayed {relayed} packets to uclient over {transport}'
+        said.append(f'{transport} {int(redirects)}x300 then {int(served)} allocations, {int(relayed)} packets')
+    return 'us-east uclient sent from eu-west to us-east and relayed there, over the same transport: ' + '; '.join(said)
 
 
 def check_pinned(lab, nodes):
@@ -367,7 +392,7 @@ def check_sfu_drift_reload(lab, binary, nodes):
                                         served_region='eu-west') == 1 and
                  (metric(m, 'turnpike_region_drift_sessions', client_region='us-east') or 0) >= 1,
                  60, 'the us-east browser served as drift')
-    node.reload(node_config('eu-west', 'redirect', sfu=True))
+    node.reload(node_config('eu-west', 'redirect', sfu=True, tls=node.tls))
     text = wait_metrics(node, lambda m: (metric(m, 'turnpike_sfu_region_sessions', client_region='us-east') or 0) == 0
                         and (metric(m, 'turnpike_residency_ended_total', client_region='us-east') or 0) >= 1,
                         15, 'the drift session ended after SIGHUP')
@@ -421,7 +446,7 @@ def check_reload(lab, binary, nodes):
     first = {r: json.loads(p.stdout.readline()) for r, p in holders.items()}
     assert first == {'eu-west': {'allocate': 200, 'perm': 200}, 'us-east': {'allocate': 200}}, first
     assert metric(node.metrics(), 'turnpike_region_drift_sessions', client_region='us-east') == 1
-    node.reload(node_config('eu-west', 'redirect', peer_regions=['eu-west']))
+    node.reload(node_config('eu-west', 'redirect', peer_regions=['eu-west'], tls=node.tls))
     text = wait_metrics(node, lambda m: (metric(m, 'turnpike_residency_ended_total', client_region='us-east') or 0) >= 1
                         and (metric(m, 'turnpike_residency_revoked_total', client_region='eu-west') or 0) >= 1,
                         10, 'the ended allocation and the revoked permission')

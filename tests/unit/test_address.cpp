@@ -2,6 +2,7 @@
 
 #include "turn/address.hpp"
 #include "turn/peer_policy.hpp"
+#include "turn/turn_uri.hpp"
 
 using namespace turn;
 
@@ -46,4 +47,45 @@ TEST(PeerPolicy, AllowIsAnExceptionAndDenyWins) {
   EXPECT_FALSE(p.allowed(*IpAddress::parse("10.0.0.1")));
   EXPECT_FALSE(p.allowed(*IpAddress::parse("203.0.113.5")));
   EXPECT_TRUE(p.allowed(*IpAddress::parse("198.51.100.1")));
+}
+
+// RFC 7065 3.1: turnURI = scheme ":" host [ ":" port ] [ "?transport=" transport ].
+TEST(TurnUri, ParsesSchemeHostPortAndTransport) {
+  auto u = TurnUri::parse("turn:203.0.113.10:3479?transport=tcp");
+  ASSERT_TRUE(u);
+  EXPECT_FALSE(u->secure);
+  EXPECT_EQ(u->proto, TurnUri::Proto::Tcp);
+  EXPECT_EQ(u->endpoint()->to_string(), "203.0.113.10:3479");
+  u = TurnUri::parse("turns:[2001:db8::7]");
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(u->secure);
+  EXPECT_EQ(u->host, "2001:db8::7");
+  EXPECT_EQ(u->endpoint()->to_string(), "[2001:db8::7]:5349");  // TURN's TLS/DTLS default port
+  u = TurnUri::parse("turn:turn.eu-west.test");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->port, 3478);
+  EXPECT_FALSE(u->endpoint());  // a name is no ALTERNATE-SERVER
+  std::string why;
+  for (const char* bad : {"", "turn:", "stun:203.0.113.1", "turn://203.0.113.1", "turn:203.0.113.1:", "turn:203.0.113.1:0",
+                          "turn:203.0.113.1:65536", "turn:203.0.113.1:34x", "turn:203.0.113.1?transport=sctp",
+                          "turn:203.0.113.1?foo=bar", "turn:[203.0.113.1]", "turn:[2001:db8::1", "turn:2001:db8::1",
+                          "turn:203.0.113.256", "turn:h@st", "turns:[2001:db8::1]x"}) {
+    why.clear();
+    EXPECT_FALSE(TurnUri::parse(bad, &why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+}
+
+TEST(TurnUri, CarriesTheTransportsOfItsScheme) {
+  auto plain = *TurnUri::parse("turn:192.0.2.1"), udp = *TurnUri::parse("turn:192.0.2.1?transport=udp");
+  auto tls = *TurnUri::parse("turns:192.0.2.1?transport=tcp"), dtls = *TurnUri::parse("turns:192.0.2.1?transport=udp");
+  EXPECT_TRUE(plain.carries(Transport::Udp) && plain.carries(Transport::Tcp));
+  EXPECT_FALSE(plain.carries(Transport::Tls) || plain.carries(Transport::Dtls));
+  EXPECT_FALSE(plain.names(Transport::Udp));
+  EXPECT_TRUE(udp.names(Transport::Udp));
+  EXPECT_FALSE(udp.carries(Transport::Tcp));
+  EXPECT_TRUE(tls.names(Transport::Tls));
+  EXPECT_FALSE(tls.carries(Transport::Dtls) || tls.carries(Transport::Tcp));
+  EXPECT_TRUE(dtls.names(Transport::Dtls));
+  EXPECT_FALSE(dtls.carries(Transport::Tls));
 }

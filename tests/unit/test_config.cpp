@@ -208,7 +208,11 @@ TEST(ResidencyConfig, CatalogAndPolicyLoadAndValidate) {
   auto c = load_config_text(kRegions + "residency: { peer_regions: [eu-west, eu-central], client_regions: [eu-west], foreign_clients: redirect }\n");
   ASSERT_TRUE(c.core.regions);
   EXPECT_TRUE(c.core.regions->enabled());
-  EXPECT_EQ(c.core.regions->find("us-east")->alternate->to_string(), "203.0.113.10:3478");
+  const auto* us = c.core.regions->find("us-east");
+  ASSERT_EQ(us->turn_urls.size(), 2u);
+  EXPECT_EQ(us->alternate_for(turn::Transport::Udp, turn::Family::V4)->to_string(), "203.0.113.10:3478");
+  EXPECT_FALSE(us->alternate_for(turn::Transport::Tls, turn::Family::V4));  // turns: by name only
+  EXPECT_FALSE(us->alternate_for(turn::Transport::Tcp, turn::Family::V4));  // ?transport=udp
   EXPECT_TRUE(c.core.regions->peer_allowed(*turn::IpAddress::parse("198.51.100.70")));
   EXPECT_FALSE(c.core.regions->peer_allowed(*turn::IpAddress::parse("203.0.113.5")));
   // A catalog alone: the node serves and relays within its own region.
@@ -217,6 +221,10 @@ TEST(ResidencyConfig, CatalogAndPolicyLoadAndValidate) {
   // No catalog: off.
   EXPECT_FALSE(load_config_text(kNat).core.regions);
   EXPECT_EQ(bad_key(kRegions + "residency: { peer_regions: [mars] }\n"), "residency.peer_regions");
+  // Every TURN URL is checked in full (RFC 7065), naming the entry.
+  for (const char* url : {"turn:203.0.113.10:99999", "turn://203.0.113.10", "stun:203.0.113.10", "turn:203.0.113.10?transport=sctp",
+                          "turn:2001:db8::1:3478", "turn:203.0.113.300", "turn:", "turns:[2001:db8::1"})
+    EXPECT_EQ(bad_key(replace(kRegions, "\"turns:example.test:443\"", std::string("\"") + url + "\"")), "regions.us-east.turn_urls[0]") << url;
   EXPECT_EQ(bad_key(kRegions + "residency: { foreign_clients: shrug }\n"), "residency.foreign_clients");
   EXPECT_EQ(bad_key(kRegions + "residency: { unknown_addresses: maybe }\n"), "residency.unknown_addresses");
   EXPECT_EQ(bad_key(kNat + "residency: { client_regions: [eu-west] }\n"), "residency");

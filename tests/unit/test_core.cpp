@@ -859,10 +859,20 @@ class ResidencyTest : public CoreTest {
   void make(ResidencyConfig::Foreign foreign) {
     ResidencyConfig rc;
     rc.own = "eu-west";
+    auto uris = [](std::initializer_list<const char*> l) {
+      std::vector<TurnUri> v;
+      for (const char* u : l) v.push_back(*TurnUri::parse(u));
+      return v;
+    };
     rc.regions = {
-        {"eu-west", {*Cidr::parse("192.0.2.0/25")}, {"turn:192.0.2.1:3478"}, "wss://192.0.2.1:8443/signal", Endpoint::parse("192.0.2.1:3478")},
-        {"eu-central", {*Cidr::parse("198.51.100.0/24")}, {"turn:198.51.100.1:3478"}, "", Endpoint::parse("198.51.100.1:3478")},
-        {"us-east", {*Cidr::parse("203.0.113.0/25")}, {"turn:203.0.113.1:3478"}, "", Endpoint::parse("203.0.113.1:3478")},
+        {"eu-west", {*Cidr::parse("192.0.2.0/25")}, uris({"turn:192.0.2.1:3478"}), "wss://192.0.2.1:8443/signal"},
+        {"eu-central", {*Cidr::parse("198.51.100.0/24")}, uris({"turn:198.51.100.1:3478"}), ""},
+        // us-east names a server by DNS name first (never an ALTERNATE-SERVER: it has no address),
+        // then one per transport, and one for IPv6 clients.
+        {"us-east", {*Cidr::parse("203.0.113.0/25"), *Cidr::parse("2001:db8:1::/48")},
+         uris({"turns:turn.us-east.test:443", "turn:203.0.113.9:3478?transport=tcp", "turn:203.0.113.1:3478?transport=udp",
+               "turn:203.0.113.1:3478?transport=tcp", "turns:203.0.113.1:443?transport=tcp", "turn:[2001:db8::1]"}),
+         ""},
     };
     rc.peer_regions = {"eu-west", "eu-central"};
     rc.client_regions = {"eu-west"};
@@ -871,9 +881,10 @@ class ResidencyTest : public CoreTest {
     cfg.regions = std::make_shared<RegionPolicy>(rc);
     core = std::make_unique<Core>(cfg, auth, policy, quotas, relays, sink);
   }
-  FiveTuple from(const char* ip, uint16_t port = 40000) {
-    return FiveTuple{*Endpoint::parse(std::string(ip) + ":" + std::to_string(port)), *Endpoint::parse("192.0.2.1:3478"),
-                     Transport::Udp};
+  FiveTuple from(const char* ip, uint16_t port = 40000, Transport t = Transport::Udp) {
+    bool v6 = std::string_view(ip).find(':') != std::string_view::npos;
+    return FiveTuple{*Endpoint::parse(v6 ? "[" + std::string(ip) + "]:" + std::to_string(port) : std::string(ip) + ":" + std::to_string(port)),
+                     *Endpoint::parse(v6 ? "[2001:db8::10]:3478" : "192.0.2.1:3478"), t};
   }
   std::optional<Endpoint> alternate(const Response& r) {
     auto* a = r.msg.find(attr::AlternateServer);
@@ -916,6 +927,28 @@ TEST_F(ResidencyTest, ForeignClientIsRedirectedToItsRegionAndGetsNoAllocation) {
   EXPECT_EQ(core->allocation_count(), 0u);
   // An address in no region is refused by default.
   EXPECT_EQ(allocate(from("192.0.2.200")).code, 403);
+}
+
+// RFC 8489 10: a redirected client retries over the transport it used, so ALTERNATE-SERVER names a
+// server of the client's region that speaks it; 14.15: in the address family of the request.
+TEST_F(ResidencyTest, TheAlternateServerKeepsTheClientsTransportAndAddressFamily) {
+  auto r = allocate(from("203.0.113.20", 40001, Transport::Tcp));
+  EXPECT_EQ(r.code, 300);
+  EXPECT_EQ(alternate(r)->to_string(), "203.0.113.9:3478");  // the first that names tcp
+  r = allocate(from("203.0.113.20", 40002, Transport::Tls));
+  EXPECT_EQ(r.code, 300);
+  EXPECT_EQ(alternate(r)->to_string(), "203.0.113.1:443");
+  // No turns: URL of us-east carries DTLS: refused, not sent where the handshake cannot work.
+  EXPECT_EQ(allocate(from("203.0.113.20", 40003, Transport::Dtls)).code, 403);
+  // IPv6 clients: the IPv6 server, on TURN's default port, over UDP or TCP alike.
+  r = allocate(from("2001:db8:1::5", 40004));
+  EXPECT_EQ(r.code, 300);
+  EXPECT_EQ(alternate(r)->to_string(), "[2001:db8::1]:3478");
+  r = allocate(from("2001:db8:1::5", 40005, Transport::Tcp));
+  EXPECT_EQ(alternate(r)->to_string(), "[2001:db8::1]:3478");
+  EXPECT_EQ(allocate(from("2001:db8:1::5", 40006, Transport::Tls)).code, 403);
+  EXPECT_TRUE(relays.open_handles.empty());
+  EXPECT_EQ(core->allocation_count(), 0u);
 }
 
 TEST_F(ResidencyTest, ACredentialPinnedToAnotherRegionIsRedirectedFromAnyAddress) {
@@ -961,9 +994,9 @@ TEST_F(ResidencyTest, AReloadedPolicyEndsForbiddenAllocationsAndRevokesForbidden
   ResidencyConfig rc;
   rc.own = "eu-west";
   rc.regions = {
-      {"eu-west", {*Cidr::parse("192.0.2.0/25")}, {}, "", Endpoint::parse("192.0.2.1:3478")},
-      {"eu-central", {*Cidr::parse("198.51.100.0/24")}, {}, "", Endpoint::parse("198.51.100.1:3478")},
-      {"us-east", {*Cidr::parse("203.0.113.0/25")}, {}, "", Endpoint::parse("203.0.113.1:3478")},
+      {"eu-west", {*Cidr::parse("192.0.2.0/25")}, {*TurnUri::parse("turn:192.0.2.1")}, ""},
+      {"eu-central", {*Cidr::parse("198.51.100.0/24")}, {*TurnUri::parse("turn:198.51.100.1")}, ""},
+      {"us-east", {*Cidr::parse("203.0.113.0/25")}, {*TurnUri::parse("turn:203.0.113.1")}, ""},
   };
   rc.peer_regions = {"eu-west"};
   rc.client_regions = {"eu-west"};
