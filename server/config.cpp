@@ -131,7 +131,7 @@ void parse_relay(const YAML::Node& n, Config& c) {
 }
 
 void parse_auth(const YAML::Node& n, Config& c) {
-  only_keys(n, "auth", {"realm", "users", "rest_secrets", "nonce_lifetime"});
+  only_keys(n, "auth", {"realm", "users", "rest_secrets", "nonce_lifetime", "nonce_secret"});
   if (n["realm"]) c.auth.realm = str(n["realm"], "auth.realm");
   if (c.auth.realm.empty() || c.auth.realm.size() > 127) throw ConfigError("auth.realm", "must be 1 to 127 characters");
   if (const auto& u = n["users"]; u && !u.IsNull()) {
@@ -153,6 +153,10 @@ void parse_auth(const YAML::Node& n, Config& c) {
       if (secret.empty()) throw ConfigError("auth.rest_secrets[" + std::to_string(i) + "]", "empty secret");
       c.auth.rest_secrets.push_back(secret);
     }
+  }
+  if (n["nonce_secret"]) {
+    c.auth.nonce_secret = str(n["nonce_secret"], "auth.nonce_secret");
+    if (c.auth.nonce_secret.size() < 16) throw ConfigError("auth.nonce_secret", "must be at least 16 characters");
   }
   if (n["nonce_lifetime"]) c.auth.nonce_lifetime_s = static_cast<int64_t>(uint(n["nonce_lifetime"], "auth.nonce_lifetime", 10, 86400));
   if (c.auth.users.empty() && c.auth.rest_secrets.empty())

@@ -329,6 +329,11 @@ int run(turnpike::Config cfg, const std::string& config_path) {
                         log::str("listen", listens), log::str("admin", cfg.admin_listen_text),
                         log::str("sfu", cfg.sfu.enabled ? cfg.sfu.signal_listen_text : ""),
                         log::num("threads", cfg.threads)});
+  if (cfg.core.regions && cfg.core.regions->enabled() && cfg.auth.nonce_secret.empty() &&
+      cfg.residency.foreign_clients == turn::ResidencyConfig::Foreign::Redirect)
+    // Allowed (uclient starts afresh at the alternate), but browsers reuse the 300's nonce there.
+    log::warn("nonce_secret_unset", {log::str("why", "browsers cannot follow a residency redirect unless every node "
+                                                     "shares auth.nonce_secret (docs/residency.md)")});
   if (cfg.embedded_default) {
     const auto& [user, pw] = *cfg.auth.users.begin();
     std::printf("turnpike %s on the embedded default config\n"

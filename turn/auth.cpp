@@ -45,7 +45,10 @@ std::string rest_password(std::string_view secret, std::string_view username) {
   return crypto::base64(mac);
 }
 
-Authenticator::Authenticator(AuthConfig cfg) : cfg_(std::move(cfg)) { crypto::random_bytes(nonce_secret_); }
+Authenticator::Authenticator(AuthConfig cfg) : cfg_(std::move(cfg)) {
+  if (cfg_.nonce_secret.empty()) crypto::random_bytes(nonce_secret_);
+  else nonce_secret_ = crypto::sha256("turnpike nonce key|" + cfg_.nonce_secret);
+}
 
 Authenticator::Lookup Authenticator::keys(std::string_view username, stun::PasswordAlgorithmId alg,
                                           int64_t now_unix, std::vector<Credential>& out) const {
@@ -62,8 +65,8 @@ Authenticator::Lookup Authenticator::keys(std::string_view username, stun::Passw
   return Lookup::Ok;
 }
 
-std::string Authenticator::nonce_mac(const Endpoint& client, std::string_view expiry_hex) const {
-  std::string input = client.to_string();
+std::string Authenticator::nonce_mac(const IpAddress& client, std::string_view expiry_hex) const {
+  std::string input = client.unmapped().to_string();
   input.append("|").append(expiry_hex);
   auto mac = crypto::hmac_sha256(nonce_secret_, crypto::bytes(input));
   static const char* hex = "0123456789abcdef";
@@ -75,7 +78,7 @@ std::string Authenticator::nonce_mac(const Endpoint& client, std::string_view ex
   return out;
 }
 
-std::string Authenticator::make_nonce(const Endpoint& client, int64_t now_unix) const {
+std::string Authenticator::make_nonce(const IpAddress& client, int64_t now_unix) const {
   char expiry[17];
   std::snprintf(expiry, sizeof expiry, "%016llx", static_cast<unsigned long long>(now_unix + cfg_.nonce_lifetime_s));
   std::string n;
@@ -83,9 +86,9 @@ std::string Authenticator::make_nonce(const Endpoint& client, int64_t now_unix) 
   return n;
 }
 
-Authenticator::NonceCheck Authenticator::check_nonce(std::string_view nonce, const Endpoint& client,
+Authenticator::NonceCheck Authenticator::check_nonce(std::string_view nonce, const IpAddress& client,
                                                      int64_t now_unix) const {
-  // Anything not minted here for this client, or past its expiry, is stale: the client retries with
+  // Anything not minted with our key for this client's address, or past its expiry, is stale: the client retries with
   // the fresh nonce in the 438 response (RFC 8489 9.2.4).
   size_t prefix = kCookie.size() + kFeatures.size();
   if (nonce.size() != prefix + 16 + 20 || nonce.substr(0, kCookie.size()) != kCookie) return NonceCheck::Stale;

@@ -18,6 +18,10 @@ struct AuthConfig {
   std::map<std::string, std::string> users;  // username -> password
   std::vector<std::string> rest_secrets;     // newest first
   int64_t nonce_lifetime_s = 600;
+  // Keys the nonces' MAC. The nodes of a deployment share it so that a client redirected from one
+  // to another (300 ALTERNATE-SERVER, which hands it a nonce) is not refused the nonce there.
+  // Empty: a random key per process.
+  std::string nonce_secret;
 };
 
 // One key a request might have been signed with.
@@ -39,13 +43,14 @@ class Authenticator {
   Lookup keys(std::string_view username, stun::PasswordAlgorithmId alg, int64_t now_unix,
               std::vector<Credential>& out) const;
 
-  // "obMatJos2" + security features (password algorithms) + expiry + MAC bound to the client.
-  std::string make_nonce(const Endpoint& client, int64_t now_unix) const;
+  // "obMatJos2" + security features (password algorithms) + expiry + MAC bound to the client's IP
+  // address (not its port: a client that reconnects, as over TCP after a redirect, keeps it).
+  std::string make_nonce(const IpAddress& client, int64_t now_unix) const;
   enum class NonceCheck : uint8_t { Valid, Stale };
-  NonceCheck check_nonce(std::string_view nonce, const Endpoint& client, int64_t now_unix) const;
+  NonceCheck check_nonce(std::string_view nonce, const IpAddress& client, int64_t now_unix) const;
 
  private:
-  std::string nonce_mac(const Endpoint& client, std::string_view expiry_hex) const;
+  std::string nonce_mac(const IpAddress& client, std::string_view expiry_hex) const;
   AuthConfig cfg_;
   std::array<uint8_t, 32> nonce_secret_{};
 };

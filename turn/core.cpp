@@ -335,7 +335,7 @@ bool Core::authenticate(Context& c) {
     return false;
   }
   std::string_view nonce_text(reinterpret_cast<const char*>(nonce->value.data()), nonce->value.size());
-  if (auth_->check_nonce(nonce_text, c.from.client, c.now.unix_s) != Authenticator::NonceCheck::Valid) {
+  if (auth_->check_nonce(nonce_text, c.from.client.address, c.now.unix_s) != Authenticator::NonceCheck::Valid) {
     send_challenge(c, 438, "Stale Nonce", true);
     sink_.auth_failed(AuthFailure::StaleNonce);
     return false;
@@ -421,7 +421,7 @@ void Core::send_challenge(Context& c, int code, const char* reason, bool expecte
   Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
   b.add_error(code, reason);
   b.add(attr::Realm, auth_->realm());
-  b.add(attr::Nonce, auth_->make_nonce(c.from.client, c.now.unix_s));
+  b.add(attr::Nonce, auth_->make_nonce(c.from.client.address, c.now.unix_s));
   b.add(attr::PasswordAlgorithms, stun::PasswordAlgorithms::server_value());
   if (!cfg_.software.empty()) b.add(attr::Software, cfg_.software);
   c.cred = nullptr;
@@ -459,6 +459,10 @@ bool Core::residency_allows_client(Context& c, std::string& client_region, bool&
       Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
       b.add_error(300, "Try Alternate");
       b.add_address(attr::AlternateServer, *d.alternate);  // RFC 8656 6.2 / RFC 8489 10
+      // Browsers (libwebrtc) take REALM and NONCE from a 300 for their first request to the
+      // alternate; with auth.nonce_secret shared by the nodes, that one accepts this nonce.
+      b.add(attr::Realm, auth_->realm());
+      b.add(attr::Nonce, auth_->make_nonce(c.from.client.address, c.now.unix_s));
       finish_and_send(c, b);
       sink_.request_done(c.msg.method(), 300, c.from.transport);
       sink_.residency_redirect(d.region->name);

@@ -7,6 +7,8 @@ One Turnpike node per region (eu-west, eu-central, us-east), each with the same 
   redirect     a us-east client sent to the eu-west node is redirected (300 ALTERNATE-SERVER) and
                coturn's turnutils_uclient follows it to the us-east node, whose metrics show it; over
                UDP, TCP, TLS and DTLS, each sent to the us-east server of its own transport
+  redirect_browser  headless Chromium in us-east, relay-only with the eu-west node as its ICE server,
+               follows the redirect to the us-east node and relays video there, over UDP and TLS
   pinned       a REST credential pinned to us-east is redirected from an eu-west address
   drift        with foreign_clients: serve the eu-west node serves a us-east client and counts it
                in turnpike_region_drift_sessions
@@ -67,7 +69,9 @@ def node_config(region, foreign='redirect', sfu=False, peer_regions=None, tls=No
         'region': region,
         'listen': listen,
         'relay': {'addresses': [r['node']], 'port_range': [49152, 49999]},
-        'auth': {'realm': 'turnpike.test', 'users': {'alice': 'wonderland'}, 'rest_secrets': [SECRET]},
+        # The nodes share the nonce key: a browser reuses the nonce of a 300 at the alternate.
+        'auth': {'realm': 'turnpike.test', 'users': {'alice': 'wonderland'}, 'rest_secrets': [SECRET],
+                 'nonce_secret': 'one-nonce-key-for-all-regions'},
         'admin': {'listen': '127.0.0.1:9641'},
         'regions': catalog(),
         'residency': {'peer_regions': peer_regions or PEERS[region], 'client_regions': [region],
@@ -282,6 +286,42 @@ def check_redirect(lab, nodes):
         assert relayed >= 10, f'{transport}: the us-east node relayed {relayed} packets to uclient over {transport}'
         said.append(f'{transport} {int(redirects)}x300 then {int(served)} allocations, {int(relayed)} packets')
     return 'us-east uclient sent from eu-west to us-east and relayed there, over the same transport: ' + '; '.join(said)
+
+
+# Chromium's TURN client with the eu-west node as its only ICE server, per transport: (URL, relayProtocol).
+BROWSER_TRANSPORTS = {'udp': ('turn:{node}:%d?transport=udp' % PORT, 'udp'),
+                      'tls': ('turns:{node}:%d?transport=tcp' % TLS_PORT, 'tls')}
+
+
+def check_redirect_browser(lab, nodes):
+    """Headless Chromium in us-east, relay-only, given the eu-west node: it must follow the 300 to the
+    us-east node over the same transport and relay video there (every relay candidate on us-east)."""
+    import test_chromium_relay as cr
+    said = []
+    pins = [cr.spki_sha256_b64(n.tls[0]) for n in nodes.values()]
+    for transport, (url, protocol) in BROWSER_TRANSPORTS.items():
+        eu0, us0 = nodes['eu-west'].metrics(), nodes['us-east'].metrics()
+        argv = ['/usr/bin/python3', str(HERE / 'relay_browser.py'), '--turn-url', url.format(node=REGIONS['eu-west']['node']),
+                '--relay-address', REGIONS['us-east']['node'], '--relay-protocol', protocol, '--deadline', '60']
+        for pin in pins:
+            argv += ['--spki', pin]
+        r = lab.run(lab.ns('us-east', 'client'), argv, timeout=150)
+        try:
+            out = json.loads(r.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            out = {'ok': False, 'error': f'no result (exit {r.returncode}): {r.stderr[-1500:]}'}
+        eu, us = nodes['eu-west'].metrics(), nodes['us-east'].metrics()
+        redirects = (metric(eu, 'turnpike_residency_redirects_total', to_region='us-east') or 0) - \
+                    (metric(eu0, 'turnpike_residency_redirects_total', to_region='us-east') or 0)
+        eu_served = (metric(eu, 'turnpike_allocations_total', result='success') or 0) - \
+                    (metric(eu0, 'turnpike_allocations_total', result='success') or 0)
+        served = (metric(us, 'turnpike_allocations_total', result='success', transport=transport) or 0) - \
+                 (metric(us0, 'turnpike_allocations_total', result='success', transport=transport) or 0)
+        assert out.get('ok'), f'{transport}: {out.get("error")}\n{r.stderr[-1500:]}'
+        assert redirects >= 1 and eu_served == 0, f'{transport}: eu-west redirected {redirects}, allocated {eu_served}'
+        assert served >= 2, f'{transport}: the us-east node allocated {served} over {transport} (want one per peer connection)'
+        said.append(f'{transport}: {int(redirects)}x300, {int(served)} allocations on us-east, {out["result"]}')
+    return '; '.join(said)
 
 
 def check_pinned(lab, nodes):
@@ -556,7 +596,7 @@ def main():
     t.run('check_config', check_config, binary)
     ok, why = regionlab.available()
     if not ok:
-        for name in ('peers', 'redirect', 'pinned', 'drift', 'reload', 'sfu_media', 'sfu_drift_reload'):
+        for name in ('peers', 'redirect', 'redirect_browser', 'pinned', 'drift', 'reload', 'sfu_media', 'sfu_drift_reload'):
             t.skip(name, why)
         return t.finish()
     with regionlab.RegionLab('tpr') as lab:
@@ -566,6 +606,7 @@ def main():
                 nodes[region] = Node(lab, binary, region)
             t.run('peers', check_peers, lab, nodes)
             t.run('redirect', check_redirect, lab, nodes)
+            t.run('redirect_browser', check_redirect_browser, lab, nodes)
             t.run('pinned', check_pinned, lab, nodes)
             t.run('drift', check_drift, lab, binary, nodes)
             t.run('reload', check_reload, lab, binary, nodes)

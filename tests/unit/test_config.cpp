@@ -204,6 +204,14 @@ regions:
 )";
 }  // namespace
 
+TEST(AuthConfig, NonceSecretIsSharedKeyOfAtLeast16Characters) {
+  EXPECT_EQ(load_config_text(replace(kRegions, "auth: { users: { alice: wonderland } }",
+                                     "auth: { users: { alice: wonderland }, nonce_secret: one-key-for-every-node }")).auth.nonce_secret,
+            "one-key-for-every-node");
+  EXPECT_EQ(bad_key(replace(kRegions, "auth: { users: { alice: wonderland } }", "auth: { users: { alice: wonderland }, nonce_secret: short }")),
+            "auth.nonce_secret");
+}
+
 TEST(ResidencyConfig, CatalogAndPolicyLoadAndValidate) {
   auto c = load_config_text(kRegions + "residency: { peer_regions: [eu-west, eu-central], client_regions: [eu-west], foreign_clients: redirect }\n");
   ASSERT_TRUE(c.core.regions);

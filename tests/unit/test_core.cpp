@@ -281,10 +281,16 @@ TEST_F(CoreTest, NonceExpiresWith438AndIsBoundToTheClient) {
   EXPECT_EQ(sink.auth_failures.back(), AuthFailure::StaleNonce);
   nonces[client().client.port] = r.text(attr::Nonce);
   EXPECT_EQ(request(Method::Refresh, client(), [](Builder&) {}).code, 200);
-  // The same nonce from another client address is stale there.
+  // The same nonce from another client address is stale there; from another port of the same
+  // address (a client reconnecting) it is still valid.
+  FiveTuple elsewhere = client(45000);
+  elsewhere.client.address = *IpAddress::parse("192.0.2.99");
   nonces[45000] = nonces[client().client.port];
-  auto other = request(Method::Allocate, client(45000), [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); });
+  auto other = request(Method::Allocate, elsewhere, [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); });
   EXPECT_EQ(other.code, 438);
+  nonces[45001] = nonces[client().client.port];
+  auto again = request(Method::Allocate, client(45001), [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); });
+  EXPECT_EQ(again.code, 200);
 }
 
 TEST_F(CoreTest, RestCredentialsWithAnySecretAndExpiry) {
@@ -949,6 +955,26 @@ TEST_F(ResidencyTest, TheAlternateServerKeepsTheClientsTransportAndAddressFamily
   EXPECT_EQ(allocate(from("2001:db8:1::5", 40006, Transport::Tls)).code, 403);
   EXPECT_TRUE(relays.open_handles.empty());
   EXPECT_EQ(core->allocation_count(), 0u);
+}
+
+// libwebrtc sends its first Allocate to the alternate with the REALM and NONCE of the 300: a node
+// sharing auth.nonce_secret accepts that nonce, from another port of the same address too.
+TEST_F(ResidencyTest, TheRedirectCarriesANonceTheOtherNodesAcceptWhenTheyShareTheNonceSecret) {
+  AuthConfig shared;
+  shared.realm = "turnpike.test";
+  shared.users = {{"alice", "wonderland"}};
+  shared.nonce_secret = "one-secret-for-every-node";
+  auth = std::make_shared<Authenticator>(shared);
+  make(ResidencyConfig::Foreign::Redirect);
+  auto r = allocate(from("203.0.113.20", 40001, Transport::Tcp));
+  ASSERT_EQ(r.code, 300);
+  EXPECT_EQ(r.text(attr::Realm), "turnpike.test");
+  std::string nonce = r.text(attr::Nonce);
+  ASSERT_FALSE(nonce.empty());
+  Authenticator us_east(shared), stranger(AuthConfig{shared.realm, shared.users, {}, 600, ""});
+  EXPECT_EQ(us_east.check_nonce(nonce, *IpAddress::parse("203.0.113.20"), now.unix_s), Authenticator::NonceCheck::Valid);
+  EXPECT_EQ(us_east.check_nonce(nonce, *IpAddress::parse("203.0.113.21"), now.unix_s), Authenticator::NonceCheck::Stale);
+  EXPECT_EQ(stranger.check_nonce(nonce, *IpAddress::parse("203.0.113.20"), now.unix_s), Authenticator::NonceCheck::Stale);
 }
 
 TEST_F(ResidencyTest, ACredentialPinnedToAnotherRegionIsRedirectedFromAnyAddress) {

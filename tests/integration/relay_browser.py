@@ -1,0 +1,65 @@
+"""Headless Chromium relaying video through TURN, run INSIDE a lab network namespace by
+test_residency.py: `ip netns exec NS /usr/bin/python3 relay_browser.py --turn-url URL ...`.
+
+test_chromium_relay.py's page (two relay-only RTCPeerConnections in one tab, the fake camera, a
+single ICE server, alice / wonderland) and its checks (sustained decoding, relay <-> relay, every
+candidate on --relay-address, --relay-protocol), with the page served from this namespace's own
+loopback (a secure context) and no proxy: the TURN servers are lab hosts, not loopback. Prints
+one JSON line, {"ok": true, "result": ...} or {"ok": false, "error": ...}; bounded by --deadline.
+"""
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import test_chromium_relay as cr  # noqa: E402
+
+
+class LabServer:
+    """What run_relay_check asks of a server: where relayed candidates must lie, and liveness
+    (the servers run in other namespaces; the calling test watches them)."""
+
+    def __init__(self, relay_address):
+        self.config = {'relay': {'addresses': [relay_address]}}
+
+    def check_alive(self):
+        pass
+
+
+def options_without_proxy(hosts):
+    base = cr.chromium_options
+
+    def options(user_data_dir, extra_args=()):
+        o = base(user_data_dir, extra_args)
+        o._arguments = [a for a in o.arguments if not a.startswith('--proxy-')]
+        o._arguments = [a + ''.join(f', EXCLUDE {h}' for h in hosts) if a.startswith('--host-resolver-rules=') else a
+                        for a in o._arguments]
+        return o
+    return options
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--turn-url', required=True)
+    ap.add_argument('--relay-address', required=True, help='where every relay candidate must lie')
+    ap.add_argument('--relay-protocol', help='udp, tcp or tls: the selected local candidates\' relayProtocol')
+    ap.add_argument('--spki', action='append', default=[], help='accept TLS certificates with this key')
+    ap.add_argument('--deadline', type=float, default=60)
+    args = ap.parse_args()
+    hosts = {args.relay_address, args.turn_url.split(':', 1)[1].split('?')[0].rsplit(':', 1)[0]}
+    cr.chromium_options = options_without_proxy(sorted(hosts))
+    extra = [f'--ignore-certificate-errors-spki-list={",".join(args.spki)}'] if args.spki else []
+    try:
+        res = cr.run_relay_check(LabServer(args.relay_address), args.deadline, min_frames=15,
+                                 turn_url=args.turn_url, relay_protocol=args.relay_protocol, chromium_args=extra)
+        out = {'ok': True, 'result': res}
+    except Exception as e:  # noqa: BLE001
+        out = {'ok': False, 'error': f'{type(e).__name__}: {e}'}
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == '__main__':
+    main()
