@@ -88,8 +88,8 @@ std::string Authenticator::make_nonce(const IpAddress& client, int64_t now_unix)
 
 Authenticator::NonceCheck Authenticator::check_nonce(std::string_view nonce, const IpAddress& client,
                                                      int64_t now_unix) const {
-  // Anything not minted with our key for this client's address, or past its expiry, is stale: the client retries with
-  // the fresh nonce in the 438 response (RFC 8489 9.2.4).
+  // Anything not minted with our key for this client's address, or past its expiry, is stale: the
+  // client retries with the fresh nonce in the 438 response (RFC 8489 9.2.4).
   size_t prefix = kCookie.size() + kFeatures.size();
   if (nonce.size() != prefix + 16 + 20 || nonce.substr(0, kCookie.size()) != kCookie) return NonceCheck::Stale;
   auto expiry_hex = nonce.substr(prefix, 16);
