@@ -21,6 +21,8 @@ One Turnpike node per region (eu-west, eu-central, us-east), each with the same 
 and, on loopback (no root needed):
   check_config      --check-config refuses overlapping networks, an unknown region name and relay
                     addresses outside the node's region, naming the key
+  family_redirect   uclient at ::1 (us-east here) asking the eu-west node over IPv6, UDP and TCP, is
+                    sent to us-east's IPv6 server, not the IPv4 one listed first, and relays there
   sfu_wrong_region  headless Chromium joining with a token for a us-east room on the eu-west node is
                     told the room's region and its signalling URL, and no media path is set up
 
@@ -586,6 +588,47 @@ def check_sfu_wrong_region(args):
                 '; an identity with colons does not pin its TURN credential')
 
 
+def check_family_redirect(args):
+    """On loopback: ::1 is us-east, 127.0.0.0/8 eu-west. uclient over IPv6 (UDP, then TCP) to the
+    eu-west node is sent to the us-east node's IPv6 address, passing over the IPv4 URL us-east lists
+    first (RFC 8489 14.15: the family of the request), and relays there."""
+    p_eu6 = harness.free_port('udp', host='::1', also='tcp')
+    p_us = harness.free_port('udp', host='::1', also='tcp')
+    eu = harness.default_config()
+    regions = {'eu-west': {'networks': ['127.0.0.0/8'], 'turn_urls': [f'turn:127.0.0.1:{eu["listen"][0]["port"]}']},
+               'us-east': {'networks': ['::1/128'], 'turn_urls': ['turn:127.0.0.1:9', f'turn:[::1]:{p_us}']}}
+    eu['listen'] += [{'transport': t, 'address': '::1', 'port': p_eu6} for t in ('udp', 'tcp')]
+    eu.update(region='eu-west', regions=regions,
+              residency={'client_regions': ['eu-west'], 'peer_regions': ['eu-west'], 'foreign_clients': 'redirect'})
+    us = harness.default_config()
+    us['listen'] = [{'transport': t, 'address': '::1', 'port': p_us} for t in ('udp', 'tcp')]
+    us['relay']['addresses'] = ['::1']
+    us['peers'] = {'allow': ['::1/128'], 'deny': []}
+    us.update(region='us-east', regions=regions,
+              residency={'client_regions': ['us-east'], 'peer_regions': ['us-east'], 'foreign_clients': 'redirect'})
+    said = []
+    with harness.make_server(args, eu) as eu_srv, harness.make_server(args, us) as us_srv:
+        def metrics(srv):
+            with harness.urllib.request.urlopen(srv.admin_url + '/metrics', timeout=5) as r:
+                return r.read().decode()
+        for transport, flags in (('udp', []), ('tcp', ['-t'])):
+            res = harness.run_uclient(['-y', '-x', *flags, '-m', '1', '-n', '10', '-l', '120', '-u', 'alice',
+                                       '-w', 'wonderland'], server=('::1', p_eu6), timeout=60)
+            e, u = metrics(eu_srv), metrics(us_srv)
+            redirects = metric(e, 'turnpike_residency_redirects_total', to_region='us-east') or 0
+            eu_served = metric(e, 'turnpike_allocations_total', result='success') or 0
+            served = metric(u, 'turnpike_allocations_total', result='success', transport=transport) or 0
+            relayed = metric(u, 'turnpike_relay_packets_total', direction='to_client', transport=transport) or 0
+            assert eu_served == 0, f'{transport}: eu-west allocated {eu_served} for a client at ::1'
+            assert redirects >= len(said) + 1, f'{transport}: eu-west counted {redirects} redirects'
+            assert served >= 1 and relayed >= 10, \
+                f'{transport}: us-east allocated {served}, relayed {relayed}; uclient said:\n{res["output"][-1200:]}'
+            said.append(f'{transport}: us-east allocated {int(served)}, relayed {int(relayed)}')
+        eu_srv.check_alive()
+        us_srv.check_alive()
+    return 'an IPv6 client sent to [::1] past the IPv4 URL listed first; ' + '; '.join(said)
+
+
 def main():
     ap = harness.common_argparser(__doc__.splitlines()[0])
     args = ap.parse_args()
@@ -594,6 +637,7 @@ def main():
     t0 = time.monotonic()
     t.run('sfu_wrong_region', check_sfu_wrong_region, args)
     t.run('check_config', check_config, binary)
+    t.run('family_redirect', check_family_redirect, args)
     ok, why = regionlab.available()
     if not ok:
         for name in ('peers', 'redirect', 'redirect_browser', 'pinned', 'drift', 'reload', 'sfu_media', 'sfu_drift_reload'):
