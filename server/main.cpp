@@ -304,9 +304,24 @@ int run(turnpike::Config cfg, const std::string& config_path) {
       sfu_host->on_join_seconds = [&m = shared->metrics](double v) { m.sfu_join_seconds(v); };
       sfu_host->on_rtt_seconds = [&m = shared->metrics](double v) { m.sfu_rtt_seconds(v); };
       sfu_host->on_loss_ratio = [&m = shared->metrics](double v) { m.sfu_loss_ratio(v); };
-      sfu_host->on_nat_mapping = [&s = *shared](const turn::IpAddress& client, const char* mapping) {
+      sfu_host->on_nat_mapping = [&s = *shared](const turn::IpAddress& client, const char* mapping,
+                                                const sfu::NatEvidence& e) {
         // Passive inference sees the mapping only; filtering needs the server to send first.
-        s.metrics.nat_client(mapping, "unknown", "passive", s.sites.site_of(client));
+        std::string site = s.sites.site_of(client);
+        s.metrics.nat_client(mapping, "unknown", "passive", site);
+        auto list = [](const auto& v, auto&& text) {
+          std::string out;
+          for (const auto& x : v) out += (out.empty() ? "" : " ") + text(x);
+          return out;
+        };
+        auto ep = [](const turn::Endpoint& x) { return x.to_string(); };
+        log::info("nat_inferred",
+                  {log::str("client", client.to_string()), log::str("site", site), log::str("mapping", mapping),
+                   log::str("srflx", list(e.srflx, [](const sfu::ReflexiveCandidate& c) {
+                              return c.address.to_string() + (c.base ? "<" + c.base->to_string() : "");
+                            })),
+                   log::str("check_sources", list(e.check_sources, ep)), log::str("hosts", list(e.hosts, ep)),
+                   log::str("stun", list(e.stun_servers, ep)), log::str("media", e.media.to_string())});
       };
       if (cfg.auth.rest_secrets.empty())
         log::warn("sfu_without_turn_credentials", {log::str("why", "auth.rest_secrets is empty: joins get no TURN servers")});

@@ -35,7 +35,7 @@ class SfuHost final : public sfu::EngineSink {
 
   // Histogram observations go here (set before start()).
   std::function<void(double)> on_join_seconds, on_rtt_seconds, on_loss_ratio;
-  std::function<void(const turn::IpAddress&, const char*)> on_nat_mapping;
+  std::function<void(const turn::IpAddress&, const char*, const sfu::NatEvidence&)> on_nat_mapping;
 
   // sfu::EngineSink, on the host's thread.
   void send_media(const turn::Endpoint& to, std::span<const uint8_t> datagram) override;
@@ -44,7 +44,9 @@ class SfuHost final : public sfu::EngineSink {
   void observe_join_seconds(double v) override { if (on_join_seconds) on_join_seconds(v); }
   void observe_rtt_seconds(double v) override { if (on_rtt_seconds) on_rtt_seconds(v); }
   void observe_loss_ratio(double v) override { if (on_loss_ratio) on_loss_ratio(v); }
-  void nat_mapping(const turn::IpAddress& client, const char* m) override { if (on_nat_mapping) on_nat_mapping(client, m); }
+  void nat_mapping(const turn::IpAddress& client, const char* m, const sfu::NatEvidence& e) override {
+    if (on_nat_mapping) on_nat_mapping(client, m, e);
+  }
   void residency_denied(const std::string& region) override;
   void residency_redirect(const std::string& to_region) override;
   void residency_ended(const std::string& client_region) override;

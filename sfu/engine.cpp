@@ -361,7 +361,7 @@ struct Engine::Impl {
       if (!relayed) e.check_sources.push_back(a);
     }
     if (e.check_sources.empty()) return;  // relayed only: the NAT between client and TURN is not seen here
-    sink.nat_mapping(e.check_sources.front().address, to_string(infer_mapping(e)));
+    sink.nat_mapping(e.check_sources.front().address, to_string(infer_mapping(e)), e);
   }
 
   void close_room_if_empty(const std::string& name) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sfu/certificate.hpp"
+#include "sfu/nat_inference.hpp"
 #include "turn/address.hpp"
 
 namespace sfu {
@@ -77,7 +78,8 @@ class EngineSink {
   virtual void observe_rtt_seconds(double) {}
   virtual void observe_loss_ratio(double) {}
   // A participant's NAT mapping behaviour, inferred once per session (NatMapping's label values).
-  virtual void nat_mapping(const turn::IpAddress& client, const char* mapping) {}
+  // `evidence`: what the verdict rests on, so an operator can see why one was `unknown`.
+  virtual void nat_mapping(const turn::IpAddress& client, const char* mapping, const NatEvidence& evidence) {}
   // Data residency: media from an address of `region` refused (once per participant and address);
   // a participant sent to `to_region`'s signalling URL; one ended because a reloaded policy forbids
   // its media path; a media session (connected) of `client_region` starting (+1) or ending (-1),

@@ -15,6 +15,12 @@
   'use strict';
 
   const PROTOCOL_VERSION = 1;
+  // How long an offer waits for the browser's own candidates. The SFU is ICE-lite: checks start
+  // only once it has the offer, and libwebrtc stops gathering as soon as a pair connects, which on
+  // a short path can beat the STUN answers. The srflx candidates are the evidence of the node's
+  // passive NAT inference (docs/nat.md), so they go out before the offer: one STUN round trip,
+  // never more than this.
+  const GATHER_WAIT_MS = 500;
 
   function turnTransportOf(url) {
     if (/^turns:/i.test(url)) return 'tls';
@@ -204,6 +210,7 @@
           for (const t of p.tracks.values()) this._want(t);
         const offer = await this.pc.createOffer();
         await this.pc.setLocalDescription(offer);
+        await this._gathered(GATHER_WAIT_MS);
         const subscriptions = {};
         for (const [trackId, t] of this.wanted) {
           if (t.mid !== null) { subscriptions[t.mid] = trackId; this.trackOfMid.set(t.mid, trackId); }
@@ -215,6 +222,19 @@
       };
       this.negotiating = this.negotiating.then(run, run).catch((e) => this._emit('error', {code: 'negotiation', message: String(e)}));
       return this.negotiating;
+    }
+
+    // Resolves when ICE gathering is complete (at once on a renegotiation), or after `ms`.
+    _gathered(ms) {
+      const pc = this.pc;
+      if (pc.iceGatheringState === 'complete') return Promise.resolve();
+      return new Promise((resolve) => {
+        let timer = null;
+        const check = () => { if (pc.iceGatheringState === 'complete') done(); };
+        const done = () => { pc.removeEventListener('icegatheringstatechange', check); clearTimeout(timer); resolve(); };
+        timer = setTimeout(done, ms);
+        pc.addEventListener('icegatheringstatechange', check);
+      });
     }
 
     _onTrack(e) {

@@ -20,6 +20,24 @@ sys.path.insert(0, HERE)
 import test_chromium_relay as cr  # noqa: E402
 
 
+GATHER_HOOK = r"""
+(() => {
+  const Native = window.RTCPeerConnection;
+  if (!Native) return;
+  const seen = window.__turnpikeGathered = [];
+  const t = () => (performance.now() / 1000).toFixed(2) + ' ';
+  function Hooked(...args) {
+    const pc = new Native(...args);
+    pc.addEventListener('icecandidate', e => seen.push(t() + (e.candidate ? e.candidate.candidate : 'end-of-candidates')));
+    pc.addEventListener('icecandidateerror', e => seen.push(t() + 'error ' + e.errorCode + ' ' + e.url + ' ' + e.errorText + ' from ' + e.address + ':' + e.port));
+    return pc;
+  }
+  Hooked.prototype = Native.prototype;
+  window.RTCPeerConnection = Hooked;
+})();
+"""
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--url', required=True)
@@ -45,6 +63,8 @@ def main():
             return o
         cr.chromium_options = options
         drv, service = cr.make_driver(os.path.join(work, 'profile'), os.path.join(work, 'chromedriver.log'), extra)
+        # Every candidate and candidate error the page's RTCPeerConnections see, with its time.
+        drv.execute_cdp_cmd('Page.addScriptToEvaluateOnNewDocument', {'source': GATHER_HOOK})
         drv.get(args.url)
         end = time.monotonic() + args.join_timeout
         state = {}
@@ -60,6 +80,18 @@ def main():
             time.sleep(0.5)
         out.update(state)
         time.sleep(args.seconds)
+        # What the browser gathered (getStats local-candidate): the evidence the SFU should have seen.
+        out['local_candidates'] = drv.execute_async_script('''
+          const done = arguments[arguments.length - 1];
+          const room = (window.turnpikeDemo || {}).room;
+          if (!room || !room.pc) return done([]);
+          room.pc.getStats().then(stats => {
+            const out = [];
+            stats.forEach(s => { if (s.type === 'local-candidate')
+              out.push([s.candidateType, s.protocol, (s.address || s.ip) + ':' + s.port, s.url || ''].join(' ')); });
+            done(out);
+          }, () => done([]));''')
+        out['gathered'] = drv.execute_script('return window.__turnpikeGathered || [];')
         out['final'] = drv.execute_script('''
           const d = window.turnpikeDemo || {};
           return {joined: !!d.joined, error: d.error || null, status: (document.getElementById('status') || {}).textContent || ''};''')

@@ -250,7 +250,8 @@ def check_passive(lab, srv, binary):
         got = {k: v for k, v in ((m, nat_clients(text, source='passive', site=kind, mapping=m))
                                  for m in ('no_nat', 'endpoint_independent', 'address_dependent',
                                            'address_and_port_dependent', 'unknown')) if v}
-        assert got == {mapping: 1.0}, f'{kind}: passive classification {got}, want {{{mapping!r}: 1}}'
+        assert got == {mapping: 1.0}, (f'{kind}: passive classification {got}, want {{{mapping!r}: 1}}; '
+                                       f'the browser gathered {results[kind].get("gathered")}')
         lines.append(f'{kind}: {mapping}')
     return '; '.join(lines)
 
