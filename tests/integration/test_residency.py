@@ -167,6 +167,11 @@ class Node:
 metric = harness.metric
 
 
+def grew(before, after, name, **labels):
+    """How much a Prometheus sample grew between two /metrics texts (absent counts as 0)."""
+    return (metric(after, name, **labels) or 0) - (metric(before, name, **labels) or 0)
+
+
 # A TURN client script run in a client namespace; prints one JSON line.
 CLIENT = r'''
 import json, sys, time
@@ -274,14 +279,10 @@ def check_redirect(lab, nodes):
                     timeout=90)
         text = r.stdout + r.stderr
         eu, us = nodes['eu-west'].metrics(), nodes['us-east'].metrics()
-
-        def delta(name, **labels):
-            return (metric(eu if name.startswith('eu:') else us, name[3:], **labels) or 0) - \
-                   (metric(eu0 if name.startswith('eu:') else us0, name[3:], **labels) or 0)
-        redirects = delta('eu:turnpike_residency_redirects_total', to_region='us-east')
-        eu_served = delta('eu:turnpike_allocations_total', result='success')
-        served = delta('us:turnpike_allocations_total', result='success', transport=transport)
-        relayed = delta('us:turnpike_relay_packets_total', direction='to_client', transport=transport)
+        redirects = grew(eu0, eu, 'turnpike_residency_redirects_total', to_region='us-east')
+        eu_served = grew(eu0, eu, 'turnpike_allocations_total', result='success')
+        served = grew(us0, us, 'turnpike_allocations_total', result='success', transport=transport)
+        relayed = grew(us0, us, 'turnpike_relay_packets_total', direction='to_client', transport=transport)
         assert redirects >= 1, f'{transport}: no redirect counted on eu-west: {text[-600:]}'
         assert eu_served == 0, f'{transport}: eu-west allocated {eu_served} for a us-east client'
         assert served >= 1, f'{transport}: the us-east node served nothing over {transport} after the redirect; uclient said:\n{text[-1200:]}'
@@ -313,12 +314,9 @@ def check_redirect_browser(lab, nodes):
         except (IndexError, json.JSONDecodeError):
             out = {'ok': False, 'error': f'no result (exit {r.returncode}): {r.stderr[-1500:]}'}
         eu, us = nodes['eu-west'].metrics(), nodes['us-east'].metrics()
-        redirects = (metric(eu, 'turnpike_residency_redirects_total', to_region='us-east') or 0) - \
-                    (metric(eu0, 'turnpike_residency_redirects_total', to_region='us-east') or 0)
-        eu_served = (metric(eu, 'turnpike_allocations_total', result='success') or 0) - \
-                    (metric(eu0, 'turnpike_allocations_total', result='success') or 0)
-        served = (metric(us, 'turnpike_allocations_total', result='success', transport=transport) or 0) - \
-                 (metric(us0, 'turnpike_allocations_total', result='success', transport=transport) or 0)
+        redirects = grew(eu0, eu, 'turnpike_residency_redirects_total', to_region='us-east')
+        eu_served = grew(eu0, eu, 'turnpike_allocations_total', result='success')
+        served = grew(us0, us, 'turnpike_allocations_total', result='success', transport=transport)
         assert out.get('ok'), f'{transport}: {out.get("error")}\n{r.stderr[-1500:]}'
         assert redirects >= 1 and eu_served == 0, f'{transport}: eu-west redirected {redirects}, allocated {eu_served}'
         assert served >= 2, f'{transport}: the us-east node allocated {served} over {transport} (want one per peer connection)'
