@@ -165,28 +165,42 @@ void parse_auth(const YAML::Node& n, Config& c) {
 
 void parse_limits(const YAML::Node& n, Config& c) {
   only_keys(n, "limits", {"max_allocations", "max_allocations_per_user", "default_lifetime", "max_lifetime",
-                          "bandwidth_per_allocation", "max_connections_per_ip", "connection_idle_timeout"});
+                          "bandwidth_per_allocation", "max_connections_per_ip", "connection_idle_timeout",
+                          "max_permissions_per_allocation", "max_channels_per_allocation",
+                          "unauthenticated_excess_bytes_per_second", "unauthenticated_excess_burst",
+                          "max_connections", "connection_prefix_v4", "connection_prefix_v6",
+                          "connection_allocate_timeout", "max_sites"});
+  auto u32 = [&](const char* key, uint32_t& out, uint64_t lo, uint64_t hi) {
+    if (n[key]) out = static_cast<uint32_t>(uint(n[key], std::string("limits.") + key, lo, hi));
+  };
   if (n["bandwidth_per_allocation"])
     c.core.bandwidth_bps = uint(n["bandwidth_per_allocation"], "limits.bandwidth_per_allocation", 0, 10'000'000'000ULL);
   if (n["max_connections_per_ip"])
     c.max_connections_per_ip = uint(n["max_connections_per_ip"], "limits.max_connections_per_ip", 1, 1'000'000);
-  if (n["connection_idle_timeout"])
-    c.connection_idle_timeout_s = static_cast<uint32_t>(uint(n["connection_idle_timeout"], "limits.connection_idle_timeout", 1, 3600));
+  u32("connection_idle_timeout", c.connection_idle_timeout_s, 1, 3600);
   if (n["max_allocations"]) c.max_allocations = uint(n["max_allocations"], "limits.max_allocations", 1, 10'000'000);
   if (n["max_allocations_per_user"])
     c.max_allocations_per_user = uint(n["max_allocations_per_user"], "limits.max_allocations_per_user", 1, 10'000'000);
-  if (n["default_lifetime"])
-    c.core.default_lifetime_s = static_cast<uint32_t>(uint(n["default_lifetime"], "limits.default_lifetime", 30, 86400));
-  if (n["max_lifetime"])
-    c.core.max_lifetime_s = static_cast<uint32_t>(uint(n["max_lifetime"], "limits.max_lifetime", 30, 86400));
+  u32("default_lifetime", c.core.default_lifetime_s, 30, 86400);
+  u32("max_lifetime", c.core.max_lifetime_s, 30, 86400);
   if (c.core.max_lifetime_s < c.core.default_lifetime_s)
     throw ConfigError("limits.max_lifetime", "is below limits.default_lifetime");
+  u32("max_permissions_per_allocation", c.core.max_permissions_per_allocation, 1, 65536);
+  u32("max_channels_per_allocation", c.core.max_channels_per_allocation, 1, 0x8000 - 0x4000);
+  u32("unauthenticated_excess_bytes_per_second", c.core.unauth_excess_bytes_per_second, 0, 1u << 30);
+  u32("unauthenticated_excess_burst", c.core.unauth_excess_burst_bytes, 0, 1u << 30);
+  if (n["max_connections"]) c.max_connections = uint(n["max_connections"], "limits.max_connections", 1, 10'000'000);
+  u32("connection_prefix_v4", c.connection_prefix_v4, 8, 32);
+  u32("connection_prefix_v6", c.connection_prefix_v6, 16, 128);
+  u32("connection_allocate_timeout", c.connection_allocate_timeout_s, 5, 86400);
+  u32("max_sites", c.max_sites, 1, 100000);
 }
 
 // The certificate and key must load and belong together; checked at load, not at first handshake.
 void parse_sfu(const YAML::Node& n, Config& c) {
   only_keys(n, "sfu", {"signal_listen", "signal_tls", "media_listen", "media_announce", "token_keys",
-                       "ice_credential_ttl", "max_participants_per_room", "turn_urls"});
+                       "ice_credential_ttl", "max_participants_per_room", "turn_urls", "max_connections",
+                       "max_connections_per_ip", "join_timeout", "max_join_message_bytes", "max_message_bytes"});
   auto& s = c.sfu;
   auto endpoint = [&](const char* key, turn::Endpoint& out) {
     std::string text = str(n[key], std::string("sfu.") + key);
@@ -240,6 +254,16 @@ void parse_sfu(const YAML::Node& n, Config& c) {
   if (n["max_participants_per_room"])
     s.max_participants_per_room =
         static_cast<uint32_t>(uint(n["max_participants_per_room"], "sfu.max_participants_per_room", 2, 1000));
+  auto u32 = [&](const char* key, uint32_t& out, uint64_t lo, uint64_t hi) {
+    if (n[key]) out = static_cast<uint32_t>(uint(n[key], std::string("sfu.") + key, lo, hi));
+  };
+  u32("max_connections", s.max_connections, 1, 1'000'000);
+  u32("max_connections_per_ip", s.max_connections_per_ip, 1, 1'000'000);
+  u32("join_timeout", s.join_timeout_s, 1, 600);
+  u32("max_join_message_bytes", s.max_join_message_bytes, 1024, 1 << 20);
+  u32("max_message_bytes", s.max_message_bytes, 1024, 16 << 20);
+  if (s.max_message_bytes < s.max_join_message_bytes)
+    throw ConfigError("sfu.max_message_bytes", "is below sfu.max_join_message_bytes");
   s.enabled = true;
 }
 

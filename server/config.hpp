@@ -43,6 +43,11 @@ struct Config {
   uint64_t max_allocations_per_user = 100;
   uint64_t max_connections_per_ip = 200;     // TCP/TLS connections from one client address
   uint32_t connection_idle_timeout_s = 30;   // TCP/TLS: no complete message and no allocation
+  uint64_t max_connections = 20000;          // TCP/TLS/DTLS connections on this node, all clients
+  uint32_t connection_prefix_v4 = 32;        // max_connections_per_ip counts per IPv4 /32 ...
+  uint32_t connection_prefix_v6 = 64;        // ... and per IPv6 /64
+  uint32_t connection_allocate_timeout_s = 60;  // TCP/TLS/DTLS: no allocation this long after connect: closed
+  uint32_t max_sites = 256;                  // site label values beyond the configured sites (then "other")
   std::string tls_cert, tls_key;             // PEM files; required by tls listeners
   turn::CoreConfig core;
   // The SFU (sfu.*): off unless sfu.signal_listen is set.
@@ -57,6 +62,11 @@ struct Config {
     std::vector<std::string> turn_urls;      // ICE servers handed out; default: derived from listen
     uint32_t ice_credential_ttl_s = 3600;    // TURN REST credentials handed out with a join
     uint32_t max_participants_per_room = 50;
+    uint32_t max_connections = 2000;         // signalling WebSocket/HTTP connections, all clients
+    uint32_t max_connections_per_ip = 50;    // ... from one IPv4 /32 or IPv6 /64
+    uint32_t join_timeout_s = 10;            // a WebSocket that has not joined by then is closed
+    uint32_t max_join_message_bytes = 32768; // largest signalling message before join
+    uint32_t max_message_bytes = 262144;     // largest signalling message after join
   } sfu;
   // NAT behavior discovery (RFC 5780, nat_discovery.*): off unless enabled. The primary address is
   // the first UDP listen entry; `listeners` are the other three combinations, bound as UDP listeners.

@@ -52,6 +52,13 @@ struct CoreConfig {
   uint64_t bandwidth_bps = 0;             // per allocation, both directions; 0 = unlimited
   std::optional<NatDiscoveryConfig> nat_discovery;  // RFC 5780; off unless configured
   std::shared_ptr<const RegionPolicy> regions;      // data residency; null or empty catalog: off
+  // Bounds on what one client may make the core hold or send (limits.*; docs/configuration.md).
+  uint32_t max_permissions_per_allocation = 500;   // beyond: 508 (RFC 8656 9)
+  uint32_t max_channels_per_allocation = 500;      // beyond: 508 (RFC 8656 12)
+  // Amplification budget for unauthenticated UDP answers: the bytes by which answers to requests
+  // that carried no valid MESSAGE-INTEGRITY may exceed those requests, per source IP (token bucket).
+  uint32_t unauth_excess_bytes_per_second = 4096;
+  uint32_t unauth_excess_burst_bytes = 32768;
 };
 
 // Counts shared by all shards, for quotas (486, 508). Touched only on allocate and delete.
