@@ -37,11 +37,11 @@ Reservations::~Reservations() {
   for (auto& [_, e] : entries_) ::close(e.fd);
 }
 
-turn::stun::ReservationToken Reservations::put(int fd, const Endpoint& ep, int64_t now_ms) {
+turn::stun::ReservationToken Reservations::put(int fd, const Endpoint& ep, int64_t until_ms) {
   turn::stun::ReservationToken t;
   turn::crypto::random_bytes(t.token);
   std::lock_guard lock(mu_);
-  entries_[t.token] = {fd, ep, now_ms + kHoldMs};
+  entries_[t.token] = {fd, ep, until_ms};
   return t;
 }
 
@@ -586,7 +586,9 @@ turn::RelayProvider::Error Shard::open(const Request& req, Opened& out) {
     if (req.reserve_next) {
       int fd2 = bind_relay_fd(addr, static_cast<uint16_t>(port + 1), false);
       if (fd2 < 0) { ::close(fd); continue; }
-      out.token = shared_.reservations.put(fd2, Endpoint{addr, static_cast<uint16_t>(port + 1)}, now().mono_ms);
+      // Held as long as the core counts it against the user's quota (req.hold_until_ms).
+      int64_t until = req.hold_until_ms ? req.hold_until_ms : now().mono_ms + Reservations::kHoldMs;
+      out.token = shared_.reservations.put(fd2, Endpoint{addr, static_cast<uint16_t>(port + 1)}, until);
     }
     uint64_t handle = next_handle_++;
     auto s = adopt(fd, false, Endpoint{addr, static_cast<uint16_t>(port)}, handle);

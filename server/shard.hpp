@@ -39,7 +39,7 @@ class Reservations {
  public:
   static constexpr int64_t kHoldMs = 30'000;  // RFC 8656 7.2 suggests about 30 seconds
   ~Reservations();
-  turn::stun::ReservationToken put(int fd, const turn::Endpoint& ep, int64_t now_ms);
+  turn::stun::ReservationToken put(int fd, const turn::Endpoint& ep, int64_t until_ms);
   bool take(const turn::stun::ReservationToken& t, int& fd, turn::Endpoint& ep);
   void expire(int64_t now_ms);
 

@@ -64,9 +64,14 @@ struct Cidr {
 };
 
 size_t hash_value(const Endpoint& e);
+inline size_t hash_value(const IpAddress& a) { return hash_value(Endpoint{a, 0}); }
 
 }  // namespace turn
 
+template <>
+struct std::hash<turn::IpAddress> {
+  size_t operator()(const turn::IpAddress& a) const noexcept { return turn::hash_value(a); }
+};
 template <>
 struct std::hash<turn::Endpoint> {
   size_t operator()(const turn::Endpoint& e) const noexcept { return turn::hash_value(e); }

@@ -11,21 +11,9 @@
 #include "turn/address.hpp"
 #include "turn/flow_watch.hpp"
 #include "turn/message.hpp"
+#include "turn/peer_tables.hpp"
 
 namespace turn {
-
-// RFC 8656 9: a permission is per peer IP address, not port.
-struct Permission {
-  IpAddress peer;
-  int64_t expires_ms = 0;
-};
-
-// RFC 8656 12: a channel number bound to a peer transport address.
-struct ChannelBinding {
-  uint16_t number = 0;
-  Endpoint peer;
-  int64_t expires_ms = 0;  // usable until then; kept 5 more minutes so it cannot be rebound elsewhere
-};
 
 struct RelayStats {
   uint64_t bytes_to_peer = 0, packets_to_peer = 0;
@@ -64,8 +52,8 @@ struct Allocation {
   int64_t setup_ms = 0;            // from the first Allocate on this 5-tuple to success
   int64_t credential_expires_unix = 0;
   uint32_t lifetime_s = 0;         // as granted by the last Allocate/Refresh
-  std::vector<Permission> permissions;
-  std::vector<ChannelBinding> channels;
+  PermissionTable permissions;  // at most CoreConfig::max_permissions_per_allocation
+  ChannelTable channels;        // at most CoreConfig::max_channels_per_allocation
   RelayStats stats;
   // Data residency: the client's region (credential-pinned or by address; empty: unknown), the
   // region that served it, and whether it was served although it belongs elsewhere (drift).
@@ -98,20 +86,11 @@ struct Allocation {
   }
 
   const Permission* find_permission(const IpAddress& a, int64_t now_ms) const {
-    for (const auto& p : permissions)
-      if (p.peer == a && p.expires_ms > now_ms) return &p;
-    return nullptr;
+    const Permission* p = permissions.find(a);
+    return p && p->expires_ms > now_ms ? p : nullptr;
   }
-  const ChannelBinding* find_channel(uint16_t number) const {
-    for (const auto& c : channels)
-      if (c.number == number) return &c;
-    return nullptr;
-  }
-  const ChannelBinding* find_channel(const Endpoint& peer) const {
-    for (const auto& c : channels)
-      if (c.peer == peer) return &c;
-    return nullptr;
-  }
+  const ChannelBinding* find_channel(uint16_t number) const { return channels.find(number); }
+  const ChannelBinding* find_channel(const Endpoint& peer) const { return channels.find(peer); }
 };
 
 }  // namespace turn

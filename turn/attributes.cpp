@@ -1,5 +1,8 @@
 #include "turn/attributes.hpp"
 
+#include <cstdint>
+#include "turn/utf8.hpp"
+
 #include <cstring>
 
 namespace turn::stun {
@@ -152,9 +155,27 @@ std::span<const uint8_t> PasswordAlgorithms::server_value() {
   return value;
 }
 
-std::optional<Text> Text::decode(std::span<const uint8_t> v, size_t max_bytes) {
+std::optional<Text> Text::decode(std::span<const uint8_t> v, size_t max_bytes, size_t max_chars) {
   if (v.size() > max_bytes) return std::nullopt;
+  auto chars = utf8::count(v);
+  if (!chars || *chars > max_chars) return std::nullopt;
   return Text{std::string(reinterpret_cast<const char*>(v.data()), v.size())};
+}
+
+uint16_t first_bad_text_attribute(const Message& m) {
+  for (const auto& a : m.attributes()) {
+    size_t max_bytes = 0, max_chars = SIZE_MAX;
+    switch (a.type) {
+      case attr::Username: max_bytes = kMaxUsername; break;
+      case attr::Realm: max_bytes = kMaxRealm; max_chars = kMaxTextChars; break;
+      case attr::Nonce: max_bytes = kMaxNonce; max_chars = kMaxTextChars; break;
+      case attr::Software: max_bytes = kMaxSoftware; max_chars = kMaxTextChars; break;
+      case attr::AlternateDomain: max_bytes = 255; break;  // RFC 8489 14.16: a domain name
+      default: continue;
+    }
+    if (!Text::decode(a.value, max_bytes, max_chars)) return a.type;
+  }
+  return 0;
 }
 
 }  // namespace turn::stun

@@ -111,11 +111,17 @@ struct PasswordAlgorithms {
 };
 
 // USERNAME (RFC 8489 14.3, < 513 bytes), REALM and NONCE (14.9, 14.10: < 128 characters, < 763 bytes),
-// SOFTWARE (14.14). UTF-8 text; decode checks the byte bound.
+// SOFTWARE (14.14: < 128 characters, < 763 bytes), ALTERNATE-DOMAIN (14.16). UTF-8 text: decode
+// refuses ill-formed UTF-8 and values over the byte or character bound.
 struct Text {
   std::string value;
-  static std::optional<Text> decode(std::span<const uint8_t> v, size_t max_bytes);
+  static std::optional<Text> decode(std::span<const uint8_t> v, size_t max_bytes, size_t max_chars = SIZE_MAX);
 };
 constexpr size_t kMaxUsername = 512, kMaxRealm = 763, kMaxNonce = 763, kMaxSoftware = 763;
+constexpr size_t kMaxTextChars = 127;  // REALM, NONCE, SOFTWARE: "fewer than 128 characters"
+
+// Whether every text attribute of `m` (USERNAME, REALM, NONCE, SOFTWARE, ALTERNATE-DOMAIN) is
+// well-formed UTF-8 within its RFC 8489 bounds; the type of the first that is not, else 0.
+uint16_t first_bad_text_attribute(const Message& m);
 
 }  // namespace turn::stun

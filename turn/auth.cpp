@@ -65,39 +65,59 @@ Authenticator::Lookup Authenticator::keys(std::string_view username, stun::Passw
   return Lookup::Ok;
 }
 
-std::string Authenticator::nonce_mac(const IpAddress& client, std::string_view expiry_hex) const {
-  std::string input = client.unmapped().to_string();
+std::string Authenticator::nonce_mac(const FiveTuple& from, NonceScope scope, std::string_view expiry_hex) const {
+  std::string input = from.client.address.unmapped().to_string();
+  input.append("|").append(to_string(from.transport));
+  if (scope == NonceScope::Flow) {
+    input.append("|").append(std::to_string(from.client.port));
+    input.append("|").append(Endpoint{from.server.address.unmapped(), from.server.port}.to_string());
+  } else {
+    input.append("|redirect");
+  }
   input.append("|").append(expiry_hex);
-  auto mac = crypto::hmac_sha256(nonce_secret_, crypto::bytes(input));
+  auto mac = crypto::try_hmac_sha256(nonce_secret_, crypto::bytes(input));
+  if (!mac) return {};
   static const char* hex = "0123456789abcdef";
   std::string out;
   for (size_t i = 0; i < 10; ++i) {
-    out.push_back(hex[mac[i] >> 4]);
-    out.push_back(hex[mac[i] & 15]);
+    out.push_back(hex[(*mac)[i] >> 4]);
+    out.push_back(hex[(*mac)[i] & 15]);
   }
   return out;
 }
 
-std::string Authenticator::make_nonce(const IpAddress& client, int64_t now_unix) const {
+namespace {
+constexpr char kScopeFlow = 'f', kScopeRedirect = 'r';
+constexpr size_t kMacHex = 20;
+}  // namespace
+
+std::string Authenticator::make_nonce(const FiveTuple& from, NonceScope scope, int64_t now_unix) const {
   char expiry[17];
   std::snprintf(expiry, sizeof expiry, "%016llx", static_cast<unsigned long long>(now_unix + cfg_.nonce_lifetime_s));
+  std::string mac = nonce_mac(from, scope, expiry);
+  if (mac.empty()) mac.assign(kMacHex, 'x');  // not hex: never valid anywhere
   std::string n;
-  n.append(kCookie).append(kFeatures).append(expiry).append(nonce_mac(client, expiry));
+  n.append(kCookie).append(kFeatures).append(expiry);
+  n.push_back(scope == NonceScope::Flow ? kScopeFlow : kScopeRedirect);
+  n.append(mac);
   return n;
 }
 
-Authenticator::NonceCheck Authenticator::check_nonce(std::string_view nonce, const IpAddress& client,
+Authenticator::NonceCheck Authenticator::check_nonce(std::string_view nonce, const FiveTuple& from,
                                                      int64_t now_unix) const {
-  // Anything not minted with our key for this client's address, or past its expiry, is stale: the
+  // Anything not minted with our key for what its scope binds, or past its expiry, is stale: the
   // client retries with the fresh nonce in the 438 response (RFC 8489 9.2.4).
   size_t prefix = kCookie.size() + kFeatures.size();
-  if (nonce.size() != prefix + 16 + 20 || nonce.substr(0, kCookie.size()) != kCookie) return NonceCheck::Stale;
+  if (nonce.size() != prefix + 16 + 1 + kMacHex || nonce.substr(0, kCookie.size()) != kCookie) return NonceCheck::Stale;
   auto expiry_hex = nonce.substr(prefix, 16);
   uint64_t expiry = 0;
   auto [p, ec] = std::from_chars(expiry_hex.data(), expiry_hex.data() + 16, expiry, 16);
   if (ec != std::errc{} || p != expiry_hex.data() + 16) return NonceCheck::Stale;
-  auto want = nonce_mac(client, expiry_hex);
-  if (!crypto::equal(crypto::bytes(want), crypto::bytes(nonce.substr(prefix + 16)))) return NonceCheck::Stale;
+  char scope_char = nonce[prefix + 16];
+  if (scope_char != kScopeFlow && scope_char != kScopeRedirect) return NonceCheck::Stale;
+  auto want = nonce_mac(from, scope_char == kScopeFlow ? NonceScope::Flow : NonceScope::Redirect, expiry_hex);
+  if (want.size() != kMacHex) return NonceCheck::Stale;  // the MAC failed: fail closed
+  if (!crypto::equal(crypto::bytes(want), crypto::bytes(nonce.substr(prefix + 17)))) return NonceCheck::Stale;
   if (static_cast<int64_t>(expiry) <= now_unix) return NonceCheck::Stale;
   return NonceCheck::Valid;
 }

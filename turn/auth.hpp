@@ -43,14 +43,22 @@ class Authenticator {
   Lookup keys(std::string_view username, stun::PasswordAlgorithmId alg, int64_t now_unix,
               std::vector<Credential>& out) const;
 
-  // "obMatJos2" + security features (password algorithms) + expiry + MAC bound to the client's IP
-  // address (not its port: a client that reconnects, as over TCP after a redirect, keeps it).
-  std::string make_nonce(const IpAddress& client, int64_t now_unix) const;
+  // What a nonce is bound to (RFC 8489 9.2: the server decides what a nonce means).
+  //  Flow: the client's IP, port and transport and the listener it reached (the whole 5-tuple), so
+  //    a captured signed request cannot be replayed from another port, transport or listener.
+  //  Redirect: the client's IP and transport only. A 300 (ALTERNATE-SERVER) hands this one over for
+  //    the client's first request to another node sharing auth.nonce_secret, which it reaches from a
+  //    port and at a listener we cannot know.
+  enum class NonceScope : uint8_t { Flow, Redirect };
+  // "obMatJos2" + security features (password algorithms) + expiry + scope + MAC over what the
+  // scope binds.
+  std::string make_nonce(const FiveTuple& from, NonceScope scope, int64_t now_unix) const;
   enum class NonceCheck : uint8_t { Valid, Stale };
-  NonceCheck check_nonce(std::string_view nonce, const IpAddress& client, int64_t now_unix) const;
+  NonceCheck check_nonce(std::string_view nonce, const FiveTuple& from, int64_t now_unix) const;
 
  private:
-  std::string nonce_mac(const IpAddress& client, std::string_view expiry_hex) const;
+  // Empty when the MAC cannot be computed (OpenSSL error): the nonce check then fails closed.
+  std::string nonce_mac(const FiveTuple& from, NonceScope scope, std::string_view expiry_hex) const;
   AuthConfig cfg_;
   std::array<uint8_t, 32> nonce_secret_{};
 };

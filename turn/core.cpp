@@ -71,9 +71,16 @@ const char* to_string(RefreshFailure f) {
 
 Quotas::Result Quotas::acquire(const std::string& user) {
   std::lock_guard lock(mu_);
+  return acquire_locked(user);
+}
+
+Quotas::Result Quotas::acquire_locked(const std::string& user) {
   if (total_.load() >= max_total_) return Result::Capacity;
   auto& n = per_user_[user];
-  if (n >= max_per_user_) return Result::UserQuota;
+  if (n >= max_per_user_) {
+    if (n == 0) per_user_.erase(user);
+    return Result::UserQuota;
+  }
   ++n;
   ++total_;
   return Result::Ok;
@@ -81,9 +88,54 @@ Quotas::Result Quotas::acquire(const std::string& user) {
 
 void Quotas::release(const std::string& user) {
   std::lock_guard lock(mu_);
+  release_locked(user);
+}
+
+void Quotas::release_locked(const std::string& user) {
   auto it = per_user_.find(user);
   if (it != per_user_.end() && it->second > 0 && --it->second == 0) per_user_.erase(it);
   if (total_.load() > 0) --total_;
+}
+
+void Quotas::hold(const std::string& user, const Token& token, int64_t until_ms) {
+  std::lock_guard lock(mu_);
+  auto [it, fresh] = holds_.emplace(token, Hold{user, until_ms});
+  if (!fresh) release_locked(user);  // a token already held (64 random bits: never in practice)
+}
+
+Quotas::Result Quotas::claim(const std::string& user, const Token& token, bool& other_holder) {
+  std::lock_guard lock(mu_);
+  other_holder = false;
+  if (auto it = holds_.find(token); it != holds_.end()) {
+    if (it->second.user == user) {
+      holds_.erase(it);  // the held count is now the allocation's
+      return Result::Ok;
+    }
+    other_holder = true;
+  }
+  return acquire_locked(user);
+}
+
+void Quotas::unhold(const Token& token) {
+  std::lock_guard lock(mu_);
+  auto it = holds_.find(token);
+  if (it == holds_.end()) return;
+  release_locked(it->second.user);
+  holds_.erase(it);
+}
+
+void Quotas::expire_holds(int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  for (auto it = holds_.begin(); it != holds_.end();) {
+    if (it->second.until_ms > now_ms) { ++it; continue; }
+    release_locked(it->second.user);
+    it = holds_.erase(it);
+  }
+}
+
+size_t Quotas::holds() const {
+  std::lock_guard lock(mu_);
+  return holds_.size();
 }
 
 Core::Core(CoreConfig cfg, std::shared_ptr<const Authenticator> auth, std::shared_ptr<const PeerPolicy> policy,
@@ -96,7 +148,8 @@ Core::Core(CoreConfig cfg, std::shared_ptr<const Authenticator> auth, std::share
       sink_(sink),
       next_id_(id_base + 1),
       discovery_limiter_(cfg_.nat_discovery ? cfg_.nat_discovery->per_second : 0,
-                         cfg_.nat_discovery ? cfg_.nat_discovery->burst : 0) {}
+                         cfg_.nat_discovery ? cfg_.nat_discovery->burst : 0),
+      unauth_limiter_(cfg_.unauth_excess_bytes_per_second, cfg_.unauth_excess_burst_bytes) {}
 
 Core::~Core() = default;
 
@@ -266,6 +319,13 @@ void Core::handle_stun(std::span<const uint8_t> bytes, const FiveTuple& from, No
     }
     return drop(DropReason::Malformed, bytes.size());
   }
+  // RFC 8489 14.3, 14.9, 14.10, 14.14: text attributes are UTF-8 within their bounds, checked
+  // once here so that nothing past this point (logs, records, JSON) sees ill-formed text.
+  if (stun::first_bad_text_attribute(msg) != 0) {
+    if (msg.cls() != Class::Request) return drop(DropReason::Malformed, bytes.size());
+    Context c(msg, from, now);
+    return send_error(c, 400, "Bad Request: text attribute not UTF-8 or too long");
+  }
   if (msg.cls() == Class::Indication) {
     if (msg.method() == Method::Send) return handle_send_indication(msg, from, now);
     // Other indications (Binding keepalives) need no answer, but keep the flow alive.
@@ -313,8 +373,7 @@ bool Core::check_unknown_attributes(Context& c) {
   Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
   b.add_error(420, "Unknown Attribute");
   b.add(attr::UnknownAttributes, std::span<const uint8_t>(unknown.data(), n));
-  finish_and_send(c, b);
-  sink_.request_done(c.msg.method(), 420, c.from.transport);
+  if (finish_and_send(c, b)) sink_.request_done(c.msg.method(), 420, c.from.transport);
   return false;
 }
 
@@ -335,7 +394,7 @@ bool Core::authenticate(Context& c) {
     return false;
   }
   std::string_view nonce_text(reinterpret_cast<const char*>(nonce->value.data()), nonce->value.size());
-  if (auth_->check_nonce(nonce_text, c.from.client.address, c.now.unix_s) != Authenticator::NonceCheck::Valid) {
+  if (auth_->check_nonce(nonce_text, c.from, c.now.unix_s) != Authenticator::NonceCheck::Valid) {
     send_challenge(c, 438, "Stale Nonce", true);
     sink_.auth_failed(AuthFailure::StaleNonce);
     return false;
@@ -396,22 +455,39 @@ bool Core::authenticate(Context& c) {
   return true;
 }
 
-void Core::finish_and_send(Context& c, Builder& b) {
+bool Core::finish_and_send(Context& c, Builder& b) {
   if (c.cred) {
     if (c.sha256) b.add_integrity_sha256(c.cred->key);
     else b.add_integrity(c.cred->key);
   }
   if (c.msg.has_fingerprint()) b.add_fingerprint();
-  if (!b.ok()) return;
+  if (!b.ok() || !unauth_budget_allows(c, b.bytes().size())) return false;
   std::span<const uint8_t> parts[1] = {b.bytes()};
   sink_.to_client(c.from, parts);
+  return true;
+}
+
+// Issue 14: nothing unauthenticated gets an answer larger than the request without a budget. Over
+// UDP the source address is unverified, so the bytes by which an answer to a request without valid
+// MESSAGE-INTEGRITY (a 401, 438, 400 or Binding success) exceeds it are charged to its source; an
+// answer over budget is dropped silently (the client retransmits: RFC 8489 6.2.1). Streams and
+// DTLS have verified their peer's address in their handshake.
+bool Core::unauth_budget_allows(const Context& c, size_t answer_bytes) {
+  if (c.cred || c.from.transport != Transport::Udp) return true;
+  size_t request_bytes = c.msg.bytes().size();
+  if (answer_bytes <= request_bytes) return true;
+  auto excess = static_cast<uint32_t>(answer_bytes - request_bytes);
+  uint64_t full_before = unauth_limiter_.table_full();
+  if (unauth_limiter_.allow(c.from.client.address, c.now.mono_ms, excess)) return true;
+  if (unauth_limiter_.table_full() != full_before) stats_.unauth_sources_full.add(1);
+  stats_.unauth_limited.add(1);
+  return false;
 }
 
 void Core::send_error(Context& c, int code, const char* reason) {
   Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
   b.add_error(code, reason);
-  finish_and_send(c, b);
-  sink_.request_done(c.msg.method(), code, c.from.transport);
+  if (finish_and_send(c, b)) sink_.request_done(c.msg.method(), code, c.from.transport);
 }
 
 // 401 and 438 carry REALM, a fresh NONCE and PASSWORD-ALGORITHMS, unsigned (RFC 8489 9.2.4).
@@ -421,12 +497,11 @@ void Core::send_challenge(Context& c, int code, const char* reason, bool expecte
   Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
   b.add_error(code, reason);
   b.add(attr::Realm, auth_->realm());
-  b.add(attr::Nonce, auth_->make_nonce(c.from.client.address, c.now.unix_s));
+  b.add(attr::Nonce, auth_->make_nonce(c.from, Authenticator::NonceScope::Flow, c.now.unix_s));
   b.add(attr::PasswordAlgorithms, stun::PasswordAlgorithms::server_value());
   if (!cfg_.software.empty()) b.add(attr::Software, cfg_.software);
   c.cred = nullptr;
-  finish_and_send(c, b);
-  sink_.request_done(c.msg.method(), code, c.from.transport, expected);
+  if (finish_and_send(c, b)) sink_.request_done(c.msg.method(), code, c.from.transport, expected);
 }
 
 bool Core::peer_allowed(Context& c, const Endpoint& peer) {
@@ -460,9 +535,10 @@ bool Core::residency_allows_client(Context& c, std::string& client_region, bool&
       b.add_error(300, "Try Alternate");
       b.add_address(attr::AlternateServer, *d.alternate);  // RFC 8656 6.2 / RFC 8489 10
       // Browsers (libwebrtc) take REALM and NONCE from a 300 for their first request to the
-      // alternate; with auth.nonce_secret shared by the nodes, that one accepts this nonce.
+      // alternate; with auth.nonce_secret shared by the nodes, that one accepts this nonce. It is
+      // bound to the client's IP and transport only: the alternate sees another port and listener.
       b.add(attr::Realm, auth_->realm());
-      b.add(attr::Nonce, auth_->make_nonce(c.from.client.address, c.now.unix_s));
+      b.add(attr::Nonce, auth_->make_nonce(c.from, Authenticator::NonceScope::Redirect, c.now.unix_s));
       finish_and_send(c, b);
       sink_.request_done(c.msg.method(), 300, c.from.transport);
       sink_.residency_redirect(d.region->name);
@@ -481,9 +557,8 @@ bool Core::residency_allows_client(Context& c, std::string& client_region, bool&
 
 void Core::install_permission(Allocation& a, const IpAddress& peer, Now now) {
   int64_t expires = now.mono_ms + int64_t{cfg_.permission_lifetime_s} * 1000;
-  for (auto& p : a.permissions)
-    if (p.peer == peer) { p.expires_ms = expires; return; }
-  a.permissions.push_back({peer, expires});
+  if (Permission* p = a.permissions.find(peer)) { p->expires_ms = expires; return; }
+  a.permissions.insert({peer, expires});
   stats_.permissions.add(1);
 }
 
@@ -524,6 +599,9 @@ void Core::remove(Allocation* a, EndReason why, Now now) {
 void Core::tick(Now now) {
   std::erase_if(first_allocate_ms_, [&](const auto& kv) { return now.mono_ms - kv.second > 60'000; });
   discovery_limiter_.expire(now.mono_ms);
+  unauth_limiter_.expire(now.mono_ms);
+  quotas_->expire_holds(now.mono_ms);
+  stats_.unauth_sources.set(unauth_limiter_.size());
   std::vector<Allocation*> expired;
   uint64_t permissions = 0, channels = 0;
   for (auto& [_, a] : by_tuple_) {
@@ -538,9 +616,9 @@ void Core::tick(Now now) {
       s.rate_prev_to_client = s.bytes_to_client;
       s.rate_at_ms = now.mono_ms;
     }
-    std::erase_if(a->permissions, [&](const Permission& p) { return p.expires_ms <= now.mono_ms; });
+    a->permissions.erase_if([&](const Permission& p) { return p.expires_ms <= now.mono_ms; });
     int64_t cooldown = int64_t{cfg_.channel_cooldown_s} * 1000;
-    std::erase_if(a->channels, [&](const ChannelBinding& b) { return b.expires_ms + cooldown <= now.mono_ms; });
+    a->channels.erase_if([&](const ChannelBinding& b) { return b.expires_ms + cooldown <= now.mono_ms; });
     permissions += a->permissions.size();
     channels += a->channels.size();
   }
@@ -575,8 +653,8 @@ void Core::set_regions(std::shared_ptr<const RegionPolicy> regions, Now now) {
       continue;
     }
     size_t before = a->permissions.size() + a->channels.size();
-    std::erase_if(a->permissions, [&](const Permission& p) { return !cfg_.regions->peer_allowed(p.peer); });
-    std::erase_if(a->channels, [&](const ChannelBinding& c) { return !cfg_.regions->peer_allowed(c.peer.address); });
+    a->permissions.erase_if([&](const Permission& p) { return !cfg_.regions->peer_allowed(p.peer); });
+    a->channels.erase_if([&](const ChannelBinding& c) { return !cfg_.regions->peer_allowed(c.peer.address); });
     if (size_t revoked = before - a->permissions.size() - a->channels.size())
       sink_.residency_revoked(a->client_region, revoked);
   }

@@ -2,9 +2,11 @@
 // through a Sink; relayed transport addresses come from a RelayProvider; time comes from the caller.
 // One Core per I/O shard: a client's 5-tuple always reaches the same shard, so a Core is single-threaded.
 #pragma once
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -59,22 +61,44 @@ struct CoreConfig {
   // that carried no valid MESSAGE-INTEGRITY may exceed those requests, per source IP (token bucket).
   uint32_t unauth_excess_bytes_per_second = 4096;
   uint32_t unauth_excess_burst_bytes = 32768;
+  // How long the port reserved by EVEN-PORT's R bit waits for its RESERVATION-TOKEN (RFC 8656 7.2
+  // suggests about 30 s). The RelayProvider closes it then; it counts against quotas until then.
+  uint32_t reservation_hold_s = 30;
 };
 
 // Counts shared by all shards, for quotas (486, 508). Touched only on allocate and delete.
+// A port held for an EVEN-PORT reservation (RFC 8656 7.2, R bit) is a socket like an allocation's:
+// it counts as one of its user's allocations until it is claimed by RESERVATION-TOKEN (the count
+// passes to that allocation) or its hold ends (issue 14 item 6).
 class Quotas {
  public:
+  using Token = std::array<uint8_t, 8>;
   Quotas(uint64_t max_total, uint64_t max_per_user) : max_total_(max_total), max_per_user_(max_per_user) {}
   enum class Result : uint8_t { Ok, UserQuota, Capacity };
   Result acquire(const std::string& user);
   void release(const std::string& user);
   uint64_t total() const { return total_.load(); }
 
+  // A reservation `token` of `user`, held until `until_ms` (the caller's monotonic clock), for a
+  // count the caller acquired before reserving.
+  void hold(const std::string& user, const Token& token, int64_t until_ms);
+  // Allocate with RESERVATION-TOKEN: the holder's count passes to `user` if it is the holder,
+  // else `user` acquires as usual. `other_holder`: the token is held by another user, whose hold
+  // ends once the reserved port is really taken (unhold()).
+  Result claim(const std::string& user, const Token& token, bool& other_holder);
+  void unhold(const Token& token);         // the reservation ended (or was never made)
+  void expire_holds(int64_t now_ms);       // holds past their time end
+  size_t holds() const;
+
  private:
+  Result acquire_locked(const std::string& user);
+  void release_locked(const std::string& user);
   uint64_t max_total_, max_per_user_;
   std::atomic<uint64_t> total_{0};
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_map<std::string, uint64_t> per_user_;
+  struct Hold { std::string user; int64_t until_ms; };
+  std::map<Token, Hold> holds_;
 };
 
 class RelayProvider {
@@ -88,6 +112,7 @@ class RelayProvider {
   struct Request {
     Family family = Family::V4;
     bool even_port = false, reserve_next = false, dont_fragment = false;
+    int64_t hold_until_ms = 0;  // reserve_next: when the reserved port is released if unclaimed
   };
   virtual ~RelayProvider() = default;
   virtual Error open(const Request& req, Opened& out) = 0;
@@ -123,6 +148,12 @@ struct CoreStats {
   // RFC 5780: Binding responses with OTHER-ADDRESS, and requests held to the plain answer (or
   // dropped) by the per-source limit.
   Counter nat_discovery_responses, nat_discovery_limited;
+  // Answers to UDP requests without valid MESSAGE-INTEGRITY that were larger than the request,
+  // dropped because their source (IPv4 address, IPv6 /64) had spent its excess-byte budget; the
+  // sources tracked, and new ones refused because that table was full.
+  Counter unauth_limited, unauth_sources, unauth_sources_full;
+  // CreatePermission / ChannelBind refused with 508 at the per-allocation limits.
+  Counter permission_limit, channel_limit;
 };
 
 // The family label of an allocation's relayed addresses: 0 IPv4, 1 IPv6, 2 dual (RFC 8656 7.2).
@@ -189,6 +220,7 @@ class Core {
   // Shares rebinding detection with the other shards' cores (default: this core's own registry).
   void set_flow_registry(std::shared_ptr<FlowRegistry> r) { flows_ = std::move(r); }
   static constexpr int64_t kMinGapMs = 1000;  // shorter silences are not idle-timer evidence
+  static constexpr int64_t kReservationSlackMs = 2000;  // a reservation's count outlives its port by this
   // Ends every allocation (shutdown), releasing relays.
   void shutdown(Now now);
   // The client's transport connection closed (TCP/TLS): its allocation ends (RFC 8656 7).
@@ -222,12 +254,14 @@ class Core {
   bool check_unknown_attributes(Context& c);
   void send_error(Context& c, int code, const char* reason);
   void send_challenge(Context& c, int code, const char* reason, bool expected);
-  void finish_and_send(Context& c, stun::Builder& b);
+  bool finish_and_send(Context& c, stun::Builder& b);  // false: not sent (over budget, or overflow)
+  bool unauth_budget_allows(const Context& c, size_t answer_bytes);
   void remove(Allocation* a, EndReason why, Now now);
   void relay_to_peer(Allocation& a, const Endpoint& peer, std::span<const uint8_t> data, Now now);
   bool peer_allowed(Context& c, const Endpoint& peer);
   bool residency_allows_client(Context& c, std::string& client_region, bool& drift);
   void install_permission(Allocation& a, const IpAddress& peer, Now now);
+  bool room_for(Allocation& a, size_t permissions, size_t channels, Context& c);
 
   CoreConfig cfg_;
   std::shared_ptr<const Authenticator> auth_;
@@ -240,6 +274,7 @@ class Core {
   std::unordered_map<uint64_t, Allocation*> by_relay_;
   std::vector<Credential> scratch_creds_;
   SourceLimiter discovery_limiter_;
+  SourceLimiter unauth_limiter_;  // excess bytes of unauthenticated UDP answers, per source
   CoreStats stats_;
   // When each 5-tuple first asked for an allocation, so setup time spans the 401 round trip.
   std::unordered_map<FiveTuple, int64_t> first_allocate_ms_;

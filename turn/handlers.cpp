@@ -112,22 +112,34 @@ void Core::handle_allocate(Context& c) {
   std::string client_region;
   bool drift = false;
   if (!residency_allows_client(c, client_region, drift)) return;
-  // Step 7: quotas.
-  switch (quotas_->acquire(c.cred->user)) {
+  // Step 7: quotas; a port reserved by EVEN-PORT's R bit counts as one more allocation.
+  const std::string& user = c.cred->user;
+  bool other_holder = false;
+  auto quota = ask.token ? quotas_->claim(user, ask.token->token, other_holder) : quotas_->acquire(user);
+  if (quota == Quotas::Result::Ok && ask.reserve_next && (quota = quotas_->acquire(user)) != Quotas::Result::Ok)
+    quotas_->release(user);
+  switch (quota) {
     case Quotas::Result::UserQuota: return send_error(c, 486, "Allocation Quota Reached");
     case Quotas::Result::Capacity: return send_error(c, 508, "Insufficient Capacity");
     case Quotas::Result::Ok: break;
   }
   // Step 8: obtain the relayed transport address(es).
   RelayProvider::Opened opened, second;
+  int64_t hold_until = c.now.mono_ms + int64_t{cfg_.reservation_hold_s} * 1000;
   auto err = ask.token ? relays_.open_reserved(*ask.token, ask.dont_fragment, opened)
-                       : relays_.open({ask.family, ask.even_port, ask.reserve_next, ask.dont_fragment}, opened);
+                       : relays_.open({ask.family, ask.even_port, ask.reserve_next, ask.dont_fragment, hold_until}, opened);
   if (err != RelayProvider::Error::None) {
-    quotas_->release(c.cred->user);
+    quotas_->release(user);
+    if (ask.reserve_next) quotas_->release(user);
     const char* reason = nullptr;
     int code = relay_error_code(err, &reason);
     return send_error(c, code, reason);
   }
+  if (other_holder) quotas_->unhold(ask.token->token);  // another user's reservation, now taken
+  // The reserved port's count lasts until the provider has surely closed it (it checks about once a
+  // second), so a loop of Allocate(EVEN-PORT R) + Refresh(0) never holds more ports than the quota.
+  if (opened.token) quotas_->hold(user, opened.token->token, hold_until + kReservationSlackMs);
+  else if (ask.reserve_next) quotas_->release(user);  // nothing was reserved after all
   // A dual allocation that cannot get its IPv6 half still succeeds, with ADDRESS-ERROR-CODE.
   auto second_err = RelayProvider::Error::None;
   if (ask.additional_v6) second_err = relays_.open({Family::V6, false, false, ask.dont_fragment}, second);
@@ -244,10 +256,37 @@ void Core::handle_create_permission(Context& c) {
     peers[n++] = peer->endpoint.address;
   }
   if (n == 0) return send_error(c, 400, "Bad Request: XOR-PEER-ADDRESS missing");
+  // RFC 8656 9.2 / 9 (limits.max_permissions_per_allocation): beyond the limit, 508 and none.
+  size_t fresh = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (!c.alloc->permissions.find(peers[i]) && std::find(peers.begin(), peers.begin() + i, peers[i]) == peers.begin() + i)
+      ++fresh;
+  if (!room_for(*c.alloc, fresh, 0, c)) return;
   for (size_t i = 0; i < n; ++i) install_permission(*c.alloc, peers[i], c.now);
   Builder b(c.out, Method::CreatePermission, Class::Success, c.msg.transaction_id());
   finish_and_send(c, b);
   sink_.request_done(Method::CreatePermission, 200, c.from.transport);
+}
+
+// Whether `a` may take `permissions` more permissions and `channels` more channel bindings
+// (limits.max_permissions_per_allocation, limits.max_channels_per_allocation); expired ones are
+// dropped first. If not, the request is answered 508 Insufficient Capacity (RFC 8656 9, 12).
+bool Core::room_for(Allocation& a, size_t permissions, size_t channels, Context& c) {
+  auto fits = [&] {
+    return a.permissions.size() + permissions <= cfg_.max_permissions_per_allocation &&
+           a.channels.size() + channels <= cfg_.max_channels_per_allocation;
+  };
+  if (fits()) return true;
+  stats_.permissions.sub(a.permissions.erase_if([&](const Permission& p) { return p.expires_ms <= c.now.mono_ms; }));
+  int64_t cooldown = int64_t{cfg_.channel_cooldown_s} * 1000;
+  stats_.channel_bindings.sub(
+      a.channels.erase_if([&](const ChannelBinding& b) { return b.expires_ms + cooldown <= c.now.mono_ms; }));
+  if (fits()) return true;
+  bool channel_limit = a.channels.size() + channels > cfg_.max_channels_per_allocation;
+  (channel_limit ? stats_.channel_limit : stats_.permission_limit).add(1);
+  send_error(c, 508, channel_limit ? "Insufficient Capacity: channel limit of this allocation"
+                                   : "Insufficient Capacity: permission limit of this allocation");
+  return false;
 }
 
 // RFC 8656 11.2: bind a channel number to a peer transport address, refreshing its permission.
@@ -261,15 +300,17 @@ void Core::handle_channel_bind(Context& c) {
   if (!number || !peer) return send_error(c, 400, "Bad Request: malformed attribute");
   if (!number->valid()) return send_error(c, 400, "Bad Request: channel number out of range");
   if (!c.alloc->relay_for(peer->endpoint.address.family)) return send_error(c, 443, "Peer Address Family Mismatch");
-  const ChannelBinding* by_number = c.alloc->find_channel(number->number);
-  const ChannelBinding* by_peer = c.alloc->find_channel(peer->endpoint);
+  ChannelBinding* by_number = c.alloc->channels.find(number->number);
+  const ChannelBinding* by_peer = c.alloc->channels.find(peer->endpoint);
   if ((by_number && !(by_number->peer == peer->endpoint)) || (by_peer && by_peer->number != number->number))
     return send_error(c, 400, "Bad Request: channel or peer bound otherwise");
   if (!peer_allowed(c, peer->endpoint)) return;
+  // limits.max_channels_per_allocation, and the permission a new binding installs.
+  if (!room_for(*c.alloc, c.alloc->permissions.find(peer->endpoint.address) ? 0 : 1, by_number ? 0 : 1, c)) return;
   int64_t expires = c.now.mono_ms + int64_t{cfg_.channel_lifetime_s} * 1000;
-  if (by_number) const_cast<ChannelBinding*>(by_number)->expires_ms = expires;
+  if (by_number) by_number->expires_ms = expires;
   else {
-    c.alloc->channels.push_back({number->number, peer->endpoint, expires});
+    c.alloc->channels.insert({number->number, peer->endpoint, expires});
     stats_.channel_bindings.add(1);
   }
   install_permission(*c.alloc, peer->endpoint.address, c.now);

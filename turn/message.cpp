@@ -124,9 +124,9 @@ bool Message::verify_integrity(std::span<const uint8_t> key) const {
   const RawAttribute* a = find(attr::MessageIntegrity);
   if (!a || a->value.size() != 20) return false;
   auto mac = integrity_over(bytes_, a->offset, 20, [&](const uint8_t* hdr, std::span<const uint8_t> body) {
-    return crypto::hmac_sha1(key, {hdr, kHeaderSize}, body);
+    return crypto::try_hmac_sha1(key, {hdr, kHeaderSize}, body);
   });
-  return crypto::equal(mac, a->value);
+  return crypto::verify_mac(mac, a->value);  // fails closed on an OpenSSL error
 }
 
 bool Message::verify_integrity_sha256(std::span<const uint8_t> key) const {
@@ -134,9 +134,9 @@ bool Message::verify_integrity_sha256(std::span<const uint8_t> key) const {
   // RFC 8489 14.6: at least 16 bytes, a multiple of 4, at most 32.
   if (!a || a->value.size() < 16 || a->value.size() > 32 || a->value.size() % 4) return false;
   auto mac = integrity_over(bytes_, a->offset, a->value.size(), [&](const uint8_t* hdr, std::span<const uint8_t> body) {
-    return crypto::hmac_sha256(key, {hdr, kHeaderSize}, body);
+    return crypto::try_hmac_sha256(key, {hdr, kHeaderSize}, body);
   });
-  return crypto::equal(std::span<const uint8_t>(mac.data(), a->value.size()), a->value);
+  return crypto::verify_mac(mac, a->value);  // fails closed on an OpenSSL error
 }
 
 Builder::Builder(std::span<uint8_t> buffer, uint16_t method, Class cls, const TransactionId& txid)

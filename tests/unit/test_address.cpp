@@ -49,6 +49,46 @@ TEST(PeerPolicy, AllowIsAnExceptionAndDenyWins) {
   EXPECT_TRUE(p.allowed(*IpAddress::parse("198.51.100.1")));
 }
 
+// Issue 14 item 10: IPv6 forms that reach an IPv4 address are judged by the IPv4 policy.
+TEST(PeerPolicy, Ipv6FormsOfDeniedIpv4AddressesAreDenied) {
+  PeerPolicy p;
+  for (const char* a : {"64:ff9b::a9fe:a9fe",        // NAT64 well-known prefix: 169.254.169.254
+                        "64:ff9b::7f00:1",           // NAT64: 127.0.0.1
+                        "64:ff9b:1:a9fe:a9:fe00::",  // NAT64 local-use /48 (u-octet skipped): 169.254.169.254
+                        "64:ff9b:1:a00:0:100::",     // the same layout: 10.0.0.1
+                        "::a9fe:a9fe", "::7f00:1",   // IPv4-compatible
+                        "::ffff:0:a9fe:a9fe",        // SIIT IPv4-translated
+                        "2002:a9fe:a9fe::1", "2002:a00:1::", // 6to4
+                        "2001:0:c633:6401::f5ff:fffe",  // Teredo, client 10.0.0.1 (inverted)
+                        "2001:0:7f00:1::39cc:9bfd",     // Teredo, server 127.0.0.1
+                        "100::1", "100::ffff:1"})        // discard-only
+    EXPECT_FALSE(p.allowed(*IpAddress::parse(a))) << a;
+  for (const char* a : {"64:ff9b::c633:6407", "64:ff9b:1:c633:64:700::", "::ffff:0:c633:6407", "2002:c633:6407::1",
+                        "2001:0:c633:6401::39cc:9bfd", "2001:db8::1"})
+    EXPECT_TRUE(p.allowed(*IpAddress::parse(a))) << a;
+  auto e = PeerPolicy::embedded_v4(*IpAddress::parse("2001:0:c633:6401::39cc:9bfd"));
+  ASSERT_EQ(e.count, 2u);
+  EXPECT_EQ(e.v4[0].to_string(), "198.51.100.1");
+  EXPECT_EQ(e.v4[1].to_string(), "198.51.100.2");
+  EXPECT_EQ(PeerPolicy::embedded_v4(*IpAddress::parse("64:ff9b:1:a9fe:a9:fe00::")).v4[0].to_string(), "169.254.169.254");
+}
+
+TEST(PeerPolicy, AnEmbeddedIpv4IsAllowedOnlyAsTheIpv4PolicyAllowsItAndNoDenyNamesTheIpv6) {
+  PeerPolicy allow_loopback({*Cidr::parse("127.0.0.0/8")}, {});
+  EXPECT_TRUE(allow_loopback.allowed(*IpAddress::parse("64:ff9b::7f00:1")));
+  PeerPolicy deny_nat64({*Cidr::parse("127.0.0.0/8")}, {*Cidr::parse("64:ff9b::/96")});
+  EXPECT_FALSE(deny_nat64.allowed(*IpAddress::parse("64:ff9b::7f00:1")));
+  EXPECT_TRUE(deny_nat64.allowed(*IpAddress::parse("127.0.0.1")));
+  // Allowing the IPv6 prefix does not open what the IPv4 policy denies.
+  PeerPolicy allow_prefix({*Cidr::parse("64:ff9b::/96"), *Cidr::parse("2002::/16")}, {});
+  EXPECT_FALSE(allow_prefix.allowed(*IpAddress::parse("64:ff9b::a9fe:a9fe")));
+  EXPECT_FALSE(allow_prefix.allowed(*IpAddress::parse("2002:a00:1::")));
+  // A deny of an IPv4 range covers its IPv6 forms.
+  PeerPolicy deny_doc({}, {*Cidr::parse("198.51.100.0/24")});
+  EXPECT_FALSE(deny_doc.allowed(*IpAddress::parse("64:ff9b::c633:6407")));
+  EXPECT_FALSE(deny_doc.allowed(*IpAddress::parse("2001:0:c633:6401::39cc:9bfd")));
+}
+
 // RFC 7065 3.1: turnURI = scheme ":" host [ ":" port ] [ "?transport=" transport ].
 TEST(TurnUri, ParsesSchemeHostPortAndTransport) {
   auto u = TurnUri::parse("turn:203.0.113.10:3479?transport=tcp");

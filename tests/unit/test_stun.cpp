@@ -1,6 +1,7 @@
 // STUN codec tests: RFC 5769 test vectors, round trips, and every malformed-input class.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,8 @@
 #include "turn/channel_data.hpp"
 #include "turn/crypto.hpp"
 #include "turn/message.hpp"
+#include "turn/auth.hpp"
+#include "turn/utf8.hpp"
 
 using namespace turn;
 using namespace turn::stun;
@@ -318,4 +321,95 @@ TEST(ChromiumFixtures, ParseAndVerify) {
   EXPECT_GE(stun, 8u);
   EXPECT_GE(channel, 3u);
   EXPECT_GE(verified, 5u);
+}
+
+// Issue 14, class fix: text attributes are well-formed UTF-8 within RFC 8489's bounds.
+TEST(Utf8, AcceptsWellFormedAndRefusesEveryIllFormedKind) {
+  EXPECT_EQ(utf8::count(std::string_view("caf\xC3\xA9")), 4u);
+  EXPECT_EQ(utf8::count(std::string_view("\xF0\x9F\x98\x80 \xE2\x82\xAC")), 3u);
+  EXPECT_EQ(utf8::count(std::string_view("")), 0u);
+  for (std::string_view bad : {std::string_view("caf\xE9"),            // Latin-1
+                               std::string_view("\xC0\xAF"),            // overlong '/'
+                               std::string_view("\xE0\x80\xAF"),        // overlong
+                               std::string_view("\xED\xA0\x80"),        // surrogate U+D800
+                               std::string_view("\xF4\x90\x80\x80"),    // above U+10FFFF
+                               std::string_view("\xF8\x88\x80\x80\x80"),  // 5-byte form
+                               std::string_view("\xE2\x82"),            // truncated
+                               std::string_view("\x80"), std::string_view("\xFF")})
+    EXPECT_FALSE(utf8::valid(bad)) << testing::PrintToString(std::string(bad));
+  EXPECT_EQ(utf8::sanitize("caf\xE9!"), "caf\xEF\xBF\xBD!");
+  EXPECT_EQ(utf8::sanitize("ok \xC3\xA9"), "ok \xC3\xA9");
+  EXPECT_TRUE(utf8::valid(utf8::sanitize("\xE2\x82\xFF\xC0\xAF\xED\xA0\x80x")));
+}
+
+TEST(Utf8, TextAttributesAreCheckedForUtf8AndLength) {
+  auto bytes = [](std::string_view s) { return std::vector<uint8_t>(s.begin(), s.end()); };
+  EXPECT_FALSE(Text::decode(bytes("caf\xE9"), kMaxUsername));
+  EXPECT_TRUE(Text::decode(bytes("caf\xC3\xA9"), kMaxUsername));
+  EXPECT_TRUE(Text::decode(bytes(std::string(127, 'r')), kMaxRealm, kMaxTextChars));
+  EXPECT_FALSE(Text::decode(bytes(std::string(128, 'r')), kMaxRealm, kMaxTextChars));
+  std::string euros;
+  for (int i = 0; i < 127; ++i) euros += "\xE2\x82\xAC";  // 127 characters, 381 bytes: fine
+  EXPECT_TRUE(Text::decode(bytes(euros), kMaxRealm, kMaxTextChars));
+  auto message = [](uint16_t type, std::string_view value) {
+    std::array<uint8_t, 1500> buf;
+    Builder b(buf, Method::Allocate, Class::Request, TransactionId{});
+    b.add(attr::Software, std::string_view("fine"));
+    b.add(type, value);
+    std::vector<uint8_t> out(b.bytes().begin(), b.bytes().end());
+    return out;
+  };
+  for (auto [type, value] : {std::pair{attr::Username, std::string("caf\xE9")}, std::pair{attr::Username, std::string(513, 'u')},
+                             std::pair{attr::Realm, std::string("\xFF")}, std::pair{attr::Nonce, std::string(128, 'n')},
+                             std::pair{attr::Software, std::string(128, 's')}}) {
+    auto raw = message(type, value);
+    Message m;
+    ASSERT_EQ(Message::parse(raw, m), ParseError::None);
+    EXPECT_EQ(first_bad_text_attribute(m), type) << type;
+  }
+  auto ok = message(attr::Username, std::string(512, 'u'));
+  Message m;
+  ASSERT_EQ(Message::parse(ok, m), ParseError::None);
+  EXPECT_EQ(first_bad_text_attribute(m), 0);
+}
+
+// Issue 14 item 12: an HMAC that cannot be computed verifies nothing (not even an all-zero MAC).
+TEST(Integrity, FailsClosedWhenTheHmacCannotBeComputed) {
+  std::array<uint8_t, 16> key{};
+  std::array<uint8_t, 64> buf;
+  Builder b(buf, Method::Binding, Class::Request, TransactionId{});
+  b.add_integrity(key);
+  std::vector<uint8_t> zeroed(b.bytes().begin(), b.bytes().end());
+  std::fill(zeroed.end() - 20, zeroed.end(), 0);  // MESSAGE-INTEGRITY of zeros
+  std::array<uint8_t, 64> buf256;
+  Builder b256(buf256, Method::Binding, Class::Request, TransactionId{});
+  b256.add_integrity_sha256(key);
+  std::vector<uint8_t> zeroed256(b256.bytes().begin(), b256.bytes().end());
+  std::fill(zeroed256.end() - 32, zeroed256.end(), 0);
+  Message m, m256;
+  ASSERT_EQ(Message::parse(zeroed, m), ParseError::None);
+  ASSERT_EQ(Message::parse(zeroed256, m256), ParseError::None);
+  crypto::fail_hmac_for_testing(true);
+  EXPECT_FALSE(m.verify_integrity(key));
+  EXPECT_FALSE(m256.verify_integrity_sha256(key));
+  EXPECT_FALSE(crypto::try_hmac_sha1(key, key));
+  EXPECT_NE(crypto::hmac_sha1(key, key), crypto::Sha1{});  // what we sign is never the all-zero MAC
+  EXPECT_FALSE(crypto::verify_mac(crypto::try_hmac_sha256(key, key), std::vector<uint8_t>(32, 0)));
+  // Nonces: nothing minted while the MAC fails, and nothing verified.
+  turn::Authenticator auth(turn::AuthConfig{});
+  FiveTuple ft{*Endpoint::parse("192.0.2.10:40000"), *Endpoint::parse("192.0.2.1:3478"), Transport::Udp};
+  std::string nonce = auth.make_nonce(ft, turn::Authenticator::NonceScope::Flow, 1'800'000'000);
+  EXPECT_EQ(auth.check_nonce(nonce, ft, 1'800'000'000), turn::Authenticator::NonceCheck::Stale);
+  crypto::fail_hmac_for_testing(false);
+  EXPECT_EQ(auth.check_nonce(nonce, ft, 1'800'000'000), turn::Authenticator::NonceCheck::Stale);
+  nonce = auth.make_nonce(ft, turn::Authenticator::NonceScope::Flow, 1'800'000'000);
+  crypto::fail_hmac_for_testing(true);
+  EXPECT_EQ(auth.check_nonce(nonce, ft, 1'800'000'000), turn::Authenticator::NonceCheck::Stale);
+  crypto::fail_hmac_for_testing(false);
+  EXPECT_EQ(auth.check_nonce(nonce, ft, 1'800'000'000), turn::Authenticator::NonceCheck::Valid);
+  // Without the failure, the zeroed MACs are still wrong and a right one verifies.
+  EXPECT_FALSE(m.verify_integrity(key));
+  Message good;
+  ASSERT_EQ(Message::parse(b.bytes(), good), ParseError::None);
+  EXPECT_TRUE(good.verify_integrity(key));
 }
