@@ -239,6 +239,33 @@ std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::C
   }
   add(nat_answers, {}, static_cast<double>(na));
   add(nat_limited, {}, static_cast<double>(nl));
+  // Issue 14: the per-source budget of unauthenticated answers, and the per-allocation limits.
+  auto unauth_limited = family("turnpike_unauthenticated_limited_total",
+                               "Answers to unauthenticated UDP requests dropped: larger than the request, over the "
+                               "source's excess-byte budget (limits.unauthenticated_excess_*)",
+                               MetricType::Counter);
+  auto unauth_sources = family("turnpike_unauthenticated_sources",
+                               "Sources (IPv4 address, IPv6 /64) the unauthenticated budget tracks", MetricType::Gauge);
+  auto unauth_full = family("turnpike_unauthenticated_sources_full_total",
+                            "Unauthenticated answers dropped because the budget's source table was full",
+                            MetricType::Counter);
+  auto table_limit = family("turnpike_allocation_table_limit_total",
+                            "CreatePermission/ChannelBind refused with 508 at limits.max_permissions_per_allocation "
+                            "or limits.max_channels_per_allocation",
+                            MetricType::Counter);
+  uint64_t ul = 0, us = 0, uf = 0, pl = 0, cl = 0;
+  for (const auto* c : cores) {
+    ul += c->unauth_limited.get();
+    us += c->unauth_sources.get();
+    uf += c->unauth_sources_full.get();
+    pl += c->permission_limit.get();
+    cl += c->channel_limit.get();
+  }
+  add(unauth_limited, {}, static_cast<double>(ul));
+  add(unauth_sources, {}, static_cast<double>(us));
+  add(unauth_full, {}, static_cast<double>(uf));
+  add(table_limit, {{"table", "permissions"}}, static_cast<double>(pl));
+  add(table_limit, {{"table", "channels"}}, static_cast<double>(cl));
 
   auto bytes = family("turnpike_relay_bytes_total", "Application bytes relayed (payload, without TURN framing)",
                       MetricType::Counter);
@@ -267,7 +294,8 @@ std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::C
   uint64_t failed = 0;
   for (size_t t = 0; t < 4; ++t) failed += server_drops_[static_cast<size_t>(ServerDrop::SendFailed)][t].load(std::memory_order_relaxed);
   add(dropped, {{"reason", kServerDrops[1]}}, static_cast<double>(failed));
-  return {allocations, permissions, channels, bytes, packets, dropped, nat_answers, nat_limited};
+  return {allocations, permissions, channels, bytes, packets, dropped, nat_answers, nat_limited,
+          unauth_limited, unauth_sources, unauth_full, table_limit};
 }
 
 std::vector<MetricFamily> Metrics::counter_families() const {

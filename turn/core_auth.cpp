@@ -1,0 +1,142 @@
+// How the core authenticates requests (RFC 8489 9.2.4) and sends answers: signed when
+// authenticated, and within the per-source budget when not (issue 14 item 4).
+#include <algorithm>
+
+#include "turn/core.hpp"
+#include "turn/core_context.hpp"
+
+namespace turn {
+
+using stun::Builder;
+using stun::Class;
+using stun::Method;
+namespace attr = stun::attr;
+
+// RFC 8489 9.2.4: the long-term credential mechanism, server side, one step per check.
+bool Core::authenticate(Context& c) {
+  const auto* mi = c.msg.find(attr::MessageIntegrity);
+  const auto* mi256 = c.msg.find(attr::MessageIntegritySha256);
+  if (!mi && !mi256) {
+    send_challenge(c, 401, "Unauthorized", true);
+    sink_.auth_failed(AuthFailure::Missing);
+    return false;
+  }
+  const auto* user = c.msg.find(attr::Username);
+  const auto* realm = c.msg.find(attr::Realm);
+  const auto* nonce = c.msg.find(attr::Nonce);
+  if (!user || !realm || !nonce || user->value.size() > stun::kMaxUsername || nonce->value.size() > stun::kMaxNonce) {
+    send_error(c, 400, "Bad Request: USERNAME, REALM and NONCE required");
+    return false;
+  }
+  std::string_view nonce_text(reinterpret_cast<const char*>(nonce->value.data()), nonce->value.size());
+  if (auth_->check_nonce(nonce_text, c.from, c.now.unix_s) != Authenticator::NonceCheck::Valid) {
+    send_challenge(c, 438, "Stale Nonce", true);
+    sink_.auth_failed(AuthFailure::StaleNonce);
+    return false;
+  }
+  // Password algorithm negotiation (RFC 8489 9.2.4 step 4): our nonce advertises the feature.
+  auto alg = stun::PasswordAlgorithmId::Md5;
+  const auto* algs = c.msg.find(attr::PasswordAlgorithms);
+  const auto* chosen = c.msg.find(attr::PasswordAlgorithm);
+  if (algs || chosen) {
+    auto server = stun::PasswordAlgorithms::server_value();
+    auto pa = chosen ? stun::PasswordAlgorithm::decode(chosen->value) : std::nullopt;
+    if (!algs || !chosen || !pa || !std::equal(algs->value.begin(), algs->value.end(), server.begin(), server.end()) ||
+        (pa->algorithm != 1 && pa->algorithm != 2)) {
+      send_error(c, 400, "Bad Request: password algorithm");
+      return false;
+    }
+    alg = static_cast<stun::PasswordAlgorithmId>(pa->algorithm);
+  }
+  c.username.assign(reinterpret_cast<const char*>(user->value.data()), user->value.size());
+  auto lookup = auth_->keys(c.username, alg, c.now.unix_s, scratch_creds_);
+  if (lookup != Authenticator::Lookup::Ok) {
+    send_challenge(c, 401, "Unauthorized", false);
+    bool expired = lookup == Authenticator::Lookup::Expired;
+    sink_.auth_failed(expired ? AuthFailure::ExpiredCredential : AuthFailure::UnknownUser);
+    if (c.msg.method() == Method::Refresh) {
+      sink_.refresh_failed(expired ? RefreshFailure::ExpiredCredential : RefreshFailure::BadCredential);
+      // The session cannot be kept alive any more: lost at this age (once).
+      if (expired && c.alloc) lose(*c.alloc, LossCause::ExpiredCredential, c.now.mono_ms - c.alloc->created_ms);
+    }
+    return false;
+  }
+  for (const auto& cred : scratch_creds_) {
+    bool ok = mi256 ? c.msg.verify_integrity_sha256(cred.key) : c.msg.verify_integrity(cred.key);
+    if (ok) {
+      c.cred = &cred;
+      c.sha256 = mi256 != nullptr;
+      break;
+    }
+  }
+  if (!c.cred) {
+    send_challenge(c, 401, "Unauthorized", false);
+    sink_.auth_failed(AuthFailure::BadIntegrity);
+    if (c.msg.method() == Method::Refresh) sink_.refresh_failed(RefreshFailure::BadCredential);
+    return false;
+  }
+  // RFC 8656 7.3 / 9.2 / 11.2: requests on an allocation must use the Allocate's credentials. A
+  // TURN REST credential is time-limited by design, so a fresh one for the same user (a new expiry,
+  // validly signed) is the same credential renewed, not another one: long calls outlive their
+  // first credential, and clients that derive the username per request cross second boundaries.
+  if (c.alloc && (c.alloc->username != c.username || c.alloc->key != c.cred->key)) {
+    bool renewed_rest = c.cred->expires_unix != 0 && c.alloc->credential_expires_unix != 0 && c.alloc->user == c.cred->user;
+    if (!renewed_rest) {
+      send_error(c, 441, "Wrong Credentials");
+      if (c.msg.method() == Method::Refresh) sink_.refresh_failed(RefreshFailure::BadCredential);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Core::finish_and_send(Context& c, Builder& b) {
+  if (c.cred) {
+    if (c.sha256) b.add_integrity_sha256(c.cred->key);
+    else b.add_integrity(c.cred->key);
+  }
+  if (c.msg.has_fingerprint()) b.add_fingerprint();
+  if (!b.ok() || !unauth_budget_allows(c, b.bytes().size())) return false;
+  std::span<const uint8_t> parts[1] = {b.bytes()};
+  sink_.to_client(c.from, parts);
+  return true;
+}
+
+// Issue 14: nothing unauthenticated gets an answer larger than the request without a budget. Over
+// UDP the source address is unverified, so the bytes by which an answer to a request without valid
+// MESSAGE-INTEGRITY (a 401, 438, 400 or Binding success) exceeds it are charged to its source; an
+// answer over budget is dropped silently (the client retransmits: RFC 8489 6.2.1). Streams and
+// DTLS have verified their peer's address in their handshake.
+bool Core::unauth_budget_allows(const Context& c, size_t answer_bytes) {
+  if (c.cred || c.from.transport != Transport::Udp) return true;
+  size_t request_bytes = c.msg.bytes().size();
+  if (answer_bytes <= request_bytes) return true;
+  auto excess = static_cast<uint32_t>(answer_bytes - request_bytes);
+  uint64_t full_before = unauth_limiter_.table_full();
+  if (unauth_limiter_.allow(c.from.client.address, c.now.mono_ms, excess)) return true;
+  if (unauth_limiter_.table_full() != full_before) stats_.unauth_sources_full.add(1);
+  stats_.unauth_limited.add(1);
+  return false;
+}
+
+void Core::send_error(Context& c, int code, const char* reason) {
+  Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
+  b.add_error(code, reason);
+  if (finish_and_send(c, b)) sink_.request_done(c.msg.method(), code, c.from.transport);
+}
+
+// 401 and 438 carry REALM, a fresh NONCE and PASSWORD-ALGORITHMS, unsigned (RFC 8489 9.2.4).
+// `expected`: the normal first round of the mechanism (no credentials yet, or a stale nonce), as
+// opposed to credentials that failed; metrics tell the two apart.
+void Core::send_challenge(Context& c, int code, const char* reason, bool expected) {
+  Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
+  b.add_error(code, reason);
+  b.add(attr::Realm, auth_->realm());
+  b.add(attr::Nonce, auth_->make_nonce(c.from, Authenticator::NonceScope::Flow, c.now.unix_s));
+  b.add(attr::PasswordAlgorithms, stun::PasswordAlgorithms::server_value());
+  if (!cfg_.software.empty()) b.add(attr::Software, cfg_.software);
+  c.cred = nullptr;
+  if (finish_and_send(c, b)) sink_.request_done(c.msg.method(), code, c.from.transport, expected);
+}
+
+}  // namespace turn
