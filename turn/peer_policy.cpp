@@ -43,6 +43,8 @@ PeerPolicy::Embedded PeerPolicy::embedded_v4(const IpAddress& a) {
     else if (b[4] == 0x00 && b[5] == 0x01) add(v4_at(a, 6, 7, 9, 10));
   } else if (zeros(a, 0, 10) && b[10] == 0xff && b[11] == 0xff) {
     add(v4_at(a, 12, 13, 14, 15));  // ::ffff:0:0/96, IPv4-mapped (RFC 4291 2.5.5.2)
+  } else if (zeros(a, 0, 15) && b[15] <= 1) {
+    // :: and ::1 (unspecified, loopback: RFC 4291 2.5.2, 2.5.3) are themselves, not IPv4-compatible.
   } else if (zeros(a, 0, 12)) {
     add(v4_at(a, 12, 13, 14, 15));  // ::/96, IPv4-compatible (RFC 4291 2.5.5.1; deprecated)
   } else if (zeros(a, 0, 8) && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0) {

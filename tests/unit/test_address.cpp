@@ -76,6 +76,12 @@ TEST(PeerPolicy, Ipv6FormsOfDeniedIpv4AddressesAreDenied) {
 TEST(PeerPolicy, AnEmbeddedIpv4IsAllowedOnlyAsTheIpv4PolicyAllowsItAndNoDenyNamesTheIpv6) {
   PeerPolicy allow_loopback({*Cidr::parse("127.0.0.0/8")}, {});
   EXPECT_TRUE(allow_loopback.allowed(*IpAddress::parse("64:ff9b::7f00:1")));
+  // :: and ::1 are not IPv4-compatible addresses: ::1 is IPv6 loopback, allowed only by name.
+  EXPECT_FALSE(allow_loopback.allowed(*IpAddress::parse("::1")));
+  EXPECT_TRUE(PeerPolicy::embedded_v4(*IpAddress::parse("::1")).count == 0);
+  PeerPolicy allow_v6_loopback({*Cidr::parse("::1/128")}, {});
+  EXPECT_TRUE(allow_v6_loopback.allowed(*IpAddress::parse("::1")));
+  EXPECT_FALSE(allow_v6_loopback.allowed(*IpAddress::parse("::")));
   PeerPolicy deny_nat64({*Cidr::parse("127.0.0.0/8")}, {*Cidr::parse("64:ff9b::/96")});
   EXPECT_FALSE(deny_nat64.allowed(*IpAddress::parse("64:ff9b::7f00:1")));
   EXPECT_TRUE(deny_nat64.allowed(*IpAddress::parse("127.0.0.1")));
