@@ -233,5 +233,6 @@ TEST_F(LimitsTest, IllFormedTextAttributesGet400AndIndicationsWithThemAreDropped
   sink.peer.clear();
   core->handle(b.bytes(), client(40002), now);
   EXPECT_TRUE(sink.peer.empty());
+  ASSERT_FALSE(sink.drops.empty());
   EXPECT_EQ(sink.drops.back(), DropReason::Malformed);
 }
