@@ -234,9 +234,14 @@ void Peer::send_rtp() {
     pkt[4 + i] = static_cast<uint8_t>(ts_ >> (24 - 8 * i));
     pkt[8 + i] = static_cast<uint8_t>(local_ssrc_ >> (24 - 8 * i));
   }
-  // VP8 payload descriptor (RFC 7741 4.2): start of a partition; the rest is filler.
-  if (opts_.video && opts_.payload > 0) pkt[12] = 0x10;
-  for (size_t i = 13; i < pkt.size(); ++i) pkt[i] = static_cast<uint8_t>(i);
+  for (size_t i = 12; i < pkt.size(); ++i) pkt[i] = static_cast<uint8_t>(i);
+  if (opts_.video && opts_.payload >= 11) {
+    // VP8 (RFC 7741 4.2, RFC 6386 9.1): a descriptor starting a frame, then a frame tag; once a
+    // second a key frame (P bit 0, start code 9D 01 2A, 320x240) so subscribers can start.
+    bool key = seq_ % std::max(1, opts_.rate) == 0;
+    const uint8_t head[] = {0x10, static_cast<uint8_t>(key ? 0x10 : 0x11), 0, 0, 0x9D, 0x01, 0x2A, 0x40, 0x01, 0xF0, 0x00};
+    std::memcpy(pkt.data() + 12, head, sizeof head);
+  }
   ++seq_;
   ts_ += opts_.video ? 90000 / std::max(1, opts_.rate) : 960;
   if (!dtls_.protect_rtp(pkt)) return;
