@@ -304,7 +304,6 @@ void Shard::admit(const Acceptor& a, asio::ip::tcp::socket sock) {
   auto verdict = shared_.connections.acquire(client.address);
   if (verdict != ConnectionPolicy::Verdict::Admit) {
     shared_.connection_refused(verdict, client, a.listen.transport);
-    sock.set_option(asio::socket_base::linger(true, 0), e2);  // RST: no TIME_WAIT kept for a refusal
     return sock.close(e2);
   }
   std::shared_ptr<asio::ssl::context> tls;
