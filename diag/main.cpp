@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "common/json_text.hpp"  // strings from the wire (SOFTWARE, reason phrases) may not be UTF-8
 #include "diag/cli.hpp"
 #include "diag/http_post.hpp"
 #include "diag/lifetime_probe.hpp"
@@ -40,8 +41,6 @@ using turn::Endpoint;
 using turn::IpAddress;
 
 constexpr int kExitOk = 0, kExitUnreachable = 1, kExitUsage = 2, kExitReportFailed = 3;
-// Strings from the wire (SOFTWARE, reason phrases) may not be UTF-8: replace, never throw.
-constexpr auto kJsonReplace = nlohmann::ordered_json::error_handler_t::replace;
 
 uint64_t now_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -408,7 +407,7 @@ int run_nat(const std::vector<std::string>& args) {
   const nlohmann::ordered_json result = diag::to_json(report);
   for (const auto& [k, v] : result.items()) j[k] = v;
   if (o.json) {
-    std::cout << j.dump(2, ' ', false, kJsonReplace) << "\n";
+    std::cout << turnpike::safe_dump(j, 2) << "\n";
   } else {
     std::cout << diag::to_text(report);
     if (!o.tags.empty()) {
@@ -422,7 +421,7 @@ int run_nat(const std::vector<std::string>& args) {
 
   int rc = report.udp_reachable || report.tcp_reachable.value_or(false) ? kExitOk : kExitUnreachable;
   if (o.report)
-    rc = post_report("nat", *o.report, o.report_url, j.dump(-1, ' ', false, kJsonReplace), opts->token, o.cacert,
+    rc = post_report("nat", *o.report, o.report_url, turnpike::safe_dump(j), opts->token, o.cacert,
                      o.json, rc);
   return rc;
 }
@@ -547,7 +546,7 @@ int run_lifetime(const std::vector<std::string>& args) {
   const bool result = report.result == diag::LifetimeResult::Measured ||
                       report.result == diag::LifetimeResult::LongerThanMax;
   if (o.json) {
-    std::cout << j.dump(2, ' ', false, kJsonReplace) << "\n";
+    std::cout << turnpike::safe_dump(j, 2) << "\n";
   } else {
     std::cout << diag::to_text(report);
     if (!o.tags.empty()) {
@@ -563,7 +562,7 @@ int run_lifetime(const std::vector<std::string>& args) {
     return kExitUnreachable;
   }
   if (o.report)
-    return post_report("lifetime", *o.report, o.report_url, j.dump(-1, ' ', false, kJsonReplace), opts->token,
+    return post_report("lifetime", *o.report, o.report_url, turnpike::safe_dump(j), opts->token,
                        o.cacert, o.json, kExitOk);
   return kExitOk;
 }

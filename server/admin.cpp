@@ -13,6 +13,8 @@
 #include <charconv>
 #include <map>
 
+#include "common/json_text.hpp"
+#include "server/io_guard.hpp"
 #include "server/log.hpp"
 
 namespace turnpike {
@@ -55,8 +57,17 @@ class Session : public std::enable_shared_from_this<Session> {
     auto remote = stream_.socket().remote_endpoint(ec);
     std::optional<turn::IpAddress> peer;
     if (!ec) peer = turn::IpAddress::parse(remote.address().to_string());
-    auto r = AdminServer::route(backend_, std::string(req_.method_string()), std::string(req_.target()), auth,
-                                req_.body(), peer);
+    AdminServer::Response r;
+    try {
+      r = AdminServer::route(backend_, std::string(req_.method_string()), std::string(req_.target()), auth,
+                             req_.body(), peer);
+    } catch (const std::exception& e) {  // a bug, never a client's doing: answer 500 and keep serving
+      log::error("internal_error", {log::str("component", "admin"), log::str("error", e.what()),
+                                    log::str("target", std::string(req_.target()))});
+      if (backend_.internal_error) backend_.internal_error();
+      r.status = 500;
+      r.body = R"J({"error":"internal error (logged)"})J";
+    }
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(req_.version());
     res->keep_alive(req_.keep_alive());
@@ -103,7 +114,7 @@ AdminServer::~AdminServer() { stop(); }
 
 void AdminServer::start() {
   accept();
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] { run_guarded(io_, "admin", backend_.internal_error); });
 }
 
 void AdminServer::stop() {
@@ -119,8 +130,8 @@ void AdminServer::stop() {
 void AdminServer::accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket s) {
     if (ec == asio::error::operation_aborted) return;
+    accept();  // first: the admin port keeps accepting if the session below throws
     if (!ec) std::make_shared<Session>(std::move(s), backend_)->run();
-    accept();
   });
 }
 
@@ -132,7 +143,7 @@ using nlohmann::json;
 AdminServer::Response json_response(unsigned status, const json& body) {
   AdminServer::Response r;
   r.status = status;
-  r.body = body.dump();
+  r.body = safe_dump(body);
   return r;
 }
 
@@ -267,6 +278,7 @@ std::optional<std::string> report_site(const AdminBackend& b, const json& r, con
       if (auto ep = turn::Endpoint::parse(r["mapped"].get<std::string>())) at = ep->address;
     site = at && b.site_of ? b.site_of(*at) : "unknown";
   }
+  if (b.site_label) site = b.site_label(site);  // bounded: limits.max_sites, then "other"
   return std::nullopt;
 }
 

@@ -43,6 +43,10 @@ struct AdminBackend {
   std::function<nlohmann::json()> sites;  // GET /api/v1/sites
   // The site a client address belongs to (sites.* in the config), for reports without a site tag.
   std::function<std::string(const turn::IpAddress&)> site_of;
+  // The label a report's site counts under (SiteMap::label: limits.max_sites, then "other").
+  std::function<std::string(const std::string&)> site_label;
+  // An exception escaped a request or a handler on the admin thread (logged already).
+  std::function<void()> internal_error;
   std::string region;
   std::string token;  // empty: the API is open
 };

@@ -25,6 +25,7 @@ struct DtlsListener::Session {
   std::span<const uint8_t> incoming;  // the datagram being read, for bio_read
   bool established = false;
   int64_t created_ms = 0, last_ms = 0;
+  int64_t unallocated_since_ms = 0;  // when the session opened or last had an allocation
   ~Session() {
     if (ssl) SSL_free(ssl);
   }
@@ -192,7 +193,7 @@ DtlsListener::Session* DtlsListener::admit(const Endpoint& from, std::span<const
     return nullptr;
   }
   // The gate's SSL has consumed the cookie-bearing ClientHello: it becomes the session.
-  gate_->created_ms = now.mono_ms;
+  gate_->created_ms = gate_->unallocated_since_ms = now.mono_ms;
   Session* s = gate_.get();
   sessions_.emplace(from, std::move(gate_));
   return s;
@@ -260,7 +261,14 @@ void DtlsListener::tick(turn::Now now) {
     if (!s->established) {
       DTLSv1_handle_timeout(s->ssl);  // retransmit our flight if its timer ran out
       if (now.mono_ms - s->created_ms > limits_.handshake_timeout_ms) dead.emplace_back(client, "dtls handshake timeout");
-    } else if (now.mono_ms - s->last_ms > limits_.idle_timeout_ms && !core_.find(s->ft)) {
+      continue;
+    }
+    bool allocated = core_.find(s->ft) != nullptr;
+    if (allocated) s->unallocated_since_ms = now.mono_ms;
+    if (limits_.allocate_overdue && limits_.allocate_overdue(s->unallocated_since_ms, now.mono_ms, allocated)) {
+      if (limits_.on_allocate_overdue) limits_.on_allocate_overdue();
+      dead.emplace_back(client, "no allocation within limits.connection_allocate_timeout");
+    } else if (now.mono_ms - s->last_ms > limits_.idle_timeout_ms && !allocated) {
       dead.emplace_back(client, "idle without allocation");
     }
   }

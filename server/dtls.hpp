@@ -29,6 +29,10 @@ class DtlsListener {
     // Sessions per client address, shared with TCP/TLS (limits.max_connections_per_ip); optional.
     std::function<bool(const turn::IpAddress&)> acquire;
     std::function<void(const turn::IpAddress&)> release;
+    // Whether a session without an allocation since `since_ms` is to close now
+    // (ConnectionPolicy::allocate_overdue, limits.connection_allocate_timeout); optional.
+    std::function<bool(int64_t since_ms, int64_t now_ms, bool allocated)> allocate_overdue;
+    std::function<void()> on_allocate_overdue;  // counted
   };
   // `fd` is the bound, non-blocking UDP socket; `local` what clients reach it as.
   // `context` returns the current SSL_CTX (new sessions use it; SIGHUP may replace it), up-ref'd.

@@ -48,7 +48,16 @@ std::optional<EndMark> repeated_end_mark(const std::vector<double>& ages, size_t
 IdleTimers::Site* IdleTimers::site(const std::string& name) {
   auto it = sites_.find(name);
   if (it != sites_.end()) return &it->second;
-  if (sites_.size() >= kMaxSites) return nullptr;
+  bool configured = std::find(configured_.begin(), configured_.end(), name) != configured_.end();
+  if (!configured) {
+    if (others_ >= max_other_) {
+      // Called under mu_: the callback only counts (Metrics::site_overflow) and logs.
+      ++overflowed_;
+      if (on_full_) on_full_();
+      return nullptr;
+    }
+    ++others_;
+  }
   return &sites_[name];
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -39,6 +40,13 @@ class IdleTimers {
   static constexpr size_t kSamples = 256;  // per site and kind, the newest kept
   static constexpr size_t kMaxSites = 1024;
 
+  // `configured`: the sites.* names, always admitted and never crowded out; at most `max_other`
+  // other sites (SiteMap caps labels at limits.max_sites, plus "other" and "unknown"). Evidence for
+  // a site beyond is dropped and counted (overflowed(), `on_full`).
+  explicit IdleTimers(std::vector<std::string> configured = {}, size_t max_other = kMaxSites,
+                      std::function<void()> on_full = {})
+      : configured_(std::move(configured)), max_other_(max_other), on_full_(std::move(on_full)) {}
+
   void gap(const std::string& site, bool survived, double seconds);
   void loss(const std::string& site, const std::string& cause, double age_s);
   void measured(const std::string& site, std::optional<double> timeout_s, int64_t unix_s);
@@ -51,6 +59,10 @@ class IdleTimers {
     bool has_measurement = false;
   };
   std::vector<SiteView> sites() const;
+  uint64_t overflowed() const {
+    std::lock_guard lock(mu_);
+    return overflowed_;
+  }
   nlohmann::json to_json() const;  // GET /api/v1/sites
 
  private:
@@ -63,8 +75,13 @@ class IdleTimers {
     int64_t measured_unix_s = 0;
   };
   Site* site(const std::string& name);  // under mu_; null when the table is full
+  std::vector<std::string> configured_;
+  size_t max_other_;
+  std::function<void()> on_full_;
   mutable std::mutex mu_;
   std::map<std::string, Site> sites_;
+  size_t others_ = 0;
+  uint64_t overflowed_ = 0;
 };
 
 }  // namespace turnpike

@@ -1,5 +1,7 @@
 #include "server/log.hpp"
 
+#include "common/json_text.hpp"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -31,28 +33,9 @@ void configure(const std::string& level, const std::string& format) {
 
 bool enabled(Level l) { return static_cast<int>(l) >= g_level.load(std::memory_order_relaxed); }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  for (unsigned char ch : s) {
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (ch < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-          out += buf;
-        } else {
-          out += static_cast<char>(ch);
-        }
-    }
-  }
-  return out;
-}
+// Escaped through common/json_text.hpp: a log line stays valid JSON (and valid UTF-8) whatever a
+// client sent.
+std::string json_escape(std::string_view s) { return json_string_body(s); }
 
 void write(Level l, std::string_view event, std::initializer_list<Field> fields) {
   if (!enabled(l)) return;

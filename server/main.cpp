@@ -16,9 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "common/json_text.hpp"
 #include "server/admin.hpp"
 #include "server/allocation_record.hpp"
 #include "server/config.hpp"
+#include "server/io_guard.hpp"
 #include "server/log.hpp"
 #include "server/sfu_host.hpp"
 #include "sfu/token.hpp"
@@ -116,6 +118,8 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
   };
   b.allocations = [&shards] { return snapshot_all(shards); };
   b.site_of = [&shared](const turn::IpAddress& a) { return shared.sites.site_of(a); };
+  b.site_label = [&shared](const std::string& site) { return shared.sites.label(site); };
+  b.internal_error = [&shared] { shared.metrics.internal_error(Metrics::Component::Admin); };
   b.sites = [&shared] { return shared.idle_timers.to_json(); };
   b.lifetime_report = [&shared](std::optional<double> timeout, const std::string& site) {
     shared.idle_timers.measured(site, timeout, now().unix_s);
@@ -202,7 +206,7 @@ std::string ice_servers_json(const turnpike::Config& cfg, const std::string& ide
                        {"username", username},
                        {"credential", turn::rest_password(cfg.auth.rest_secrets.front(), username)}});
   }
-  return servers.dump();
+  return turnpike::safe_dump(servers);
 }
 
 // Data residency for SFU media (docs/residency.md): a source that is one of our own TURN allocations
@@ -397,7 +401,7 @@ int run(turnpike::Config cfg, const std::string& config_path) {
     });
   };
   wait_hup();
-  main_io.run();
+  run_guarded(main_io, "main", [&shared] { shared->metrics.internal_error(Metrics::Component::Main); });
   if (sfu_host) sfu_host->stop();
   for (auto& s : shards) s->stop();
   for (auto& s : shards) s->join();
@@ -472,7 +476,7 @@ int token_command(const std::vector<std::string>& args) {
       {"signal_url", "ws" + scheme + "://" + host + "/signal"},
       {"demo_url", "http" + scheme + "://" + host + "/demo/#token=" + token},
   };
-  std::printf("%s\n", out.dump(2).c_str());
+  std::printf("%s\n", turnpike::safe_dump(out, 2).c_str());
   return 0;
 }
 

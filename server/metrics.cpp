@@ -485,6 +485,7 @@ std::string Metrics::render(const std::vector<const turn::CoreStats*>& cores,
   append(idle_families());
   append(counter_families());
   append(sfu_families());
+  append(guard_families());
   if (per_allocation) append(allocation_families(*per_allocation, omitted, now_ms));
   append(process_families());
   std::ostringstream out;
@@ -504,23 +505,36 @@ void Metrics::session_lost(const char* cause, double age_s) {
     if (std::string_view(cause) == turn::to_string(static_cast<turn::LossCause>(i))) return loss_age_[i]->Observe(age_s);
 }
 
-void Metrics::residency_denied(const std::string& kind, const std::string& region) {
-  denied_->Add({{"kind", kind}, {"region", region.empty() ? "unknown" : region}}).Increment();
+void Metrics::set_regions(std::shared_ptr<const turn::RegionPolicy> r) {
+  std::lock_guard lock(regions_mu_);
+  regions_ = std::move(r);
 }
 
-void Metrics::residency_redirect(const std::string& to_region) { redirects_->Add({{"to_region", to_region}}).Increment(); }
+std::string Metrics::region_label(const std::string& name) const {
+  std::lock_guard lock(regions_mu_);
+  if (!name.empty() && regions_ && regions_->find(name)) return name;
+  return "unknown";
+}
+
+void Metrics::residency_denied(const std::string& kind, const std::string& region) {
+  denied_->Add({{"kind", kind}, {"region", region_label(region)}}).Increment();
+}
+
+void Metrics::residency_redirect(const std::string& to_region) {
+  redirects_->Add({{"to_region", region_label(to_region)}}).Increment();
+}
 
 void Metrics::residency_ended(const std::string& client_region) {
-  residency_ended_->Add({{"client_region", client_region.empty() ? "unknown" : client_region}}).Increment();
+  residency_ended_->Add({{"client_region", region_label(client_region)}}).Increment();
 }
 
 void Metrics::residency_revoked(const std::string& client_region, size_t n) {
-  residency_revoked_->Add({{"client_region", client_region.empty() ? "unknown" : client_region}}).Increment(static_cast<double>(n));
+  residency_revoked_->Add({{"client_region", region_label(client_region)}}).Increment(static_cast<double>(n));
 }
 
 void Metrics::sfu_region_session(const std::string& client_region, const std::string& served_region, bool drift,
                                  int delta) {
-  const std::string client = client_region.empty() ? "unknown" : client_region;
+  const std::string client = region_label(client_region);
   sfu_region_sessions_->Add({{"client_region", client}, {"served_region", served_region}}).Increment(delta);
   if (drift) drift_->Add({{"client_region", client}}).Increment(delta);
 }
@@ -549,6 +563,35 @@ std::vector<MetricFamily> Metrics::idle_families() const {
     }
   }
   return {failures, timer, measured, marks};
+}
+
+std::vector<MetricFamily> Metrics::guard_families() const {
+  auto errors = family("turnpike_internal_errors_total",
+                       "Exceptions that escaped a handler on an I/O thread, which logged them and kept serving",
+                       MetricType::Counter);
+  static constexpr const char* kComponents[] = {"shard", "admin", "sfu", "main"};
+  for (size_t i = 0; i < internal_errors_.size(); ++i)
+    add(errors, {{"component", kComponents[i]}}, static_cast<double>(internal_errors_[i].load(std::memory_order_relaxed)));
+  auto refused = family("turnpike_connections_refused_total",
+                        "TCP/TLS/DTLS connections closed at once: per_prefix (limits.max_connections_per_ip from one "
+                        "/connection_prefix_v4 or /connection_prefix_v6 network) or total (limits.max_connections)",
+                        MetricType::Counter);
+  static constexpr const char* kRefused[] = {"per_prefix", "total"};
+  for (size_t i = 0; i < refused_.size(); ++i)
+    add(refused, {{"reason", kRefused[i]}}, static_cast<double>(refused_[i].load(std::memory_order_relaxed)));
+  auto unallocated = family("turnpike_connections_unallocated_closed_total",
+                            "TCP/TLS connections closed for having no allocation limits.connection_allocate_timeout "
+                            "after they opened or their allocation ended",
+                            MetricType::Counter);
+  add(unallocated, {}, static_cast<double>(unallocated_closed_.load(std::memory_order_relaxed)));
+  auto overflow = family("turnpike_site_overflow_total",
+                         "Site labels beyond limits.max_sites counted as \"other\" (labels), or evidence for a site "
+                         "dropped because the idle-timer table was full (idle_timers)",
+                         MetricType::Counter);
+  static constexpr const char* kTables[] = {"labels", "idle_timers"};
+  for (size_t i = 0; i < site_overflow_.size(); ++i)
+    add(overflow, {{"table", kTables[i]}}, static_cast<double>(site_overflow_[i].load(std::memory_order_relaxed)));
+  return {errors, refused, unallocated, overflow};
 }
 
 }  // namespace turnpike

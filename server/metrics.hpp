@@ -17,12 +17,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "turn/allocation.hpp"
 #include "sfu/engine.hpp"
 #include "turn/core.hpp"
+#include "turn/region_policy.hpp"
 
 namespace turnpike {
 
@@ -68,6 +70,23 @@ class Metrics {
   // `drift` also moves turnpike_region_drift_sessions.
   void sfu_region_session(const std::string& client_region, const std::string& served_region, bool drift, int delta);
 
+  // Issue 14's bounds (docs/metrics.md): an exception an I/O thread survived
+  // (turnpike_internal_errors_total{component}), a TCP/TLS/DTLS connection refused by limits.*
+  // (turnpike_connections_refused_total{reason}) or closed for having no allocation in time
+  // (turnpike_connections_unallocated_closed_total), a report's site label cut to "other" or a site
+  // table full (turnpike_site_overflow_total{table}).
+  enum class Component : uint8_t { Shard, Admin, Sfu, Main };
+  void internal_error(Component c) { internal_errors_[static_cast<size_t>(c)].fetch_add(1, std::memory_order_relaxed); }
+  enum class Refused : uint8_t { PerPrefix, Total };
+  void connection_refused(Refused r) { refused_[static_cast<size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
+  void connection_unallocated_closed() { unallocated_closed_.fetch_add(1, std::memory_order_relaxed); }
+  enum class SiteTable : uint8_t { Labels, IdleTimers };
+  void site_overflow(SiteTable t) { site_overflow_[static_cast<size_t>(t)].fetch_add(1, std::memory_order_relaxed); }
+  // The region catalog in force: region labels take only its names, anything else is "unknown"
+  // (a pinned REST username names whatever region its client likes).
+  void set_regions(std::shared_ptr<const turn::RegionPolicy> r);
+  std::string region_label(const std::string& name) const;
+
   // Renders everything in the Prometheus text exposition format.
   // `cores`: every shard's CoreStats. `per_allocation`: snapshots of live allocations to export as
   // per-allocation series (already capped and ordered by the caller); `omitted`: how many were cut.
@@ -81,6 +100,7 @@ class Metrics {
   std::vector<prometheus::MetricFamily> core_families(const std::vector<const turn::CoreStats*>& cores) const;
   std::vector<prometheus::MetricFamily> counter_families() const;
   std::vector<prometheus::MetricFamily> sfu_families() const;
+  std::vector<prometheus::MetricFamily> guard_families() const;
   static std::vector<prometheus::MetricFamily> process_families();
   static std::vector<prometheus::MetricFamily> allocation_families(const std::vector<turn::Allocation>& allocs,
                                                                     size_t omitted, int64_t now_ms);
@@ -112,6 +132,12 @@ class Metrics {
   std::array<prometheus::Histogram*, turn::kLossCauses> loss_age_{};
   std::array<std::atomic<uint64_t>, turn::kRefreshFailures> refresh_failures_{};
   const class IdleTimers* idle_ = nullptr;
+  std::array<std::atomic<uint64_t>, 4> internal_errors_{};
+  std::array<std::atomic<uint64_t>, 2> refused_{};
+  std::atomic<uint64_t> unallocated_closed_{0};
+  std::array<std::atomic<uint64_t>, 2> site_overflow_{};
+  mutable std::mutex regions_mu_;
+  std::shared_ptr<const turn::RegionPolicy> regions_;
   std::vector<prometheus::MetricFamily> idle_families() const;
   const sfu::EngineStats* sfu_ = nullptr;
   prometheus::Histogram* sfu_join_ = nullptr;

@@ -16,6 +16,7 @@
 #include <deque>
 #include <map>
 
+#include "server/io_guard.hpp"
 #include "server/log.hpp"
 #include "server/sockaddr.hpp"
 #include "server/shard.hpp"
@@ -259,7 +260,7 @@ void SfuHost::start() {
   schedule_tick();
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(io_);
-    io_.run();
+    run_guarded(io_, "sfu", [this] { if (metrics_) metrics_->internal_error(Metrics::Component::Sfu); });
   });
 }
 

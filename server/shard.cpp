@@ -11,7 +11,9 @@
 #include <cstring>
 #include <random>
 
+#include "common/json_text.hpp"
 #include "server/allocation_record.hpp"
+#include "server/io_guard.hpp"
 #include "server/log.hpp"
 #include "server/sockaddr.hpp"
 #include "turn/crypto.hpp"
@@ -92,18 +94,24 @@ bool RelayDirectory::is_relay_address(const IpAddress& a) const {
 }
 
 // ---------------------------------------------------------------------------------------------
-bool ConnectionLimiter::acquire(const IpAddress& a) {
-  std::lock_guard lock(mu_);
-  auto& n = count_[Endpoint{a, 0}];
-  if (n >= max_) return false;
-  ++n;
-  return true;
+void SharedState::connection_refused(ConnectionPolicy::Verdict v, const Endpoint& client, turn::Transport t) {
+  bool total = v == ConnectionPolicy::Verdict::OverTotal;
+  metrics.connection_refused(total ? Metrics::Refused::Total : Metrics::Refused::PerPrefix);
+  uint64_t n = ++refused_connections;
+  if (n == 1 || n % 1000 == 0)
+    log::warn("connection_refused", {log::str("client", client.to_string()), log::str("transport", turn::to_string(t)),
+                                     log::str("reason", total ? "limits.max_connections" : "limits.max_connections_per_ip"),
+                                     log::str("network", connections.network(client.address).to_string()),
+                                     log::num("refused_total", static_cast<long long>(n))});
 }
 
-void ConnectionLimiter::release(const IpAddress& a) {
-  std::lock_guard lock(mu_);
-  auto it = count_.find(Endpoint{a, 0});
-  if (it != count_.end() && --it->second == 0) count_.erase(it);
+void SharedState::site_overflow(Metrics::SiteTable t) {
+  metrics.site_overflow(t);
+  uint64_t n = ++site_overflows;
+  if (n == 1 || n % 1000 == 0)
+    log::warn("site_table_full", {log::str("table", t == Metrics::SiteTable::Labels ? "labels" : "idle_timers"),
+                                  log::str("why", "more site labels than limits.max_sites: counted as \"other\""),
+                                  log::num("overflow_total", static_cast<long long>(n))});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,8 +219,16 @@ void Shard::bind_listeners() {
     if (l.transport == turn::Transport::Dtls) {
       DtlsListener::Limits lim;
       lim.idle_timeout_ms = int64_t{shared_.config.connection_idle_timeout_s} * 1000;
-      lim.acquire = [this](const IpAddress& a) { return shared_.connections.acquire(a); };
+      lim.acquire = [this, l](const IpAddress& a) {
+        auto v = shared_.connections.acquire(a);
+        if (v != ConnectionPolicy::Verdict::Admit) shared_.connection_refused(v, Endpoint{a, 0}, l.transport);
+        return v == ConnectionPolicy::Verdict::Admit;
+      };
       lim.release = [this](const IpAddress& a) { shared_.connections.release(a); };
+      lim.allocate_overdue = [this](int64_t since, int64_t now_ms, bool allocated) {
+        return shared_.connections.allocate_overdue(since, now_ms, allocated);
+      };
+      lim.on_allocate_overdue = [this] { shared_.metrics.connection_unallocated_closed(); };
       dtls_.push_back(std::make_unique<DtlsListener>(fd, l.endpoint, &SharedState::current_dtls, &shared_, *core_, lim));
       s->dtls = dtls_.back().get();
     }
@@ -227,7 +243,7 @@ void Shard::start_thread() {
   schedule_tick();
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(io_);
-    io_.run();
+    run_guarded(io_, "shard", [this] { shared_.metrics.internal_error(Metrics::Component::Shard); });
   });
 }
 
@@ -263,40 +279,36 @@ void Shard::join() {
 void Shard::accept(const std::shared_ptr<Acceptor>& a) {
   a->acceptor.async_accept([this, a](const boost::system::error_code& ec, asio::ip::tcp::socket sock) {
     if (a->closed) return;
-    if (!ec) {
-      boost::system::error_code e2;
-      auto remote = sock.remote_endpoint(e2);
-      Endpoint client;
-      if (!e2) {
-        auto bytes = remote.address().is_v4() ? IpAddress::parse(remote.address().to_v4().to_string())
-                                              : IpAddress::parse(remote.address().to_v6().to_string());
-        client = Endpoint{bytes ? bytes->unmapped() : IpAddress{}, remote.port()};
-      }
-      turn::FiveTuple ft{client, a->listen.endpoint, a->listen.transport};
-      if (e2) {
-        sock.close(e2);
-      } else if (!shared_.connections.acquire(client.address)) {
-        // Over the per-address limit: close at once; log the first and then every 1000th.
-        uint64_t n = ++shared_.refused_connections;
-        if (n == 1 || n % 1000 == 0)
-          log::warn("connection_refused", {log::str("client", client.to_string()),
-                                           log::str("reason", "limits.max_connections_per_ip"),
-                                           log::num("refused_total", static_cast<long long>(n))});
-        sock.close(e2);
-      } else {
-        std::shared_ptr<asio::ssl::context> tls;
-        if (a->listen.transport == turn::Transport::Tls) tls = shared_.tls.current();
-        start_stream_session(*this, std::move(sock), ft, tls);
-      }
-    } else if (ec != asio::error::operation_aborted) {
+    if (ec && ec != asio::error::operation_aborted) {
       // Out of descriptors or similar: say so, and pause accepting briefly instead of spinning.
       log::warn("accept_failed", {log::str("error", ec.message())});
       auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
       t->async_wait([this, a, t](const boost::system::error_code&) { if (!a->closed) accept(a); });
       return;
     }
-    accept(a);
+    accept(a);  // first: an exception below (run_guarded survives it) must not stop the listener
+    if (ec) return;
+    admit(*a, std::move(sock));
   });
+}
+
+// An accepted connection: refused at once over limits.max_connections(_per_ip), else a session.
+void Shard::admit(const Acceptor& a, asio::ip::tcp::socket sock) {
+  boost::system::error_code e2;
+  auto remote = sock.remote_endpoint(e2);
+  if (e2) return sock.close(e2);
+  auto bytes = remote.address().is_v4() ? IpAddress::parse(remote.address().to_v4().to_string())
+                                        : IpAddress::parse(remote.address().to_v6().to_string());
+  Endpoint client{bytes ? bytes->unmapped() : IpAddress{}, remote.port()};
+  turn::FiveTuple ft{client, a.listen.endpoint, a.listen.transport};
+  auto verdict = shared_.connections.acquire(client.address);
+  if (verdict != ConnectionPolicy::Verdict::Admit) {
+    shared_.connection_refused(verdict, client, a.listen.transport);
+    return sock.close(e2);
+  }
+  std::shared_ptr<asio::ssl::context> tls;
+  if (a.listen.transport == turn::Transport::Tls) tls = shared_.tls.current();
+  start_stream_session(*this, std::move(sock), ft, tls);
 }
 
 void Shard::stream_opened(const turn::FiveTuple& ft, std::shared_ptr<StreamConnection> c) {
@@ -315,11 +327,11 @@ void Shard::schedule_tick() {
   ticker_.expires_after(std::chrono::seconds(1));
   ticker_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
+    schedule_tick();  // first: the shard keeps ticking if this tick throws (run_guarded logs it)
     auto t = now();
     core_->tick(t);
     for (auto& d : dtls_) d->tick(t);
     if (index_ == 0) shared_.reservations.expire(t.mono_ms);
-    schedule_tick();
   });
 }
 
@@ -337,8 +349,15 @@ void Shard::unwatch(Socket& s) {
 void Shard::arm_poll() {
   poll_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
     if (ec) return;
+    // Re-armed also when a handler below throws (run_guarded logs it): UDP must keep flowing.
+    struct Rearm {
+      Shard* s;
+      ~Rearm() {
+        s->polling_ = false;
+        s->arm_poll();
+      }
+    } rearm{this};
     poll_ready();
-    arm_poll();
   });
 }
 
@@ -540,7 +559,7 @@ void Shard::allocation_ended(const turn::Allocation& a, turn::EndReason why, int
   RecordContext ctx{shared_.config.region, shared_.config.auth.realm, t, why, regions.get()};
   log::info("allocation_ended", {log::str("end_reason", turn::to_string(why)),
                                  log::str("region", shared_.config.region),
-                                 log::json("allocation", allocation_record(a, ctx).dump())});
+                                 log::json("allocation", safe_dump(allocation_record(a, ctx)))});
 }
 
 int Shard::bind_relay_fd(const IpAddress& addr, uint16_t port, bool dont_fragment) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "server/config.hpp"
+#include "server/connection_policy.hpp"
 #include "server/dtls.hpp"
 #include "server/metrics.hpp"
 #include "server/sites.hpp"
@@ -47,19 +48,6 @@ class Reservations {
   struct Entry { int fd; turn::Endpoint endpoint; int64_t expires_ms; };
   std::mutex mu_;
   std::map<std::array<uint8_t, 8>, Entry> entries_;
-};
-
-// TCP/TLS connections per client address, across shards (limits.max_connections_per_ip).
-class ConnectionLimiter {
- public:
-  explicit ConnectionLimiter(uint64_t max) : max_(max) {}
-  bool acquire(const turn::IpAddress& a);
-  void release(const turn::IpAddress& a);
-
- private:
-  uint64_t max_;
-  std::mutex mu_;
-  std::unordered_map<turn::Endpoint, uint64_t> count_;
 };
 
 // This node's relayed transport addresses (as bound, i.e. the source address peers see) and the
@@ -93,17 +81,23 @@ struct SharedState {
         auth(std::make_shared<const turn::Authenticator>(c.auth)),
         policy(std::make_shared<const turn::PeerPolicy>(c.peers_allow, c.peers_deny)),
         quotas(std::make_shared<turn::Quotas>(c.max_allocations, c.max_allocations_per_user)),
-        connections(c.max_connections_per_ip),
+        connections(ConnectionPolicy::Limits{c.max_connections, c.max_connections_per_ip,
+                                             static_cast<uint8_t>(c.connection_prefix_v4),
+                                             static_cast<uint8_t>(c.connection_prefix_v6),
+                                             int64_t{c.connection_allocate_timeout_s} * 1000}),
         metrics(TURNPIKE_VERSION, c.region) {
     relay_directory.set_relay_addresses(c.relay_addresses);
     metrics.attach_idle_timers(&idle_timers);
+    metrics.set_regions(c.core.regions);
   }
   const Config& config;
   std::shared_ptr<const turn::Authenticator> auth;
   std::shared_ptr<const turn::PeerPolicy> policy;
   std::shared_ptr<turn::Quotas> quotas;
   Reservations reservations;
-  ConnectionLimiter connections;
+  ConnectionPolicy connections;
+  // A connection refused by `connections` (verdict not Admit): counted, logged now and then.
+  void connection_refused(ConnectionPolicy::Verdict v, const turn::Endpoint& client, turn::Transport t);
   TlsContexts tls;
   // DTLS server context (same certificate); replaced on SIGHUP.
   std::mutex dtls_mu;
@@ -121,16 +115,21 @@ struct SharedState {
   }
   ~SharedState() { set_dtls(nullptr); }
   std::atomic<uint64_t> refused_connections{0};
+  std::atomic<uint64_t> site_overflows{0};
+  void site_overflow(Metrics::SiteTable t);  // counted, logged the first and every 1000th time
   Metrics metrics;
   RelayDirectory relay_directory;
-  SiteMap sites{config.sites};
-  IdleTimers idle_timers;
+  SiteMap sites{config.sites, config.max_sites, [this] { site_overflow(Metrics::SiteTable::Labels); }};
+  // Room for every label SiteMap hands out (max_sites, "other", "unknown") beside the configured sites.
+  IdleTimers idle_timers{sites.configured_names(), size_t{config.max_sites} + 2,
+                         [this] { site_overflow(Metrics::SiteTable::IdleTimers); }};
   // The residency policy in force (replaced on SIGHUP), for records.
   std::shared_ptr<const turn::RegionPolicy> regions() const {
     std::lock_guard lock(regions_mu);
     return regions_now;
   }
   void set_regions(std::shared_ptr<const turn::RegionPolicy> r) {
+    metrics.set_regions(r);
     std::lock_guard lock(regions_mu);
     regions_now = std::move(r);
   }
@@ -186,6 +185,7 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   std::future<std::vector<turn::Allocation>> snapshot();
   const turn::CoreStats& stats() const { return core_->stats(); }
   Metrics& metrics() { return shared_.metrics; }
+  const ConnectionPolicy& connections() const { return shared_.connections; }
 
   // turn::RelayProvider
   Error open(const Request& req, Opened& out) override;
@@ -196,6 +196,7 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   struct Socket;
   struct Acceptor;
   void accept(const std::shared_ptr<Acceptor>& a);
+  void admit(const Acceptor& a, asio::ip::tcp::socket sock);
   void watch(Socket& s);
   void unwatch(Socket& s);
   void arm_poll();

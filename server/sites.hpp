@@ -1,50 +1,69 @@
 // Which site a client address belongs to, for per-site metrics (sites.* in the config): the first
-// configured site whose CIDRs contain it, else its /24 (IPv4) or /56 (IPv6) network. Unconfigured
-// networks are capped at kMaxUnconfigured distinct labels (then "other"), so a scan of many
-// addresses cannot blow up the metrics' cardinality. Thread-safe.
+// configured site whose CIDRs contain it, else its /24 (IPv4) or /56 (IPv6) network. Labels that
+// are not configured sites (those networks, and the `site` tags of turnpike-diag reports, which a
+// client chooses) are capped at limits.max_sites distinct values; beyond, "other", counted through
+// `on_overflow`. A scan of many addresses or a flood of reports cannot blow up the metrics'
+// cardinality nor crowd out the configured sites. Thread-safe.
 #pragma once
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
 #include "server/config.hpp"
+#include "server/connection_policy.hpp"
 
 namespace turnpike {
 
 class SiteMap {
  public:
-  static constexpr size_t kMaxUnconfigured = 256;
-  explicit SiteMap(std::vector<Config::Site> sites) : sites_(std::move(sites)) {}
+  explicit SiteMap(std::vector<Config::Site> sites, size_t max_labels = 256, std::function<void()> on_overflow = {})
+      : sites_(std::move(sites)), max_labels_(max_labels), on_overflow_(std::move(on_overflow)) {}
 
   std::string site_of(const turn::IpAddress& a) const {
     turn::IpAddress ip = a.unmapped();
     for (const auto& s : sites_)
       for (const auto& c : s.cidrs)
         if (c.contains(ip)) return s.name;
-    turn::Cidr net{ip, static_cast<uint8_t>(ip.is_v4() ? 24 : 56)};
-    net.network = masked(ip, net.prefix);
-    std::string label = net.to_string();
-    std::lock_guard lock(mu_);
-    if (seen_.count(label)) return label;
-    if (seen_.size() >= kMaxUnconfigured) return "other";
-    seen_.insert(label);
-    return label;
+    turn::Cidr net{network_of(ip, static_cast<uint8_t>(ip.is_v4() ? 24 : 56)), static_cast<uint8_t>(ip.is_v4() ? 24 : 56)};
+    return admit(net.to_string());
+  }
+
+  // The label a client-chosen site name counts under: itself if configured or already seen (or
+  // room is left), else "other".
+  std::string label(const std::string& name) const {
+    if (configured(name) || name == "other" || name == "unknown") return name;
+    return admit(name);
+  }
+
+  bool configured(const std::string& name) const {
+    for (const auto& s : sites_)
+      if (s.name == name) return true;
+    return false;
+  }
+  std::vector<std::string> configured_names() const {
+    std::vector<std::string> out;
+    for (const auto& s : sites_) out.push_back(s.name);
+    return out;
   }
 
  private:
-  static turn::IpAddress masked(const turn::IpAddress& ip, uint8_t prefix) {
-    auto out = ip;
-    auto& b = out.bytes;
-    size_t bits = prefix;  // IPv4 lives in the first 4 bytes
-    for (size_t i = 0; i < ip.size(); ++i) {
-      size_t lo = i * 8;
-      if (lo >= bits) b[i] = 0;
-      else if (lo + 8 > bits) b[i] &= static_cast<uint8_t>(0xFF << (8 - (bits - lo)));
+  std::string admit(const std::string& label) const {
+    {
+      std::lock_guard lock(mu_);
+      if (seen_.count(label)) return label;
+      if (seen_.size() < max_labels_) {
+        seen_.insert(label);
+        return label;
+      }
     }
-    return out;
+    if (on_overflow_) on_overflow_();
+    return "other";
   }
   std::vector<Config::Site> sites_;
+  size_t max_labels_;
+  std::function<void()> on_overflow_;
   mutable std::mutex mu_;
   mutable std::unordered_set<std::string> seen_;
 };

@@ -44,7 +44,7 @@ class Session final : public StreamConnection {
 
   void start() {
     auto self = std::static_pointer_cast<Session>(shared_from_this());
-    last_progress_ = shard_.now_ms();
+    last_progress_ = unallocated_since_ = shard_.now_ms();
     arm_timer();
     if constexpr (std::is_same_v<Stream, tcp::socket>) {
       read();
@@ -133,19 +133,27 @@ class Session final : public StreamConnection {
   }
 
   // Closes a connection that stalls: a TLS handshake that does not finish, a frame that does not
-  // complete, or a connection that has no allocation and says nothing.
+  // complete, a connection that has no allocation and says nothing, or one that has had no
+  // allocation for limits.connection_allocate_timeout whatever it says (ConnectionPolicy).
   void arm_timer() {
     auto self = std::static_pointer_cast<Session>(shared_from_this());
     timer_.expires_after(std::chrono::seconds(1));
     timer_.async_wait([self](const boost::system::error_code& ec) {
       if (ec || self->closed_) return;
-      int64_t idle = self->shard_.now_ms() - self->last_progress_;
+      int64_t now_ms = self->shard_.now_ms();
+      int64_t idle = now_ms - self->last_progress_;
+      bool has_allocation = self->shard_.core().find(self->ft_) != nullptr;
+      if (has_allocation) self->unallocated_since_ = now_ms;
+      if (self->shard_.connections().allocate_overdue(self->unallocated_since_, now_ms, has_allocation)) {
+        self->shard_.metrics().connection_unallocated_closed();
+        return self->close("no allocation within limits.connection_allocate_timeout");
+      }
       if constexpr (!std::is_same_v<Stream, tcp::socket>) {
         if (!self->handshaken_ && idle > std::chrono::milliseconds(kTlsHandshakeTimeout).count())
           return self->close("tls handshake timeout");
       }
       int64_t limit = int64_t{self->shard_.config().connection_idle_timeout_s} * 1000;
-      bool allocated = self->shard_.core().find(self->ft_) != nullptr;
+      bool allocated = has_allocation;
       bool mid_frame = self->have_ > 0 || self->mid_record();
       if (idle > limit && (mid_frame || !allocated))
         return self->close(mid_frame ? "stalled mid-frame" : "idle without allocation");
@@ -172,6 +180,7 @@ class Session final : public StreamConnection {
   std::vector<uint8_t> pending_, inflight_;
   bool writing_ = false, closed_ = false, handshaken_ = false;
   int64_t last_progress_ = 0;
+  int64_t unallocated_since_ = 0;  // when the connection opened or last had an allocation
   uint64_t dropped_ = 0;
 };
 

@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "common/json_text.hpp"
 #include "diag/lifetime_probe.hpp"
 
 namespace {
@@ -99,7 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     probe.on_datagram(s, sock & 0x80 ? kStranger : kServer, buf, now);
   }
   const diag::LifetimeReport& r = probe.report();
-  volatile size_t sink = diag::to_json(r).dump().size() + diag::to_text(r).size() + progress_bytes;
+  volatile size_t sink = turnpike::safe_dump(diag::to_json(r)).size() + diag::to_text(r).size() + progress_bytes;
   (void)sink;
 #ifdef LIFETIME_FUZZ_DEBUG
   std::printf("%s\n", diag::to_text(r).c_str());

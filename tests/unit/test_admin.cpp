@@ -3,9 +3,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <boost/asio/post.hpp>
+
+#include "common/json_text.hpp"
 #include "server/admin.hpp"
 #include "server/allocation_record.hpp"
+#include "server/io_guard.hpp"
 #include "server/metrics.hpp"
+#include "server/log.hpp"
+#include "server/sites.hpp"
 
 namespace turnpike {
 namespace {
@@ -220,6 +226,108 @@ TEST_F(Fixture, NatReportsCountWhenValidAndChangeNothingWhenNot) {
   EXPECT_EQ(counted.size(), 3u);
   EXPECT_EQ(AdminServer::route(b, "GET", "/api/v1/nat-reports", auth).status, 405u);
   EXPECT_EQ(AdminServer::route(b, "POST", "/api/v1/allocations", auth).status, 405u);
+}
+
+
+// Issue 14 item 1: bytes that are not UTF-8 (a raw path, a %FF query, a Latin-1 REST username)
+// never make a JSON serialization throw: they come out as U+FFFD.
+TEST_F(Fixture, InvalidUtf8InPathsAndQueriesIsAnsweredNotThrown) {
+  auto r = get("/\xff");
+  EXPECT_EQ(r.status, 404u);
+  auto j = json::parse(r.body);  // valid JSON, valid UTF-8
+  EXPECT_NE(j["error"].get<std::string>().find("\xEF\xBF\xBD"), std::string::npos);
+  EXPECT_EQ(get("/api/v1/allocations?user=%FF").status, 200u);
+  EXPECT_EQ(get("/api/v1/allocations?bad%FF=1").status, 400u);
+  EXPECT_EQ(get("/api/v1/allocations/%FF").status, 400u);
+  EXPECT_EQ(AdminServer::route(backend(), "\xfe\xff", "/healthz", "").status, 405u);
+}
+
+TEST_F(Fixture, Latin1UsernameIsListedAndLogged) {
+  live.push_back(make_allocation(3, "caf\xe9", turn::Transport::Tcp, 10));
+  live.back().username = "1790000000:caf\xe9";
+  auto r = get("/api/v1/allocations");
+  ASSERT_EQ(r.status, 200u);
+  auto j = json::parse(r.body);
+  ASSERT_EQ(j["count"], 3);
+  EXPECT_EQ(j["allocations"][2]["user"], "caf\xEF\xBF\xBD");
+  EXPECT_EQ(get("/api/v1/allocations/3").status, 200u);
+  EXPECT_EQ(get("/api/v1/allocations?user=caf%E9").status, 200u);
+  // The end record, as Shard::allocation_ended logs it.
+  auto rec = allocation_record(live.back(), RecordContext{"r1", "realm", {11'000, 1'790'000'010}, turn::EndReason::Deleted});
+  EXPECT_THROW((void)rec.dump(), nlohmann::json::type_error);  // what crashed the node
+  EXPECT_NO_THROW((void)safe_dump(rec));
+  EXPECT_EQ(json::parse(safe_dump(rec))["username"], "1790000000:caf\xEF\xBF\xBD");
+  EXPECT_EQ(log::json_escape("a\"\xff\n"), "a\\\"\xEF\xBF\xBD\\n");
+}
+
+// Every I/O thread's loop: an escaped exception is logged and counted, and the loop goes on.
+TEST(IoGuard, SurvivesThrowingHandlersAndKeepsRunning) {
+  boost::asio::io_context io;
+  int after = 0, counted = 0;
+  boost::asio::post(io, [] { throw std::runtime_error("handler bug"); });
+  boost::asio::post(io, [&] { ++after; });
+  boost::asio::post(io, [] { throw 7; });
+  boost::asio::post(io, [&] { ++after; });
+  EXPECT_EQ(run_guarded(io, "test", [&] { ++counted; }), 2u);
+  EXPECT_EQ(after, 2);
+  EXPECT_EQ(counted, 2);
+  Metrics m("9.9.9", "eu-west-1");
+  m.internal_error(Metrics::Component::Admin);
+  std::string text = m.render({}, nullptr, 0, 0);
+  EXPECT_NE(text.find("turnpike_internal_errors_total{component=\"admin\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("turnpike_internal_errors_total{component=\"shard\"} 0\n"), std::string::npos);
+}
+
+// Issue 14 item 7: report sites beyond limits.max_sites count as "other"; configured sites always pass.
+TEST_F(Fixture, ReportSitesAreBounded) {
+  Config::Site hq{"hq", {*turn::Cidr::parse("198.51.100.0/24")}};
+  int overflow = 0;
+  SiteMap sites({hq}, 3, [&] { ++overflow; });
+  auto b = backend();
+  std::vector<std::string> counted;
+  b.nat_report = [&](const std::string&, const std::string&, const std::string& site) { counted.push_back(site); };
+  b.site_of = [&](const turn::IpAddress& a) { return sites.site_of(a); };
+  b.site_label = [&](const std::string& s) { return sites.label(s); };
+  auto post = [&](const std::string& site) {
+    auto body = R"({"mapping":"no_nat","filtering":"no_nat","tags":{"site":")" + site + R"("}})";
+    auto r = AdminServer::route(b, "POST", "/api/v1/nat-reports", "Bearer 0123456789abcdef", body,
+                                turn::IpAddress::parse("192.0.2.99"));
+    EXPECT_EQ(r.status, 202u);
+    return json::parse(r.body)["site"].get<std::string>();
+  };
+  EXPECT_EQ(post("a"), "a");
+  EXPECT_EQ(post("b"), "b");
+  EXPECT_EQ(post("c"), "c");
+  EXPECT_EQ(post("d"), "other");
+  EXPECT_EQ(post("e"), "other");
+  EXPECT_EQ(post("a"), "a");    // seen before: still itself
+  EXPECT_EQ(post("hq"), "hq");  // configured: never cut
+  EXPECT_EQ(sites.site_of(*turn::IpAddress::parse("198.51.100.9")), "hq");
+  EXPECT_EQ(sites.site_of(*turn::IpAddress::parse("192.0.2.9")), "other");  // networks share the bound
+  EXPECT_EQ(overflow, 3);
+  EXPECT_EQ(counted.size(), 7u);
+  // A bad body is a clear 400 and counts nothing.
+  auto r = AdminServer::route(b, "POST", "/api/v1/nat-reports", "Bearer 0123456789abcdef", "{\"mapping\":", std::nullopt);
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_EQ(counted.size(), 7u);
+}
+
+// The residency metrics' region label takes only names from the catalog (a pinned REST username
+// names any region it likes).
+TEST(MetricsText, RegionLabelsComeFromTheCatalog) {
+  Metrics m("9.9.9", "eu-west-1");
+  turn::ResidencyConfig rc;
+  turn::Region eu;
+  eu.name = "eu-west-1";
+  rc.regions.push_back(eu);
+  m.set_regions(std::make_shared<const turn::RegionPolicy>(rc));
+  m.residency_denied("credential", "eu-west-1");
+  m.residency_denied("credential", "attacker-chosen-1");
+  m.residency_denied("credential", "caf\xe9");
+  std::string text = m.render({}, nullptr, 0, 0);
+  EXPECT_NE(text.find(R"(turnpike_residency_denied_total{kind="credential",region="eu-west-1"} 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(turnpike_residency_denied_total{kind="credential",region="unknown"} 2)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("attacker-chosen"), std::string::npos);
 }
 
 }  // namespace

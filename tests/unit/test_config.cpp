@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "server/config.hpp"
+#include "server/connection_policy.hpp"
 
 using namespace turnpike;
 
@@ -239,4 +240,56 @@ TEST(ResidencyConfig, CatalogAndPolicyLoadAndValidate) {
   EXPECT_EQ(bad_key(replace(kRegions, "region: eu-west", "region: mars")), "region");
   EXPECT_EQ(bad_key(replace(kRegions, "networks: [198.51.100.64/26]", "networks: [198.51.100.32/27]")), "regions.eu-central.networks");
   EXPECT_EQ(bad_key(replace(kRegions, "relay: { addresses: [198.51.100.10] }", "relay: { addresses: [198.51.100.70] }")), "relay.addresses");
+}
+
+// Issue 14 item 9: TCP/TLS/DTLS admission (server/connection_policy.hpp).
+namespace {
+turn::IpAddress ip(const char* s) { return *turn::IpAddress::parse(s); }
+}  // namespace
+
+TEST(ConnectionPolicy, CountsPerPrefixNotPerAddress) {
+  ConnectionPolicy p({/*max_total=*/100, /*max_per_prefix=*/2, /*prefix_v4=*/24, /*prefix_v6=*/64, 60'000});
+  using V = ConnectionPolicy::Verdict;
+  EXPECT_EQ(p.acquire(ip("2001:db8:1:2::1")), V::Admit);
+  EXPECT_EQ(p.acquire(ip("2001:db8:1:2:ffff::9")), V::Admit);
+  EXPECT_EQ(p.acquire(ip("2001:db8:1:2:abcd::1")), V::OverPrefix);  // same /64, another address
+  EXPECT_EQ(p.acquire(ip("2001:db8:1:3::1")), V::Admit);            // the next /64
+  EXPECT_EQ(p.acquire(ip("192.0.2.1")), V::Admit);
+  EXPECT_EQ(p.acquire(ip("::ffff:192.0.2.200")), V::Admit);         // IPv4-mapped: the same /24
+  EXPECT_EQ(p.acquire(ip("192.0.2.77")), V::OverPrefix);
+  EXPECT_EQ(p.acquire(ip("192.0.3.1")), V::Admit);
+  EXPECT_EQ(p.total(), 6u);
+  p.release(ip("192.0.2.1"));
+  EXPECT_EQ(p.acquire(ip("192.0.2.5")), V::Admit);
+  p.release(ip("198.51.100.1"));  // never admitted: nothing changes
+  EXPECT_EQ(p.total(), 6u);
+  EXPECT_EQ(p.network(ip("2001:db8:1:2:abcd::1")).to_string(), "2001:db8:1:2::");
+  EXPECT_EQ(network_of(ip("198.51.100.130"), 25).to_string(), "198.51.100.128");
+}
+
+TEST(ConnectionPolicy, GlobalCapAndTableBound) {
+  ConnectionPolicy p({/*max_total=*/3, /*max_per_prefix=*/10, 32, 64, 60'000});
+  using V = ConnectionPolicy::Verdict;
+  EXPECT_EQ(p.acquire(ip("192.0.2.1")), V::Admit);
+  EXPECT_EQ(p.acquire(ip("192.0.2.2")), V::Admit);
+  EXPECT_EQ(p.acquire(ip("192.0.2.3")), V::Admit);
+  EXPECT_EQ(p.acquire(ip("192.0.2.4")), V::OverTotal);
+  EXPECT_EQ(p.networks(), 3u);  // one entry per network with a live connection
+  for (const char* a : {"192.0.2.1", "192.0.2.2", "192.0.2.3"}) p.release(ip(a));
+  EXPECT_EQ(p.networks(), 0u);
+  EXPECT_EQ(p.total(), 0u);
+}
+
+TEST(ConnectionPolicy, NoAllocationInTimeIsClosedWhateverItSays) {
+  ConnectionPolicy p({100, 10, 32, 64, /*allocate_timeout_ms=*/5'000});
+  EXPECT_FALSE(p.allocate_overdue(1'000, 5'999, false));
+  EXPECT_TRUE(p.allocate_overdue(1'000, 6'000, false));
+  EXPECT_FALSE(p.allocate_overdue(1'000, 600'000, true));
+  auto c = load_config_text(kGood + "limits: {connection_prefix_v4: 24, connection_prefix_v6: 56, max_connections: 7, "
+                                    "connection_allocate_timeout: 5, max_sites: 9}\n");
+  EXPECT_EQ(c.connection_prefix_v4, 24u);
+  EXPECT_EQ(c.connection_prefix_v6, 56u);
+  EXPECT_EQ(c.max_connections, 7u);
+  EXPECT_EQ(c.connection_allocate_timeout_s, 5u);
+  EXPECT_EQ(c.max_sites, 9u);
 }

@@ -62,3 +62,25 @@ TEST(IdleTimers, PerSiteJsonAndMeasurements) {
     }
   }
 }
+
+// Issue 14 item 7: reports with ever new sites fill only the room for other sites; configured sites
+// always get in, and the bound hit is counted.
+TEST(IdleTimers, ConfiguredSitesAreNeverCrowdedOut) {
+  int full = 0;
+  IdleTimers t({"hq", "branch"}, 4, [&] { ++full; });
+  for (int i = 0; i < 100; ++i) t.measured("flood-" + std::to_string(i), 30.0, 1000 + i);
+  EXPECT_EQ(t.sites().size(), 4u);
+  EXPECT_EQ(full, 96);
+  EXPECT_EQ(t.overflowed(), 96u);
+  t.measured("hq", 45.0, 2000);
+  t.gap("branch", true, 12.0);
+  t.loss("branch", "timeout", 300);
+  auto views = t.sites();
+  ASSERT_EQ(views.size(), 6u);
+  bool hq = false;
+  for (const auto& v : views)
+    if (v.site == "hq") hq = v.has_measurement && v.measured_seconds == 45.0;
+  EXPECT_TRUE(hq);
+  t.measured("flood-0", 31.0, 3000);  // already in: updated, not refused
+  EXPECT_EQ(full, 96);
+}
