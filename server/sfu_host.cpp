@@ -105,7 +105,8 @@ class WsSession final : public SfuHost::Signal, public std::enable_shared_from_t
   void read() {
     auto self = this->shared_from_this();
     ws_.async_read(buffer_, [self](beast::error_code ec, size_t) {
-      if (ec == websocket::error::message_too_big) self->host_.signal_rejected(sfu::SignalReject::MessageTooBig, self->from_);
+      if (ec == websocket::error::message_too_big)
+        self->host_.signal_rejected(sfu::SignalReject::MessageTooBig, self->from_);
       if (ec) return self->finish();
       if (!self->ws_.got_text()) {
         self->buffer_.consume(self->buffer_.size());
@@ -224,8 +225,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
       std::string path(req.target().substr(0, req.target().find('?')));
       if (websocket::is_upgrade(req) && path == "/signal") {
         beast::get_lowest_layer(self->stream_).expires_never();
-        std::make_shared<WsSession<Stream>>(self->host_, std::move(self->stream_), std::move(self->ticket_), self->from_)
-            ->start(std::move(req));
+        auto ws = std::make_shared<WsSession<Stream>>(self->host_, std::move(self->stream_), std::move(self->ticket_),
+                                                      self->from_);
+        ws->start(std::move(req));
         return;
       }
       auto res = std::make_shared<http::response<http::vector_body<unsigned char>>>(static_response(req));
@@ -255,8 +257,8 @@ SfuHost::SfuHost(const Config& cfg, sfu::EngineConfig engine_cfg, std::shared_pt
       limits_(sfu::SignalLimitConfig{cfg.sfu.max_connections, cfg.sfu.max_connections_per_ip,
                                      static_cast<uint8_t>(cfg.connection_prefix_v4),
                                      static_cast<uint8_t>(cfg.connection_prefix_v6),
-                                     static_cast<int64_t>(cfg.sfu.join_timeout_s) * 1000, cfg.sfu.max_join_message_bytes,
-                                     cfg.sfu.max_message_bytes}),
+                                     static_cast<int64_t>(cfg.sfu.join_timeout_s) * 1000,
+                                     cfg.sfu.max_join_message_bytes, cfg.sfu.max_message_bytes}),
       media_(io_), acceptor_(io_), ticker_(io_), tls_(std::move(tls)), rx_(kBatch * kMaxDatagram) {
   const auto& s = cfg.sfu;
   boost::system::error_code ec;
@@ -335,10 +337,10 @@ void SfuHost::accept() {
     if (!ec) {
       boost::system::error_code pec;
       auto peer = sock.remote_endpoint(pec);
-      turn::IpAddress from;
-      if (!pec) from = turn::IpAddress::parse(peer.address().to_string()).value_or(turn::IpAddress{}).unmapped();
-      if (auto why = pec ? sfu::SignalReject::None : limits_.admit(from); pec || why != sfu::SignalReject::None) {
-        if (!pec) signal_rejected(why, from);
+      if (pec) return accept();  // already gone
+      turn::IpAddress from = turn::IpAddress::parse(peer.address().to_string()).value_or(turn::IpAddress{}).unmapped();
+      if (auto why = limits_.admit(from); why != sfu::SignalReject::None) {
+        signal_rejected(why, from);
         return accept();  // the socket closes as it goes out of scope
       }
       Ticket ticket(this, from);

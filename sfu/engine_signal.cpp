@@ -226,8 +226,8 @@ void Engine::Impl::offer(Participant& p, const json& msg, int64_t now_ms) {
         opts.reject.push_back(m.mid);
         unpublish(p, m.mid, removed);
         stats.ssrc_conflicts.add();
-        send_error(p.conn, "bad_sdp", "mid " + m.mid + ": SSRC " + std::to_string(ssrc) + " is already used in this room",
-                   false);
+        send_error(p.conn, "bad_sdp",
+                   "mid " + m.mid + ": SSRC " + std::to_string(ssrc) + " is already used in this room", false);
         continue;
       }
       bool created = false;

@@ -206,7 +206,8 @@ std::span<const uint8_t> IceLite::probe(const turn::Endpoint& to, bool nominate,
   } else if (it->sends >= kMaxProbeSends && now_ms - it->sent_ms >= (kProbeRtoMs << kMaxProbeSends)) {
     it->sends = 0;  // given up a while ago: a new nomination starts over
     turn::crypto::random_bytes(it->txid);
-  } else if (it->sends > 0 && (it->sends >= kMaxProbeSends || now_ms - it->sent_ms < (kProbeRtoMs << (it->sends - 1)))) {
+  } else if (it->sends > 0 &&
+             (it->sends >= kMaxProbeSends || now_ms - it->sent_ms < (kProbeRtoMs << (it->sends - 1)))) {
     it->nominated = it->nominated || nominate;
     return {};  // not due yet, or given up
   }
