@@ -67,6 +67,7 @@ struct Config {
     uint32_t join_timeout_s = 10;            // a WebSocket that has not joined by then is closed
     uint32_t max_join_message_bytes = 32768; // largest signalling message before join
     uint32_t max_message_bytes = 262144;     // largest signalling message after join
+    uint64_t max_retransmit_bytes_per_second = 640'000;  // NACK resends to one subscriber (~5 Mbit/s)
   } sfu;
   // NAT behavior discovery (RFC 5780, nat_discovery.*): off unless enabled. The primary address is
   // the first UDP listen entry; `listeners` are the other three combinations, bound as UDP listeners.

@@ -1,6 +1,7 @@
 #include "server/metrics.hpp"
 
 #include "server/idle_timers.hpp"
+#include "sfu/signal_limits.hpp"
 
 #include <prometheus/text_serializer.h>
 #include <sys/resource.h>
@@ -168,6 +169,13 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                    .Help("SFU: fraction lost from RTCP receiver reports, per report")
                    .Register(*registry_)
                    .Add({}, prometheus::Histogram::BucketBoundaries{0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5});
+  sfu_signal_rejected_ = &prometheus::BuildCounter()
+                             .Name("turnpike_sfu_signal_rejected_total")
+                             .Help("SFU: signalling connections refused or closed by a limit (sfu.max_connections, "
+                                   "sfu.max_connections_per_ip, sfu.join_timeout, message size)")
+                             .Register(*registry_);
+  for (size_t r = 1; r < sfu::kSignalRejects; ++r)
+    sfu_signal_rejected_->Add({{"reason", sfu::to_string(static_cast<sfu::SignalReject>(r))}});
   for (size_t t = 0; t < 4; ++t) setup_seconds_[t] = &setup_family_->Add({{"transport", kTransports[t]}}, kSetupBuckets);
   for (size_t r = 0; r < 4; ++r)
     lifetime_seconds_[r] = &lifetime_family_->Add({{"end_reason", kEndReasons[r]}}, kLifetimeBuckets);
@@ -472,6 +480,22 @@ std::vector<MetricFamily> Metrics::sfu_families() const {
   out.push_back(counter("turnpike_sfu_pli_total", "SFU: picture loss indications sent to publishers", s.pli.get()));
   out.push_back(counter("turnpike_sfu_signalling_errors_total", "SFU: error messages sent to signalling clients",
                         s.signalling_errors.get()));
+  auto limited = family("turnpike_sfu_nack_limited_total",
+                        "SFU: NACKed packets not resent: resent to that subscriber within "
+                        "the repeat interval, over its sfu.max_retransmit_bytes_per_second, or beyond "
+                        "the sequence numbers one RTCP compound may ask for",
+                        MetricType::Counter);
+  add(limited, {{"reason", "repeat"}}, static_cast<double>(s.nack_limited_repeat.get()));
+  add(limited, {{"reason", "budget"}}, static_cast<double>(s.nack_limited_budget.get()));
+  add(limited, {{"reason", "cap"}}, static_cast<double>(s.nack_limited_cap.get()));
+  out.push_back(std::move(limited));
+  out.push_back(counter("turnpike_sfu_ssrc_conflicts_total",
+                        "SFU: published tracks refused because their SSRC is already used in the room", s.ssrc_conflicts.get()));
+  out.push_back(counter("turnpike_sfu_ice_probes_total",
+                        "SFU: Binding requests sent to prove a nominated address reaches the browser (RFC 8445 7.2.2)",
+                        s.ice_probes.get()));
+  out.push_back(counter("turnpike_sfu_ice_probes_answered_total",
+                        "SFU: nominated addresses proven by a valid answer to our Binding request", s.ice_probes_answered.get()));
   return out;
 }
 
@@ -497,6 +521,8 @@ void Metrics::nat_client(const std::string& mapping, const std::string& filterin
                          const std::string& site) {
   nat_clients_->Add({{"mapping", mapping}, {"filtering", filtering}, {"source", source}, {"site", site}}).Increment();
 }
+
+void Metrics::sfu_signal_rejected(const char* reason) { sfu_signal_rejected_->Add({{"reason", reason}}).Increment(); }
 
 void Metrics::flow_gap(bool survived, double seconds) { gap_seconds_[survived ? 0 : 1]->Observe(seconds); }
 

@@ -48,6 +48,8 @@ class Metrics {
   void sfu_join_seconds(double v) { sfu_join_->Observe(v); }
   void sfu_rtt_seconds(double v) { sfu_rtt_->Observe(v); }
   void sfu_loss_ratio(double v) { sfu_loss_->Observe(v); }
+  // A signalling connection refused or closed by a limit (sfu::to_string(SignalReject)).
+  void sfu_signal_rejected(const char* reason);
 
   // A client's NAT behaviour classified (turnpike_nat_clients_total): mapping and filtering in RFC
   // 4787/5780 terms (or no_nat, unknown), `source` "active" (a turnpike-diag report) or "passive".
@@ -143,6 +145,7 @@ class Metrics {
   prometheus::Histogram* sfu_join_ = nullptr;
   prometheus::Histogram* sfu_rtt_ = nullptr;
   prometheus::Histogram* sfu_loss_ = nullptr;
+  prometheus::Family<prometheus::Counter>* sfu_signal_rejected_ = nullptr;
 };
 
 }  // namespace turnpike

@@ -35,7 +35,6 @@ namespace {
 
 constexpr std::chrono::seconds kHttpReadTimeout{15};
 constexpr size_t kMaxHttpRequest = 16 * 1024;
-constexpr size_t kMaxSignalMessage = 256 * 1024;  // an SDP offer with many m-sections fits easily
 constexpr size_t kMaxQueuedSignals = 256;         // a client that does not read is closed
 
 
@@ -49,11 +48,24 @@ auto& lowest_layer(Stream& s) {
 template <class Stream>
 class WsSession final : public SfuHost::Signal, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
-  WsSession(SfuHost& host, Stream&& stream) : host_(host), ws_(std::move(stream)) {}
+  WsSession(SfuHost& host, Stream&& stream, SfuHost::Ticket ticket, turn::IpAddress from)
+      : host_(host), ws_(std::move(stream)), ticket_(std::move(ticket)), from_(from), join_timer_(host.io()) {}
 
   void start(http::request<http::string_body> req) {
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-    ws_.read_message_max(kMaxSignalMessage);
+    ws_.read_message_max(host_.limits().message_limit(false));  // sfu.max_join_message_bytes
+    // sfu.join_timeout: a connection that has not joined by then is cut (its socket closed at once:
+    // a client that does not read would hold a polite close open for the close timeout).
+    join_timer_.expires_after(std::chrono::milliseconds(host_.limits().join_timeout_ms()));
+    std::weak_ptr<WsSession> weak = this->shared_from_this();
+    join_timer_.async_wait([weak](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->joined_ || self->finished_) return;
+      self->host_.signal_rejected(sfu::SignalReject::JoinTimeout, self->from_);
+      self->closed_ = true;
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().close(ignored);
+    });
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "turnpike"); }));
     auto self = this->shared_from_this();
@@ -69,6 +81,12 @@ class WsSession final : public SfuHost::Signal, public std::enable_shared_from_t
     if (queue_.size() >= kMaxQueuedSignals) return close("signalling client does not read");
     queue_.push_back(text);
     if (queue_.size() == 1) write();
+  }
+
+  void joined() override {
+    joined_ = true;
+    join_timer_.cancel();
+    ws_.read_message_max(host_.limits().message_limit(true));  // sfu.max_message_bytes
   }
 
   void close(const char* why) override {
@@ -88,6 +106,8 @@ class WsSession final : public SfuHost::Signal, public std::enable_shared_from_t
   void read() {
     auto self = this->shared_from_this();
     ws_.async_read(buffer_, [self](beast::error_code ec, size_t) {
+      if (ec == websocket::error::message_too_big)
+        self->host_.signal_rejected(sfu::SignalReject::MessageTooBig, self->from_);
       if (ec) return self->finish();
       if (!self->ws_.got_text()) {
         self->buffer_.consume(self->buffer_.size());
@@ -119,6 +139,7 @@ class WsSession final : public SfuHost::Signal, public std::enable_shared_from_t
 
   void finish() {
     closed_ = true;
+    join_timer_.cancel();
     if (id_ && !finished_) {
       finished_ = true;
       host_.signal_closed(id_);
@@ -127,11 +148,14 @@ class WsSession final : public SfuHost::Signal, public std::enable_shared_from_t
 
   SfuHost& host_;
   websocket::stream<Stream> ws_;
+  SfuHost::Ticket ticket_;
+  turn::IpAddress from_;
+  asio::steady_timer join_timer_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   std::function<void()> closing_;
   sfu::ConnectionId id_ = 0;
-  bool closed_ = false, finished_ = false;
+  bool closed_ = false, finished_ = false, joined_ = false;
 };
 
 http::response<http::vector_body<unsigned char>> static_response(const http::request<http::string_body>& req) {
@@ -174,7 +198,8 @@ http::response<http::vector_body<unsigned char>> static_response(const http::req
 template <class Stream>
 class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
-  HttpSession(SfuHost& host, Stream&& stream) : host_(host), stream_(std::move(stream)) {}
+  HttpSession(SfuHost& host, Stream&& stream, SfuHost::Ticket ticket, turn::IpAddress from)
+      : host_(host), stream_(std::move(stream)), ticket_(std::move(ticket)), from_(from) {}
 
   void start() {
     auto self = this->shared_from_this();
@@ -201,7 +226,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
       std::string path(req.target().substr(0, req.target().find('?')));
       if (websocket::is_upgrade(req) && path == "/signal") {
         beast::get_lowest_layer(self->stream_).expires_never();
-        std::make_shared<WsSession<Stream>>(self->host_, std::move(self->stream_))->start(std::move(req));
+        auto ws = std::make_shared<WsSession<Stream>>(self->host_, std::move(self->stream_), std::move(self->ticket_),
+                                                      self->from_);
+        ws->start(std::move(req));
         return;
       }
       auto res = std::make_shared<http::response<http::vector_body<unsigned char>>>(static_response(req));
@@ -218,6 +245,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
 
   SfuHost& host_;
   Stream stream_;
+  SfuHost::Ticket ticket_;
+  turn::IpAddress from_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
@@ -225,7 +254,13 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
 }  // namespace
 
 SfuHost::SfuHost(const Config& cfg, sfu::EngineConfig engine_cfg, std::shared_ptr<asio::ssl::context> tls)
-    : cfg_(cfg), media_(io_), acceptor_(io_), ticker_(io_), tls_(std::move(tls)), rx_(kBatch * kMaxDatagram) {
+    : cfg_(cfg),
+      limits_(sfu::SignalLimitConfig{cfg.sfu.max_connections, cfg.sfu.max_connections_per_ip,
+                                     static_cast<uint8_t>(cfg.connection_prefix_v4),
+                                     static_cast<uint8_t>(cfg.connection_prefix_v6),
+                                     static_cast<int64_t>(cfg.sfu.join_timeout_s) * 1000,
+                                     cfg.sfu.max_join_message_bytes, cfg.sfu.max_message_bytes}),
+      media_(io_), acceptor_(io_), ticker_(io_), tls_(std::move(tls)), rx_(kBatch * kMaxDatagram) {
   const auto& s = cfg.sfu;
   boost::system::error_code ec;
   asio::ip::udp::endpoint mep(asio::ip::make_address(s.media_listen.address.to_string()), s.media_listen.port);
@@ -301,13 +336,22 @@ void SfuHost::accept() {
   acceptor_.async_accept([this](beast::error_code ec, tcp::socket sock) {
     if (stopped_) return;
     if (!ec) {
+      boost::system::error_code pec;
+      auto peer = sock.remote_endpoint(pec);
+      if (pec) return accept();  // already gone
+      turn::IpAddress from = turn::IpAddress::parse(peer.address().to_string()).value_or(turn::IpAddress{}).unmapped();
+      if (auto why = limits_.admit(from); why != sfu::SignalReject::None) {
+        signal_rejected(why, from);
+        return accept();  // the socket closes as it goes out of scope
+      }
+      Ticket ticket(this, from);
       beast::tcp_stream stream(std::move(sock));
       if (tls_) {
         std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(
-            *this, beast::ssl_stream<beast::tcp_stream>(std::move(stream), *tls_))
+            *this, beast::ssl_stream<beast::tcp_stream>(std::move(stream), *tls_), std::move(ticket), from)
             ->start();
       } else {
-        std::make_shared<HttpSession<beast::tcp_stream>>(*this, std::move(stream))->start();
+        std::make_shared<HttpSession<beast::tcp_stream>>(*this, std::move(stream), std::move(ticket), from)->start();
       }
     } else if (ec != asio::error::operation_aborted) {
       log::warn("sfu_accept_failed", {log::str("error", ec.message())});
@@ -371,6 +415,22 @@ void SfuHost::send_signal(sfu::ConnectionId c, const std::string& json) {
 void SfuHost::close_signal(sfu::ConnectionId c, const char* why) {
   auto it = signals_.find(c);
   if (it != signals_.end()) it->second->close(why);
+}
+
+void SfuHost::signal_joined(sfu::ConnectionId c) {
+  auto it = signals_.find(c);
+  if (it != signals_.end()) it->second->joined();
+}
+
+void SfuHost::signal_rejected(sfu::SignalReject why, const turn::IpAddress& from) {
+  if (metrics_) metrics_->sfu_signal_rejected(sfu::to_string(why));
+  int64_t t = now().mono_ms;
+  auto& last = rejected_logged_ms_[static_cast<size_t>(why)];
+  if (last != 0 && t - last < 10'000) return;
+  last = t;
+  log::warn("sfu_signal_rejected", {log::str("reason", sfu::to_string(why)), log::str("client", from.to_string()),
+                                    log::num("open", static_cast<long long>(limits_.open())),
+                                    log::num("from_prefix", static_cast<long long>(limits_.open_from(from)))});
 }
 
 sfu::ConnectionId SfuHost::signal_opened(std::shared_ptr<Signal> s) {

@@ -16,11 +16,13 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "server/config.hpp"
 #include "server/metrics.hpp"
 #include "sfu/engine.hpp"
+#include "sfu/signal_limits.hpp"
 
 namespace turnpike {
 
@@ -41,6 +43,7 @@ class SfuHost final : public sfu::EngineSink {
   void send_media(const turn::Endpoint& to, std::span<const uint8_t> datagram) override;
   void send_signal(sfu::ConnectionId c, const std::string& json) override;
   void close_signal(sfu::ConnectionId c, const char* why) override;
+  void signal_joined(sfu::ConnectionId c) override;
   void observe_join_seconds(double v) override { if (on_join_seconds) on_join_seconds(v); }
   void observe_rtt_seconds(double v) override { if (on_rtt_seconds) on_rtt_seconds(v); }
   void observe_loss_ratio(double v) override { if (on_loss_ratio) on_loss_ratio(v); }
@@ -62,7 +65,26 @@ class SfuHost final : public sfu::EngineSink {
     virtual ~Signal() = default;
     virtual void send(const std::string& text) = 0;
     virtual void close(const char* why) = 0;
+    virtual void joined() = 0;  // lift the pre-join message limit and deadline
   };
+  // One admitted signalling connection's place under sfu.max_connections(_per_ip), held from accept
+  // to close (moved from the HTTP session to the WebSocket one).
+  class Ticket {
+   public:
+    Ticket(SfuHost* host, turn::IpAddress from) : host_(host), from_(from) {}
+    Ticket(Ticket&& o) noexcept : host_(std::exchange(o.host_, nullptr)), from_(o.from_) {}
+    Ticket& operator=(Ticket&&) = delete;
+    ~Ticket() {
+      if (host_) host_->limits_.release(from_);
+    }
+
+   private:
+    SfuHost* host_;
+    turn::IpAddress from_;
+  };
+  const sfu::SignalLimits& limits() const { return limits_; }
+  // A connection refused or closed by the limits (metric, and a log line at most every 10 s a reason).
+  void signal_rejected(sfu::SignalReject why, const turn::IpAddress& from);
   sfu::ConnectionId signal_opened(std::shared_ptr<Signal> s);
   void signal_message(sfu::ConnectionId c, std::string_view text);
   void signal_closed(sfu::ConnectionId c);
@@ -78,6 +100,9 @@ class SfuHost final : public sfu::EngineSink {
   static constexpr size_t kMaxDatagram = 2048;  // media datagrams are under the path MTU
 
   const Config& cfg_;
+  // Before io_: sessions (and their tickets) may outlive the run loop until io_ is destroyed.
+  sfu::SignalLimits limits_;
+  std::array<int64_t, sfu::kSignalRejects> rejected_logged_ms_{};
   boost::asio::io_context io_;
   boost::asio::ip::udp::socket media_;
   boost::asio::ip::tcp::acceptor acceptor_;

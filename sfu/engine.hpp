@@ -65,6 +65,13 @@ struct EngineConfig {
   int64_t consent_timeout_ms = 30'000;     // RFC 7675: no valid check for this long: gone
   int64_t join_timeout_ms = 30'000;        // joined but never connected media
   int64_t start_unix_s = 0;                // wall clock at start: the DTLS certificate's validity
+  // What a subscriber's NACKs (RFC 4585 6.2.1) may cost (retransmit_limit.hpp): resent bytes per
+  // second and burst per subscriber (sfu.max_retransmit_bytes_per_second; the burst is a quarter
+  // second's worth), one resend of a packet to a subscription per interval, and how many sequence
+  // numbers one RTCP compound may ask for.
+  uint64_t max_retransmit_bytes_per_second = 640'000;
+  int64_t nack_repeat_interval_ms = 100;
+  size_t max_nack_seqs_per_compound = 128;
 };
 
 class EngineSink {
@@ -73,6 +80,8 @@ class EngineSink {
   virtual void send_media(const turn::Endpoint& to, std::span<const uint8_t> datagram) = 0;
   virtual void send_signal(ConnectionId c, const std::string& json) = 0;
   virtual void close_signal(ConnectionId c, const char* why) = 0;
+  // The connection completed its join (the host lifts its pre-join limits).
+  virtual void signal_joined(ConnectionId) {}
   // Observations for histograms: seconds from join to first media, RTT from RTCP, loss ratio.
   virtual void observe_join_seconds(double) {}
   virtual void observe_rtt_seconds(double) {}
@@ -103,6 +112,14 @@ struct EngineStats {
   std::array<Counter, kPaths> sessions, sessions_total;
   Counter forwarded_packets_audio, forwarded_packets_video, forwarded_bytes_audio, forwarded_bytes_video;
   Counter ice_failures, dtls_failures, nack, pli, signalling_errors;
+  // NACKed packets not resent (turnpike_sfu_nack_limited_total{reason}): resent to that subscription
+  // within nack_repeat_interval_ms, over the subscriber's byte budget, beyond the per-compound cap.
+  Counter nack_limited_repeat, nack_limited_budget, nack_limited_cap;
+  // Offers refused a track because its SSRC is another participant's in the room.
+  Counter ssrc_conflicts;
+  // Our own Binding requests proving a nominated address reaches the browser (RFC 8445 7.2.2), and
+  // how many were answered (the address was proven).
+  Counter ice_probes, ice_probes_answered;
 };
 
 class Engine {

@@ -65,6 +65,7 @@ bool IceLite::set_remote(std::string_view ufrag, std::string_view pwd) {
 
 void IceLite::restart(IceCredentials local) {
   local_ = std::move(local);
+  probes_.clear();  // they used the old credentials
   expected_username_ = local_.ufrag + ":" + (remote_set_ ? remote_.ufrag : std::string());
 }
 
@@ -177,13 +178,99 @@ IceCheckResult IceLite::on_stun(std::span<const uint8_t> request, const turn::En
   const auto& p = priority->value;
   r.priority = uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
   record(from, now_ms);
-  // RFC 8445 7.3.1.5: USE-CANDIDATE in a valid check nominates the pair.
+  // RFC 8445 7.3.1.5: USE-CANDIDATE in a valid check nominates the pair; an address not yet
+  // proven to reach the browser is probed first (see the header).
   r.use_candidate = m.has(attr::UseCandidate);
   if (r.use_candidate && selected_ != from) {
+    if (proven(from)) {
+      selected_ = from;
+      r.selected_changed = true;
+    } else {
+      r.probe = true;
+    }
+  }
+  return r;
+}
+
+std::span<const uint8_t> IceLite::probe(const turn::Endpoint& to, bool nominate, int64_t now_ms,
+                                        std::span<uint8_t> out) {
+  if (!remote_set_) return {};
+  auto it = std::find_if(probes_.begin(), probes_.end(), [&](const Probe& p) { return p.to == to; });
+  if (it == probes_.end()) {
+    if (probes_.size() >= kMaxPendingProbes) probes_.erase(probes_.begin());  // the oldest
+    Probe fresh;
+    fresh.to = to;
+    turn::crypto::random_bytes(fresh.txid);
+    probes_.push_back(fresh);
+    it = probes_.end() - 1;
+  } else if (it->sends >= kMaxProbeSends && now_ms - it->sent_ms >= (kProbeRtoMs << kMaxProbeSends)) {
+    it->sends = 0;  // given up a while ago: a new nomination starts over
+    turn::crypto::random_bytes(it->txid);
+  } else if (it->sends > 0 &&
+             (it->sends >= kMaxProbeSends || now_ms - it->sent_ms < (kProbeRtoMs << (it->sends - 1)))) {
+    it->nominated = it->nominated || nominate;
+    return {};  // not due yet, or given up
+  }
+  it->nominated = it->nominated || nominate;
+  if (now_ms - probe_window_ms_ >= 1000) {
+    probe_window_ms_ = now_ms;
+    probes_in_window_ = 0;
+  }
+  if (probes_in_window_ >= kMaxProbesPerSecond) return {};
+  // RFC 8445 7.2.2: the peer's ufrag first; keyed with the peer's password. We are controlled.
+  stun::Builder b(out, stun::Method::Binding, stun::Class::Request, it->txid);
+  b.add(attr::Username, remote_.ufrag + ":" + local_.ufrag);
+  std::array<uint8_t, 4> priority{0x7e, 0xff, 0xff, 0xff};  // a host candidate's type preference (RFC 8445 5.1.2.1)
+  b.add(attr::Priority, priority);
+  std::array<uint8_t, 8> tie{};
+  turn::crypto::random_bytes(tie);
+  b.add(attr::IceControlled, tie);
+  b.add_integrity(turn::crypto::bytes(remote_.pwd));
+  b.add_fingerprint();
+  if (!b.ok()) return {};
+  ++probes_in_window_;
+  it->sent_ms = now_ms;
+  ++it->sends;
+  return b.bytes();
+}
+
+std::optional<turn::Endpoint> IceLite::due_probe(int64_t now_ms) const {
+  for (const auto& p : probes_)
+    if (p.sends < kMaxProbeSends && (p.sends == 0 || now_ms - p.sent_ms >= (kProbeRtoMs << (p.sends - 1)))) return p.to;
+  return std::nullopt;
+}
+
+// RFC 8445 7.2.5: a success response to our check, from where the check went, with our transaction
+// id and MESSAGE-INTEGRITY keyed with the browser's password.
+IceProbeResult IceLite::on_response(std::span<const uint8_t> response, const turn::Endpoint& from, int64_t now_ms) {
+  IceProbeResult r;
+  stun::Message m;
+  if (stun::Message::parse(response, m) != stun::ParseError::None) return r;
+  if (m.cls() != stun::Class::Success || m.method() != stun::Method::Binding || !m.has_fingerprint()) return r;
+  auto it = std::find_if(probes_.begin(), probes_.end(),
+                         [&](const Probe& p) { return p.to == from && p.txid == m.transaction_id(); });
+  if (it == probes_.end() || !remote_set_) return r;
+  const auto key = turn::crypto::bytes(remote_.pwd);
+  bool ok = m.has(attr::MessageIntegrity) ? m.verify_integrity(key)
+                                          : m.has(attr::MessageIntegritySha256) && m.verify_integrity_sha256(key);
+  if (!ok) return r;
+  bool nominated = it->nominated;
+  probes_.erase(it);
+  record(from, now_ms);
+  for (auto& s : seen_)
+    if (s.from == from) s.proven = true;
+  r.proven = true;
+  if (nominated && selected_ != from) {
     selected_ = from;
     r.selected_changed = true;
   }
   return r;
+}
+
+bool IceLite::proven(const turn::Endpoint& from) const {
+  for (const auto& s : seen_)
+    if (s.from == from) return s.proven;
+  return false;
 }
 
 void IceLite::record(const turn::Endpoint& from, int64_t now_ms) {
@@ -202,7 +289,7 @@ void IceLite::record(const turn::Endpoint& from, int64_t now_ms) {
     }
     if (victim != seen_.end()) seen_.erase(victim);
   }
-  seen_.push_back({from, now_ms});
+  seen_.push_back({from, now_ms, false});
 }
 
 std::optional<int64_t> IceLite::last_check_ms(const turn::Endpoint& from) const {

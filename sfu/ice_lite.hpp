@@ -3,8 +3,14 @@
 // requests with short-term credentials, RFC 8489 9.1) through turn/'s STUN codec. We are always the
 // controlled agent (RFC 8445 6.1.1: a full agent facing a lite one takes the controlling role);
 // the browser nominates with USE-CANDIDATE. Consent freshness (RFC 7675) is judged from the checks
-// the browser keeps sending on the selected pair.
+// the browser keeps sending on the selected pair. A nominated address is used only once its return
+// routability is proven: a participant knows its own ICE password and could otherwise send checks
+// with a spoofed source and point its media (and NACK resends) at a victim. So before selecting an
+// address we have not seen answer us, we send it our own Binding request (RFC 8445 7.2.2, keyed with
+// the browser's password, which only the browser's ICE agent holds besides us) and select it when a
+// valid success response (same transaction, MESSAGE-INTEGRITY with that password) comes back from it.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -55,7 +61,15 @@ struct IceCheckResult {
   bool use_candidate = false;     // the check carried USE-CANDIDATE (the pair is nominated)
   bool selected_changed = false;  // ... and `from` became the selected address
   uint32_t priority = 0;          // PRIORITY of the browser's candidate (RFC 8445 7.1.1)
+  // ... but `from` has not answered us yet: call probe(from, true, ...) and send what it writes.
+  bool probe = false;
   bool ok() const { return status == IceStatus::Ok; }
+};
+
+// What became of a STUN response handed to IceLite::on_response.
+struct IceProbeResult {
+  bool proven = false;            // it answers our probe to `from`: `from` reaches the browser
+  bool selected_changed = false;  // ... and `from` was nominated, so it is now the selected address
 };
 
 class IceLite {
@@ -63,6 +77,10 @@ class IceLite {
   static constexpr int64_t kConsentTimeoutMs = 30'000;  // RFC 7675 5.1
   static constexpr size_t kResponseBufferSize = 512;    // enough for any response on_stun writes
   static constexpr size_t kMaxTrackedAddresses = 16;    // per-address check times kept (LRU)
+  static constexpr size_t kMaxPendingProbes = 4;        // addresses being proven at once (oldest replaced)
+  static constexpr int64_t kProbeRtoMs = 250;           // RFC 8489 6.2.1 RTO, doubled per retransmission
+  static constexpr unsigned kMaxProbeSends = 6;         // then the address is given up until nominated again
+  static constexpr unsigned kMaxProbesPerSecond = 10;   // per participant: what spoofed nominations can reflect
 
   // `local` should satisfy IceCredentials::valid() (generate() does).
   explicit IceLite(IceCredentials local);
@@ -84,6 +102,19 @@ class IceLite {
   // may refuse an authentic check (data residency) and must not be fooled by forged ones.
   bool authentic(std::span<const uint8_t> request) const;
 
+  // RFC 8445 7.2.2: our Binding request to `to` (USERNAME "<remote ufrag>:<local ufrag>",
+  // MESSAGE-INTEGRITY with the remote pwd, PRIORITY, ICE-CONTROLLED, FINGERPRINT), proving that `to`
+  // reaches the browser; `nominate`: select `to` once it answers. Retransmissions keep the
+  // transaction id (RFC 8489 6.2.1). Empty (send nothing) before set_remote(), when a send to `to`
+  // is not due yet, or over the per-participant probe rate.
+  std::span<const uint8_t> probe(const turn::Endpoint& to, bool nominate, int64_t now_ms, std::span<uint8_t> out);
+  // An address whose probe is due for retransmission (tick), if any.
+  std::optional<turn::Endpoint> due_probe(int64_t now_ms) const;
+  // A STUN message from `from` that is not a request: a success response to our probe proves `from`.
+  IceProbeResult on_response(std::span<const uint8_t> response, const turn::Endpoint& from, int64_t now_ms);
+  // Whether `from` has answered one of our probes.
+  bool proven(const turn::Endpoint& from) const;
+
   // RFC 8445 9: new local credentials; checks using the old ones are refused (401) from now on.
   // Call set_remote() with the browser's new credentials as well. The selected address and the
   // check times are kept: media keeps flowing on the old pair until a new one is nominated.
@@ -102,6 +133,14 @@ class IceLite {
   struct Seen {
     turn::Endpoint from;
     int64_t last_ms = 0;
+    bool proven = false;  // answered one of our probes
+  };
+  struct Probe {
+    turn::Endpoint to;
+    std::array<uint8_t, 12> txid{};
+    int64_t sent_ms = 0;
+    unsigned sends = 0;
+    bool nominated = false;
   };
   void record(const turn::Endpoint& from, int64_t now_ms);
   IceStatus check_credentials(const turn::stun::Message& m) const;
@@ -112,6 +151,9 @@ class IceLite {
   std::string expected_username_;  // "<local ufrag>:<remote ufrag>", or "<local ufrag>:" before set_remote
   std::optional<turn::Endpoint> selected_;
   std::vector<Seen> seen_;
+  std::vector<Probe> probes_;
+  int64_t probe_window_ms_ = 0;  // the second the probe rate is counted in
+  unsigned probes_in_window_ = 0;
 };
 
 }  // namespace sfu

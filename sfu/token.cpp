@@ -150,7 +150,9 @@ Result verify(std::string_view token, std::span<const std::string> keys, int64_t
   // RFC 7515 4.1.1 / RFC 8725 3.1: only HS256 is accepted; "none" and every other alg are refused.
   auto alg = header->find("alg");
   if (alg == header->end() || !alg->is_string()) return fail(Error::Malformed, "header has no alg");
-  if (alg->get<std::string>() != "HS256") return fail(Error::Malformed, "alg " + alg->dump() + " is not HS256");
+  if (alg->get<std::string>() != "HS256")
+    return fail(Error::Malformed,
+                "alg " + alg->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + " is not HS256");
   // RFC 7519 5.1: typ, if present, is "JWT" (compared case-insensitively as a media type).
   if (auto typ = header->find("typ"); typ != header->end() && (!typ->is_string() || !iequals(typ->get<std::string>(), "JWT")))
     return fail(Error::Malformed, "typ is not JWT");

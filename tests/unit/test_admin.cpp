@@ -34,7 +34,7 @@ turn::Allocation make_allocation(uint64_t id, const std::string& user, turn::Tra
   a.lifetime_s = 600;
   a.stats.bytes_to_peer = bytes;
   a.stats.packets_to_peer = bytes / 100;
-  a.permissions.push_back({*turn::IpAddress::parse("198.51.100.7"), 301'000});
+  a.permissions.insert({*turn::IpAddress::parse("198.51.100.7"), 301'000});
   return a;
 }
 

@@ -107,12 +107,41 @@ Parsed parse_response(std::span<const uint8_t> resp, const std::vector<uint8_t>&
   return p;
 }
 
+// The browser's answer to our probe (RFC 8445 7.2.5 / 7.3): success, same transaction, the source
+// as XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY with the browser's own password, FINGERPRINT.
+std::vector<uint8_t> answer_probe(std::span<const uint8_t> probe, const std::string& pwd, const turn::Endpoint& mapped,
+                                  stun::Class cls = stun::Class::Success) {
+  stun::Message m;
+  EXPECT_EQ(stun::Message::parse(probe, m), stun::ParseError::None);
+  std::vector<uint8_t> buf(512);
+  stun::Builder b(buf, stun::Method::Binding, cls, m.transaction_id());
+  b.add_xor_address(attr::XorMappedAddress, mapped);
+  b.add_integrity(turn::crypto::bytes(pwd));
+  b.add_fingerprint();
+  EXPECT_TRUE(b.ok());
+  buf.resize(b.bytes().size());
+  return buf;
+}
+
 struct IceTest : ::testing::Test {
   IceLite ice{kLocal};
   std::array<uint8_t, IceLite::kResponseBufferSize> out{};
+  std::array<uint8_t, IceLite::kResponseBufferSize> probe_out{};
   void SetUp() override { ASSERT_TRUE(ice.set_remote(kRemote.ufrag, kRemote.pwd)); }
   IceCheckResult check(const std::vector<uint8_t>& req, const char* from = "192.0.2.10:50000", int64_t now = 1000) {
     return ice.on_stun(req, ep(from), now, out);
+  }
+  // A check; if it nominates an unproven address, our probe goes there and the browser answers it.
+  IceCheckResult nominate(const std::vector<uint8_t>& req, const char* from, int64_t now,
+                          const std::string& remote_pwd = kRemote.pwd) {
+    auto r = check(req, from, now);
+    if (!r.probe) return r;
+    auto probe = ice.probe(ep(from), true, now, probe_out);
+    EXPECT_FALSE(probe.empty());
+    auto pr = ice.on_response(answer_probe(probe, remote_pwd, ep("198.51.100.10:40000")), ep(from), now);
+    EXPECT_TRUE(pr.proven);
+    r.selected_changed = pr.selected_changed;
+    return r;
   }
 };
 
@@ -203,7 +232,16 @@ TEST(IceChromium, CapturedCheckAcceptedWithTheRightCredentials) {
   auto r = ice.on_stun(v2, from, 5000, out);
   ASSERT_EQ(r.status, IceStatus::Ok);
   EXPECT_TRUE(r.use_candidate);
-  EXPECT_TRUE(r.selected_changed);
+  EXPECT_FALSE(r.selected_changed);  // not before `from` answers our probe
+  EXPECT_TRUE(r.probe);
+  EXPECT_FALSE(ice.selected());
+  std::array<uint8_t, IceLite::kResponseBufferSize> pb{};
+  auto probe = ice.probe(from, true, 5000, pb);
+  ASSERT_FALSE(probe.empty());
+  EXPECT_EQ(username_of({probe.begin(), probe.end()}), "HL2n:T8zi");  // RFC 8445 7.2.2: theirs:ours
+  auto pr = ice.on_response(answer_probe(probe, "whateverremotepasswordx", from), from, 5010);
+  EXPECT_TRUE(pr.proven);
+  EXPECT_TRUE(pr.selected_changed);
   stun::Message req;
   ASSERT_EQ(stun::Message::parse(v2, req), stun::ParseError::None);
   const auto& pv = req.find(attr::Priority)->value;
@@ -216,7 +254,7 @@ TEST(IceChromium, CapturedCheckAcceptedWithTheRightCredentials) {
   EXPECT_EQ(xma->endpoint, from);
   ASSERT_TRUE(ice.selected());
   EXPECT_EQ(*ice.selected(), from);
-  EXPECT_EQ(ice.last_check_ms(from), 5000);
+  EXPECT_EQ(ice.last_check_ms(from), 5010);
   // Our response has the shape of Chromium's own (chromium_ice_binding_success_response.bin).
   stun::Message theirs;
   ASSERT_EQ(stun::Message::parse(fixture("chromium_ice_binding_success_response.bin"), theirs),
@@ -259,29 +297,30 @@ TEST_F(IceTest, ValidCheckWithoutNominationDoesNotSelect) {
 }
 
 TEST_F(IceTest, UseCandidateSelectsTheLatestNominatedAddress) {
-  auto nominate = build({.use_candidate = true});
-  auto r = check(nominate, "192.0.2.10:50000", 1000);
+  auto nomination = build({.use_candidate = true});
+  auto r = nominate(nomination, "192.0.2.10:50000", 1000);
   ASSERT_EQ(r.status, IceStatus::Ok);
   EXPECT_TRUE(r.use_candidate);
   EXPECT_TRUE(r.selected_changed);
   EXPECT_EQ(*ice.selected(), ep("192.0.2.10:50000"));
-  r = check(nominate, "192.0.2.10:50000", 1500);  // the same pair again (retransmission, keepalive)
+  r = check(nomination, "192.0.2.10:50000", 1500);  // the same pair again (retransmission, keepalive)
   EXPECT_TRUE(r.use_candidate);
   EXPECT_FALSE(r.selected_changed);
+  EXPECT_FALSE(r.probe);  // proven already
   r = check(build({}), "[2001:db8::7]:4000", 2000);  // checked, not nominated: no switch
   EXPECT_FALSE(r.selected_changed);
   EXPECT_EQ(*ice.selected(), ep("192.0.2.10:50000"));
-  r = check(nominate, "[2001:db8::7]:4000", 2500);  // nominated later: it wins
+  r = nominate(nomination, "[2001:db8::7]:4000", 2500);  // nominated later: it wins
   EXPECT_TRUE(r.selected_changed);
   EXPECT_EQ(*ice.selected(), ep("[2001:db8::7]:4000"));
-  auto p = parse_response(r.response, nominate);
+  auto p = parse_response(r.response, nomination);
   auto xma = stun::XorAddress::decode(p.m.find(attr::XorMappedAddress)->value, p.m.transaction_id());
   ASSERT_TRUE(xma);
   EXPECT_EQ(xma->endpoint, ep("[2001:db8::7]:4000"));
 }
 
 TEST_F(IceTest, ConsentExpiresThirtySecondsAfterTheLastCheckOnTheSelectedAddress) {
-  ASSERT_TRUE(check(build({.use_candidate = true}), "192.0.2.10:50000", 0).ok());
+  ASSERT_TRUE(nominate(build({.use_candidate = true}), "192.0.2.10:50000", 0).ok());
   EXPECT_FALSE(ice.consent_expired(30'000));
   ASSERT_TRUE(check(build({}), "192.0.2.10:50000", 20'000).ok());  // a consent check (RFC 7675 5.1)
   EXPECT_FALSE(ice.consent_expired(50'000));
@@ -402,7 +441,7 @@ TEST_F(IceTest, RoleAndPriorityAreRequired) {
 }
 
 TEST_F(IceTest, RestartRejectsOldCredentials) {
-  ASSERT_TRUE(check(build({.use_candidate = true}), "192.0.2.10:50000", 0).ok());
+  ASSERT_TRUE(nominate(build({.use_candidate = true}), "192.0.2.10:50000", 0).ok());
   IceCredentials fresh{"Nwfr", "anewpasswordafterrestart"};
   ice.restart(fresh);
   ASSERT_TRUE(ice.set_remote("Brw2", "thebrowsersnewpassword"));
@@ -413,7 +452,8 @@ TEST_F(IceTest, RestartRejectsOldCredentials) {
   EXPECT_EQ(r.status, IceStatus::BadIntegrity);
   // The old selected pair stays until the new credentials nominate one.
   EXPECT_EQ(*ice.selected(), ep("192.0.2.10:50000"));
-  r = check(build({.username = "Nwfr:Brw2", .pwd = fresh.pwd, .use_candidate = true}), "192.0.2.20:6000", 2000);
+  r = nominate(build({.username = "Nwfr:Brw2", .pwd = fresh.pwd, .use_candidate = true}), "192.0.2.20:6000", 2000,
+               "thebrowsersnewpassword");
   EXPECT_EQ(r.status, IceStatus::Ok);
   EXPECT_TRUE(r.selected_changed);
   EXPECT_EQ(*ice.selected(), ep("192.0.2.20:6000"));
@@ -448,7 +488,7 @@ TEST_F(IceTest, SmallBufferWritesNothing) {
 }
 
 TEST_F(IceTest, TrackedAddressesAreBoundedAndKeepTheSelectedOne) {
-  ASSERT_TRUE(check(build({.use_candidate = true}), "192.0.2.1:1", 0).ok());
+  ASSERT_TRUE(nominate(build({.use_candidate = true}), "192.0.2.1:1", 0).ok());
   for (int i = 0; i < 40; ++i) {
     std::string from = "198.51.100.1:" + std::to_string(1000 + i);
     ASSERT_TRUE(check(build({}), from.c_str(), 1 + i).ok());
@@ -485,4 +525,80 @@ TEST_F(IceTest, GarbageNeverCrashesOrChangesState) {
     ASSERT_FALSE(r.ok());
   }
   EXPECT_FALSE(ice.selected());
+}
+
+// Issue 14 item 3: a participant knows its own ICE password, so a check with USE-CANDIDATE can come
+// from a spoofed source. The address is selected only when it answers our own Binding request.
+TEST_F(IceTest, NominationOfAnUnprovenAddressWaitsForTheAnswerToOurProbe) {
+  ASSERT_TRUE(nominate(build({.use_candidate = true}), "198.51.100.7:5000", 0).selected_changed);
+  auto victim = ep("203.0.113.9:7000");
+  auto r = check(build({.use_candidate = true, .txid_seed = 9}), "203.0.113.9:7000", 100);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.probe);
+  EXPECT_FALSE(r.selected_changed);
+  EXPECT_EQ(*ice.selected(), ep("198.51.100.7:5000"));  // media stays where it was
+  auto probe = ice.probe(victim, true, 100, probe_out);
+  ASSERT_FALSE(probe.empty());
+  std::vector<uint8_t> sent(probe.begin(), probe.end());
+  stun::Message m;
+  ASSERT_EQ(stun::Message::parse(sent, m), stun::ParseError::None);
+  EXPECT_EQ(m.cls(), stun::Class::Request);
+  EXPECT_EQ(username_of(sent), "Brws:Lite");
+  EXPECT_TRUE(m.verify_integrity(turn::crypto::bytes(kRemote.pwd)));
+  EXPECT_TRUE(m.has_fingerprint());
+  EXPECT_TRUE(m.has(attr::IceControlled));
+  EXPECT_TRUE(m.has(attr::Priority));
+  // What does not prove it: an answer from another address, with another key, an error response,
+  // another transaction.
+  EXPECT_FALSE(ice.on_response(answer_probe(sent, kRemote.pwd, victim), ep("198.51.100.7:5000"), 110).proven);
+  EXPECT_FALSE(ice.on_response(answer_probe(sent, kLocal.pwd, victim), victim, 110).proven);
+  EXPECT_FALSE(ice.on_response(answer_probe(sent, kRemote.pwd, victim, stun::Class::Error), victim, 110).proven);
+  auto other = build({.cls = stun::Class::Success, .txid_seed = 77});
+  EXPECT_FALSE(ice.on_response(other, victim, 110).proven);
+  EXPECT_FALSE(ice.proven(victim));
+  EXPECT_EQ(*ice.selected(), ep("198.51.100.7:5000"));
+  // The real answer from there does.
+  auto pr = ice.on_response(answer_probe(sent, kRemote.pwd, victim), victim, 120);
+  EXPECT_TRUE(pr.proven);
+  EXPECT_TRUE(pr.selected_changed);
+  EXPECT_EQ(*ice.selected(), victim);
+  // A replay of that answer proves nothing more (the transaction is done).
+  EXPECT_FALSE(ice.on_response(answer_probe(sent, kRemote.pwd, victim), victim, 130).proven);
+}
+
+TEST_F(IceTest, ProbesAreRetransmittedWithBackoffAndBounded) {
+  auto to = ep("203.0.113.9:7000");
+  ASSERT_TRUE(check(build({.use_candidate = true}), "203.0.113.9:7000", 0).probe);
+  auto first = ice.probe(to, true, 0, probe_out);
+  ASSERT_FALSE(first.empty());
+  stun::Message m1;
+  ASSERT_EQ(stun::Message::parse(first, m1), stun::ParseError::None);
+  auto txid = m1.transaction_id();
+  EXPECT_TRUE(ice.probe(to, true, 100, probe_out).empty());  // every nomination does not re-send
+  EXPECT_FALSE(ice.due_probe(200));
+  ASSERT_EQ(ice.due_probe(250), to);
+  auto again = ice.probe(to, false, 250, probe_out);
+  ASSERT_FALSE(again.empty());
+  stun::Message m2;
+  ASSERT_EQ(stun::Message::parse(again, m2), stun::ParseError::None);
+  EXPECT_EQ(m2.transaction_id(), txid);  // RFC 8489 6.2.1: a retransmission keeps the transaction
+  size_t sends = 2;
+  for (int64_t t = 251; t < 20'000; t += 10)
+    if (ice.due_probe(t) && !ice.probe(to, false, t, probe_out).empty()) ++sends;
+  EXPECT_EQ(sends, IceLite::kMaxProbeSends);
+  // Many spoofed nominations from ever new addresses: at most kMaxProbesPerSecond probes a second.
+  size_t burst = 0;
+  for (int i = 0; i < 100; ++i) {
+    std::string from = "203.0.113.50:" + std::to_string(1000 + i);
+    if (check(build({.use_candidate = true}), from.c_str(), 30'000).probe &&
+        !ice.probe(ep(from.c_str()), true, 30'000, probe_out).empty())
+      ++burst;
+  }
+  EXPECT_EQ(burst, IceLite::kMaxProbesPerSecond);
+}
+
+TEST(IceLite, NoProbeBeforeTheRemoteCredentialsAreKnown) {
+  IceLite ice(kLocal);
+  std::array<uint8_t, IceLite::kResponseBufferSize> out{};
+  EXPECT_TRUE(ice.probe(ep("192.0.2.1:1"), true, 0, out).empty());
 }

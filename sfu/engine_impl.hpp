@@ -1,0 +1,293 @@
+// The SFU engine's private state (sfu/engine.hpp): rooms, participants, tracks, subscriptions and
+// Engine::Impl, whose members are defined by concern in engine.cpp (lifetimes, residency, timers),
+// engine_signal.cpp (signalling messages, offers and answers, publish/subscribe) and
+// engine_media.cpp (the media port: ICE-lite, DTLS, SRTP/SRTCP forwarding, NACK/PLI).
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "sfu/dtls_srtp.hpp"
+#include "sfu/engine.hpp"
+#include "sfu/ice_lite.hpp"
+#include "sfu/nack_buffer.hpp"
+#include "sfu/nat_inference.hpp"
+#include "sfu/retransmit_limit.hpp"
+#include "sfu/rtcp.hpp"
+#include "sfu/rtp.hpp"
+#include "sfu/rtp_stats.hpp"
+#include "sfu/sdp.hpp"
+#include "sfu/srtp.hpp"
+#include "sfu/token.hpp"
+#include "turn/crypto.hpp"
+#include "turn/message.hpp"
+
+namespace sfu {
+
+using nlohmann::json;
+
+namespace engine_detail {
+
+constexpr size_t kMaxPacket = 1500 + 64;
+constexpr int64_t kPliIntervalMs = 500;       // a keyframe request is repeated until one arrives
+constexpr int64_t kPliGiveUpMs = 10'000;
+constexpr int64_t kReportIntervalMs = 1000;   // RR to publishers, SR to subscribers (RFC 3550 6.2)
+constexpr int64_t kForwardedPliMinMs = 300;   // subscribers' PLI/FIR forwarded at most this often
+constexpr size_t kMaxTracksPerParticipant = 8;
+constexpr size_t kMaxNackPerFeedback = 64;
+
+// Signalling JSON carries what clients sent (ids, SDP error excerpts): invalid UTF-8 is replaced,
+// never thrown about.
+inline std::string dump_safe(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// RFC 3550 4: the NTP timestamp of a monotonic instant, anchored to the wall clock once.
+inline uint64_t ntp_of(int64_t now_ms, int64_t anchor_mono_ms, int64_t anchor_unix_ms) {
+  int64_t unix_ms = anchor_unix_ms + (now_ms - anchor_mono_ms);
+  uint64_t secs = static_cast<uint64_t>(unix_ms / 1000) + 2'208'988'800ULL;
+  uint64_t frac = (static_cast<uint64_t>(unix_ms % 1000) << 32) / 1000;
+  return secs << 32 | frac;
+}
+
+inline std::string random_id(size_t bytes) {
+  std::vector<uint8_t> raw(bytes);
+  turn::crypto::random_bytes(raw);
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (uint8_t b : raw) {
+    s += hex[b >> 4];
+    s += hex[b & 15];
+  }
+  return s;
+}
+
+inline uint32_t random_u32() {
+  uint32_t v = 0;
+  turn::crypto::random_bytes({reinterpret_cast<uint8_t*>(&v), sizeof v});
+  return v ? v : 1;
+}
+
+inline MediaCodec codec_of(const std::string& name) {
+  std::string n = name;
+  std::transform(n.begin(), n.end(), n.begin(), ::tolower);
+  if (n == "opus") return MediaCodec::Opus;
+  if (n == "vp8") return MediaCodec::Vp8;
+  if (n == "h264") return MediaCodec::H264;
+  return MediaCodec::Other;
+}
+
+}  // namespace engine_detail
+using namespace engine_detail;
+
+
+struct Participant;
+struct Subscription;
+
+struct Track {
+  std::string id;
+  Participant* owner = nullptr;
+  bool video = false;
+  std::string mid;                 // the publisher's mid
+  uint32_t ssrc = 0;
+  std::string codec_name;
+  MediaCodec codec = MediaCodec::Other;
+  uint8_t payload_type = 0;        // as the publisher sends it
+  uint32_t clock_rate = 90000;
+  std::map<std::string, uint8_t> extmap;  // uri -> the publisher's id
+  uint8_t mid_ext_id = 0;
+  NackBuffer nack{512, kMaxPacket};
+  RtpReceiveStats stats{90000};
+  int64_t keyframe_wanted_since = 0;  // 0: none wanted
+  int64_t last_pli_ms = 0;
+  int64_t last_rr_ms = 0;
+  // The publisher's last SR: maps its RTP clock to wall time for our own SRs to subscribers.
+  bool have_sr = false;
+  uint32_t sr_rtp = 0;
+  int64_t sr_arrival_ms = 0;
+  uint64_t packets = 0;
+  // Who receives this track: rebuilt from the room's subscriptions when they change
+  // (Room::generation), so the per-packet path walks only its own subscribers.
+  std::vector<std::pair<Participant*, Subscription*>> fanout;
+  uint64_t fanout_generation = 0;
+};
+
+struct Subscription {
+  Participant* subscriber = nullptr;
+  Track* track = nullptr;
+  std::string mid;                 // the subscriber's mid
+  uint8_t payload_type = 0;        // the subscriber's payload type for the track's codec
+  ExtensionIdMap extensions;
+  uint8_t mid_ext_id = 0;
+  std::string mid_value;
+  uint32_t packets = 0, octets = 0;
+  int64_t last_sr_ms = 0;
+  int64_t last_forwarded_pli_ms = 0;
+  std::unique_ptr<RecentResends> resent;  // made by the first NACK
+};
+
+struct Room;
+
+struct Participant {
+  std::string id, identity;
+  ConnectionId conn = 0;
+  Room* room = nullptr;
+  bool can_publish = true, can_subscribe = true;
+  int64_t joined_ms = 0;
+  bool first_media_seen = false;
+  // Media session: created by the first offer.
+  std::unique_ptr<IceLite> ice;
+  std::unique_ptr<DtlsSrtpTransport> dtls;
+  SrtpSessionPair srtp;
+  bool srtp_ready = false;
+  bool dtls_failed_counted = false, ice_failure_counted = false;
+  std::optional<turn::Endpoint> addr;  // the selected (nominated) address
+  Path path = Path::Unknown;
+  bool session_counted = false;        // counted in EngineStats::sessions[path]
+  int64_t answered_ms = 0;
+  uint32_t local_ssrc = 0;             // sender SSRC of our RTCP to this participant
+  std::optional<sdp::SessionDescription> offer;
+  uint64_t answer_version = 0;
+  std::map<std::string, std::unique_ptr<Track>> published;        // by the participant's mid
+  std::unordered_map<uint32_t, Track*> ssrcs;                      // its own published tracks' SSRCs
+  TokenBucket resend_budget{0, 0};                                 // NACK resends to it (set at join)
+  std::map<std::string, std::unique_ptr<Subscription>> receiving;  // by the participant's mid
+  std::vector<turn::Endpoint> addresses;                           // learned from valid checks
+  std::vector<turn::Endpoint> relay_candidates;  // the client's own relay candidates (any TURN server)
+  std::vector<turn::Endpoint> host_candidates;   // literal (not mDNS) host candidates
+  std::vector<ReflexiveCandidate> srflx_candidates;
+  int64_t connected_ms = 0;
+  bool nat_inferred = false;
+  // Data residency: addresses whose checks go unanswered (bounded), the first refusal (what the
+  // participant is told if no admitted path is nominated in time), and the region its media session
+  // is counted under while connected.
+  std::vector<turn::Endpoint> refused;
+  std::optional<EngineConfig::Admission> foreign;
+  int64_t foreign_since_ms = 0;
+  std::optional<EngineConfig::Admission> counted_region;
+};
+
+struct Room {
+  std::string name;
+  std::map<std::string, std::unique_ptr<Participant>> participants;
+  uint64_t generation = 1;  // bumped whenever any participant's subscriptions may have changed
+};
+
+struct Engine::Impl {
+  EngineConfig cfg;
+  EngineSink& sink;
+  EngineStats stats;
+  Certificate cert;
+  std::unique_ptr<DtlsSrtpContext> dtls_ctx;
+  std::map<std::string, std::unique_ptr<Room>> rooms;
+  std::unordered_map<ConnectionId, Participant*> by_conn;
+  std::unordered_map<std::string, Participant*> by_ufrag;
+  std::unordered_map<turn::Endpoint, Participant*> by_addr;
+  std::array<uint8_t, kMaxPacket + 64> out{};
+  std::array<uint8_t, IceLite::kResponseBufferSize> stun_out{};
+  std::array<uint8_t, IceLite::kResponseBufferSize> probe_out{};
+  int64_t anchor_mono_ms = 0, anchor_unix_ms = 0;
+  uint64_t session_id = 0;
+  Impl(EngineConfig c, EngineSink& s) : cfg(std::move(c)), sink(s), cert(Certificate::generate(cfg.start_unix_s)) {
+    dtls_ctx = std::make_unique<DtlsSrtpContext>(cert);
+    srtp_library_init();
+    session_id = random_u32();
+  }
+
+  // ------------------------------------------------------------------------------ signalling
+  void send(Participant& p, const json& msg);
+  void send_error(ConnectionId c, const char* code, const std::string& message, bool fatal, json extra = {});
+  json participant_json(const Participant& p) const;
+  void broadcast(Room& room, const json& msg, const Participant* except);
+  void on_message(ConnectionId c, std::string_view text, int64_t now_ms, int64_t unix_s);
+  void join(ConnectionId c, const json& msg, int64_t now_ms, int64_t unix_s);
+
+  // Trickled candidates are not needed for connectivity (ICE-lite), but a relay candidate tells
+  // media arriving from that address apart as relayed by a TURN server other than ours.
+  void candidate(Participant& p, const json& msg);
+
+  // RFC 8839 5.1: "candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type>
+  // [raddr <address> rport <port>] ...": relay candidates tell other TURN servers' relays apart; host
+  // and srflx candidates are evidence for the passive NAT inference.
+  void note_candidate(Participant& p, std::string_view line);
+  static std::optional<turn::Endpoint> endpoint_of(std::string_view address, std::string_view port_text);
+
+  // Once per session, a while after media starts: the participant's NAT mapping behaviour.
+  void infer_nat(Participant& p, int64_t now_ms);
+  void close_room_if_empty(const std::string& name);
+
+  // ------------------------------------------------------------------------------ offers
+  void offer(Participant& p, const json& msg, int64_t now_ms);
+
+  // A sendonly section: the participant publishes (or keeps publishing) a track on that mid.
+  Track* publish(Participant& p, const sdp::MediaSection& m, sdp::AnswerOptions& opts, bool& created);
+  // The section's primary SSRC: the first that is not the second of a FID (RTX) group; 0 if none.
+  static uint32_t primary_ssrc(const sdp::MediaSection& m);
+  // Whether another participant in p's room, or another of p's own mids, publishes `ssrc`.
+  bool ssrc_taken(const Participant& p, const std::string& mid, uint32_t ssrc) const;
+  void unpublish(Participant& p, const std::string& mid, std::vector<std::string>& removed);
+  void drop_subscriptions_to(Track* t);
+  Track* find_track(Room& room, const std::string& id);
+
+  // A recvonly section for a remote track: the SFU sends the track there.
+  void subscribe(Participant& p, const sdp::MediaSection& m, const std::string& track_id, sdp::AnswerOptions& opts,
+                 int64_t now_ms);
+  void want_keyframe(Track& t, int64_t now_ms);
+  void send_pli(Track& t, int64_t now_ms);
+
+  // ------------------------------------------------------------------------------ media
+  void send_rtcp(Participant& p, size_t n);
+  Participant* participant_for(const turn::Endpoint& from);
+  void media(std::span<uint8_t> d, const turn::Endpoint& from, int64_t now_ms);
+  void stun(std::span<uint8_t> d, const turn::Endpoint& from, int64_t now_ms);
+  // RFC 8445 7.2.2: prove that `to` reaches p's browser before media goes there (ice_lite.hpp).
+  void send_probe(Participant& p, const turn::Endpoint& to, bool nominate, int64_t now_ms);
+  // Media follows the address IceLite selected.
+  void follow_selected(Participant& p);
+
+  // ------------------------------------------------------------------------------ residency
+  using Verdict = EngineConfig::Admission::Verdict;
+  static constexpr size_t kMaxRefused = 16;
+  static bool serves(const EngineConfig::Admission& a);
+
+  // May a first (authentic) check from `from` open a media path for `p`? A refusal is remembered,
+  // counted once, and the first one kept for what the participant is told (tick()).
+  bool admitted(Participant& p, std::span<const uint8_t> check, const turn::Endpoint& from, int64_t now_ms);
+
+  // The error a participant whose media comes from outside the served regions gets: where its
+  // region signals (foreign_clients: redirect), or that it is refused.
+  void tell_foreign(ConnectionId c, const EngineConfig::Admission& a);
+
+  // The region a connected participant's media session counts under follows its selected address.
+  void count_region(Participant& p);
+  void uncount_region(Participant& p);
+
+  // SIGHUP: ask again for every address; a participant whose media path is now refused is told and
+  // removed; others lose only their refused addresses (and may be admitted anew).
+  void residency_changed(int64_t now_ms);
+  void classify(Participant& p);
+  void flush_dtls(Participant& p, const turn::Endpoint& to);
+  void dtls(std::span<uint8_t> d, const turn::Endpoint& from, int64_t now_ms);
+  void connected(Participant& p, const turn::Endpoint& from, int64_t now_ms);
+  void srtp(std::span<uint8_t> d, const turn::Endpoint& from, int64_t now_ms);
+  void rtp(Participant& p, std::span<const uint8_t> d, int64_t now_ms);
+  void forward(Participant& to, Subscription& sub, const RtpPacket& pkt);
+  Subscription* subscription_for(Participant& p, uint32_t media_ssrc);
+  void rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_ms);
+  // Answers one NACK's sequence numbers within the bounds of retransmit_limit.hpp; `left` is what
+  // the compound may still ask for.
+  void resend(Participant& p, Subscription& sub, std::span<const uint16_t> seqs, size_t& left, int64_t now_ms);
+
+  // Report blocks about what we sent: RTT (our SRs carry our own NTP clock) and loss.
+  void report_blocks(const ReportBlockList& blocks, int64_t now_ms);
+
+  // ------------------------------------------------------------------------------ timers
+  void tick(int64_t now_ms);
+  void reports(Participant& p, int64_t now_ms);
+
+  // ------------------------------------------------------------------------------ leaving
+  void remove(Participant& p, int64_t now_ms);
+  void count_tracks();
+};
+
+}  // namespace sfu

@@ -1,0 +1,416 @@
+// Engine: signalling messages (sfu/PROTOCOL.md), offers and answers, publishing and subscribing.
+#include "sfu/engine_impl.hpp"
+
+namespace sfu {
+
+void Engine::Impl::send(Participant& p, const json& msg) { sink.send_signal(p.conn, dump_safe(msg)); }
+
+void Engine::Impl::send_error(ConnectionId c, const char* code, const std::string& message, bool fatal, json extra) {
+  json m = {{"type", "error"}, {"code", code}, {"message", message}};
+  for (auto& [k, v] : extra.items()) m[k] = v;
+  sink.send_signal(c, dump_safe(m));
+  stats.signalling_errors.add();
+  if (fatal) sink.close_signal(c, code);
+}
+
+json Engine::Impl::participant_json(const Participant& p) const {
+  json tracks = json::array();
+  for (const auto& [_, t] : p.published) tracks.push_back({{"id", t->id}, {"kind", t->video ? "video" : "audio"}});
+  return {{"id", p.id}, {"identity", p.identity}, {"tracks", tracks},
+          {"path", p.path == Path::Unknown ? json(nullptr) : json(to_string(p.path))}};
+}
+
+void Engine::Impl::broadcast(Room& room, const json& msg, const Participant* except) {
+  std::string text = dump_safe(msg);
+  for (auto& [_, p] : room.participants)
+    if (p.get() != except) sink.send_signal(p->conn, text);
+}
+
+void Engine::Impl::on_message(ConnectionId c, std::string_view text, int64_t now_ms, int64_t unix_s) {
+  json msg = json::parse(text, nullptr, false);
+  if (msg.is_discarded() || !msg.is_object() || !msg.contains("type") || !msg["type"].is_string())
+    return send_error(c, "malformed", "messages are JSON objects with a string 'type'", false);
+  const std::string type = msg["type"];
+  auto it = by_conn.find(c);
+  Participant* p = it == by_conn.end() ? nullptr : it->second;
+  if (type == "join") {
+    if (p) return send_error(c, "malformed", "already joined", false);
+    return join(c, msg, now_ms, unix_s);
+  }
+  if (type == "ping") return sink.send_signal(c, R"({"type":"pong"})");
+  if (!p) return send_error(c, "not_joined", "send 'join' with a token first", false);
+  if (type == "offer") return offer(*p, msg, now_ms);
+  if (type == "candidate") return candidate(*p, msg);
+  if (type == "leave") {
+    remove(*p, now_ms);
+    return sink.close_signal(c, "leave");
+  }
+  send_error(c, "malformed", "unknown message type '" + type + "'", false);
+}
+
+void Engine::Impl::join(ConnectionId c, const json& msg, int64_t now_ms, int64_t unix_s) {
+  if (!msg.contains("token") || !msg["token"].is_string())
+    return send_error(c, "malformed", "'join' needs a 'token' string", false);
+  JoinClaims claims;
+  auto err = verify_join_token(msg["token"].get<std::string>(), cfg.token_keys, unix_s, claims);
+  if (err == TokenError::Expired) return send_error(c, "expired_token", "the join token has expired", true);
+  if (err != TokenError::None) return send_error(c, "bad_token", std::string("join token: ") + to_string(err), true);
+  if (claims.region != cfg.region) {
+    // Residency: no media path here; tell the client where the room's region signals.
+    json detail = {{"region", claims.region}};
+    auto it = cfg.region_signal_urls.find(claims.region);
+    if (it != cfg.region_signal_urls.end() && !it->second.empty()) detail["signal_url"] = it->second;
+    return send_error(c, "wrong_region", "the room is in region '" + claims.region + "', this node serves '" +
+                                             cfg.region + "'" + (detail.contains("signal_url") ? "; join at " + it->second : ""),
+                      true, detail);
+  }
+  auto& room = rooms[claims.room];
+  if (!room) {
+    room = std::make_unique<Room>();
+    room->name = claims.room;
+    stats.rooms.set(rooms.size());
+  }
+  if (room->participants.size() >= cfg.max_participants_per_room) {
+    if (room->participants.empty()) close_room_if_empty(claims.room);
+    return send_error(c, "room_full", "the room has its maximum of participants", true);
+  }
+  auto p = std::make_unique<Participant>();
+  p->id = random_id(6);
+  p->identity = claims.identity;
+  p->conn = c;
+  p->room = room.get();
+  p->can_publish = claims.publish;
+  p->can_subscribe = claims.subscribe;
+  p->joined_ms = now_ms;
+  p->local_ssrc = random_u32();
+  const uint64_t rate = cfg.max_retransmit_bytes_per_second;
+  p->resend_budget = TokenBucket(rate, std::max<uint64_t>(rate / 4, kMaxPacket));  // a quarter second of burst
+  json others = json::array();
+  for (const auto& [_, o] : room->participants) others.push_back(participant_json(*o));
+  Participant& ref = *p;
+  by_conn[c] = p.get();
+  room->participants.emplace(p->id, std::move(p));
+  stats.participants.add();
+  json servers = json::parse(cfg.ice_servers ? cfg.ice_servers(ref.identity) : "[]", nullptr, false);
+  send(ref, {{"type", "joined"}, {"participant", ref.id}, {"room", room->name}, {"identity", ref.identity},
+             {"region", cfg.region}, {"ice_servers", servers.is_discarded() ? json::array() : servers},
+             {"participants", others}});
+  broadcast(*room, {{"type", "participant_joined"}, {"participant", participant_json(ref)}}, &ref);
+  sink.signal_joined(c);
+}
+
+void Engine::Impl::candidate(Participant& p, const json& msg) {
+  const json* c = msg.contains("candidate") ? &msg["candidate"] : nullptr;
+  std::string line;
+  if (c && c->is_string()) line = c->get<std::string>();
+  else if (c && c->is_object() && c->contains("candidate") && (*c)["candidate"].is_string())
+    line = (*c)["candidate"].get<std::string>();
+  else return send_error(p.conn, "malformed", "'candidate' needs a candidate line", false);
+  note_candidate(p, line);
+}
+
+void Engine::Impl::note_candidate(Participant& p, std::string_view line) {
+  if (line.rfind("a=", 0) == 0) line.remove_prefix(2);
+  if (line.rfind("candidate:", 0) == 0) line.remove_prefix(10);
+  std::vector<std::string_view> f;
+  while (!line.empty() && f.size() < 12) {
+    auto sp = line.find(' ');
+    f.push_back(line.substr(0, sp));
+    line = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+  }
+  if (f.size() < 8 || f[6] != "typ") return;
+  auto ep = endpoint_of(f[4], f[5]);
+  if (!ep || (f[2] != "udp" && f[2] != "UDP")) return;
+  auto remember = [](auto& v, const auto& x) {
+    if (std::find(v.begin(), v.end(), x) != v.end()) return false;
+    if (v.size() >= 16) v.erase(v.begin());
+    v.push_back(x);
+    return true;
+  };
+  if (f[7] == "host") {
+    remember(p.host_candidates, *ep);
+  } else if (f[7] == "srflx") {
+    std::optional<turn::Endpoint> base;
+    if (f.size() >= 12 && f[8] == "raddr" && f[10] == "rport") base = endpoint_of(f[9], f[11]);
+    if (base && (base->address.is_unspecified() || base->port == 0)) base.reset();  // hidden (mDNS era)
+    bool known = false;
+    for (const auto& c : p.srflx_candidates) known = known || (c.address == *ep && c.base == base);
+    if (!known) {
+      if (p.srflx_candidates.size() >= 16) p.srflx_candidates.erase(p.srflx_candidates.begin());
+      p.srflx_candidates.push_back({*ep, base});
+    }
+  } else if (f[7] == "relay") {
+    if (remember(p.relay_candidates, *ep) && p.addr && *p.addr == *ep) classify(p);
+  }
+}
+
+std::optional<turn::Endpoint> Engine::Impl::endpoint_of(std::string_view address, std::string_view port_text) {
+  auto ip = turn::IpAddress::parse(address);
+  int port = 0;
+  for (char ch : port_text) port = ch >= '0' && ch <= '9' && port < 65536 ? port * 10 + (ch - '0') : 70000;
+  if (!ip || port <= 0 || port > 65535) return std::nullopt;
+  return turn::Endpoint{ip->unmapped(), static_cast<uint16_t>(port)};
+}
+
+void Engine::Impl::offer(Participant& p, const json& msg, int64_t now_ms) {
+  if (!msg.contains("sdp") || !msg["sdp"].is_string())
+    return send_error(p.conn, "malformed", "'offer' needs an 'sdp' string", false);
+  std::map<std::string, std::string> wanted;  // mid -> track id
+  if (msg.contains("subscriptions")) {
+    if (!msg["subscriptions"].is_object())
+      return send_error(p.conn, "malformed", "'subscriptions' must map mids to track ids", false);
+    for (auto& [mid, id] : msg["subscriptions"].items()) {
+      if (!id.is_string()) return send_error(p.conn, "malformed", "'subscriptions' values are track ids", false);
+      wanted[mid] = id.get<std::string>();
+    }
+  }
+  sdp::Error perr;
+  auto parsed = sdp::parse(msg["sdp"].get<std::string>(), perr);
+  if (!parsed) return send_error(p.conn, "bad_sdp", perr.to_string(), false);
+  if (auto bad = sdp::check_offer(*parsed)) return send_error(p.conn, "bad_sdp", bad.to_string(), false);
+  auto remote_ice = sdp::ice_credentials(*parsed);
+  auto fp = sdp::fingerprint(*parsed);
+  if (!remote_ice || !fp) return send_error(p.conn, "bad_sdp", "the offer has no ICE credentials or fingerprint", false);
+  std::string fp_text = fp->to_string();  // "sha-256 AB:..."
+  std::string fp_value = fp_text.substr(fp_text.find(' ') + 1);
+  if (!p.ice) {
+    p.ice = std::make_unique<IceLite>();
+    by_ufrag[p.ice->local().ufrag] = &p;
+    p.dtls = std::make_unique<DtlsSrtpTransport>(*dtls_ctx, now_ms);
+    if (!p.dtls->set_remote_fingerprint(fp->algorithm, fp_value))
+      return send_error(p.conn, "bad_sdp", "unsupported fingerprint algorithm '" + fp->algorithm + "'", false);
+  } else if (p.offer && sdp::ice_restart(*p.offer, *parsed)) {
+    by_ufrag.erase(p.ice->local().ufrag);
+    p.ice->restart(IceCredentials::generate());
+    by_ufrag[p.ice->local().ufrag] = &p;
+  }
+  if (!p.ice->set_remote(remote_ice->ufrag, remote_ice->pwd))
+    return send_error(p.conn, "bad_sdp", "invalid ICE credentials in the offer", false);
+
+  sdp::AnswerOptions opts;
+  opts.ice = {p.ice->local().ufrag, p.ice->local().pwd};
+  opts.fingerprint.algorithm = std::string(cert.fingerprint_algorithm());
+  if (auto v = parse_fingerprint(cert.fingerprint_value())) opts.fingerprint.value = *v;
+  opts.addresses = cfg.candidates;
+  opts.session_id = session_id;
+  opts.session_version = ++p.answer_version;
+  std::vector<Track*> added;
+  std::vector<std::string> removed;
+  std::set<std::string> seen_mids;
+  for (const auto& m : parsed->media)
+    for (const auto& c : m.candidates)
+      note_candidate(p, "candidate:" + c.foundation + " " + std::to_string(c.component) + " " + c.transport + " " +
+                            std::to_string(c.priority) + " " + c.address + " " + std::to_string(c.port) + " typ " +
+                            c.type + (c.related_address && c.related_port ? " raddr " + *c.related_address +
+                                                                                 " rport " + std::to_string(*c.related_port)
+                                                                           : std::string()));
+  for (const auto& m : parsed->media) {
+    seen_mids.insert(m.mid);
+    if (m.kind != sdp::MediaKind::Audio && m.kind != sdp::MediaKind::Video) {
+      opts.reject.push_back(m.mid);
+      continue;
+    }
+    bool sending = m.direction == sdp::Direction::SendOnly || m.direction == sdp::Direction::SendRecv;
+    if (m.rejected() || !sending) unpublish(p, m.mid, removed);
+    if (m.rejected() || (m.direction != sdp::Direction::RecvOnly && m.direction != sdp::Direction::SendRecv)) {
+      p.receiving.erase(m.mid);
+    }
+    if (m.rejected()) continue;
+    if (sending) {
+      if (!p.can_publish) {
+        opts.reject.push_back(m.mid);
+        send_error(p.conn, "forbidden", "this token does not allow publishing", false);
+        continue;
+      }
+      if (uint32_t ssrc = primary_ssrc(m); ssrc && ssrc_taken(p, m.mid, ssrc)) {
+        opts.reject.push_back(m.mid);
+        unpublish(p, m.mid, removed);
+        stats.ssrc_conflicts.add();
+        send_error(p.conn, "bad_sdp",
+                   "mid " + m.mid + ": SSRC " + std::to_string(ssrc) + " is already used in this room", false);
+        continue;
+      }
+      bool created = false;
+      Track* t = publish(p, m, opts, created);
+      if (!t) {
+        opts.reject.push_back(m.mid);
+        continue;
+      }
+      if (created) added.push_back(t);
+    }
+    if (m.direction == sdp::Direction::RecvOnly || m.direction == sdp::Direction::SendRecv) {
+      auto w = wanted.find(m.mid);
+      if (w != wanted.end() && p.can_subscribe) subscribe(p, m, w->second, opts, now_ms);
+      else p.receiving.erase(m.mid);
+    }
+  }
+  // Mids no longer in the offer at all.
+  for (auto it = p.published.begin(); it != p.published.end();) {
+    if (!seen_mids.count(it->first)) {
+      std::string mid = it->first;
+      ++it;
+      unpublish(p, mid, removed);
+    } else {
+      ++it;
+    }
+  }
+  // Payload types are what the answer negotiates (the offer may list a codec twice, e.g. H264
+  // with several profiles): read them back from the answer's sections.
+  sdp::SessionDescription built = sdp::build_answer(*parsed, opts);
+  for (auto& [mid, t] : p.published) {
+    const sdp::MediaSection* s = sdp::find_section(built, mid);
+    if (!s || s->codecs.empty()) continue;
+    t->codec_name = s->codecs.front().name;
+    t->codec = codec_of(t->codec_name);
+    t->payload_type = s->codecs.front().payload_type;
+    t->clock_rate = s->codecs.front().clock_rate ? s->codecs.front().clock_rate : t->clock_rate;
+  }
+  for (auto it = p.receiving.begin(); it != p.receiving.end();) {
+    const sdp::MediaSection* s = sdp::find_section(built, it->first);
+    auto pt = s && s->direction == sdp::Direction::SendOnly ? sdp::payload_type(*s, it->second->track->codec_name)
+                                                           : std::nullopt;
+    if (!pt) {
+      it = p.receiving.erase(it);  // answered inactive after all: nothing goes there
+      continue;
+    }
+    it->second->payload_type = *pt;
+    ++it;
+  }
+  ++p.room->generation;
+  std::string answer = sdp::to_string(built);
+  p.offer = std::move(*parsed);
+  p.answered_ms = p.answered_ms ? p.answered_ms : now_ms;
+  send(p, {{"type", "answer"}, {"sdp", answer}});
+  for (Track* t : added)
+    broadcast(*p.room, {{"type", "track_published"}, {"participant", p.id},
+                        {"track", {{"id", t->id}, {"kind", t->video ? "video" : "audio"}}}}, &p);
+  count_tracks();
+}
+
+Track* Engine::Impl::publish(Participant& p, const sdp::MediaSection& m, sdp::AnswerOptions& opts, bool& created) {
+  uint32_t ssrc = primary_ssrc(m);
+  if (ssrc == 0) return nullptr;  // without a=ssrc we could not demultiplex: Chromium always sends it
+  const auto& prefs = m.kind == sdp::MediaKind::Audio ? opts.audio_codecs : opts.video_codecs;
+  const sdp::Codec* chosen = nullptr;
+  for (const auto& name : prefs) {
+    if (auto pt = sdp::payload_type(m, name)) { chosen = m.find_codec(*pt); break; }
+  }
+  if (!chosen) return nullptr;
+  if (auto old = p.published.find(m.mid); old != p.published.end() && old->second->ssrc != ssrc) {
+    std::vector<std::string> removed;  // the same mid with a new source: a new track
+    unpublish(p, m.mid, removed);
+  }
+  auto& slot = p.published[m.mid];
+  if (!slot) {
+    if (p.published.size() > kMaxTracksPerParticipant) {
+      p.published.erase(m.mid);
+      return nullptr;
+    }
+    slot = std::make_unique<Track>();
+    slot->id = p.id + "-" + m.mid;
+    slot->owner = &p;
+    slot->mid = m.mid;
+    slot->ssrc = ssrc;
+    slot->video = m.kind == sdp::MediaKind::Video;
+    p.ssrcs[ssrc] = slot.get();
+    created = true;
+  }
+  Track& t = *slot;
+  t.codec_name = chosen->name;
+  t.codec = codec_of(chosen->name);
+  t.payload_type = chosen->payload_type;
+  t.clock_rate = chosen->clock_rate ? chosen->clock_rate : 90000;
+  if (created) t.stats = RtpReceiveStats(t.clock_rate);
+  t.extmap.clear();
+  for (const auto& e : m.extmaps) t.extmap[e.uri] = e.id;
+  t.mid_ext_id = sdp::extmap_id(m, sdp::ext::kMid).value_or(0);
+  return &t;
+}
+
+uint32_t Engine::Impl::primary_ssrc(const sdp::MediaSection& m) {
+  for (const auto& s : m.ssrcs) {
+    bool rtx = false;
+    for (const auto& g : m.ssrc_groups)
+      if (g.semantics == "FID" && g.ssrcs.size() == 2 && g.ssrcs[1] == s.ssrc) rtx = true;
+    if (!rtx) return s.ssrc;
+  }
+  return 0;
+}
+
+// Forwarded packets keep the publisher's SSRC, and a participant's SSRC table is its own: a track
+// announcing an SSRC already published in the room (by anyone else, or on another of its mids)
+// would collide at every subscriber, so it is refused.
+bool Engine::Impl::ssrc_taken(const Participant& p, const std::string& mid, uint32_t ssrc) const {
+  for (const auto& [_, other] : p.room->participants)
+    for (const auto& [other_mid, t] : other->published)
+      if (t->ssrc == ssrc && (other.get() != &p || other_mid != mid)) return true;
+  return false;
+}
+
+void Engine::Impl::unpublish(Participant& p, const std::string& mid, std::vector<std::string>& removed) {
+  auto it = p.published.find(mid);
+  if (it == p.published.end()) return;
+  Track* t = it->second.get();
+  drop_subscriptions_to(t);
+  if (auto s = p.ssrcs.find(t->ssrc); s != p.ssrcs.end() && s->second == t) p.ssrcs.erase(s);
+  removed.push_back(t->id);
+  broadcast(*p.room, {{"type", "track_unpublished"}, {"participant", p.id}, {"track", t->id}}, &p);
+  p.published.erase(it);
+}
+
+void Engine::Impl::drop_subscriptions_to(Track* t) {
+  ++t->owner->room->generation;
+  for (auto& [_, other] : t->owner->room->participants)
+    for (auto it = other->receiving.begin(); it != other->receiving.end();)
+      it = it->second->track == t ? other->receiving.erase(it) : std::next(it);
+}
+
+Track* Engine::Impl::find_track(Room& room, const std::string& id) {
+  for (auto& [_, p] : room.participants)
+    for (auto& [__, t] : p->published)
+      if (t->id == id) return t.get();
+  return nullptr;
+}
+
+void Engine::Impl::subscribe(Participant& p, const sdp::MediaSection& m, const std::string& track_id, sdp::AnswerOptions& opts,
+    int64_t now_ms) {
+  Track* t = find_track(*p.room, track_id);
+  bool kind_ok = t && (t->video == (m.kind == sdp::MediaKind::Video));
+  auto pt = t ? sdp::payload_type(m, t->codec_name) : std::nullopt;
+  if (!t || !kind_ok || !pt || t->owner == &p) {
+    p.receiving.erase(m.mid);
+    return;  // answered inactive: nothing to send there
+  }
+  // A track already sent on another of this subscriber's mids stays there: browsers refuse an
+  // answer that moves an announced SSRC to a new mid (and one SSRC in two sections).
+  for (const auto& [mid, other] : p.receiving)
+    if (other->track == t && mid != m.mid) {
+      p.receiving.erase(m.mid);
+      return;
+    }
+  auto& sub = p.receiving[m.mid];
+  bool fresh = !sub || sub->track != t;
+  if (fresh) sub = std::make_unique<Subscription>();
+  sub->subscriber = &p;
+  sub->track = t;
+  sub->mid = m.mid;
+  sub->mid_value = m.mid;
+  sub->payload_type = *pt;
+  sub->extensions = ExtensionIdMap{};
+  for (const auto& e : m.extmaps) {
+    auto pub = t->extmap.find(e.uri);
+    if (pub == t->extmap.end()) continue;
+    // Only what the answers keep: mid and abs-send-time (transport-cc is not negotiated).
+    if (e.uri == sdp::ext::kMid || e.uri == sdp::ext::kAbsSendTime) sub->extensions.set(pub->second, e.id);
+  }
+  sub->mid_ext_id = sdp::extmap_id(m, sdp::ext::kMid).value_or(0);
+  sdp::SendTrack st;
+  st.ssrc = t->ssrc;
+  st.cname = "turnpike-" + t->owner->id;
+  st.stream_id = t->owner->id;
+  st.track_id = t->id;
+  opts.send[m.mid] = st;
+  if (fresh && t->video) want_keyframe(*t, now_ms);
+}
+
+}  // namespace sfu
