@@ -16,6 +16,7 @@
 
 #include "common/json_text.hpp"
 #include "diag/lifetime_probe.hpp"
+#include "tests/fuzz/target.hpp"
 
 namespace {
 const turn::Endpoint kServer = *turn::Endpoint::parse("127.0.0.1:3478");
@@ -23,7 +24,7 @@ const turn::Endpoint kStranger = *turn::Endpoint::parse("127.0.0.2:3479");
 const turn::IpAddress kLocal = *turn::IpAddress::parse("192.0.2.10");
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+TURNPIKE_FUZZ_TARGET("diag", lifetime_probe) {
   diag::LifetimeConfig cfg;
   cfg.server = kServer;
   cfg.min_ms = 100;

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "diag/nat_probe.hpp"
+#include "tests/fuzz/target.hpp"
 
 namespace {
 const turn::Endpoint kSources[] = {
@@ -16,7 +17,7 @@ const turn::Endpoint kSources[] = {
 };
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+TURNPIKE_FUZZ_TARGET("diag", nat_probe) {
   diag::NatProbeConfig cfg;
   cfg.server = kSources[0];
   cfg.local[0] = turn::Endpoint::parse("192.0.2.10:40000");

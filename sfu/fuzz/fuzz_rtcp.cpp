@@ -8,6 +8,7 @@
 
 #include "sfu/rtcp.hpp"
 #include "sfu/srtp.hpp"
+#include "tests/fuzz/target.hpp"
 
 using namespace sfu;
 
@@ -22,7 +23,7 @@ SrtpSession& inbound() {
     SrtpSessionPair p;
     std::array<uint8_t, 56> km{};
     for (size_t i = 0; i < km.size(); ++i) km[i] = static_cast<uint8_t>(i * 13);
-    if (make_srtp_sessions(srtp_profile::kAeadAes128Gcm, km, true, p) != SrtpError::None) __builtin_trap();
+    if (make_srtp_sessions(srtp_profile::kAeadAes128Gcm, km, true, p) != SrtpError::None) FUZZ_FAIL();
     return p;
   }();
   return pair.inbound;
@@ -41,11 +42,11 @@ void round_trip(const RtcpPacket& p) {
       SenderReport again;
       RtcpReader r({g_buf.data(), n});
       RtcpPacket q;
-      if (n == 0 || !r.next(q) || SenderReport::parse(q, again) != RtcpError::None) __builtin_trap();
+      if (n == 0 || !r.next(q) || SenderReport::parse(q, again) != RtcpError::None) FUZZ_FAIL();
       if (again.ssrc != sr.ssrc || !(again.info == sr.info) || again.blocks.size() != sr.blocks.size())
-        __builtin_trap();
+        FUZZ_FAIL();
       for (size_t i = 0; i < sr.blocks.size(); ++i)
-        if (!(again.blocks[i] == sr.blocks[i])) __builtin_trap();
+        if (!(again.blocks[i] == sr.blocks[i])) FUZZ_FAIL();
       return;
     }
     case RtcpKind::ReceiverReport: {
@@ -57,24 +58,24 @@ void round_trip(const RtcpPacket& p) {
       ReceiverReport again;
       RtcpReader r({g_buf.data(), n});
       RtcpPacket q;
-      if (n == 0 || !r.next(q) || ReceiverReport::parse(q, again) != RtcpError::None) __builtin_trap();
-      if (again.ssrc != rr.ssrc || again.blocks.size() != rr.blocks.size()) __builtin_trap();
+      if (n == 0 || !r.next(q) || ReceiverReport::parse(q, again) != RtcpError::None) FUZZ_FAIL();
+      if (again.ssrc != rr.ssrc || again.blocks.size() != rr.blocks.size()) FUZZ_FAIL();
       for (size_t i = 0; i < rr.blocks.size(); ++i)
-        if (!(again.blocks[i] == rr.blocks[i])) __builtin_trap();
+        if (!(again.blocks[i] == rr.blocks[i])) FUZZ_FAIL();
       return;
     }
     case RtcpKind::Bye: {
       Bye bye;
       if (Bye::parse(p, bye) != RtcpError::None) return;
-      if (!inside(bye.reason, p.raw.data(), p.raw.size())) __builtin_trap();
+      if (!inside(bye.reason, p.raw.data(), p.raw.size())) FUZZ_FAIL();
       std::array<uint32_t, 31> ssrcs;
       for (size_t i = 0; i < bye.ssrcs.size(); ++i) ssrcs[i] = bye.ssrcs[i];
       const size_t n = build_bye(g_buf, {ssrcs.data(), bye.ssrcs.size()});
       Bye again;
       RtcpReader r({g_buf.data(), n});
       RtcpPacket q;
-      if (n == 0 || !r.next(q) || Bye::parse(q, again) != RtcpError::None) __builtin_trap();
-      if (again.ssrcs.size() != bye.ssrcs.size()) __builtin_trap();
+      if (n == 0 || !r.next(q) || Bye::parse(q, again) != RtcpError::None) FUZZ_FAIL();
+      if (again.ssrcs.size() != bye.ssrcs.size()) FUZZ_FAIL();
       return;
     }
     case RtcpKind::GenericNack: {
@@ -82,13 +83,13 @@ void round_trip(const RtcpPacket& p) {
       if (GenericNack::parse(p, nack) != RtcpError::None) return;
       std::vector<uint16_t> seqs(nack.items.size() * kMaxSequencesPerNackItem), back;
       const size_t count = nack.expand(seqs);
-      if (count != nack.sequence_count()) __builtin_trap();
+      if (count != nack.sequence_count()) FUZZ_FAIL();
       std::vector<uint8_t> buf(12 + 4 * count);
       const size_t n = build_nack(buf, nack.sender_ssrc, nack.media_ssrc, {seqs.data(), count});
       GenericNack again;
       RtcpReader r({buf.data(), n});
       RtcpPacket q;
-      if (n == 0 || !r.next(q) || GenericNack::parse(q, again) != RtcpError::None) __builtin_trap();
+      if (n == 0 || !r.next(q) || GenericNack::parse(q, again) != RtcpError::None) FUZZ_FAIL();
       back.resize(again.sequence_count());
       back.resize(again.expand(back));
       std::vector<uint16_t> a(seqs.begin(), seqs.begin() + count);
@@ -96,12 +97,12 @@ void round_trip(const RtcpPacket& p) {
       a.erase(std::unique(a.begin(), a.end()), a.end());
       std::sort(back.begin(), back.end());
       back.erase(std::unique(back.begin(), back.end()), back.end());
-      if (a != back) __builtin_trap();
+      if (a != back) FUZZ_FAIL();
       return;
     }
     case RtcpKind::TransportCc: {
       TransportCc t;
-      if (TransportCc::parse(p, t) == RtcpError::None && !inside(t.fci, p.raw.data(), p.raw.size())) __builtin_trap();
+      if (TransportCc::parse(p, t) == RtcpError::None && !inside(t.fci, p.raw.data(), p.raw.size())) FUZZ_FAIL();
       return;
     }
     case RtcpKind::Pli: {
@@ -111,20 +112,20 @@ void round_trip(const RtcpPacket& p) {
       Pli again;
       RtcpReader r({g_buf.data(), n});
       RtcpPacket q;
-      if (!r.next(q) || Pli::parse(q, again) != RtcpError::None || again.media_ssrc != pli.media_ssrc) __builtin_trap();
+      if (!r.next(q) || Pli::parse(q, again) != RtcpError::None || again.media_ssrc != pli.media_ssrc) FUZZ_FAIL();
       return;
     }
     case RtcpKind::Fir: {
       Fir fir;
       if (Fir::parse(p, fir) != RtcpError::None) return;
-      if (fir.entries.empty()) __builtin_trap();
+      if (fir.entries.empty()) FUZZ_FAIL();
       const size_t n = build_fir(g_buf, fir.sender_ssrc, fir.entries[0].ssrc, fir.entries[0].sequence);
       Fir again;
       RtcpReader r({g_buf.data(), n});
       RtcpPacket q;
       if (!r.next(q) || Fir::parse(q, again) != RtcpError::None || again.entries[0].ssrc != fir.entries[0].ssrc ||
           again.entries[0].sequence != fir.entries[0].sequence)
-        __builtin_trap();
+        FUZZ_FAIL();
       return;
     }
     case RtcpKind::Remb: {
@@ -136,10 +137,10 @@ void round_trip(const RtcpPacket& p) {
       Remb again;
       RtcpReader r({g_buf.data(), n});
       RtcpPacket q;
-      if (n == 0 || !r.next(q) || Remb::parse(q, again) != RtcpError::None) __builtin_trap();
-      if (again.bitrate_bps > remb.bitrate_bps || again.ssrcs.size() != remb.ssrcs.size()) __builtin_trap();
+      if (n == 0 || !r.next(q) || Remb::parse(q, again) != RtcpError::None) FUZZ_FAIL();
+      if (again.bitrate_bps > remb.bitrate_bps || again.ssrcs.size() != remb.ssrcs.size()) FUZZ_FAIL();
       for (size_t i = 0; i < remb.ssrcs.size(); ++i)
-        if (again.ssrcs[i] != remb.ssrcs[i]) __builtin_trap();
+        if (again.ssrcs[i] != remb.ssrcs[i]) FUZZ_FAIL();
       return;
     }
     default:
@@ -149,26 +150,26 @@ void round_trip(const RtcpPacket& p) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+TURNPIKE_FUZZ_TARGET("sfu", rtcp) {
   const std::span<const uint8_t> in(data, size);
   RtcpHeader h;
-  if (RtcpHeader::parse(in, h) == RtcpError::None && h.packet_size() > 4 * 65536) __builtin_trap();
+  if (RtcpHeader::parse(in, h) == RtcpError::None && h.packet_size() > 4 * 65536) FUZZ_FAIL();
 
   std::vector<uint8_t> copy(in.begin(), in.end());
   size_t len = size;
-  if (inbound().unprotect_rtcp(copy, len) == SrtpError::None && len > size) __builtin_trap();
+  if (inbound().unprotect_rtcp(copy, len) == SrtpError::None && len > size) FUZZ_FAIL();
 
   RtcpReader reader(in);
   RtcpPacket p;
   size_t packets = 0;
   while (reader.next(p)) {
     ++packets;
-    if (!inside(p.raw, data, size) || !inside(p.body, p.raw.data(), p.raw.size())) __builtin_trap();
-    if (p.raw.size() != p.header.packet_size() || p.body.data() != p.raw.data() + 4) __builtin_trap();
+    if (!inside(p.raw, data, size) || !inside(p.body, p.raw.data(), p.raw.size())) FUZZ_FAIL();
+    if (p.raw.size() != p.header.packet_size() || p.body.data() != p.raw.data() + 4) FUZZ_FAIL();
     round_trip(p);
   }
   const RtcpError whole = validate_compound(in);
-  if (whole != reader.error() && !(size == 0 && whole == RtcpError::Truncated)) __builtin_trap();
+  if (whole != reader.error() && !(size == 0 && whole == RtcpError::Truncated)) FUZZ_FAIL();
 
   // SSRC rewrite: nothing changes on error; on success only SSRCs did, so the compound still reads
   // the same way, packet for packet.
@@ -176,7 +177,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::array<SsrcMapping, 2> map{SsrcMapping{1, 0x10000001}, SsrcMapping{0, 0xFFFFFFFF}};
   const RtcpError e = rewrite_ssrcs(rw, 0xABCDEF01u, map);
   if (e != RtcpError::None) {
-    if (size && std::memcmp(rw.data(), data, size) != 0) __builtin_trap();
+    if (size && std::memcmp(rw.data(), data, size) != 0) FUZZ_FAIL();
     return 0;
   }
   RtcpReader a(in), b(rw);
@@ -184,9 +185,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t again = 0;
   while (a.next(pa)) {
     if (!b.next(pb) || pa.raw.size() != pb.raw.size() || pa.body.size() != pb.body.size() || kind_of(pa) != kind_of(pb))
-      __builtin_trap();
+      FUZZ_FAIL();
     ++again;
   }
-  if (b.next(pb) || again != packets) __builtin_trap();
+  if (b.next(pb) || again != packets) FUZZ_FAIL();
   return 0;
 }

@@ -7,6 +7,7 @@
 
 #include "sfu/rtp.hpp"
 #include "sfu/srtp.hpp"
+#include "tests/fuzz/target.hpp"
 
 using namespace sfu;
 
@@ -17,14 +18,14 @@ bool inside(std::span<const uint8_t> s, const uint8_t* data, size_t size) {
 }
 
 void check_view(const RtpPacket& p, const uint8_t* data, size_t size) {
-  if (!inside(p.payload, data, size) || !inside(p.extension_data, data, size)) __builtin_trap();
-  if (p.extension_count > RtpPacket::kMaxExtensions) __builtin_trap();
+  if (!inside(p.payload, data, size) || !inside(p.extension_data, data, size)) FUZZ_FAIL();
+  if (p.extension_count > RtpPacket::kMaxExtensions) FUZZ_FAIL();
   for (const auto& e : p.extension_list()) {
-    if (!inside(e.value, data, size)) __builtin_trap();
+    if (!inside(e.value, data, size)) FUZZ_FAIL();
     if (e.value.data() < p.extension_data.data() ||
-        e.value.data() + e.value.size() > p.extension_data.data() + p.extension_data.size()) __builtin_trap();
+        e.value.data() + e.value.size() > p.extension_data.data() + p.extension_data.size()) FUZZ_FAIL();
   }
-  if (p.header_size + p.payload.size() + p.padding_size != size) __builtin_trap();
+  if (p.header_size + p.payload.size() + p.padding_size != size) FUZZ_FAIL();
 }
 
 const ExtensionIdMap& test_map() {
@@ -44,7 +45,7 @@ SrtpSession& inbound() {
     SrtpSessionPair p;
     std::array<uint8_t, 60> km{};
     for (size_t i = 0; i < km.size(); ++i) km[i] = static_cast<uint8_t>(i * 7);
-    if (make_srtp_sessions(srtp_profile::kAes128CmSha1_80, km, true, p) != SrtpError::None) __builtin_trap();
+    if (make_srtp_sessions(srtp_profile::kAes128CmSha1_80, km, true, p) != SrtpError::None) FUZZ_FAIL();
     return p;
   }();
   return pair.inbound;
@@ -52,18 +53,18 @@ SrtpSession& inbound() {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+TURNPIKE_FUZZ_TARGET("sfu", rtp) {
   const std::span<const uint8_t> in(data, size);
-  if (looks_like_rtp(in) && looks_like_rtcp(in)) __builtin_trap();
+  if (looks_like_rtp(in) && looks_like_rtcp(in)) FUZZ_FAIL();
 
   std::vector<uint8_t> copy(in.begin(), in.end());
   copy.resize(size + kSrtpMaxRtpOverhead);
   size_t len = size;
-  if (inbound().unprotect_rtp(copy, len) == SrtpError::None && len > size) __builtin_trap();
+  if (inbound().unprotect_rtp(copy, len) == SrtpError::None && len > size) FUZZ_FAIL();
 
   RtpPacket h;
   if (RtpPacket::parse_header(in, h) == RtpError::None) {
-    if (!inside(h.payload, data, size) || h.header_size + h.payload.size() != size) __builtin_trap();
+    if (!inside(h.payload, data, size) || h.header_size + h.payload.size() != size) FUZZ_FAIL();
   }
   RtpPacket p;
   if (RtpPacket::parse(in, p) != RtpError::None) return 0;
@@ -96,21 +97,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::vector<uint8_t> out(size + 8 * 1024);
   const size_t n = rewrite(p, out, r);
-  if (n == 0 || n + kSrtpRtpTrailerRoom > out.size()) __builtin_trap();
+  if (n == 0 || n + kSrtpRtpTrailerRoom > out.size()) FUZZ_FAIL();
   RtpPacket q;
-  if (RtpPacket::parse({out.data(), n}, q) != RtpError::None) __builtin_trap();
+  if (RtpPacket::parse({out.data(), n}, q) != RtpError::None) FUZZ_FAIL();
   if (q.ssrc != r.ssrc || q.payload_type != r.payload_type || q.sequence != r.sequence ||
       q.timestamp != p.timestamp + r.timestamp_offset || q.marker != p.marker || q.csrc_count != p.csrc_count ||
       q.padding_size != p.padding_size || q.payload.size() != p.payload.size())
-    __builtin_trap();
-  if (!p.payload.empty() && std::memcmp(q.payload.data(), p.payload.data(), p.payload.size()) != 0) __builtin_trap();
+    FUZZ_FAIL();
+  if (!p.payload.empty() && std::memcmp(q.payload.data(), p.payload.data(), p.payload.size()) != 0) FUZZ_FAIL();
   for (size_t i = 0; i < p.csrc_count; ++i)
-    if (q.csrc(i) != p.csrc(i)) __builtin_trap();
-  if (q.extension_count != nwant || q.has_extension != (nwant > 0)) __builtin_trap();
+    if (q.csrc(i) != p.csrc(i)) FUZZ_FAIL();
+  if (q.extension_count != nwant || q.has_extension != (nwant > 0)) FUZZ_FAIL();
   for (size_t i = 0; i < nwant; ++i) {
     const auto& a = q.extensions[i];
-    if (a.id != want[i].id || a.value.size() != want[i].value.size()) __builtin_trap();
-    if (!a.value.empty() && std::memcmp(a.value.data(), want[i].value.data(), a.value.size()) != 0) __builtin_trap();
+    if (a.id != want[i].id || a.value.size() != want[i].value.size()) FUZZ_FAIL();
+    if (!a.value.empty() && std::memcmp(a.value.data(), want[i].value.data(), a.value.size()) != 0) FUZZ_FAIL();
   }
   return 0;
 }

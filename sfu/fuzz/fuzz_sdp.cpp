@@ -5,25 +5,26 @@
 #include <string_view>
 
 #include "sfu/sdp.hpp"
+#include "tests/fuzz/target.hpp"
 
 using namespace sfu::sdp;
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+TURNPIKE_FUZZ_TARGET("sfu", sdp) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   Error err;
   auto sd = parse(text, err);
   if (!sd) {
-    if (!err || err.message.empty()) __builtin_trap();
+    if (!err || err.message.empty()) FUZZ_FAIL();
     return 0;
   }
-  if (err) __builtin_trap();
-  if (sd->media.size() > kMaxSections) __builtin_trap();
+  if (err) FUZZ_FAIL();
+  if (sd->media.size() > kMaxSections) FUZZ_FAIL();
 
   // Round trip.
   std::string out = to_string(*sd);
   Error err2;
   auto again = parse(out, err2);
-  if (!again || !(*again == *sd)) __builtin_trap();
+  if (!again || !(*again == *sd)) FUZZ_FAIL();
 
   // Lookups never fail on any parsed value.
   (void)bundle_tag(*sd);
@@ -60,13 +61,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto answer = build_answer(*sd, o);
   Error err3;
   auto parsed_answer = parse(to_string(answer), err3);
-  if (!parsed_answer) __builtin_trap();
-  if (parsed_answer->media.size() != sd->media.size()) __builtin_trap();
+  if (!parsed_answer) FUZZ_FAIL();
+  if (parsed_answer->media.size() != sd->media.size()) FUZZ_FAIL();
   // One section per SSRC in the answer (RFC 8843 9.2).
   for (size_t i = 0; i < answer.media.size(); ++i)
     for (const auto& s : answer.media[i].ssrcs)
       for (size_t j = i + 1; j < answer.media.size(); ++j)
         for (const auto& t : answer.media[j].ssrcs)
-          if (s.ssrc == t.ssrc) __builtin_trap();
+          if (s.ssrc == t.ssrc) FUZZ_FAIL();
   return 0;
 }

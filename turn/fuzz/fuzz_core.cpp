@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "turn/core.hpp"
+#include "tests/fuzz/target.hpp"
 
 using namespace turn;
 
@@ -23,7 +24,7 @@ struct Relays : RelayProvider {
 };
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+TURNPIKE_FUZZ_TARGET("turn", core) {
   static auto auth = [] {
     AuthConfig ac;
     ac.users = {{"alice", "wonderland"}};

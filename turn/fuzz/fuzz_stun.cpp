@@ -5,10 +5,11 @@
 
 #include "turn/attributes.hpp"
 #include "turn/message.hpp"
+#include "tests/fuzz/target.hpp"
 
 using namespace turn::stun;
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+TURNPIKE_FUZZ_TARGET("turn", stun) {
   Message m;
   if (Message::parse({data, size}, m) != ParseError::None) return 0;
   const auto& tx = m.transaction_id();
@@ -20,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (auto x = XorAddress::decode(a.value, tx)) {
           uint8_t out[20];
           size_t n = x->encode(out, tx);
-          if (n != a.value.size() || std::memcmp(out + 4, a.value.data() + 4, n - 4) != 0) __builtin_trap();
+          if (n != a.value.size() || std::memcmp(out + 4, a.value.data() + 4, n - 4) != 0) FUZZ_FAIL();
         }
         break;
       case attr::MappedAddress: case attr::AlternateServer: case attr::OtherAddress: case attr::ResponseOrigin:
@@ -47,9 +48,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)m.verify_integrity_sha256(std::vector<uint8_t>(32, 0x42));
   if (!b.ok()) return 0;
   Message again;
-  if (Message::parse(b.bytes(), again) != ParseError::None) __builtin_trap();
+  if (Message::parse(b.bytes(), again) != ParseError::None) FUZZ_FAIL();
   size_t n = 0;
   for (const auto& a : m.attributes()) n += a.type != attr::Fingerprint;
-  if (again.attributes().size() != n) __builtin_trap();
+  if (again.attributes().size() != n) FUZZ_FAIL();
   return 0;
 }

@@ -3,12 +3,13 @@
 #include <string>
 
 #include "turn/turn_uri.hpp"
+#include "tests/fuzz/target.hpp"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+TURNPIKE_FUZZ_TARGET("turn", turn_uri) {
   std::string why;
   auto u = turn::TurnUri::parse({reinterpret_cast<const char*>(data), size}, &why);
   if (!u) {
-    if (why.empty()) __builtin_trap();  // every refusal says why
+    if (why.empty()) FUZZ_FAIL();  // every refusal says why
     return 0;
   }
   std::string host = u->literal && !u->literal->is_v4() ? "[" + u->host + "]" : u->host;
@@ -18,6 +19,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto again = turn::TurnUri::parse(text);
   if (!again || again->secure != u->secure || again->proto != u->proto || again->host != u->host ||
       again->port != u->port || again->literal != u->literal)
-    __builtin_trap();
+    FUZZ_FAIL();
   return 0;
 }

@@ -1,0 +1,25 @@
+# Fuzz targets: <dir>/fuzz/fuzz_<name>.cpp, each one body (tests/fuzz/target.hpp) built two ways.
+#   turnpike_fuzz_targets(<lib>)           with -DTURNPIKE_FUZZ=ON: libFuzzer binaries fuzz_<name> of the
+#                                           calling folder, linked to <lib>
+#   turnpike_fuzz_replay(<test> <dir>...)  the same bodies compiled into the unit test binary <test>,
+#                                           which replays corpus/ and crashes/ (tests/unit/fuzz_replay.cpp)
+# scripts/fuzz-targets lists the same files for scripts/test and scripts/fuzz-long.
+function(turnpike_fuzz_targets lib)
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_*.cpp)
+  foreach(src ${srcs})
+    get_filename_component(t ${src} NAME_WE)
+    add_executable(${t} ${src})
+    target_link_libraries(${t} PRIVATE ${lib})
+    target_compile_definitions(${t} PRIVATE TURNPIKE_FUZZ_MAIN)
+    target_compile_options(${t} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_options(${t} PRIVATE -fsanitize=fuzzer,address,undefined)
+  endforeach()
+endfunction()
+
+function(turnpike_fuzz_replay test)
+  foreach(dir ${ARGN})
+    file(GLOB srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/${dir}/fuzz/fuzz_*.cpp)
+    target_sources(${test} PRIVATE ${srcs})
+  endforeach()
+  target_sources(${test} PRIVATE ${PROJECT_SOURCE_DIR}/tests/unit/fuzz_replay.cpp)
+endfunction()
