@@ -45,7 +45,7 @@ turn::Allocation allocation(const std::string& username) {
   a.expires_ms = 601'000;
   a.created_unix_ms = 1'800'000'000'000;
   a.lifetime_s = 600;
-  a.permissions.push_back({*turn::IpAddress::parse("203.0.113.9"), 301'000});
+  a.permissions.insert({*turn::IpAddress::parse("203.0.113.9"), 301'000});
   a.client_region = a.served_region = "eu-central";
   return a;
 }
