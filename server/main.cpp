@@ -252,6 +252,7 @@ sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::Share
   for (const auto& a : cfg.sfu.media_announce) e.candidates.push_back(turn::Endpoint{a, cfg.sfu.media_listen.port});
   e.max_participants_per_room = cfg.sfu.max_participants_per_room;
   e.max_retransmit_bytes_per_second = cfg.sfu.max_retransmit_bytes_per_second;
+  e.max_retransmit_percent = cfg.sfu.max_retransmit_percent;
   e.start_unix_s = turnpike::now().unix_s;
   e.ice_servers = [&cfg](const std::string& identity) { return ice_servers_json(cfg, identity); };
   // The STUN addresses handed out, where literal: their srflx mappings are the passive evidence.

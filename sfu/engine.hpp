@@ -70,6 +70,9 @@ struct EngineConfig {
   // second's worth), one resend of a packet to a subscription per interval, and how many sequence
   // numbers one RTCP compound may ask for.
   uint64_t max_retransmit_bytes_per_second = 640'000;
+  // Resent bytes may not exceed this share (percent) of the live media forwarded to the subscriber,
+  // plus a start-up allowance of max(64 KB, a quarter of the rate) (sfu.max_retransmit_percent).
+  uint32_t max_retransmit_percent = 50;
   int64_t nack_repeat_interval_ms = 100;
   size_t max_nack_seqs_per_compound = 128;
 };

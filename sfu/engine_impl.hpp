@@ -151,6 +151,7 @@ struct Participant {
   std::map<std::string, std::unique_ptr<Track>> published;        // by the participant's mid
   std::unordered_map<uint32_t, Track*> ssrcs;                      // its own published tracks' SSRCs
   TokenBucket resend_budget{0, 0};                                 // NACK resends to it (set at join)
+  ResendShare resend_share{0, 0};                                  // ... and a share of its media (set at join)
   std::map<std::string, std::unique_ptr<Subscription>> receiving;  // by the participant's mid
   std::vector<turn::Endpoint> addresses;                           // learned from valid checks
   std::vector<turn::Endpoint> relay_candidates;  // the client's own relay candidates (any TURN server)
@@ -271,7 +272,7 @@ struct Engine::Impl {
   void connected(Participant& p, const turn::Endpoint& from, int64_t now_ms);
   void srtp(std::span<uint8_t> d, const turn::Endpoint& from, int64_t now_ms);
   void rtp(Participant& p, std::span<const uint8_t> d, int64_t now_ms);
-  void forward(Participant& to, Subscription& sub, const RtpPacket& pkt);
+  bool forward(Participant& to, Subscription& sub, const RtpPacket& pkt);  // false: not sent
   Subscription* subscription_for(Participant& p, uint32_t media_ssrc);
   void rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_ms);
   // Answers one NACK's sequence numbers within the bounds of retransmit_limit.hpp; `left` is what

@@ -172,11 +172,12 @@ void Engine::Impl::rtp(Participant& p, std::span<const uint8_t> d, int64_t now_m
         if (sub->track == &t) t.fanout.emplace_back(other.get(), sub.get());
     t.fanout_generation = p.room->generation;
   }
-  for (auto& [to, sub] : t.fanout) forward(*to, *sub, pkt);
+  for (auto& [to, sub] : t.fanout)
+    if (forward(*to, *sub, pkt)) to->resend_share.earn(pkt.raw.size());
 }
 
-void Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& pkt) {
-  if (!to.srtp_ready || !to.addr) return;
+bool Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& pkt) {
+  if (!to.srtp_ready || !to.addr) return false;
   RtpRewrite rw;
   rw.ssrc = pkt.ssrc;
   rw.payload_type = sub.payload_type;
@@ -187,9 +188,9 @@ void Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& 
   rw.mid = {reinterpret_cast<const uint8_t*>(sub.mid_value.data()), sub.mid_value.size()};
   rw.mid_always = true;
   size_t n = rewrite(pkt, std::span<uint8_t>(out).first(out.size()), rw);
-  if (n == 0) return;
+  if (n == 0) return false;
   size_t len = n;
-  if (to.srtp.outbound.protect_rtp(out, len) != SrtpError::None) return;
+  if (to.srtp.outbound.protect_rtp(out, len) != SrtpError::None) return false;
   sink.send_media(*to.addr, {out.data(), len});
   ++sub.packets;
   sub.octets += static_cast<uint32_t>(pkt.payload.size());
@@ -200,6 +201,7 @@ void Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& 
     stats.forwarded_packets_audio.add();
     stats.forwarded_bytes_audio.add(n);
   }
+  return true;
 }
 
 Subscription* Engine::Impl::subscription_for(Participant& p, uint32_t media_ssrc) {
@@ -276,10 +278,11 @@ void Engine::Impl::resend(Participant& p, Subscription& sub, std::span<const uin
       stats.nack_limited_repeat.add();
       continue;
     }
-    if (!p.resend_budget.take(stored.size(), now_ms)) {
+    if (p.resend_share.available() < stored.size() || !p.resend_budget.take(stored.size(), now_ms)) {
       stats.nack_limited_budget.add();
       continue;
     }
+    p.resend_share.take(stored.size());
     sub.resent->note(seq, now_ms);
     RtpPacket old;
     if (RtpPacket::parse(stored, old) != RtpError::None) continue;

@@ -85,6 +85,7 @@ void Engine::Impl::join(ConnectionId c, const json& msg, int64_t now_ms, int64_t
   p->local_ssrc = random_u32();
   const uint64_t rate = cfg.max_retransmit_bytes_per_second;
   p->resend_budget = TokenBucket(rate, std::max<uint64_t>(rate / 4, kMaxPacket));  // a quarter second of burst
+  p->resend_share = ResendShare(cfg.max_retransmit_percent, std::max<uint64_t>(rate / 4, 65'536));
   json others = json::array();
   for (const auto& [_, o] : room->participants) others.push_back(participant_json(*o));
   Participant& ref = *p;

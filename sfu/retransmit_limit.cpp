@@ -19,6 +19,16 @@ bool TokenBucket::take(uint64_t bytes, int64_t now_ms) {
   return true;
 }
 
+void ResendShare::earn(uint64_t forwarded_bytes) {
+  credit_ = std::min(cap_ * 100, credit_ + forwarded_bytes * percent_);
+}
+
+bool ResendShare::take(uint64_t bytes) {
+  if (bytes * 100 > credit_) return false;
+  credit_ -= bytes * 100;
+  return true;
+}
+
 bool RecentResends::recent(uint16_t sequence, int64_t now_ms, int64_t interval_ms) const {
   const Slot& s = slots_[sequence % kSlots];
   return s.used && s.sequence == sequence && now_ms - s.at_ms < interval_ms;

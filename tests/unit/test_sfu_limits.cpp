@@ -33,6 +33,29 @@ TEST(TokenBucket, ASecondOfAskingGetsAboutTheRate) {
   EXPECT_GE(sent, 640'000u);
 }
 
+TEST(ResendShare, ResendsCannotOutgrowTheForwardedMedia) {
+  ResendShare share(50, 10'000);  // half of what was forwarded, 10 kB held at most
+  EXPECT_EQ(share.available(), 10'000u);  // the start-up allowance
+  EXPECT_TRUE(share.take(10'000));
+  EXPECT_FALSE(share.take(1));
+  share.earn(1'000);                      // 1000 bytes of media forwarded: 500 bytes of resends
+  EXPECT_EQ(share.available(), 500u);
+  EXPECT_FALSE(share.take(501));
+  EXPECT_TRUE(share.take(500));
+  // Asking again and again buys, over any stretch, at most half the stream plus the allowance.
+  uint64_t forwarded = 0, resent = 0;
+  for (int i = 0; i < 1'000; ++i) {
+    share.earn(1'200);
+    forwarded += 1'200;
+    for (int k = 0; k < 10; ++k)
+      if (share.take(1'200)) resent += 1'200;
+  }
+  EXPECT_LE(resent, forwarded / 2 + 10'000);
+  EXPECT_GE(resent, forwarded / 2 - 1'200);
+  for (int i = 0; i < 100; ++i) share.earn(1'000'000);
+  EXPECT_EQ(share.available(), 10'000u);  // credit does not pile up past the cap
+}
+
 TEST(RecentResends, APacketIsResentOncePerInterval) {
   RecentResends r;
   EXPECT_FALSE(r.recent(7, 0, 100));
