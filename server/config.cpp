@@ -24,8 +24,11 @@ std::string join(const std::string& a, const std::string& b) { return a.empty() 
 
 void only_keys(const YAML::Node& n, const std::string& path, std::set<std::string> allowed) {
   if (!n.IsMap()) throw ConfigError(path.empty() ? "(top level)" : path, "must be a mapping");
+  const std::string where = path.empty() ? "(top level)" : path;
   for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) throw ConfigError(where, "keys must be plain strings");
     auto key = kv.first.as<std::string>();
+    if (key.empty()) throw ConfigError(where, "empty key (\"\")");
     if (!allowed.count(key)) throw ConfigError(join(path, key), "unknown key");
   }
 }
