@@ -218,6 +218,8 @@ struct Engine::Impl {
   void close_room_if_empty(const std::string& name);
 
   // ------------------------------------------------------------------------------ offers
+  bool accept_remote(Participant& p, const sdp::SessionDescription& offer, int64_t now_ms);
+  void adopt_answer(Participant& p, const sdp::SessionDescription& built);
   void offer(Participant& p, const json& msg, int64_t now_ms);
 
   // A sendonly section: the participant publishes (or keeps publishing) a track on that mid.

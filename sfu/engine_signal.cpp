@@ -153,6 +153,61 @@ std::optional<turn::Endpoint> Engine::Impl::endpoint_of(std::string_view address
   return turn::Endpoint{ip->unmapped(), static_cast<uint16_t>(port)};
 }
 
+// RFC 8839 5.4 / RFC 8842: the offer's ICE credentials and DTLS fingerprint, an ICE restart when they
+// changed. False: an error was sent.
+bool Engine::Impl::accept_remote(Participant& p, const sdp::SessionDescription& offer, int64_t now_ms) {
+  auto remote_ice = sdp::ice_credentials(offer);
+  auto fp = sdp::fingerprint(offer);
+  if (!remote_ice || !fp) {
+    send_error(p.conn, "bad_sdp", "the offer has no ICE credentials or fingerprint", false);
+    return false;
+  }
+  std::string fp_text = fp->to_string();  // "sha-256 AB:..."
+  std::string fp_value = fp_text.substr(fp_text.find(' ') + 1);
+  if (!p.ice) {
+    p.ice = std::make_unique<IceLite>();
+    by_ufrag[p.ice->local().ufrag] = &p;
+    p.dtls = std::make_unique<DtlsSrtpTransport>(*dtls_ctx, now_ms);
+    if (!p.dtls->set_remote_fingerprint(fp->algorithm, fp_value)) {
+      send_error(p.conn, "bad_sdp", "unsupported fingerprint algorithm '" + fp->algorithm + "'", false);
+      return false;
+    }
+  } else if (p.offer && sdp::ice_restart(*p.offer, offer)) {
+    by_ufrag.erase(p.ice->local().ufrag);
+    p.ice->restart(IceCredentials::generate());
+    by_ufrag[p.ice->local().ufrag] = &p;
+  }
+  if (!p.ice->set_remote(remote_ice->ufrag, remote_ice->pwd)) {
+    send_error(p.conn, "bad_sdp", "invalid ICE credentials in the offer", false);
+    return false;
+  }
+  return true;
+}
+
+// Payload types are what the answer negotiates (the offer may list a codec twice, e.g. H264 with
+// several profiles): read them back from the answer's sections.
+void Engine::Impl::adopt_answer(Participant& p, const sdp::SessionDescription& built) {
+  for (auto& [mid, t] : p.published) {
+    const sdp::MediaSection* s = sdp::find_section(built, mid);
+    if (!s || s->codecs.empty()) continue;
+    t->codec_name = s->codecs.front().name;
+    t->codec = codec_of(t->codec_name);
+    t->payload_type = s->codecs.front().payload_type;
+    t->clock_rate = s->codecs.front().clock_rate ? s->codecs.front().clock_rate : t->clock_rate;
+  }
+  for (auto it = p.receiving.begin(); it != p.receiving.end();) {
+    const sdp::MediaSection* s = sdp::find_section(built, it->first);
+    auto pt = s && s->direction == sdp::Direction::SendOnly ? sdp::payload_type(*s, it->second->track->codec_name)
+                                                           : std::nullopt;
+    if (!pt) {
+      it = p.receiving.erase(it);  // answered inactive after all: nothing goes there
+      continue;
+    }
+    it->second->payload_type = *pt;
+    ++it;
+  }
+}
+
 void Engine::Impl::offer(Participant& p, const json& msg, int64_t now_ms) {
   if (!msg.contains("sdp") || !msg["sdp"].is_string())
     return send_error(p.conn, "malformed", "'offer' needs an 'sdp' string", false);
@@ -169,24 +224,7 @@ void Engine::Impl::offer(Participant& p, const json& msg, int64_t now_ms) {
   auto parsed = sdp::parse(msg["sdp"].get<std::string>(), perr);
   if (!parsed) return send_error(p.conn, "bad_sdp", perr.to_string(), false);
   if (auto bad = sdp::check_offer(*parsed)) return send_error(p.conn, "bad_sdp", bad.to_string(), false);
-  auto remote_ice = sdp::ice_credentials(*parsed);
-  auto fp = sdp::fingerprint(*parsed);
-  if (!remote_ice || !fp) return send_error(p.conn, "bad_sdp", "the offer has no ICE credentials or fingerprint", false);
-  std::string fp_text = fp->to_string();  // "sha-256 AB:..."
-  std::string fp_value = fp_text.substr(fp_text.find(' ') + 1);
-  if (!p.ice) {
-    p.ice = std::make_unique<IceLite>();
-    by_ufrag[p.ice->local().ufrag] = &p;
-    p.dtls = std::make_unique<DtlsSrtpTransport>(*dtls_ctx, now_ms);
-    if (!p.dtls->set_remote_fingerprint(fp->algorithm, fp_value))
-      return send_error(p.conn, "bad_sdp", "unsupported fingerprint algorithm '" + fp->algorithm + "'", false);
-  } else if (p.offer && sdp::ice_restart(*p.offer, *parsed)) {
-    by_ufrag.erase(p.ice->local().ufrag);
-    p.ice->restart(IceCredentials::generate());
-    by_ufrag[p.ice->local().ufrag] = &p;
-  }
-  if (!p.ice->set_remote(remote_ice->ufrag, remote_ice->pwd))
-    return send_error(p.conn, "bad_sdp", "invalid ICE credentials in the offer", false);
+  if (!accept_remote(p, *parsed, now_ms)) return;
 
   sdp::AnswerOptions opts;
   opts.ice = {p.ice->local().ufrag, p.ice->local().pwd};
@@ -255,28 +293,8 @@ void Engine::Impl::offer(Participant& p, const json& msg, int64_t now_ms) {
       ++it;
     }
   }
-  // Payload types are what the answer negotiates (the offer may list a codec twice, e.g. H264
-  // with several profiles): read them back from the answer's sections.
   sdp::SessionDescription built = sdp::build_answer(*parsed, opts);
-  for (auto& [mid, t] : p.published) {
-    const sdp::MediaSection* s = sdp::find_section(built, mid);
-    if (!s || s->codecs.empty()) continue;
-    t->codec_name = s->codecs.front().name;
-    t->codec = codec_of(t->codec_name);
-    t->payload_type = s->codecs.front().payload_type;
-    t->clock_rate = s->codecs.front().clock_rate ? s->codecs.front().clock_rate : t->clock_rate;
-  }
-  for (auto it = p.receiving.begin(); it != p.receiving.end();) {
-    const sdp::MediaSection* s = sdp::find_section(built, it->first);
-    auto pt = s && s->direction == sdp::Direction::SendOnly ? sdp::payload_type(*s, it->second->track->codec_name)
-                                                           : std::nullopt;
-    if (!pt) {
-      it = p.receiving.erase(it);  // answered inactive after all: nothing goes there
-      continue;
-    }
-    it->second->payload_type = *pt;
-    ++it;
-  }
+  adopt_answer(p, built);
   ++p.room->generation;
   std::string answer = sdp::to_string(built);
   p.offer = std::move(*parsed);
