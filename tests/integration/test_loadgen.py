@@ -195,7 +195,9 @@ def check_server_killed(ctx):
     assert run.rc == 1, f'exit {run.rc}, expected 1 (failures)\n{run.describe()}'
     lg.check_files(run)
     r = lg.need_report(run)
-    assert r['result'] == 'failures' and r['exit_status'] == 1, f'result {r["result"]} exit_status {r["exit_status"]}'
+    # "breakpoint" outranks "failures" when the calls' loss also crossed the threshold.
+    assert r['result'] in ('failures', 'breakpoint') and r['exit_status'] == 1, \
+        f'result {r["result"]} exit_status {r["exit_status"]}'
     ev = r['failures']['events']
     by = r['failures']['by_code']
     assert ev, f'no failure events; failures {r["failures"]}, errors {r.get("errors")}'
@@ -204,8 +206,7 @@ def check_server_killed(ctx):
     early = [e for e in ev if e['t_s'] < killed_s - 1.0]
     assert not early, f'failures before the kill at {killed_s:.1f}s: {early[:3]}'
     assert all(e['t_s'] <= run.secs for e in ev), f'failure times past the end of the run: {ev[:3]}'
-    gone = {k: v for k, v in by.items() if not k.isdigit() or k == '0'}
-    assert gone, f'no failure by timeout or transport: by_code {by}'
+    assert by.get('timeout', 0) + by.get('transport', 0) >= 1, f'no failure by timeout or transport: by_code {by}'
     assert r['totals']['failures'] >= 1, f'totals.failures {r["totals"]["failures"]}'
     failed = [c for c in r['calls'] if c['failed']]
     assert len(failed) == r['totals']['calls'], \
