@@ -117,8 +117,8 @@ def check_clean(run, calls, profile, transport):
 
 def loopback_run(ctx, name, srv, transport, calls, profile, auth, extra=(), hold=3):
     host, port = srv.turn_addr if transport == 'udp' else srv.listen_addr(transport)
-    args = ['--server', f'{host}:{port}', '--transport', transport, *auth, '--calls', calls,
-            '--ramp', '40/s', '--duration', f'{hold}s', '--max-duration', '30s', '--profile', profile,
+    plan = [] if '--steps' in extra else ['--calls', calls]    # --steps gives the targets
+    args = ['--server', f'{host}:{port}', '--transport', transport, *auth, *plan, '--ramp', '40/s', '--duration', f'{hold}s', '--max-duration', '30s', '--profile', profile,
             '--interval', '1s', *extra]
     run = lg.run_loadgen(ctx.loadgen, args, ctx.out(name), timeout=30 + SLACK)
     ctx.reports[name] = run
@@ -281,8 +281,7 @@ TBF_LIMIT = 30000      # bytes queued at most: ~50 ms at the rate, so a full que
 def check_tbf_breakpoint(ctx, link):
     with lab_server(ctx, link) as srv:
         link.limit_rate(TBF_RATE_KBIT, TBF_BURST, TBF_LIMIT)
-        args = ['--server', f'{link.server_ip}:3478', *LT_AUTH, '--calls', max(TBF_STEPS),
-                '--steps', ','.join(map(str, TBF_STEPS)), '--step-duration', '5s', '--ramp', '40/s',
+        args = ['--server', f'{link.server_ip}:3478', *LT_AUTH, '--steps', ','.join(map(str, TBF_STEPS)), '--step-duration', '5s', '--ramp', '40/s',
                 '--duration', '4s', '--max-duration', '45s', '--profile', 'audio']
         run = lg.run_loadgen(ctx.loadgen, args, ctx.out('tbf_breakpoint'), timeout=45 + SLACK, wrap=link.client)
         qdisc = link.qdisc_stats()
