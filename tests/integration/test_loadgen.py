@@ -281,8 +281,8 @@ TBF_LIMIT = 30000      # bytes queued at most: ~50 ms at the rate, so a full que
 def check_tbf_breakpoint(ctx, link):
     with lab_server(ctx, link) as srv:
         link.limit_rate(TBF_RATE_KBIT, TBF_BURST, TBF_LIMIT)
-        args = ['--server', f'{link.server_ip}:3478', *LT_AUTH, '--steps', ','.join(map(str, TBF_STEPS)), '--step-duration', '5s', '--ramp', '40/s',
-                '--duration', '4s', '--max-duration', '45s', '--profile', 'audio']
+        args = ['--server', f'{link.server_ip}:3478', *LT_AUTH, '--steps', ','.join(map(str, TBF_STEPS)),
+                '--step-duration', '5s', '--ramp', '40/s', '--duration', '4s', '--max-duration', '45s', '--profile', 'audio']
         run = lg.run_loadgen(ctx.loadgen, args, ctx.out('tbf_breakpoint'), timeout=45 + SLACK, wrap=link.client)
         qdisc = link.qdisc_stats()
         srv.check_alive()
