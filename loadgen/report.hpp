@@ -77,7 +77,10 @@ struct StepSummary {
   uint32_t index = 0;
   uint32_t target_calls = 0;
   uint32_t calls = 0;              // calls with data in the step
+  uint32_t directions = 0;         // call-directions in the loss/jitter percentiles
+  uint32_t rtt_directions = 0;     // call-directions with an RTT sample (rtt_ms percentiles)
   uint32_t setups_attempted = 0, setup_failures = 0;
+  uint32_t setups_ok = 0;          // calls opened in the step and set up (setup_ms percentiles)
   double setup_failure_pct = 0;
   Percentiles setup_ms, loss_pct, jitter_ms, rtt_ms;   // over calls (loss/jitter/rtt: call-directions)
   uint64_t sent = 0, received = 0, lost = 0, reordered = 0, duplicates = 0, bytes = 0;
@@ -127,5 +130,12 @@ std::string to_html(const Report& r);     // report.html: self-contained, inline
 // concatenated (ids are global), samples summed by interval (percentile columns: the max over
 // shards, flagged in meta), steps and thresholds must agree. False with `error` otherwise.
 bool merge(const std::vector<Report>& shards, Report& out, std::string& error);
+
+// Derived per-sample rates for CSV and HTML: the sample's duration (the distance to the previous
+// sample, at most meta.interval_s), tx/rx Mbit/s and loss % (lost/expected, -1 with nothing expected).
+struct SampleRates { double duration_s = 0, tx_mbps = 0, rx_mbps = 0, loss_pct = -1; };
+std::vector<SampleRates> sample_rates(const Report& r);
+// The result in one word ("ok", "failures", "breakpoint"), as in report.json.
+std::string result_word(const Report& r, const std::vector<StepSummary>& steps);
 
 }  // namespace loadgen

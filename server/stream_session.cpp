@@ -8,6 +8,7 @@
 
 #include "server/log.hpp"
 #include "server/shard.hpp"
+#include "turn/stream_framing.hpp"
 
 namespace turnpike {
 
@@ -15,16 +16,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-// How many bytes the frame at `p` occupies on a stream, 0 if more bytes are needed to tell,
-// or SIZE_MAX if it is neither STUN nor ChannelData (RFC 7983 first-byte demux).
-size_t frame_length(const uint8_t* p, size_t avail) {
-  if (avail < 4) return 0;
-  size_t len = static_cast<size_t>(p[2] << 8 | p[3]);
-  if (p[0] < 0x40) return 20 + len;                    // STUN: header + body (a multiple of 4)
-  if (p[0] < 0x80) return 4 + ((len + 3) & ~size_t{3});  // ChannelData, padded on streams
-  return SIZE_MAX;
-}
 
 template <class Stream>
 tcp::socket& lowest(Stream& s) {
@@ -104,7 +95,7 @@ class Session final : public StreamConnection {
     size_t off = 0;
     auto now = turnpike::now();
     while (!closed_) {
-      size_t need = frame_length(buf_.data() + off, have_ - off);
+      size_t need = turn::stream_frame_length({buf_.data() + off, have_ - off});
       if (need == SIZE_MAX) { close("not STUN or ChannelData"); return false; }
       if (need > buf_.size()) { close("frame larger than the buffer"); return false; }
       if (need == 0 || have_ - off < need) break;

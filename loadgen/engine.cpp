@@ -1,0 +1,317 @@
+// The engine (engine.hpp): calls opened by the plan, their two allocations and flows, failures,
+// and the end of the run. Media is in engine_media.cpp, measurements in engine_stats.cpp.
+#include <algorithm>
+#include <stdexcept>
+
+#include "loadgen/engine_impl.hpp"
+#include "turn/auth.hpp"
+
+namespace loadgen {
+
+Engine::Impl::Impl(EngineConfig c, FlowSink& s) : cfg(std::move(c)), sink(s), plan(cfg.plan) {
+  uint32_t max_target = 0;
+  for (uint32_t t : cfg.plan.steps) max_target = std::max(max_target, t);
+  if (max_target > kEngineMaxCalls)
+    throw std::invalid_argument("the plan asks for " + std::to_string(max_target) + " calls; at most " +
+                                std::to_string(kEngineMaxCalls));
+  client_cfg.transport = cfg.transport;
+  client_cfg.relay_family = cfg.relay_v6 ? turn::Family::V6 : turn::Family::V4;
+  client_cfg.lifetime_s = cfg.lifetime_s;
+  client_cfg.use_channels = cfg.use_channels;
+  payload.resize(std::max<size_t>(cfg.max_packet, 256));
+  wire.resize(payload.size() + 64);
+  out.reserve(2048);
+  if (cfg.interval_ms <= 0) cfg.interval_ms = 1000;
+}
+
+Call* Engine::Impl::find(uint64_t flow) {
+  uint32_t id = static_cast<uint32_t>(flow >> 1);
+  size_t local = id / plan.config().shard_n;
+  if (local >= calls.size() || !calls[local] || calls[local]->id != id) return nullptr;
+  return calls[local].get();
+}
+
+// Long-term credentials as given, or TURN REST ones derived for this call (valid for a day).
+ClientConfig Engine::Impl::side_config(uint32_t id, int64_t now_us) const {
+  ClientConfig c = client_cfg;
+  if (cfg.rest_secret.empty()) {
+    c.username = cfg.user;
+    c.password = cfg.password;
+  } else {
+    int64_t expiry = cfg.start_unix + rel_ms(now_us) / 1000 + 86400;
+    c.username = std::to_string(expiry) + ":loadgen" + std::to_string(id);
+    c.password = turn::rest_password(cfg.rest_secret, c.username);
+  }
+  return c;
+}
+
+void Engine::Impl::open_calls(int64_t now_us) {
+  uint32_t target = plan.owned_target_at(rel_ms(now_us));
+  const auto& pc = plan.config();
+  while (opened < target && opened < kEngineMaxCalls) {
+    open_call(opened * pc.shard_n + (pc.shard_k - 1), now_us);
+    ++opened;
+  }
+}
+
+void Engine::Impl::open_call(uint32_t id, int64_t now_us) {
+  ClientConfig cc = side_config(id, now_us);
+  uint32_t local = static_cast<uint32_t>(calls.size());
+  auto c = std::make_unique<Call>(id, local, cc, cc, cfg.seed);
+  c->started_us = now_us;
+  c->rec.call = id;
+  c->rec.step = cur_step;
+  c->rec.kind = call_kind(cfg.profile, id);
+  c->rec.started_s = static_cast<double>(now_us - t0_us) / 1e6;
+  calls.push_back(std::move(c));
+  Call& call = *calls.back();
+  sink.open_flow(flow_of(call, 0), 2 * local);
+  sink.open_flow(flow_of(call, 1), 2 * local + 1);
+}
+
+void Engine::Impl::pump(Call& c, int side) {
+  while (c.side[side].pop_output(out)) sink.send(flow_of(c, side), out);
+  schedule_client(c, side);
+}
+
+// Keeps one live heap entry per client at its next timer; later ones are skipped as stale.
+void Engine::Impl::schedule_client(Call& c, int side) {
+  int64_t at = c.side[side].next_timer_ms();
+  if (at == INT64_MAX || at >= c.timer_at_ms[side]) return;
+  c.timer_at_ms[side] = at;
+  timers.push(Timer{at * 1000, c.local, 0, static_cast<uint8_t>(side), 0});
+}
+
+// After anything happened to a call's clients: pairs them once both are allocated, starts the
+// media once both peers are ready, fails the call when a client failed.
+void Engine::Impl::advance(Call& c, int64_t now_us) {
+  if (c.state == CallState::Done) return;
+  if (c.state == CallState::Closing) {
+    for (int s = 0; s < 2; ++s) {
+      if (c.side[s].state() == ClientState::Allocated) {
+        c.side[s].close(now_us / 1000);
+        pump(c, s);
+      }
+    }
+    auto settled = [](ClientState st) { return st != ClientState::Closing && st != ClientState::Allocated &&
+                                               st != ClientState::Allocating; };
+    bool opened_any = c.flow_open[0] || c.flow_open[1];
+    if (!opened_any || (settled(c.side[0].state()) && settled(c.side[1].state()))) finalize(c);
+    return;
+  }
+  for (int s = 0; s < 2; ++s) {
+    if (c.side[s].state() == ClientState::Failed) {
+      const ClientFailure& f = c.side[s].failure();
+      fail_call(c, f.stage, f.code, f.reason, now_us);
+      return;
+    }
+  }
+  if (c.state != CallState::Setup) return;
+  if (!c.peers_added && c.side[0].state() == ClientState::Allocated && c.side[1].state() == ClientState::Allocated) {
+    c.peers_added = true;
+    c.side[0].add_peer(c.side[1].relayed(), now_us / 1000);
+    c.side[1].add_peer(c.side[0].relayed(), now_us / 1000);
+    pump(c, 0);
+    pump(c, 1);
+  }
+  if (c.peers_added && c.side[0].peer_ready(c.side[1].relayed()) && c.side[1].peer_ready(c.side[0].relayed()))
+    start_media(c, now_us);
+}
+
+void Engine::Impl::fail_call(Call& c, const std::string& stage, int code, const std::string& reason, int64_t now_us) {
+  if (c.state == CallState::Closing || c.state == CallState::Done) return;
+  c.rec.failed = true;
+  c.rec.failure_stage = stage;
+  c.rec.failure_code = code;
+  c.rec.failure_reason = reason;
+  c.rec.failed_s = static_cast<double>(now_us - t0_us) / 1e6;
+  ++iv_failures;
+  ++total_failures;
+  if (code == 0 && reason.find("timeout") != std::string::npos) {
+    if (timeout_failures++ == 0) first_timeout_s = c.rec.failed_s;
+  }
+  begin_close(c, now_us);
+  // Nothing works at all (bad credentials, no server): stop rather than fail every call of the plan.
+  if (total_setups == 0 && total_failures >= 10 && !ending) {
+    errors.push_back("the first " + std::to_string(total_failures) + " calls all failed (" + stage + " " +
+                     (code ? std::to_string(code) + " " : std::string()) + reason + "); the run stopped early");
+    end_run(now_us);
+  }
+}
+
+void Engine::Impl::begin_close(Call& c, int64_t now_us) {
+  if (c.state == CallState::Closing || c.state == CallState::Done) return;
+  if (c.state == CallState::Media) c.media_end_us = now_us;
+  c.state = CallState::Closing;
+  c.close_deadline_us = now_us + cfg.close_wait_ms * 1000;
+  timers.push(Timer{c.close_deadline_us, c.local, 2, 0, 0});
+  advance(c, now_us);
+}
+
+void Engine::Impl::finalize(Call& c) {
+  if (c.state == CallState::Done) return;
+  c.state = CallState::Done;
+  sink.close_flow(flow_of(c, 0));
+  sink.close_flow(flow_of(c, 1));
+  // The media state is no longer needed; the counters stay for the report.
+  for (auto& d : c.dir) d.sources.clear();
+}
+
+void Engine::Impl::run_timers(int64_t now_us) {
+  while (!timers.empty() && timers.top().at_us <= now_us) {
+    Timer t = timers.top();
+    timers.pop();
+    if (t.local >= calls.size()) continue;
+    Call& c = *calls[t.local];
+    if (t.kind == 0) {
+      if (c.timer_at_ms[t.which] * 1000 != t.at_us) continue;  // stale
+      c.timer_at_ms[t.which] = INT64_MAX;
+      if (c.state == CallState::Done || !c.flow_open[t.which]) continue;
+      c.side[t.which].tick(now_us / 1000);
+      pump(c, t.which);
+      advance(c, now_us);
+    } else if (t.kind == 1) {
+      if (c.state == CallState::Media) send_media(c, t.which, t.stream, now_us);
+    } else if (c.state == CallState::Closing && now_us >= c.close_deadline_us) {
+      finalize(c);
+    }
+  }
+}
+
+// Once per interval: calls stuck in setup, and calls whose media stopped arriving (the server
+// or the path went away) fail, with the time it was noticed.
+void Engine::Impl::sweep(int64_t now_us) {
+  for (auto& p : calls) {
+    Call& c = *p;
+    if ((c.state == CallState::Opening || c.state == CallState::Setup) &&
+        now_us - c.started_us > cfg.setup_timeout_ms * 1000) {
+      fail_call(c, "setup", 0, "timeout (not set up in " + std::to_string(cfg.setup_timeout_ms / 1000) + " s)", now_us);
+    } else if (c.state == CallState::Media) {
+      for (const auto& d : c.dir) {
+        if (now_us - d.last_rx_us > cfg.media_timeout_ms * 1000) {
+          fail_call(c, "media", 0, "timeout (no media received for " + std::to_string(cfg.media_timeout_ms / 1000) + " s)",
+                    now_us);
+          break;
+        }
+      }
+    }
+  }
+}
+
+// The plan's end (or a signal): the last step and sample are recorded, every call closes.
+void Engine::Impl::end_run(int64_t now_us) {
+  if (ending) return;
+  ending = true;
+  sample(now_us);
+  step_boundary(cur_step, now_us);
+  for (auto& p : calls) {
+    Call& c = *p;
+    if (c.state == CallState::Closing || c.state == CallState::Done) continue;
+    c.closing_graceful = true;
+    begin_close(c, now_us);
+  }
+  hard_end_us = now_us + cfg.close_wait_ms * 1000 + 100000;
+}
+
+Engine::Engine(EngineConfig cfg, FlowSink& sink) : impl_(std::make_unique<Impl>(std::move(cfg), sink)) {}
+Engine::~Engine() = default;
+
+void Engine::on_flow_opened(uint64_t flow, int64_t now_us) {
+  auto& m = *impl_;
+  Call* c = m.find(flow);
+  if (!c) return;
+  int side = static_cast<int>(flow & 1);
+  c->flow_open[side] = true;
+  if (c->state != CallState::Opening && c->state != CallState::Setup) return;
+  c->state = CallState::Setup;
+  c->side[side].start(now_us / 1000);
+  m.pump(*c, side);
+  m.advance(*c, now_us);
+}
+
+void Engine::on_flow_failed(uint64_t flow, const std::string& reason, int64_t now_us) {
+  auto& m = *impl_;
+  Call* c = m.find(flow);
+  if (!c) return;
+  c->flow_open[flow & 1] = false;
+  if (c->state == CallState::Closing) {
+    m.advance(*c, now_us);
+    return;
+  }
+  bool tls = reason.starts_with("tls") || reason.starts_with("dtls");
+  m.fail_call(*c, tls ? "tls" : "transport", 0, reason, now_us);
+}
+
+void Engine::on_receive(uint64_t flow, std::span<const uint8_t> bytes, int64_t now_us) {
+  auto& m = *impl_;
+  Call* c = m.find(flow);
+  if (!c || c->state == CallState::Done) return;
+  int side = static_cast<int>(flow & 1);
+  Delivery d = c->side[side].on_message(bytes, now_us / 1000);
+  if (d.ok) {
+    if (c->state == CallState::Media) m.receive_media(*c, side, d.payload, now_us);
+    return;  // application data does not move the state machine
+  }
+  m.pump(*c, side);
+  m.advance(*c, now_us);
+}
+
+void Engine::tick(int64_t now_us) {
+  auto& m = *impl_;
+  m.last_now_us = now_us;
+  if (!m.started) {
+    m.started = true;
+    for (const auto& st : m.plan.steps()) {
+      m.max_owned = std::max(m.max_owned, m.plan.owned_target_at(static_cast<int64_t>(st.end_s * 1000) - 1));
+    }
+    m.t0_us = now_us;
+    m.end_us = now_us + m.plan.end_ms() * 1000;
+    m.next_sample_ms = m.cfg.interval_ms;
+  }
+  if (!m.ending) {
+    uint32_t step = m.plan.step_at(m.rel_ms(now_us));
+    while (m.cur_step < step) m.step_boundary(m.cur_step++, now_us);
+    if (now_us >= m.end_us) m.end_run(now_us);
+    else m.open_calls(now_us);
+  }
+  m.run_timers(now_us);
+  if (!m.ending && m.rel_ms(now_us) >= m.next_sample_ms) {
+    m.sweep(now_us);
+    m.sample(now_us);
+    while (m.next_sample_ms <= m.rel_ms(now_us)) m.next_sample_ms += m.cfg.interval_ms;
+  }
+  if (m.ending && !m.finished) {
+    bool all_done = std::all_of(m.calls.begin(), m.calls.end(), [](const auto& c) { return c->state == CallState::Done; });
+    if (all_done || now_us >= m.hard_end_us) {
+      for (auto& c : m.calls) m.finalize(*c);
+      m.finished = true;
+    }
+  }
+}
+
+int64_t Engine::next_wakeup_us() const {
+  const auto& m = *impl_;
+  if (!m.started) return 0;
+  if (m.finished) return INT64_MAX;
+  int64_t at = m.timers.empty() ? INT64_MAX : m.timers.top().at_us;
+  if (m.ending) return std::min(at, m.hard_end_us);
+  at = std::min(at, m.end_us);
+  at = std::min(at, m.t0_us + m.next_sample_ms * 1000);
+  // Calls still to open: the plan is checked every 5 ms (ramps open at most one call per 1/ramp s).
+  if (m.opened < m.max_owned) at = std::min(at, m.last_now_us + 5000);
+  return at;
+}
+
+void Engine::stop(int64_t now_us) {
+  auto& m = *impl_;
+  if (!m.started) tick(now_us);
+  m.end_run(now_us);
+}
+
+bool Engine::done() const { return impl_->finished; }
+
+Report Engine::finish() { return impl_->build_report(); }
+
+Engine::Progress Engine::progress() const { return impl_->last_progress; }
+
+}  // namespace loadgen

@@ -1,0 +1,90 @@
+// The engine's media (engine.hpp): once a call's two allocations can reach each other, RTP-shaped
+// streams both ways (streams_for_call), each packet wrapped for the other side's relayed address;
+// what arrives is matched to its stream by SSRC and measured (RFC 3550 A.3, A.8) by a Receiver.
+#include "loadgen/engine_impl.hpp"
+
+namespace loadgen {
+namespace {
+
+// A distinct SSRC per call, direction and stream (SplitMix64 of the three).
+uint32_t ssrc_for(uint32_t call, int dir, size_t stream) {
+  uint64_t z = (static_cast<uint64_t>(call) << 8 | static_cast<uint64_t>(dir) << 4 | stream) + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return static_cast<uint32_t>(z ^ (z >> 31)) | 1u;
+}
+
+// Packets one source may send in one wakeup (a video keyframe is a few dozen).
+constexpr int kBurstBound = 256;
+
+}  // namespace
+
+void Engine::Impl::start_media(Call& c, int64_t now_us) {
+  c.state = CallState::Media;
+  c.media_start_us = now_us;
+  c.rec.setup_ms = static_cast<double>(now_us - c.started_us) / 1000.0;
+  ++iv_setups;
+  ++total_setups;
+  iv_setup_ms.push_back(c.rec.setup_ms);
+  auto kinds = streams_for_call(cfg.profile, c.id);
+  uint64_t start = static_cast<uint64_t>(now_us - t0_us);
+  for (int d = 0; d < 2; ++d) {
+    Direction& dir = c.dir[d];
+    dir.last_rx_us = now_us;
+    for (size_t k = 0; k < kinds.size(); ++k) {
+      uint32_t ssrc = ssrc_for(c.id, d, k);
+      dir.ssrcs.push_back(ssrc);
+      dir.sources.emplace_back(kinds[k], ssrc, c.id, cfg.seed ^ ssrc, start, cfg.max_packet);
+      dir.receivers.emplace_back(clock_rate(kinds[k]));
+      int64_t due = t0_us + static_cast<int64_t>(dir.sources.back().next_due_us());
+      timers.push(Timer{due, c.local, 1, static_cast<uint8_t>(d), static_cast<uint8_t>(k)});
+    }
+  }
+}
+
+// Sends what source k of direction d has due, echoing the last probe the reverse direction's
+// receiver (on the same side) got, then waits for its next packet.
+void Engine::Impl::send_media(Call& c, int d, size_t k, int64_t now_us) {
+  Direction& dir = c.dir[d];
+  if (k >= dir.sources.size()) return;
+  MediaSource& src = dir.sources[k];
+  const auto& back = c.dir[1 - d].receivers;
+  const Receiver& echo = back[k < back.size() ? k : 0];
+  uint64_t now = static_cast<uint64_t>(now_us - t0_us);
+  const turn::Endpoint& peer = c.side[1 - d].relayed();
+  for (int i = 0; i < kBurstBound && src.next_due_us() <= now; ++i) {
+    uint64_t echo_sent = echo.last_probe_sent_us();
+    uint64_t hold = echo_sent ? now - std::min(now, echo.last_probe_arrival_us()) : 0;
+    size_t n = src.next(now, echo_sent, static_cast<uint32_t>(std::min<uint64_t>(hold, UINT32_MAX)), payload);
+    if (n == 0) break;
+    size_t w = c.side[d].wrap(peer, std::span<const uint8_t>(payload.data(), n), wire);
+    if (w == 0) continue;
+    sink.send(flow_of(c, d), std::span<const uint8_t>(wire.data(), w));
+    ++tx_packets;
+    ++dir.sent_total;
+    tx_bytes += n;
+    iv_lag.add(src.last_lag_us());
+    run_lag.add(src.last_lag_us());
+  }
+  int64_t due = t0_us + static_cast<int64_t>(src.next_due_us());
+  timers.push(Timer{std::max(due, now_us + 1), c.local, 1, static_cast<uint8_t>(d), static_cast<uint8_t>(k)});
+}
+
+// Application data that arrived on `side`'s flow: the other side's direction.
+void Engine::Impl::receive_media(Call& c, int side, std::span<const uint8_t> data, int64_t now_us) {
+  Direction& dir = c.dir[1 - side];
+  RtpHeader h;
+  size_t hlen = 0;
+  Probe p;
+  if (!RtpHeader::parse(data, h, hlen) || !Probe::parse(data.subspan(hlen), p) || p.call_id != c.id) return;
+  for (size_t k = 0; k < dir.ssrcs.size(); ++k) {
+    if (dir.ssrcs[k] != h.ssrc) continue;
+    dir.receivers[k].on_packet(h, p, data.size(), static_cast<uint64_t>(now_us - t0_us));
+    dir.last_rx_us = now_us;
+    ++rx_packets;
+    rx_bytes += data.size();
+    return;
+  }
+}
+
+}  // namespace loadgen
