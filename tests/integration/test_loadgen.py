@@ -120,8 +120,8 @@ def check_clean(run, calls, profile, transport):
 def loopback_run(ctx, name, srv, transport, calls, profile, auth, extra=(), hold=3):
     host, port = srv.turn_addr if transport == 'udp' else srv.listen_addr(transport)
     plan = [] if '--steps' in extra else ['--calls', calls]    # --steps gives the targets
-    args = ['--server', f'{host}:{port}', '--transport', transport, *auth, *plan, '--ramp', '40/s', '--duration', f'{hold}s', '--max-duration', '30s', '--profile', profile,
-            '--interval', '1s', *extra]
+    args = ['--server', f'{host}:{port}', '--transport', transport, *auth, *plan, '--ramp', '40/s',
+            '--duration', f'{hold}s', '--max-duration', '30s', '--profile', profile, '--interval', '1s', *extra]
     run = lg.run_loadgen(ctx.loadgen, args, ctx.out(name), timeout=30 + SLACK)
     ctx.reports[name] = run
     return check_clean(run, calls, profile, transport)
@@ -211,7 +211,8 @@ def check_server_gone(ctx, name, sig):
     early = [e for e in ev if e['t_s'] < gone_s - 1.0]
     assert not early, f'failures before the server went away at {gone_s:.1f}s: {early[:3]}'
     assert all(e['t_s'] <= run.secs for e in ev), f'failure times past the end of the run: {ev[:3]}'
-    assert first - gone_s <= 10.0, f'the first failure at {first:.1f}s, {first - gone_s:.1f}s after the server went away'
+    assert first - gone_s <= 10.0, \
+        f'the first failure at {first:.1f}s, {first - gone_s:.1f}s after the server went away'
     want = 'transport' if sig == signal.SIGKILL else 'timeout'
     assert by.get(want, 0) >= 1, f'no failure by {want}: by_code {by}'
     failed = [c for c in r['calls'] if c['failed']]
@@ -304,7 +305,8 @@ def check_tbf_breakpoint(ctx, link):
     with lab_server(ctx, link) as srv:
         link.limit_rate(TBF_RATE_KBIT, TBF_BURST, TBF_LIMIT)
         args = ['--server', f'{link.server_ip}:3478', *LT_AUTH, '--steps', ','.join(map(str, TBF_STEPS)),
-                '--step-duration', '5s', '--ramp', '40/s', '--duration', '4s', '--max-duration', '45s', '--profile', 'audio']
+                '--step-duration', '5s', '--ramp', '40/s', '--duration', '4s', '--max-duration', '45s',
+                '--profile', 'audio']
         run = lg.run_loadgen(ctx.loadgen, args, ctx.out('tbf_breakpoint'), timeout=45 + SLACK, wrap=link.client)
         qdisc = link.qdisc_stats()
         srv.check_alive()
