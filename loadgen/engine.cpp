@@ -7,6 +7,12 @@
 #include "turn/auth.hpp"
 
 namespace loadgen {
+namespace {
+
+// At the end of the run, a call still not set up after this long counts as failed.
+constexpr int64_t kStuckSetupUs = 5000000;
+
+}  // namespace
 
 Engine::Impl::Impl(EngineConfig c, FlowSink& s) : cfg(std::move(c)), sink(s), plan(cfg.plan) {
   uint32_t max_target = 0;
@@ -135,7 +141,7 @@ void Engine::Impl::fail_call(Call& c, const std::string& stage, int code, const 
   if (total_setups == 0 && total_failures >= 10 && !ending) {
     errors.push_back("the first " + std::to_string(total_failures) + " calls all failed (" + stage + " " +
                      (code ? std::to_string(code) + " " : std::string()) + reason + "); the run stopped early");
-    end_run(now_us);
+    begin_drain(now_us);
   }
 }
 
@@ -185,12 +191,11 @@ void Engine::Impl::sweep(int64_t now_us) {
     Call& c = *p;
     if ((c.state == CallState::Opening || c.state == CallState::Setup) &&
         now_us - c.started_us > cfg.setup_timeout_ms * 1000) {
-      fail_call(c, "setup", 0, "timeout (not set up in " + std::to_string(cfg.setup_timeout_ms / 1000) + " s)", now_us);
+      fail_call(c, "setup", 0, "timeout", now_us);
     } else if (c.state == CallState::Media) {
       for (const auto& d : c.dir) {
         if (now_us - d.last_rx_us > cfg.media_timeout_ms * 1000) {
-          fail_call(c, "media", 0, "timeout (no media received for " + std::to_string(cfg.media_timeout_ms / 1000) + " s)",
-                    now_us);
+          fail_call(c, "media", 0, "timeout", now_us);
           break;
         }
       }
@@ -198,10 +203,23 @@ void Engine::Impl::sweep(int64_t now_us) {
   }
 }
 
-// The plan's end (or a signal): the last step and sample are recorded, every call closes.
+// The plan's end (or a signal): sources stop, and what is in flight gets a moment to arrive
+// before the counters are read, so that on a clean path sent == received.
+void Engine::Impl::begin_drain(int64_t now_us) {
+  if (ending || drain_until_us) return;
+  drain_until_us = now_us + cfg.drain_ms * 1000;
+}
+
+// After the drain: the last step and sample are recorded, every call closes.
 void Engine::Impl::end_run(int64_t now_us) {
   if (ending) return;
   ending = true;
+  // Not set up in this long is a failure even though the plan ended first (a hung handshake).
+  for (auto& p : calls) {
+    Call& c = *p;
+    if ((c.state == CallState::Opening || c.state == CallState::Setup) && now_us - c.started_us >= kStuckSetupUs)
+      fail_call(c, "setup", 0, "timeout", now_us);
+  }
   sample(now_us);
   step_boundary(cur_step, now_us);
   for (auto& p : calls) {
@@ -238,8 +256,7 @@ void Engine::on_flow_failed(uint64_t flow, const std::string& reason, int64_t no
     m.advance(*c, now_us);
     return;
   }
-  bool tls = reason.starts_with("tls") || reason.starts_with("dtls");
-  m.fail_call(*c, tls ? "tls" : "transport", 0, reason, now_us);
+  m.fail_call(*c, "transport", 0, reason, now_us);
 }
 
 void Engine::on_receive(uint64_t flow, std::span<const uint8_t> bytes, int64_t now_us) {
@@ -268,11 +285,13 @@ void Engine::tick(int64_t now_us) {
     m.end_us = now_us + m.plan.end_ms() * 1000;
     m.next_sample_ms = m.cfg.interval_ms;
   }
-  if (!m.ending) {
+  if (!m.ending && m.drain_until_us == 0) {
     uint32_t step = m.plan.step_at(m.rel_ms(now_us));
     while (m.cur_step < step) m.step_boundary(m.cur_step++, now_us);
-    if (now_us >= m.end_us) m.end_run(now_us);
+    if (now_us >= m.end_us) m.begin_drain(now_us);
     else m.open_calls(now_us);
+  } else if (!m.ending && now_us >= m.drain_until_us) {
+    m.end_run(now_us);
   }
   m.run_timers(now_us);
   if (!m.ending && m.rel_ms(now_us) >= m.next_sample_ms) {
@@ -295,6 +314,7 @@ int64_t Engine::next_wakeup_us() const {
   if (m.finished) return INT64_MAX;
   int64_t at = m.timers.empty() ? INT64_MAX : m.timers.top().at_us;
   if (m.ending) return std::min(at, m.hard_end_us);
+  if (m.drain_until_us) return std::min(at, m.drain_until_us);
   at = std::min(at, m.end_us);
   at = std::min(at, m.t0_us + m.next_sample_ms * 1000);
   // Calls still to open: the plan is checked every 5 ms (ramps open at most one call per 1/ramp s).
@@ -305,7 +325,7 @@ int64_t Engine::next_wakeup_us() const {
 void Engine::stop(int64_t now_us) {
   auto& m = *impl_;
   if (!m.started) tick(now_us);
-  m.end_run(now_us);
+  m.begin_drain(now_us);
 }
 
 bool Engine::done() const { return impl_->finished; }

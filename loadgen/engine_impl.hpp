@@ -75,6 +75,7 @@ struct Engine::Impl {
   ClientConfig client_cfg;
   bool started = false, ending = false, finished = false;
   int64_t t0_us = 0, end_us = 0, hard_end_us = 0;
+  int64_t drain_until_us = 0;         // set at the end: media stops, the counters are read then
   uint32_t opened = 0;                // calls opened so far (this shard)
   uint32_t max_owned = 0;             // the most calls the plan asks of this shard
   int64_t last_now_us = 0;
@@ -112,6 +113,7 @@ struct Engine::Impl {
   void finalize(Call& c);
   void run_timers(int64_t now_us);
   void sweep(int64_t now_us);
+  void begin_drain(int64_t now_us);
   void end_run(int64_t now_us);
 
   // engine_media.cpp
