@@ -59,12 +59,20 @@ std::string meta_text(const nlohmann::json& meta, const char* key) {
   return it->is_string() ? it->get<std::string>() : it->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::string list_text(const nlohmann::json& meta, const char* key) {
+  const auto it = meta.find(key);
+  if (it == meta.end() || !it->is_array()) return meta_text(meta, key);
+  std::string o;
+  for (const auto& e : *it) o += (o.empty() ? "" : ", ") + (e.is_string() ? e.get<std::string>() : e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return o;
+}
+
 std::string shards_text(const nlohmann::json& meta) {
   const auto sh = meta.find("shard");
   if (sh == meta.end() || !sh->is_object()) return "1 (one process)";
   const std::string n = meta_text(*sh, "n");
   if (meta_text(*sh, "k") == "merged")
-    return "merged from shards " + meta_text(meta, "merged_from") + " of " + n +
+    return "merged from shards " + list_text(meta, "merged_from") + " of " + n +
            " (time-series percentiles: the max over shards)";
   return "shard " + meta_text(*sh, "k") + " of " + n;
 }
