@@ -335,6 +335,10 @@ TEST(LoadgenReport, MergeRejectsOtherPlansAndTheSameShardTwice) {
   other.thresholds.p95_loss_pct = 0.1;
   EXPECT_FALSE(loadgen::merge({a, other}, m, error));
   EXPECT_NE(error.find("thresholds"), std::string::npos) << error;
+  other = b;
+  other.meta["interval_s"] = 5.0;
+  EXPECT_FALSE(loadgen::merge({a, other}, m, error));
+  EXPECT_NE(error.find("interval"), std::string::npos) << error;
   EXPECT_FALSE(loadgen::merge({a, a}, m, error));
   EXPECT_NE(error.find("given twice"), std::string::npos) << error;
   other = a;  // the same calls under another shard number
