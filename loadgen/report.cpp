@@ -197,6 +197,10 @@ std::string to_csv(const Report& r) {
 
 namespace {
 
+bool whole(const nlohmann::json& v) {  // a non-negative integer, signed or not
+  return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+}
+
 // The shard numbers a report stands for: meta.shard.k, or a merged report's merged_from; n.
 struct ShardId {
   std::vector<uint32_t> ks;
@@ -212,12 +216,12 @@ ShardId shard_id(const nlohmann::json& meta) {
     id.label = "shard 1/1";
     return id;
   }
-  if (auto n = sh->find("n"); n != sh->end() && n->is_number_unsigned()) id.n = n->get<uint32_t>();
+  if (auto n = sh->find("n"); n != sh->end() && whole(*n)) id.n = n->get<uint32_t>();
   const auto k = sh->find("k");
-  if (k != sh->end() && k->is_number_unsigned()) id.ks = {k->get<uint32_t>()};
+  if (k != sh->end() && whole(*k)) id.ks = {k->get<uint32_t>()};
   if (auto mf = meta.find("merged_from"); k != sh->end() && k->is_string() && mf != meta.end() && mf->is_array())
     for (const auto& e : *mf)
-      if (e.is_number_unsigned()) id.ks.push_back(e.get<uint32_t>());
+      if (whole(e)) id.ks.push_back(e.get<uint32_t>());
   std::string ks;
   for (uint32_t v : id.ks) ks += (ks.empty() ? "" : ",") + std::to_string(v);
   id.label = (id.ks.size() == 1 ? "shard " : "merged shards ") + ks + "/" + std::to_string(id.n);
@@ -233,6 +237,13 @@ bool same_plan(const Report& a, const Report& b, std::string& why) {
                   x[i].start_s == y[i].start_s && x[i].end_s == y[i].end_s;
   if (!steps_equal) {
     why = "the steps differ";
+    return false;
+  }
+  const auto interval = [](const Report& r) {
+    return r.meta.is_object() ? r.meta.value("interval_s", nlohmann::json()) : nlohmann::json();
+  };
+  if (interval(a) != interval(b)) {
+    why = "the sampling intervals differ (meta.interval_s)";
     return false;
   }
   const auto& s = a.thresholds;

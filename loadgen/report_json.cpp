@@ -146,6 +146,11 @@ json to_json(const Report& r) {
 
 namespace {
 
+// A non-negative integer (nlohmann keeps integers built in C++ from int as signed).
+bool whole(const json& v) {
+  return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+}
+
 // Reads the fields of one object, remembering the first problem with its path ("calls[3].step").
 class Fields {
  public:
@@ -158,7 +163,7 @@ class Fields {
   void count(const char* key, U& out) {
     const json* v = get(key);
     if (!v) return;
-    if (!v->is_number_unsigned() || v->get<uint64_t>() > std::numeric_limits<U>::max())
+    if (!whole(*v) || v->get<uint64_t>() > std::numeric_limits<U>::max())
       return fail(key, "is not an integer from 0 to " + std::to_string(std::numeric_limits<U>::max()));
     out = static_cast<U>(v->get<uint64_t>());
   }
@@ -318,7 +323,7 @@ bool read_shard(const json& meta, std::string& error) {
     const json* from = m.array("merged_from");
     if (from && from->empty()) m.fail("merged_from", "is empty");
     for (size_t i = 0; from && m.ok() && i < from->size(); ++i)
-      if (!(*from)[i].is_number_unsigned() || (*from)[i].get<uint64_t>() < 1 || (*from)[i].get<uint64_t>() > n)
+      if (!whole((*from)[i]) || (*from)[i].get<uint64_t>() < 1 || (*from)[i].get<uint64_t>() > n)
         m.fail("merged_from", "holds something other than shard numbers from 1 to " + std::to_string(n));
     return m.ok();
   }
