@@ -162,9 +162,10 @@ bool prepare(const RunOptions& o, Setup& s, std::string& error) {
 EngineConfig engine_config(const RunOptions& o, const std::string& command, int64_t start_unix, uint32_t thread) {
   EngineConfig c;
   c.plan = o.plan;
-  uint32_t t = o.threads;
-  c.plan.shard_n = o.plan.shard_n * t;
-  c.plan.shard_k = (o.plan.shard_k - 1) * t + thread + 1;
+  // Thread t of shard K/N owns the ids id % N == K-1 with (id / N) % T == t, i.e. shard K + N*t of
+  // N*T: together the threads own exactly the process's share, whatever --threads other processes use.
+  c.plan.shard_n = o.plan.shard_n * o.threads;
+  c.plan.shard_k = o.plan.shard_k + o.plan.shard_n * thread;
   c.profile = o.profile;
   c.transport = o.transport;
   c.user = o.user;
