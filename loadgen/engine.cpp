@@ -51,12 +51,21 @@ ClientConfig Engine::Impl::side_config(uint32_t id, int64_t now_us) const {
   return c;
 }
 
+// Opens calls while fewer are live than the plan's target; when a step's target is lower than the
+// previous one, closes the newest live calls. Failed calls are not replaced.
 void Engine::Impl::open_calls(int64_t now_us) {
   uint32_t target = plan.owned_target_at(rel_ms(now_us));
   const auto& pc = plan.config();
-  while (opened < target && opened < kEngineMaxCalls) {
+  while (opened - plan_closed < target && opened < kEngineMaxCalls) {
     open_call(opened * pc.shard_n + (pc.shard_k - 1), now_us);
     ++opened;
+  }
+  for (size_t i = calls.size(); i > 0 && opened - plan_closed > target; --i) {
+    Call& c = *calls[i - 1];
+    if (c.closed_by_plan) continue;
+    c.closed_by_plan = true;
+    ++plan_closed;
+    begin_close(c, now_us);
   }
 }
 
@@ -225,7 +234,6 @@ void Engine::Impl::end_run(int64_t now_us) {
   for (auto& p : calls) {
     Call& c = *p;
     if (c.state == CallState::Closing || c.state == CallState::Done) continue;
-    c.closing_graceful = true;
     begin_close(c, now_us);
   }
   hard_end_us = now_us + cfg.close_wait_ms * 1000 + 100000;
@@ -278,9 +286,6 @@ void Engine::tick(int64_t now_us) {
   m.last_now_us = now_us;
   if (!m.started) {
     m.started = true;
-    for (const auto& st : m.plan.steps()) {
-      m.max_owned = std::max(m.max_owned, m.plan.owned_target_at(static_cast<int64_t>(st.end_s * 1000) - 1));
-    }
     m.t0_us = now_us;
     m.end_us = now_us + m.plan.end_ms() * 1000;
     m.next_sample_ms = m.cfg.interval_ms;
@@ -317,8 +322,8 @@ int64_t Engine::next_wakeup_us() const {
   if (m.drain_until_us) return std::min(at, m.drain_until_us);
   at = std::min(at, m.end_us);
   at = std::min(at, m.t0_us + m.next_sample_ms * 1000);
-  // Calls still to open: the plan is checked every 5 ms (ramps open at most one call per 1/ramp s).
-  if (m.opened < m.max_owned) at = std::min(at, m.last_now_us + 5000);
+  // The plan is checked every 5 ms (ramps open at most one call per 1/ramp s).
+  at = std::min(at, m.last_now_us + 5000);
   return at;
 }
 

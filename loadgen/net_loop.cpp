@@ -304,10 +304,10 @@ void Loop::read_stream(Flow& f, int64_t now_us) {
       size_t len = turn::stream_frame_length(rest);
       if (len == SIZE_MAX) return fail(f, "stream: neither STUN nor ChannelData from the server");
       if (len == 0 || len > rest.size()) break;
-      // Frames are handed over from a copy: the engine may close (and free) the flow meanwhile.
-      std::vector<uint8_t> frame(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(len));
+      // The engine may close the flow meanwhile: a closed Flow (and rbuf) lives until the loop's
+      // next iteration (graveyard_), and nothing but this function touches rbuf.
       off += len;
-      engine_->on_receive(id, frame, now_us);
+      engine_->on_receive(id, rest.first(len), now_us);
       drain_events(now_us);
       if (f.fd < 0) return;
     }

@@ -228,6 +228,29 @@ TEST_F(LoadgenEngine, StepsGetTheirOwnRecords) {
   EXPECT_FALSE(steps[1].breakpoint);
 }
 
+TEST_F(LoadgenEngine, ALowerStepClosesTheNewestCalls) {
+  EngineConfig c = config(0, loadgen::Profile::Audio, 2000);
+  c.plan.steps = {4, 2};
+  c.plan.step_duration_ms = 2000;
+  c.plan.ramp_per_s = 0;
+  Engine e(c, *this);
+  size_t allocs_in_step1 = 0;
+  Report r = run(e, 30'000'000, [&](int64_t t) {
+    if (t >= 3'000'000 && t < 3'010'000) allocs_in_step1 = allocations();
+  });
+  ASSERT_EQ(r.calls.size(), 4u);
+  for (const auto& call : r.calls) EXPECT_FALSE(call.failed);
+  EXPECT_EQ(allocs_in_step1, 4u);   // two calls left, two allocations each
+  uint64_t step1_newest = 0, step1_oldest = 0;
+  for (const auto& s : r.streams) {
+    if (s.step != 1) continue;
+    (s.call >= 2 ? step1_newest : step1_oldest) += s.received;
+  }
+  EXPECT_GT(step1_oldest, 300u);
+  EXPECT_LT(step1_newest, 20u);
+  EXPECT_EQ(allocations(), 0u);
+}
+
 TEST_F(LoadgenEngine, AServerThatStopsAnsweringFailsTheCallsWithTimes) {
   Engine e(config(3, loadgen::Profile::Audio, 20000), *this);
   Report r = run(e, 60'000'000, [&](int64_t t) { server_down = t >= 3'000'000; });
