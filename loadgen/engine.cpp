@@ -212,6 +212,18 @@ void Engine::Impl::sweep(int64_t now_us) {
   }
 }
 
+// In the last step with every call of the plan opened, none left up (all failed): nothing more
+// to measure, so the run ends rather than waiting out the plan.
+void Engine::Impl::end_if_all_failed(int64_t now_us) {
+  if (drain_until_us || calls.empty() || cur_step + 1 < plan.steps().size()) return;
+  uint32_t target = plan.owned_target_at(rel_ms(now_us));
+  if (opened - plan_closed < target) return;
+  for (const auto& c : calls)
+    if (c->state == CallState::Opening || c->state == CallState::Setup || c->state == CallState::Media) return;
+  errors.push_back("every call had failed by " + std::to_string(rel_ms(now_us) / 1000) + " s; the run ended early");
+  begin_drain(now_us);
+}
+
 // The plan's end (or a signal): sources stop, and what is in flight gets a moment to arrive
 // before the counters are read, so that on a clean path sent == received.
 void Engine::Impl::begin_drain(int64_t now_us) {
@@ -301,6 +313,7 @@ void Engine::tick(int64_t now_us) {
   m.run_timers(now_us);
   if (!m.ending && m.rel_ms(now_us) >= m.next_sample_ms) {
     m.sweep(now_us);
+    m.end_if_all_failed(now_us);
     m.sample(now_us);
     while (m.next_sample_ms <= m.rel_ms(now_us)) m.next_sample_ms += m.cfg.interval_ms;
   }

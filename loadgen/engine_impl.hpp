@@ -113,6 +113,7 @@ struct Engine::Impl {
   void finalize(Call& c);
   void run_timers(int64_t now_us);
   void sweep(int64_t now_us);
+  void end_if_all_failed(int64_t now_us);
   void begin_drain(int64_t now_us);
   void end_run(int64_t now_us);
 

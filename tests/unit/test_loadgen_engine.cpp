@@ -263,8 +263,10 @@ TEST_F(LoadgenEngine, AServerThatStopsAnsweringFailsTheCallsWithTimes) {
     EXPECT_GE(c.failed_s, 3.0 + 4.0);
     EXPECT_LE(c.failed_s, 3.0 + 7.0);
   }
-  ASSERT_FALSE(r.errors.empty());
-  EXPECT_NE(r.errors.back().find("stopped answering"), std::string::npos) << r.errors.back();
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_NE(r.errors[0].find("the run ended early"), std::string::npos) << r.errors[0];
+  EXPECT_NE(r.errors[1].find("stopped answering"), std::string::npos) << r.errors[1];
+  EXPECT_LT(r.timeseries.back().t_s, 12.0);   // not the plan's 20 s
   EXPECT_EQ(loadgen::failures_by_code(r)["timeout"], 3);
   EXPECT_EQ(loadgen::exit_status(r), 1);
   EXPECT_EQ(closed.size(), opens);
