@@ -118,7 +118,8 @@ json totals_json(const Report& r) {
 json to_json(const Report& r) {
   const auto sums = summarize(r);
   json j;
-  j["meta"] = r.meta;
+  // meta's strings come from argv and the user: made valid UTF-8 so that j.dump() cannot throw.
+  j["meta"] = json::parse(r.meta.dump(-1, ' ', false, json::error_handler_t::replace));
   j["thresholds"] = {{"p95_loss_pct", r.thresholds.p95_loss_pct}, {"p95_jitter_ms", r.thresholds.p95_jitter_ms},
                      {"setup_failure_pct", r.thresholds.setup_failure_pct}};
   j["steps"] = json::array();
