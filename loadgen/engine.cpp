@@ -7,6 +7,12 @@
 #include "turn/auth.hpp"
 
 namespace loadgen {
+namespace {
+
+// At the end of the run, a call still not set up after this long counts as failed.
+constexpr int64_t kStuckSetupUs = 5000000;
+
+}  // namespace
 
 Engine::Impl::Impl(EngineConfig c, FlowSink& s) : cfg(std::move(c)), sink(s), plan(cfg.plan) {
   uint32_t max_target = 0;
@@ -45,12 +51,21 @@ ClientConfig Engine::Impl::side_config(uint32_t id, int64_t now_us) const {
   return c;
 }
 
+// Opens calls while fewer are live than the plan's target; when a step's target is lower than the
+// previous one, closes the newest live calls. Failed calls are not replaced.
 void Engine::Impl::open_calls(int64_t now_us) {
   uint32_t target = plan.owned_target_at(rel_ms(now_us));
   const auto& pc = plan.config();
-  while (opened < target && opened < kEngineMaxCalls) {
+  while (opened - plan_closed < target && opened < kEngineMaxCalls) {
     open_call(opened * pc.shard_n + (pc.shard_k - 1), now_us);
     ++opened;
+  }
+  for (size_t i = calls.size(); i > 0 && opened - plan_closed > target; --i) {
+    Call& c = *calls[i - 1];
+    if (c.closed_by_plan) continue;
+    c.closed_by_plan = true;
+    ++plan_closed;
+    begin_close(c, now_us);
   }
 }
 
@@ -135,7 +150,7 @@ void Engine::Impl::fail_call(Call& c, const std::string& stage, int code, const 
   if (total_setups == 0 && total_failures >= 10 && !ending) {
     errors.push_back("the first " + std::to_string(total_failures) + " calls all failed (" + stage + " " +
                      (code ? std::to_string(code) + " " : std::string()) + reason + "); the run stopped early");
-    end_run(now_us);
+    begin_drain(now_us);
   }
 }
 
@@ -185,12 +200,11 @@ void Engine::Impl::sweep(int64_t now_us) {
     Call& c = *p;
     if ((c.state == CallState::Opening || c.state == CallState::Setup) &&
         now_us - c.started_us > cfg.setup_timeout_ms * 1000) {
-      fail_call(c, "setup", 0, "timeout (not set up in " + std::to_string(cfg.setup_timeout_ms / 1000) + " s)", now_us);
+      fail_call(c, "setup", 0, "timeout", now_us);
     } else if (c.state == CallState::Media) {
       for (const auto& d : c.dir) {
         if (now_us - d.last_rx_us > cfg.media_timeout_ms * 1000) {
-          fail_call(c, "media", 0, "timeout (no media received for " + std::to_string(cfg.media_timeout_ms / 1000) + " s)",
-                    now_us);
+          fail_call(c, "media", 0, "timeout", now_us);
           break;
         }
       }
@@ -198,16 +212,40 @@ void Engine::Impl::sweep(int64_t now_us) {
   }
 }
 
-// The plan's end (or a signal): the last step and sample are recorded, every call closes.
+// In the last step with every call of the plan opened, none left up (all failed): nothing more
+// to measure, so the run ends rather than waiting out the plan.
+void Engine::Impl::end_if_all_failed(int64_t now_us) {
+  if (drain_until_us || calls.empty() || cur_step + 1 < plan.steps().size()) return;
+  uint32_t target = plan.owned_target_at(rel_ms(now_us));
+  if (opened - plan_closed < target) return;
+  for (const auto& c : calls)
+    if (c->state == CallState::Opening || c->state == CallState::Setup || c->state == CallState::Media) return;
+  errors.push_back("every call had failed by " + std::to_string(rel_ms(now_us) / 1000) + " s; the run ended early");
+  begin_drain(now_us);
+}
+
+// The plan's end (or a signal): sources stop, and what is in flight gets a moment to arrive
+// before the counters are read, so that on a clean path sent == received.
+void Engine::Impl::begin_drain(int64_t now_us) {
+  if (ending || drain_until_us) return;
+  drain_until_us = now_us + cfg.drain_ms * 1000;
+}
+
+// After the drain: the last step and sample are recorded, every call closes.
 void Engine::Impl::end_run(int64_t now_us) {
   if (ending) return;
   ending = true;
+  // Not set up in this long is a failure even though the plan ended first (a hung handshake).
+  for (auto& p : calls) {
+    Call& c = *p;
+    if ((c.state == CallState::Opening || c.state == CallState::Setup) && now_us - c.started_us >= kStuckSetupUs)
+      fail_call(c, "setup", 0, "timeout", now_us);
+  }
   sample(now_us);
   step_boundary(cur_step, now_us);
   for (auto& p : calls) {
     Call& c = *p;
     if (c.state == CallState::Closing || c.state == CallState::Done) continue;
-    c.closing_graceful = true;
     begin_close(c, now_us);
   }
   hard_end_us = now_us + cfg.close_wait_ms * 1000 + 100000;
@@ -238,8 +276,7 @@ void Engine::on_flow_failed(uint64_t flow, const std::string& reason, int64_t no
     m.advance(*c, now_us);
     return;
   }
-  bool tls = reason.starts_with("tls") || reason.starts_with("dtls");
-  m.fail_call(*c, tls ? "tls" : "transport", 0, reason, now_us);
+  m.fail_call(*c, "transport", 0, reason, now_us);
 }
 
 void Engine::on_receive(uint64_t flow, std::span<const uint8_t> bytes, int64_t now_us) {
@@ -261,22 +298,22 @@ void Engine::tick(int64_t now_us) {
   m.last_now_us = now_us;
   if (!m.started) {
     m.started = true;
-    for (const auto& st : m.plan.steps()) {
-      m.max_owned = std::max(m.max_owned, m.plan.owned_target_at(static_cast<int64_t>(st.end_s * 1000) - 1));
-    }
     m.t0_us = now_us;
     m.end_us = now_us + m.plan.end_ms() * 1000;
     m.next_sample_ms = m.cfg.interval_ms;
   }
-  if (!m.ending) {
+  if (!m.ending && m.drain_until_us == 0) {
     uint32_t step = m.plan.step_at(m.rel_ms(now_us));
     while (m.cur_step < step) m.step_boundary(m.cur_step++, now_us);
-    if (now_us >= m.end_us) m.end_run(now_us);
+    if (now_us >= m.end_us) m.begin_drain(now_us);
     else m.open_calls(now_us);
+  } else if (!m.ending && now_us >= m.drain_until_us) {
+    m.end_run(now_us);
   }
   m.run_timers(now_us);
   if (!m.ending && m.rel_ms(now_us) >= m.next_sample_ms) {
     m.sweep(now_us);
+    m.end_if_all_failed(now_us);
     m.sample(now_us);
     while (m.next_sample_ms <= m.rel_ms(now_us)) m.next_sample_ms += m.cfg.interval_ms;
   }
@@ -295,17 +332,18 @@ int64_t Engine::next_wakeup_us() const {
   if (m.finished) return INT64_MAX;
   int64_t at = m.timers.empty() ? INT64_MAX : m.timers.top().at_us;
   if (m.ending) return std::min(at, m.hard_end_us);
+  if (m.drain_until_us) return std::min(at, m.drain_until_us);
   at = std::min(at, m.end_us);
   at = std::min(at, m.t0_us + m.next_sample_ms * 1000);
-  // Calls still to open: the plan is checked every 5 ms (ramps open at most one call per 1/ramp s).
-  if (m.opened < m.max_owned) at = std::min(at, m.last_now_us + 5000);
+  // The plan is checked every 5 ms (ramps open at most one call per 1/ramp s).
+  at = std::min(at, m.last_now_us + 5000);
   return at;
 }
 
 void Engine::stop(int64_t now_us) {
   auto& m = *impl_;
   if (!m.started) tick(now_us);
-  m.end_run(now_us);
+  m.begin_drain(now_us);
 }
 
 bool Engine::done() const { return impl_->finished; }

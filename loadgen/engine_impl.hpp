@@ -37,7 +37,7 @@ struct Call {
   bool flow_open[2] = {false, false};
   bool peers_added = false;
   CallState state = CallState::Opening;
-  bool closing_graceful = false;      // closed by the plan's end, not failed
+  bool closed_by_plan = false;        // a lower step's target closed it
   int64_t started_us = 0, media_start_us = -1, media_end_us = -1, close_deadline_us = 0;
   int64_t timer_at_ms[2] = {INT64_MAX, INT64_MAX};   // what the timer heap holds for each side
   CallRecord rec;
@@ -75,8 +75,9 @@ struct Engine::Impl {
   ClientConfig client_cfg;
   bool started = false, ending = false, finished = false;
   int64_t t0_us = 0, end_us = 0, hard_end_us = 0;
+  int64_t drain_until_us = 0;         // set at the end: media stops, the counters are read then
   uint32_t opened = 0;                // calls opened so far (this shard)
-  uint32_t max_owned = 0;             // the most calls the plan asks of this shard
+  uint32_t plan_closed = 0;           // calls closed because a step lowered the target
   int64_t last_now_us = 0;
   std::vector<std::unique_ptr<Call>> calls;   // by local index (id / shard_n)
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers;
@@ -112,6 +113,8 @@ struct Engine::Impl {
   void finalize(Call& c);
   void run_timers(int64_t now_us);
   void sweep(int64_t now_us);
+  void end_if_all_failed(int64_t now_us);
+  void begin_drain(int64_t now_us);
   void end_run(int64_t now_us);
 
   // engine_media.cpp

@@ -46,7 +46,7 @@ void Engine::Impl::start_media(Call& c, int64_t now_us) {
 // receiver (on the same side) got, then waits for its next packet.
 void Engine::Impl::send_media(Call& c, int d, size_t k, int64_t now_us) {
   Direction& dir = c.dir[d];
-  if (k >= dir.sources.size()) return;
+  if (k >= dir.sources.size() || drain_until_us) return;
   MediaSource& src = dir.sources[k];
   const auto& back = c.dir[1 - d].receivers;
   const Receiver& echo = back[k < back.size() ? k : 0];

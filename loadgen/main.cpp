@@ -162,9 +162,10 @@ bool prepare(const RunOptions& o, Setup& s, std::string& error) {
 EngineConfig engine_config(const RunOptions& o, const std::string& command, int64_t start_unix, uint32_t thread) {
   EngineConfig c;
   c.plan = o.plan;
-  uint32_t t = o.threads;
-  c.plan.shard_n = o.plan.shard_n * t;
-  c.plan.shard_k = (o.plan.shard_k - 1) * t + thread + 1;
+  // Thread t of shard K/N owns the ids id % N == K-1 with (id / N) % T == t, i.e. shard K + N*t of
+  // N*T: together the threads own exactly the process's share, whatever --threads other processes use.
+  c.plan.shard_n = o.plan.shard_n * o.threads;
+  c.plan.shard_k = o.plan.shard_k + o.plan.shard_n * thread;
   c.profile = o.profile;
   c.transport = o.transport;
   c.user = o.user;
@@ -273,8 +274,16 @@ int run_load(const RunOptions& o, const std::string& command) {
   if (tty && o.progress) std::cerr << "\n";
   for (auto& w : ws)
     if (!w->error.empty()) return std::cerr << "turnpike-loadgen: " << w->error << "\n", 2;
+  uint64_t drops = 0;
+  for (auto& w : ws) drops += w->loop->stats().send_drops;
   Report report;
   if (!combine(ws, o, report, error)) return std::cerr << "turnpike-loadgen: " << error << "\n", 2;
+  if (drops > 0) {
+    // Packets the loadgen counted as sent but could not hand to the kernel: its loss figures are off.
+    report.self_check.trustworthy = false;
+    report.self_check.reasons.push_back(std::to_string(drops) +
+                                        " packets could not be sent (socket buffers full): loss includes the loadgen's own");
+  }
   print_summary(report, std::cout);
   if (!o.report_dir.empty()) {
     if (!write_reports(report, o.report_dir, error)) return std::cerr << "turnpike-loadgen: " << error << "\n", 2;

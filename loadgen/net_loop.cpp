@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 
 #include "loadgen/net_driver.hpp"
+#include "turn/stream_framing.hpp"
 
 namespace loadgen::net {
 namespace {
@@ -18,16 +19,6 @@ constexpr size_t kStreamWriteBound = 4 << 20;   // bytes queued per stream flow 
 constexpr size_t kStreamReadBound = 256 << 10;  // bytes buffered per stream flow without a frame
 constexpr int kReadBurst = 64;                  // reads per flow and wakeup
 constexpr int64_t kOpenTimeoutUs = 10000000;    // connect + handshake
-
-// RFC 8656 12.5 framing on streams (STUN: 20 + length; ChannelData: 4 + length padded to 4);
-// 0 while undecided, SIZE_MAX when the bytes are neither.
-size_t frame_length(std::span<const uint8_t> d) {
-  if (d.size() < 4) return 0;
-  size_t len = static_cast<size_t>(d[2] << 8 | d[3]);
-  if (d[0] < 0x40) return 20 + len;
-  if (d[0] < 0x80) return 4 + ((len + 3) & ~size_t{3});
-  return SIZE_MAX;
-}
 
 bool stream(turn::Transport t) { return t == turn::Transport::Tcp || t == turn::Transport::Tls; }
 bool secure(turn::Transport t) { return t == turn::Transport::Tls || t == turn::Transport::Dtls; }
@@ -310,13 +301,13 @@ void Loop::read_stream(Flow& f, int64_t now_us) {
     size_t off = 0;
     while (true) {
       std::span<const uint8_t> rest(f.rbuf.data() + off, f.rbuf.size() - off);
-      size_t len = frame_length(rest);
+      size_t len = turn::stream_frame_length(rest);
       if (len == SIZE_MAX) return fail(f, "stream: neither STUN nor ChannelData from the server");
       if (len == 0 || len > rest.size()) break;
-      // Frames are handed over from a copy: the engine may close (and free) the flow meanwhile.
-      std::vector<uint8_t> frame(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(len));
+      // The engine may close the flow meanwhile: a closed Flow (and rbuf) lives until the loop's
+      // next iteration (graveyard_), and nothing but this function touches rbuf.
       off += len;
-      engine_->on_receive(id, frame, now_us);
+      engine_->on_receive(id, rest.first(len), now_us);
       drain_events(now_us);
       if (f.fd < 0) return;
     }

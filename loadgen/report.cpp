@@ -239,6 +239,13 @@ bool same_plan(const Report& a, const Report& b, std::string& why) {
     why = "the steps differ";
     return false;
   }
+  const auto interval = [](const Report& r) {
+    return r.meta.is_object() ? r.meta.value("interval_s", nlohmann::json()) : nlohmann::json();
+  };
+  if (interval(a) != interval(b)) {
+    why = "the sampling intervals differ (meta.interval_s)";
+    return false;
+  }
   const auto& s = a.thresholds;
   const auto& t = b.thresholds;
   if (s.p95_loss_pct != t.p95_loss_pct || s.p95_jitter_ms != t.p95_jitter_ms || s.setup_failure_pct != t.setup_failure_pct) {

@@ -59,12 +59,20 @@ std::string meta_text(const nlohmann::json& meta, const char* key) {
   return it->is_string() ? it->get<std::string>() : it->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::string list_text(const nlohmann::json& meta, const char* key) {
+  const auto it = meta.find(key);
+  if (it == meta.end() || !it->is_array()) return meta_text(meta, key);
+  std::string o;
+  for (const auto& e : *it) o += (o.empty() ? "" : ", ") + (e.is_string() ? e.get<std::string>() : e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return o;
+}
+
 std::string shards_text(const nlohmann::json& meta) {
   const auto sh = meta.find("shard");
   if (sh == meta.end() || !sh->is_object()) return "1 (one process)";
   const std::string n = meta_text(*sh, "n");
   if (meta_text(*sh, "k") == "merged")
-    return "merged from shards " + meta_text(meta, "merged_from") + " of " + n +
+    return "merged from shards " + list_text(meta, "merged_from") + " of " + n +
            " (time-series percentiles: the max over shards)";
   return "shard " + meta_text(*sh, "k") + " of " + n;
 }
@@ -106,19 +114,27 @@ std::string result_text(const Report& r, const std::vector<StepSummary>& sums) {
   return o;
 }
 
+std::string totals_text(const Report& r) {
+  const auto t = totals_json(r);
+  return t["calls"].dump() + " calls opened, " + t["setups_ok"].dump() + " set up, " + t["failures"].dump() +
+         " failed; " + t["sent"].dump() + " packets sent, " + t["received"].dump() + " received, " + t["lost"].dump() +
+         " lost (" + f1(t["loss_pct"].get<double>(), "%.3f") + "%)";
+}
+
 std::string header(const Report& r, const std::vector<StepSummary>& sums) {
   const auto& m = r.meta;
   std::string o = "<header><h1>turnpike-loadgen report</h1><dl class=\"meta\">";
   const auto row = [&](const char* k, const std::string& v) {
-    o += "<dt>" + std::string(k) + "</dt><dd>" + escape(v) + "</dd>";
+    if (!v.empty()) o += "<dt>" + std::string(k) + "</dt><dd>" + escape(v) + "</dd>";
   };
   row("server", meta_text(m, "server"));
   row("transport", meta_text(m, "transport"));
   row("profile", meta_text(m, "profile"));
   row("calls", meta_text(m, "calls"));
   row("shards", shards_text(m));
+  row("totals", totals_text(r));
   row("started", utc(m));
-  row("interval", meta_text(m, "interval_s") + " s");
+  if (const std::string iv = meta_text(m, "interval_s"); !iv.empty()) row("interval", iv + " s");
   row("threads", meta_text(m, "threads"));
   row("version", meta_text(m, "version"));
   o += "<dt>command</dt><dd><code>" + escape(meta_text(m, "command")) + "</code></dd></dl>";

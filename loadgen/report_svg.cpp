@@ -39,7 +39,7 @@ struct Range {
   }
 };
 
-// The data's extent; y from 0 (every plotted figure is a non-negative quantity).
+// The data's extent from 0 (every plotted figure and both x axes are non-negative quantities).
 void extent(const Plot& p, Range& x, Range& y) {
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = 0, y1 = 0;
   for (const auto& s : p.series)
@@ -51,6 +51,7 @@ void extent(const Plot& p, Range& x, Range& y) {
     }
   if (p.marker_x) x0 = std::min(x0, *p.marker_x), x1 = std::max(x1, *p.marker_x);
   if (x0 > x1) x0 = 0, x1 = 1;
+  x0 = std::min(x0, 0.0);  // offered load and time since start both start at 0
   if (x0 == x1) x0 -= 1, x1 += 1;
   if (y1 <= y0) y1 = y0 + 1;
   x.lo = x0, x.hi = x1, y.lo = y0, y.hi = y1;

@@ -273,5 +273,6 @@ const ClientFailure& TurnClient::failure() const { return impl_->failure; }
 int64_t TurnClient::allocated_at_ms() const { return impl_->allocated_at; }
 uint64_t TurnClient::requests() const { return impl_->requests; }
 uint64_t TurnClient::retransmits() const { return impl_->retransmits; }
+uint64_t TurnClient::error_responses() const { return impl_->error_responses; }
 
 }  // namespace loadgen

@@ -253,6 +253,7 @@ TEST_F(ClientCoreTest, WrongPasswordFailsAllocateWith401) {
   EXPECT_EQ(a.client.failure().code, 401);
   EXPECT_EQ(a.client.failure().at_ms, now.mono_ms);
   EXPECT_EQ(a.client.requests(), 2u);  // the unsigned Allocate and the signed one, no more
+  EXPECT_EQ(a.client.error_responses(), 2u);
   EXPECT_EQ(core->allocation_count(), 0u);
 }
 

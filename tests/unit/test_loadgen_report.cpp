@@ -235,6 +235,16 @@ TEST(LoadgenReport, JsonLayoutAndRoundTrip) {
   EXPECT_EQ(loadgen::to_json(back), j);
 }
 
+TEST(LoadgenReport, JsonDumpsWhateverBytesTheStringsHold) {
+  Report r = healthy();
+  r.meta["command"] = std::string("turnpike-loadgen --user \xff\xfe");
+  r.calls[0].failed = true;
+  r.calls[0].failure_reason = std::string("quota \xc3");  // a server's reason phrase cut mid-character
+  const auto j = loadgen::to_json(r);
+  EXPECT_NO_THROW((void)j.dump());
+  EXPECT_EQ(j["calls"][0]["failure_reason"], "quota ?");
+}
+
 TEST(LoadgenReport, FromJsonRejectsMalformedReports) {
   const auto good = loadgen::to_json(healthy());
   const auto rejects = [&](auto mutate, const std::string& where) {
@@ -335,6 +345,10 @@ TEST(LoadgenReport, MergeRejectsOtherPlansAndTheSameShardTwice) {
   other.thresholds.p95_loss_pct = 0.1;
   EXPECT_FALSE(loadgen::merge({a, other}, m, error));
   EXPECT_NE(error.find("thresholds"), std::string::npos) << error;
+  other = b;
+  other.meta["interval_s"] = 5.0;
+  EXPECT_FALSE(loadgen::merge({a, other}, m, error));
+  EXPECT_NE(error.find("interval"), std::string::npos) << error;
   EXPECT_FALSE(loadgen::merge({a, a}, m, error));
   EXPECT_NE(error.find("given twice"), std::string::npos) << error;
   other = a;  // the same calls under another shard number

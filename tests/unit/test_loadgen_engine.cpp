@@ -1,0 +1,345 @@
+// loadgen::Engine end to end without sockets: its flows are 5-tuples of the real in-process
+// turn::Core (core_fixture.hpp: fake relays, recording sink) on a simulated clock; what a relay
+// sends to another allocation's relayed address comes in on that relay (handle_peer).
+#include <map>
+#include <set>
+
+#include "core_fixture.hpp"
+#include "loadgen/engine.hpp"
+
+namespace {
+
+using loadgen::Engine;
+using loadgen::EngineConfig;
+using loadgen::Report;
+
+class EngineHarness : public CoreTest, public loadgen::FlowSink {
+ protected:
+  // FlowSink: a flow is a client 5-tuple of the core; events are handed back after each call.
+  void open_flow(uint64_t flow, uint32_t) override {
+    FiveTuple ft = client(static_cast<uint16_t>(20000 + flows.size()));
+    ft.transport = transport;
+    flows[flow] = ft;
+    by_tuple[ft.client.port] = flow;
+    opened.push_back(flow);
+    ++opens;
+  }
+  void send(uint64_t flow, std::span<const uint8_t> bytes) override {
+    ASSERT_FALSE(closed.count(flow)) << "send on a closed flow";
+    outgoing.push_back({flow, {bytes.begin(), bytes.end()}});
+  }
+  void close_flow(uint64_t flow) override {
+    EXPECT_TRUE(closed.insert(flow).second) << "flow closed twice";
+  }
+  double cpu_pct_since_last(int64_t) override { return 3.0; }
+
+  EngineConfig config(uint32_t calls, loadgen::Profile profile, int64_t duration_ms) {
+    EngineConfig c;
+    c.plan.steps = {calls};
+    c.plan.ramp_per_s = 10;
+    c.plan.duration_ms = duration_ms;
+    c.profile = profile;
+    c.transport = transport;
+    c.user = "alice";
+    c.password = "wonderland";
+    c.start_unix = now.unix_s;
+    c.seed = 42;
+    return c;
+  }
+
+  Now core_now(int64_t t_us) const {
+    return Now{base.mono_ms + t_us / 1000, base.unix_s + t_us / 1000000};
+  }
+
+  // Moves everything that is ready: opens, client -> core, core -> client, relay -> relay.
+  void settle(Engine& e, int64_t t_us) {
+    now = core_now(t_us);
+    for (int round = 0; round < 1000; ++round) {
+      bool moved = false;
+      for (auto f : std::exchange(opened, {})) {
+        moved = true;
+        e.on_flow_opened(f, t_us);
+      }
+      for (auto& [flow, bytes] : std::exchange(outgoing, {})) {
+        moved = true;
+        if (!server_down && !closed.count(flow)) core->handle(bytes, flows[flow], now);
+      }
+      while (!sink.client.empty()) {
+        Sent s = std::move(sink.client.front());
+        sink.client.pop_front();
+        moved = true;
+        auto it = by_tuple.find(s.to.client.port);
+        if (it != by_tuple.end() && !closed.count(it->second)) e.on_receive(it->second, s.bytes, t_us);
+      }
+      for (auto& p : std::exchange(sink.peer, {})) {
+        moved = true;
+        route(p);
+      }
+      if (!moved) return;
+    }
+    ADD_FAILURE() << "still moving after 1000 rounds";
+  }
+
+  // A relay's datagram to a peer that is another allocation's relayed address.
+  void route(const ToPeer& p) {
+    uint64_t to = 0;
+    Endpoint from{};
+    core->for_each_allocation([&](const Allocation& a) {
+      for (size_t i = 0; i < a.relay_count; ++i) {
+        if (a.relays[i].address == p.peer) to = a.relays[i].handle;
+        if (a.relays[i].handle == p.handle) from = a.relays[i].address;
+      }
+    });
+    if (to) core->handle_peer(to, from, p.bytes, now);
+  }
+
+  // Runs the engine on the simulated clock until it is done (bounded).
+  Report run(Engine& e, int64_t limit_us, std::function<void(int64_t)> at_each = {}) {
+    int64_t t = 0;
+    for (int i = 0; i < 2000000 && !e.done() && t < limit_us; ++i) {
+      e.tick(t);
+      settle(e, t);
+      if (at_each) at_each(t);
+      int64_t next = e.next_wakeup_us();
+      t = std::max(t + 100, std::min(next, t + 20000));
+      if (i % 200 == 0) core->tick(core_now(t));
+    }
+    EXPECT_TRUE(e.done()) << "the run did not end by itself";
+    return e.finish();
+  }
+
+  turn::Transport transport = turn::Transport::Udp;
+  bool server_down = false;
+  Now base{1'000'000, 1'800'000'000};
+  std::map<uint64_t, FiveTuple> flows;
+  std::map<uint16_t, uint64_t> by_tuple;
+  std::vector<uint64_t> opened;
+  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> outgoing;
+  std::set<uint64_t> closed;
+  size_t opens = 0;
+};
+
+uint64_t sum_sent(const Report& r) {
+  uint64_t n = 0;
+  for (const auto& s : r.streams) n += s.sent;
+  return n;
+}
+
+}  // namespace
+
+namespace {
+
+class LoadgenEngine : public EngineHarness {
+ protected:
+  LoadgenEngine() {
+    quotas = std::make_shared<Quotas>(1000, 1000);
+    core = std::make_unique<Core>(CoreConfig{}, auth, policy, quotas, relays, sink);
+  }
+  size_t allocations() {
+    size_t n = 0;
+    core->for_each_allocation([&](const Allocation&) { ++n; });
+    return n;
+  }
+};
+
+TEST_F(LoadgenEngine, AudioAndVideoCallsCarryMediaWithoutLoss) {
+  Engine e(config(4, loadgen::Profile::Video, 3000), *this);
+  Report r = run(e, 30'000'000);
+  ASSERT_EQ(r.calls.size(), 4u);
+  for (const auto& c : r.calls) {
+    EXPECT_FALSE(c.failed) << c.call << ": " << c.failure_stage << " " << c.failure_reason;
+    EXPECT_GE(c.setup_ms, 0) << c.call;
+    EXPECT_LT(c.setup_ms, 100) << c.call;
+    EXPECT_EQ(c.kind, "video");
+  }
+  ASSERT_EQ(r.streams.size(), 8u);   // one step, two directions per call
+  for (const auto& s : r.streams) {
+    EXPECT_GT(s.sent, 150u);          // audio at 50/s and video at 30 frames/s for ~3 s
+    EXPECT_EQ(s.received, s.sent) << "call " << s.call << " dir " << int(s.direction);
+    EXPECT_EQ(s.expected, s.received);
+    EXPECT_EQ(s.lost, 0u);
+    EXPECT_EQ(s.duplicates, 0u);
+    EXPECT_GE(s.rtt_ms, 0);
+  }
+  EXPECT_GE(r.timeseries.size(), 3u);
+  uint64_t tx = 0, rx = 0, setups = 0;
+  for (const auto& s : r.timeseries) {
+    tx += s.tx_packets;
+    rx += s.rx_packets;
+    setups += s.setups;
+    EXPECT_DOUBLE_EQ(s.cpu_pct, 3.0);
+  }
+  EXPECT_EQ(tx, sum_sent(r));
+  EXPECT_EQ(rx, tx);
+  EXPECT_EQ(setups, 4u);
+  EXPECT_EQ(r.timeseries[1].calls_up, 4u);
+  EXPECT_TRUE(r.self_check.trustworthy);
+  EXPECT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.meta["tool"], "turnpike-loadgen");
+  EXPECT_EQ(r.meta["profile"], "video");
+  EXPECT_EQ(closed.size(), opens);        // every flow closed
+  EXPECT_EQ(allocations(), 0u);           // and every allocation released (Refresh 0)
+  EXPECT_EQ(loadgen::exit_status(r), 0);
+}
+
+TEST_F(LoadgenEngine, MixedOverTcpWithRestCredentials) {
+  transport = turn::Transport::Tcp;
+  EngineConfig c = config(8, loadgen::Profile::Mixed, 2000);
+  c.user.clear();
+  c.password.clear();
+  c.rest_secret = "northwind";
+  Engine e(c, *this);
+  Report r = run(e, 30'000'000);
+  ASSERT_EQ(r.calls.size(), 8u);
+  std::set<std::string> kinds;
+  for (const auto& call : r.calls) {
+    EXPECT_FALSE(call.failed) << call.failure_stage << " " << call.failure_code << " " << call.failure_reason;
+    kinds.insert(call.kind);
+  }
+  EXPECT_GE(kinds.size(), 2u);
+  for (const auto& s : r.streams) {
+    EXPECT_EQ(s.received, s.sent);
+    EXPECT_EQ(s.lost, 0u);
+  }
+  EXPECT_EQ(allocations(), 0u);
+}
+
+TEST_F(LoadgenEngine, StepsGetTheirOwnRecords) {
+  EngineConfig c = config(0, loadgen::Profile::Audio, 1500);
+  c.plan.steps = {2, 4};
+  c.plan.step_duration_ms = 2000;
+  c.plan.ramp_per_s = 0;
+  Engine e(c, *this);
+  Report r = run(e, 30'000'000);
+  ASSERT_EQ(r.steps.size(), 2u);
+  ASSERT_EQ(r.calls.size(), 4u);
+  EXPECT_EQ(r.calls[0].step, 0u);
+  EXPECT_EQ(r.calls[3].step, 1u);
+  size_t in0 = 0, in1 = 0;
+  for (const auto& s : r.streams) {
+    (s.step == 0 ? in0 : in1)++;
+    EXPECT_EQ(s.lost, 0u);
+    EXPECT_GT(s.received, 0u);
+  }
+  EXPECT_EQ(in0, 4u);   // two calls, two directions
+  EXPECT_EQ(in1, 8u);
+  auto steps = loadgen::summarize(r);
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_FALSE(steps[1].breakpoint);
+}
+
+TEST_F(LoadgenEngine, ALowerStepClosesTheNewestCalls) {
+  EngineConfig c = config(0, loadgen::Profile::Audio, 2000);
+  c.plan.steps = {4, 2};
+  c.plan.step_duration_ms = 2000;
+  c.plan.ramp_per_s = 0;
+  Engine e(c, *this);
+  size_t allocs_in_step1 = 0;
+  Report r = run(e, 30'000'000, [&](int64_t t) {
+    if (t >= 3'000'000 && t < 3'010'000) allocs_in_step1 = allocations();
+  });
+  ASSERT_EQ(r.calls.size(), 4u);
+  for (const auto& call : r.calls) EXPECT_FALSE(call.failed);
+  EXPECT_EQ(allocs_in_step1, 4u);   // two calls left, two allocations each
+  uint64_t step1_newest = 0, step1_oldest = 0;
+  for (const auto& s : r.streams) {
+    if (s.step != 1) continue;
+    (s.call >= 2 ? step1_newest : step1_oldest) += s.received;
+  }
+  EXPECT_GT(step1_oldest, 300u);
+  EXPECT_LT(step1_newest, 20u);
+  EXPECT_EQ(allocations(), 0u);
+}
+
+TEST_F(LoadgenEngine, AServerThatStopsAnsweringFailsTheCallsWithTimes) {
+  Engine e(config(3, loadgen::Profile::Audio, 20000), *this);
+  Report r = run(e, 60'000'000, [&](int64_t t) { server_down = t >= 3'000'000; });
+  ASSERT_EQ(r.calls.size(), 3u);
+  for (const auto& c : r.calls) {
+    EXPECT_GE(c.setup_ms, 0);
+    EXPECT_TRUE(c.failed);
+    EXPECT_EQ(c.failure_stage, "media");
+    EXPECT_EQ(c.failure_reason, "timeout");
+    EXPECT_GE(c.failed_s, 3.0 + 4.0);
+    EXPECT_LE(c.failed_s, 3.0 + 7.0);
+  }
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_NE(r.errors[0].find("the run ended early"), std::string::npos) << r.errors[0];
+  EXPECT_NE(r.errors[1].find("stopped answering"), std::string::npos) << r.errors[1];
+  EXPECT_LT(r.timeseries.back().t_s, 12.0);   // not the plan's 20 s
+  EXPECT_EQ(loadgen::failures_by_code(r)["timeout"], 3);
+  EXPECT_EQ(loadgen::exit_status(r), 1);
+  EXPECT_EQ(closed.size(), opens);
+}
+
+TEST_F(LoadgenEngine, QuotaRefusalsAreFailuresWithTheirCode) {
+  quotas = std::make_shared<Quotas>(1000, 3);   // alice: 3 allocations, so the second call fails
+  core = std::make_unique<Core>(CoreConfig{}, auth, policy, quotas, relays, sink);
+  EngineConfig c = config(2, loadgen::Profile::Audio, 1000);
+  c.plan.ramp_per_s = 1;
+  Engine e(c, *this);
+  Report r = run(e, 30'000'000);
+  ASSERT_EQ(r.calls.size(), 2u);
+  EXPECT_FALSE(r.calls[0].failed);
+  EXPECT_TRUE(r.calls[1].failed);
+  EXPECT_EQ(r.calls[1].failure_code, 486);
+  EXPECT_EQ(r.calls[1].failure_stage, "allocate");
+  EXPECT_EQ(loadgen::failures_by_code(r)["486"], 1);
+  EXPECT_EQ(allocations(), 0u);   // the failed call's other allocation is released too
+}
+
+TEST_F(LoadgenEngine, WrongCredentialsStopTheRunEarly) {
+  EngineConfig c = config(50, loadgen::Profile::Audio, 60000);
+  c.password = "nope";
+  c.plan.ramp_per_s = 0;
+  Engine e(c, *this);
+  Report r = run(e, 30'000'000);
+  size_t failed = 0;
+  for (const auto& call : r.calls) failed += call.failed && call.failure_code == 401;
+  EXPECT_GE(failed, 10u);
+  ASSERT_FALSE(r.errors.empty());
+  EXPECT_NE(r.errors[0].find("stopped early"), std::string::npos);
+}
+
+TEST_F(LoadgenEngine, StopEndsTheRunAndKeepsTheReport) {
+  Engine e(config(2, loadgen::Profile::Audio, 600000), *this);
+  Report r = run(e, 30'000'000, [&](int64_t t) {
+    if (t >= 2'000'000) e.stop(t);
+  });
+  ASSERT_EQ(r.calls.size(), 2u);
+  for (const auto& c : r.calls) EXPECT_FALSE(c.failed);
+  EXPECT_EQ(r.streams.size(), 4u);
+  EXPECT_EQ(allocations(), 0u);
+}
+
+TEST_F(LoadgenEngine, ShardsOwnDisjointCalls) {
+  EngineConfig c = config(5, loadgen::Profile::Audio, 500);
+  c.plan.ramp_per_s = 0;
+  c.plan.shard_k = 2;
+  c.plan.shard_n = 2;
+  Engine e(c, *this);
+  Report r = run(e, 30'000'000);
+  ASSERT_EQ(r.calls.size(), 2u);
+  EXPECT_EQ(r.calls[0].call, 1u);
+  EXPECT_EQ(r.calls[1].call, 3u);
+  EXPECT_EQ(r.meta["shard"]["k"], 2);
+}
+
+TEST(LoadgenEngineBounds, TooManyCallsIsAClearError) {
+  struct NullSink : loadgen::FlowSink {
+    void open_flow(uint64_t, uint32_t) override {}
+    void send(uint64_t, std::span<const uint8_t>) override {}
+    void close_flow(uint64_t) override {}
+    double cpu_pct_since_last(int64_t) override { return 0; }
+  } sink;
+  EngineConfig c;
+  c.plan.steps = {10, loadgen::kEngineMaxCalls + 1};
+  try {
+    Engine e(c, sink);
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("at most 100000"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
