@@ -4,10 +4,11 @@
 Loopback, one Turnpike with udp, tcp, tls and dtls listeners (a self-signed certificate made at run
 time) and one coturn:
   profile_audio        20 audio calls, long-term credentials
-  profile_video        6 video calls, TURN REST credentials (--rest-secret)
+  profile_video        6 video calls, TURN REST credentials (--rest-secret), two event loops (--threads 2)
   profile_mixed_steps  mixed profile in three steps (6, 12, 18 calls): the plots against load get
                        three points
-  transport_tcp|tls|dtls  8 audio calls over each stream/secure transport
+  transport_tcp|tls|dtls  8 audio calls over each stream/secure transport (tcp with Send/Data
+                       indications: --send; tls and dtls verify the certificate: --ca)
   coturn_audio         20 audio calls against coturn's turnserver
     each: exit 0, result "ok", report.json, timeseries.csv and report.html complete, every call set
     up (setup time > 0), per call and direction received == sent and none lost, totals equal to the
@@ -428,11 +429,13 @@ def main():
             lt = LT_AUTH
             plan = [
                 ('profile_audio', lambda: loopback_run(ctx, 'profile_audio', srv, 'udp', 20, 'audio', lt)),
-                ('profile_video', lambda: loopback_run(ctx, 'profile_video', srv, 'udp', 6, 'video', REST_AUTH)),
+                ('profile_video', lambda: loopback_run(ctx, 'profile_video', srv, 'udp', 6, 'video', REST_AUTH,
+                                                       extra=['--threads', '2'])),
                 ('profile_mixed_steps', lambda: loopback_run(
                     ctx, 'profile_mixed_steps', srv, 'udp', 18, 'mixed', lt,
                     extra=['--steps', '6,12,18', '--step-duration', '2s'], hold=2)),
-                ('transport_tcp', lambda: loopback_run(ctx, 'transport_tcp', srv, 'tcp', 8, 'audio', lt)),
+                ('transport_tcp', lambda: loopback_run(ctx, 'transport_tcp', srv, 'tcp', 8, 'audio', lt,
+                                                       extra=['--send'])),
                 ('transport_tls', lambda: loopback_run(ctx, 'transport_tls', srv, 'tls', 8, 'audio', lt,
                                                        extra=tls_args(ctx))),
                 ('transport_dtls', lambda: loopback_run(ctx, 'transport_dtls', srv, 'dtls', 8, 'audio', lt,
