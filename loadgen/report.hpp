@@ -135,6 +135,9 @@ bool merge(const std::vector<Report>& shards, Report& out, std::string& error);
 // sample, at most meta.interval_s), tx/rx Mbit/s and loss % (lost/expected, -1 with nothing expected).
 struct SampleRates { double duration_s = 0, tx_mbps = 0, rx_mbps = 0, loss_pct = -1; };
 std::vector<SampleRates> sample_rates(const Report& r);
+// report.json's totals: calls, setups_ok, failures, sent, received, lost, reordered, duplicates,
+// bytes, loss_pct (lost/expected over every call-direction and step).
+nlohmann::json totals_json(const Report& r);
 // The result in one word ("ok", "failures", "breakpoint"), as in report.json.
 std::string result_word(const Report& r, const std::vector<StepSummary>& steps);
 

@@ -114,19 +114,27 @@ std::string result_text(const Report& r, const std::vector<StepSummary>& sums) {
   return o;
 }
 
+std::string totals_text(const Report& r) {
+  const auto t = totals_json(r);
+  return t["calls"].dump() + " calls opened, " + t["setups_ok"].dump() + " set up, " + t["failures"].dump() +
+         " failed; " + t["sent"].dump() + " packets sent, " + t["received"].dump() + " received, " + t["lost"].dump() +
+         " lost (" + f1(t["loss_pct"].get<double>(), "%.3f") + "%)";
+}
+
 std::string header(const Report& r, const std::vector<StepSummary>& sums) {
   const auto& m = r.meta;
   std::string o = "<header><h1>turnpike-loadgen report</h1><dl class=\"meta\">";
   const auto row = [&](const char* k, const std::string& v) {
-    o += "<dt>" + std::string(k) + "</dt><dd>" + escape(v) + "</dd>";
+    if (!v.empty()) o += "<dt>" + std::string(k) + "</dt><dd>" + escape(v) + "</dd>";
   };
   row("server", meta_text(m, "server"));
   row("transport", meta_text(m, "transport"));
   row("profile", meta_text(m, "profile"));
   row("calls", meta_text(m, "calls"));
   row("shards", shards_text(m));
+  row("totals", totals_text(r));
   row("started", utc(m));
-  row("interval", meta_text(m, "interval_s") + " s");
+  if (const std::string iv = meta_text(m, "interval_s"); !iv.empty()) row("interval", iv + " s");
   row("threads", meta_text(m, "threads"));
   row("version", meta_text(m, "version"));
   o += "<dt>command</dt><dd><code>" + escape(meta_text(m, "command")) + "</code></dd></dl>";

@@ -70,26 +70,6 @@ json sample_json(const Sample& s) {
           {"send_lag_p99_ms", s.send_lag_p99_ms}};
 }
 
-json totals_json(const Report& r) {
-  uint64_t setups_ok = 0, failures = 0, sent = 0, received = 0, lost = 0, reordered = 0, dups = 0, bytes = 0, expected = 0;
-  for (const auto& c : r.calls) {
-    setups_ok += c.setup_ms >= 0;
-    failures += c.failed;
-  }
-  for (const auto& s : r.streams) {
-    sent += s.sent;
-    received += s.received;
-    lost += s.lost;
-    reordered += s.reordered;
-    dups += s.duplicates;
-    bytes += s.bytes;
-    expected += s.expected;
-  }
-  const double loss = expected ? 100.0 * static_cast<double>(lost) / static_cast<double>(expected) : 0.0;
-  return {{"calls", r.calls.size()}, {"setups_ok", setups_ok}, {"failures", failures}, {"sent", sent},
-          {"received", received}, {"lost", lost}, {"reordered", reordered}, {"duplicates", dups},
-          {"bytes", bytes}, {"loss_pct", loss}};
-}
 
 json failures_json(const Report& r) {
   std::vector<const CallRecord*> failed;
@@ -114,10 +94,32 @@ json array_of(const std::vector<T>& v, F f) {
 
 }  // namespace
 
+json totals_json(const Report& r) {
+  uint64_t setups_ok = 0, failures = 0, sent = 0, received = 0, lost = 0, reordered = 0, dups = 0, bytes = 0, expected = 0;
+  for (const auto& c : r.calls) {
+    setups_ok += c.setup_ms >= 0;
+    failures += c.failed;
+  }
+  for (const auto& s : r.streams) {
+    sent += s.sent;
+    received += s.received;
+    lost += s.lost;
+    reordered += s.reordered;
+    dups += s.duplicates;
+    bytes += s.bytes;
+    expected += s.expected;
+  }
+  const double loss = expected ? 100.0 * static_cast<double>(lost) / static_cast<double>(expected) : 0.0;
+  return {{"calls", r.calls.size()}, {"setups_ok", setups_ok}, {"failures", failures}, {"sent", sent},
+          {"received", received}, {"lost", lost}, {"reordered", reordered}, {"duplicates", dups},
+          {"bytes", bytes}, {"loss_pct", loss}};
+}
+
 json to_json(const Report& r) {
   const auto sums = summarize(r);
   json j;
-  j["meta"] = r.meta;
+  // meta's strings come from argv and the user: made valid UTF-8 so that j.dump() cannot throw.
+  j["meta"] = json::parse(r.meta.dump(-1, ' ', false, json::error_handler_t::replace));
   j["thresholds"] = {{"p95_loss_pct", r.thresholds.p95_loss_pct}, {"p95_jitter_ms", r.thresholds.p95_jitter_ms},
                      {"setup_failure_pct", r.thresholds.setup_failure_pct}};
   j["steps"] = json::array();

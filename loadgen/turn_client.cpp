@@ -90,8 +90,8 @@ bool TurnClient::Impl::has_pending(Kind kind, uint8_t peer) const {
   });
 }
 
-// RFC 8489 6.2.1: over datagrams, retransmit at RTO, 2*RTO, 4*RTO, ... until the transaction's
-// time is up; over streams, wait the same time for the one copy. Then the stage fails ("timeout"),
+// RFC 8489 6.2.1: over datagrams, retransmit at RTO, 2*RTO, 4*RTO, ... (at most Rc = 7 sends)
+// until the transaction's time is up; over streams, wait the same time for the one copy. Then the stage fails ("timeout"),
 // except a Close, which ends the client anyway.
 void TurnClient::Impl::expire_transactions(int64_t now_ms) {
   for (size_t i = 0; i < pending.size();) {
@@ -107,7 +107,7 @@ void TurnClient::Impl::expire_transactions(int64_t now_ms) {
       emit(t.bytes);
       ++retransmits;
       t.rto_ms *= 2;
-      t.next_send_ms += t.rto_ms;
+      t.next_send_ms = ++t.sends < client_detail::kMaxSends ? t.next_send_ms + t.rto_ms : INT64_MAX;
     }
     ++i;
   }
@@ -235,9 +235,13 @@ void TurnClient::close(int64_t now_ms) {
   auto& s = *impl_;
   switch (s.state) {
     case ClientState::Idle:
+      s.state = ClientState::Closed;
+      return;
     case ClientState::Allocating:
       s.pending.clear();
-      s.state = ClientState::Closed;
+      // Unsigned so far: the server holds nothing. Signed: it may have allocated already.
+      s.state = s.creds.key.empty() ? ClientState::Closed : ClientState::Closing;
+      if (s.state == ClientState::Closing) s.send_request(Kind::Close, 0, now_ms);
       return;
     case ClientState::Allocated:
       s.pending.clear();
@@ -269,5 +273,6 @@ const ClientFailure& TurnClient::failure() const { return impl_->failure; }
 int64_t TurnClient::allocated_at_ms() const { return impl_->allocated_at; }
 uint64_t TurnClient::requests() const { return impl_->requests; }
 uint64_t TurnClient::retransmits() const { return impl_->retransmits; }
+uint64_t TurnClient::error_responses() const { return impl_->error_responses; }
 
 }  // namespace loadgen

@@ -87,6 +87,7 @@ class TurnClient {
   // Counters: requests sent (first transmissions), retransmissions, error responses received.
   uint64_t requests() const;
   uint64_t retransmits() const;
+  uint64_t error_responses() const;  // including the 401 and 438 challenges that were answered
 
  private:
   struct Impl;

@@ -27,6 +27,7 @@ constexpr size_t kMaxPeers = 16;
 constexpr size_t kMaxPending = 2 * kMaxPeers + 3;
 constexpr size_t kMaxOutput = 64;      // control messages not yet popped; beyond, dropped (retransmitted)
 constexpr uint16_t kFirstChannel = 0x4000;  // RFC 8656 12
+constexpr uint8_t kMaxSends = 7;            // RFC 8489 6.2.1: Rc, transmissions of one request
 
 // One request in flight (RFC 8489 6.2): what was sent, for retransmission over datagrams.
 struct Transaction {
@@ -35,6 +36,7 @@ struct Transaction {
   turn::stun::TransactionId id{};
   std::vector<uint8_t> bytes;
   int64_t started_ms = 0, next_send_ms = 0, rto_ms = 0;
+  uint8_t sends = 1;
   bool signed_request = false;         // carried MESSAGE-INTEGRITY(-SHA256)
   bool stale_retried = false;          // a 438 was already retried once
 };

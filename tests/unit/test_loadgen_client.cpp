@@ -253,6 +253,7 @@ TEST_F(ClientCoreTest, WrongPasswordFailsAllocateWith401) {
   EXPECT_EQ(a.client.failure().code, 401);
   EXPECT_EQ(a.client.failure().at_ms, now.mono_ms);
   EXPECT_EQ(a.client.requests(), 2u);  // the unsigned Allocate and the signed one, no more
+  EXPECT_EQ(a.client.error_responses(), 2u);
   EXPECT_EQ(core->allocation_count(), 0u);
 }
 
@@ -293,6 +294,19 @@ TEST_F(ClientCoreTest, DatagramRetransmitsThenTimesOut) {
   EXPECT_EQ(a.client.requests(), 1u);
   EXPECT_EQ(a.client.retransmits(), 4u);
   EXPECT_EQ(a.client.next_timer_ms(), INT64_MAX);
+}
+
+TEST_F(ClientCoreTest, DatagramSendsAtMostSevenTimes) {
+  ClientConfig cfg;
+  cfg.rto_ms = 100;
+  cfg.transaction_timeout_ms = 60'000;
+  auto& a = add(cfg, 40055);
+  a.client.start(now.mono_ms);
+  run_for(59'000, 100, /*deliver=*/false);
+  EXPECT_EQ(a.client.state(), ClientState::Allocating);
+  EXPECT_EQ(a.client.retransmits(), 6u);  // RFC 8489 6.2.1: Rc = 7 transmissions
+  run_for(2'000, 100, /*deliver=*/false);
+  EXPECT_EQ(a.client.failure().reason, "timeout");
 }
 
 TEST_F(ClientCoreTest, StreamSendsOnceThenTimesOut) {
@@ -374,6 +388,25 @@ TEST_F(ClientCoreTest, CloseWithoutAnAnswerEndsAfterTheTimeout) {
   a.client.close(now.mono_ms);
   run_for(9000, 100, /*deliver=*/false);
   EXPECT_EQ(a.client.state(), ClientState::Closed);
+}
+
+TEST_F(ClientCoreTest, CloseWhileTheSignedAllocateIsAnsweredDeletesIt) {
+  auto& a = add(ClientConfig{}, 40083);
+  a.client.start(now.mono_ms);
+  std::vector<uint8_t> msg;
+  ASSERT_TRUE(a.client.pop_output(msg));
+  to_core(a, msg);
+  a.client.on_message(sink.client.front().bytes, now.mono_ms);  // the 401
+  sink.client.clear();
+  ASSERT_TRUE(a.client.pop_output(msg));  // the signed Allocate reaches the server...
+  to_core(a, msg);
+  sink.client.clear();                     // ...whose answer is lost
+  ASSERT_EQ(core->allocation_count(), 1u);
+  a.client.close(now.mono_ms);
+  EXPECT_EQ(a.client.state(), ClientState::Closing);
+  pump();
+  EXPECT_EQ(a.client.state(), ClientState::Closed);
+  EXPECT_EQ(core->allocation_count(), 0u);
 }
 
 TEST_F(ClientCoreTest, ResponsesWithBadIntegrityOrUnknownIdsAreIgnored) {

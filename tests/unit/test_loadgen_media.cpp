@@ -373,6 +373,45 @@ TEST(LoadgenReceiver, RttFromTwoWayExchange) {
   }
 }
 
+// A video stream through a path that drops, swaps and duplicates known packets: the counters match
+// what the path did, exactly.
+TEST(LoadgenReceiver, CountsWhatThePathDid) {
+  MediaSource src(MediaKind::Video, 0x77, 2, 11, 0, 1200);
+  const auto sent = run(src, 10'000'000);
+  ASSERT_GT(sent.size(), 1000u);
+  std::vector<const Sent*> path;
+  uint64_t dropped = 0, dups = 0, swapped = 0;
+  for (size_t i = 0; i + 1 < sent.size(); ++i) {  // the last one always arrives
+    if (i % 17 == 5) { ++dropped; continue; }
+    if (i % 31 == 7 && i + 2 < sent.size() && (i + 1) % 17 != 5) {  // i+1 overtakes i
+      path.push_back(&sent[i + 1]);
+      path.push_back(&sent[i]);
+      ++swapped;
+      ++i;
+      continue;
+    }
+    path.push_back(&sent[i]);
+    if (i % 101 == 3) { path.push_back(&sent[i]); ++dups; }
+  }
+  path.push_back(&sent.back());
+  Receiver r(clock_rate(MediaKind::Video));
+  uint64_t now = 0, bytes = 0;
+  for (const Sent* p : path) {
+    now = std::max(now, p->t) + 2000;
+    r.on_packet(p->h, p->p, p->size, now);
+    bytes += p->size;
+  }
+  const auto& c = r.counters();
+  EXPECT_EQ(c.expected, sent.size());
+  EXPECT_EQ(c.lost(), dropped);
+  EXPECT_EQ(c.received, sent.size() - dropped);
+  EXPECT_EQ(c.duplicates, dups);
+  EXPECT_EQ(c.reordered, swapped);
+  EXPECT_EQ(c.bytes, bytes);
+  EXPECT_GT(c.jitter_ms, 0.0);
+  EXPECT_LT(c.jitter_ms, 100.0);
+}
+
 // ---- MediaSource ---------------------------------------------------------------------------
 
 TEST(LoadgenMedia, AudioIs50PacketsPerSecond) {

@@ -235,6 +235,16 @@ TEST(LoadgenReport, JsonLayoutAndRoundTrip) {
   EXPECT_EQ(loadgen::to_json(back), j);
 }
 
+TEST(LoadgenReport, JsonDumpsWhateverBytesTheStringsHold) {
+  Report r = healthy();
+  r.meta["command"] = std::string("turnpike-loadgen --user \xff\xfe");
+  r.calls[0].failed = true;
+  r.calls[0].failure_reason = std::string("quota \xc3");  // a server's reason phrase cut mid-character
+  const auto j = loadgen::to_json(r);
+  EXPECT_NO_THROW((void)j.dump());
+  EXPECT_EQ(j["calls"][0]["failure_reason"], "quota ?");
+}
+
 TEST(LoadgenReport, FromJsonRejectsMalformedReports) {
   const auto good = loadgen::to_json(healthy());
   const auto rejects = [&](auto mutate, const std::string& where) {
