@@ -57,7 +57,9 @@ void Engine::Impl::open_calls(int64_t now_us) {
   uint32_t target = plan.owned_target_at(rel_ms(now_us));
   const auto& pc = plan.config();
   while (opened - plan_closed < target && opened < kEngineMaxCalls) {
-    open_call(opened * pc.shard_n + (pc.shard_k - 1), now_us);
+    uint64_t id = static_cast<uint64_t>(opened) * pc.shard_n + (pc.shard_k - 1);
+    if (id > UINT32_MAX) break;   // only a plan that steps up and down very often gets here
+    open_call(static_cast<uint32_t>(id), now_us);
     ++opened;
   }
   for (size_t i = calls.size(); i > 0 && opened - plan_closed > target; --i) {

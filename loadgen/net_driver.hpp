@@ -88,6 +88,7 @@ class Loop : public FlowSink {
   void on_ready(Flow& f, uint32_t events, int64_t now_us);
   void continue_handshake(Flow& f, int64_t now_us);
   void read_datagrams(Flow& f, int64_t now_us);
+  void read_udp(Flow& f, int64_t now_us);
   void read_stream(Flow& f, int64_t now_us);
   void flush(Flow& f);
   void queue_stream(Flow& f, std::span<const uint8_t> bytes);
@@ -108,6 +109,7 @@ class Loop : public FlowSink {
   std::vector<std::unique_ptr<Flow>> graveyard_;   // closed during dispatch, freed after it
   std::deque<Event> events_;
   std::vector<uint8_t> buf_;
+  std::vector<uint8_t> batch_;   // recvmmsg slots
   LoopStats stats_;
   int64_t cpu_last_us_ = 0, wall_last_us_ = 0;
   int64_t last_deadline_check_us_ = 0;
