@@ -217,14 +217,27 @@ struct Worker {
 };
 
 // The threads' reports as one: merged (call ids are disjoint) with the process's shard restored.
+// Errors and self-check reasons are labelled "thread t: " (not with the internal per-thread
+// shard numbers merge would use).
 bool combine(std::vector<std::unique_ptr<Worker>>& ws, const RunOptions& o, Report& out, std::string& error) {
   if (ws.size() == 1) {
     out = std::move(ws[0]->report);
   } else {
     std::vector<Report> parts;
-    for (auto& w : ws) parts.push_back(std::move(w->report));
+    std::vector<std::string> errors, reasons;
+    for (size_t t = 0; t < ws.size(); ++t) {
+      Report& r = ws[t]->report;
+      std::string label = "thread " + std::to_string(t) + ": ";
+      for (auto& e : r.errors) errors.push_back(label + e);
+      for (auto& why : r.self_check.reasons) reasons.push_back(label + why);
+      r.errors.clear();
+      r.self_check.reasons.clear();
+      parts.push_back(std::move(r));
+    }
     if (!merge(parts, out, error)) return false;
     out.meta.erase("merged_from");
+    out.errors = std::move(errors);
+    out.self_check.reasons = std::move(reasons);
   }
   out.meta["shard"] = {{"k", o.plan.shard_k}, {"n", o.plan.shard_n}};
   return true;
