@@ -149,7 +149,32 @@ void Engine::Impl::advance(Call& c, int64_t now_us) {
     start_media(c, now_us);
 }
 
-void Engine::Impl::fail_call(Call& c, const std::string& stage, int code, const std::string& reason, int64_t now_us) {
+// Another call than `except` waits for something from the server: media, or answers in setup.
+bool Engine::Impl::others_waiting(const Call& except) const {
+  for (const auto& p : calls) {
+    const Call& c = *p;
+    if (&c == &except) continue;
+    if (c.state == CallState::Opening || c.state == CallState::Setup) return true;
+    if (c.state == CallState::Media && !c.dir[0].ssrcs.empty()) return true;
+  }
+  return false;
+}
+
+// A timeout counts against the server when nothing at all came from it on any flow for
+// kServerSilentUs while other calls waited for it too (media, or answers in setup); otherwise as
+// what was measured (`kind`: setup, media, a request): one call's path, a saturated link.
+void Engine::Impl::count_timeout(const Call& c, TimeoutCount* kind, int64_t now_us) {
+  double t_s = c.rec.failed_s;
+  int64_t heard = last_server_rx_us >= 0 ? last_server_rx_us : t0_us;
+  if (now_us - heard >= kServerSilentUs && (server_silent.n > 0 || others_waiting(c))) {
+    if (server_silent.n == 0) silent_since_s = last_server_rx_us >= 0 ? static_cast<double>(heard - t0_us) / 1e6 : -1;
+    kind = &server_silent;
+  }
+  if (kind->n++ == 0) kind->first_s = t_s;
+}
+
+void Engine::Impl::fail_call(Call& c, const std::string& stage, int code, const std::string& reason, int64_t now_us,
+                             TimeoutCount* timeout_kind) {
   if (c.state == CallState::Closing || c.state == CallState::Done) return;
   c.rec.failed = true;
   c.rec.failure_stage = stage;
@@ -158,12 +183,11 @@ void Engine::Impl::fail_call(Call& c, const std::string& stage, int code, const 
   c.rec.failed_s = static_cast<double>(now_us - t0_us) / 1e6;
   ++iv_failures;
   ++total_failures;
-  if (code == 0 && reason.find("timeout") != std::string::npos) {
-    if (timeout_failures++ == 0) first_timeout_s = c.rec.failed_s;
-  }
+  if (code == 0 && reason.find("timeout") != std::string::npos)
+    count_timeout(c, timeout_kind ? timeout_kind : &request_timeouts, now_us);
   begin_close(c, now_us);
   // Nothing works at all (bad credentials, no server): stop rather than fail every call of the plan.
-  if (total_setups == 0 && total_failures >= 10 && !ending) {
+  if (total_setups == 0 && total_failures >= 10 && !ending && !drain_until_us) {
     errors.push_back("the first " + std::to_string(total_failures) + " calls all failed (" + stage + " " +
                      (code ? std::to_string(code) + " " : std::string()) + reason + "); the run stopped early");
     begin_drain(now_us);
@@ -217,11 +241,11 @@ void Engine::Impl::sweep(int64_t now_us) {
     Call& c = *p;
     if ((c.state == CallState::Opening || c.state == CallState::Setup) &&
         now_us - c.started_us > cfg.setup_timeout_ms * 1000) {
-      fail_call(c, "setup", 0, "timeout", now_us);
+      fail_call(c, "setup", 0, "timeout", now_us, &setup_timeouts);
     } else if (c.state == CallState::Media) {
       for (const auto& d : c.dir) {
-        if (now_us - d.last_rx_us > cfg.media_timeout_ms * 1000) {
-          fail_call(c, "media", 0, "timeout", now_us);
+        if (!d.ssrcs.empty() && now_us - d.last_rx_us > cfg.media_timeout_ms * 1000) {
+          fail_call(c, "media", 0, "timeout", now_us, &media_timeouts);
           break;
         }
       }
@@ -256,7 +280,7 @@ void Engine::Impl::end_run(int64_t now_us) {
   for (auto& p : calls) {
     Call& c = *p;
     if ((c.state == CallState::Opening || c.state == CallState::Setup) && now_us - c.started_us >= kStuckSetupUs)
-      fail_call(c, "setup", 0, "timeout", now_us);
+      fail_call(c, "setup", 0, "timeout", now_us, &end_setup_timeouts);
   }
   sample(now_us);
   step_boundary(cur_step, now_us);
@@ -301,6 +325,7 @@ void Engine::on_receive(uint64_t flow, std::span<const uint8_t> bytes, int64_t n
   Call* c = m.find(flow);
   if (!c || c->state == CallState::Done) return;
   int side = static_cast<int>(flow & 1);
+  m.last_server_rx_us = now_us;
   Delivery d = c->side[side].on_message(bytes, now_us / 1000);
   if (d.ok) {
     if (c->state == CallState::Media) m.receive_media(*c, side, d.payload, now_us);

@@ -98,8 +98,12 @@ struct Engine::Impl {
   std::vector<StreamStepRecord> streams;
   std::vector<Sample> samples;
   std::vector<std::string> errors;
-  uint32_t timeout_failures = 0;
-  double first_timeout_s = -1;
+  uint64_t run_tx = 0, run_rx = 0;    // media packets sent, and arrivals matched, over the run
+  int64_t last_server_rx_us = -1;     // when anything last arrived from the server, on any flow
+  // Timeout failures by what was measured (the run-level errors), each with its first time.
+  struct TimeoutCount { uint32_t n = 0; double first_s = -1; };
+  TimeoutCount server_silent, setup_timeouts, end_setup_timeouts, media_timeouts, request_timeouts;
+  double silent_since_s = -1;         // the server's last answer before the first silent timeout
   Engine::Progress last_progress;
 
   // engine.cpp: calls and flows.
@@ -112,7 +116,11 @@ struct Engine::Impl {
   void pump(Call& c, int side);
   void schedule_client(Call& c, int side);
   void advance(Call& c, int64_t now_us);
-  void fail_call(Call& c, const std::string& stage, int code, const std::string& reason, int64_t now_us);
+  void fail_call(Call& c, const std::string& stage, int code, const std::string& reason, int64_t now_us,
+                 TimeoutCount* timeout_kind = nullptr);
+  void count_timeout(const Call& c, TimeoutCount* kind, int64_t now_us);
+  bool others_waiting(const Call& except) const;
+  bool drained() const;
   void begin_close(Call& c, int64_t now_us);
   void finalize(Call& c);
   void run_timers(int64_t now_us);
@@ -130,6 +138,7 @@ struct Engine::Impl {
   void step_boundary(uint32_t step, int64_t now_us);
   void sample(int64_t now_us);
   Report build_report();
+  void add_timeout_errors(std::vector<std::string>& out) const;
 };
 
 }  // namespace loadgen

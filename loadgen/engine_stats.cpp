@@ -162,6 +162,31 @@ void Engine::Impl::sample(int64_t now_us) {
                                    s.jitter_p95_ms, s.rtt_p50_ms, ending};
 }
 
+// Timeout failures as run-level errors, worded as what was measured: the server stopped answering
+// only when nothing at all came from it on any flow for a while before the timeouts.
+void Engine::Impl::add_timeout_errors(std::vector<std::string>& out) const {
+  auto calls_n = [](uint32_t n) { return std::to_string(n) + (n == 1 ? " call" : " calls"); };
+  if (server_silent.n)
+    out.push_back("the server stopped answering" +
+                  (silent_since_s >= 0 ? " after " + fmt("%.1f s", silent_since_s) : std::string(" from the start")) +
+                  " (nothing from it on any flow since): " + calls_n(server_silent.n) +
+                  " failed on timeouts, the first at " + fmt("%.1f s", server_silent.first_s));
+  if (setup_timeouts.n)
+    out.push_back(calls_n(setup_timeouts.n) + " did not finish setup within " +
+                  fmt("%g s", static_cast<double>(cfg.setup_timeout_ms) / 1000.0) + ", the first at " +
+                  fmt("%.1f s", setup_timeouts.first_s));
+  if (end_setup_timeouts.n)
+    out.push_back(calls_n(end_setup_timeouts.n) + " did not finish setup within " +
+                  fmt("%g s", static_cast<double>(kStuckSetupUs) / 1e6) + " before the run ended");
+  if (media_timeouts.n)
+    out.push_back(calls_n(media_timeouts.n) + " received no media for " +
+                  fmt("%g s", static_cast<double>(cfg.media_timeout_ms) / 1000.0) + " while the server answered on other flows, the first at " +
+                  fmt("%.1f s", media_timeouts.first_s));
+  if (request_timeouts.n)
+    out.push_back(calls_n(request_timeouts.n) + " failed on request timeouts (no answer to a retransmitted request), the first at " +
+                  fmt("%.1f s", request_timeouts.first_s));
+}
+
 // The run as data: meta, the plan, every call and call-direction-step, the time series, and
 // whether the loadgen itself kept up (CPU p95 <= 85% of a core, send lag p99 <= 20 ms).
 Report Engine::Impl::build_report() {
@@ -179,9 +204,7 @@ Report Engine::Impl::build_report() {
   r.streams = streams;
   r.timeseries = samples;
   r.errors = errors;
-  if (timeout_failures > 0)
-    r.errors.push_back("the server stopped answering: " + std::to_string(timeout_failures) +
-                       " calls failed on timeouts, the first at " + fmt("%.1f s", first_timeout_s));
+  add_timeout_errors(r.errors);
   std::vector<double> cpu;
   for (const auto& s : samples) cpu.push_back(s.cpu_pct);
   SelfCheck& sc = r.self_check;
