@@ -266,10 +266,25 @@ void Engine::Impl::end_if_all_failed(int64_t now_us) {
 }
 
 // The plan's end (or a signal): sources stop, and what is in flight gets a moment to arrive
-// before the counters are read, so that on a clean path sent == received.
+// (until every direction received what it sent, at most cfg.drain_ms) before the counters are
+// read, so that on a clean path sent == received. What is still missing then counts as lost.
 void Engine::Impl::begin_drain(int64_t now_us) {
   if (ending || drain_until_us) return;
-  drain_until_us = now_us + cfg.drain_ms * 1000;
+  drain_until_us = now_us + std::max<int64_t>(cfg.drain_ms, 0) * 1000;
+}
+
+// Every direction of every call carrying media received as many packets as it sent.
+bool Engine::Impl::drained() const {
+  if (run_rx < run_tx) return false;   // arrivals include duplicates: only a cheap first check
+  for (const auto& p : calls) {
+    if (p->state != CallState::Media) continue;
+    for (const auto& d : p->dir) {
+      uint64_t received = 0;
+      for (const auto& r : d.receivers) received += r.counters().received;
+      if (received < d.sent_total) return false;
+    }
+  }
+  return true;
 }
 
 // After the drain: the last step and sample are recorded, every call closes.
@@ -283,7 +298,7 @@ void Engine::Impl::end_run(int64_t now_us) {
       fail_call(c, "setup", 0, "timeout", now_us, &end_setup_timeouts);
   }
   sample(now_us);
-  step_boundary(cur_step, now_us);
+  step_boundary(cur_step, now_us, true);
   for (auto& p : calls) {
     Call& c = *p;
     if (c.state == CallState::Closing || c.state == CallState::Done) continue;
@@ -349,7 +364,7 @@ void Engine::tick(int64_t now_us) {
     while (m.cur_step < step) m.step_boundary(m.cur_step++, now_us);
     if (now_us >= m.end_us) m.begin_drain(now_us);
     else m.open_calls(now_us);
-  } else if (!m.ending && now_us >= m.drain_until_us) {
+  } else if (!m.ending && (now_us >= m.drain_until_us || m.drained())) {
     m.end_run(now_us);
   }
   m.run_timers(now_us);

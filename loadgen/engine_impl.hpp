@@ -26,6 +26,7 @@ struct Direction {
   std::vector<Receiver> receivers;
   std::vector<uint32_t> ssrcs;
   ReceptionCounters step_snap;        // receivers' sums at the last step boundary
+  uint64_t lost_reported = 0;         // lost packets in the records written so far
   uint64_t sent_total = 0;            // packets sent by the sources
   uint64_t step_snap_sent = 0;
   std::vector<uint32_t> rtt_window;   // RTT samples (us) since the last step boundary, bounded
@@ -135,7 +136,7 @@ struct Engine::Impl {
   void receive_media(Call& c, int side, std::span<const uint8_t> payload, int64_t now_us);
 
   // engine_stats.cpp
-  void step_boundary(uint32_t step, int64_t now_us);
+  void step_boundary(uint32_t step, int64_t now_us, bool final = false);
   void sample(int64_t now_us);
   Report build_report();
   void add_timeout_errors(std::vector<std::string>& out) const;

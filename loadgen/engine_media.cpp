@@ -64,6 +64,7 @@ void Engine::Impl::send_media(Call& c, int d, size_t k, int64_t now_us) {
     if (w == 0) continue;
     sink.send(flow_of(c, d), std::span<const uint8_t>(wire.data(), w));
     ++tx_packets;
+    ++run_tx;
     ++dir.sent_total;
     tx_bytes += n;
     iv_lag.add(src.last_lag_us());
@@ -85,6 +86,7 @@ void Engine::Impl::receive_media(Call& c, int side, std::span<const uint8_t> dat
     dir.receivers[k].on_packet(h, p, data.size(), static_cast<uint64_t>(now_us - t0_us));
     dir.last_rx_us = now_us;
     ++rx_packets;
+    ++run_rx;
     rx_bytes += data.size();
     return;
   }

@@ -60,7 +60,10 @@ double LagHistogram::p99_ms() const {
 
 // The counters of every call-direction that carried media in the step, as deltas since the
 // previous boundary; jitter as it stands at the boundary, RTT the median of the window's samples.
-void Engine::Impl::step_boundary(uint32_t step, int64_t now_us) {
+// The final window (after the drain) also counts every packet sent and never received as lost
+// and expected: lost = max(expected - received, sent - received) over the whole run, minus what
+// earlier windows reported, so a packet in flight at the end is never "sent, not received, not lost".
+void Engine::Impl::step_boundary(uint32_t step, int64_t now_us, bool final) {
   const StepPlan& sp = plan.steps()[std::min<size_t>(step, plan.steps().size() - 1)];
   int64_t start_us = t0_us + static_cast<int64_t>(sp.start_s * 1e6);
   std::vector<uint32_t> rtt;
@@ -86,7 +89,16 @@ void Engine::Impl::step_boundary(uint32_t step, int64_t now_us) {
         r.sent = s - dir.step_snap_sent;
         r.expected = now.expected - dir.step_snap.expected;
         r.received = now.received - dir.step_snap.received;
-        r.lost = now.lost() > dir.step_snap.lost() ? now.lost() - dir.step_snap.lost() : 0;
+        uint64_t lost_total = now.lost();
+        if (final) {
+          uint64_t unreceived = s > now.received ? s - now.received : 0;
+          if (unreceived > lost_total) {
+            r.expected += unreceived - lost_total;
+            lost_total = unreceived;
+          }
+        }
+        r.lost = lost_total > dir.lost_reported ? lost_total - dir.lost_reported : 0;
+        dir.lost_reported += r.lost;
         r.reordered = now.reordered - dir.step_snap.reordered;
         r.duplicates = now.duplicates - dir.step_snap.duplicates;
         r.bytes = now.bytes - dir.step_snap.bytes;
