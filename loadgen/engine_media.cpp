@@ -17,6 +17,18 @@ uint32_t ssrc_for(uint32_t call, int dir, size_t stream) {
 // Packets one source may send in one wakeup (a video keyframe is a few dozen).
 constexpr int kBurstBound = 256;
 
+// A per-call start offset in [0, kCallPhaseUs) drawn from the seed and the call id, on top of the
+// sources' own phase: calls set up in the same instant do not send in lockstep, so a queue's tail
+// drops do not always hit the same calls.
+constexpr uint64_t kCallPhaseUs = 20000;
+
+uint64_t call_phase_us(uint64_t seed, uint32_t call) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (static_cast<uint64_t>(call) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return (z ^ (z >> 31)) % kCallPhaseUs;
+}
+
 }  // namespace
 
 // Setup is done: the streams of the profile start both ways (none with --profile none: the call
@@ -30,7 +42,7 @@ void Engine::Impl::start_media(Call& c, int64_t now_us) {
   ++total_setups;
   iv_setup_ms.push_back(c.rec.setup_ms);
   auto kinds = streams_for_call(cfg.profile, c.id);
-  uint64_t start = static_cast<uint64_t>(now_us - t0_us);
+  uint64_t start = static_cast<uint64_t>(now_us - t0_us) + call_phase_us(cfg.seed, c.id);
   for (int d = 0; d < 2; ++d) {
     Direction& dir = c.dir[d];
     dir.last_rx_us = now_us;
