@@ -320,6 +320,25 @@ TEST(LoadgenReport, MergeSumsShardsAndRecomputesPercentiles) {
   EXPECT_FALSE(loadgen::merge({back, a}, m, error));
 }
 
+TEST(LoadgenReport, MergeKeepsTheLastLevelOfASampleInTheSameSlot) {
+  // Each shard's last sample (the end of the run, 20.004 s) lands in the slot of its 20 s sample:
+  // its counts add up, but calls offered and up are levels, the later one's, then summed over shards.
+  Report a = healthy(1, 2), b = healthy(2, 2);
+  for (Report* r : {&a, &b}) {
+    Sample end = r->timeseries.back();
+    end.t_s = 20.004;
+    end.tx_packets = 7;
+    r->timeseries.push_back(end);
+  }
+  Report m;
+  std::string error;
+  ASSERT_TRUE(loadgen::merge({a, b}, m, error)) << error;
+  ASSERT_EQ(m.timeseries.size(), 20u);
+  EXPECT_EQ(m.timeseries[19].calls_up, 20u);
+  EXPECT_EQ(m.timeseries[19].offered_calls, 20u);
+  EXPECT_EQ(m.timeseries[19].tx_packets, 2 * (1000u + 7u));
+}
+
 TEST(LoadgenReport, MergeConcatenatesErrorsAndTakesTheWorstSelfCheck) {
   Report a = healthy(1, 2), b = healthy(2, 2);
   b.self_check = {95, 40, false, {"cpu p95 95% of a core"}};
