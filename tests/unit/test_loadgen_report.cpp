@@ -418,3 +418,21 @@ TEST(LoadgenReport, HtmlSaysNoDataInsteadOfAnEmptyPlot) {
 }
 
 }  // namespace
+
+TEST(LoadgenReport, TimePlotsEndAtTheLastSampleAndTheStepsTableScrollsInItsBox) {
+  Report r = healthy();
+  r.steps.back().end_s = 60;            // the plan went on to 60 s, the run ended at 17.3 s
+  r.timeseries.resize(17);
+  r.timeseries.push_back(r.timeseries.back());
+  r.timeseries.back().t_s = 17.3;
+  const std::string html = loadgen::to_html(r);
+  const auto at = html.find("data-plot=\"loss-time\"");   // y: 0-1 %, so 15 and 20 are x ticks
+  ASSERT_NE(at, std::string::npos);
+  const std::string plot = html.substr(at, html.find("</svg>", at) - at);
+  // Ticks every 5 s up to 15; no 20 (the next round tick) and nothing toward the plan's 60 s.
+  EXPECT_NE(plot.find(">15</text>"), std::string::npos);
+  EXPECT_EQ(plot.find(">20</text>"), std::string::npos);
+  EXPECT_EQ(plot.find(">60</text>"), std::string::npos);
+  EXPECT_NE(html.find("<div class=\"scroll\"><table class=\"steps\">"), std::string::npos);
+  EXPECT_NE(html.find(".scroll{max-width:100%;overflow-x:auto}"), std::string::npos);
+}
