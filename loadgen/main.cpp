@@ -97,7 +97,7 @@ void print_summary(const Report& r, std::ostream& os) {
     os << "step " << s.value("index", 0) << " (" << s.value("target_calls", 0) << " calls): setup p95 "
        << (s.value("setups_ok", 0) ? fixed(s["setup_ms"].value("p95", 0.0), 1) + " ms" : std::string("no data"));
     if (s.value("directions", 0) == 0) {
-      os << ", loss/jitter: no data (no media)";
+      os << ", loss/jitter: no data";
     } else {
       os << ", loss p95 " << fixed(s["loss_pct"].value("p95", 0.0), 2) << "%, jitter p95 "
          << fixed(s["jitter_ms"].value("p95", 0.0), 1) << " ms";
