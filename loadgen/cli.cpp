@@ -136,7 +136,7 @@ const std::map<std::string_view, Handler>& handlers() {
        }},
       {"--profile", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
          auto p = parse_profile(v);
-         if (!p) return "--profile: expected audio, video or mixed";
+         if (!p) return "--profile: expected audio, video, mixed or none";
          o.profile = *p;
          return "";
        }},
@@ -177,6 +177,9 @@ const std::map<std::string_view, Handler>& handlers() {
        }},
       {"--lifetime", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
          return parse_uint<uint32_t>(v, o.lifetime_s, 30, 3600) ? "" : "--lifetime: expected 30..3600 seconds";
+       }},
+      {"--max-pending", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+         return parse_uint<uint32_t>(v, o.max_pending, 1, kMaxCalls) ? "" : "--max-pending: expected 1.." + std::to_string(kMaxCalls);
        }},
       {"--seed", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
          return parse_uint<uint64_t>(v, o.seed, 0, UINT64_MAX) ? "" : "--seed: expected a number";
@@ -319,36 +322,51 @@ usage:
   turnpike-loadgen --server HOST[:PORT] [--transport udp|tcp|tls|dtls]
                    (--user U --password P | --rest-secret S) [--realm R]
                    (--calls N [--ramp R/s] | --steps 50,100,200 --step-duration 30s [--ramp R/s])
-                   --duration D [--max-duration D] [--profile audio|video|mixed]
+                   --duration D [--max-duration D] [--profile audio|video|mixed|none]
                    [--report DIR] [--send] [--shard K/N] [--local ADDR,...] [--threads N]
-                   [--interval 1s] [--ca FILE] [--mtu BYTES] [--relay-family ipv4|ipv6]
-                   [--lifetime S] [--seed N] [--quiet]
+                   [--interval 1s] [--max-pending N] [--ca FILE] [--mtu BYTES]
+                   [--relay-family ipv4|ipv6] [--lifetime S] [--seed N] [--quiet]
   turnpike-loadgen merge --report OUT IN...      (IN: a report directory or a report.json)
   turnpike-loadgen --help | --version
 
-options:
+options (a value may also be given as --option=VALUE):
   --server HOST[:PORT]  the TURN server (a name or an address; [v6]:port; default port 3478,
                         5349 for tls and dtls)
   --transport T         udp (default), tcp, tls or dtls (certificates are not verified
                         unless --ca FILE is given)
-  --user/--password     long-term credentials; --rest-secret S: TURN REST credentials
-                        (username "<expiry>:loadgen<call>", password HMAC-SHA1(S, username))
+  --user U --password P long-term credentials, or
+  --rest-secret S       TURN REST credentials (username "<expiry>:loadgen<call>", password
+                        base64(HMAC-SHA1(S, username)))
   --realm R             the realm expected (informational; the server's 401 gives the realm)
   --calls N             hold N calls (two allocations each, media both ways); at most 100000
   --ramp R/s            open R new calls per second (default 20/s; 0: all at once)
-  --steps A,B,C         step targets; each step lasts --step-duration, the last one its ramp
-                        plus --duration
+  --steps A,B,C         step targets (at most 64); each step lasts --step-duration, the last one
+                        its ramp plus --duration
+  --step-duration D     how long each step but the last lasts (needed with several steps)
   --duration D          how long to hold the last target (e.g. 30s, 5m, 1h, 500ms)
   --max-duration D      bounds the whole run (default: the plan plus 30s)
   --profile P           audio (default): Opus-like 50 packets/s; video: audio + 30 fps video
-                        0.3-2.5 Mbit/s; mixed: 50% audio, 35% video, 15% screen share
+                        0.3-2.5 Mbit/s; mixed: 50% audio, 35% video, 15% screen share;
+                        none: no media, each call's two allocations with their permission and
+                        channel (or Send mode) set up and held (refreshed) until the plan ends
   --report DIR          write DIR/report.json, DIR/timeseries.csv, DIR/report.html
   --send                Send/Data indications instead of channels
   --shard K/N           run this process's share of the plan (call ids with id % N == K-1)
   --local A,B           bind the client sockets to these addresses, round-robin
-  --threads N           event loops (default 1); the process merges their reports
+  --threads N           event loops (default 1, at most 64); the process merges their reports
   --interval D          time-series interval and progress line period (default 1s)
+  --max-pending N       at most N calls setting up at once, over all threads (default 500); the
+                        plan's other calls wait their turn, so --ramp 0 never bursts thousands
+                        of Allocates into the socket buffers at once
+  --ca FILE             tls/dtls: verify the server's certificate against this PEM file
+  --mtu BYTES           the largest media packet, RTP header included (200-1400, default 1200)
+  --relay-family F      ipv4 (default) or ipv6: the relayed address family asked for
+                        (REQUESTED-ADDRESS-FAMILY)
+  --lifetime S          the allocation lifetime asked for (30-3600 s, default 600); refreshed
+                        at half of what the server grants
+  --seed N              the seed of everything drawn (media sizes, phases; default: the clock)
   --quiet               no progress lines
+  --help, -h            this text; --version: the version
 
 exit status: 0 the run completed with no failures and no breakpoint; 1 it completed with
 failures or a breakpoint; 2 bad usage, or it could not run at all.

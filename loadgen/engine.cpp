@@ -9,8 +9,13 @@
 namespace loadgen {
 namespace {
 
-// At the end of the run, a call still not set up after this long counts as failed.
-constexpr int64_t kStuckSetupUs = 5000000;
+constexpr std::string_view kSoftware =
+    "turnpike-loadgen, a TURN load generator (this text also pads its first Allocate so that a 401 "
+    "is no larger than the request)";
+
+// A timeout with nothing at all from the server on any flow for this long: the server stopped
+// answering (rather than one call's path or a saturated link).
+constexpr int64_t kServerSilentUs = 3000000;
 
 }  // namespace
 
@@ -24,6 +29,11 @@ Engine::Impl::Impl(EngineConfig c, FlowSink& s) : cfg(std::move(c)), sink(s), pl
   client_cfg.relay_family = cfg.relay_v6 ? turn::Family::V6 : turn::Family::V4;
   client_cfg.lifetime_s = cfg.lifetime_s;
   client_cfg.use_channels = cfg.use_channels;
+  // RFC 8489 14.14 SOFTWARE, under 128 characters. Its length matters: a server that budgets
+  // the bytes by which answers to unauthenticated requests exceed them (anti-amplification, per
+  // source address) would otherwise throttle the 401s of thousands of Allocates from one address,
+  // and the loadgen would measure that budget instead of the server's allocation capacity.
+  client_cfg.software = std::string(kSoftware);
   payload.resize(std::max<size_t>(cfg.max_packet, 256));
   wire.resize(payload.size() + 64);
   out.reserve(2048);
@@ -52,11 +62,14 @@ ClientConfig Engine::Impl::side_config(uint32_t id, int64_t now_us) const {
 }
 
 // Opens calls while fewer are live than the plan's target; when a step's target is lower than the
-// previous one, closes the newest live calls. Failed calls are not replaced.
+// previous one, closes the newest live calls. Failed calls are not replaced. At most
+// cfg.max_pending calls set up at once: the others wait for the next tick (so that --ramp 0 does
+// not burst thousands of Allocates into the socket buffers at one instant).
 void Engine::Impl::open_calls(int64_t now_us) {
   uint32_t target = plan.owned_target_at(rel_ms(now_us));
   const auto& pc = plan.config();
-  while (opened - plan_closed < target && opened < kEngineMaxCalls) {
+  uint32_t max_pending = std::max<uint32_t>(cfg.max_pending, 1);
+  while (opened - plan_closed < target && opened < kEngineMaxCalls && setting_up < max_pending) {
     uint64_t id = static_cast<uint64_t>(opened) * pc.shard_n + (pc.shard_k - 1);
     if (id > UINT32_MAX) break;   // only a plan that steps up and down very often gets here
     open_call(static_cast<uint32_t>(id), now_us);
@@ -81,6 +94,7 @@ void Engine::Impl::open_call(uint32_t id, int64_t now_us) {
   c->rec.kind = call_kind(cfg.profile, id);
   c->rec.started_s = static_cast<double>(now_us - t0_us) / 1e6;
   calls.push_back(std::move(c));
+  ++setting_up;
   Call& call = *calls.back();
   sink.open_flow(flow_of(call, 0), 2 * local);
   sink.open_flow(flow_of(call, 1), 2 * local + 1);
@@ -135,7 +149,32 @@ void Engine::Impl::advance(Call& c, int64_t now_us) {
     start_media(c, now_us);
 }
 
-void Engine::Impl::fail_call(Call& c, const std::string& stage, int code, const std::string& reason, int64_t now_us) {
+// Another call than `except` waits for something from the server: media, or answers in setup.
+bool Engine::Impl::others_waiting(const Call& except) const {
+  for (const auto& p : calls) {
+    const Call& c = *p;
+    if (&c == &except) continue;
+    if (c.state == CallState::Opening || c.state == CallState::Setup) return true;
+    if (c.state == CallState::Media && !c.dir[0].ssrcs.empty()) return true;
+  }
+  return false;
+}
+
+// A timeout counts against the server when nothing at all came from it on any flow for
+// kServerSilentUs while other calls waited for it too (media, or answers in setup); otherwise as
+// what was measured (`kind`: setup, media, a request): one call's path, a saturated link.
+void Engine::Impl::count_timeout(const Call& c, TimeoutCount* kind, int64_t now_us) {
+  double t_s = c.rec.failed_s;
+  int64_t heard = last_server_rx_us >= 0 ? last_server_rx_us : t0_us;
+  if (now_us - heard >= kServerSilentUs && (server_silent.n > 0 || others_waiting(c))) {
+    if (server_silent.n == 0) silent_since_s = last_server_rx_us >= 0 ? static_cast<double>(heard - t0_us) / 1e6 : -1;
+    kind = &server_silent;
+  }
+  if (kind->n++ == 0) kind->first_s = t_s;
+}
+
+void Engine::Impl::fail_call(Call& c, const std::string& stage, int code, const std::string& reason, int64_t now_us,
+                             TimeoutCount* timeout_kind) {
   if (c.state == CallState::Closing || c.state == CallState::Done) return;
   c.rec.failed = true;
   c.rec.failure_stage = stage;
@@ -144,12 +183,11 @@ void Engine::Impl::fail_call(Call& c, const std::string& stage, int code, const 
   c.rec.failed_s = static_cast<double>(now_us - t0_us) / 1e6;
   ++iv_failures;
   ++total_failures;
-  if (code == 0 && reason.find("timeout") != std::string::npos) {
-    if (timeout_failures++ == 0) first_timeout_s = c.rec.failed_s;
-  }
+  if (code == 0 && reason.find("timeout") != std::string::npos)
+    count_timeout(c, timeout_kind ? timeout_kind : &request_timeouts, now_us);
   begin_close(c, now_us);
   // Nothing works at all (bad credentials, no server): stop rather than fail every call of the plan.
-  if (total_setups == 0 && total_failures >= 10 && !ending) {
+  if (total_setups == 0 && total_failures >= 10 && !ending && !drain_until_us) {
     errors.push_back("the first " + std::to_string(total_failures) + " calls all failed (" + stage + " " +
                      (code ? std::to_string(code) + " " : std::string()) + reason + "); the run stopped early");
     begin_drain(now_us);
@@ -159,6 +197,7 @@ void Engine::Impl::fail_call(Call& c, const std::string& stage, int code, const 
 void Engine::Impl::begin_close(Call& c, int64_t now_us) {
   if (c.state == CallState::Closing || c.state == CallState::Done) return;
   if (c.state == CallState::Media) c.media_end_us = now_us;
+  if (c.state == CallState::Opening || c.state == CallState::Setup) --setting_up;
   c.state = CallState::Closing;
   c.close_deadline_us = now_us + cfg.close_wait_ms * 1000;
   timers.push(Timer{c.close_deadline_us, c.local, 2, 0, 0});
@@ -202,11 +241,11 @@ void Engine::Impl::sweep(int64_t now_us) {
     Call& c = *p;
     if ((c.state == CallState::Opening || c.state == CallState::Setup) &&
         now_us - c.started_us > cfg.setup_timeout_ms * 1000) {
-      fail_call(c, "setup", 0, "timeout", now_us);
+      fail_call(c, "setup", 0, "timeout", now_us, &setup_timeouts);
     } else if (c.state == CallState::Media) {
       for (const auto& d : c.dir) {
-        if (now_us - d.last_rx_us > cfg.media_timeout_ms * 1000) {
-          fail_call(c, "media", 0, "timeout", now_us);
+        if (!d.ssrcs.empty() && now_us - d.last_rx_us > cfg.media_timeout_ms * 1000) {
+          fail_call(c, "media", 0, "timeout", now_us, &media_timeouts);
           break;
         }
       }
@@ -227,10 +266,25 @@ void Engine::Impl::end_if_all_failed(int64_t now_us) {
 }
 
 // The plan's end (or a signal): sources stop, and what is in flight gets a moment to arrive
-// before the counters are read, so that on a clean path sent == received.
+// (until every direction received what it sent, at most cfg.drain_ms) before the counters are
+// read, so that on a clean path sent == received. What is still missing then counts as lost.
 void Engine::Impl::begin_drain(int64_t now_us) {
   if (ending || drain_until_us) return;
-  drain_until_us = now_us + cfg.drain_ms * 1000;
+  drain_until_us = now_us + std::max<int64_t>(cfg.drain_ms, 0) * 1000;
+}
+
+// Every direction of every call carrying media received as many packets as it sent.
+bool Engine::Impl::drained() const {
+  if (run_rx < run_tx) return false;   // arrivals include duplicates: only a cheap first check
+  for (const auto& p : calls) {
+    if (p->state != CallState::Media) continue;
+    for (const auto& d : p->dir) {
+      uint64_t received = 0;
+      for (const auto& r : d.receivers) received += r.counters().received;
+      if (received < d.sent_total) return false;
+    }
+  }
+  return true;
 }
 
 // After the drain: the last step and sample are recorded, every call closes.
@@ -241,10 +295,10 @@ void Engine::Impl::end_run(int64_t now_us) {
   for (auto& p : calls) {
     Call& c = *p;
     if ((c.state == CallState::Opening || c.state == CallState::Setup) && now_us - c.started_us >= kStuckSetupUs)
-      fail_call(c, "setup", 0, "timeout", now_us);
+      fail_call(c, "setup", 0, "timeout", now_us, &end_setup_timeouts);
   }
   sample(now_us);
-  step_boundary(cur_step, now_us);
+  step_boundary(cur_step, now_us, true);
   for (auto& p : calls) {
     Call& c = *p;
     if (c.state == CallState::Closing || c.state == CallState::Done) continue;
@@ -286,6 +340,7 @@ void Engine::on_receive(uint64_t flow, std::span<const uint8_t> bytes, int64_t n
   Call* c = m.find(flow);
   if (!c || c->state == CallState::Done) return;
   int side = static_cast<int>(flow & 1);
+  m.last_server_rx_us = now_us;
   Delivery d = c->side[side].on_message(bytes, now_us / 1000);
   if (d.ok) {
     if (c->state == CallState::Media) m.receive_media(*c, side, d.payload, now_us);
@@ -309,7 +364,7 @@ void Engine::tick(int64_t now_us) {
     while (m.cur_step < step) m.step_boundary(m.cur_step++, now_us);
     if (now_us >= m.end_us) m.begin_drain(now_us);
     else m.open_calls(now_us);
-  } else if (!m.ending && now_us >= m.drain_until_us) {
+  } else if (!m.ending && (now_us >= m.drain_until_us || m.drained())) {
     m.end_run(now_us);
   }
   m.run_timers(now_us);

@@ -16,6 +16,9 @@ namespace loadgen {
 
 enum class CallState : uint8_t { Opening, Setup, Media, Closing, Done };
 
+// At the end of the run, a call still not set up after this long counts as failed.
+inline constexpr int64_t kStuckSetupUs = 5000000;
+
 // One direction of a call: the sources on the sending side and the receivers (same index) on
 // the other side, with the counters at the last step boundary and interval.
 struct Direction {
@@ -23,6 +26,7 @@ struct Direction {
   std::vector<Receiver> receivers;
   std::vector<uint32_t> ssrcs;
   ReceptionCounters step_snap;        // receivers' sums at the last step boundary
+  uint64_t lost_reported = 0;         // lost packets in the records written so far
   uint64_t sent_total = 0;            // packets sent by the sources
   uint64_t step_snap_sent = 0;
   std::vector<uint32_t> rtt_window;   // RTT samples (us) since the last step boundary, bounded
@@ -78,6 +82,7 @@ struct Engine::Impl {
   int64_t drain_until_us = 0;         // set at the end: media stops, the counters are read then
   uint32_t opened = 0;                // calls opened so far (this shard)
   uint32_t plan_closed = 0;           // calls closed because a step lowered the target
+  uint32_t setting_up = 0;            // calls in Opening or Setup (bounded by cfg.max_pending)
   int64_t last_now_us = 0;
   std::vector<std::unique_ptr<Call>> calls;   // by local index (id / shard_n)
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers;
@@ -94,8 +99,12 @@ struct Engine::Impl {
   std::vector<StreamStepRecord> streams;
   std::vector<Sample> samples;
   std::vector<std::string> errors;
-  uint32_t timeout_failures = 0;
-  double first_timeout_s = -1;
+  uint64_t run_tx = 0, run_rx = 0;    // media packets sent, and arrivals matched, over the run
+  int64_t last_server_rx_us = -1;     // when anything last arrived from the server, on any flow
+  // Timeout failures by what was measured (the run-level errors), each with its first time.
+  struct TimeoutCount { uint32_t n = 0; double first_s = -1; };
+  TimeoutCount server_silent, setup_timeouts, end_setup_timeouts, media_timeouts, request_timeouts;
+  double silent_since_s = -1;         // the server's last answer before the first silent timeout
   Engine::Progress last_progress;
 
   // engine.cpp: calls and flows.
@@ -108,7 +117,11 @@ struct Engine::Impl {
   void pump(Call& c, int side);
   void schedule_client(Call& c, int side);
   void advance(Call& c, int64_t now_us);
-  void fail_call(Call& c, const std::string& stage, int code, const std::string& reason, int64_t now_us);
+  void fail_call(Call& c, const std::string& stage, int code, const std::string& reason, int64_t now_us,
+                 TimeoutCount* timeout_kind = nullptr);
+  void count_timeout(const Call& c, TimeoutCount* kind, int64_t now_us);
+  bool others_waiting(const Call& except) const;
+  bool drained() const;
   void begin_close(Call& c, int64_t now_us);
   void finalize(Call& c);
   void run_timers(int64_t now_us);
@@ -123,9 +136,10 @@ struct Engine::Impl {
   void receive_media(Call& c, int side, std::span<const uint8_t> payload, int64_t now_us);
 
   // engine_stats.cpp
-  void step_boundary(uint32_t step, int64_t now_us);
+  void step_boundary(uint32_t step, int64_t now_us, bool final = false);
   void sample(int64_t now_us);
   Report build_report();
+  void add_timeout_errors(std::vector<std::string>& out) const;
 };
 
 }  // namespace loadgen

@@ -17,9 +17,24 @@ uint32_t ssrc_for(uint32_t call, int dir, size_t stream) {
 // Packets one source may send in one wakeup (a video keyframe is a few dozen).
 constexpr int kBurstBound = 256;
 
+// A per-call start offset in [0, kCallPhaseUs) drawn from the seed and the call id, on top of the
+// sources' own phase: calls set up in the same instant do not send in lockstep, so a queue's tail
+// drops do not always hit the same calls.
+constexpr uint64_t kCallPhaseUs = 20000;
+
+uint64_t call_phase_us(uint64_t seed, uint32_t call) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (static_cast<uint64_t>(call) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return (z ^ (z >> 31)) % kCallPhaseUs;
+}
+
 }  // namespace
 
+// Setup is done: the streams of the profile start both ways (none with --profile none: the call
+// is then held, its allocations, permissions and channels refreshed, until the plan ends).
 void Engine::Impl::start_media(Call& c, int64_t now_us) {
+  --setting_up;
   c.state = CallState::Media;
   c.media_start_us = now_us;
   c.rec.setup_ms = static_cast<double>(now_us - c.started_us) / 1000.0;
@@ -27,7 +42,7 @@ void Engine::Impl::start_media(Call& c, int64_t now_us) {
   ++total_setups;
   iv_setup_ms.push_back(c.rec.setup_ms);
   auto kinds = streams_for_call(cfg.profile, c.id);
-  uint64_t start = static_cast<uint64_t>(now_us - t0_us);
+  uint64_t start = static_cast<uint64_t>(now_us - t0_us) + call_phase_us(cfg.seed, c.id);
   for (int d = 0; d < 2; ++d) {
     Direction& dir = c.dir[d];
     dir.last_rx_us = now_us;
@@ -61,6 +76,7 @@ void Engine::Impl::send_media(Call& c, int d, size_t k, int64_t now_us) {
     if (w == 0) continue;
     sink.send(flow_of(c, d), std::span<const uint8_t>(wire.data(), w));
     ++tx_packets;
+    ++run_tx;
     ++dir.sent_total;
     tx_bytes += n;
     iv_lag.add(src.last_lag_us());
@@ -82,6 +98,7 @@ void Engine::Impl::receive_media(Call& c, int side, std::span<const uint8_t> dat
     dir.receivers[k].on_packet(h, p, data.size(), static_cast<uint64_t>(now_us - t0_us));
     dir.last_rx_us = now_us;
     ++rx_packets;
+    ++run_rx;
     rx_bytes += data.size();
     return;
   }

@@ -60,7 +60,10 @@ double LagHistogram::p99_ms() const {
 
 // The counters of every call-direction that carried media in the step, as deltas since the
 // previous boundary; jitter as it stands at the boundary, RTT the median of the window's samples.
-void Engine::Impl::step_boundary(uint32_t step, int64_t now_us) {
+// The final window (after the drain) also counts every packet sent and never received as lost
+// and expected: lost = max(expected - received, sent - received) over the whole run, minus what
+// earlier windows reported, so a packet in flight at the end is never "sent, not received, not lost".
+void Engine::Impl::step_boundary(uint32_t step, int64_t now_us, bool final) {
   const StepPlan& sp = plan.steps()[std::min<size_t>(step, plan.steps().size() - 1)];
   int64_t start_us = t0_us + static_cast<int64_t>(sp.start_s * 1e6);
   std::vector<uint32_t> rtt;
@@ -70,6 +73,7 @@ void Engine::Impl::step_boundary(uint32_t step, int64_t now_us) {
     bool active = c.media_end_us < 0 || c.media_end_us > start_us;
     for (int d = 0; d < 2; ++d) {
       Direction& dir = c.dir[d];
+      if (dir.ssrcs.empty()) continue;   // --profile none: no streams
       for (auto& r : dir.receivers) {
         r.take_rtt_samples(rtt);
         append_bounded(dir.rtt_window, rtt, kRttWindowBound);
@@ -85,7 +89,16 @@ void Engine::Impl::step_boundary(uint32_t step, int64_t now_us) {
         r.sent = s - dir.step_snap_sent;
         r.expected = now.expected - dir.step_snap.expected;
         r.received = now.received - dir.step_snap.received;
-        r.lost = now.lost() > dir.step_snap.lost() ? now.lost() - dir.step_snap.lost() : 0;
+        uint64_t lost_total = now.lost();
+        if (final) {
+          uint64_t unreceived = s > now.received ? s - now.received : 0;
+          if (unreceived > lost_total) {
+            r.expected += unreceived - lost_total;
+            lost_total = unreceived;
+          }
+        }
+        r.lost = lost_total > dir.lost_reported ? lost_total - dir.lost_reported : 0;
+        dir.lost_reported += r.lost;
         r.reordered = now.reordered - dir.step_snap.reordered;
         r.duplicates = now.duplicates - dir.step_snap.duplicates;
         r.bytes = now.bytes - dir.step_snap.bytes;
@@ -119,7 +132,7 @@ void Engine::Impl::sample(int64_t now_us) {
       ReceptionCounters sc = sum(dir);
       expected += sc.expected;
       lost += sc.lost();
-      if (up) jitter.push_back(sc.jitter_ms);
+      if (up && !dir.ssrcs.empty()) jitter.push_back(sc.jitter_ms);
       for (auto& r : dir.receivers) {
         r.take_rtt_samples(rtt);
         append_bounded(dir.rtt_window, rtt, kRttWindowBound);
@@ -161,6 +174,31 @@ void Engine::Impl::sample(int64_t now_us) {
                                    s.jitter_p95_ms, s.rtt_p50_ms, ending};
 }
 
+// Timeout failures as run-level errors, worded as what was measured: the server stopped answering
+// only when nothing at all came from it on any flow for a while before the timeouts.
+void Engine::Impl::add_timeout_errors(std::vector<std::string>& out) const {
+  auto calls_n = [](uint32_t n) { return std::to_string(n) + (n == 1 ? " call" : " calls"); };
+  if (server_silent.n)
+    out.push_back("the server stopped answering" +
+                  (silent_since_s >= 0 ? " after " + fmt("%.1f s", silent_since_s) : std::string(" from the start")) +
+                  " (nothing from it on any flow since): " + calls_n(server_silent.n) +
+                  " failed on timeouts, the first at " + fmt("%.1f s", server_silent.first_s));
+  if (setup_timeouts.n)
+    out.push_back(calls_n(setup_timeouts.n) + " did not finish setup within " +
+                  fmt("%g s", static_cast<double>(cfg.setup_timeout_ms) / 1000.0) + ", the first at " +
+                  fmt("%.1f s", setup_timeouts.first_s));
+  if (end_setup_timeouts.n)
+    out.push_back(calls_n(end_setup_timeouts.n) + " did not finish setup within " +
+                  fmt("%g s", static_cast<double>(kStuckSetupUs) / 1e6) + " before the run ended");
+  if (media_timeouts.n)
+    out.push_back(calls_n(media_timeouts.n) + " received no media for " +
+                  fmt("%g s", static_cast<double>(cfg.media_timeout_ms) / 1000.0) + " while the server answered on other flows, the first at " +
+                  fmt("%.1f s", media_timeouts.first_s));
+  if (request_timeouts.n)
+    out.push_back(calls_n(request_timeouts.n) + " failed on request timeouts (no answer to a retransmitted request), the first at " +
+                  fmt("%.1f s", request_timeouts.first_s));
+}
+
 // The run as data: meta, the plan, every call and call-direction-step, the time series, and
 // whether the loadgen itself kept up (CPU p95 <= 85% of a core, send lag p99 <= 20 ms).
 Report Engine::Impl::build_report() {
@@ -178,9 +216,7 @@ Report Engine::Impl::build_report() {
   r.streams = streams;
   r.timeseries = samples;
   r.errors = errors;
-  if (timeout_failures > 0)
-    r.errors.push_back("the server stopped answering: " + std::to_string(timeout_failures) +
-                       " calls failed on timeouts, the first at " + fmt("%.1f s", first_timeout_s));
+  add_timeout_errors(r.errors);
   std::vector<double> cpu;
   for (const auto& s : samples) cpu.push_back(s.cpu_pct);
   SelfCheck& sc = r.self_check;

@@ -303,6 +303,15 @@ void add_sample(Sample& a, const Sample& b) {
   a.send_lag_p99_ms = std::max(a.send_lag_p99_ms, b.send_lag_p99_ms);
 }
 
+// Two samples of one shard in one slot (its last, short interval at the end of the run lands in
+// the slot of the one before): counts add up, levels (calls offered and up) are the later one's.
+void add_own_sample(Sample& a, const Sample& b) {
+  const uint32_t offered = b.offered_calls, up = b.calls_up;
+  add_sample(a, b);
+  a.offered_calls = offered;
+  a.calls_up = up;
+}
+
 // Samples of all shards summed by (step, interval): t_s rounded to the interval grid.
 std::vector<Sample> merge_samples(const std::vector<Report>& shards) {
   double interval = 0;
@@ -310,14 +319,20 @@ std::vector<Sample> merge_samples(const std::vector<Report>& shards) {
     interval = it->get<double>();
   const double grid = interval > 0 ? interval : 0.001;
   std::map<std::pair<int64_t, uint32_t>, Sample> by;  // (interval number, step)
-  for (const auto& r : shards)
+  for (const auto& r : shards) {
+    std::map<std::pair<int64_t, uint32_t>, Sample> own;   // this shard's, one per slot
     for (const auto& s : r.timeseries) {
       const double slot = std::round(s.t_s / grid);
       const auto key = std::make_pair(std::isfinite(slot) ? static_cast<int64_t>(std::clamp(slot, -9e15, 9e15)) : 0, s.step);
-      auto [it, fresh] = by.try_emplace(key, s);
+      auto [it, fresh] = own.try_emplace(key, s);
       if (fresh) it->second.t_s = static_cast<double>(key.first) * grid;
-      else add_sample(it->second, s);
+      else add_own_sample(it->second, s);
     }
+    for (const auto& [key, s] : own) {
+      auto [it, fresh] = by.try_emplace(key, s);
+      if (!fresh) add_sample(it->second, s);
+    }
+  }
   std::vector<Sample> out;
   out.reserve(by.size());
   for (auto& [k, s] : by) out.push_back(s);

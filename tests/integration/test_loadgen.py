@@ -10,6 +10,8 @@ time) and one coturn:
   transport_tcp|tls|dtls  8 audio calls over each stream/secure transport (tcp with Send/Data
                        indications: --send; tls and dtls verify the certificate: --ca)
   coturn_audio         20 audio calls against coturn's turnserver
+  profile_none         300 calls with no media at --ramp 0, --max-pending 50, --threads 2: every call
+                       set up and held, no streams, loss/jitter "no data" in the summary, exit 0
     each: exit 0, result "ok", report.json, timeseries.csv and report.html complete, every call set
     up (setup time > 0), per call and direction received == sent and none lost, totals equal to the
     sums of the per-call records, no failures and no errors
@@ -126,6 +128,30 @@ def loopback_run(ctx, name, srv, transport, calls, profile, auth, extra=(), hold
     run = lg.run_loadgen(ctx.loadgen, args, ctx.out(name), timeout=30 + SLACK)
     ctx.reports[name] = run
     return check_clean(run, calls, profile, transport)
+
+
+def check_profile_none(ctx, srv):
+    calls = 300
+    host, port = srv.turn_addr
+    args = ['--server', f'{host}:{port}', *REST_AUTH, '--calls', calls, '--ramp', '0', '--profile', 'none',
+            '--max-pending', '50', '--threads', '2', '--duration', '2s', '--max-duration', '30s']
+    run = lg.run_loadgen(ctx.loadgen, args, ctx.out('profile_none'), timeout=30 + SLACK)
+    assert not run.timed_out and run.rc == 0, f'exit {run.rc}, expected 0\n{run.describe()}'
+    lg.check_files(run)
+    r = lg.need_report(run)
+    t = r['totals']
+    assert r['meta'].get('profile') == 'none', f'meta.profile {r["meta"].get("profile")!r}'
+    assert r['result'] == 'ok' and not r.get('errors'), f'result {r["result"]}, errors {r.get("errors")}'
+    assert t['calls'] == calls and t['setups_ok'] == calls and t['failures'] == 0, f'totals {t}'
+    assert t['sent'] == 0 and not r['streams'], f'sent {t["sent"]}, {len(r["streams"])} stream records'
+    st = r['steps'][-1]
+    assert st['directions'] == 0 and st['setups_ok'] == calls and st['setup_ms']['p50'] > 0, f'step {st}'
+    held = max(row['calls_up'] for row in r['timeseries'])
+    assert held == calls, f'at most {held} calls up at once, expected all {calls} held'
+    log = run.log_path.read_text(errors='replace')
+    assert 'loss/jitter: no data' in log, f'summary without "no data"\n{run.describe()}'
+    return (f'{calls} calls set up and held with no media (setup {fmt_pct(st["setup_ms"])} ms), '
+            f'{run.secs:.1f}s')
 
 
 # ---------------------------------------------------------------- shards and merge
@@ -441,6 +467,7 @@ def main():
                 ('transport_dtls', lambda: loopback_run(ctx, 'transport_dtls', srv, 'dtls', 8, 'audio', lt,
                                                         extra=tls_args(ctx))),
                 ('shard_merge', lambda: check_shard_merge(ctx, srv)),
+                ('profile_none', lambda: check_profile_none(ctx, srv)),
             ]
             for name, fn in plan:
                 if want(name):

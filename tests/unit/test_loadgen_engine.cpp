@@ -1,6 +1,8 @@
 // loadgen::Engine end to end without sockets: its flows are 5-tuples of the real in-process
 // turn::Core (core_fixture.hpp: fake relays, recording sink) on a simulated clock; what a relay
 // sends to another allocation's relayed address comes in on that relay (handle_peer).
+#include <deque>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -27,6 +29,7 @@ class EngineHarness : public CoreTest, public loadgen::FlowSink {
   void send(uint64_t flow, std::span<const uint8_t> bytes) override {
     ASSERT_FALSE(closed.count(flow)) << "send on a closed flow";
     outgoing.push_back({flow, {bytes.begin(), bytes.end()}});
+    if (log_channel_data && !bytes.empty() && (bytes[0] & 0xc0) == 0x40) sent_log.emplace_back(flow, bytes.size());
   }
   void close_flow(uint64_t flow) override {
     EXPECT_TRUE(closed.insert(flow).second) << "flow closed twice";
@@ -56,12 +59,18 @@ class EngineHarness : public CoreTest, public loadgen::FlowSink {
     now = core_now(t_us);
     for (int round = 0; round < 1000; ++round) {
       bool moved = false;
+      while (!delayed.empty() && delayed.front().first <= t_us) {
+        moved = true;
+        route(delayed.front().second);
+        delayed.pop_front();
+      }
       for (auto f : std::exchange(opened, {})) {
         moved = true;
         e.on_flow_opened(f, t_us);
       }
       for (auto& [flow, bytes] : std::exchange(outgoing, {})) {
         moved = true;
+        if (drop_flow && drop_flow(flow)) continue;
         if (!server_down && !closed.count(flow)) core->handle(bytes, flows[flow], now);
       }
       while (!sink.client.empty()) {
@@ -73,7 +82,8 @@ class EngineHarness : public CoreTest, public loadgen::FlowSink {
       }
       for (auto& p : std::exchange(sink.peer, {})) {
         moved = true;
-        route(p);
+        if (peer_delay_us > 0) delayed.emplace_back(t_us + peer_delay_us, std::move(p));
+        else route(p);
       }
       if (!moved) return;
     }
@@ -110,6 +120,9 @@ class EngineHarness : public CoreTest, public loadgen::FlowSink {
 
   turn::Transport transport = turn::Transport::Udp;
   bool server_down = false;
+  int64_t peer_delay_us = 0;                                  // relay -> relay latency
+  std::deque<std::pair<int64_t, ToPeer>> delayed;             // (due, datagram)
+  std::function<bool(uint64_t flow)> drop_flow;               // client -> server drops
   Now base{1'000'000, 1'800'000'000};
   std::map<uint64_t, FiveTuple> flows;
   std::map<uint16_t, uint64_t> by_tuple;
@@ -117,6 +130,8 @@ class EngineHarness : public CoreTest, public loadgen::FlowSink {
   std::vector<std::pair<uint64_t, std::vector<uint8_t>>> outgoing;
   std::set<uint64_t> closed;
   size_t opens = 0;
+  bool log_channel_data = false;
+  std::vector<std::pair<uint64_t, size_t>> sent_log;   // (flow, size) of ChannelData sent
 };
 
 uint64_t sum_sent(const Report& r) {
@@ -340,6 +355,159 @@ TEST(LoadgenEngineBounds, TooManyCallsIsAClearError) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("at most 100000"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(LoadgenEngine, ProfileNoneHoldsAllocationsWithoutMediaAndBoundsPendingSetups) {
+  EngineConfig c = config(20, loadgen::Profile::None, 100000);
+  c.plan.ramp_per_s = 0;
+  c.max_pending = 5;
+  c.lifetime_s = 30;   // refreshed every 15 s: the hold outlives three lifetimes
+  Engine e(c, *this);
+  e.tick(0);
+  EXPECT_EQ(opens, 10u);   // five calls setting up, two flows each; the others wait
+  size_t held = 0, with_peer = 0;
+  Report r = run(e, 300'000'000, [&](int64_t t) {
+    if (t >= 99'000'000 && t < 99'020'000) {
+      held = 0;
+      with_peer = 0;
+      core->for_each_allocation([&](const Allocation& a) {
+        ++held;
+        with_peer += a.permissions.size() == 1 && a.channels.size() == 1;
+      });
+    }
+  });
+  EXPECT_EQ(held, 40u);        // every call's two allocations, still alive after 99 s
+  EXPECT_EQ(with_peer, 40u);   // each with its permission and channel
+  ASSERT_EQ(r.calls.size(), 20u);
+  for (const auto& call : r.calls) {
+    EXPECT_FALSE(call.failed) << call.call << ": " << call.failure_stage << " " << call.failure_reason;
+    EXPECT_GE(call.setup_ms, 0);
+    EXPECT_EQ(call.kind, "none");
+  }
+  EXPECT_TRUE(r.streams.empty());
+  EXPECT_TRUE(r.errors.empty());
+  auto steps = loadgen::summarize(r);
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].directions, 0u);
+  EXPECT_EQ(steps[0].setups_ok, 20u);
+  EXPECT_FALSE(steps[0].breakpoint);
+  EXPECT_EQ(r.timeseries.back().calls_up, 20u);
+  EXPECT_EQ(loadgen::exit_status(r), 0);
+  EXPECT_NE(loadgen::to_html(r).find("<svg"), std::string::npos);
+  EXPECT_EQ(closed.size(), opens);
+  EXPECT_EQ(allocations(), 0u);
+}
+
+TEST_F(LoadgenEngine, ProfileNoneSetsUpManyCallsWithTheDefaultBound) {
+  quotas = std::make_shared<Quotas>(5000, 5000);
+  CoreConfig cc;   // every simulated client shares one address: no budget on its 401s
+  cc.unauth_excess_bytes_per_second = 1u << 30;
+  cc.unauth_excess_burst_bytes = 1u << 30;
+  core = std::make_unique<Core>(cc, auth, policy, quotas, relays, sink);
+  EngineConfig c = config(1500, loadgen::Profile::None, 2000);
+  c.plan.ramp_per_s = 0;
+  Engine e(c, *this);
+  e.tick(0);
+  EXPECT_EQ(opens, 2u * c.max_pending);
+  Report r = run(e, 60'000'000);
+  size_t ok = 0, failed = 0;
+  ASSERT_EQ(r.calls.size(), 1500u);
+  for (const auto& call : r.calls) {
+    ok += !call.failed && call.setup_ms >= 0;
+    if (call.failed && failed++ < 3)
+      ADD_FAILURE() << call.call << ": " << call.failure_stage << " " << call.failure_code << " " << call.failure_reason;
+  }
+  EXPECT_EQ(ok, 1500u);
+  EXPECT_EQ(allocations(), 0u);
+}
+
+TEST_F(LoadgenEngine, PacketsInFlightAtTheEndArriveDuringTheDrain) {
+  peer_delay_us = 60'000;   // a path with 60 ms one way: a few packets in flight at the end
+  Engine e(config(2, loadgen::Profile::Audio, 2000), *this);
+  Report r = run(e, 30'000'000);
+  ASSERT_EQ(r.streams.size(), 4u);
+  for (const auto& s : r.streams) {
+    EXPECT_GT(s.sent, 90u);
+    EXPECT_EQ(s.received, s.sent);
+    EXPECT_EQ(s.lost, 0u);
+  }
+  // The drain ended once every direction caught up (well before its 300 ms bound).
+  EXPECT_LT(r.timeseries.back().t_s - r.steps.back().end_s, 0.2);
+}
+
+TEST_F(LoadgenEngine, PacketsStillMissingAfterTheDrainCountAsLost) {
+  peer_delay_us = 800'000;   // longer than the drain: the last 40 packets of each direction never arrive
+  EngineConfig c = config(2, loadgen::Profile::Audio, 3000);
+  c.media_timeout_ms = 10000;
+  Engine e(c, *this);
+  Report r = run(e, 30'000'000);
+  ASSERT_EQ(r.streams.size(), 4u);
+  for (const auto& s : r.streams) {
+    EXPECT_LT(s.received, s.sent);
+    EXPECT_EQ(s.lost, s.sent - s.received) << "call " << s.call << " dir " << int(s.direction);
+    EXPECT_EQ(s.expected, s.sent);
+  }
+  auto t = loadgen::totals_json(r);
+  EXPECT_EQ(t["sent"].get<uint64_t>(), t["received"].get<uint64_t>() + t["lost"].get<uint64_t>());
+}
+
+TEST_F(LoadgenEngine, OneCallsLostMediaIsNotTheServerStoppingToAnswer) {
+  int64_t now_t = 0;
+  // Call 1's first allocation stops reaching the server after 2 s; the others keep going.
+  drop_flow = [&](uint64_t flow) { return flow == 2 && now_t >= 2'000'000; };
+  EngineConfig c = config(3, loadgen::Profile::Audio, 12000);
+  c.plan.ramp_per_s = 0;
+  Engine e(c, *this);
+  Report r = run(e, 60'000'000, [&](int64_t t) { now_t = t; });
+  ASSERT_EQ(r.calls.size(), 3u);
+  EXPECT_TRUE(r.calls[1].failed);
+  EXPECT_EQ(r.calls[1].failure_stage, "media");
+  EXPECT_FALSE(r.calls[0].failed);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].find("stopped answering"), std::string::npos) << r.errors[0];
+  EXPECT_NE(r.errors[0].find("1 call received no media for 5 s"), std::string::npos) << r.errors[0];
+}
+
+TEST_F(LoadgenEngine, CallsStuckInSetupAtTheEndAreWordedAsMeasured) {
+  // Call 2 never reaches the server; calls 0 and 1 are answered and carry media throughout.
+  drop_flow = [&](uint64_t flow) { return flow >> 1 == 2; };
+  EngineConfig c = config(3, loadgen::Profile::Audio, 6000);
+  c.plan.ramp_per_s = 0;
+  Engine e(c, *this);
+  Report r = run(e, 60'000'000);
+  ASSERT_EQ(r.calls.size(), 3u);
+  EXPECT_TRUE(r.calls[2].failed);
+  EXPECT_EQ(r.calls[2].failure_stage, "setup");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0], "1 call did not finish setup within 5 s before the run ended");
+}
+
+TEST_F(LoadgenEngine, MediaStartPhaseIsPerCallAndDeterministic) {
+  auto first_sends = [&](uint64_t seed) {
+    EngineConfig c = config(6, loadgen::Profile::Audio, 500);
+    c.plan.ramp_per_s = 0;
+    c.seed = seed;
+    flows.clear();
+    by_tuple.clear();
+    closed.clear();
+    sent_log.clear();
+    opens = 0;
+    std::map<uint64_t, int64_t> first;   // flow -> first ChannelData send
+    Engine e(c, *this);
+    size_t seen = 0;
+    run(e, 30'000'000, [&](int64_t t) {
+      for (; seen < sent_log.size(); ++seen)
+        if (!first.count(sent_log[seen].first)) first[sent_log[seen].first] = t;
+    });
+    return first;
+  };
+  log_channel_data = true;
+  auto a = first_sends(7), b = first_sends(7), c = first_sends(8);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  std::set<int64_t> distinct;
+  for (const auto& [flow, t] : a) distinct.insert(t / 1000);
+  EXPECT_GE(distinct.size(), 4u);   // 12 flows set up in the same instant do not start together
 }
 
 }  // namespace

@@ -320,6 +320,25 @@ TEST(LoadgenReport, MergeSumsShardsAndRecomputesPercentiles) {
   EXPECT_FALSE(loadgen::merge({back, a}, m, error));
 }
 
+TEST(LoadgenReport, MergeKeepsTheLastLevelOfASampleInTheSameSlot) {
+  // Each shard's last sample (the end of the run, 20.004 s) lands in the slot of its 20 s sample:
+  // its counts add up, but calls offered and up are levels, the later one's, then summed over shards.
+  Report a = healthy(1, 2), b = healthy(2, 2);
+  for (Report* r : {&a, &b}) {
+    Sample end = r->timeseries.back();
+    end.t_s = 20.004;
+    end.tx_packets = 7;
+    r->timeseries.push_back(end);
+  }
+  Report m;
+  std::string error;
+  ASSERT_TRUE(loadgen::merge({a, b}, m, error)) << error;
+  ASSERT_EQ(m.timeseries.size(), 20u);
+  EXPECT_EQ(m.timeseries[19].calls_up, 20u);
+  EXPECT_EQ(m.timeseries[19].offered_calls, 20u);
+  EXPECT_EQ(m.timeseries[19].tx_packets, 2 * (1000u + 7u));
+}
+
 TEST(LoadgenReport, MergeConcatenatesErrorsAndTakesTheWorstSelfCheck) {
   Report a = healthy(1, 2), b = healthy(2, 2);
   b.self_check = {95, 40, false, {"cpu p95 95% of a core"}};
@@ -399,3 +418,21 @@ TEST(LoadgenReport, HtmlSaysNoDataInsteadOfAnEmptyPlot) {
 }
 
 }  // namespace
+
+TEST(LoadgenReport, TimePlotsEndAtTheLastSampleAndTheStepsTableScrollsInItsBox) {
+  Report r = healthy();
+  r.steps.back().end_s = 60;            // the plan went on to 60 s, the run ended at 17.3 s
+  r.timeseries.resize(17);
+  r.timeseries.push_back(r.timeseries.back());
+  r.timeseries.back().t_s = 17.3;
+  const std::string html = loadgen::to_html(r);
+  const auto at = html.find("data-plot=\"loss-time\"");   // y: 0-1 %, so 15 and 20 are x ticks
+  ASSERT_NE(at, std::string::npos);
+  const std::string plot = html.substr(at, html.find("</svg>", at) - at);
+  // Ticks every 5 s up to 15; no 20 (the next round tick) and nothing toward the plan's 60 s.
+  EXPECT_NE(plot.find(">15</text>"), std::string::npos);
+  EXPECT_EQ(plot.find(">20</text>"), std::string::npos);
+  EXPECT_EQ(plot.find(">60</text>"), std::string::npos);
+  EXPECT_NE(html.find("<div class=\"scroll\"><table class=\"steps\">"), std::string::npos);
+  EXPECT_NE(html.find(".scroll{max-width:100%;overflow-x:auto}"), std::string::npos);
+}
