@@ -95,6 +95,7 @@ struct Engine::Impl {
   uint64_t prev_expected = 0, prev_lost = 0;
   uint32_t iv_setups = 0, iv_failures = 0, total_failures = 0, total_setups = 0;
   std::vector<double> iv_setup_ms;
+  std::vector<double> iv_rtt_us;     // RTT samples of the interval, whoever took them (bounded)
   LagHistogram iv_lag, run_lag;
   std::vector<StreamStepRecord> streams;
   std::vector<Sample> samples;

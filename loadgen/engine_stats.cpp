@@ -77,6 +77,7 @@ void Engine::Impl::step_boundary(uint32_t step, int64_t now_us, bool final) {
       for (auto& r : dir.receivers) {
         r.take_rtt_samples(rtt);
         append_bounded(dir.rtt_window, rtt, kRttWindowBound);
+        append_bounded(iv_rtt_us, rtt, kRttIntervalBound);   // the interval's samples too
         rtt.clear();
       }
       ReceptionCounters now = sum(dir);
@@ -120,7 +121,7 @@ void Engine::Impl::sample(int64_t now_us) {
   s.t_s = static_cast<double>(rel) / 1000.0;
   s.step = cur_step;
   s.offered_calls = plan.owned_target_at(rel);
-  std::vector<double> jitter, rtt_iv;
+  std::vector<double> jitter;
   std::vector<uint32_t> rtt;
   uint64_t expected = 0, lost = 0;
   for (auto& p : calls) {
@@ -136,7 +137,7 @@ void Engine::Impl::sample(int64_t now_us) {
       for (auto& r : dir.receivers) {
         r.take_rtt_samples(rtt);
         append_bounded(dir.rtt_window, rtt, kRttWindowBound);
-        append_bounded(rtt_iv, rtt, kRttIntervalBound);
+        append_bounded(iv_rtt_us, rtt, kRttIntervalBound);
         rtt.clear();
       }
     }
@@ -154,11 +155,12 @@ void Engine::Impl::sample(int64_t now_us) {
   s.failures = iv_failures;
   iv_setups = iv_failures = 0;
   s.jitter_p95_ms = jitter.empty() ? 0 : percentiles(jitter).p95;
-  if (!rtt_iv.empty()) {
-    for (double& v : rtt_iv) v /= 1000.0;
-    Percentiles p = percentiles(rtt_iv);
+  if (!iv_rtt_us.empty()) {
+    for (double& v : iv_rtt_us) v /= 1000.0;
+    Percentiles p = percentiles(iv_rtt_us);
     s.rtt_p50_ms = p.p50;
     s.rtt_p95_ms = p.p95;
+    iv_rtt_us.clear();
   }
   if (!iv_setup_ms.empty()) s.setup_p95_ms = percentiles(iv_setup_ms).p95;
   iv_setup_ms.clear();

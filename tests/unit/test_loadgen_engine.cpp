@@ -511,3 +511,22 @@ TEST_F(LoadgenEngine, MediaStartPhaseIsPerCallAndDeterministic) {
 }
 
 }  // namespace
+
+// Step boundaries and interval samples both read the receivers' RTT samples: with steps as long as
+// the interval, every interval with media still has its RTT (the step must not take them all).
+TEST_F(LoadgenEngine, IntervalsKeepTheirRttWhenStepsEndOnThem) {
+  EngineConfig c = config(0, loadgen::Profile::Audio, 1000);
+  c.plan.steps = {2, 2, 2, 2};
+  c.plan.step_duration_ms = 1000;
+  c.plan.ramp_per_s = 0;
+  Engine e(c, *this);
+  Report r = run(e, 30'000'000);
+  size_t with_media = 0, with_rtt = 0;
+  for (const auto& s : r.timeseries) {
+    if (s.t_s < 1.0 || s.rx_packets < 50) continue;   // media flowing the whole interval
+    ++with_media;
+    if (s.rtt_p50_ms >= 0) ++with_rtt;
+  }
+  ASSERT_GE(with_media, 2u);
+  EXPECT_EQ(with_rtt, with_media);
+}
