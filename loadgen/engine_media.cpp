@@ -2,16 +2,15 @@
 // streams both ways (streams_for_call), each packet wrapped for the other side's relayed address;
 // what arrives is matched to its stream by SSRC and measured (RFC 3550 A.3, A.8) by a Receiver.
 #include "loadgen/engine_impl.hpp"
+#include "loadgen/prng.hpp"
 
 namespace loadgen {
 namespace {
 
 // A distinct SSRC per call, direction and stream (SplitMix64 of the three).
 uint32_t ssrc_for(uint32_t call, int dir, size_t stream) {
-  uint64_t z = (static_cast<uint64_t>(call) << 8 | static_cast<uint64_t>(dir) << 4 | stream) + 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return static_cast<uint32_t>(z ^ (z >> 31)) | 1u;
+  uint64_t z = (static_cast<uint64_t>(call) << 8 | static_cast<uint64_t>(dir) << 4 | stream) + prng::kGamma;
+  return static_cast<uint32_t>(prng::mix(z)) | 1u;
 }
 
 // Packets one source may send in one wakeup (a video keyframe is a few dozen).
@@ -23,10 +22,7 @@ constexpr int kBurstBound = 256;
 constexpr uint64_t kCallPhaseUs = 20000;
 
 uint64_t call_phase_us(uint64_t seed, uint32_t call) {
-  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (static_cast<uint64_t>(call) + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return (z ^ (z >> 31)) % kCallPhaseUs;
+  return prng::mix(seed + prng::kGamma * (static_cast<uint64_t>(call) + 1)) % kCallPhaseUs;
 }
 
 }  // namespace

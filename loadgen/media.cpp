@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "loadgen/prng.hpp"
+
 namespace loadgen {
 
 namespace {
@@ -28,13 +30,8 @@ constexpr double kBurstMaxBps = 2'500'000;
 // A catch-up after a stall skips frame by frame up to this many frames, then jumps.
 constexpr uint64_t kMaxSkipFrames = 1u << 20;
 
-// splitmix64's finaliser: a good 64-bit mix, the same on every platform.
-uint64_t mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-uint64_t splitmix(uint64_t& state) { return mix(state += 0x9e3779b97f4a7c15ull); }
+using prng::mix;
+uint64_t splitmix(uint64_t& state) { return prng::next(state); }
 
 // Microseconds to clock units; `round` to nearest, else truncated. Only differences matter, so the
 // caller keeps the low 32 bits.

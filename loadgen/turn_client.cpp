@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstring>
 
+#include "loadgen/prng.hpp"
 #include "loadgen/turn_client_impl.hpp"
 #include "turn/attributes.hpp"
 #include "turn/channel_data.hpp"
@@ -22,15 +23,6 @@ using turn::stun::Message;
 using turn::stun::Method;
 namespace attr = turn::stun::attr;
 using client_detail::Kind;
-
-namespace {
-uint64_t splitmix64(uint64_t& s) {
-  uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-}  // namespace
 
 const char* to_string(ClientState s) {
   switch (s) {
@@ -57,7 +49,7 @@ TurnClient::Impl::Impl(ClientConfig c, uint64_t seed) : cfg(std::move(c)) {
 
 turn::stun::TransactionId TurnClient::Impl::next_txid() {
   turn::stun::TransactionId id;
-  uint64_t a = splitmix64(rng), b = splitmix64(rng);
+  uint64_t a = prng::next(rng), b = prng::next(rng);
   std::memcpy(id.data(), &a, 8);
   std::memcpy(id.data() + 8, &b, 4);
   return id;
