@@ -136,7 +136,7 @@ const std::map<std::string_view, Handler>& handlers() {
        }},
       {"--profile", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
          auto p = parse_profile(v);
-         if (!p) return "--profile: expected audio, video or mixed";
+         if (!p) return "--profile: expected audio, video, mixed or none";
          o.profile = *p;
          return "";
        }},
@@ -177,6 +177,9 @@ const std::map<std::string_view, Handler>& handlers() {
        }},
       {"--lifetime", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
          return parse_uint<uint32_t>(v, o.lifetime_s, 30, 3600) ? "" : "--lifetime: expected 30..3600 seconds";
+       }},
+      {"--max-pending", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+         return parse_uint<uint32_t>(v, o.max_pending, 1, kMaxCalls) ? "" : "--max-pending: expected 1.." + std::to_string(kMaxCalls);
        }},
       {"--seed", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
          return parse_uint<uint64_t>(v, o.seed, 0, UINT64_MAX) ? "" : "--seed: expected a number";

@@ -38,6 +38,7 @@ struct RunOptions {
   uint32_t lifetime_s = 600;        // --lifetime
   bool progress = true;             // --quiet turns the progress lines off
   uint64_t seed = 0;                // --seed (0: from the clock)
+  uint32_t max_pending = 500;       // --max-pending: calls setting up at once (all threads)
   uint16_t default_port() const;
 };
 

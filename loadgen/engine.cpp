@@ -9,8 +9,13 @@
 namespace loadgen {
 namespace {
 
-// At the end of the run, a call still not set up after this long counts as failed.
-constexpr int64_t kStuckSetupUs = 5000000;
+constexpr std::string_view kSoftware =
+    "turnpike-loadgen, a TURN load generator (this text also pads its first Allocate so that a 401 "
+    "is no larger than the request)";
+
+// A timeout with nothing at all from the server on any flow for this long: the server stopped
+// answering (rather than one call's path or a saturated link).
+constexpr int64_t kServerSilentUs = 3000000;
 
 }  // namespace
 
@@ -24,6 +29,11 @@ Engine::Impl::Impl(EngineConfig c, FlowSink& s) : cfg(std::move(c)), sink(s), pl
   client_cfg.relay_family = cfg.relay_v6 ? turn::Family::V6 : turn::Family::V4;
   client_cfg.lifetime_s = cfg.lifetime_s;
   client_cfg.use_channels = cfg.use_channels;
+  // RFC 8489 14.14 SOFTWARE, under 128 characters. Its length matters: a server that budgets
+  // the bytes by which answers to unauthenticated requests exceed them (anti-amplification, per
+  // source address) would otherwise throttle the 401s of thousands of Allocates from one address,
+  // and the loadgen would measure that budget instead of the server's allocation capacity.
+  client_cfg.software = std::string(kSoftware);
   payload.resize(std::max<size_t>(cfg.max_packet, 256));
   wire.resize(payload.size() + 64);
   out.reserve(2048);
@@ -52,11 +62,14 @@ ClientConfig Engine::Impl::side_config(uint32_t id, int64_t now_us) const {
 }
 
 // Opens calls while fewer are live than the plan's target; when a step's target is lower than the
-// previous one, closes the newest live calls. Failed calls are not replaced.
+// previous one, closes the newest live calls. Failed calls are not replaced. At most
+// cfg.max_pending calls set up at once: the others wait for the next tick (so that --ramp 0 does
+// not burst thousands of Allocates into the socket buffers at one instant).
 void Engine::Impl::open_calls(int64_t now_us) {
   uint32_t target = plan.owned_target_at(rel_ms(now_us));
   const auto& pc = plan.config();
-  while (opened - plan_closed < target && opened < kEngineMaxCalls) {
+  uint32_t max_pending = std::max<uint32_t>(cfg.max_pending, 1);
+  while (opened - plan_closed < target && opened < kEngineMaxCalls && setting_up < max_pending) {
     uint64_t id = static_cast<uint64_t>(opened) * pc.shard_n + (pc.shard_k - 1);
     if (id > UINT32_MAX) break;   // only a plan that steps up and down very often gets here
     open_call(static_cast<uint32_t>(id), now_us);
@@ -81,6 +94,7 @@ void Engine::Impl::open_call(uint32_t id, int64_t now_us) {
   c->rec.kind = call_kind(cfg.profile, id);
   c->rec.started_s = static_cast<double>(now_us - t0_us) / 1e6;
   calls.push_back(std::move(c));
+  ++setting_up;
   Call& call = *calls.back();
   sink.open_flow(flow_of(call, 0), 2 * local);
   sink.open_flow(flow_of(call, 1), 2 * local + 1);
@@ -159,6 +173,7 @@ void Engine::Impl::fail_call(Call& c, const std::string& stage, int code, const 
 void Engine::Impl::begin_close(Call& c, int64_t now_us) {
   if (c.state == CallState::Closing || c.state == CallState::Done) return;
   if (c.state == CallState::Media) c.media_end_us = now_us;
+  if (c.state == CallState::Opening || c.state == CallState::Setup) --setting_up;
   c.state = CallState::Closing;
   c.close_deadline_us = now_us + cfg.close_wait_ms * 1000;
   timers.push(Timer{c.close_deadline_us, c.local, 2, 0, 0});

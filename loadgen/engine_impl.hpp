@@ -16,6 +16,9 @@ namespace loadgen {
 
 enum class CallState : uint8_t { Opening, Setup, Media, Closing, Done };
 
+// At the end of the run, a call still not set up after this long counts as failed.
+inline constexpr int64_t kStuckSetupUs = 5000000;
+
 // One direction of a call: the sources on the sending side and the receivers (same index) on
 // the other side, with the counters at the last step boundary and interval.
 struct Direction {
@@ -78,6 +81,7 @@ struct Engine::Impl {
   int64_t drain_until_us = 0;         // set at the end: media stops, the counters are read then
   uint32_t opened = 0;                // calls opened so far (this shard)
   uint32_t plan_closed = 0;           // calls closed because a step lowered the target
+  uint32_t setting_up = 0;            // calls in Opening or Setup (bounded by cfg.max_pending)
   int64_t last_now_us = 0;
   std::vector<std::unique_ptr<Call>> calls;   // by local index (id / shard_n)
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers;

@@ -19,7 +19,10 @@ constexpr int kBurstBound = 256;
 
 }  // namespace
 
+// Setup is done: the streams of the profile start both ways (none with --profile none: the call
+// is then held, its allocations, permissions and channels refreshed, until the plan ends).
 void Engine::Impl::start_media(Call& c, int64_t now_us) {
+  --setting_up;
   c.state = CallState::Media;
   c.media_start_us = now_us;
   c.rec.setup_ms = static_cast<double>(now_us - c.started_us) / 1000.0;

@@ -70,6 +70,7 @@ void Engine::Impl::step_boundary(uint32_t step, int64_t now_us) {
     bool active = c.media_end_us < 0 || c.media_end_us > start_us;
     for (int d = 0; d < 2; ++d) {
       Direction& dir = c.dir[d];
+      if (dir.ssrcs.empty()) continue;   // --profile none: no streams
       for (auto& r : dir.receivers) {
         r.take_rtt_samples(rtt);
         append_bounded(dir.rtt_window, rtt, kRttWindowBound);
@@ -119,7 +120,7 @@ void Engine::Impl::sample(int64_t now_us) {
       ReceptionCounters sc = sum(dir);
       expected += sc.expected;
       lost += sc.lost();
-      if (up) jitter.push_back(sc.jitter_ms);
+      if (up && !dir.ssrcs.empty()) jitter.push_back(sc.jitter_ms);
       for (auto& r : dir.receivers) {
         r.take_rtt_samples(rtt);
         append_bounded(dir.rtt_window, rtt, kRttWindowBound);

@@ -95,9 +95,15 @@ void print_summary(const Report& r, std::ostream& os) {
   if (!j["failures"]["by_code"].empty()) os << "failures by code: " << j["failures"]["by_code"].dump() << "\n";
   for (const auto& s : j["steps"]) {
     os << "step " << s.value("index", 0) << " (" << s.value("target_calls", 0) << " calls): setup p95 "
-       << fixed(s["setup_ms"].value("p95", 0.0), 1) << " ms, loss p95 " << fixed(s["loss_pct"].value("p95", 0.0), 2)
-       << "%, jitter p95 " << fixed(s["jitter_ms"].value("p95", 0.0), 1) << " ms, rtt p50 "
-       << fixed(s["rtt_ms"].value("p50", 0.0), 1) << " ms\n";
+       << (s.value("setups_ok", 0) ? fixed(s["setup_ms"].value("p95", 0.0), 1) + " ms" : std::string("no data"));
+    if (s.value("directions", 0) == 0) {
+      os << ", loss/jitter: no data (no media)";
+    } else {
+      os << ", loss p95 " << fixed(s["loss_pct"].value("p95", 0.0), 2) << "%, jitter p95 "
+         << fixed(s["jitter_ms"].value("p95", 0.0), 1) << " ms";
+    }
+    os << ", rtt p50 "
+       << (s.value("rtt_directions", 0) ? fixed(s["rtt_ms"].value("p50", 0.0), 1) + " ms" : std::string("no data")) << "\n";
   }
   if (j["breakpoint"].is_object()) {
     os << "breakpoint: step " << j["breakpoint"].value("step", 0) << " (" << j["breakpoint"].value("target_calls", 0)
@@ -177,6 +183,8 @@ EngineConfig engine_config(const RunOptions& o, const std::string& command, int6
   c.lifetime_s = o.lifetime_s;
   c.max_packet = o.max_packet;
   c.interval_ms = o.interval_ms;
+  // --max-pending is for the process: each thread's engine gets its share (at least 1).
+  c.max_pending = std::max<uint32_t>(1, (o.max_pending + o.threads - 1 - thread) / o.threads);
   c.seed = (o.seed ? o.seed : static_cast<uint64_t>(start_unix) * 2654435761ULL) + thread;
   c.meta = {{"version", TURNPIKE_VERSION}, {"command", command},
             {"server", o.server_host + ":" + std::to_string(o.server_port)}, {"threads", o.threads},
@@ -217,14 +225,27 @@ struct Worker {
 };
 
 // The threads' reports as one: merged (call ids are disjoint) with the process's shard restored.
+// Errors and self-check reasons are labelled "thread t: " (not with the internal per-thread
+// shard numbers merge would use).
 bool combine(std::vector<std::unique_ptr<Worker>>& ws, const RunOptions& o, Report& out, std::string& error) {
   if (ws.size() == 1) {
     out = std::move(ws[0]->report);
   } else {
     std::vector<Report> parts;
-    for (auto& w : ws) parts.push_back(std::move(w->report));
+    std::vector<std::string> errors, reasons;
+    for (size_t t = 0; t < ws.size(); ++t) {
+      Report& r = ws[t]->report;
+      std::string label = "thread " + std::to_string(t) + ": ";
+      for (auto& e : r.errors) errors.push_back(label + e);
+      for (auto& why : r.self_check.reasons) reasons.push_back(label + why);
+      r.errors.clear();
+      r.self_check.reasons.clear();
+      parts.push_back(std::move(r));
+    }
     if (!merge(parts, out, error)) return false;
     out.meta.erase("merged_from");
+    out.errors = std::move(errors);
+    out.self_check.reasons = std::move(reasons);
   }
   out.meta["shard"] = {{"k", o.plan.shard_k}, {"n", o.plan.shard_n}};
   return true;

@@ -61,6 +61,7 @@ MediaKind richest(Profile p, uint32_t call_id) {
     case Profile::Audio: return MediaKind::Audio;
     case Profile::Video: return MediaKind::Video;
     case Profile::Mixed: return mixed_kind(call_id);
+    case Profile::None: return MediaKind::Audio;   // not used: no streams
   }
   return MediaKind::Audio;
 }
@@ -80,6 +81,7 @@ const char* to_string(Profile p) {
     case Profile::Audio: return "audio";
     case Profile::Video: return "video";
     case Profile::Mixed: return "mixed";
+    case Profile::None: return "none";
   }
   return "?";
 }
@@ -88,16 +90,20 @@ std::optional<Profile> parse_profile(std::string_view s) {
   if (s == "audio") return Profile::Audio;
   if (s == "video") return Profile::Video;
   if (s == "mixed") return Profile::Mixed;
+  if (s == "none") return Profile::None;
   return std::nullopt;
 }
 
 std::vector<MediaKind> streams_for_call(Profile p, uint32_t call_id) {
+  if (p == Profile::None) return {};
   const MediaKind k = richest(p, call_id);
   if (k == MediaKind::Audio) return {MediaKind::Audio};
   return {MediaKind::Audio, k};
 }
 
-const char* call_kind(Profile p, uint32_t call_id) { return to_string(richest(p, call_id)); }
+const char* call_kind(Profile p, uint32_t call_id) {
+  return p == Profile::None ? "none" : to_string(richest(p, call_id));
+}
 
 uint32_t clock_rate(MediaKind k) { return k == MediaKind::Audio ? 48000 : 90000; }
 

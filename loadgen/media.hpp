@@ -15,15 +15,17 @@ namespace loadgen {
 enum class MediaKind : uint8_t { Audio, Video, Screen };
 const char* to_string(MediaKind k);          // "audio", "video", "screen"
 
-enum class Profile : uint8_t { Audio, Video, Mixed };
-const char* to_string(Profile p);            // "audio", "video", "mixed"
+// None: calls with no media (allocations, permissions and channels set up and held; for
+// allocation capacity and memory per held allocation).
+enum class Profile : uint8_t { Audio, Video, Mixed, None };
+const char* to_string(Profile p);            // "audio", "video", "mixed", "none"
 std::optional<Profile> parse_profile(std::string_view s);
 
 // What a call carries in each direction, by profile and the call's global id (so every shard of a
 // plan gives a call the same streams): audio -> {Audio}; video -> {Audio, Video};
-// mixed -> by id: 50% {Audio}, 35% {Audio, Video}, 15% {Audio, Screen}.
+// mixed -> by id: 50% {Audio}, 35% {Audio, Video}, 15% {Audio, Screen}; none -> {}.
 std::vector<MediaKind> streams_for_call(Profile p, uint32_t call_id);
-// The call's label in reports: "audio", "video" or "screen" (its richest stream).
+// The call's label in reports: "audio", "video" or "screen" (its richest stream), "none".
 const char* call_kind(Profile p, uint32_t call_id);
 
 // One RTP stream in one direction.

@@ -36,6 +36,7 @@ table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0}
 th,td{border-bottom:1px solid var(--grid);padding:3px 8px;text-align:right;white-space:nowrap}
 th{color:var(--muted);font-weight:600}td.text,th.text{text-align:left;white-space:normal}
 tr.bp td{color:var(--bad);font-weight:600}
+.scroll{max-width:100%;overflow-x:auto}table.steps{font-size:12.5px}table.steps th,table.steps td{padding:3px 5px}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:14px}
 svg.plot{width:100%;height:auto;background:var(--box);border-radius:6px}
 svg.plot text{fill:var(--fg);font-size:12px}svg.plot .title{font-weight:600;font-size:13px}
@@ -163,7 +164,7 @@ std::string pct_cells(const Percentiles& p, bool have, const char* f) {
 
 std::string step_table(const std::vector<StepSummary>& sums) {
   std::string o =
-      "<h2>Steps</h2><table class=\"steps\"><thead><tr><th rowspan=\"2\">step</th><th rowspan=\"2\">target calls</th>"
+      "<h2>Steps</h2><div class=\"scroll\"><table class=\"steps\"><thead><tr><th rowspan=\"2\">step</th><th rowspan=\"2\">target calls</th>"
       "<th rowspan=\"2\">calls</th><th colspan=\"3\">setups</th><th colspan=\"4\">setup ms</th><th colspan=\"4\">loss %</th>"
       "<th colspan=\"4\">jitter ms</th><th colspan=\"4\">RTT ms</th><th rowspan=\"2\">Mbit/s</th>"
       "<th rowspan=\"2\" class=\"text\">breakpoint</th></tr><tr><th>tried</th><th>failed</th><th>%</th>";
@@ -180,7 +181,7 @@ std::string step_table(const std::vector<StepSummary>& sums) {
          pct_cells(s.rtt_ms, s.rtt_directions > 0, "%.1f") + "<td>" + f1(s.throughput_mbps, "%.2f") +
          "</td><td class=\"text\">" + escape(why) + "</td></tr>";
   }
-  return o + "</tbody></table>";
+  return o + "</tbody></table></div>";
 }
 
 std::string failures(const Report& r) {
@@ -297,7 +298,10 @@ std::string plots(const Report& r, const std::vector<StepSummary>& sums) {
   std::string o = "<h2>Against offered load</h2><div class=\"plots\">";
   for (const auto& p : load_plots(sums, bp_x)) o += svg::render(p);
   o += "</div><h2>Over time</h2><div class=\"plots\">";
-  for (const auto& p : time_plots(r, band)) o += svg::render(p);
+  for (auto& p : time_plots(r, band)) {
+    p.x_ends_at_data = true;   // the run's last sample, also when it ended before the plan
+    o += svg::render(p);
+  }
   return o + "</div>";
 }
 

@@ -57,6 +57,10 @@ void extent(const Plot& p, Range& x, Range& y) {
   x.lo = x0, x.hi = x1, y.lo = y0, y.hi = y1;
   x.fit();
   y.fit();
+  if (p.x_ends_at_data && x1 > x.lo && x1 < x.hi) {   // e.g. time: the run's last sample
+    x.hi = x1;
+    std::erase_if(x.ticks, [&](double t) { return t > x1 * (1 + 1e-9); });
+  }
 }
 
 // Where v falls in [lo, hi], 0..1; the middle when the range has no width in double precision.

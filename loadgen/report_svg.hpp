@@ -21,6 +21,7 @@ struct Plot {
   std::vector<Series> series;
   std::optional<double> marker_x;                  // a vertical line, class "breakpoint"
   std::optional<std::pair<double, double>> band;   // a shaded x range, class "breakpoint"
+  bool x_ends_at_data = false;  // the x axis ends at the last point (not the next round tick)
 };
 
 // Text and attribute values for HTML/SVG: & < > " ' escaped.
