@@ -87,10 +87,13 @@ def read_report(report_dir, proc_output=''):
         raise RuntimeError(f'no loadgen report in {report_dir} ({e}): {proc_output[-1500:]}')
 
 
-def loadgen_help(loadgen_bin):
-    r = subprocess.run([str(loadgen_bin), '--help'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=10)
-    return r.stdout.decode(errors='replace')
+def loadgen_accepts(loadgen_bin, extra):
+    """Whether this turnpike-loadgen accepts the options `extra` (exit status 2 is bad usage): a one-call
+    run against a closed loopback port, which fails at once."""
+    r = subprocess.run([str(loadgen_bin), '--server', '127.0.0.1:9', '--user', 'u', '--password', 'p',
+                        '--calls', '1', '--duration', '0', '--max-duration', '3s', '--quiet'] + list(extra),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+    return r.returncode != 2
 
 
 def git_rev():
