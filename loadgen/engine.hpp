@@ -51,8 +51,9 @@ struct EngineConfig {
   int64_t setup_timeout_ms = 20000;  // a call not set up by then fails ("setup", "timeout")
   int64_t media_timeout_ms = 5000;   // a call that receives nothing for this long fails
   int64_t close_wait_ms = 2000;      // at the end: how long Refresh(0) answers are awaited
-  int64_t drain_ms = 300;            // at the end: media stops, and the counters are read once every
+  int64_t drain_ms = 2000;           // at the end: media stops, and the counters are read once every
                                      // direction received what it sent, or after this long at most
+                                     // (a clean path ends it at once; a loaded machine may need it)
   uint32_t max_pending = 500;        // calls setting up at once (more wait: no burst of Allocates)
   nlohmann::json meta = nlohmann::json::object();
 };
