@@ -370,7 +370,13 @@ def check_tbf_breakpoint(ctx, link):
     last = steps[-1]
     assert last['loss_pct']['p50'] > steps[0]['loss_pct']['p50'] and \
         last['loss_pct']['p50'] >= sat['loss_pct']['p50'] - 1.0, f'loss did not climb with load ({table})'
-    assert sat['jitter_ms']['p95'] > steps[0]['jitter_ms']['p95'], f'jitter did not climb ({table})'
+    # Jitter climbs with the queue on a machine that keeps up; when loadgen's own self-check says its
+    # figures cannot be trusted (its CPU or send lag: a starved machine), the unsaturated steps' jitter
+    # is the machine's, not the path's, and the comparison says nothing: it is reported, not asserted.
+    if r['self_check']['trustworthy']:
+        assert sat['jitter_ms']['p95'] > steps[0]['jitter_ms']['p95'], f'jitter did not climb ({table})'
+    else:
+        table += f"; jitter not compared: loadgen self-check untrusted ({'; '.join(r['self_check']['reasons'])})"
     # Ground truth for the RTT: a full tbf queue holds TBF_LIMIT bytes, TBF_LIMIT * 8 / rate seconds;
     # a probe and its echo both cross the client's uplink, so a saturated step's RTT is twice that.
     full_rtt = 2 * TBF_LIMIT * 8 / (TBF_RATE_KBIT * 1000) * 1000
