@@ -14,16 +14,13 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / 'netlab'))
 
-import harness  # noqa: E402
-import netlab  # noqa: E402
+from integration import harness  # noqa: E402
+from netlab import netlab  # noqa: E402
 
 # The plots report.html draws (loadgen/report_html.cpp): <svg class="plot" data-plot="NAME">, each
 # with its series as .series paths or polylines.
@@ -323,11 +320,11 @@ return out;
 def chromium_plots(html_path, screenshot_path, workdir):
     """Opens report.html (file://) in headless Chromium: per plot {found, w, h, series, len, pts},
     every plot name in the page, the resources it fetched; saves a full-page screenshot."""
-    import test_chromium_relay as cr
+    from integration import browser
     profile = Path(workdir) / 'chromium-profile'
     profile.mkdir(parents=True, exist_ok=True)
-    drv, service = cr.make_driver(str(profile), str(Path(workdir) / 'chromedriver.log'),
-                                  extra_args=['--window-size=1280,900'])
+    drv, service = browser.make_driver(str(profile), str(Path(workdir) / 'chromedriver.log'),
+                                       extra_args=['--window-size=1280,900'])
     try:
         drv.get(Path(html_path).resolve().as_uri())
         res = drv.execute_script(PLOT_JS, list(PLOTS))
@@ -336,9 +333,5 @@ def chromium_plots(html_path, screenshot_path, workdir):
         drv.save_screenshot(str(screenshot_path))
         return res
     finally:
-        try:
-            drv.quit()
-        except Exception:  # noqa: BLE001
-            pass
-        cr._kill_service(service)
+        browser.quit(drv, service)
         shutil.rmtree(profile, ignore_errors=True)

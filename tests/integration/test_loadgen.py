@@ -47,11 +47,12 @@ import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True   # keep the source tree clean
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness  # noqa: E402
-import loadgen_lab as lg  # noqa: E402
-from harness import PASSWORD, REALM, REST_SECRET, USER  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness  # noqa: E402
+from integration import loadgen_lab as lg  # noqa: E402
+from integration.harness import PASSWORD, REALM, REST_SECRET, USER  # noqa: E402
 
 LT_AUTH = ['--user', USER, '--password', PASSWORD, '--realm', REALM]
 REST_AUTH = ['--rest-secret', REST_SECRET, '--realm', REALM]

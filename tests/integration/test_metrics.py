@@ -43,7 +43,6 @@ Run: python3 test_metrics.py [--bin PATH] [--prometheus PATH] [--promtool PATH]
 
 import json
 import os
-import re
 import resource
 import shutil
 import signal
@@ -58,11 +57,12 @@ import urllib.request
 from datetime import datetime
 
 sys.dont_write_bytecode = True   # keep the source tree clean
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness  # noqa: E402
-import stunclient  # noqa: E402
-from harness import PASSWORD, USER  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness, metrics  # noqa: E402
+from integration import stunclient  # noqa: E402
+from integration.harness import PASSWORD, USER  # noqa: E402
 
 REGION = 'eu-west-1'
 OTHER_REGION = 'us-east-1'
@@ -106,51 +106,6 @@ def api(srv, path, token=TOKEN):
     st, _, body = http(srv.admin_url + path, token=token, timeout=10.0)
     assert st == 200, f'GET {path}: HTTP {st} {body[:300]!r}'
     return json.loads(body)
-
-
-def scrape(srv, timeout=15.0):
-    """(body bytes, seconds) of GET /metrics (no token: it stays open)."""
-    t0 = time.monotonic()
-    st, headers, body = http(srv.admin_url + '/metrics', timeout=timeout)
-    dt = time.monotonic() - t0
-    assert st == 200, f'/metrics: HTTP {st} {body[:300]!r}'
-    ctype = headers.get('Content-Type', '')
-    assert ctype.startswith('text/plain'), f'/metrics Content-Type {ctype!r}'
-    return body, dt
-
-
-# ---------------------------------------------------------------- Prometheus text format
-
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?\s*$')
-_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
-_UNESCAPE = re.compile(r'\\(.)', re.S)     # label values escape \\, \" and \n
-
-
-def parse_metrics(text):
-    """[(name, {label: value}, float)] of a text-format exposition (comments skipped)."""
-    if isinstance(text, bytes):
-        text = text.decode('utf-8')
-    out = []
-    for ln in text.split('\n'):      # not splitlines(): U+2028 etc. may sit in a label value
-        if not ln.strip() or ln.startswith('#'):
-            continue
-        m = _SAMPLE.match(ln)
-        assert m, f'unparsable metrics line: {ln!r}'
-        labels = {}
-        raw = m.group(2) or ''
-        pos = 0
-        while pos < len(raw):
-            lm = _LABEL.match(raw, pos)
-            assert lm and lm.end() > pos, f'unparsable labels in {ln!r}'
-            labels[lm.group(1)] = _UNESCAPE.sub(lambda e: '\n' if e.group(1) == 'n' else e.group(1),
-                                                lm.group(2))
-            pos = lm.end()
-        out.append((m.group(1), labels, float(m.group(3))))
-    return out
-
-
-def msum(samples, name, **match):
-    return sum(v for n, l, v in samples if n == name and all(l.get(k) == x for k, x in match.items()))
 
 
 def promtool_check(body, promtool):
@@ -414,10 +369,10 @@ def wait_mid_run(srv, uc, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert uc.running(), 'uclient ended before relaying was seen in /metrics'
-        body, _ = scrape(srv)
+        body, _ = metrics.scrape_timed(srv)
         still = uc.running()
-        samples = parse_metrics(body)
-        pkts = msum(samples, 'turnpike_relay_packets_total', direction='to_peer')
+        samples = metrics.parse(body)
+        pkts = metrics.msum(samples, 'turnpike_relay_packets_total', direction='to_peer')
         if pkts > 0:
             assert still, 'uclient had finished by the time of the scrape (not mid-run)'
             return body, samples
@@ -436,8 +391,8 @@ def phase_a(tr, args, workdir):
                 uc = BackgroundUclient(UC_SCRAPE, srv, workdir, 'uclient-a')
                 try:
                     body, samples = wait_mid_run(srv, uc)
-                    allocs = msum(samples, 'turnpike_allocations')
-                    pkts = msum(samples, 'turnpike_relay_packets_total', direction='to_peer')
+                    allocs = metrics.msum(samples, 'turnpike_allocations')
+                    pkts = metrics.msum(samples, 'turnpike_relay_packets_total', direction='to_peer')
                     assert allocs > 0, 'turnpike_allocations is 0 mid-run'
                     per = [n for n, _, _ in samples if n.startswith('turnpike_allocation_relay')]
                     assert not per, f'per-allocation series without metrics.per_allocation: {per[:3]}'
@@ -488,7 +443,7 @@ def phase_b(tr, args, workdir, summary):
                 def promtool_live_scrape_per_allocation():
                     body, samples = wait_mid_run(srv, uc)
                     ids = {l['id'] for n, l, _ in samples if n == 'turnpike_allocation_relay_packets_total'}
-                    busy = msum(samples, 'turnpike_allocation_relay_packets_total', direction='to_peer')
+                    busy = metrics.msum(samples, 'turnpike_allocation_relay_packets_total', direction='to_peer')
                     assert ids, 'no per-allocation series mid-run'
                     assert busy > 0, 'per-allocation packet counters all 0 mid-run'
                     users = {l.get('user') for n, l, _ in samples if n == 'turnpike_allocation_age_seconds'}
@@ -593,7 +548,7 @@ def phase_b(tr, args, workdir, summary):
                 # Prometheus's own counters of samples it refused from the target.
                 st_, _, body = http(prom.url + '/metrics', timeout=10.0)
                 assert st_ == 200, f'prometheus /metrics: HTTP {st_}'
-                own = parse_metrics(body)
+                own = metrics.parse(body)
                 names = ('prometheus_target_scrapes_sample_duplicate_timestamp_total',
                          'prometheus_target_scrapes_sample_out_of_order_total',
                          'prometheus_target_scrapes_sample_out_of_bounds_total',
@@ -601,7 +556,7 @@ def phase_b(tr, args, workdir, summary):
                 present = {n_ for n_, _, _ in own}
                 assert all(x in present for x in names), \
                     f'missing from Prometheus\'s metrics: {[x for x in names if x not in present]}'
-                bad = {x: msum(own, x) for x in names if msum(own, x)}
+                bad = {x: metrics.msum(own, x) for x in names if metrics.msum(own, x)}
                 assert not bad, f'Prometheus refused samples: {bad}'
                 return f'{fmt_num(n)} scrapes, all up; no duplicate, out-of-order or out-of-bounds sample'
             tr.run('prometheus_scrape_health', prometheus_scrape_health)
@@ -733,8 +688,8 @@ def api_stunclient_byte_counts(srv, st):
         recs = by_client(listed['allocations'])
         assert set(recs) == set(exp), f'clients {sorted(recs)} != {sorted(exp)}'
         problems = []
-        body, _ = scrape(srv)
-        samples = parse_metrics(body)
+        body, _ = metrics.scrape_timed(srv)
+        samples = metrics.parse(body)
         for client, want in exp.items():
             aid = recs[client]['id']
             one = api(srv, f'/api/v1/allocations/{aid}')
@@ -746,10 +701,10 @@ def api_stunclient_byte_counts(srv, st):
                 problems.append(f'by id {aid}: id/user/region {one["id"]}/{one["user"]}/{one["region"]}')
             if any(one['dropped'].values()):
                 problems.append(f'by id {aid}: drops {one["dropped"]}')
-            series = (msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_peer'),
-                      msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_peer'),
-                      msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_client'),
-                      msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_client'))
+            series = (metrics.msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_peer'),
+                      metrics.msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_peer'),
+                      metrics.msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_client'),
+                      metrics.msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_client'))
             if tuple(int(x) for x in series) != want:
                 problems.append(f'/metrics id {aid}: {series} != {want}')
         rec_a = recs[addr_text(a.local_addr)]
@@ -925,15 +880,15 @@ def phase_c(tr, args, workdir, summary):
                 recs = by_client(every['allocations'])
                 busy_ids = {recs[cl]['id']: w for cl, w in want.items()}
                 st['busy'] = busy_ids
-                body, dt = scrape(srv, timeout=30.0)
-                samples = parse_metrics(body)
+                body, dt = metrics.scrape_timed(srv, timeout=30.0)
+                samples = metrics.parse(body)
                 per_family = {}
                 for n, l, _ in samples:
                     if n.startswith('turnpike_allocation_') and 'id' in l:
                         per_family.setdefault(n, set()).add(l['id'])
                 exported = set().union(*per_family.values()) if per_family else set()
-                omitted = msum(samples, 'turnpike_allocation_series_omitted')
-                live = msum(samples, 'turnpike_allocations')
+                omitted = metrics.msum(samples, 'turnpike_allocation_series_omitted')
+                live = metrics.msum(samples, 'turnpike_allocations')
                 summary.append(f'cap: {CAP_ALLOCATIONS} allocations opened in {t_alloc:.2f}s; '
                                f'/metrics scrape {dt * 1000:.0f} ms ({len(body)} bytes, {len(samples)} '
                                f'samples); API list of {every["count"]} in {t_api * 1000:.0f} ms')
@@ -955,10 +910,10 @@ def phase_c(tr, args, workdir, summary):
                     if aid not in exported:
                         problems.append(f'busy allocation {aid} not exported')
                         continue
-                    got = (msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_peer'),
-                           msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_peer'),
-                           msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_client'),
-                           msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_client'))
+                    got = (metrics.msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_peer'),
+                           metrics.msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_peer'),
+                           metrics.msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_client'),
+                           metrics.msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_client'))
                     if tuple(int(x) for x in got) != w:
                         problems.append(f'busy {aid}: series {got} != {w}')
                     if counts(recs_by_id(every, aid)) != w:

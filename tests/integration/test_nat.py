@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / 'netlab'))
 
-import harness  # noqa: E402
-import netlab  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness  # noqa: E402
+from netlab import netlab  # noqa: E402
 
 PREFIX = 'tpn'
 PRIMARY = ('203.0.113.1', 3478)

@@ -30,7 +30,6 @@ Needs root; prints "SKIP: why" and exits 0 elsewhere.
 """
 import json
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -40,11 +39,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-import harness  # noqa: E402
-import regionlab  # noqa: E402
-from regionlab import REGIONS  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import browser, harness, metrics  # noqa: E402
+from integration import regionlab  # noqa: E402
+from integration.regionlab import REGIONS  # noqa: E402
 
 PORT, TLS_PORT = 3478, 5349
 SECRET = 'northwind-regions'
@@ -84,7 +84,7 @@ def node_config(region, foreign='redirect', sfu=False, peer_regions=None, tls=No
     if tls:
         cfg['tls'] = {'cert': tls[0], 'key': tls[1]}
     if sfu:
-        import test_sfu
+        from integration import test_sfu
         cfg['sfu'] = {'signal_listen': f'{r["node"]}:{SIGNAL_PORT}', 'media_listen': f'{r["node"]}:{MEDIA_PORT}',
                       'token_keys': [test_sfu.TOKEN_KEY]}
     return cfg
@@ -164,12 +164,7 @@ class Node:
         self.log.close()
 
 
-metric = harness.metric
-
-
-def grew(before, after, name, **labels):
-    """How much a Prometheus sample grew between two /metrics texts (absent counts as 0)."""
-    return (metric(after, name, **labels) or 0) - (metric(before, name, **labels) or 0)
+metric, grew = metrics.metric, metrics.grew
 
 
 # A TURN client script run in a client namespace; prints one JSON line.
@@ -299,9 +294,8 @@ BROWSER_TRANSPORTS = {'udp': ('turn:{node}:%d?transport=udp' % PORT, 'udp'),
 def check_redirect_browser(lab, nodes):
     """Headless Chromium in us-east, relay-only, given the eu-west node: it must follow the 300 to the
     us-east node over the same transport and relay video there (every relay candidate on us-east)."""
-    import test_chromium_relay as cr
     said = []
-    pins = [cr.spki_sha256_b64(n.tls[0]) for n in nodes.values()]
+    pins = [browser.spki_sha256_b64(n.tls[0]) for n in nodes.values()]
     for transport, (url, protocol) in BROWSER_TRANSPORTS.items():
         eu0, us0 = nodes['eu-west'].metrics(), nodes['us-east'].metrics()
         argv = ['/usr/bin/python3', str(HERE / 'relay_browser.py'), '--turn-url', url.format(node=REGIONS['eu-west']['node']),
@@ -355,7 +349,7 @@ def check_drift(lab, binary, nodes):
 
 def browse(lab, region, node_region, identity, seconds, results):
     """Headless Chromium in `region`'s client namespace joins a room of `node_region` on that node."""
-    import test_sfu
+    from integration import test_sfu
     tok = test_sfu.hs256_token({'room': 'ward-7', 'identity': identity, 'region': node_region,
                                 'exp': int(time.time()) + 600}, test_sfu.TOKEN_KEY)
     url = f'http://{REGIONS[node_region]["node"]}:{SIGNAL_PORT}/demo/?w=320&h=180&fps=15#token={tok}'
@@ -540,7 +534,7 @@ def check_config(binary):
 
 
 def check_sfu_wrong_region(args):
-    import test_sfu
+    from integration import test_sfu
     cfg = harness.default_config()
     port = cfg['listen'][0]['port']
     cfg['region'] = 'eu-west'
@@ -567,8 +561,7 @@ def check_sfu_wrong_region(args):
             b.close()
         text = json.dumps(err)
         assert err and 'wrong_region' in text and 'wss://203.0.113.10:8443/signal' in text, f'the page saw {err}'
-        with harness.urllib.request.urlopen(srv.admin_url + '/metrics', timeout=5) as r:
-            m = r.read().decode()
+        m = metrics.scrape(srv)
         sessions = sum(v for v in [metric(m, 'turnpike_sfu_sessions_total')] if v) or 0
         participants = metric(m, 'turnpike_sfu_participants') or 0
         assert sessions == 0 and participants == 0, f'media path set up: sessions {sessions}, participants {participants}'
@@ -578,7 +571,7 @@ def check_sfu_wrong_region(args):
         assert r.returncode == 0, r.stderr
         turn = [s for s in json.loads(r.stdout)['ice_servers'] if 'username' in s][0]
         assert turn['username'].split(':', 1)[1] == 'sip_traveller_us-east', turn['username']
-        import stunclient
+        from integration import stunclient
         with stunclient.TurnClient(('127.0.0.1', port), timeout=5.0) as c:
             a = c.allocate(turn['username'], turn['credential'])
         assert not a.is_error, f'a loopback browser with that credential got {a.error_code} (pinned to us-east?)'
@@ -606,13 +599,10 @@ def check_family_redirect(args):
               residency={'client_regions': ['us-east'], 'peer_regions': ['us-east'], 'foreign_clients': 'redirect'})
     said = []
     with harness.make_server(args, eu) as eu_srv, harness.make_server(args, us) as us_srv:
-        def metrics(srv):
-            with harness.urllib.request.urlopen(srv.admin_url + '/metrics', timeout=5) as r:
-                return r.read().decode()
         for transport, flags in (('udp', []), ('tcp', ['-t'])):
             res = harness.run_uclient(['-y', '-x', *flags, '-m', '1', '-n', '10', '-l', '120', '-u', 'alice',
                                        '-w', 'wonderland'], server=('::1', p_eu6), timeout=60)
-            e, u = metrics(eu_srv), metrics(us_srv)
+            e, u = metrics.scrape(eu_srv), metrics.scrape(us_srv)
             redirects = metric(e, 'turnpike_residency_redirects_total', to_region='us-east') or 0
             eu_served = metric(e, 'turnpike_allocations_total', result='success') or 0
             served = metric(u, 'turnpike_allocations_total', result='success', transport=transport) or 0
