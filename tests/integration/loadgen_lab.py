@@ -268,21 +268,6 @@ class LinkLab:
         return self.sh(self.client_ns, ['tc', '-s', 'qdisc', 'show', 'dev', self.client_if])
 
 
-class LabTurnpike(harness.Turnpike):
-    """harness.Turnpike run in the lab's server namespace; ready when /healthz answers there."""
-
-    def __init__(self, link, config, **kw):
-        super().__init__(config, **kw)
-        self.link = link
-
-    def command(self):
-        return self.link.lab.wrap(self.link.server_ns, super().command())
-
-    def http_get(self, path, timeout=2.0):
-        with self.link.lab.netns(self.link.server_ns):
-            return super().http_get(path, timeout)
-
-
 def lab_config(link):
     """Turnpike in the server namespace: UDP on the server address, relaying from it, peers in the
     lab's public network allowed (the peers are the relayed addresses themselves)."""

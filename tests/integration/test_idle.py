@@ -29,7 +29,8 @@ import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import 
 from integration import harness, metrics  # noqa: E402
 from netlab import netlab  # noqa: E402
 from integration import stunclient  # noqa: E402
-from integration.test_nat import PRIMARY, LabServer, lab_config  # noqa: E402
+from integration.lab import NetnsTurnpike  # noqa: E402
+from integration.test_nat import PRIMARY, lab_config  # noqa: E402
 
 PREFIX = 'tpi'
 TIMEOUT_S = 6
@@ -158,14 +159,14 @@ def main():
         with netlab.Lab(prefix=PREFIX, kinds=['random_fully', 'masquerade']) as lab:
             lab.set_udp_timeout('random_fully', TIMEOUT_S)
             lab.set_udp_timeout('masquerade', TIMEOUT_S)
-            srv = LabServer(lab, binary, lab_config(lab))
+            srv = NetnsTurnpike(lab, lab.server_ns, lab_config(lab), binary=binary).start()
             try:
                 logs = run_clients(lab, ['random_fully', 'masquerade'])
                 t.run('passive_random_fully', check_random_fully, srv, logs.get('random_fully'))
                 t.run('passive_masquerade', check_masquerade, srv, logs.get('masquerade'))
             finally:
                 if t.failed:
-                    print('----- turnpike log tail -----\n' + srv.tail(30))
+                    print('----- turnpike log tail -----\n' + srv.log_tail(30))
                 srv.close()
     print(f'(total {time.monotonic() - t0:.1f}s)')
     return t.finish()

@@ -33,7 +33,8 @@ import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import 
 
 from integration import harness, metrics  # noqa: E402
 from netlab import netlab  # noqa: E402
-from integration.test_nat import ADMIN, ADMIN_TOKEN, ALTERNATE, PRIMARY, LabServer  # noqa: E402
+from integration.lab import NetnsTurnpike  # noqa: E402
+from integration.test_nat import ADMIN, ADMIN_TOKEN, ALTERNATE, PRIMARY  # noqa: E402
 
 PREFIX = 'tpf'
 KINDS = ('masquerade', 'random_fully')
@@ -161,7 +162,7 @@ def main():
     t = harness.TestRunner('lifetime')
     t0 = time.monotonic()
     with netlab.Lab(prefix=PREFIX, kinds=KINDS) as lab:
-        srv = LabServer(lab, binary, lab_config())
+        srv = NetnsTurnpike(lab, lab.server_ns, lab_config(), binary=binary).start()
         try:
             t.run('unsupported', check_unsupported, lab, diag_bin)
             # One thread per NAT: each has its own router (timeouts) and public IP (rate limit).
@@ -199,7 +200,7 @@ def main():
                 th.join(timeout=400)
         finally:
             if t.failed:
-                print('----- turnpike log tail -----\n' + srv.tail(40))
+                print('----- turnpike log tail -----\n' + srv.log_tail(40))
             srv.close()
     print(f'(total {time.monotonic() - t0:.1f}s)')
     return t.finish()

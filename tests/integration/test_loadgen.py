@@ -52,6 +52,7 @@ import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import 
 
 from integration import harness  # noqa: E402
 from integration import loadgen_lab as lg  # noqa: E402
+from integration.lab import NetnsTurnpike  # noqa: E402
 from integration.harness import PASSWORD, REALM, REST_SECRET, USER  # noqa: E402
 
 LT_AUTH = ['--user', USER, '--password', PASSWORD, '--realm', REALM]
@@ -270,7 +271,7 @@ def run_parallel(tr, checks):
 def lab_server(ctx, link):
     cfg = lg.lab_config(link)
     cfg['limits'] = {'max_allocations_per_user': 2000}
-    return lg.LabTurnpike(link, cfg, binary=ctx.turnpike, name='turnpike-lab')
+    return NetnsTurnpike(link.lab, link.server_ns, cfg, binary=ctx.turnpike, name='turnpike-lab')
 
 
 DROP_P = 0.05
