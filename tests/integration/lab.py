@@ -94,9 +94,11 @@ class NetnsTurnpike(harness.Turnpike):
             time.sleep(0.1)
         raise AssertionError(f'{self.name}: no residency_reloaded after SIGHUP: {self.log_tail(20)}')
 
-    def close(self):
+    def close(self, show_log=False, lines=40):
         """stop() (SIGTERM, exit code 0 within stop_timeout), then the temp dir goes (kept with
-        TURNPIKE_KEEP_TMP=1)."""
+        TURNPIKE_KEEP_TMP=1). show_log: print the log's last `lines` lines first (a check failed)."""
+        if show_log:
+            print(f'----- {self.name} log tail -----\n' + self.log_tail(lines))
         try:
             self.stop()
         finally:

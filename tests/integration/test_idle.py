@@ -165,9 +165,7 @@ def main():
                 t.run('passive_random_fully', check_random_fully, srv, logs.get('random_fully'))
                 t.run('passive_masquerade', check_masquerade, srv, logs.get('masquerade'))
             finally:
-                if t.failed:
-                    print('----- turnpike log tail -----\n' + srv.log_tail(30))
-                srv.close()
+                srv.close(show_log=t.failed, lines=30)
     print(f'(total {time.monotonic() - t0:.1f}s)')
     return t.finish()
 

@@ -199,9 +199,7 @@ def main():
             for th in threads:
                 th.join(timeout=400)
         finally:
-            if t.failed:
-                print('----- turnpike log tail -----\n' + srv.log_tail(40))
-            srv.close()
+            srv.close(show_log=t.failed, lines=40)
     print(f'(total {time.monotonic() - t0:.1f}s)')
     return t.finish()
 

@@ -19,7 +19,6 @@ and once:
 Needs root (network namespaces, iptables). Prints "SKIP: why" and exits 0 where the lab cannot run.
 """
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -208,8 +207,8 @@ print(full, plain, kind, biggest)
     full, plain, change, ratio = r.stdout.split()
     assert int(full) <= 40 and int(full) >= 30 and int(plain) >= 5, f'RFC 5780 answers {full}, plain {plain}'
     assert change == 'error', f'a CHANGE-REQUEST over the limit got {change}, want an error response'
-    limited = re.search(r'^turnpike_nat_discovery_limited_total (\S+)$', srv.metrics(), re.M)
-    assert limited and float(limited.group(1)) >= 11, f'turnpike_nat_discovery_limited_total: {limited and limited.group(1)}'
+    limited = metrics.metric(srv.metrics(), 'turnpike_nat_discovery_limited_total')
+    assert limited is not None and limited >= 11, f'turnpike_nat_discovery_limited_total: {limited}'
     return f'{full} RFC 5780 answers (largest {float(ratio):.1f}x a 20-byte request), then {plain} plain; redirect over the limit refused'
 
 
@@ -233,9 +232,7 @@ def main():
             t.run('passive', check_passive, lab, srv, binary)
             t.run('amplification', check_amplification, lab, srv)
         finally:
-            if t.failed:
-                print('----- turnpike log tail -----\n' + srv.log_tail(40))
-            srv.close()
+            srv.close(show_log=t.failed, lines=40)
     print(f'(total {time.monotonic() - t0:.1f}s)')
     return t.finish()
 
