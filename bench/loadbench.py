@@ -11,9 +11,9 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-sys.path.insert(0, str(REPO_ROOT / 'tests' / 'integration'))
+sys.path.insert(0, str(REPO_ROOT / 'tests'))  # the test package's root: `integration`
 
-import harness  # noqa: E402
+from integration import harness  # noqa: E402
 
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 # Big enough that neither server refuses the load: 10,000 allocations (+ headroom) on the node,

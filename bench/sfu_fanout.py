@@ -30,20 +30,16 @@ Needs: /usr/bin/chromium, /usr/bin/chromedriver, python3-selenium, Debian's janu
 
 import argparse
 import datetime
-import functools
 import hashlib
-import http.server
 import json
 import os
 import platform
 import shutil
 import signal
-import socketserver
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -54,10 +50,10 @@ sys.dont_write_bytecode = True   # keep the source tree clean
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 PAGE_DIR = BENCH_DIR / 'sfu'
-sys.path.insert(0, str(REPO_ROOT / 'tests' / 'integration'))
+sys.path.insert(0, str(REPO_ROOT / 'tests'))  # the test package's root: `integration`
 
-import harness  # noqa: E402  (process groups killed at exit, free ports, Turnpike start/stop)
-import test_chromium_relay as cr  # noqa: E402  (the loopback-only Chromium options and driver)
+from integration import harness  # noqa: E402  (process groups killed at exit, free ports, Turnpike start/stop)
+from integration import browser  # noqa: E402  (the loopback-only Chromium options, driver and page server)
 
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 JANUS_BIN = os.environ.get('JANUS_BIN', '/usr/bin/janus')
@@ -68,7 +64,7 @@ JANUS_ROOM = 1234
 TOKEN_KEY = 'turnpike-bench-token-key-0123456789'
 IDLE_SAMPLE_S = 2.0
 
-# Kept out of Chromium's own background work (on top of test_chromium_relay's options): timers of a
+# Kept out of Chromium's own background work (on top of browser.chromium_options): timers of a
 # headless page must not be throttled (the Janus long poll and keep-alives run in the page).
 EXTRA_CHROMIUM_ARGS = ['--disable-background-timer-throttling', '--disable-renderer-backgrounding',
                        '--disable-backgrounding-occluded-windows']
@@ -169,41 +165,6 @@ def wait_for(what, fn, timeout, interval=0.5):
             return last
         time.sleep(interval)
     raise RuntimeError(f'{what}: not within {timeout:.0f}s')
-
-
-# ---------------------------------------------------------------- the page
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def end_headers(self):
-        self.send_header('Cache-Control', 'no-store')
-        super().end_headers()
-
-    def log_message(self, *a):
-        pass
-
-
-class PageServer:
-    """bench/sfu/ over HTTP on 127.0.0.1 (a secure context for getUserMedia)."""
-
-    def __init__(self):
-        handler = functools.partial(_QuietHandler, directory=str(PAGE_DIR))
-        self.httpd = socketserver.ThreadingTCPServer(('127.0.0.1', 0), handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={'poll_interval': 0.2},
-                                       daemon=True)
-
-    @property
-    def url(self):
-        return f'http://127.0.0.1:{self.httpd.server_address[1]}/fanout.html'
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
 
 
 # ---------------------------------------------------------------- Janus
@@ -405,8 +366,8 @@ def everyone_receives(snap, n):
 class Browser:
     def __init__(self, tmp):
         self.dir = Path(tempfile.mkdtemp(prefix='chromium-', dir=tmp))
-        self.drv, self.service = cr.make_driver(str(self.dir / 'profile'), str(self.dir / 'chromedriver.log'),
-                                                EXTRA_CHROMIUM_ARGS)
+        self.drv, self.service = browser.make_driver(str(self.dir / 'profile'), str(self.dir / 'chromedriver.log'),
+                                                     EXTRA_CHROMIUM_ARGS)
         self.drv.set_script_timeout(120)
         self.pgid = self.service.process.pid
 
@@ -420,11 +381,7 @@ class Browser:
             self.drv.execute_script('if (window.FanOut) FanOut.stop();')
         except Exception:  # noqa: BLE001
             pass
-        try:
-            self.drv.quit()
-        except Exception:  # noqa: BLE001
-            pass
-        cr._kill_service(self.service)
+        browser.quit(self.drv, self.service)
 
 
 def measure(kind, args, turnpike_bin, page_url, tmp):
@@ -696,7 +653,7 @@ def main():
     t_begin = time.monotonic()
     deadline = t_begin + args.budget
     src_bin = Path(args.turnpike_bin or os.environ.get('TURNPIKE_BIN') or harness.DEFAULT_TURNPIKE_BIN)
-    need = [cr.CHROMIUM, cr.CHROMEDRIVER] + ([src_bin] if 'turnpike' in servers else []) + \
+    need = [browser.CHROMIUM, browser.CHROMEDRIVER] + ([src_bin] if 'turnpike' in servers else []) + \
         ([JANUS_BIN] if 'janus' in servers else [])
     for b in need:
         if not os.access(b, os.X_OK):
@@ -734,7 +691,7 @@ def main():
             turnpike_sha256=sha256(turnpike_bin) if 'turnpike' in servers else None,
             turnpike_version=cmd_output([str(turnpike_bin), '--version']) if 'turnpike' in servers else None,
             janus_version=cmd_output(['dpkg-query', '-W', '-f=${Version}', 'janus']),
-            chromium_version=(cmd_output([cr.CHROMIUM, '--version']).splitlines() or ['?'])[-1].strip(),
+            chromium_version=(cmd_output([browser.CHROMIUM, '--version']).splitlines() or ['?'])[-1].strip(),
             git_head=git('rev-parse', 'HEAD'), git_dirty=bool(git('status', '--porcelain')),
             kernel=platform.release(), cpus=os.cpu_count(),
             cpu_model=next((ln.split(':', 1)[1].strip() for ln in open('/proc/cpuinfo')
@@ -745,7 +702,7 @@ def main():
             f'subscribers; {meta["video"]}; window {args.window:.0f}s; budget {args.budget:.0f}s; '
             f'load average {" ".join(meta["loadavg_start"])}')
         runs, skipped, durations = [], [], []
-        with PageServer() as page:
+        with browser.PageServer.directory(PAGE_DIR, 'fanout.html') as page:
             for rnd in range(args.rounds):
                 order = servers if rnd % 2 == 0 else list(reversed(servers))
                 log(f'--- round {rnd + 1}/{args.rounds} (order: {", ".join(order)})')

@@ -12,8 +12,8 @@ import socket
 import struct
 import time
 
-import harness
-import stunclient as sc
+from integration import harness
+from integration import stunclient as sc
 
 CONFIG = {}
 

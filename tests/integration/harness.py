@@ -45,9 +45,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]          # tests/integration -> tests -> repo
-sys.path.insert(0, str(HERE))
 
-import stunclient  # noqa: E402
+from integration import stunclient  # noqa: E402
 
 DEFAULT_TURNPIKE_BIN = REPO_ROOT / 'build' / 'bin' / 'turnpike'
 DEFAULT_TURNSERVER_BIN = '/usr/bin/turnserver'
@@ -801,20 +800,6 @@ def lab_binaries(args, available):
         print(f'FAIL: {diag_bin} not built')
         return None, 1
     return binary, diag_bin
-
-
-def metric(text, name, **labels):
-    """The sum of a Prometheus text-format sample `name` over the series matching `labels`
-    (None when none matches)."""
-    total = None
-    for line in text.splitlines():
-        m = re.match(r'^(\w+)(\{[^}]*\})?\s+(\S+)$', line)
-        if not m or m.group(1) != name:
-            continue
-        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ''))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total = (total or 0) + float(m.group(3))
-    return total
 
 
 class TestRunner:

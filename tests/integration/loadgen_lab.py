@@ -14,16 +14,13 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / 'netlab'))
 
-import harness  # noqa: E402
-import netlab  # noqa: E402
+from integration import harness  # noqa: E402
+from netlab import netlab  # noqa: E402
 
 # The plots report.html draws (loadgen/report_html.cpp): <svg class="plot" data-plot="NAME">, each
 # with its series as .series paths or polylines.
@@ -271,21 +268,6 @@ class LinkLab:
         return self.sh(self.client_ns, ['tc', '-s', 'qdisc', 'show', 'dev', self.client_if])
 
 
-class LabTurnpike(harness.Turnpike):
-    """harness.Turnpike run in the lab's server namespace; ready when /healthz answers there."""
-
-    def __init__(self, link, config, **kw):
-        super().__init__(config, **kw)
-        self.link = link
-
-    def command(self):
-        return self.link.lab.wrap(self.link.server_ns, super().command())
-
-    def http_get(self, path, timeout=2.0):
-        with self.link.lab.netns(self.link.server_ns):
-            return super().http_get(path, timeout)
-
-
 def lab_config(link):
     """Turnpike in the server namespace: UDP on the server address, relaying from it, peers in the
     lab's public network allowed (the peers are the relayed addresses themselves)."""
@@ -323,11 +305,11 @@ return out;
 def chromium_plots(html_path, screenshot_path, workdir):
     """Opens report.html (file://) in headless Chromium: per plot {found, w, h, series, len, pts},
     every plot name in the page, the resources it fetched; saves a full-page screenshot."""
-    import test_chromium_relay as cr
+    from integration import browser
     profile = Path(workdir) / 'chromium-profile'
     profile.mkdir(parents=True, exist_ok=True)
-    drv, service = cr.make_driver(str(profile), str(Path(workdir) / 'chromedriver.log'),
-                                  extra_args=['--window-size=1280,900'])
+    drv, service = browser.make_driver(str(profile), str(Path(workdir) / 'chromedriver.log'),
+                                       extra_args=['--window-size=1280,900'])
     try:
         drv.get(Path(html_path).resolve().as_uri())
         res = drv.execute_script(PLOT_JS, list(PLOTS))
@@ -336,9 +318,5 @@ def chromium_plots(html_path, screenshot_path, workdir):
         drv.save_screenshot(str(screenshot_path))
         return res
     finally:
-        try:
-            drv.quit()
-        except Exception:  # noqa: BLE001
-            pass
-        cr._kill_service(service)
+        browser.quit(drv, service)
         shutil.rmtree(profile, ignore_errors=True)

@@ -10,14 +10,12 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
 
-import test_chromium_relay as cr  # noqa: E402
+from integration import browser  # noqa: E402
 
 
 GATHER_HOOK = r"""
@@ -52,17 +50,9 @@ def main():
         # The lab's server is not loopback: let the page reach it without the dead proxy, and let
         # getUserMedia run on its plain-http origin.
         extra = [f'--unsafely-treat-insecure-origin-as-secure={origin}']
-        opts_fn = cr.chromium_options
-
-        def options(user_data_dir, extra_args=()):
-            o = opts_fn(user_data_dir, extra_args)
-            host = origin.split('//', 1)[1].rsplit(':', 1)[0]
-            o._arguments = [a for a in o.arguments if not a.startswith('--proxy-')]
-            o._arguments = [a + f', EXCLUDE {host}' if a.startswith('--host-resolver-rules=') else a
-                            for a in o._arguments]
-            return o
-        cr.chromium_options = options
-        drv, service = cr.make_driver(os.path.join(work, 'profile'), os.path.join(work, 'chromedriver.log'), extra)
+        host = origin.split('//', 1)[1].rsplit(':', 1)[0]
+        drv, service = browser.make_driver(os.path.join(work, 'profile'), os.path.join(work, 'chromedriver.log'), extra,
+                                           lab_hosts=[host])
         # Every candidate and candidate error the page's RTCPeerConnections see, with its time.
         drv.execute_cdp_cmd('Page.addScriptToEvaluateOnNewDocument', {'source': GATHER_HOOK})
         drv.get(args.url)
@@ -104,7 +94,7 @@ def main():
             except Exception:  # noqa: BLE001
                 pass
         if service is not None:
-            cr._kill_service(service)
+            browser.kill_service(service)
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(out), flush=True)
 

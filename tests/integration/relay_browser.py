@@ -9,13 +9,10 @@ one JSON line, {"ok": true, "result": ...} or {"ok": false, "error": ...}; bound
 """
 import argparse
 import json
-import os
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
 
-import test_chromium_relay as cr  # noqa: E402
+from integration import test_chromium_relay as cr  # noqa: E402
 
 
 class LabServer:
@@ -29,18 +26,6 @@ class LabServer:
         pass
 
 
-def options_without_proxy(hosts):
-    base = cr.chromium_options
-
-    def options(user_data_dir, extra_args=()):
-        o = base(user_data_dir, extra_args)
-        o._arguments = [a for a in o.arguments if not a.startswith('--proxy-')]
-        o._arguments = [a + ''.join(f', EXCLUDE {h}' for h in hosts) if a.startswith('--host-resolver-rules=') else a
-                        for a in o._arguments]
-        return o
-    return options
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--turn-url', required=True)
@@ -50,11 +35,11 @@ def main():
     ap.add_argument('--deadline', type=float, default=60)
     args = ap.parse_args()
     hosts = {args.relay_address, args.turn_url.split(':', 1)[1].split('?')[0].rsplit(':', 1)[0]}
-    cr.chromium_options = options_without_proxy(sorted(hosts))
     extra = [f'--ignore-certificate-errors-spki-list={",".join(args.spki)}'] if args.spki else []
     try:
         res = cr.run_relay_check(LabServer(args.relay_address), args.deadline, min_frames=15,
-                                 turn_url=args.turn_url, relay_protocol=args.relay_protocol, chromium_args=extra)
+                                 turn_url=args.turn_url, relay_protocol=args.relay_protocol, chromium_args=extra,
+                                 lab_hosts=sorted(hosts))
         out = {'ok': True, 'result': res}
     except Exception as e:  # noqa: BLE001
         out = {'ok': False, 'error': f'{type(e).__name__}: {e}'}

@@ -27,14 +27,15 @@ import time
 import urllib.request
 
 sys.dont_write_bytecode = True   # keep the source tree clean
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness  # noqa: E402
-from harness import PASSWORD, USER  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
 
-import abuse_turn  # noqa: E402
-import abuse_server  # noqa: E402
-import abuse_sfu  # noqa: E402
+from integration import harness, metrics  # noqa: E402
+from integration.harness import PASSWORD, USER  # noqa: E402
+
+from integration import abuse_turn  # noqa: E402
+from integration import abuse_server  # noqa: E402
+from integration import abuse_sfu  # noqa: E402
 
 MODULES = (abuse_turn, abuse_server, abuse_sfu)
 SFU_TOKEN_KEY = 'turnpike-abuse-token-key-0123456789'
@@ -95,11 +96,10 @@ class Ctx:
         self.node, self.cfg, self.bindir, self.honest_enabled = node, cfg, bindir, honest
 
     def metrics(self):
-        with urllib.request.urlopen(self.node.admin_url + '/metrics', timeout=5) as r:
-            return r.read().decode()
+        return metrics.scrape(self.node)
 
     def metric(self, name, **labels):
-        return harness.metric(self.metrics(), name, **labels) or 0.0
+        return metrics.metric(self.metrics(), name, **labels) or 0.0
 
     def tool(self, name):
         """A binary from the build (e.g. turnpike-test-sfu-peer), beside turnpike."""

@@ -21,27 +21,20 @@ Bound per variant: --deadline seconds (default 90).
 Run: python3 test_chromium_relay.py [--variant udp|tls|all] [--server turnpike|turnserver] [--bin PATH]
 """
 
-import base64
-import hashlib
-import http.server
 import json
 import os
 import shutil
-import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.dont_write_bytecode = True   # keep the source tree clean
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness  # noqa: E402
-from harness import PASSWORD, USER  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
 
-CHROMIUM = os.environ.get('CHROMIUM_BIN', '/usr/bin/chromium')
-CHROMEDRIVER = os.environ.get('CHROMEDRIVER_BIN', '/usr/bin/chromedriver')
+from integration import browser, harness  # noqa: E402
+from integration.harness import PASSWORD, USER  # noqa: E402
 
 PAGE = r"""<!doctype html>
 <html><head><meta charset="utf-8"><title>turnpike relay test</title></head>
@@ -133,115 +126,6 @@ window.startTest = async function (turnUrl, username, credential) {
 """
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = PAGE.encode()
-        self.send_response(200)
-        self.send_header('Content-Type', 'text/html; charset=utf-8')
-        self.send_header('Content-Length', str(len(body)))
-        self.send_header('Cache-Control', 'no-store')
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *a):
-        pass
-
-
-class PageServer:
-    def __init__(self):
-        self.httpd = socketserver.ThreadingTCPServer(('127.0.0.1', 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={'poll_interval': 0.2},
-                                       daemon=True)
-
-    @property
-    def url(self):
-        return f'http://127.0.0.1:{self.httpd.server_address[1]}/relay.html'
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
-def spki_sha256_b64(cert_pem):
-    """base64(SHA-256(SubjectPublicKeyInfo DER)) of a PEM certificate, the form
-    --ignore-certificate-errors-spki-list takes (openssl CLI, as make_cert uses)."""
-    pub = subprocess.run(['openssl', 'x509', '-in', str(cert_pem), '-pubkey', '-noout'],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, check=True).stdout
-    der = subprocess.run(['openssl', 'pkey', '-pubin', '-outform', 'der'], input=pub,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, check=True).stdout
-    if not der:
-        raise RuntimeError(f'cannot read the public key of {cert_pem}')
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
-def chromium_options(user_data_dir, extra_args=()):
-    from selenium.webdriver.chrome.options import Options
-    o = Options()
-    o.binary_location = CHROMIUM
-    for a in [
-        '--headless=new', '--no-sandbox',
-        '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-        '--disable-background-networking', '--disable-component-update', '--no-first-run',
-        f'--user-data-dir={user_data_dir}',
-        '--no-default-browser-check', '--disable-sync', '--disable-default-apps',
-        '--disable-extensions', '--disable-domain-reliability', '--disable-breakpad',
-        '--disable-client-side-phishing-detection', '--metrics-recording-only', '--no-pings',
-        '--disable-features=Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider,'
-        'AutofillServerCommunication,CertificateTransparencyComponentUpdater',
-        '--disable-dev-shm-usage', '--disable-gpu', '--mute-audio',
-        # Loopback only: name resolution fails for anything but localhost, and any
-        # HTTP(S) that is not loopback goes to a dead local proxy.
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
-        '--proxy-server=http://127.0.0.1:9', '--proxy-bypass-list=127.0.0.1;localhost;[::1]',
-        # Let WebRTC use the loopback interface for its TURN client sockets.
-        '--allow-loopback-in-peer-connection',
-        '--autoplay-policy=no-user-gesture-required',
-        '--window-size=640,480',
-    ] + list(extra_args):
-        o.add_argument(a)
-    return o
-
-
-def make_driver(user_data_dir, log_path, extra_args=()):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    # chromedriver (and the browser under it) gets its own process group, registered
-    # with the harness so that it is killed even if this process is interrupted.
-    service = Service(executable_path=CHROMEDRIVER, log_path=log_path,
-                      service_args=['--verbose'] if os.environ.get('CHROMEDRIVER_VERBOSE') else [],
-                      popen_kw={'start_new_session': True})
-    try:
-        drv = webdriver.Chrome(service=service, options=chromium_options(user_data_dir, extra_args))
-    except BaseException:
-        _kill_service(service)
-        raise
-    harness._register(service.process)
-    drv.set_script_timeout(20)
-    drv.set_page_load_timeout(20)
-    return drv, service
-
-
-def _kill_service(service):
-    try:
-        service.stop()
-    except Exception:  # noqa: BLE001
-        pass
-    proc = getattr(service, 'process', None)
-    if proc is not None:
-        harness.kill_tree(proc)        # the whole group: chromedriver and any browser left
-        try:
-            proc.wait(timeout=5)
-        except Exception:  # noqa: BLE001
-            pass
-        harness._unregister(proc)
-
-
 def snapshot(drv):
     return drv.execute_async_script(
         'const done = arguments[arguments.length - 1];'
@@ -249,11 +133,12 @@ def snapshot(drv):
 
 
 def run_relay_check(srv, deadline_s, min_frames=30, turn_url=None, relay_protocol=None,
-                    chromium_args=()):
+                    chromium_args=(), lab_hosts=()):
     """Returns a one-line result string; raises AssertionError on failure.
     turn_url: the only ICE server (default turn:<udp listener>?transport=udp).
     relay_protocol: if set, both selected local candidates must have this
-    relayProtocol ("udp", "tcp" or "tls"). chromium_args: extra browser flags."""
+    relayProtocol ("udp", "tcp" or "tls"). chromium_args: extra browser flags. lab_hosts: see
+    browser.chromium_options."""
     t_end = time.monotonic() + deadline_s
     if turn_url is None:
         host, port = srv.turn_addr
@@ -262,9 +147,9 @@ def run_relay_check(srv, deadline_s, min_frames=30, turn_url=None, relay_protoco
     drv = service = None
     last = None
     try:
-        with PageServer() as page:
-            drv, service = make_driver(os.path.join(tmp, 'profile'), os.path.join(tmp, 'chromedriver.log'),
-                                       chromium_args)
+        with browser.PageServer.text(PAGE, 'relay.html') as page:
+            drv, service = browser.make_driver(os.path.join(tmp, 'profile'), os.path.join(tmp, 'chromedriver.log'),
+                                               chromium_args, lab_hosts)
             drv.get(page.url)
             drv.execute_script('window.startTest(arguments[0], arguments[1], arguments[2]);',
                                turn_url, USER, PASSWORD)
@@ -338,7 +223,7 @@ def run_relay_check(srv, deadline_s, min_frames=30, turn_url=None, relay_protoco
             except Exception as e:  # noqa: BLE001
                 print(f'  (driver.quit failed: {e})', file=sys.stderr)
         if service is not None:
-            _kill_service(service)
+            browser.kill_service(service)
         if os.environ.get('TURNPIKE_KEEP_TMP') != '1':
             shutil.rmtree(tmp, ignore_errors=True)
         else:
@@ -372,7 +257,7 @@ def run_tls_variant(args, tr):
         cert, key = harness.make_cert(certdir)
         # Chromium verifies the TURN server's certificate (a self-signed one fails with
         # 701 and the server logs "tls handshake failed"); pin exactly this key.
-        pin = spki_sha256_b64(cert)
+        pin = browser.spki_sha256_b64(cert)
         cfg = harness.add_listeners(harness.default_config(), tls=(cert, key))
         t0 = time.monotonic()
         with harness.make_server(args, cfg, auth='lt') as srv:
@@ -413,10 +298,9 @@ def main():
     args = ap.parse_args()
     tr = harness.TestRunner('chromium')
     print(f'== test_chromium_relay against {args.server}', flush=True)
-    for exe in (CHROMIUM, CHROMEDRIVER):
-        if not os.path.exists(exe):
-            tr.fail('prerequisites', f'{exe} not found (apt-get install chromium chromium-driver)')
-            return tr.finish()
+    for exe in browser.missing():
+        tr.fail('prerequisites', f'{exe} not found (apt-get install chromium chromium-driver)')
+        return tr.finish()
     try:
         import selenium  # noqa: F401
     except ImportError:

@@ -17,20 +17,20 @@ The lab parts need root; elsewhere they print SKIP and the loopback part still r
 """
 import json
 import os
-import re
 import sys
 import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / 'netlab'))
 
-import harness  # noqa: E402
-import netlab  # noqa: E402
-import stunclient  # noqa: E402
-from test_nat import PRIMARY, LabServer, lab_config  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness, metrics  # noqa: E402
+from netlab import netlab  # noqa: E402
+from integration import stunclient  # noqa: E402
+from integration.lab import NetnsTurnpike  # noqa: E402
+from integration.test_nat import PRIMARY, lab_config  # noqa: E402
 
 PREFIX = 'tpi'
 TIMEOUT_S = 6
@@ -60,7 +60,7 @@ print(json.dumps(log))
 '''
 
 
-metric = harness.metric
+metric = metrics.metric
 
 
 def run_clients(lab, kinds):
@@ -135,8 +135,7 @@ def check_expired_credential(args):
                 codes.append(r.error_code if r.is_error else 200)
         age_bound = time.monotonic() - t0
         assert codes[0] == 200 and 401 in codes, f'refresh answers {codes}'
-        with harness.urllib.request.urlopen(srv.admin_url + '/metrics', timeout=5) as resp:
-            text = resp.read().decode()
+        text = metrics.scrape(srv)
         fails = metric(text, 'turnpike_refresh_failures_total', reason='expired_credential')
         count = metric(text, 'turnpike_session_age_at_loss_seconds_count', cause='expired_credential')
         total = metric(text, 'turnpike_session_age_at_loss_seconds_sum', cause='expired_credential')
@@ -160,15 +159,13 @@ def main():
         with netlab.Lab(prefix=PREFIX, kinds=['random_fully', 'masquerade']) as lab:
             lab.set_udp_timeout('random_fully', TIMEOUT_S)
             lab.set_udp_timeout('masquerade', TIMEOUT_S)
-            srv = LabServer(lab, binary, lab_config(lab))
+            srv = NetnsTurnpike(lab, lab.server_ns, lab_config(lab), binary=binary).start()
             try:
                 logs = run_clients(lab, ['random_fully', 'masquerade'])
                 t.run('passive_random_fully', check_random_fully, srv, logs.get('random_fully'))
                 t.run('passive_masquerade', check_masquerade, srv, logs.get('masquerade'))
             finally:
-                if t.failed:
-                    print('----- turnpike log tail -----\n' + srv.tail(30))
-                srv.close()
+                srv.close(show_log=t.failed, lines=30)
     print(f'(total {time.monotonic() - t0:.1f}s)')
     return t.finish()
 

@@ -21,7 +21,6 @@ Needs root (network namespaces, iptables). Prints "SKIP: why" and exits 0 where 
 Takes about 2 minutes.
 """
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -29,12 +28,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / 'netlab'))
 
-import harness  # noqa: E402
-import netlab  # noqa: E402
-from test_nat import ADMIN, ADMIN_TOKEN, ALTERNATE, PRIMARY, LabServer  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness, metrics  # noqa: E402
+from netlab import netlab  # noqa: E402
+from integration.lab import NetnsTurnpike  # noqa: E402
+from integration.test_nat import ADMIN, ADMIN_TOKEN, ALTERNATE, PRIMARY  # noqa: E402
 
 PREFIX = 'tpf'
 KINDS = ('masquerade', 'random_fully')
@@ -91,8 +91,8 @@ def check_timeout(lab, diag_bin, kind, seconds, *extra, stream=None, srv=None):
     assert report['mapped'].startswith(lab.sites[kind].wan_ip + ':'), report['mapped']
     assert report['upper_bound_seconds'] - report['lower_bound_seconds'] <= 0.5, report
     if srv:
-        m = re.search(r'^turnpike_idle_timer_measured_seconds\{site="%s"\} (\S+)$' % kind, srv.metrics(), re.M)
-        assert m and abs(float(m.group(1)) - got) < 0.01, f'turnpike_idle_timer_measured_seconds for {kind}: {m and m.group(1)}'
+        seen = metrics.metric(srv.metrics(), 'turnpike_idle_timer_measured_seconds', site=kind)
+        assert seen is not None and abs(seen - got) < 0.01, f'turnpike_idle_timer_measured_seconds for {kind}: {seen}'
     return (f'configured {want} s, measured {got} s ({report["lower_bound_seconds"]}..'
             f'{report["upper_bound_seconds"]}), {len(report["trials"])} trials, {took:.1f} s')
 
@@ -162,7 +162,7 @@ def main():
     t = harness.TestRunner('lifetime')
     t0 = time.monotonic()
     with netlab.Lab(prefix=PREFIX, kinds=KINDS) as lab:
-        srv = LabServer(lab, binary, lab_config())
+        srv = NetnsTurnpike(lab, lab.server_ns, lab_config(), binary=binary).start()
         try:
             t.run('unsupported', check_unsupported, lab, diag_bin)
             # One thread per NAT: each has its own router (timeouts) and public IP (rate limit).
@@ -199,9 +199,7 @@ def main():
             for th in threads:
                 th.join(timeout=400)
         finally:
-            if t.failed:
-                print('----- turnpike log tail -----\n' + srv.tail(40))
-            srv.close()
+            srv.close(show_log=t.failed, lines=40)
     print(f'(total {time.monotonic() - t0:.1f}s)')
     return t.finish()
 

@@ -47,11 +47,13 @@ import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True   # keep the source tree clean
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness  # noqa: E402
-import loadgen_lab as lg  # noqa: E402
-from harness import PASSWORD, REALM, REST_SECRET, USER  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness  # noqa: E402
+from integration import loadgen_lab as lg  # noqa: E402
+from integration.lab import NetnsTurnpike  # noqa: E402
+from integration.harness import PASSWORD, REALM, REST_SECRET, USER  # noqa: E402
 
 LT_AUTH = ['--user', USER, '--password', PASSWORD, '--realm', REALM]
 REST_AUTH = ['--rest-secret', REST_SECRET, '--realm', REALM]
@@ -269,7 +271,7 @@ def run_parallel(tr, checks):
 def lab_server(ctx, link):
     cfg = lg.lab_config(link)
     cfg['limits'] = {'max_allocations_per_user': 2000}
-    return lg.LabTurnpike(link, cfg, binary=ctx.turnpike, name='turnpike-lab')
+    return NetnsTurnpike(link.lab, link.server_ns, cfg, binary=ctx.turnpike, name='turnpike-lab')
 
 
 DROP_P = 0.05

@@ -43,7 +43,6 @@ Run: python3 test_metrics.py [--bin PATH] [--prometheus PATH] [--promtool PATH]
 
 import json
 import os
-import re
 import resource
 import shutil
 import signal
@@ -58,11 +57,12 @@ import urllib.request
 from datetime import datetime
 
 sys.dont_write_bytecode = True   # keep the source tree clean
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness  # noqa: E402
-import stunclient  # noqa: E402
-from harness import PASSWORD, USER  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness, metrics  # noqa: E402
+from integration import stunclient  # noqa: E402
+from integration.harness import PASSWORD, USER  # noqa: E402
 
 REGION = 'eu-west-1'
 OTHER_REGION = 'us-east-1'
@@ -106,51 +106,6 @@ def api(srv, path, token=TOKEN):
     st, _, body = http(srv.admin_url + path, token=token, timeout=10.0)
     assert st == 200, f'GET {path}: HTTP {st} {body[:300]!r}'
     return json.loads(body)
-
-
-def scrape(srv, timeout=15.0):
-    """(body bytes, seconds) of GET /metrics (no token: it stays open)."""
-    t0 = time.monotonic()
-    st, headers, body = http(srv.admin_url + '/metrics', timeout=timeout)
-    dt = time.monotonic() - t0
-    assert st == 200, f'/metrics: HTTP {st} {body[:300]!r}'
-    ctype = headers.get('Content-Type', '')
-    assert ctype.startswith('text/plain'), f'/metrics Content-Type {ctype!r}'
-    return body, dt
-
-
-# ---------------------------------------------------------------- Prometheus text format
-
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?\s*$')
-_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
-_UNESCAPE = re.compile(r'\\(.)', re.S)     # label values escape \\, \" and \n
-
-
-def parse_metrics(text):
-    """[(name, {label: value}, float)] of a text-format exposition (comments skipped)."""
-    if isinstance(text, bytes):
-        text = text.decode('utf-8')
-    out = []
-    for ln in text.split('\n'):      # not splitlines(): U+2028 etc. may sit in a label value
-        if not ln.strip() or ln.startswith('#'):
-            continue
-        m = _SAMPLE.match(ln)
-        assert m, f'unparsable metrics line: {ln!r}'
-        labels = {}
-        raw = m.group(2) or ''
-        pos = 0
-        while pos < len(raw):
-            lm = _LABEL.match(raw, pos)
-            assert lm and lm.end() > pos, f'unparsable labels in {ln!r}'
-            labels[lm.group(1)] = _UNESCAPE.sub(lambda e: '\n' if e.group(1) == 'n' else e.group(1),
-                                                lm.group(2))
-            pos = lm.end()
-        out.append((m.group(1), labels, float(m.group(3))))
-    return out
-
-
-def msum(samples, name, **match):
-    return sum(v for n, l, v in samples if n == name and all(l.get(k) == x for k, x in match.items()))
 
 
 def promtool_check(body, promtool):
@@ -414,10 +369,10 @@ def wait_mid_run(srv, uc, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert uc.running(), 'uclient ended before relaying was seen in /metrics'
-        body, _ = scrape(srv)
+        body, _ = metrics.scrape_timed(srv)
         still = uc.running()
-        samples = parse_metrics(body)
-        pkts = msum(samples, 'turnpike_relay_packets_total', direction='to_peer')
+        samples = metrics.parse(body)
+        pkts = metrics.msum(samples, 'turnpike_relay_packets_total', direction='to_peer')
         if pkts > 0:
             assert still, 'uclient had finished by the time of the scrape (not mid-run)'
             return body, samples
@@ -436,8 +391,8 @@ def phase_a(tr, args, workdir):
                 uc = BackgroundUclient(UC_SCRAPE, srv, workdir, 'uclient-a')
                 try:
                     body, samples = wait_mid_run(srv, uc)
-                    allocs = msum(samples, 'turnpike_allocations')
-                    pkts = msum(samples, 'turnpike_relay_packets_total', direction='to_peer')
+                    allocs = metrics.msum(samples, 'turnpike_allocations')
+                    pkts = metrics.msum(samples, 'turnpike_relay_packets_total', direction='to_peer')
                     assert allocs > 0, 'turnpike_allocations is 0 mid-run'
                     per = [n for n, _, _ in samples if n.startswith('turnpike_allocation_relay')]
                     assert not per, f'per-allocation series without metrics.per_allocation: {per[:3]}'
@@ -456,235 +411,284 @@ def phase_a(tr, args, workdir):
 
 # ---------------------------------------------------------------- phase B
 
+class PhaseB:
+    """What phase B's steps share: the phase's server, Prometheus, the uclient run and its result
+    (res, uc_ok), `st` (results one step leaves for a later one) and the summary lines."""
+
+    def __init__(self, args, workdir, summary, ph):
+        self.args, self.workdir, self.summary, self.ph, self.srv = args, workdir, summary, ph, ph.srv
+        self.st = {}
+        self.prom = self.uc = self.res = None
+        self.uc_ok = False
+
+
+def prometheus_up(b):
+    """Prometheus starts and sees the target up within 20 s."""
+    prom = b.prom
+    prom.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if prom.scalar('up{job="turnpike"}') == 1.0:
+            return f'{prom.url} scraping {prom.target} every 1s'
+        time.sleep(0.2)
+    raise AssertionError(f'target never up: {prom.query("up")}\n{prom.log_tail()}')
+
+
+def promtool_live_scrape_per_allocation(b):
+    """A scrape mid-run has per-allocation series (the odd user label round-tripped) and passes promtool."""
+    srv, uc, args = b.srv, b.uc, b.args
+    body, samples = wait_mid_run(srv, uc)
+    ids = {l['id'] for n, l, _ in samples if n == 'turnpike_allocation_relay_packets_total'}
+    busy = metrics.msum(samples, 'turnpike_allocation_relay_packets_total', direction='to_peer')
+    assert ids, 'no per-allocation series mid-run'
+    assert busy > 0, 'per-allocation packet counters all 0 mid-run'
+    users = {l.get('user') for n, l, _ in samples if n == 'turnpike_allocation_age_seconds'}
+    assert ODD_USER in users, f'user label {ODD_USER!r} not round-tripped: {users}'
+    d = api(srv, '/api/v1/allocations?user=' + urllib.parse.quote(ODD_USER))
+    assert d['count'] == 1 and d['allocations'][0]['user'] == ODD_USER, \
+        f'?user={ODD_USER!r}: {d["count"]} {[r["user"] for r in d["allocations"]]}'
+    promtool_check(body, args.promtool)
+    return f'{len(body)} bytes, {len(ids)} allocations exported, {int(busy)} packets so far'
+
+
+def api_live_counts_during_uclient(b):
+    """The API polled while uclient relays: counts consistent, never going down, growing; b.st gets res, polls and last_live."""
+    srv, st, uc = b.srv, b.st, b.uc
+    polls = []
+    deadline = time.monotonic() + UC_TIMEOUT
+    while uc.running() and time.monotonic() < deadline:
+        d = api(srv, f'/api/v1/allocations?user={USER}')
+        polls.append({r['id']: r for r in d['allocations']})
+        time.sleep(0.3)
+    st['res'] = uc.wait(max(1.0, deadline - time.monotonic()))
+    st['polls'] = polls
+    problems = []
+    prev = {}
+    growing = 0
+    last_total = 0
+    for i, snap in enumerate(polls):
+        for aid, r in snap.items():
+            c = counts(r)
+            if r['bytes_to_peer'] != r['packets_to_peer'] * UC_SIZE or \
+                    r['bytes_to_client'] != r['packets_to_client'] * UC_SIZE:
+                problems.append(f'poll {i} id {aid}: bytes != packets * {UC_SIZE}: {c}')
+            if r['region'] != REGION or r['end_reason'] is not None or r['user'] != USER:
+                problems.append(f'poll {i} id {aid}: region {r["region"]!r} end_reason '
+                                f'{r["end_reason"]!r} user {r["user"]!r}')
+            if aid in prev and any(x < y for x, y in zip(c, prev[aid])):
+                problems.append(f'poll {i} id {aid}: went down {prev[aid]} -> {c}')
+            prev[aid] = c
+        total = sum(r['packets_to_peer'] for r in snap.values())
+        if total > last_total:
+            growing += 1
+        last_total = max(last_total, total)
+    st['last_live'] = prev
+    assert not problems, f'{len(problems)} problems: {problems[:5]}'
+    assert growing >= 3, f'only {growing} of {len(polls)} polls saw the counts grow'
+    return f'{len(polls)} polls, {growing} saw traffic grow, up to {len(prev)} allocations'
+
+
+def uclient_run(b):
+    """uclient's own result."""
+    res = b.res
+    check_uclient(res, 20 * 200)
+    return f'sent={res["sent"]} received={res["received"]} in {res["duration"]}s'
+
+
+def prometheus_relay_packets(b):
+    """Prometheus's sums of the relay counters agree with uclient within 1%, and it saw them change mid-run."""
+    prom, st, uc, res, uc_ok, summary = b.prom, b.st, b.uc, b.res, b.uc_ok, b.summary
+    assert st.get('prom'), 'Prometheus did not come up'
+    assert uc_ok, 'the uclient run failed'
+    stamps = prom.wait_scrapes_after(uc.end_wall, 2)
+    got = {}
+    for what in ('packets', 'bytes'):
+        for d in ('to_peer', 'to_client'):
+            got[what, d] = prom.scalar(f'sum(turnpike_relay_{what}_total{{direction="{d}"}})')
+    expect = {('packets', 'to_peer'): res['sent'], ('packets', 'to_client'): res['received'],
+              ('bytes', 'to_peer'): res['send_bytes'], ('bytes', 'to_client'): res['recv_bytes']}
+    changes = prom.scalar('changes(turnpike_relay_packets_total'
+                          '{direction="to_peer",transport="udp"}[10m])')
+    text = ', '.join(f'{w} {d}: prometheus {fmt_num(got[w, d])} uclient {expect[w, d]}'
+                     for w, d in expect)
+    summary.append(f'prometheus: {text}; counter changes seen {fmt_num(changes)}; '
+                   f'{len(stamps)} scrapes after the run')
+    bad = [f'{w} {d}: {got[w, d]} vs {expect[w, d]}' for w, d in expect
+           if got[w, d] is None or abs(got[w, d] - expect[w, d]) > 0.01 * expect[w, d]]
+    assert not bad, f'off by more than 1%: {bad}'
+    assert changes is not None and changes >= 2, \
+        f'Prometheus saw the to_peer counter change {changes} times (not scraped mid-run?)'
+    return text
+
+
+def prometheus_build_info_region(b):
+    """turnpike_build_info has the region and a version, value 1."""
+    prom, st = b.prom, b.st
+    assert st.get('prom'), 'Prometheus did not come up'
+    r = prom.query('turnpike_build_info')
+    assert len(r) == 1, f'turnpike_build_info: {r}'
+    labels, value = r[0]['metric'], float(r[0]['value'][1])
+    assert labels.get('region') == REGION, f'region label {labels.get("region")!r} != {REGION!r}'
+    assert labels.get('version'), f'no version label: {labels}'
+    assert value == 1.0, f'turnpike_build_info = {value}'
+    n = prom.scalar(f'count(turnpike_build_info{{region="{REGION}"}})')
+    assert n == 1.0, f'count by region = {n}'
+    return f'{labels}'
+
+
+def prometheus_scrape_health(b):
+    """Every scrape up; Prometheus refused no sample."""
+    prom, st = b.prom, b.st
+    assert st.get('prom'), 'Prometheus did not come up'
+    up_min = prom.scalar('min_over_time(up{job="turnpike"}[10m])')
+    n = prom.scalar('count_over_time(up{job="turnpike"}[10m])')
+    assert up_min == 1.0, f'a scrape failed: min_over_time(up) = {up_min}'
+    # Prometheus's own counters of samples it refused from the target.
+    st_, _, body = http(prom.url + '/metrics', timeout=10.0)
+    assert st_ == 200, f'prometheus /metrics: HTTP {st_}'
+    own = metrics.parse(body)
+    names = ('prometheus_target_scrapes_sample_duplicate_timestamp_total',
+             'prometheus_target_scrapes_sample_out_of_order_total',
+             'prometheus_target_scrapes_sample_out_of_bounds_total',
+             'prometheus_target_scrapes_exceeded_sample_limit_total')
+    present = {n_ for n_, _, _ in own}
+    assert all(x in present for x in names), \
+        f'missing from Prometheus\'s metrics: {[x for x in names if x not in present]}'
+    bad = {x: metrics.msum(own, x) for x in names if metrics.msum(own, x)}
+    assert not bad, f'Prometheus refused samples: {bad}'
+    return f'{fmt_num(n)} scrapes, all up; no duplicate, out-of-order or out-of-bounds sample'
+
+
+def ended_records_match_uclient(b):
+    """The allocation_ended records of uclient's user sum to what uclient sent and received."""
+    srv, st, res, uc_ok, summary = b.srv, b.st, b.res, b.uc_ok, b.summary
+    assert uc_ok, 'the uclient run failed'
+    # Refresh(0) is answered before uclient exits, and the record is logged as the
+    # allocation is deleted; give the log writer a moment anyway.
+    deadline = time.monotonic() + 5
+    while True:
+        recs = [(e, r) for e, r in ended_records(srv) if r['user'] == USER]
+        sums = [sum(r[k] for _, r in recs) for k in COUNTERS]
+        if sums[1] >= res['sent'] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    expect = [res['send_bytes'], res['sent'], res['recv_bytes'], res['received']]
+    assert sums == expect, (f'allocation_ended sums {dict(zip(COUNTERS, sums))} != uclient '
+                            f'{dict(zip(COUNTERS, expect))}')
+    problems = []
+    for e, r in recs:
+        if e.get('end_reason') != 'deleted' or r.get('end_reason') != 'deleted':
+            problems.append(f'id {r["id"]}: end_reason {e.get("end_reason")!r}/{r.get("end_reason")!r}')
+        if e.get('region') != REGION or r.get('region') != REGION:
+            problems.append(f'id {r["id"]}: region {e.get("region")!r}/{r.get("region")!r}')
+        if r['bytes_to_peer'] != r['packets_to_peer'] * UC_SIZE:
+            problems.append(f'id {r["id"]}: bytes != packets * {UC_SIZE}')
+    ended = {r['id']: counts(r) for _, r in recs}
+    for aid, c in st.get('last_live', {}).items():
+        if any(c):
+            if aid not in ended:
+                problems.append(f'id {aid} relayed {c} but has no allocation_ended record')
+            elif any(x > y for x, y in zip(c, ended[aid])):
+                problems.append(f'id {aid}: live {c} > ended {ended[aid]}')
+    # uclient -y opens more allocations than it uses (30 for -m 20, as with coturn) and
+    # deletes only the used ones: what is left must not have relayed anything.
+    left = api(srv, f'/api/v1/allocations?user={USER}')['allocations']
+    st['uclient_left'] = [r['id'] for r in left]
+    busy_left = [(r['id'], counts(r)) for r in left if any(counts(r))]
+    if busy_left:
+        problems.append(f'allocations left after the run relayed: {busy_left[:3]}')
+    assert not problems, f'{len(problems)} problems: {problems[:5]}'
+    summary.append(f'allocation_ended (user {USER}): {len(recs)} records, '
+                   f'{dict(zip(COUNTERS, sums))}; {len(left)} unused allocations left live')
+    return (f'{len(recs)} deleted allocations sum to {dict(zip(COUNTERS, sums))}; '
+            f'{len(left)} unused left')
+
+
+def shutdown_records_b(b):
+    """After SIGTERM: one end record per created allocation; the live ones ended with shutdown."""
+    srv, st, ph = b.srv, b.st, b.ph
+    live = {r['id'] for r in api(srv, '/api/v1/allocations')['allocations']}
+    ph.stop()
+    created = {str(e['id']) for e in srv.log_events('allocation_created')}
+    recs = ended_records(srv)
+    ended_ids = [r['id'] for _, r in recs]
+    problems = []
+    if len(ended_ids) != len(set(ended_ids)):
+        problems.append(f'{len(ended_ids) - len(set(ended_ids))} duplicate end records')
+    if set(ended_ids) != created:
+        problems.append(f'created without end record: {sorted(created - set(ended_ids))[:5]}; '
+                        f'ended without created: {sorted(set(ended_ids) - created)[:5]}')
+    shut = {r['id']: (e, r) for e, r in recs if r['id'] in live}
+    if set(shut) != live:
+        problems.append(f'live at SIGTERM without end record: {sorted(live - set(shut))[:5]}')
+    for aid, (e, r) in shut.items():
+        if e.get('end_reason') != 'shutdown' or r.get('end_reason') != 'shutdown':
+            problems.append(f'id {aid}: end_reason {e.get("end_reason")!r}/{r.get("end_reason")!r}')
+        if e.get('region') != REGION or r.get('region') != REGION:
+            problems.append(f'id {aid}: region {e.get("region")!r}/{r.get("region")!r}')
+    carol = [r for _, r in recs if r['user'] == CAROL]
+    exp = st.get('carol_expect', {})
+    for r in carol:
+        if r['client'] in exp and counts(r) != exp[r['client']]:
+            problems.append(f'carol {r["id"]}: end record {counts(r)} != {exp[r["client"]]}')
+    assert not problems, f'{len(problems)} problems: {problems[:5]}'
+    return (f'{len(created)} created, {len(recs)} end records; {len(live)} live at SIGTERM '
+            f'ended with shutdown')
+
+
+def uclient_mid_run(tr, b):
+    """Phase B's uclient run (UC_PROM) and the checks made while it relays; b.res is its result."""
+    b.uc = uc = BackgroundUclient(UC_PROM, b.srv, b.workdir, 'uclient-b')
+    try:
+        tr.run('promtool_live_scrape_per_allocation', promtool_live_scrape_per_allocation, b)
+        tr.run('api_live_counts_during_uclient', api_live_counts_during_uclient, b)
+    finally:
+        if 'res' not in b.st:
+            b.st['res'] = uc.wait(UC_TIMEOUT)
+        uc.kill()
+    res = b.res = b.st['res']
+    b.summary.append(f'uclient {" ".join(map(str, UC_PROM))}: sent={res["sent"]} '
+                     f'recv={res["received"]} send_bytes={res["send_bytes"]} '
+                     f'recv_bytes={res["recv_bytes"]} lost={res["lost"]} wall={res["duration"]}s')
+
+
+# The steps after the uclient run, in order.
+STEPS_B_AFTER_UCLIENT = [
+    ('prometheus_relay_packets', prometheus_relay_packets),
+    ('prometheus_build_info_region', prometheus_build_info_region),
+    ('prometheus_scrape_health', prometheus_scrape_health),
+    ('ended_records_match_uclient', ended_records_match_uclient),
+    ('api_stunclient_byte_counts', lambda b: api_stunclient_byte_counts(b.srv, b.st)),
+    ('api_auth', lambda b: api_auth(b.srv)),
+    ('api_bad_requests', lambda b: api_bad_requests(b.srv)),
+    ('api_region_filter', lambda b: api_region_filter(b.srv)),
+    ('api_not_found_and_methods', lambda b: api_not_found_and_methods(b.srv)),
+    ('api_probes', lambda b: api_probes(b.srv)),
+    ('shutdown_records_b', shutdown_records_b),
+]
+
+
 def phase_b(tr, args, workdir, summary):
     cfg = config(metrics={'per_allocation': True},
                  auth={'users': {USER: PASSWORD, CAROL: CAROL_PASSWORD}})
-    st = {}
     prom = None
     odd = None
     try:
         with Phase(tr, 'B', cfg, args.bin) as ph:
-            srv = ph.srv
-            host, port = srv.admin_addr
-            prom = Prometheus(args.prometheus, f'{host}:{port}', workdir)
+            b = PhaseB(args, workdir, summary, ph)
+            host, port = b.srv.admin_addr
+            prom = b.prom = Prometheus(args.prometheus, f'{host}:{port}', workdir)
+            b.st['prom'] = tr.run('prometheus_up', prometheus_up, b) is not None
 
-            def prometheus_up():
-                prom.start()
-                deadline = time.monotonic() + 20
-                while time.monotonic() < deadline:
-                    if prom.scalar('up{job="turnpike"}') == 1.0:
-                        return f'{prom.url} scraping {prom.target} every 1s'
-                    time.sleep(0.2)
-                raise AssertionError(f'target never up: {prom.query("up")}\n{prom.log_tail()}')
-            st['prom'] = tr.run('prometheus_up', prometheus_up) is not None
-
-            odd = stunclient.TurnClient(srv.turn_addr)
+            odd = stunclient.TurnClient(b.srv.turn_addr)
             r = odd.allocate(*stunclient.rest_credentials(harness.REST_SECRET, ODD_USER))
             if not r.is_success:
                 tr.fail('odd_user_allocation', f'REST Allocate as {ODD_USER!r}: {r}')
 
-            uc = BackgroundUclient(UC_PROM, srv, workdir, 'uclient-b')
-            try:
-                def promtool_live_scrape_per_allocation():
-                    body, samples = wait_mid_run(srv, uc)
-                    ids = {l['id'] for n, l, _ in samples if n == 'turnpike_allocation_relay_packets_total'}
-                    busy = msum(samples, 'turnpike_allocation_relay_packets_total', direction='to_peer')
-                    assert ids, 'no per-allocation series mid-run'
-                    assert busy > 0, 'per-allocation packet counters all 0 mid-run'
-                    users = {l.get('user') for n, l, _ in samples if n == 'turnpike_allocation_age_seconds'}
-                    assert ODD_USER in users, f'user label {ODD_USER!r} not round-tripped: {users}'
-                    d = api(srv, '/api/v1/allocations?user=' + urllib.parse.quote(ODD_USER))
-                    assert d['count'] == 1 and d['allocations'][0]['user'] == ODD_USER, \
-                        f'?user={ODD_USER!r}: {d["count"]} {[r["user"] for r in d["allocations"]]}'
-                    promtool_check(body, args.promtool)
-                    return f'{len(body)} bytes, {len(ids)} allocations exported, {int(busy)} packets so far'
-                tr.run('promtool_live_scrape_per_allocation', promtool_live_scrape_per_allocation)
-
-                def api_live_counts_during_uclient():
-                    polls = []
-                    deadline = time.monotonic() + UC_TIMEOUT
-                    while uc.running() and time.monotonic() < deadline:
-                        d = api(srv, f'/api/v1/allocations?user={USER}')
-                        polls.append({r['id']: r for r in d['allocations']})
-                        time.sleep(0.3)
-                    st['res'] = uc.wait(max(1.0, deadline - time.monotonic()))
-                    st['polls'] = polls
-                    problems = []
-                    prev = {}
-                    growing = 0
-                    last_total = 0
-                    for i, snap in enumerate(polls):
-                        for aid, r in snap.items():
-                            c = counts(r)
-                            if r['bytes_to_peer'] != r['packets_to_peer'] * UC_SIZE or \
-                                    r['bytes_to_client'] != r['packets_to_client'] * UC_SIZE:
-                                problems.append(f'poll {i} id {aid}: bytes != packets * {UC_SIZE}: {c}')
-                            if r['region'] != REGION or r['end_reason'] is not None or r['user'] != USER:
-                                problems.append(f'poll {i} id {aid}: region {r["region"]!r} end_reason '
-                                                f'{r["end_reason"]!r} user {r["user"]!r}')
-                            if aid in prev and any(x < y for x, y in zip(c, prev[aid])):
-                                problems.append(f'poll {i} id {aid}: went down {prev[aid]} -> {c}')
-                            prev[aid] = c
-                        total = sum(r['packets_to_peer'] for r in snap.values())
-                        if total > last_total:
-                            growing += 1
-                        last_total = max(last_total, total)
-                    st['last_live'] = prev
-                    assert not problems, f'{len(problems)} problems: {problems[:5]}'
-                    assert growing >= 3, f'only {growing} of {len(polls)} polls saw the counts grow'
-                    return f'{len(polls)} polls, {growing} saw traffic grow, up to {len(prev)} allocations'
-                tr.run('api_live_counts_during_uclient', api_live_counts_during_uclient)
-            finally:
-                if 'res' not in st:
-                    st['res'] = uc.wait(UC_TIMEOUT)
-                uc.kill()
-            res = st['res']
-            summary.append(f'uclient {" ".join(map(str, UC_PROM))}: sent={res["sent"]} '
-                           f'recv={res["received"]} send_bytes={res["send_bytes"]} '
-                           f'recv_bytes={res["recv_bytes"]} lost={res["lost"]} wall={res["duration"]}s')
-
-            def uclient_run():
-                check_uclient(res, 20 * 200)
-                return f'sent={res["sent"]} received={res["received"]} in {res["duration"]}s'
-            uc_ok = tr.run('uclient_run', uclient_run) is not None
-
-            def prometheus_relay_packets():
-                assert st.get('prom'), 'Prometheus did not come up'
-                assert uc_ok, 'the uclient run failed'
-                stamps = prom.wait_scrapes_after(uc.end_wall, 2)
-                got = {}
-                for what in ('packets', 'bytes'):
-                    for d in ('to_peer', 'to_client'):
-                        got[what, d] = prom.scalar(f'sum(turnpike_relay_{what}_total{{direction="{d}"}})')
-                expect = {('packets', 'to_peer'): res['sent'], ('packets', 'to_client'): res['received'],
-                          ('bytes', 'to_peer'): res['send_bytes'], ('bytes', 'to_client'): res['recv_bytes']}
-                changes = prom.scalar('changes(turnpike_relay_packets_total'
-                                      '{direction="to_peer",transport="udp"}[10m])')
-                text = ', '.join(f'{w} {d}: prometheus {fmt_num(got[w, d])} uclient {expect[w, d]}'
-                                 for w, d in expect)
-                summary.append(f'prometheus: {text}; counter changes seen {fmt_num(changes)}; '
-                               f'{len(stamps)} scrapes after the run')
-                bad = [f'{w} {d}: {got[w, d]} vs {expect[w, d]}' for w, d in expect
-                       if got[w, d] is None or abs(got[w, d] - expect[w, d]) > 0.01 * expect[w, d]]
-                assert not bad, f'off by more than 1%: {bad}'
-                assert changes is not None and changes >= 2, \
-                    f'Prometheus saw the to_peer counter change {changes} times (not scraped mid-run?)'
-                return text
-            tr.run('prometheus_relay_packets', prometheus_relay_packets)
-
-            def prometheus_build_info_region():
-                assert st.get('prom'), 'Prometheus did not come up'
-                r = prom.query('turnpike_build_info')
-                assert len(r) == 1, f'turnpike_build_info: {r}'
-                labels, value = r[0]['metric'], float(r[0]['value'][1])
-                assert labels.get('region') == REGION, f'region label {labels.get("region")!r} != {REGION!r}'
-                assert labels.get('version'), f'no version label: {labels}'
-                assert value == 1.0, f'turnpike_build_info = {value}'
-                n = prom.scalar(f'count(turnpike_build_info{{region="{REGION}"}})')
-                assert n == 1.0, f'count by region = {n}'
-                return f'{labels}'
-            tr.run('prometheus_build_info_region', prometheus_build_info_region)
-
-            def prometheus_scrape_health():
-                assert st.get('prom'), 'Prometheus did not come up'
-                up_min = prom.scalar('min_over_time(up{job="turnpike"}[10m])')
-                n = prom.scalar('count_over_time(up{job="turnpike"}[10m])')
-                assert up_min == 1.0, f'a scrape failed: min_over_time(up) = {up_min}'
-                # Prometheus's own counters of samples it refused from the target.
-                st_, _, body = http(prom.url + '/metrics', timeout=10.0)
-                assert st_ == 200, f'prometheus /metrics: HTTP {st_}'
-                own = parse_metrics(body)
-                names = ('prometheus_target_scrapes_sample_duplicate_timestamp_total',
-                         'prometheus_target_scrapes_sample_out_of_order_total',
-                         'prometheus_target_scrapes_sample_out_of_bounds_total',
-                         'prometheus_target_scrapes_exceeded_sample_limit_total')
-                present = {n_ for n_, _, _ in own}
-                assert all(x in present for x in names), \
-                    f'missing from Prometheus\'s metrics: {[x for x in names if x not in present]}'
-                bad = {x: msum(own, x) for x in names if msum(own, x)}
-                assert not bad, f'Prometheus refused samples: {bad}'
-                return f'{fmt_num(n)} scrapes, all up; no duplicate, out-of-order or out-of-bounds sample'
-            tr.run('prometheus_scrape_health', prometheus_scrape_health)
-
-            def ended_records_match_uclient():
-                assert uc_ok, 'the uclient run failed'
-                # Refresh(0) is answered before uclient exits, and the record is logged as the
-                # allocation is deleted; give the log writer a moment anyway.
-                deadline = time.monotonic() + 5
-                while True:
-                    recs = [(e, r) for e, r in ended_records(srv) if r['user'] == USER]
-                    sums = [sum(r[k] for _, r in recs) for k in COUNTERS]
-                    if sums[1] >= res['sent'] or time.monotonic() > deadline:
-                        break
-                    time.sleep(0.1)
-                expect = [res['send_bytes'], res['sent'], res['recv_bytes'], res['received']]
-                assert sums == expect, (f'allocation_ended sums {dict(zip(COUNTERS, sums))} != uclient '
-                                        f'{dict(zip(COUNTERS, expect))}')
-                problems = []
-                for e, r in recs:
-                    if e.get('end_reason') != 'deleted' or r.get('end_reason') != 'deleted':
-                        problems.append(f'id {r["id"]}: end_reason {e.get("end_reason")!r}/{r.get("end_reason")!r}')
-                    if e.get('region') != REGION or r.get('region') != REGION:
-                        problems.append(f'id {r["id"]}: region {e.get("region")!r}/{r.get("region")!r}')
-                    if r['bytes_to_peer'] != r['packets_to_peer'] * UC_SIZE:
-                        problems.append(f'id {r["id"]}: bytes != packets * {UC_SIZE}')
-                ended = {r['id']: counts(r) for _, r in recs}
-                for aid, c in st.get('last_live', {}).items():
-                    if any(c):
-                        if aid not in ended:
-                            problems.append(f'id {aid} relayed {c} but has no allocation_ended record')
-                        elif any(x > y for x, y in zip(c, ended[aid])):
-                            problems.append(f'id {aid}: live {c} > ended {ended[aid]}')
-                # uclient -y opens more allocations than it uses (30 for -m 20, as with coturn) and
-                # deletes only the used ones: what is left must not have relayed anything.
-                left = api(srv, f'/api/v1/allocations?user={USER}')['allocations']
-                st['uclient_left'] = [r['id'] for r in left]
-                busy_left = [(r['id'], counts(r)) for r in left if any(counts(r))]
-                if busy_left:
-                    problems.append(f'allocations left after the run relayed: {busy_left[:3]}')
-                assert not problems, f'{len(problems)} problems: {problems[:5]}'
-                summary.append(f'allocation_ended (user {USER}): {len(recs)} records, '
-                               f'{dict(zip(COUNTERS, sums))}; {len(left)} unused allocations left live')
-                return (f'{len(recs)} deleted allocations sum to {dict(zip(COUNTERS, sums))}; '
-                        f'{len(left)} unused left')
-            tr.run('ended_records_match_uclient', ended_records_match_uclient)
-
-            tr.run('api_stunclient_byte_counts', lambda: api_stunclient_byte_counts(srv, st))
-            tr.run('api_auth', lambda: api_auth(srv))
-            tr.run('api_bad_requests', lambda: api_bad_requests(srv))
-            tr.run('api_region_filter', lambda: api_region_filter(srv))
-            tr.run('api_not_found_and_methods', lambda: api_not_found_and_methods(srv))
-            tr.run('api_probes', lambda: api_probes(srv))
-
-            def shutdown_records_b():
-                live = {r['id'] for r in api(srv, '/api/v1/allocations')['allocations']}
-                ph.stop()
-                created = {str(e['id']) for e in srv.log_events('allocation_created')}
-                recs = ended_records(srv)
-                ended_ids = [r['id'] for _, r in recs]
-                problems = []
-                if len(ended_ids) != len(set(ended_ids)):
-                    problems.append(f'{len(ended_ids) - len(set(ended_ids))} duplicate end records')
-                if set(ended_ids) != created:
-                    problems.append(f'created without end record: {sorted(created - set(ended_ids))[:5]}; '
-                                    f'ended without created: {sorted(set(ended_ids) - created)[:5]}')
-                shut = {r['id']: (e, r) for e, r in recs if r['id'] in live}
-                if set(shut) != live:
-                    problems.append(f'live at SIGTERM without end record: {sorted(live - set(shut))[:5]}')
-                for aid, (e, r) in shut.items():
-                    if e.get('end_reason') != 'shutdown' or r.get('end_reason') != 'shutdown':
-                        problems.append(f'id {aid}: end_reason {e.get("end_reason")!r}/{r.get("end_reason")!r}')
-                    if e.get('region') != REGION or r.get('region') != REGION:
-                        problems.append(f'id {aid}: region {e.get("region")!r}/{r.get("region")!r}')
-                carol = [r for _, r in recs if r['user'] == CAROL]
-                exp = st.get('carol_expect', {})
-                for r in carol:
-                    if r['client'] in exp and counts(r) != exp[r['client']]:
-                        problems.append(f'carol {r["id"]}: end record {counts(r)} != {exp[r["client"]]}')
-                assert not problems, f'{len(problems)} problems: {problems[:5]}'
-                return (f'{len(created)} created, {len(recs)} end records; {len(live)} live at SIGTERM '
-                        f'ended with shutdown')
-            tr.run('shutdown_records_b', shutdown_records_b)
+            uclient_mid_run(tr, b)
+            b.uc_ok = tr.run('uclient_run', uclient_run, b) is not None
+            for name, step in STEPS_B_AFTER_UCLIENT:
+                tr.run(name, step, b)
     except harness.ServerError as e:
         tr.fail('server[B]', str(e))
     finally:
@@ -733,8 +737,8 @@ def api_stunclient_byte_counts(srv, st):
         recs = by_client(listed['allocations'])
         assert set(recs) == set(exp), f'clients {sorted(recs)} != {sorted(exp)}'
         problems = []
-        body, _ = scrape(srv)
-        samples = parse_metrics(body)
+        body, _ = metrics.scrape_timed(srv)
+        samples = metrics.parse(body)
         for client, want in exp.items():
             aid = recs[client]['id']
             one = api(srv, f'/api/v1/allocations/{aid}')
@@ -746,10 +750,10 @@ def api_stunclient_byte_counts(srv, st):
                 problems.append(f'by id {aid}: id/user/region {one["id"]}/{one["user"]}/{one["region"]}')
             if any(one['dropped'].values()):
                 problems.append(f'by id {aid}: drops {one["dropped"]}')
-            series = (msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_peer'),
-                      msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_peer'),
-                      msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_client'),
-                      msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_client'))
+            series = (metrics.msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_peer'),
+                      metrics.msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_peer'),
+                      metrics.msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_client'),
+                      metrics.msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_client'))
             if tuple(int(x) for x in series) != want:
                 problems.append(f'/metrics id {aid}: {series} != {want}')
         rec_a = recs[addr_text(a.local_addr)]
@@ -925,15 +929,15 @@ def phase_c(tr, args, workdir, summary):
                 recs = by_client(every['allocations'])
                 busy_ids = {recs[cl]['id']: w for cl, w in want.items()}
                 st['busy'] = busy_ids
-                body, dt = scrape(srv, timeout=30.0)
-                samples = parse_metrics(body)
+                body, dt = metrics.scrape_timed(srv, timeout=30.0)
+                samples = metrics.parse(body)
                 per_family = {}
                 for n, l, _ in samples:
                     if n.startswith('turnpike_allocation_') and 'id' in l:
                         per_family.setdefault(n, set()).add(l['id'])
                 exported = set().union(*per_family.values()) if per_family else set()
-                omitted = msum(samples, 'turnpike_allocation_series_omitted')
-                live = msum(samples, 'turnpike_allocations')
+                omitted = metrics.msum(samples, 'turnpike_allocation_series_omitted')
+                live = metrics.msum(samples, 'turnpike_allocations')
                 summary.append(f'cap: {CAP_ALLOCATIONS} allocations opened in {t_alloc:.2f}s; '
                                f'/metrics scrape {dt * 1000:.0f} ms ({len(body)} bytes, {len(samples)} '
                                f'samples); API list of {every["count"]} in {t_api * 1000:.0f} ms')
@@ -955,10 +959,10 @@ def phase_c(tr, args, workdir, summary):
                     if aid not in exported:
                         problems.append(f'busy allocation {aid} not exported')
                         continue
-                    got = (msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_peer'),
-                           msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_peer'),
-                           msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_client'),
-                           msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_client'))
+                    got = (metrics.msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_peer'),
+                           metrics.msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_peer'),
+                           metrics.msum(samples, 'turnpike_allocation_relay_bytes_total', id=aid, direction='to_client'),
+                           metrics.msum(samples, 'turnpike_allocation_relay_packets_total', id=aid, direction='to_client'))
                     if tuple(int(x) for x in got) != w:
                         problems.append(f'busy {aid}: series {got} != {w}')
                     if counts(recs_by_id(every, aid)) != w:

@@ -19,22 +19,19 @@ and once:
 Needs root (network namespaces, iptables). Prints "SKIP: why" and exits 0 where the lab cannot run.
 """
 import json
-import os
-import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / 'netlab'))
 
-import harness  # noqa: E402
-import netlab  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness, metrics  # noqa: E402
+from integration.lab import NetnsTurnpike  # noqa: E402
+from netlab import netlab  # noqa: E402
 
 PREFIX = 'tpn'
 PRIMARY = ('203.0.113.1', 3478)
@@ -70,86 +67,9 @@ def lab_config(lab):
     }
 
 
-class LabServer:
-    """turnpike inside the lab's server namespace."""
-
-    def __init__(self, lab, binary, cfg):
-        self.lab = lab
-        self.dir = tempfile.mkdtemp(prefix='turnpike-it-nat-')
-        self.config_path = os.path.join(self.dir, 'config.yaml')
-        harness.write_config(cfg, self.config_path)
-        self.log_path = os.path.join(self.dir, 'server.log')
-        self.log = open(self.log_path, 'wb')
-        self.proc = lab.popen(lab.server_ns, [binary, '--config', self.config_path],
-                              stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        harness._register(self.proc)
-        end = time.monotonic() + 15
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise harness.ServerError(f'turnpike exited with {self.proc.returncode}: {self.tail()}')
-            if self.http('GET', '/readyz', auth=False)[0] == 200:
-                return
-            time.sleep(0.2)
-        raise harness.ServerError('turnpike never became ready: ' + self.tail())
-
-    def http(self, method, path, body=None, auth=True):
-        """An HTTP request to the admin listener, made from inside the server namespace."""
-        script = (
-            'import sys, urllib.request, urllib.error\n'
-            f'req = urllib.request.Request("http://{ADMIN[0]}:{ADMIN[1]}{path}", method="{method}",\n'
-            '    data=sys.stdin.buffer.read() or None)\n'
-            + (f'req.add_header("Authorization", "Bearer {ADMIN_TOKEN}")\n' if auth else '') +
-            'req.add_header("Content-Type", "application/json")\n'
-            'try:\n'
-            '    r = urllib.request.urlopen(req, timeout=5); print(r.status); sys.stdout.write(r.read().decode())\n'
-            'except urllib.error.HTTPError as e:\n'
-            '    print(e.code); sys.stdout.write(e.read().decode())\n'
-            'except Exception as e:\n'
-            '    print(0); sys.stdout.write(str(e))\n')
-        r = self.lab.run(self.lab.server_ns, ['/usr/bin/python3', '-c', script], timeout=15,
-                         input=body or '', capture_output=True)
-        out = r.stdout
-        status, _, text = out.partition('\n')
-        try:
-            return int(status), text
-        except ValueError:
-            return 0, out + r.stderr
-
-    def metrics(self):
-        status, text = self.http('GET', '/metrics', auth=False)
-        assert status == 200, f'/metrics: {status} {text[:200]}'
-        return text
-
-    def tail(self, n=30):
-        try:
-            return '\n'.join(Path(self.log_path).read_text(errors='replace').splitlines()[-n:])
-        except OSError:
-            return ''
-
-    def close(self):
-        if self.proc.poll() is None:
-            harness.kill_tree(self.proc, harness.signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                harness.kill_tree(self.proc)
-        harness._unregister(self.proc)
-        self.log.close()
-        if os.environ.get('TURNPIKE_KEEP_TMP') != '1':
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def nat_clients(text, **labels):
     """The value of turnpike_nat_clients_total with these labels (0 if absent)."""
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith('turnpike_nat_clients_total{'):
-            continue
-        m = re.match(r'turnpike_nat_clients_total\{(.*)\} (\S+)$', line)
-        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(m.group(2))
-    return total
+    return metrics.metric(text, 'turnpike_nat_clients_total', **labels) or 0.0
 
 
 def expected(site):
@@ -287,8 +207,8 @@ print(full, plain, kind, biggest)
     full, plain, change, ratio = r.stdout.split()
     assert int(full) <= 40 and int(full) >= 30 and int(plain) >= 5, f'RFC 5780 answers {full}, plain {plain}'
     assert change == 'error', f'a CHANGE-REQUEST over the limit got {change}, want an error response'
-    limited = re.search(r'^turnpike_nat_discovery_limited_total (\S+)$', srv.metrics(), re.M)
-    assert limited and float(limited.group(1)) >= 11, f'turnpike_nat_discovery_limited_total: {limited and limited.group(1)}'
+    limited = metrics.metric(srv.metrics(), 'turnpike_nat_discovery_limited_total')
+    assert limited is not None and limited >= 11, f'turnpike_nat_discovery_limited_total: {limited}'
     return f'{full} RFC 5780 answers (largest {float(ratio):.1f}x a 20-byte request), then {plain} plain; redirect over the limit refused'
 
 
@@ -301,7 +221,7 @@ def main():
     t = harness.TestRunner('nat')
     t0 = time.monotonic()
     with netlab.Lab(prefix=PREFIX) as lab:
-        srv = LabServer(lab, binary, lab_config(lab))
+        srv = NetnsTurnpike(lab, lab.server_ns, lab_config(lab), binary=binary).start()
         try:
             for kind in netlab.KINDS:
                 t.run(f'diag_{kind}', check_diag, lab, srv, diag_bin, kind)
@@ -312,9 +232,7 @@ def main():
             t.run('passive', check_passive, lab, srv, binary)
             t.run('amplification', check_amplification, lab, srv)
         finally:
-            if t.failed:
-                print('----- turnpike log tail -----\n' + srv.tail(40))
-            srv.close()
+            srv.close(show_log=t.failed, lines=40)
     print(f'(total {time.monotonic() - t0:.1f}s)')
     return t.finish()
 

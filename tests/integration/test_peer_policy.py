@@ -20,11 +20,12 @@ import sys
 import time
 
 sys.dont_write_bytecode = True   # keep the source tree clean
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness  # noqa: E402
-import stunclient as sc  # noqa: E402
-from harness import PASSWORD, REALM, REST_SECRET, USER  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness  # noqa: E402
+from integration import stunclient as sc  # noqa: E402
+from integration.harness import PASSWORD, REALM, REST_SECRET, USER  # noqa: E402
 
 LOOPBACK_PEER = ('127.0.0.1', 40000)   # no packet is ever sent to it in phase 1
 # Documentation ranges (RFC 5737), used only in CreatePermission requests: never contacted.

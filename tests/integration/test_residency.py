@@ -30,8 +30,6 @@ Needs root; prints "SKIP: why" and exits 0 elsewhere.
 """
 import json
 import os
-import re
-import signal
 import subprocess
 import threading
 import sys
@@ -40,11 +38,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-import harness  # noqa: E402
-import regionlab  # noqa: E402
-from regionlab import REGIONS  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import browser, harness, metrics  # noqa: E402
+from integration import regionlab  # noqa: E402
+from integration.lab import NetnsTurnpike  # noqa: E402
+from integration.regionlab import REGIONS  # noqa: E402
 
 PORT, TLS_PORT = 3478, 5349
 SECRET = 'northwind-regions'
@@ -84,92 +84,24 @@ def node_config(region, foreign='redirect', sfu=False, peer_regions=None, tls=No
     if tls:
         cfg['tls'] = {'cert': tls[0], 'key': tls[1]}
     if sfu:
-        import test_sfu
+        from integration import test_sfu
         cfg['sfu'] = {'signal_listen': f'{r["node"]}:{SIGNAL_PORT}', 'media_listen': f'{r["node"]}:{MEDIA_PORT}',
                       'token_keys': [test_sfu.TOKEN_KEY]}
     return cfg
 
 
-class Node:
-    def __init__(self, lab, binary, region, foreign='redirect', sfu=False):
-        self.lab, self.region = lab, region
-        self.ns = lab.ns(region, 'node')
-        self.dir = tempfile.mkdtemp(prefix=f'turnpike-it-res-{region}-')
-        self.config_path = os.path.join(self.dir, 'config.yaml')
-        # Every node also listens on TCP (3478), TLS and DTLS (5349), to be redirected to over them.
-        self.tls = harness.make_cert(self.dir, cn=f'turnpike-{region}')
-        harness.write_config(node_config(region, foreign, sfu, tls=self.tls), self.config_path)
-        self.log_path = os.path.join(self.dir, 'server.log')
-        self.log = open(self.log_path, 'wb')
-        self.proc = lab.popen(self.ns, [binary, '--config', self.config_path], stdout=self.log, stderr=subprocess.STDOUT)
-        end = time.monotonic() + 15
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise harness.ServerError(f'{region} node exited {self.proc.returncode}: {self.tail()}')
-            if self.get('/readyz')[0] == 200:
-                return
-            time.sleep(0.2)
-        raise harness.ServerError(f'{region} node never became ready: {self.tail()}')
-
-    def get(self, path):
-        script = ('import urllib.request, urllib.error, sys\n'
-                  'try:\n'
-                  f'    r = urllib.request.urlopen("http://127.0.0.1:9641{path}", timeout=5); print(r.status); sys.stdout.write(r.read().decode())\n'
-                  'except urllib.error.HTTPError as e:\n'
-                  '    print(e.code); sys.stdout.write(e.read().decode())\n'
-                  'except Exception as e:\n'
-                  '    print(0); sys.stdout.write(str(e))\n')
-        r = self.lab.run(self.ns, ['/usr/bin/python3', '-c', script], timeout=15)
-        status, _, body = r.stdout.partition('\n')
-        try:
-            return int(status), body
-        except ValueError:
-            return 0, r.stdout + r.stderr
-
-    def metrics(self):
-        status, body = self.get('/metrics')
-        assert status == 200, body[:300]
-        return body
-
-    def tail(self, n=20):
-        try:
-            return '\n'.join(Path(self.log_path).read_text(errors='replace').splitlines()[-n:])
-        except OSError:
-            return ''
-
-    def reload(self, cfg):
-        """Rewrites the config file and sends SIGHUP; waits for the reload to be logged."""
-        harness.write_config(cfg, self.config_path)
-        before = Path(self.log_path).read_text(errors='replace').count('residency_reloaded')
-        pids = self.lab.run(self.ns, ['ip', 'netns', 'pids', self.ns]).stdout.split()
-        ours = [int(p) for p in pids if Path(f'/proc/{p}/comm').exists() and
-                Path(f'/proc/{p}/comm').read_text().strip() == 'turnpike']
-        assert ours, f'no turnpike process in {self.ns}'
-        for pid in ours:
-            os.kill(pid, signal.SIGHUP)
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            if Path(self.log_path).read_text(errors='replace').count('residency_reloaded') > before:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f'{self.region}: no residency_reloaded after SIGHUP: {self.tail()}')
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
+def start_node(lab, binary, region, foreign='redirect', sfu=False):
+    """turnpike as `region`'s node, in its namespace. Every node also listens on TCP (3478), TLS and
+    DTLS (5349), to be redirected to over them; node.tls is its (cert, key), node.region its region."""
+    certdir = tempfile.mkdtemp(prefix=f'turnpike-it-res-{region}-')
+    tls = harness.make_cert(certdir, cn=f'turnpike-{region}')
+    node = NetnsTurnpike(lab, lab.ns(region, 'node'), node_config(region, foreign, sfu, tls=tls), binary=binary,
+                         name=f'{region} node')
+    node.region, node.tls = region, tls
+    return node.start()
 
 
-metric = harness.metric
-
-
-def grew(before, after, name, **labels):
-    """How much a Prometheus sample grew between two /metrics texts (absent counts as 0)."""
-    return (metric(after, name, **labels) or 0) - (metric(before, name, **labels) or 0)
+metric, grew = metrics.metric, metrics.grew
 
 
 # A TURN client script run in a client namespace; prints one JSON line.
@@ -299,9 +231,8 @@ BROWSER_TRANSPORTS = {'udp': ('turn:{node}:%d?transport=udp' % PORT, 'udp'),
 def check_redirect_browser(lab, nodes):
     """Headless Chromium in us-east, relay-only, given the eu-west node: it must follow the 300 to the
     us-east node over the same transport and relay video there (every relay candidate on us-east)."""
-    import test_chromium_relay as cr
     said = []
-    pins = [cr.spki_sha256_b64(n.tls[0]) for n in nodes.values()]
+    pins = [browser.spki_sha256_b64(n.tls[0]) for n in nodes.values()]
     for transport, (url, protocol) in BROWSER_TRANSPORTS.items():
         eu0, us0 = nodes['eu-west'].metrics(), nodes['us-east'].metrics()
         argv = ['/usr/bin/python3', str(HERE / 'relay_browser.py'), '--turn-url', url.format(node=REGIONS['eu-west']['node']),
@@ -338,8 +269,8 @@ def check_pinned(lab, nodes):
 
 
 def check_drift(lab, binary, nodes):
-    nodes['eu-west'].stop()
-    nodes['eu-west'] = Node(lab, binary, 'eu-west', foreign='serve')
+    nodes['eu-west'].close()
+    nodes['eu-west'] = start_node(lab, binary, 'eu-west', foreign='serve')
     # Keep the allocation open while the metrics are read: the client listens 4 s before exiting.
     script = client_script('us-east', 'eu-west', announce=True, listen=4.0)
     p = lab.popen(lab.ns('us-east', 'client'), ['/usr/bin/python3', '-c', script], stdout=subprocess.PIPE, text=True)
@@ -355,7 +286,7 @@ def check_drift(lab, binary, nodes):
 
 def browse(lab, region, node_region, identity, seconds, results):
     """Headless Chromium in `region`'s client namespace joins a room of `node_region` on that node."""
-    import test_sfu
+    from integration import test_sfu
     tok = test_sfu.hs256_token({'room': 'ward-7', 'identity': identity, 'region': node_region,
                                 'exp': int(time.time()) + 600}, test_sfu.TOKEN_KEY)
     url = f'http://{REGIONS[node_region]["node"]}:{SIGNAL_PORT}/demo/?w=320&h=180&fps=15#token={tok}'
@@ -397,8 +328,8 @@ def check_sfu_media(lab, binary, nodes):
     us-east (its host address, or a relay on the us-east node after TURN's own redirect), so no
     check is answered and it is sent to us-east's signal_url; an eu-west browser in the same room
     connects and is counted as eu-west."""
-    nodes['eu-west'].stop()
-    node = nodes['eu-west'] = Node(lab, binary, 'eu-west', sfu=True)
+    nodes['eu-west'].close()
+    node = nodes['eu-west'] = start_node(lab, binary, 'eu-west', sfu=True)
     results = {}
     threads = in_threads((browse, lab, 'us-east', 'eu-west', 'traveller', 10, results),
                          (browse, lab, 'eu-west', 'eu-west', 'local', 10, results))
@@ -424,8 +355,8 @@ def check_sfu_media(lab, binary, nodes):
 def check_sfu_drift_reload(lab, binary, nodes):
     """foreign_clients: serve lets the us-east browser's media in, counted as drift; a SIGHUP with
     foreign_clients: redirect ends that session (the browser is told where to go) and counts it."""
-    nodes['eu-west'].stop()
-    node = nodes['eu-west'] = Node(lab, binary, 'eu-west', foreign='serve', sfu=True)
+    nodes['eu-west'].close()
+    node = nodes['eu-west'] = start_node(lab, binary, 'eu-west', foreign='serve', sfu=True)
     results = {}
     threads = in_threads((browse, lab, 'us-east', 'eu-west', 'traveller', 30, results))
     wait_metrics(node, lambda m: metric(m, 'turnpike_sfu_region_sessions', client_region='us-east',
@@ -472,8 +403,8 @@ print(json.dumps(out), flush=True)
 def check_reload(lab, binary, nodes):
     """SIGHUP with a stricter policy: a drift-served us-east allocation is ended (its Refresh gets
     437) and an eu-west allocation's eu-central permission is revoked (the peer gets nothing more)."""
-    nodes['eu-west'].stop()
-    node = nodes['eu-west'] = Node(lab, binary, 'eu-west', foreign='serve')
+    nodes['eu-west'].close()
+    node = nodes['eu-west'] = start_node(lab, binary, 'eu-west', foreign='serve')
     server = REGIONS['eu-west']['node']
     peer = lab.popen(lab.ns('eu-central', 'peer'), ['/usr/bin/python3', '-c', LISTENER, '12'],
                      stdout=subprocess.PIPE, text=True)
@@ -540,7 +471,7 @@ def check_config(binary):
 
 
 def check_sfu_wrong_region(args):
-    import test_sfu
+    from integration import test_sfu
     cfg = harness.default_config()
     port = cfg['listen'][0]['port']
     cfg['region'] = 'eu-west'
@@ -567,8 +498,7 @@ def check_sfu_wrong_region(args):
             b.close()
         text = json.dumps(err)
         assert err and 'wrong_region' in text and 'wss://203.0.113.10:8443/signal' in text, f'the page saw {err}'
-        with harness.urllib.request.urlopen(srv.admin_url + '/metrics', timeout=5) as r:
-            m = r.read().decode()
+        m = metrics.scrape(srv)
         sessions = sum(v for v in [metric(m, 'turnpike_sfu_sessions_total')] if v) or 0
         participants = metric(m, 'turnpike_sfu_participants') or 0
         assert sessions == 0 and participants == 0, f'media path set up: sessions {sessions}, participants {participants}'
@@ -578,7 +508,7 @@ def check_sfu_wrong_region(args):
         assert r.returncode == 0, r.stderr
         turn = [s for s in json.loads(r.stdout)['ice_servers'] if 'username' in s][0]
         assert turn['username'].split(':', 1)[1] == 'sip_traveller_us-east', turn['username']
-        import stunclient
+        from integration import stunclient
         with stunclient.TurnClient(('127.0.0.1', port), timeout=5.0) as c:
             a = c.allocate(turn['username'], turn['credential'])
         assert not a.is_error, f'a loopback browser with that credential got {a.error_code} (pinned to us-east?)'
@@ -606,13 +536,10 @@ def check_family_redirect(args):
               residency={'client_regions': ['us-east'], 'peer_regions': ['us-east'], 'foreign_clients': 'redirect'})
     said = []
     with harness.make_server(args, eu) as eu_srv, harness.make_server(args, us) as us_srv:
-        def metrics(srv):
-            with harness.urllib.request.urlopen(srv.admin_url + '/metrics', timeout=5) as r:
-                return r.read().decode()
         for transport, flags in (('udp', []), ('tcp', ['-t'])):
             res = harness.run_uclient(['-y', '-x', *flags, '-m', '1', '-n', '10', '-l', '120', '-u', 'alice',
                                        '-w', 'wonderland'], server=('::1', p_eu6), timeout=60)
-            e, u = metrics(eu_srv), metrics(us_srv)
+            e, u = metrics.scrape(eu_srv), metrics.scrape(us_srv)
             redirects = metric(e, 'turnpike_residency_redirects_total', to_region='us-east') or 0
             eu_served = metric(e, 'turnpike_allocations_total', result='success') or 0
             served = metric(u, 'turnpike_allocations_total', result='success', transport=transport) or 0
@@ -645,7 +572,7 @@ def main():
         nodes = {}
         try:
             for region in REGIONS:
-                nodes[region] = Node(lab, binary, region)
+                nodes[region] = start_node(lab, binary, region)
             t.run('peers', check_peers, lab, nodes)
             t.run('redirect', check_redirect, lab, nodes)
             t.run('redirect_browser', check_redirect_browser, lab, nodes)
@@ -657,9 +584,9 @@ def main():
         finally:
             if t.failed:
                 for n in nodes.values():
-                    print(f'----- {n.region} log tail -----\n{n.tail()}')
+                    print(f'----- {n.region} log tail -----\n{n.log_tail(20)}')
             for n in nodes.values():
-                n.stop()
+                n.close()
     print(f'(total {time.monotonic() - t0:.1f}s)')
     return t.finish()
 

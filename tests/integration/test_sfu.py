@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import socket
 import ssl
 import shutil
@@ -39,10 +38,12 @@ import time
 import urllib.request
 
 sys.dont_write_bytecode = True   # keep the source tree clean
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness  # noqa: E402
-import test_chromium_relay as cr  # noqa: E402  (Chromium options and driver handling)
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness  # noqa: E402
+from integration import browser  # noqa: E402
+from integration.metrics import metric, scrape  # noqa: E402
 
 TOKEN_KEY = 'turnpike-test-token-key-0123456789'
 ROOM = 'ward-5'
@@ -82,14 +83,6 @@ def hs256_token(claims, key):
     return f'{head}.{body}.{b64(sig)}'
 
 
-def scrape(srv):
-    with urllib.request.urlopen(srv.admin_url + '/metrics', timeout=5) as r:
-        return r.read().decode()
-
-
-metric = harness.metric
-
-
 def page_state(drv):
     return drv.execute_script('''
       const d = window.turnpikeDemo || {};
@@ -106,15 +99,11 @@ class Browser:
     def __init__(self, name, extra_args):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix=f'turnpike-it-sfu-{name}-')
-        self.drv, self.service = cr.make_driver(os.path.join(self.dir, 'profile'),
+        self.drv, self.service = browser.make_driver(os.path.join(self.dir, 'profile'),
                                                 os.path.join(self.dir, 'chromedriver.log'), extra_args)
 
     def close(self):
-        try:
-            self.drv.quit()
-        except Exception:  # noqa: BLE001
-            pass
-        cr._kill_service(self.service)
+        browser.quit(self.drv, self.service)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -238,7 +227,7 @@ def main():
     browsers = {}
     try:
         cert, key = harness.make_cert(certdir)
-        spki = cr.spki_sha256_b64(cert)
+        spki = browser.spki_sha256_b64(cert)
         cfg = sfu_config(cert, key)
         with harness.Turnpike(cfg, binary=args.bin, name='turnpike-sfu') as srv:
             base = f'http://{cfg["sfu"]["signal_listen"]}'

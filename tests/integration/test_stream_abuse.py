@@ -40,11 +40,12 @@ import time
 import traceback
 
 sys.dont_write_bytecode = True   # keep the source tree clean
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness  # noqa: E402
-import stunclient  # noqa: E402
-from harness import PASSWORD, USER  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness  # noqa: E402
+from integration import stunclient  # noqa: E402
+from integration.harness import PASSWORD, USER  # noqa: E402
 
 # Server timers tick once a second: a close counts as on time up to this long after its timeout.
 SLACK = 2.5

@@ -18,14 +18,14 @@ Run: python3 test_uclient.py [--server turnpike|turnserver] [--bin PATH]
                              [--clients 20] [--messages 100] [--only NAME ...] [--skip NAME ...]
 """
 
-import os
 import sys
 
 sys.dont_write_bytecode = True   # keep the source tree clean
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness  # noqa: E402
-from harness import PASSWORD, REST_SECRET, USER  # noqa: E402
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import harness  # noqa: E402
+from integration.harness import PASSWORD, REST_SECRET, USER  # noqa: E402
 
 LT = ['-u', USER, '-w', PASSWORD]
 REST = ['-W', REST_SECRET, '-u', 'someuser']

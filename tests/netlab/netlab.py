@@ -105,6 +105,25 @@ _CLONE_NEWNET = 0x40000000
 _DEBUG = os.environ.get("NETLAB_DEBUG") == "1"
 
 
+
+@contextlib.contextmanager
+def in_netns(ns: str):
+    """The calling thread (only it) in the named network namespace
+    (/run/netns/<ns>, any `ip netns add` made) for the with-block, via setns(2);
+    back in its own one after. Lab.netns checks the name is the lab's."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open("/proc/thread-self/ns/net", "rb") as home, \
+            open(f"/run/netns/{ns}", "rb") as target:
+        if libc.setns(target.fileno(), _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns({ns}): {os.strerror(err)}")
+        try:
+            yield ns
+        finally:
+            if libc.setns(home.fileno(), _CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns(back): {os.strerror(err)}")
+
 class LabError(RuntimeError):
     """A lab command failed (the message includes the command and stderr)."""
 
@@ -617,29 +636,16 @@ class Lab:
         """argv prefixed with `ip netns exec <ns>` (for tools that spawn it)."""
         return _nsexec(self._check_ns(ns), list(argv))
 
-    @contextlib.contextmanager
     def netns(self, ns):
         """Move the calling thread (only it) into a lab namespace for the
-        with-block, via setns(2). Sockets created inside stay in that
+        with-block, via setns(2) (in_netns). Sockets created inside stay in that
         namespace after the block, so the test process itself can talk to
         e.g. 127.0.0.1 of a client namespace or bind a lab address:
 
             with lab.netns(site.client_ns):
                 sock = socket.create_connection(("127.0.0.1", 9515))
         """
-        ns = self._check_ns(ns)
-        libc = ctypes.CDLL(None, use_errno=True)
-        with open("/proc/thread-self/ns/net", "rb") as home, \
-                open(f"/run/netns/{ns}", "rb") as target:
-            if libc.setns(target.fileno(), _CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns({ns}): {os.strerror(err)}")
-            try:
-                yield ns
-            finally:
-                if libc.setns(home.fileno(), _CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns(back): {os.strerror(err)}")
+        return in_netns(self._check_ns(ns))
 
     def popen(self, ns, argv: Sequence[str], **kw) -> subprocess.Popen:
         """subprocess.Popen(["ip","netns","exec",ns,*argv], **kw). The process

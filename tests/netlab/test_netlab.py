@@ -31,12 +31,8 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import netlab  # noqa: E402
+import netlab  # beside this file (run as a script, its folder is on sys.path)
 
 PY = sys.executable
 P1, P2 = 3478, 3479
