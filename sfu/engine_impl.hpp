@@ -1,7 +1,8 @@
 // The SFU engine's private state (sfu/engine.hpp): rooms, participants, tracks, subscriptions and
-// Engine::Impl, whose members are defined by concern in engine.cpp (lifetimes, residency, timers),
-// engine_signal.cpp (signalling messages, offers and answers, publish/subscribe) and
-// engine_media.cpp (the media port: ICE-lite, DTLS, SRTP/SRTCP forwarding, NACK/PLI).
+// Engine::Impl, whose members are defined by concern in engine.cpp (lifetimes, paths, timers),
+// engine_residency.cpp (admission, region counts, policy reloads), engine_signal.cpp (signalling
+// messages, offers and answers, publish/subscribe) and engine_media.cpp (the media port: ICE-lite,
+// DTLS, SRTP/SRTCP forwarding, NACK/PLI).
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -207,11 +208,11 @@ struct Engine::Impl {
   // media arriving from that address apart as relayed by a TURN server other than ours.
   void candidate(Participant& p, const json& msg);
 
-  // RFC 8839 5.1: "candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type>
-  // [raddr <address> rport <port>] ...": relay candidates tell other TURN servers' relays apart; host
-  // and srflx candidates are evidence for the passive NAT inference.
-  void note_candidate(Participant& p, std::string_view line);
-  static std::optional<turn::Endpoint> endpoint_of(std::string_view address, std::string_view port_text);
+  // One candidate as sdp::parse_candidate read it (trickled or on the offer's a=candidate lines):
+  // relay candidates tell other TURN servers' relays apart; host and srflx candidates are evidence
+  // for the passive NAT inference.
+  void note_candidate(Participant& p, const sdp::Candidate& c);
+  static std::optional<turn::Endpoint> endpoint_of(std::string_view address, uint16_t port);
 
   // Once per session, a while after media starts: the participant's NAT mapping behaviour.
   void infer_nat(Participant& p, int64_t now_ms);

@@ -107,50 +107,44 @@ void Engine::Impl::candidate(Participant& p, const json& msg) {
   else if (c && c->is_object() && c->contains("candidate") && (*c)["candidate"].is_string())
     line = (*c)["candidate"].get<std::string>();
   else return send_error(p.conn, "malformed", "'candidate' needs a candidate line", false);
-  note_candidate(p, line);
+  // RFCs 8838 4 / 8839 5.1: "candidate:<value>", sometimes written as the SDP line "a=candidate:<value>".
+  std::string_view value = line;
+  if (value.rfind("a=", 0) == 0) value.remove_prefix(2);
+  if (value.rfind("candidate:", 0) == 0) value.remove_prefix(10);
+  sdp::Error ignored;
+  if (auto parsed = sdp::parse_candidate(value, ignored)) note_candidate(p, *parsed);
 }
 
-void Engine::Impl::note_candidate(Participant& p, std::string_view line) {
-  if (line.rfind("a=", 0) == 0) line.remove_prefix(2);
-  if (line.rfind("candidate:", 0) == 0) line.remove_prefix(10);
-  std::vector<std::string_view> f;
-  while (!line.empty() && f.size() < 12) {
-    auto sp = line.find(' ');
-    f.push_back(line.substr(0, sp));
-    line = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
-  }
-  if (f.size() < 8 || f[6] != "typ") return;
-  auto ep = endpoint_of(f[4], f[5]);
-  if (!ep || (f[2] != "udp" && f[2] != "UDP")) return;
+void Engine::Impl::note_candidate(Participant& p, const sdp::Candidate& c) {
+  auto ep = endpoint_of(c.address, c.port);
+  if (!ep || (c.transport != "udp" && c.transport != "UDP")) return;
   auto remember = [](auto& v, const auto& x) {
     if (std::find(v.begin(), v.end(), x) != v.end()) return false;
     if (v.size() >= 16) v.erase(v.begin());
     v.push_back(x);
     return true;
   };
-  if (f[7] == "host") {
+  if (c.type == "host") {
     remember(p.host_candidates, *ep);
-  } else if (f[7] == "srflx") {
+  } else if (c.type == "srflx") {
     std::optional<turn::Endpoint> base;
-    if (f.size() >= 12 && f[8] == "raddr" && f[10] == "rport") base = endpoint_of(f[9], f[11]);
+    if (c.related_address && c.related_port) base = endpoint_of(*c.related_address, *c.related_port);
     if (base && (base->address.is_unspecified() || base->port == 0)) base.reset();  // hidden (mDNS era)
     bool known = false;
-    for (const auto& c : p.srflx_candidates) known = known || (c.address == *ep && c.base == base);
+    for (const auto& s : p.srflx_candidates) known = known || (s.address == *ep && s.base == base);
     if (!known) {
       if (p.srflx_candidates.size() >= 16) p.srflx_candidates.erase(p.srflx_candidates.begin());
       p.srflx_candidates.push_back({*ep, base});
     }
-  } else if (f[7] == "relay") {
+  } else if (c.type == "relay") {
     if (remember(p.relay_candidates, *ep) && p.addr && *p.addr == *ep) classify(p);
   }
 }
 
-std::optional<turn::Endpoint> Engine::Impl::endpoint_of(std::string_view address, std::string_view port_text) {
+std::optional<turn::Endpoint> Engine::Impl::endpoint_of(std::string_view address, uint16_t port) {
   auto ip = turn::IpAddress::parse(address);
-  int port = 0;
-  for (char ch : port_text) port = ch >= '0' && ch <= '9' && port < 65536 ? port * 10 + (ch - '0') : 70000;
-  if (!ip || port <= 0 || port > 65535) return std::nullopt;
-  return turn::Endpoint{ip->unmapped(), static_cast<uint16_t>(port)};
+  if (!ip || port == 0) return std::nullopt;
+  return turn::Endpoint{ip->unmapped(), port};
 }
 
 // RFC 8839 5.4 / RFC 8842: the offer's ICE credentials and DTLS fingerprint, an ICE restart when they
@@ -237,12 +231,7 @@ void Engine::Impl::offer(Participant& p, const json& msg, int64_t now_ms) {
   std::vector<std::string> removed;
   std::set<std::string> seen_mids;
   for (const auto& m : parsed->media)
-    for (const auto& c : m.candidates)
-      note_candidate(p, "candidate:" + c.foundation + " " + std::to_string(c.component) + " " + c.transport + " " +
-                            std::to_string(c.priority) + " " + c.address + " " + std::to_string(c.port) + " typ " +
-                            c.type + (c.related_address && c.related_port ? " raddr " + *c.related_address +
-                                                                                 " rport " + std::to_string(*c.related_port)
-                                                                           : std::string()));
+    for (const auto& c : m.candidates) note_candidate(p, c);
   for (const auto& m : parsed->media) {
     seen_mids.insert(m.mid);
     if (m.kind != sdp::MediaKind::Audio && m.kind != sdp::MediaKind::Video) {

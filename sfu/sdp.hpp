@@ -221,6 +221,10 @@ struct SessionDescription {
 // Parses `text` (CRLF or LF line ends). On failure returns nullopt and sets `error`.
 std::optional<SessionDescription> parse(std::string_view text, Error& error);
 
+// RFC 8839 5.1: one candidate, the value after "a=candidate:" (as a=candidate lines and trickled
+// candidates carry it). On failure returns nullopt and sets `error` (line 0).
+std::optional<Candidate> parse_candidate(std::string_view value, Error& error);
+
 // Serializes any description (what parse() reads back to an equal value).
 std::string to_string(const SessionDescription& sd);
 

@@ -17,6 +17,7 @@
 
 #include "sfu/certificate.hpp"
 #include "sfu/dtls_srtp.hpp"
+#include "sfu_fixture.hpp"
 
 using namespace sfu;
 
@@ -33,86 +34,13 @@ const DtlsSrtpContext& server_ctx() {
   return ctx;
 }
 
-// A DTLS 1.2 client as a browser runs it: self-signed P-256 certificate, use_srtp, memory BIOs.
-struct Client {
-  Certificate cert = Certificate::generate(kUnixNow);
-  SSL_CTX* ctx = nullptr;
-  SSL* ssl = nullptr;
-  BIO* rbio = nullptr;
-  BIO* wbio = nullptr;
-  bool failed = false;
-  bool got_close_notify = false;
-
-  struct Config {
-    const char* profiles = "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80";
-    bool certificate = true;
-  };
+// A DTLS 1.2 client as a browser runs it (sfu_fixture.hpp), its certificate made at kUnixNow.
+struct Client : sfu_fixture::DtlsClient {
   Client() : Client(Config{}) {}
-  explicit Client(Config cfg) {
-    ctx = SSL_CTX_new(DTLS_client_method());
-    SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION);
-    if (cfg.certificate) {
-      SSL_CTX_use_certificate(ctx, cert.x509());
-      SSL_CTX_use_PrivateKey(ctx, cert.key());
-    }
-    if (cfg.profiles) {
-      EXPECT_EQ(SSL_CTX_set_tlsext_use_srtp(ctx, cfg.profiles), 0);  // 0 is success
-    }
-    // The browser accepts any certificate here and checks the fingerprint itself afterwards.
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
-    ssl = SSL_new(ctx);
-    rbio = BIO_new(BIO_s_mem());
-    wbio = BIO_new(BIO_s_mem());
-    BIO_set_mem_eof_return(rbio, -1);  // empty means "try again", not EOF
-    SSL_set_bio(ssl, rbio, wbio);
-    SSL_set_options(ssl, SSL_OP_NO_QUERY_MTU);
-    SSL_set_mtu(ssl, 1200);
-    SSL_set_connect_state(ssl);
-  }
-  ~Client() {
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-  }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  bool done() const { return SSL_is_init_finished(ssl); }
-  void step() {
-    if (failed) return;
-    int rc;
-    if (!done()) {
-      rc = SSL_do_handshake(ssl);
-    } else {
-      unsigned char buf[2048];
-      rc = SSL_read(ssl, buf, sizeof buf);
-    }
-    if (rc <= 0) {
-      int err = SSL_get_error(ssl, rc);
-      if (err == SSL_ERROR_ZERO_RETURN) {
-        got_close_notify = true;
-      } else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
-        failed = true;
-      }
-    }
-    ERR_clear_error();
-  }
-  // Everything the client wrote since last time, as one datagram (several records, as BoringSSL packs them).
-  std::vector<uint8_t> take() {
-    std::vector<uint8_t> out(static_cast<size_t>(BIO_ctrl_pending(wbio)));
-    if (!out.empty()) BIO_read(wbio, out.data(), static_cast<int>(out.size()));
-    return out;
-  }
-  void give(const std::vector<uint8_t>& d) {
-    BIO_write(rbio, d.data(), static_cast<int>(d.size()));
-    step();
-  }
-  std::vector<uint8_t> export_keys(size_t len) {
-    std::vector<uint8_t> out(len);
-    EXPECT_EQ(SSL_export_keying_material(ssl, out.data(), len, "EXTRACTOR-dtls_srtp", 19, nullptr, 0, 0), 1);
-    return out;
-  }
-  std::pair<std::string, std::string> fingerprint() const {
-    return {"sha-256", std::string(cert.fingerprint_value())};
+  explicit Client(Config cfg) : DtlsClient(at_now(cfg)) {}
+  static Config at_now(Config cfg) {
+    cfg.unix_s = kUnixNow;
+    return cfg;
   }
 };
 

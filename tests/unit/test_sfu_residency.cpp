@@ -5,59 +5,25 @@
 // nominated, and a reloaded policy ends a session whose path it now refuses.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "sfu/engine.hpp"
 #include "sfu/sdp.hpp"
-#include "sfu/token.hpp"
+#include "sfu_fixture.hpp"
 #include "turn/attributes.hpp"
 #include "turn/crypto.hpp"
 #include "turn/message.hpp"
 
 using namespace sfu;
+using namespace sfu_fixture;
 using json = nlohmann::json;
 using Verdict = EngineConfig::Admission::Verdict;
 namespace stun = turn::stun;
 namespace attr = turn::stun::attr;
 
 namespace {
-
-constexpr const char* kKey = "residency-test-key";
-constexpr int64_t kUnix = 1'800'000'000;
-
-turn::Endpoint ep(const char* s) { return *turn::Endpoint::parse(s); }
-
-std::string fixture(const std::string& name) {
-  std::ifstream f(std::string(TURNPIKE_SOURCE_DIR) + "/tests/fixtures/chromium_sdp/" + name);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-struct Sink : EngineSink {
-  std::vector<std::pair<turn::Endpoint, std::vector<uint8_t>>> media;
-  std::vector<json> signals;
-  std::vector<std::string> closed, denied, redirects, ended;
-  void send_media(const turn::Endpoint& to, std::span<const uint8_t> d) override { media.emplace_back(to, std::vector<uint8_t>(d.begin(), d.end())); }
-  void send_signal(ConnectionId, const std::string& text) override { signals.push_back(json::parse(text)); }
-  void close_signal(ConnectionId, const char* why) override { closed.emplace_back(why); }
-  void residency_denied(const std::string& r) override { denied.push_back(r); }
-  void residency_redirect(const std::string& r) override { redirects.push_back(r); }
-  void residency_ended(const std::string& r) override { ended.push_back(r); }
-  // Responses to `to` (not our own Binding requests proving an address, ice_lite.hpp).
-  size_t answered(const turn::Endpoint& to) const {
-    size_t n = 0;
-    for (const auto& [a, d] : media) n += a == to && !(d.size() >= 2 && d[0] == 0x00 && d[1] == 0x01);
-    return n;
-  }
-  const json* last(const std::string& type) const {
-    for (auto it = signals.rbegin(); it != signals.rend(); ++it)
-      if ((*it)["type"] == type) return &*it;
-    return nullptr;
-  }
-};
 
 // The catalog as the server's admission sees it: eu-west is served; us-east redirects to its
 // signalling URL; 192.0.2.0/24 is a foreign region served as drift; anything else is refused.
@@ -83,42 +49,23 @@ struct Policy {
   }
 };
 
-class SfuResidency : public ::testing::Test {
+class SfuResidency : public EngineTest {
  protected:
-  Sink sink;
   Policy policy;
-  std::unique_ptr<Engine> engine;
   std::string local_ufrag, local_pwd, remote_ufrag, remote_pwd;
-  int64_t now = 1'000;
+
+  void configure(EngineConfig& cfg) override {
+    cfg.admit = [this](const turn::Endpoint& from) { return policy(from); };
+  }
 
   void SetUp() override {
-    EngineConfig cfg;
-    cfg.region = "eu-west";
-    cfg.token_keys = {kKey};
-    cfg.candidates = {ep("198.51.100.10:40000")};
-    cfg.start_unix_s = kUnix;
-    cfg.admit = [this](const turn::Endpoint& from) { return policy(from); };
-    engine = std::make_unique<Engine>(cfg, sink);
-    token::Claims c;
-    c.room = "ward-9";
-    c.identity = "nurse";
-    c.region = "eu-west";
-    c.exp = kUnix + 600;
-    engine->signal_opened(1, now);
-    engine->signal_message(1, json{{"type", "join"}, {"token", token::encode(c, kKey)}}.dump(), now, kUnix);
-    ASSERT_TRUE(sink.last("joined")) << sink.signals.back().dump();
-    std::string offer = fixture("a_sendonly_audio_video.sdp");
-    engine->signal_message(1, json{{"type", "offer"}, {"sdp", offer}}.dump(), now, kUnix);
-    const json* answer = sink.last("answer");
-    ASSERT_TRUE(answer) << sink.signals.back().dump();
-    sdp::Error err;
-    auto a = sdp::parse((*answer)["sdp"].get<std::string>(), err);
-    auto o = sdp::parse(offer, err);
-    ASSERT_TRUE(a && o) << err.to_string();
-    local_ufrag = sdp::ice_credentials(*a)->ufrag;
-    local_pwd = sdp::ice_credentials(*a)->pwd;
-    remote_ufrag = sdp::ice_credentials(*o)->ufrag;
-    remote_pwd = sdp::ice_credentials(*o)->pwd;
+    EngineTest::SetUp();
+    Client nurse = join(1, "nurse", chromium_sdp("a_sendonly_audio_video.sdp"));
+    ASSERT_FALSE(nurse.local_ufrag.empty()) << sink.signals.back().second.dump();
+    local_ufrag = nurse.local_ufrag;
+    local_pwd = nurse.local_pwd;
+    remote_ufrag = nurse.remote_ufrag;
+    remote_pwd = nurse.remote_pwd;
   }
 
   // The browser answers the SFU's Binding requests (it proves a nominated address, RFC 8445 7.2.2).
