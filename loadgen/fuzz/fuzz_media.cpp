@@ -8,7 +8,7 @@
 #include "loadgen/rtp.hpp"
 #include "tests/fuzz/target.hpp"
 
-TURNPIKE_FUZZ_TARGET("loadgen", rtp) {
+TURNPIKE_FUZZ_TARGET("loadgen", media) {
   // Input: a series of records [u8 len][u32 arrival delta us][len bytes of packet].
   loadgen::Receiver rx(size > 0 && (data[0] & 1) ? 48000 : 90000);
   uint64_t now = 0;
