@@ -3,7 +3,8 @@
 #                                           calling folder, linked to <lib>
 #   turnpike_fuzz_replay(<test> <dir>...)  the same bodies compiled into the unit test binary <test>,
 #                                           which replays corpus/ and crashes/ (tests/unit/fuzz_replay.cpp)
-# scripts/fuzz-targets lists the same files for scripts/test and scripts/fuzz-long.
+# scripts/fuzz-targets lists the same files for scripts/test and scripts/fuzz-long. <name> is unique across
+# folders: every binary lands in bin/ (sfu/'s fuzz_rtp, loadgen's fuzz_media).
 function(turnpike_fuzz_targets lib)
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_*.cpp)
   foreach(src ${srcs})

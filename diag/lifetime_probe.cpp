@@ -1,5 +1,4 @@
 #include "diag/lifetime_probe.hpp"
-#include "diag/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -105,45 +104,13 @@ std::pair<uint32_t, std::optional<uint32_t>> bracket_of(const std::vector<Lifeti
   return {lo, hi};
 }
 
-std::string shown(uint64_t ms);
-
 constexpr auto conclusive = [](const auto& attempt) { return !attempt.inconclusive; };
 
 std::string gap_list(const std::vector<uint32_t>& gaps) {
   std::string s;
-  for (size_t i = 0; i < gaps.size(); ++i) s += (i ? ", " : "") + shown(gaps[i]);
+  for (size_t i = 0; i < gaps.size(); ++i) s += (i ? ", " : "") + shown_seconds(gaps[i]);
   return s + " s";
 }
-}  // namespace
-
-const char* to_string(LifetimeResult r) {
-  switch (r) {
-    case LifetimeResult::Measured: return "measured";
-    case LifetimeResult::LongerThanMax: return "longer_than_max";
-    case LifetimeResult::Unreachable: return "unreachable";
-    case LifetimeResult::Unsupported: return "unsupported";
-    case LifetimeResult::NotDelivered: return "not_delivered";
-    case LifetimeResult::Error: return "error";
-  }
-  return "error";
-}
-
-std::string seconds_text(uint64_t ms) {
-  char buf[32];
-  if (ms % 1000 == 0) {
-    std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(ms / 1000));
-    return buf;
-  }
-  std::snprintf(buf, sizeof buf, "%llu.%03llu", static_cast<unsigned long long>(ms / 1000),
-                static_cast<unsigned long long>(ms % 1000));
-  std::string s = buf;
-  while (s.back() == '0') s.pop_back();
-  return s;
-}
-
-namespace {
-// Seconds for people: to 10 ms (the JSON keeps milliseconds).
-std::string shown(uint64_t ms) { return seconds_text((ms + 5) / 10 * 10); }
 }  // namespace
 
 LifetimeProbe::LifetimeProbe(LifetimeConfig cfg) : cfg_(std::move(cfg)) {
@@ -190,10 +157,10 @@ void LifetimeProbe::heartbeat(uint64_t now) {
   const auto [lo, hi] = bracket_of(report_.trials);
   std::string s = "waiting";
   if (next)
-    s += ": the next check (gap " + shown(gap) + " s) is in " +
-         shown((*next > now ? *next - now : 0) / 1000 * 1000) + " s";
-  s += hi ? "; searching " + shown(lo) + ".." + shown(*hi) + " s"
-          : "; the timeout is longer than " + shown(lo) + " s";
+    s += ": the next check (gap " + shown_seconds(gap) + " s) is in " +
+         shown_seconds((*next > now ? *next - now : 0) / 1000 * 1000) + " s";
+  s += hi ? "; searching " + shown_seconds(lo) + ".." + shown_seconds(*hi) + " s"
+          : "; the timeout is longer than " + shown_seconds(lo) + " s";
   say(s);
   said_ = false;
   last_said_ms_ = now;
@@ -241,7 +208,7 @@ LifetimeAction LifetimeProbe::next_action(uint64_t now) {
 
 void LifetimeProbe::interrupt(uint64_t now) {
   if (finished_) return;
-  note("interrupted after " + shown(now - start_ms_) + " s: the result is what the trials showed so far");
+  note("interrupted after " + shown_seconds(now - start_ms_) + " s: the result is what the trials showed so far");
   if (stage_ == Stage::Setup) {
     finish(LifetimeResult::Error, "interrupted before the measurement started", now);
     return;
@@ -328,7 +295,7 @@ void LifetimeProbe::forget(uint32_t index, bool checks_only) {
 void LifetimeProbe::tick(uint64_t now) {
   if (finished_) return;
   if (now >= deadline_ms_) {
-    note("the run reached its time bound (" + shown(deadline_ms_ - start_ms_) + " s)");
+    note("the run reached its time bound (" + shown_seconds(deadline_ms_ - start_ms_) + " s)");
     if (stage_ == Stage::Setup) finish(LifetimeResult::Unreachable, "no answer within the time bound", now);
     else conclude(now, "the time bound");
     return;
@@ -501,164 +468,189 @@ void LifetimeProbe::on_datagram(LifetimeSocket socket, const Endpoint& from, std
   on_answer(p, socket, m, now);
 }
 
+// An answer to one of our requests, decoded once for the handler of its kind.
+struct LifetimeProbe::Answer {
+  const stun::Message& msg;
+  bool error = false;                 // an error response
+  std::optional<stun::ErrorCode> ec;  // error: its ERROR-CODE (nullopt: missing or malformed)
+  bool bad = false;                   // success: the address attribute present does not decode
+  std::optional<Endpoint> mapped;     // success: XOR-MAPPED-ADDRESS, else MAPPED-ADDRESS
+};
+
 void LifetimeProbe::on_answer(const Pending& p, LifetimeSocket socket, const stun::Message& m, uint64_t now) {
   const bool error = m.cls() == stun::Class::Error;
-  std::optional<stun::ErrorCode> ec = error ? error_of(m) : std::nullopt;
   bool bad = false;
   std::optional<Endpoint> mapped = error ? std::nullopt : mapped_of(m, bad);
-  auto malformed = [&] {
-    malformed_seen_ = true;
-    ++report_.ignored_datagrams;
-  };
-  auto take_software = [&] {
-    if (!report_.software.empty()) return;
-    if (const stun::RawAttribute* s = m.find(stun::attr::Software))
-      if (auto v = stun::Text::decode(s->value, stun::kMaxSoftware)) report_.software = clean_text(v->value);
-  };
-  auto refused = [&] {
-    report_.error_code = ec->code;
-    report_.error_reason = clean_text(ec->reason);
-    finish(LifetimeResult::Error, "the server refused a Binding request (" + error_text(*ec) + ")", now);
-  };
-
+  const Answer a{m, error, error ? error_of(m) : std::nullopt, bad, std::move(mapped)};
   switch (p.kind) {
-    case Kind::CheckerBinding: {
-      if (socket != kCheckerSocket || stage_ != Stage::Setup || report_.checker_mapped) {
-        ++report_.ignored_datagrams;
-        return;
-      }
-      if (error ? !ec : (bad || !mapped)) return malformed();
-      last_answer_ms_ = now;
-      if (error) return refused();
-      take_software();
-      report_.checker_mapped = mapped;
-      checker_binding_.active = false;
-      setup_progress(now);
+    case Kind::CheckerBinding: return on_checker_binding(socket, a, now);
+    case Kind::TrialBinding: return on_trial_binding(p, socket, a, now);
+    case Kind::Check: return on_check(p, socket, a, now);
+    case Kind::Liveness: return on_liveness(p, socket, now);
+  }
+}
+
+void LifetimeProbe::malformed() {
+  malformed_seen_ = true;
+  ++report_.ignored_datagrams;
+}
+
+void LifetimeProbe::take_software(const stun::Message& m) {
+  if (!report_.software.empty()) return;
+  if (const stun::RawAttribute* s = m.find(stun::attr::Software))
+    if (auto v = stun::Text::decode(s->value, stun::kMaxSoftware)) report_.software = clean_text(v->value);
+}
+
+void LifetimeProbe::refused(const stun::ErrorCode& ec, uint64_t now) {
+  report_.error_code = ec.code;
+  report_.error_reason = clean_text(ec.reason);
+  finish(LifetimeResult::Error, "the server refused a Binding request (" + error_text(ec) + ")", now);
+}
+
+// The checker's (Y's) own Binding: its mapped address.
+void LifetimeProbe::on_checker_binding(LifetimeSocket socket, const Answer& a, uint64_t now) {
+  if (socket != kCheckerSocket || stage_ != Stage::Setup || report_.checker_mapped) {
+    ++report_.ignored_datagrams;
+    return;
+  }
+  if (a.error ? !a.ec : (a.bad || !a.mapped)) return malformed();
+  last_answer_ms_ = now;
+  if (a.error) return refused(*a.ec, now);
+  take_software(a.msg);
+  report_.checker_mapped = a.mapped;
+  checker_binding_.active = false;
+  setup_progress(now);
+}
+
+// A trial socket's (X's) Binding: its mapping is made, the silence starts (or the flow is warmed first).
+void LifetimeProbe::on_trial_binding(const Pending& p, LifetimeSocket socket, const Answer& a, uint64_t now) {
+  Trial& t = trials_[p.trial];
+  if (socket != t.socket) {
+    ++report_.ignored_datagrams;
+    return;
+  }
+  if (a.error ? !a.ec : (a.bad || !a.mapped)) return malformed();
+  last_answer_ms_ = now;
+  if (t.phase == Phase::Silent && !a.error) {  // a late answer to a retransmission: it re-armed the timer
+    t.quiet_since_ms = now;
+    schedule_check(t);
+    return;
+  }
+  if (t.phase != Phase::Binding) {
+    ++report_.ignored_datagrams;
+    return;
+  }
+  if (a.error) return refused(*a.ec, now);
+  take_software(a.msg);
+  t.binding.active = false;
+  const uint32_t rtt = clamp32(now - p.sent_ms);
+  if (++t.bindings == 1) {
+    t.mapped = a.mapped;
+    t.rtt_ms = rtt;
+    binding_failures_in_a_row_ = 0;
+  } else if (*a.mapped != *t.mapped) {
+    note("a mapping changed between the two Bindings of an established flow (" + t.mapped->to_string() + " then " +
+         a.mapped->to_string() + ")");
+    t.mapped = a.mapped;
+  }
+  if (cfg_.established && t.bindings == 1) {
+    t.phase = Phase::Warming;
+    t.warm_at_ms = now + cfg_.established_after_ms;
+    return;
+  }
+  t.phase = Phase::Silent;
+  t.quiet_since_ms = now;
+  schedule_check(t);
+  if (t.control) {
+    report_.local = t.local;
+    report_.mapped = t.mapped;
+    report_.rtt_ms = t.rtt_ms;
+    report_.no_nat = t.local && *t.local == *t.mapped;
+    setup_progress(now);
+  } else if (report_.checker_mapped && t.mapped->address != report_.checker_mapped->address) {
+    finish(LifetimeResult::NotDelivered,
+           "the NAT mapped one socket to " + t.mapped->address.to_string() + " and another to " +
+               report_.checker_mapped->address.to_string() +
+               " (several public IPs, no paired pooling): answers to RESPONSE-PORT cannot reach it",
+           now);
+  }
+}
+
+// A RESPONSE-PORT check: answered at X, the mapping survived; answered at Y, see on_check_at_checker.
+void LifetimeProbe::on_check(const Pending& p, LifetimeSocket socket, const Answer& a, uint64_t now) {
+  Trial& t = trials_[p.trial];
+  if ((t.phase != Phase::Checking && t.phase != Phase::Liveness) || p.attempt >= t.attempts.size()) {
+    ++report_.ignored_datagrams;
+    return;
+  }
+  if (socket == t.socket) {
+    // The answer Y asked for, at X: the mapping was still there. Errors go to Y, not here.
+    if (a.error) {
+      ++report_.ignored_datagrams;
       return;
     }
-    case Kind::TrialBinding: {
-      Trial& t = trials_[p.trial];
-      if (socket != t.socket) {
-        ++report_.ignored_datagrams;
-        return;
-      }
-      if (error ? !ec : (bad || !mapped)) return malformed();
-      last_answer_ms_ = now;
-      if (t.phase == Phase::Silent && !error) {  // a late answer to a retransmission: it re-armed the timer
-        t.quiet_since_ms = now;
-        schedule_check(t);
-        return;
-      }
-      if (t.phase != Phase::Binding) {
-        ++report_.ignored_datagrams;
-        return;
-      }
-      if (error) return refused();
-      take_software();
-      t.binding.active = false;
-      const uint32_t rtt = clamp32(now - p.sent_ms);
-      if (++t.bindings == 1) {
-        t.mapped = mapped;
-        t.rtt_ms = rtt;
-        binding_failures_in_a_row_ = 0;
-      } else if (*mapped != *t.mapped) {
-        note("a mapping changed between the two Bindings of an established flow (" + t.mapped->to_string() + " then " +
-             mapped->to_string() + ")");
-        t.mapped = mapped;
-      }
-      if (cfg_.established && t.bindings == 1) {
-        t.phase = Phase::Warming;
-        t.warm_at_ms = now + cfg_.established_after_ms;
-        return;
-      }
-      t.phase = Phase::Silent;
-      t.quiet_since_ms = now;
-      schedule_check(t);
-      if (t.control) {
-        report_.local = t.local;
-        report_.mapped = t.mapped;
-        report_.rtt_ms = t.rtt_ms;
-        report_.no_nat = t.local && *t.local == *t.mapped;
-        setup_progress(now);
-      } else if (report_.checker_mapped && t.mapped->address != report_.checker_mapped->address) {
-        finish(LifetimeResult::NotDelivered,
-               "the NAT mapped one socket to " + t.mapped->address.to_string() + " and another to " +
-                   report_.checker_mapped->address.to_string() +
-                   " (several public IPs, no paired pooling): answers to RESPONSE-PORT cannot reach it",
-               now);
-      }
-      return;
-    }
-    case Kind::Check: {
-      Trial& t = trials_[p.trial];
-      if ((t.phase != Phase::Checking && t.phase != Phase::Liveness) || p.attempt >= t.attempts.size()) {
-        ++report_.ignored_datagrams;
-        return;
-      }
-      if (socket == t.socket) {
-        // The answer Y asked for, at X: the mapping was still there. Errors go to Y, not here.
-        if (error) {
-          ++report_.ignored_datagrams;
-          return;
-        }
-        last_answer_ms_ = now;
-        decide(p.trial, true, gap_of(t.quiet_since_ms, t.rtt_ms, t.attempts[p.attempt].sent_ms), now);
-        return;
-      }
-      if (socket != kCheckerSocket) {
-        ++report_.ignored_datagrams;
-        return;
-      }
-      if (error && !ec) return malformed();
-      if (!error && bad) return malformed();
-      last_answer_ms_ = now;
-      Attempt& a = t.attempts[p.attempt];
-      if (error) {
-        if (is_rate_limit(*ec)) {
-          if (!a.inconclusive) ++report_.rate_limited;
-          a.inconclusive = true;
-          return;
-        }
-        report_.error_code = ec->code;
-        report_.error_reason = clean_text(ec->reason);
-        finish(LifetimeResult::Unsupported,
-               ec->code == 420 ? "the server does not support RESPONSE-PORT (" + error_text(*ec) +
-                                     "): it needs RFC 5780 (Turnpike: nat_discovery; coturn: two listening IPs)"
-                               : "the server refused the RESPONSE-PORT request (" + error_text(*ec) + ")",
-               now);
-        return;
-      }
-      // A success at Y. If it shows Y on X's public address and port, the NAT handed X's port on
-      // to Y: X's mapping was gone.
-      if (mapped && t.mapped && *mapped == *t.mapped && !t.control) {
-        note("the NAT reused an expired mapping's public port for a new socket");
-        decide(p.trial, false, gap_of(t.quiet_since_ms, t.rtt_ms, a.sent_ms), now);
-        return;
-      }
-      if (t.control) {
-        finish(LifetimeResult::Unsupported,
-               "the server ignores RESPONSE-PORT: it answered the requesting socket, not the port asked for", now);
-        return;
-      }
-      note("the server answered some RESPONSE-PORT requests to the requesting socket instead of the port asked for "
-           "(a rate limit?); those checks were repeated");
+    last_answer_ms_ = now;
+    decide(p.trial, true, gap_of(t.quiet_since_ms, t.rtt_ms, t.attempts[p.attempt].sent_ms), now);
+    return;
+  }
+  if (socket != kCheckerSocket) {
+    ++report_.ignored_datagrams;
+    return;
+  }
+  if (a.error && !a.ec) return malformed();
+  if (!a.error && a.bad) return malformed();
+  last_answer_ms_ = now;
+  on_check_at_checker(p, a, now);
+}
+
+// A check answered to Y itself: refused (rate limit, no RESPONSE-PORT), or not sent on to X's port.
+void LifetimeProbe::on_check_at_checker(const Pending& p, const Answer& ans, uint64_t now) {
+  Trial& t = trials_[p.trial];
+  Attempt& a = t.attempts[p.attempt];
+  if (ans.error) {
+    const stun::ErrorCode& ec = *ans.ec;
+    if (is_rate_limit(ec)) {
+      if (!a.inconclusive) ++report_.rate_limited;
       a.inconclusive = true;
       return;
     }
-    case Kind::Liveness: {
-      Trial& t = trials_[p.trial];
-      if (socket != kCheckerSocket || t.phase != Phase::Liveness) {
-        ++report_.ignored_datagrams;
-        return;
-      }
-      last_answer_ms_ = now;
-      // The server is alive, so the silence at X was an expiry.
-      auto silent = std::find_if(t.attempts.begin(), t.attempts.end(), conclusive);
-      uint64_t sent = silent != t.attempts.end() ? silent->sent_ms : t.attempts.front().sent_ms;
-      decide(p.trial, false, gap_of(t.quiet_since_ms, t.rtt_ms, sent), now);
-      return;
-    }
+    report_.error_code = ec.code;
+    report_.error_reason = clean_text(ec.reason);
+    finish(LifetimeResult::Unsupported,
+           ec.code == 420 ? "the server does not support RESPONSE-PORT (" + error_text(ec) +
+                                "): it needs RFC 5780 (Turnpike: nat_discovery; coturn: two listening IPs)"
+                          : "the server refused the RESPONSE-PORT request (" + error_text(ec) + ")",
+           now);
+    return;
   }
+  // A success at Y. If it shows Y on X's public address and port, the NAT handed X's port on
+  // to Y: X's mapping was gone.
+  if (ans.mapped && t.mapped && *ans.mapped == *t.mapped && !t.control) {
+    note("the NAT reused an expired mapping's public port for a new socket");
+    decide(p.trial, false, gap_of(t.quiet_since_ms, t.rtt_ms, a.sent_ms), now);
+    return;
+  }
+  if (t.control) {
+    finish(LifetimeResult::Unsupported,
+           "the server ignores RESPONSE-PORT: it answered the requesting socket, not the port asked for", now);
+    return;
+  }
+  note("the server answered some RESPONSE-PORT requests to the requesting socket instead of the port asked for "
+       "(a rate limit?); those checks were repeated");
+  a.inconclusive = true;
+}
+
+// The liveness Binding at Y, after a check got no answer at X: the server is alive, so that was an expiry.
+void LifetimeProbe::on_liveness(const Pending& p, LifetimeSocket socket, uint64_t now) {
+  Trial& t = trials_[p.trial];
+  if (socket != kCheckerSocket || t.phase != Phase::Liveness) {
+    ++report_.ignored_datagrams;
+    return;
+  }
+  last_answer_ms_ = now;
+  auto silent = std::find_if(t.attempts.begin(), t.attempts.end(), conclusive);
+  uint64_t sent = silent != t.attempts.end() ? silent->sent_ms : t.attempts.front().sent_ms;
+  decide(p.trial, false, gap_of(t.quiet_since_ms, t.rtt_ms, sent), now);
 }
 
 void LifetimeProbe::setup_progress(uint64_t now) {
@@ -699,24 +691,24 @@ void LifetimeProbe::decide(uint32_t index, bool survived, uint32_t gap_ms, uint6
   report_.trials.push_back(LifetimeTrial{gap_ms, survived, t.local, t.mapped, t.requests, now - start_ms_});
   end_trial(index, now);
   const auto [lo, hi] = bracket_of(report_.trials);
-  std::string s = "gap " + shown(gap_ms) + " s: " + (survived ? "survived" : "expired");
+  std::string s = "gap " + shown_seconds(gap_ms) + " s: " + (survived ? "survived" : "expired");
   if (!survived && gap_ms <= lo) {
-    s += ", though one of " + shown(lo) + " s survived (a lost answer, or a timer that varies); ignored";
+    s += ", though one of " + shown_seconds(lo) + " s survived (a lost answer, or a timer that varies); ignored";
     if (!inconsistent_noted_) {
       inconsistent_noted_ = true;
-      note("trials disagree: a mapping expired after " + shown(gap_ms) +
-           " s of silence while another survived " + shown(lo) +
+      note("trials disagree: a mapping expired after " + shown_seconds(gap_ms) +
+           " s of silence while another survived " + shown_seconds(lo) +
            " s; survival counts (an answer is proof, a missing one may be a lost packet)");
     }
   } else if (hi) {
-    s += "; searching " + shown(lo) + ".." + shown(*hi) + " s";
+    s += "; searching " + shown_seconds(lo) + ".." + shown_seconds(*hi) + " s";
   } else {
-    s += "; the timeout is longer than " + shown(lo) + " s";
+    s += "; the timeout is longer than " + shown_seconds(lo) + " s";
   }
   say(s);
   if (!survived && gap_ms <= cfg_.min_ms && lo == 0 && !below_min_noted_) {
     below_min_noted_ = true;
-    note("mappings expired after the shortest gap of the first round (--min " + shown(cfg_.min_ms) +
+    note("mappings expired after the shortest gap of the first round (--min " + shown_seconds(cfg_.min_ms) +
          " s); the search went below it");
   }
 }
@@ -733,7 +725,7 @@ void LifetimeProbe::fail_trial(uint32_t index, const std::string& why, uint64_t 
   const uint32_t gap = trials_[index].gap_ms;
   ++report_.failed_trials;
   end_trial(index, now);
-  say("gap " + shown(gap) + " s: " + why + "; trying again");
+  say("gap " + shown_seconds(gap) + " s: " + why + "; trying again");
   // Back in the queue; plan() drops it if it no longer matters.
   queued_.insert(std::upper_bound(queued_.begin(), queued_.end(), gap), gap);
 }
@@ -807,7 +799,7 @@ void LifetimeProbe::plan(uint64_t now) {
         if (g > lo && g < *top && (gaps.empty() || g > gaps.back())) gaps.push_back(static_cast<uint32_t>(g));
       }
       if (!gaps.empty()) {
-        say("searching " + shown(lo) + ".." + shown(*top) + " s" + (hi ? "" : " (ahead of its answer)") +
+        say("searching " + shown_seconds(lo) + ".." + shown_seconds(*top) + " s" + (hi ? "" : " (ahead of its answer)") +
             ": trying " + gap_list(gaps));
         launch(gaps, now);
       }
@@ -821,15 +813,15 @@ void LifetimeProbe::conclude(uint64_t now, const std::string& why) {
   if (hi) {
     if (*hi - lo > cfg_.precision_ms)
       note("stopped by " + (why.empty() ? std::string("a bound") : why) + " before reaching the precision asked for (" +
-           shown(cfg_.precision_ms) + " s): the timeout is between " + shown(lo) + " and " +
-           shown(*hi) + " s");
+           shown_seconds(cfg_.precision_ms) + " s): the timeout is between " + shown_seconds(lo) + " and " +
+           shown_seconds(*hi) + " s");
     finish(LifetimeResult::Measured, "", now);
   } else if (lo >= cfg_.max_ms) {
     finish(LifetimeResult::LongerThanMax, "", now);
   } else {
     finish(LifetimeResult::Error,
            "no conclusion (stopped by " + (why.empty() ? std::string("a bound") : why) + "): " +
-               (lo ? "mappings survived " + shown(lo) + " s of silence and no longer gap was decided"
+               (lo ? "mappings survived " + shown_seconds(lo) + " s of silence and no longer gap was decided"
                    : "no gap was decided"),
            now);
   }
@@ -854,184 +846,12 @@ void LifetimeProbe::finish(LifetimeResult result, const std::string& error, uint
   make_lifetime_verdict(report_);
   switch (result) {
     case LifetimeResult::Measured:
-      say("timeout between " + shown(lo) + " and " + shown(*hi) + " s: ~" +
-          shown(*report_.timeout_ms) + " s");
+      say("timeout between " + shown_seconds(lo) + " and " + shown_seconds(*hi) + " s: ~" +
+          shown_seconds(*report_.timeout_ms) + " s");
       break;
-    case LifetimeResult::LongerThanMax: say("a mapping survived " + shown(lo) + " s: longer than max"); break;
+    case LifetimeResult::LongerThanMax: say("a mapping survived " + shown_seconds(lo) + " s: longer than max"); break;
     default: say("no result: " + error); break;
   }
-}
-
-// --- Verdict, JSON, text ---
-
-namespace {
-// "~5.1 s", "~42 s", "~300 s (5 minutes)".
-std::string approx(uint32_t ms) {
-  char buf[64];
-  if (ms < 10000) std::snprintf(buf, sizeof buf, "~%.1f s", ms / 1000.0);
-  else std::snprintf(buf, sizeof buf, "~%u s", (ms + 500) / 1000);
-  std::string s = buf;
-  if (ms >= 120000) {
-    std::snprintf(buf, sizeof buf, " (%.3g minutes)", ms / 60000.0);
-    s += buf;
-  }
-  return s;
-}
-
-// What a mapping timeout of `ms` means for media, after "... of silence".
-std::string consequence(uint32_t ms) {
-  if (ms < 6000)
-    return ": shorter than ICE consent checks (every 4-6 s), so even WebRTC calls can lose their path when media "
-           "pauses (mute, hold); keepalives must come more often than that, and the NAT's UDP timeout should be "
-           "raised";
-  if (ms < 120000)
-    return ": media keepalives must come more often than that; WebRTC calls are fine (TURN/ICE consent checks "
-           "every 5 s keep the mapping), but quieter UDP (SIP over UDP, RTP on hold without keepalives, an idle "
-           "TURN allocation) loses its mapping";
-  if (ms < 300000)
-    return ": calls and usual keepalives are fine; an idle TURN allocation (permissions refreshed every 4-5 "
-           "minutes) can lose its mapping between refreshes";
-  return ": calls, keepalives and idle TURN allocations (refreshed every few minutes) all keep their mapping";
-}
-
-// The same for "at least `ms`" (longer than max).
-std::string consequence_at_least(uint32_t ms) {
-  if (ms >= 300000) return consequence(ms);
-  if (ms >= 120000)
-    return ": calls and usual keepalives are fine (RFC 4787 asks for at least 2 minutes); whether idle TURN "
-           "allocations keep theirs, a larger --max tells";
-  if (ms >= 6000)
-    return ": WebRTC calls are fine (ICE consent checks every 5 s keep the mapping); whether quieter UDP keeps "
-           "it, a larger --max tells";
-  return ": a larger --max tells more";
-}
-
-bool near(uint32_t ms, uint32_t target_s) {
-  return ms + 1500 >= target_s * 1000 && ms <= target_s * 1000 + 1500;
-}
-}  // namespace
-
-void make_lifetime_verdict(LifetimeReport& r) {
-  const std::string flows = r.established ? "UDP mappings of established flows" : "UDP mappings";
-  switch (r.result) {
-    case LifetimeResult::Measured: {
-      const uint32_t t = r.timeout_ms.value_or(0);
-      r.verdict = r.no_nat ? "no NAT in front, but something (a stateful firewall) forgets UDP flows after " +
-                                 approx(t) + " of silence" + consequence(t)
-                           : flows + " expire after " + approx(t) + " of silence" + consequence(t);
-      if (t < 120000)
-        r.notes.push_back("RFC 4787 (REQ-5) asks that a NAT's UDP mapping timer not expire in less than 2 minutes");
-      if (near(t, 30) && !r.established)
-        r.notes.push_back("~30 s is Linux conntrack's nf_conntrack_udp_timeout default, which covers flows that "
-                          "exchanged a packet or two; flows with ongoing two-way traffic get "
-                          "nf_conntrack_udp_timeout_stream (120 s by default): measure that with --established");
-      if (near(t, 120) && r.established)
-        r.notes.push_back("~120 s is Linux conntrack's nf_conntrack_udp_timeout_stream default");
-      if (t < r.min_ms)
-        r.notes.push_back("the timeout is shorter than --min (" + shown(r.min_ms) + " s)");
-      break;
-    }
-    case LifetimeResult::LongerThanMax:
-      if (r.no_nat)
-        r.verdict = "no NAT in front, and no firewall forgot the flow within " + approx(r.max_ms) +
-                    " of silence: nothing expires here";
-      else
-        r.verdict = flows + " survive at least " + approx(r.max_ms) + " of silence (longer than max)" +
-                    consequence_at_least(r.max_ms);
-      if (r.max_ms < 300000)
-        r.notes.push_back("only gaps up to " + shown(r.max_ms) +
-                          " s were tried: run with a larger --max (e.g. 600) for the whole picture");
-      break;
-    default:
-      r.verdict = "no result: " + r.error;
-      break;
-  }
-}
-
-namespace {
-nlohmann::ordered_json ep(const std::optional<Endpoint>& e) {
-  return e ? nlohmann::ordered_json(e->to_string()) : nlohmann::ordered_json(nullptr);
-}
-double secs(uint64_t ms) { return static_cast<double>(ms) / 1000.0; }
-}  // namespace
-
-nlohmann::ordered_json to_json(const LifetimeReport& r) {
-  nlohmann::ordered_json trials = nlohmann::ordered_json::array();
-  for (const LifetimeTrial& t : r.trials)
-    trials.push_back({{"gap_seconds", secs(t.gap_ms)},
-                      {"survived", t.survived},
-                      {"local", ep(t.local)},
-                      {"mapped", ep(t.mapped)},
-                      {"requests", t.requests},
-                      {"at_seconds", secs(t.at_ms)}});
-  nlohmann::ordered_json err = nullptr;
-  if (r.error_code) err = {{"code", *r.error_code}, {"reason", r.error_reason}};
-  return {
-      {"server", r.server.to_string()},
-      {"timeout_seconds", r.timeout_ms ? nlohmann::ordered_json(secs(*r.timeout_ms)) : nlohmann::ordered_json(nullptr)},
-      {"result", to_string(r.result)},
-      {"verdict", r.verdict},
-      {"notes", r.notes},
-      {"lower_bound_seconds", secs(r.lower_ms)},
-      {"upper_bound_seconds", r.upper_ms ? nlohmann::ordered_json(secs(*r.upper_ms)) : nlohmann::ordered_json(nullptr)},
-      {"min_seconds", secs(r.min_ms)},
-      {"max_seconds", secs(r.max_ms)},
-      {"precision_seconds", secs(r.precision_ms)},
-      {"established", r.established},
-      {"elapsed_seconds", secs(r.elapsed_ms)},
-      {"local", ep(r.local)},
-      {"mapped", ep(r.mapped)},
-      {"checker_mapped", ep(r.checker_mapped)},
-      {"no_nat", r.no_nat},
-      {"software", r.software.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.software)},
-      {"rtt_ms", r.rtt_ms ? nlohmann::ordered_json(*r.rtt_ms) : nlohmann::ordered_json(nullptr)},
-      {"error", r.error.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.error)},
-      {"error_code", err},
-      {"trials", trials},
-      {"cancelled_trials", r.cancelled_trials},
-      {"failed_trials", r.failed_trials},
-      {"rate_limited", r.rate_limited},
-      {"requests", r.requests},
-      {"ignored_datagrams", r.ignored_datagrams},
-  };
-}
-
-std::string to_text(const LifetimeReport& r) {
-  std::string out;
-  auto line = [&](const char* label, const std::string& value) { append_field(out, label, value); };
-  out += "UDP mapping lifetime (RFC 5780 4.6) via " + r.server.to_string() + "\n";
-  line("server", r.server.to_string() + (r.software.empty() ? "" : " \"" + r.software + "\""));
-  line("local", r.local ? r.local->to_string() : "-");
-  line("mapped", r.mapped ? r.mapped->to_string() + (r.no_nat ? " (no NAT)" : "") : "-");
-  switch (r.result) {
-    case LifetimeResult::Measured:
-      line("timeout", "~" + shown(r.timeout_ms.value_or(0)) + " s (a mapping survived " +
-                          shown(r.lower_ms) + " s of silence, none " + shown(r.upper_ms.value_or(0)) +
-                          " s)");
-      break;
-    case LifetimeResult::LongerThanMax:
-      line("timeout", "longer than max (a mapping survived " + shown(r.lower_ms) + " s of silence)");
-      break;
-    default: line("result", std::string(to_string(r.result)) + ": " + r.error); break;
-  }
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "gaps %s..%s s to %s s%s, %zu trials (%u cancelled, %u failed) in %s s",
-                shown(r.min_ms).c_str(), shown(r.max_ms).c_str(), shown(r.precision_ms).c_str(),
-                r.established ? ", established flows" : "", r.trials.size(), r.cancelled_trials, r.failed_trials,
-                shown(r.elapsed_ms / 100 * 100).c_str());
-  line("searched", buf);
-  out += "\nverdict: " + r.verdict + "\n";
-  for (const std::string& n : r.notes) out += "  - " + n + "\n";
-  if (!r.trials.empty()) {
-    out += "\ntrials (as decided):\n";
-    for (const LifetimeTrial& t : r.trials) {
-      std::snprintf(buf, sizeof buf, "  gap %-10s %-9s at %6s s  mapped %s\n", (shown(t.gap_ms) + " s").c_str(),
-                    t.survived ? "survived" : "expired", shown(t.at_ms / 100 * 100).c_str(),
-                    t.mapped ? t.mapped->to_string().c_str() : "-");
-      out += buf;
-    }
-  }
-  return out;
 }
 
 }  // namespace diag

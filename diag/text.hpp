@@ -1,4 +1,4 @@
-// Plain-text report layout shared by turnpike-diag's reports (nat_report, lifetime_probe).
+// Plain-text report layout shared by turnpike-diag's reports (nat_report, lifetime_report).
 #pragma once
 #include <cstdio>
 #include <string>
