@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/json_text.hpp"
+#include "common/sockaddr.hpp"
 #include "server/admin.hpp"
 #include "server/allocation_record.hpp"
 #include "server/config.hpp"
@@ -45,21 +46,8 @@ const char* kUsage =
 // first binding the listener address exclusively.
 void probe_exclusive(const turnpike::Config& c) {
   for (const auto& l : c.all_listeners()) {
-    sockaddr_storage ss{};
-    socklen_t len;
-    if (l.endpoint.address.is_v4()) {
-      auto* s = reinterpret_cast<sockaddr_in*>(&ss);
-      s->sin_family = AF_INET;
-      s->sin_port = htons(l.endpoint.port);
-      std::memcpy(&s->sin_addr, l.endpoint.address.bytes.data(), 4);
-      len = sizeof(sockaddr_in);
-    } else {
-      auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
-      s->sin6_family = AF_INET6;
-      s->sin6_port = htons(l.endpoint.port);
-      std::memcpy(&s->sin6_addr, l.endpoint.address.bytes.data(), 16);
-      len = sizeof(sockaddr_in6);
-    }
+    sockaddr_storage ss;
+    socklen_t len = turnpike::to_sockaddr(l.endpoint, ss);
     bool stream = l.transport == turn::Transport::Tcp || l.transport == turn::Transport::Tls;
     int fd = ::socket(ss.ss_family, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
     int one = 1;

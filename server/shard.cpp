@@ -15,7 +15,7 @@
 #include "server/allocation_record.hpp"
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
-#include "server/sockaddr.hpp"
+#include "common/sockaddr.hpp"
 #include "turn/crypto.hpp"
 
 namespace turnpike {
