@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/json_text.hpp"  // strings from the wire (SOFTWARE, reason phrases) may not be UTF-8
+#include "common/sockaddr.hpp"
 #include "diag/cli.hpp"
 #include "diag/http_post.hpp"
 #include "diag/lifetime_probe.hpp"
@@ -48,34 +49,8 @@ uint64_t now_ms() {
                                    .count());
 }
 
-socklen_t to_sockaddr(const Endpoint& ep, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof ss);
-  if (ep.address.is_v4()) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(ep.port);
-    std::memcpy(&sin->sin_addr, ep.address.bytes.data(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  sin6->sin6_family = AF_INET6;
-  sin6->sin6_port = htons(ep.port);
-  std::memcpy(&sin6->sin6_addr, ep.address.bytes.data(), 16);
-  return sizeof(sockaddr_in6);
-}
-
-std::optional<Endpoint> from_sockaddr(const sockaddr_storage& ss) {
-  if (ss.ss_family == AF_INET) {
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
-    return Endpoint{IpAddress::v4(reinterpret_cast<const uint8_t*>(&sin->sin_addr)), ntohs(sin->sin_port)};
-  }
-  if (ss.ss_family == AF_INET6) {
-    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    return Endpoint{IpAddress::v6(reinterpret_cast<const uint8_t*>(&sin6->sin6_addr)).unmapped(),
-                    ntohs(sin6->sin6_port)};
-  }
-  return std::nullopt;
-}
+using turnpike::from_sockaddr;
+using turnpike::to_sockaddr;
 
 int family_of(const IpAddress& a) { return a.is_v4() ? AF_INET : AF_INET6; }
 

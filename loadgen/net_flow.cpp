@@ -9,6 +9,7 @@
 
 #include <openssl/err.h>
 
+#include "common/sockaddr.hpp"
 #include "loadgen/net_driver.hpp"
 
 namespace loadgen::net {
@@ -47,19 +48,7 @@ bool resolve(const std::string& host, uint16_t port, bool stream, int family, So
 
 SockAddr to_sockaddr(const turn::IpAddress& a, uint16_t port) {
   SockAddr s;
-  if (a.is_v4()) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&s.ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    std::memcpy(&in->sin_addr, a.bytes.data(), 4);
-    s.len = sizeof(sockaddr_in);
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&s.ss);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    std::memcpy(&in6->sin6_addr, a.bytes.data(), 16);
-    s.len = sizeof(sockaddr_in6);
-  }
+  s.len = turnpike::to_sockaddr(turn::Endpoint{a, port}, s.ss);
   return s;
 }
 

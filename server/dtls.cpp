@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 #include "server/log.hpp"
-#include "server/sockaddr.hpp"
+#include "common/sockaddr.hpp"
 #include "turn/crypto.hpp"
 
 namespace turnpike {

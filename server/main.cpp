@@ -5,8 +5,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <functional>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
@@ -17,12 +15,17 @@
 #include <vector>
 
 #include "common/json_text.hpp"
+#include "common/sockaddr.hpp"
 #include "server/admin.hpp"
 #include "server/allocation_record.hpp"
 #include "server/config.hpp"
+#include "server/ice_servers.hpp"
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
+#include "server/metrics.hpp"
+#include "server/reload.hpp"
 #include "server/sfu_host.hpp"
+#include "server/sfu_policy.hpp"
 #include "sfu/token.hpp"
 #include "server/shard.hpp"
 
@@ -43,21 +46,8 @@ const char* kUsage =
 // first binding the listener address exclusively.
 void probe_exclusive(const turnpike::Config& c) {
   for (const auto& l : c.all_listeners()) {
-    sockaddr_storage ss{};
-    socklen_t len;
-    if (l.endpoint.address.is_v4()) {
-      auto* s = reinterpret_cast<sockaddr_in*>(&ss);
-      s->sin_family = AF_INET;
-      s->sin_port = htons(l.endpoint.port);
-      std::memcpy(&s->sin_addr, l.endpoint.address.bytes.data(), 4);
-      len = sizeof(sockaddr_in);
-    } else {
-      auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
-      s->sin6_family = AF_INET6;
-      s->sin6_port = htons(l.endpoint.port);
-      std::memcpy(&s->sin6_addr, l.endpoint.address.bytes.data(), 16);
-      len = sizeof(sockaddr_in6);
-    }
+    sockaddr_storage ss;
+    socklen_t len = turnpike::to_sockaddr(l.endpoint, ss);
     bool stream = l.transport == turn::Transport::Tcp || l.transport == turn::Transport::Tls;
     int fd = ::socket(ss.ss_family, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -141,107 +131,11 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
     if (cfg.metrics_per_allocation) {
       per_allocation = snapshot_all(shards);
       if (!per_allocation) per_allocation.emplace();  // a shard did not answer: export none this time
-      auto& v = *per_allocation;
-      // The busiest first (most bytes relayed), so the cap keeps the allocations that matter.
-      auto busy = [](const turn::Allocation& a) { return a.stats.bytes_to_peer + a.stats.bytes_to_client; };
-      size_t keep = std::min<size_t>(v.size(), cfg.metrics_per_allocation_limit);
-      std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(keep), v.end(),
-                        [&](const turn::Allocation& x, const turn::Allocation& y) {
-                          return busy(x) != busy(y) ? busy(x) > busy(y) : x.id < y.id;
-                        });
-      omitted = v.size() - keep;
-      v.resize(keep);
+      omitted = keep_busiest(*per_allocation, cfg.metrics_per_allocation_limit);
     }
     return shared.metrics.render(cores, per_allocation ? &*per_allocation : nullptr, omitted, now().mono_ms);
   };
   return b;
-}
-
-// A transport address as it appears in a TURN/STUN URL (RFC 7064/7065): IPv6 in brackets.
-std::string url_host_port(const turn::Endpoint& ep) {
-  return ep.address.is_v4() ? ep.to_string() : "[" + ep.address.to_string() + "]:" + std::to_string(ep.port);
-}
-
-// The ICE servers a participant gets: this node's TURN listeners (or sfu.turn_urls), with TURN
-// REST credentials for the identity, valid for sfu.ice_credential_ttl.
-std::string ice_servers_json(const turnpike::Config& cfg, const std::string& identity) {
-  std::vector<std::string> turn_urls, stun_urls;
-  if (!cfg.sfu.turn_urls.empty()) {
-    for (const auto& u : cfg.sfu.turn_urls) (u.rfind("stun:", 0) == 0 ? stun_urls : turn_urls).push_back(u);
-  } else {
-    for (const auto& l : cfg.listen) {
-      turn::Endpoint ep = l.endpoint;
-      if (ep.address.is_unspecified()) {
-        bool found = false;
-        for (const auto& a : cfg.sfu.media_announce)
-          if (a.family == ep.address.family) { ep.address = a; found = true; break; }
-        if (!found) continue;
-      }
-      std::string hp = url_host_port(ep);
-      switch (l.transport) {
-        case turn::Transport::Udp:
-          turn_urls.push_back("turn:" + hp + "?transport=udp");
-          stun_urls.push_back("stun:" + hp);
-          // With RFC 5780 on, the primary's port alternate too: two mappings from one socket towards
-          // one IP's two ports show a port-dependent NAT (passive inference, docs/nat.md).
-          if (cfg.core.nat_discovery && l.endpoint == cfg.core.nat_discovery->primary)
-            stun_urls.push_back("stun:" + url_host_port(turn::Endpoint{ep.address, cfg.core.nat_discovery->alternate.port}));
-          break;
-        case turn::Transport::Tcp: turn_urls.push_back("turn:" + hp + "?transport=tcp"); break;
-        case turn::Transport::Tls: turn_urls.push_back("turns:" + hp + "?transport=tcp"); break;
-        case turn::Transport::Dtls: break;  // browsers do not speak TURN over DTLS
-      }
-    }
-  }
-  nlohmann::json servers = nlohmann::json::array();
-  if (!stun_urls.empty()) servers.push_back({{"urls", stun_urls}});
-  if (!turn_urls.empty() && !cfg.auth.rest_secrets.empty()) {
-    auto t = turnpike::now();
-    // A ':' in the identity would read as a region pin (`<expiry>:<user>:<region>`): the browser's
-    // TURN allocation would be judged by that region instead of its address.
-    std::string user = identity;
-    std::replace(user.begin(), user.end(), ':', '_');
-    std::string username = std::to_string(t.unix_s + cfg.sfu.ice_credential_ttl_s) + ":" + user;
-    servers.push_back({{"urls", turn_urls},
-                       {"username", username},
-                       {"credential", turn::rest_password(cfg.auth.rest_secrets.front(), username)}});
-  }
-  return turnpike::safe_dump(servers);
-}
-
-// Data residency for SFU media (docs/residency.md): a source that is one of our own TURN allocations
-// was judged by TURN at Allocate (address or pinned credential) and keeps that verdict; any other
-// source is judged by its address, as a TURN client would be, and a foreign one is sent to its
-// region's signalling URL (foreign_clients: redirect) or refused.
-sfu::EngineConfig::Admission sfu_admission(turnpike::SharedState& shared, const turn::Endpoint& from) {
-  using Verdict = sfu::EngineConfig::Admission::Verdict;
-  sfu::EngineConfig::Admission a;
-  auto regions = shared.regions();
-  if (!regions || !regions->enabled()) return a;
-  if (shared.relay_directory.is_relay_address(from.address))
-    if (auto t = shared.relay_directory.find(from)) {
-      a.via_own_relay = true;
-      a.region = t->client_region;
-      a.verdict = t->drift ? Verdict::Drift : Verdict::Serve;
-      return a;
-    }
-  auto d = regions->client(from.address, std::nullopt);
-  if (d.region) {
-    a.region = d.region->name;
-    a.signal_url = d.region->signal_url;
-  }
-  switch (d.verdict) {
-    case turn::RegionPolicy::Verdict::Serve: a.verdict = Verdict::Serve; break;
-    case turn::RegionPolicy::Verdict::Drift: a.verdict = Verdict::Drift; break;
-    case turn::RegionPolicy::Verdict::Redirect:
-    case turn::RegionPolicy::Verdict::Refuse:
-      a.verdict = d.region && !a.signal_url.empty() &&
-                          regions->config().foreign_clients == turn::ResidencyConfig::Foreign::Redirect
-                      ? Verdict::Redirect
-                      : Verdict::Refuse;
-      break;
-  }
-  return a;
 }
 
 sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::SharedState& shared) {
@@ -254,32 +148,15 @@ sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::Share
   e.max_retransmit_bytes_per_second = cfg.sfu.max_retransmit_bytes_per_second;
   e.max_retransmit_percent = cfg.sfu.max_retransmit_percent;
   e.start_unix_s = turnpike::now().unix_s;
-  e.ice_servers = [&cfg](const std::string& identity) { return ice_servers_json(cfg, identity); };
-  // The STUN addresses handed out, where literal: their srflx mappings are the passive evidence.
-  for (const auto& server : nlohmann::json::parse(ice_servers_json(cfg, "probe")))
-    for (const auto& u : server["urls"]) {
-      auto url = u.get<std::string>();
-      if (url.rfind("stun:", 0) != 0) continue;
-      std::string hp = url.substr(5, url.find('?') == std::string::npos ? std::string::npos : url.find('?') - 5);
-      auto ep = turn::Endpoint::parse(hp);
-      if (!ep) ep = turn::Endpoint::parse(hp + ":3478");  // RFC 7064: the default port
-      if (ep) e.stun_servers.push_back(*ep);
-    }
-  e.classify = [&shared](const turn::Endpoint& from) {
-    // Not one of our allocations: direct as far as the server can tell (the engine tells other TURN
-    // servers' relays apart by the client's own relay candidates).
-    if (!shared.relay_directory.is_relay_address(from.address)) return sfu::Path::Direct;
-    auto t = shared.relay_directory.find(from);
-    if (!t) return sfu::Path::Direct;
-    switch (t->transport) {
-      case turn::Transport::Udp: return sfu::Path::RelayUdp;
-      case turn::Transport::Tcp: return sfu::Path::RelayTcp;
-      case turn::Transport::Tls: return sfu::Path::RelayTls;
-      case turn::Transport::Dtls: return sfu::Path::RelayDtls;
-    }
-    return sfu::Path::RelayExternal;
+  e.ice_servers = [&cfg](const std::string& identity) {
+    return turnpike::ice_servers_json(cfg, identity, turnpike::now().unix_s);
   };
-  e.admit = [&shared](const turn::Endpoint& from) { return sfu_admission(shared, from); };
+  e.stun_servers = turnpike::stun_endpoints(cfg);
+  e.classify = [&shared](const turn::Endpoint& from) { return turnpike::classify_path(shared.relay_directory, from); };
+  e.admit = [&shared](const turn::Endpoint& from) {
+    auto regions = shared.regions();
+    return turnpike::sfu_admission(regions.get(), shared.relay_directory, from);
+  };
   return e;
 }
 
@@ -370,39 +247,9 @@ int run(turnpike::Config cfg, const std::string& config_path) {
     log::info("stopping", {log::num("signal", sig)});
     main_io.stop();
   });
-  // SIGHUP re-reads the TLS certificate and key; established connections and allocations stay.
-  boost::asio::signal_set hup(main_io, SIGHUP);
-  std::function<void()> wait_hup = [&] {
-    hup.async_wait([&](const boost::system::error_code& ec, int) {
-      if (ec) return;
-      if (!cfg.tls_cert.empty()) {
-        try {
-          shared->tls.set(TlsContexts::load(cfg.tls_cert, cfg.tls_key));
-          shared->set_dtls(make_dtls_context(cfg.tls_cert, cfg.tls_key));
-          log::info("tls_reloaded", {log::str("cert", cfg.tls_cert)});
-        } catch (const std::exception& e) {
-          log::error("tls_reload_failed", {log::str("error", e.what())});
-        }
-      }
-      // The residency catalog and policy too (docs/residency.md); a bad file changes nothing.
-      if (!config_path.empty()) {
-        try {
-          auto fresh = load_config_file(config_path);
-          if (fresh.region != cfg.region) throw ConfigError("region", "cannot change without a restart");
-          shared->set_regions(fresh.core.regions);
-          for (auto& s : shards) s->set_regions(fresh.core.regions);
-          // The SFU keeps the verdict TURN gave media through our own relays; shards end the
-          // allocations the new policy forbids on their own threads, which ends that media too.
-          if (sfu_host) sfu_host->residency_changed();
-          log::info("residency_reloaded", {log::num("regions", fresh.residency.regions.size())});
-        } catch (const std::exception& e) {
-          log::error("residency_reload_failed", {log::str("error", e.what())});
-        }
-      }
-      wait_hup();
-    });
-  };
-  wait_hup();
+  // SIGHUP re-reads the TLS certificate and key and the residency policy; connections and allocations stay.
+  Reload reload(main_io, cfg, config_path, *shared, shards, sfu_host.get());
+  reload.start();
   run_guarded(main_io, "main", [&shared] { shared->metrics.internal_error(Metrics::Component::Main); });
   if (sfu_host) sfu_host->stop();
   for (auto& s : shards) s->stop();
@@ -467,14 +314,14 @@ int token_command(const std::vector<std::string>& args) {
   claims.subscribe = subscribe;
   std::string token = sfu::token::encode(claims, cfg.sfu.token_keys.front());
   std::string scheme = cfg.sfu.signal_tls ? "s" : "";
-  std::string host = url_host_port(cfg.sfu.signal_listen);
+  std::string host = turnpike::url_host_port(cfg.sfu.signal_listen);
   nlohmann::json out = {
       {"token", token},
       {"room", room},
       {"identity", identity},
       {"region", cfg.region},
       {"expires", claims.exp},
-      {"ice_servers", nlohmann::json::parse(ice_servers_json(cfg, identity))},
+      {"ice_servers", nlohmann::json::parse(turnpike::ice_servers_json(cfg, identity, turnpike::now().unix_s))},
       {"signal_url", "ws" + scheme + "://" + host + "/signal"},
       {"demo_url", "http" + scheme + "://" + host + "/demo/#token=" + token},
   };

@@ -3,6 +3,7 @@
 #include "server/idle_timers.hpp"
 #include "sfu/signal_limits.hpp"
 
+#include <algorithm>
 #include <prometheus/text_serializer.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -618,6 +619,18 @@ std::vector<MetricFamily> Metrics::guard_families() const {
   for (size_t i = 0; i < site_overflow_.size(); ++i)
     add(overflow, {{"table", kTables[i]}}, static_cast<double>(site_overflow_[i].load(std::memory_order_relaxed)));
   return {errors, refused, unallocated, overflow};
+}
+
+size_t keep_busiest(std::vector<turn::Allocation>& v, size_t limit) {
+  auto busy = [](const turn::Allocation& a) { return a.stats.bytes_to_peer + a.stats.bytes_to_client; };
+  size_t keep = std::min<size_t>(v.size(), limit);
+  std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(keep), v.end(),
+                    [&](const turn::Allocation& x, const turn::Allocation& y) {
+                      return busy(x) != busy(y) ? busy(x) > busy(y) : x.id < y.id;
+                    });
+  size_t omitted = v.size() - keep;
+  v.resize(keep);
+  return omitted;
 }
 
 }  // namespace turnpike

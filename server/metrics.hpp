@@ -148,4 +148,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* sfu_signal_rejected_ = nullptr;
 };
 
+// The per-allocation metrics cut (metrics.per_allocation_limit): keeps the `limit` busiest
+// allocations of `v` (most bytes relayed; ties by id), busiest first, and returns how many it dropped.
+size_t keep_busiest(std::vector<turn::Allocation>& v, size_t limit);
+
 }  // namespace turnpike

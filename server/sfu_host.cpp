@@ -18,7 +18,7 @@
 
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
-#include "server/sockaddr.hpp"
+#include "common/sockaddr.hpp"
 #include "server/shard.hpp"
 
 namespace turnpike {

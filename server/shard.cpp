@@ -15,7 +15,7 @@
 #include "server/allocation_record.hpp"
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
-#include "server/sockaddr.hpp"
+#include "common/sockaddr.hpp"
 #include "turn/crypto.hpp"
 
 namespace turnpike {
@@ -32,86 +32,6 @@ turn::Now now() {
   using namespace std::chrono;
   int64_t wall_ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
   return {duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count(), wall_ms / 1000, wall_ms};
-}
-
-// ---------------------------------------------------------------------------------------------
-Reservations::~Reservations() {
-  for (auto& [_, e] : entries_) ::close(e.fd);
-}
-
-turn::stun::ReservationToken Reservations::put(int fd, const Endpoint& ep, int64_t until_ms) {
-  turn::stun::ReservationToken t;
-  turn::crypto::random_bytes(t.token);
-  std::lock_guard lock(mu_);
-  entries_[t.token] = {fd, ep, until_ms};
-  return t;
-}
-
-bool Reservations::take(const turn::stun::ReservationToken& t, int& fd, Endpoint& ep) {
-  std::lock_guard lock(mu_);
-  auto it = entries_.find(t.token);
-  if (it == entries_.end()) return false;
-  fd = it->second.fd;
-  ep = it->second.endpoint;
-  entries_.erase(it);
-  return true;
-}
-
-void Reservations::expire(int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (it->second.expires_ms <= now_ms) {
-      ::close(it->second.fd);
-      it = entries_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-void RelayDirectory::add(const Endpoint& bound, Entry e) {
-  std::lock_guard lock(mu_);
-  map_[bound] = std::move(e);
-}
-
-void RelayDirectory::remove(const Endpoint& bound) {
-  std::lock_guard lock(mu_);
-  map_.erase(bound);
-}
-
-std::optional<RelayDirectory::Entry> RelayDirectory::find(const Endpoint& bound) const {
-  std::lock_guard lock(mu_);
-  auto it = map_.find(bound);
-  if (it == map_.end()) return std::nullopt;
-  return it->second;
-}
-
-bool RelayDirectory::is_relay_address(const IpAddress& a) const {
-  for (const auto& r : addresses_)
-    if (r == a) return true;
-  return false;
-}
-
-// ---------------------------------------------------------------------------------------------
-void SharedState::connection_refused(ConnectionPolicy::Verdict v, const Endpoint& client, turn::Transport t) {
-  bool total = v == ConnectionPolicy::Verdict::OverTotal;
-  metrics.connection_refused(total ? Metrics::Refused::Total : Metrics::Refused::PerPrefix);
-  uint64_t n = ++refused_connections;
-  if (n == 1 || n % 1000 == 0)
-    log::warn("connection_refused", {log::str("client", client.to_string()), log::str("transport", turn::to_string(t)),
-                                     log::str("reason", total ? "limits.max_connections" : "limits.max_connections_per_ip"),
-                                     log::str("network", connections.network(client.address).to_string()),
-                                     log::num("refused_total", static_cast<long long>(n))});
-}
-
-void SharedState::site_overflow(Metrics::SiteTable t) {
-  metrics.site_overflow(t);
-  uint64_t n = ++site_overflows;
-  if (n == 1 || n % 1000 == 0)
-    log::warn("site_table_full", {log::str("table", t == Metrics::SiteTable::Labels ? "labels" : "idle_timers"),
-                                  log::str("why", "more site labels than limits.max_sites: counted as \"other\""),
-                                  log::num("overflow_total", static_cast<long long>(n))});
 }
 
 // ---------------------------------------------------------------------------------------------
