@@ -136,7 +136,7 @@ def check_profile_none(ctx, srv):
     calls = 300
     host, port = srv.turn_addr
     args = ['--server', f'{host}:{port}', *REST_AUTH, '--calls', calls, '--ramp', '0', '--profile', 'none',
-            '--max-pending', '50', '--threads', '2', '--duration', '2s', '--max-duration', '30s']
+            '--max-pending', '50', '--threads', '2', '--duration', '5s', '--max-duration', '30s']
     run = lg.run_loadgen(ctx.loadgen, args, ctx.out('profile_none'), timeout=30 + SLACK)
     assert not run.timed_out and run.rc == 0, f'exit {run.rc}, expected 0\n{run.describe()}'
     lg.check_files(run)
