@@ -57,17 +57,24 @@ bool keep_feedback(std::string_view fb, const AnswerOptions& o) {
   return fb == "nack" || fb == "nack pli" || fb == "ccm fir" || fb == "goog-remb" || (o.transport_cc && fb == "transport-cc");
 }
 
-std::vector<Codec> select_codecs(const MediaSection& s, const AnswerOptions& o) {
+// The offered codec the SFU takes as `name`, the best scoring of several, or none.
+const Codec* best_codec(const MediaSection& s, std::string_view name) {
+  const Codec* best = nullptr;
+  int best_score = 0;
+  for (const auto& c : s.codecs) {
+    int score = codec_score(c, name, s.kind);
+    if (score > best_score) best = &c, best_score = score;
+  }
+  return best;
+}
+
+// One codec per preferred name (o.audio_codecs / o.video_codecs order), each payload type once, with
+// only the feedback the SFU keeps.
+std::vector<Codec> primary_codecs(const MediaSection& s, const AnswerOptions& o) {
   std::vector<Codec> chosen;
-  if (s.kind != MediaKind::Audio && s.kind != MediaKind::Video) return chosen;
   const auto& prefs = s.kind == MediaKind::Audio ? o.audio_codecs : o.video_codecs;
   for (const auto& name : prefs) {
-    const Codec* best = nullptr;
-    int best_score = 0;
-    for (const auto& c : s.codecs) {
-      int score = codec_score(c, name, s.kind);
-      if (score > best_score) best = &c, best_score = score;
-    }
+    const Codec* best = best_codec(s, name);
     if (!best || std::any_of(chosen.begin(), chosen.end(), [&](const Codec& x) { return x.payload_type == best->payload_type; }))
       continue;
     Codec c = *best;
@@ -75,44 +82,61 @@ std::vector<Codec> select_codecs(const MediaSection& s, const AnswerOptions& o) 
                     c.rtcp_fb.end());
     chosen.push_back(std::move(c));
   }
-  if (chosen.empty()) return chosen;
-  auto take = [&](const Codec& c) {
-    Codec x = c;
-    x.rtcp_fb.clear();
-    chosen.push_back(std::move(x));
-  };
+  return chosen;
+}
+
+// A redundancy or repair format is answered without feedback of its own.
+void take_without_feedback(std::vector<Codec>& chosen, const Codec& c) {
+  Codec x = c;
+  x.rtcp_fb.clear();
+  chosen.push_back(std::move(x));
+}
+
+// The offered RED format that fits the chosen primary codec, or none.
+const Codec* red_codec(const MediaSection& s, const Codec& primary) {
+  for (const auto& c : s.codecs) {
+    if (!iequals(c.name, "red")) continue;
+    if (s.kind == MediaKind::Audio) {
+      // RFC 2198 5 / RFC 8854: audio RED carries the chosen opus ("111/111").
+      auto slash = c.fmtp.find('/');
+      auto inner = number<uint8_t>(std::string_view(c.fmtp).substr(0, slash), 127);
+      if (!inner || primary.payload_type != *inner) continue;
+    } else if (c.clock_rate != 90000) {
+      continue;
+    }
+    return &c;
+  }
+  return nullptr;
+}
+
+// RFC 2198 RED, then (video, with RED only) RFC 5109 ULPFEC.
+void add_red_and_fec(std::vector<Codec>& chosen, const MediaSection& s, const AnswerOptions& o) {
   size_t primaries = chosen.size();
-  if (o.red) {
-    for (const auto& c : s.codecs) {
-      if (!iequals(c.name, "red")) continue;
-      if (s.kind == MediaKind::Audio) {
-        // RFC 2198 5 / RFC 8854: audio RED carries the chosen opus ("111/111").
-        auto slash = c.fmtp.find('/');
-        auto inner = number<uint8_t>(std::string_view(c.fmtp).substr(0, slash), 127);
-        if (!inner || chosen.front().payload_type != *inner) continue;
-      } else if (c.clock_rate != 90000) {
-        continue;
-      }
-      take(c);
-      break;
+  if (const Codec* red = red_codec(s, chosen.front())) take_without_feedback(chosen, *red);
+  if (!o.ulpfec || s.kind != MediaKind::Video || chosen.size() <= primaries) return;
+  for (const auto& c : s.codecs)
+    if (iequals(c.name, "ulpfec") && c.clock_rate == 90000) {
+      take_without_feedback(chosen, c);
+      return;
     }
-    if (o.ulpfec && s.kind == MediaKind::Video && chosen.size() > primaries) {
-      for (const auto& c : s.codecs)
-        if (iequals(c.name, "ulpfec") && c.clock_rate == 90000) {
-          take(c);
-          break;
-        }
-    }
+}
+
+// RFC 4588 8.6: one rtx format per protected format, linked by apt=.
+void add_rtx(std::vector<Codec>& chosen, const MediaSection& s) {
+  size_t n = chosen.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (iequals(chosen[i].name, "ulpfec")) continue;
+    if (auto rtx = rtx_payload_type(s, chosen[i].payload_type))
+      if (auto* c = s.find_codec(*rtx)) take_without_feedback(chosen, *c);
   }
-  if (o.rtx) {
-    // RFC 4588 8.6: one rtx format per protected format, linked by apt=.
-    size_t n = chosen.size();
-    for (size_t i = 0; i < n; ++i) {
-      if (iequals(chosen[i].name, "ulpfec")) continue;
-      if (auto rtx = rtx_payload_type(s, chosen[i].payload_type))
-        if (auto* c = s.find_codec(*rtx)) take(*c);
-    }
-  }
+}
+
+std::vector<Codec> select_codecs(const MediaSection& s, const AnswerOptions& o) {
+  if (s.kind != MediaKind::Audio && s.kind != MediaKind::Video) return {};
+  std::vector<Codec> chosen = primary_codecs(s, o);
+  if (chosen.empty()) return chosen;
+  if (o.red) add_red_and_fec(chosen, s, o);
+  if (o.rtx) add_rtx(chosen, s);
   return chosen;
 }
 
@@ -144,26 +168,44 @@ Error check_offer(const SessionDescription& offer, const AnswerOptions& opts) {
 
 Error check_offer(const SessionDescription& offer) { return check_offer(offer, AnswerOptions{}); }
 
-SessionDescription build_answer(const SessionDescription& offer, const AnswerOptions& opts) {
-  SessionDescription a;
-  const turn::Endpoint primary = opts.addresses.empty() ? turn::Endpoint{} : opts.addresses.front();
-  const std::string addr_type = primary.address.is_v4() ? "IP4" : "IP6";
-  a.origin = Origin{"-", opts.session_id, opts.session_version, addr_type, primary.address.to_string()};
-  a.session_name = "-";
-  a.ice_lite = true;  // RFC 8839 5.3
-  a.extmap_allow_mixed = offer.extmap_allow_mixed && opts.extmap_allow_mixed;
-  const Group* offered_bundle = bundle_group(offer);
-  auto bundled = [&](const std::string& mid) {
-    return offered_bundle && std::find(offered_bundle->mids.begin(), offered_bundle->mids.end(), mid) != offered_bundle->mids.end();
-  };
-  // Without a usable BUNDLE-tag section nothing can be bundled: everything is rejected.
-  const MediaSection* tag_section = bundle_tag(offer);
-  const bool group_usable = !opts.addresses.empty() && !check_offer(offer, opts);
-  MsidSemantic wms{"WMS", {}};
-  std::vector<std::string> accepted;
-  std::vector<uint32_t> announced;  // SSRCs of the SFU's tracks in this answer
+namespace {
 
-  for (const auto& s : offer.media) {
+// build_answer() in its steps: the session lines, each offered section (rejected, or accepted with
+// its transport, codecs, header extensions, direction and the track the SFU sends), then the BUNDLE
+// group with the candidates.
+class AnswerBuilder {
+ public:
+  AnswerBuilder(const SessionDescription& offer, const AnswerOptions& opts)
+      : offer_(offer),
+        opts_(opts),
+        primary_(opts.addresses.empty() ? turn::Endpoint{} : opts.addresses.front()),
+        addr_type_(primary_.address.is_v4() ? "IP4" : "IP6"),
+        offered_bundle_(bundle_group(offer)),
+        tag_section_(bundle_tag(offer)),
+        // Without a usable BUNDLE-tag section nothing can be bundled: everything is rejected.
+        group_usable_(!opts.addresses.empty() && !check_offer(offer, opts)) {}
+
+  SessionDescription build() {
+    session();
+    for (const auto& s : offer_.media) a_.media.push_back(section(s));
+    if (!accepted_.empty()) bundle();
+    a_.msid_semantic = std::move(wms_);
+    return std::move(a_);
+  }
+
+ private:
+  void session() {
+    a_.origin = Origin{"-", opts_.session_id, opts_.session_version, addr_type_, primary_.address.to_string()};
+    a_.session_name = "-";
+    a_.ice_lite = true;  // RFC 8839 5.3
+    a_.extmap_allow_mixed = offer_.extmap_allow_mixed && opts_.extmap_allow_mixed;
+  }
+
+  bool bundled(const std::string& mid) const {
+    return offered_bundle_ && std::find(offered_bundle_->mids.begin(), offered_bundle_->mids.end(), mid) != offered_bundle_->mids.end();
+  }
+
+  MediaSection section(const MediaSection& s) {
     MediaSection m;
     m.kind = s.kind;
     m.media = s.media;
@@ -172,25 +214,36 @@ SessionDescription build_answer(const SessionDescription& offer, const AnswerOpt
     std::vector<Codec> codecs;
     // RFC 8843 7.3.3: the offerer's BUNDLE-tag section cannot be rejected alone (that rejects the whole
     // group, and Chromium fails the answer), so when opts.reject names it, it is accepted inactive.
-    bool is_tag = tag_section == &s;
-    bool policy_reject = std::find(opts.reject.begin(), opts.reject.end(), s.mid) != opts.reject.end();
-    bool take = group_usable && !s.rejected() && !s.formats.empty() && !s.mid.empty() && bundled(s.mid) &&
+    bool is_tag = tag_section_ == &s;
+    bool policy_reject = std::find(opts_.reject.begin(), opts_.reject.end(), s.mid) != opts_.reject.end();
+    bool take = group_usable_ && !s.rejected() && !s.formats.empty() && !s.mid.empty() && bundled(s.mid) &&
                 (!policy_reject || is_tag) && s.protocol == "UDP/TLS/RTP/SAVPF" && s.rtcp_mux;
-    if (take) codecs = select_codecs(s, opts);
+    if (take) codecs = select_codecs(s, opts_);
     if (!take || codecs.empty()) {
-      // RFC 3264 6 / RFC 8829 5.3.1: a rejected section keeps its media, protocol and a format, with port 0.
-      m.port = 0;
-      m.formats = {s.formats.empty() ? std::string("0") : s.formats.front()};
-      if (s.is_rtp() && !s.payload_types.empty()) m.payload_types = {s.payload_types.front()};
-      m.connection = Connection{"IP4", "0.0.0.0"};
-      m.direction = Direction::Inactive;
-      a.media.push_back(std::move(m));
-      continue;
+      reject(m, s);
+      return m;
     }
-    m.port = primary.port;
-    m.connection = Connection{addr_type, primary.address.to_string()};
-    m.ice = opts.ice;
-    m.fingerprint = opts.fingerprint;
+    accept(m, s, std::move(codecs));
+    direction_and_track(m, s, policy_reject);
+    accepted_.push_back(s.mid);
+    return m;
+  }
+
+  // RFC 3264 6 / RFC 8829 5.3.1: a rejected section keeps its media, protocol and a format, with port 0.
+  static void reject(MediaSection& m, const MediaSection& s) {
+    m.port = 0;
+    m.formats = {s.formats.empty() ? std::string("0") : s.formats.front()};
+    if (s.is_rtp() && !s.payload_types.empty()) m.payload_types = {s.payload_types.front()};
+    m.connection = Connection{"IP4", "0.0.0.0"};
+    m.direction = Direction::Inactive;
+  }
+
+  // The transport, the chosen codecs and the header extensions the SFU keeps.
+  void accept(MediaSection& m, const MediaSection& s, std::vector<Codec> codecs) const {
+    m.port = primary_.port;
+    m.connection = Connection{addr_type_, primary_.address.to_string()};
+    m.ice = opts_.ice;
+    m.fingerprint = opts_.fingerprint;
     m.setup = Setup::Passive;  // RFC 5763 5: the answerer to actpass; the SFU is always the DTLS server
     m.rtcp_mux = true;
     m.rtcp_rsize = s.rtcp_rsize;
@@ -200,14 +253,17 @@ SessionDescription build_answer(const SessionDescription& offer, const AnswerOpt
     }
     m.codecs = std::move(codecs);
     for (const auto& e : s.extmaps)
-      if (e.uri == ext::kMid || e.uri == ext::kAbsSendTime || (opts.transport_cc && e.uri == ext::kTransportCc))
+      if (e.uri == ext::kMid || e.uri == ext::kAbsSendTime || (opts_.transport_cc && e.uri == ext::kTransportCc))
         m.extmaps.push_back(Extmap{e.id, std::nullopt, e.uri, {}});
-    // RFC 3264 6.1: the direction mirrors the offer's.
-    // RFC 8843 9.2: an SSRC identifies one m= section of the BUNDLE group, so a track whose SSRC an
-    // earlier section of this answer already announces is not sent again (Chromium refuses the answer).
-    auto track = opts.send.find(s.mid);
-    bool we_send = !policy_reject && offer_receives(s.direction) && track != opts.send.end() &&
-                   std::none_of(announced.begin(), announced.end(), [&](uint32_t x) {
+  }
+
+  // RFC 3264 6.1: the direction mirrors the offer's.
+  // RFC 8843 9.2: an SSRC identifies one m= section of the BUNDLE group, so a track whose SSRC an
+  // earlier section of this answer already announces is not sent again (Chromium refuses the answer).
+  void direction_and_track(MediaSection& m, const MediaSection& s, bool policy_reject) {
+    auto track = opts_.send.find(s.mid);
+    bool we_send = !policy_reject && offer_receives(s.direction) && track != opts_.send.end() &&
+                   std::none_of(announced_.begin(), announced_.end(), [&](uint32_t x) {
                      return x == track->second.ssrc || (track->second.rtx_ssrc && x == track->second.rtx_ssrc);
                    });
     bool we_receive = !policy_reject && offer_sends(s.direction);
@@ -215,49 +271,67 @@ SessionDescription build_answer(const SessionDescription& offer, const AnswerOpt
                   : we_send            ? Direction::SendOnly
                   : we_receive         ? Direction::RecvOnly
                                        : Direction::Inactive;
-    if (we_send) {
-      const SendTrack& t = track->second;
-      Msid id{t.stream_id, t.track_id};
-      m.msids.push_back(id);
-      m.ssrcs.push_back(Ssrc{t.ssrc, t.cname, id});
-      bool has_rtx = std::any_of(m.codecs.begin(), m.codecs.end(), [](const Codec& c) { return iequals(c.name, "rtx"); });
-      if (opts.rtx && t.rtx_ssrc && has_rtx) {
-        m.ssrc_groups.push_back(SsrcGroup{"FID", {t.ssrc, t.rtx_ssrc}});  // RFC 4588 8.1
-        m.ssrcs.push_back(Ssrc{t.rtx_ssrc, t.cname, id});
-      }
-      for (const auto& x : m.ssrcs) announced.push_back(x.ssrc);
-      if (std::find(wms.ids.begin(), wms.ids.end(), t.stream_id) == wms.ids.end()) wms.ids.push_back(t.stream_id);
-    }
-    accepted.push_back(s.mid);
-    a.media.push_back(std::move(m));
+    if (we_send) send_track(m, track->second);
   }
 
-  if (!accepted.empty()) {
-    // RFC 8843 7.3: the answer's group holds the accepted mids, in the offer's order; its first
-    // (the answerer BUNDLE-tag) carries the candidates.
-    Group g{"BUNDLE", {}};
-    for (const auto& mid : offered_bundle->mids)
-      if (std::find(accepted.begin(), accepted.end(), mid) != accepted.end()) g.mids.push_back(mid);
-    a.groups.push_back(g);
-    auto tag = std::find_if(a.media.begin(), a.media.end(), [&](const MediaSection& m) { return m.mid == g.mids.front(); });
-    for (size_t i = 0; i < opts.addresses.size() && i < kMaxCandidates; ++i) {
-      const uint32_t local_pref = 65535 - static_cast<uint32_t>(i);
-      const auto& ep = opts.addresses[i];
-      Candidate c;
-      c.foundation = std::to_string(i + 1);
-      c.component = 1;
-      c.transport = "udp";
-      // RFC 8445 5.1.2.1: (2^24)*type preference (126, host) + (2^8)*local preference + (256 - component).
-      c.priority = (126u << 24) | (local_pref << 8) | 255u;
-      c.address = ep.address.to_string();
-      c.port = ep.port;
-      c.type = "host";
-      tag->candidates.push_back(std::move(c));
+  // a=msid, a=ssrc cname/msid (+ RFC 4588 8.1 a=ssrc-group:FID) of a track the SFU sends.
+  void send_track(MediaSection& m, const SendTrack& t) {
+    Msid id{t.stream_id, t.track_id};
+    m.msids.push_back(id);
+    m.ssrcs.push_back(Ssrc{t.ssrc, t.cname, id});
+    bool has_rtx = std::any_of(m.codecs.begin(), m.codecs.end(), [](const Codec& c) { return iequals(c.name, "rtx"); });
+    if (opts_.rtx && t.rtx_ssrc && has_rtx) {
+      m.ssrc_groups.push_back(SsrcGroup{"FID", {t.ssrc, t.rtx_ssrc}});  // RFC 4588 8.1
+      m.ssrcs.push_back(Ssrc{t.rtx_ssrc, t.cname, id});
     }
+    for (const auto& x : m.ssrcs) announced_.push_back(x.ssrc);
+    if (std::find(wms_.ids.begin(), wms_.ids.end(), t.stream_id) == wms_.ids.end()) wms_.ids.push_back(t.stream_id);
+  }
+
+  // RFC 8843 7.3: the answer's group holds the accepted mids, in the offer's order; its first
+  // (the answerer BUNDLE-tag) carries the candidates.
+  void bundle() {
+    Group g{"BUNDLE", {}};
+    for (const auto& mid : offered_bundle_->mids)
+      if (std::find(accepted_.begin(), accepted_.end(), mid) != accepted_.end()) g.mids.push_back(mid);
+    a_.groups.push_back(g);
+    auto tag = std::find_if(a_.media.begin(), a_.media.end(), [&](const MediaSection& m) { return m.mid == g.mids.front(); });
+    for (size_t i = 0; i < opts_.addresses.size() && i < kMaxCandidates; ++i)
+      tag->candidates.push_back(host_candidate(i, opts_.addresses[i]));
     tag->end_of_candidates = true;  // RFC 8840 8.2: ICE-lite gathers nothing more
   }
-  a.msid_semantic = std::move(wms);
-  return a;
+
+  static Candidate host_candidate(size_t i, const turn::Endpoint& ep) {
+    const uint32_t local_pref = 65535 - static_cast<uint32_t>(i);
+    Candidate c;
+    c.foundation = std::to_string(i + 1);
+    c.component = 1;
+    c.transport = "udp";
+    // RFC 8445 5.1.2.1: (2^24)*type preference (126, host) + (2^8)*local preference + (256 - component).
+    c.priority = (126u << 24) | (local_pref << 8) | 255u;
+    c.address = ep.address.to_string();
+    c.port = ep.port;
+    c.type = "host";
+    return c;
+  }
+
+  const SessionDescription& offer_;
+  const AnswerOptions& opts_;
+  const turn::Endpoint primary_;
+  const std::string addr_type_;
+  const Group* offered_bundle_;
+  const MediaSection* tag_section_;
+  const bool group_usable_;
+  SessionDescription a_;
+  MsidSemantic wms_{"WMS", {}};
+  std::vector<std::string> accepted_;
+  std::vector<uint32_t> announced_;  // SSRCs of the SFU's tracks in this answer
+};
+
+}  // namespace
+
+SessionDescription build_answer(const SessionDescription& offer, const AnswerOptions& opts) {
+  return AnswerBuilder(offer, opts).build();
 }
 
 std::string make_answer(const SessionDescription& offer, const AnswerOptions& opts) {
