@@ -33,12 +33,9 @@ void write_transport(std::string& out, const std::optional<IceCredentials>& ice,
   if (setup) line(out, "a=setup:", to_string(*setup));
 }
 
-void write_section(std::string& out, const MediaSection& m) {
-  std::string port = std::to_string(m.port);
-  if (m.port_count != 1) port += "/" + std::to_string(m.port_count);
-  line(out, "m=", m.media + " " + port + " " + m.protocol, join(m.formats));
-  if (m.connection) line(out, "c=IN ", m.connection->address_type + " ", m.connection->address);
-  for (const auto& c : m.candidates) {
+// RFC 8839 5.1: a=candidate lines.
+void write_candidates(std::string& out, const std::vector<Candidate>& candidates) {
+  for (const auto& c : candidates) {
     std::string s = c.foundation + " " + std::to_string(c.component) + " " + c.transport + " " +
                     std::to_string(c.priority) + " " + c.address + " " + std::to_string(c.port) + " typ " + c.type;
     if (c.related_address) s += " raddr " + *c.related_address;
@@ -46,23 +43,21 @@ void write_section(std::string& out, const MediaSection& m) {
     for (const auto& [k, v] : c.extensions) s += " " + k + " " + v;
     line(out, "a=candidate:", s);
   }
-  if (m.end_of_candidates) line(out, "a=end-of-candidates");
-  write_transport(out, m.ice, m.ice_options, m.fingerprint, m.setup);
-  if (!m.mid.empty()) line(out, "a=mid:", m.mid);
-  for (const auto& e : m.extmaps) {
+}
+
+// RFC 8285 7: a=extmap lines.
+void write_extmaps(std::string& out, const std::vector<Extmap>& extmaps) {
+  for (const auto& e : extmaps) {
     std::string s = std::to_string(e.id);
     if (e.direction) s += std::string("/") + to_string(*e.direction);
     s += " " + e.uri;
     if (!e.attributes.empty()) s += " " + e.attributes;
     line(out, "a=extmap:", s);
   }
-  if (m.extmap_allow_mixed) line(out, "a=extmap-allow-mixed");
-  line(out, "a=", to_string(m.direction));
-  for (const auto& id : m.msids) line(out, "a=msid:", msid_text(id));
-  if (m.rtcp_mux) line(out, "a=rtcp-mux");
-  if (m.rtcp_mux_only) line(out, "a=rtcp-mux-only");
-  if (m.rtcp_rsize) line(out, "a=rtcp-rsize");
-  if (m.bundle_only) line(out, "a=bundle-only");
+}
+
+// RFC 8866 6.6/6.15, RFC 4585 4.2: a=rtpmap, a=rtcp-fb and a=fmtp per codec, then a=rtcp-fb:*.
+void write_codecs(std::string& out, const MediaSection& m) {
   for (const auto& c : m.codecs) {
     std::string pt = std::to_string(c.payload_type);
     std::string map = pt + " " + c.name + "/" + std::to_string(c.clock_rate);
@@ -72,6 +67,10 @@ void write_section(std::string& out, const MediaSection& m) {
     if (!c.fmtp.empty()) line(out, "a=fmtp:", pt + " ", c.fmtp);
   }
   for (const auto& fb : m.rtcp_fb_all) line(out, "a=rtcp-fb:* ", fb);
+}
+
+// RFC 5576 4: a=ssrc-group and a=ssrc lines.
+void write_ssrcs(std::string& out, const MediaSection& m) {
   for (const auto& g : m.ssrc_groups) {
     std::string s = g.semantics;
     for (auto id : g.ssrcs) s += " " + std::to_string(id);
@@ -82,6 +81,28 @@ void write_section(std::string& out, const MediaSection& m) {
     if (!s.cname.empty()) line(out, "a=ssrc:", id + " cname:", s.cname);
     if (s.msid) line(out, "a=ssrc:", id + " msid:", msid_text(*s.msid));
   }
+}
+
+// RFC 8866 5.14: the m= line, then the section's attributes in Chromium's order.
+void write_section(std::string& out, const MediaSection& m) {
+  std::string port = std::to_string(m.port);
+  if (m.port_count != 1) port += "/" + std::to_string(m.port_count);
+  line(out, "m=", m.media + " " + port + " " + m.protocol, join(m.formats));
+  if (m.connection) line(out, "c=IN ", m.connection->address_type + " ", m.connection->address);
+  write_candidates(out, m.candidates);
+  if (m.end_of_candidates) line(out, "a=end-of-candidates");
+  write_transport(out, m.ice, m.ice_options, m.fingerprint, m.setup);
+  if (!m.mid.empty()) line(out, "a=mid:", m.mid);
+  write_extmaps(out, m.extmaps);
+  if (m.extmap_allow_mixed) line(out, "a=extmap-allow-mixed");
+  line(out, "a=", to_string(m.direction));
+  for (const auto& id : m.msids) line(out, "a=msid:", msid_text(id));
+  if (m.rtcp_mux) line(out, "a=rtcp-mux");
+  if (m.rtcp_mux_only) line(out, "a=rtcp-mux-only");
+  if (m.rtcp_rsize) line(out, "a=rtcp-rsize");
+  if (m.bundle_only) line(out, "a=bundle-only");
+  write_codecs(out, m);
+  write_ssrcs(out, m);
   if (m.sctp_port) line(out, "a=sctp-port:", std::to_string(*m.sctp_port));
   if (m.max_message_size) line(out, "a=max-message-size:", std::to_string(*m.max_message_size));
 }
