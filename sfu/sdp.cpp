@@ -1,6 +1,6 @@
 // The description model's names and lookups: enum names, codec parameters, the BUNDLE transport
-// section and what it carries. Parsing is in sdp_parse.cpp, writing in sdp_write.cpp, the SFU's
-// answer and codec policy in sdp_answer.cpp.
+// section and what it carries. Parsing is in sdp_parse*.cpp and sdp_candidate.cpp, writing in
+// sdp_write.cpp, the SFU's answer and codec policy in sdp_answer.cpp.
 #include "sfu/sdp.hpp"
 
 #include "sfu/sdp_text.hpp"
