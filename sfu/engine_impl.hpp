@@ -221,7 +221,21 @@ struct Engine::Impl {
   // ------------------------------------------------------------------------------ offers
   bool accept_remote(Participant& p, const sdp::SessionDescription& offer, int64_t now_ms);
   void adopt_answer(Participant& p, const sdp::SessionDescription& built);
+  // offer(): validate -> transports -> apply sections -> payload types (the answer).
+  using OfferSubscriptions = std::map<std::string, std::string>;  // mid -> track id
   void offer(Participant& p, const json& msg, int64_t now_ms);
+  std::optional<sdp::SessionDescription> validate_offer(Participant& p, const json& msg, OfferSubscriptions& wanted);
+  bool offer_transports(Participant& p, const sdp::SessionDescription& offer, sdp::AnswerOptions& opts,
+                        int64_t now_ms);
+  std::vector<Track*> apply_sections(Participant& p, const sdp::SessionDescription& offer,
+                                     const OfferSubscriptions& wanted, sdp::AnswerOptions& opts, int64_t now_ms);
+  void apply_section(Participant& p, const sdp::MediaSection& m, const OfferSubscriptions& wanted,
+                     sdp::AnswerOptions& opts, std::vector<Track*>& added, std::vector<std::string>& removed,
+                     int64_t now_ms);
+  bool publish_section(Participant& p, const sdp::MediaSection& m, sdp::AnswerOptions& opts,
+                       std::vector<Track*>& added, std::vector<std::string>& removed);
+  void answer_offer(Participant& p, sdp::SessionDescription offer, const sdp::AnswerOptions& opts,
+                    const std::vector<Track*>& added, int64_t now_ms);
 
   // A sendonly section: the participant publishes (or keeps publishing) a track on that mid.
   Track* publish(Participant& p, const sdp::MediaSection& m, sdp::AnswerOptions& opts, bool& created);
