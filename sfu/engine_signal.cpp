@@ -79,9 +79,9 @@ void Engine::Impl::join(ConnectionId c, const json& msg, int64_t now_ms, int64_t
   p->identity = claims.identity;
   p->conn = c;
   p->room = room.get();
-  p->can_publish = claims.publish;
-  p->can_subscribe = claims.subscribe;
-  p->joined_ms = now_ms;
+  p->permissions.publish = claims.publish;
+  p->permissions.subscribe = claims.subscribe;
+  p->lifecycle.joined_ms = now_ms;
   p->local_ssrc = random_u32();
   const uint64_t rate = cfg.max_retransmit_bytes_per_second;
   p->resend_budget = TokenBucket(rate, std::max<uint64_t>(rate / 4, kMaxPacket));  // a quarter second of burst
@@ -125,16 +125,16 @@ void Engine::Impl::note_candidate(Participant& p, const sdp::Candidate& c) {
     return true;
   };
   if (c.type == "host") {
-    remember(p.host_candidates, *ep);
+    remember(p.nat.host_candidates, *ep);
   } else if (c.type == "srflx") {
     std::optional<turn::Endpoint> base;
     if (c.related_address && c.related_port) base = endpoint_of(*c.related_address, *c.related_port);
     if (base && (base->address.is_unspecified() || base->port == 0)) base.reset();  // hidden (mDNS era)
     bool known = false;
-    for (const auto& s : p.srflx_candidates) known = known || (s.address == *ep && s.base == base);
+    for (const auto& s : p.nat.srflx_candidates) known = known || (s.address == *ep && s.base == base);
     if (!known) {
-      if (p.srflx_candidates.size() >= 16) p.srflx_candidates.erase(p.srflx_candidates.begin());
-      p.srflx_candidates.push_back({*ep, base});
+      if (p.nat.srflx_candidates.size() >= 16) p.nat.srflx_candidates.erase(p.nat.srflx_candidates.begin());
+      p.nat.srflx_candidates.push_back({*ep, base});
     }
   } else if (c.type == "relay") {
     if (remember(p.relay_candidates, *ep) && p.addr && *p.addr == *ep) classify(p);
@@ -307,7 +307,7 @@ void Engine::Impl::apply_section(Participant& p, const sdp::MediaSection& m, con
   if (sending && !publish_section(p, m, opts, added, removed)) return;
   if (receiving) {
     auto w = wanted.find(m.mid);
-    if (w != wanted.end() && p.can_subscribe) subscribe(p, m, w->second, opts, now_ms);
+    if (w != wanted.end() && p.permissions.subscribe) subscribe(p, m, w->second, opts, now_ms);
     else p.receiving.erase(m.mid);
   }
 }
@@ -316,7 +316,7 @@ void Engine::Impl::apply_section(Participant& p, const sdp::MediaSection& m, con
 // forward. False: the section is rejected (and the participant told why where it can act on it).
 bool Engine::Impl::publish_section(Participant& p, const sdp::MediaSection& m, sdp::AnswerOptions& opts,
                                    std::vector<Track*>& added, std::vector<std::string>& removed) {
-  if (!p.can_publish) {
+  if (!p.permissions.publish) {
     opts.reject.push_back(m.mid);
     send_error(p.conn, "forbidden", "this token does not allow publishing", false);
     return false;
@@ -348,7 +348,7 @@ void Engine::Impl::answer_offer(Participant& p, sdp::SessionDescription offer, c
   ++p.room->generation;
   std::string answer = sdp::to_string(built);
   p.offer = std::move(offer);
-  p.answered_ms = p.answered_ms ? p.answered_ms : now_ms;
+  p.lifecycle.answered_ms = p.lifecycle.answered_ms ? p.lifecycle.answered_ms : now_ms;
   send(p, {{"type", "answer"}, {"sdp", answer}});
   for (Track* t : added)
     broadcast(*p.room, {{"type", "track_published"}, {"participant", p.id},
