@@ -136,7 +136,7 @@ std::string encode(const Claims& c, std::string_view key) {
   return input + "." + base64url_encode(mac);
 }
 
-Result verify(std::string_view token, std::span<const std::string> keys, int64_t now, int64_t leeway_s) {
+Result verify(std::string_view token, std::span<const std::string> keys, int64_t unix_s, int64_t leeway_s) {
   // RFC 7515 7.1 (compact serialization): BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(signature)
   if (token.size() > kMaxTokenSize) return fail(Error::Malformed, "token longer than " + std::to_string(kMaxTokenSize) + " bytes");
   size_t d1 = token.find('.');
@@ -206,9 +206,9 @@ Result verify(std::string_view token, std::span<const std::string> keys, int64_t
     if (b < 0 && a < INT64_MIN - b) return INT64_MIN;
     return a + b;
   };
-  if (now >= add(c.exp, leeway_s)) return fail(Error::Expired, "expired at " + std::to_string(c.exp) + " (now " + std::to_string(now) + ")");
-  if (c.nbf && now < add(*c.nbf, -leeway_s))
-    return fail(Error::NotYetValid, "not valid before " + std::to_string(*c.nbf) + " (now " + std::to_string(now) + ")");
+  if (unix_s >= add(c.exp, leeway_s)) return fail(Error::Expired, "expired at " + std::to_string(c.exp) + " (now " + std::to_string(unix_s) + ")");
+  if (c.nbf && unix_s < add(*c.nbf, -leeway_s))
+    return fail(Error::NotYetValid, "not valid before " + std::to_string(*c.nbf) + " (now " + std::to_string(unix_s) + ")");
   Result r;
   r.claims = std::move(c);
   return r;
@@ -217,9 +217,9 @@ Result verify(std::string_view token, std::span<const std::string> keys, int64_t
 }  // namespace sfu::token
 
 namespace sfu {
-TokenError verify_join_token(std::string_view token, std::span<const std::string> keys, int64_t now, JoinClaims& out,
+TokenError verify_join_token(std::string_view token, std::span<const std::string> keys, int64_t unix_s, JoinClaims& out,
                              int64_t leeway_s) {
-  auto r = token::verify(token, keys, now, leeway_s);
+  auto r = token::verify(token, keys, unix_s, leeway_s);
   if (r) out = std::move(r.claims);
   return r.error;
 }
