@@ -56,21 +56,26 @@ void Engine::Impl::classify(Participant& p) {
   broadcast(*p.room, {{"type", "path"}, {"participant", p.id}, {"path", to_string(path)}}, nullptr);
 }
 
+// Handshake retransmissions: our ICE probes (RFC 8489 6.2.1) and DTLS flights (RFC 6347 4.2.4);
+// a failed DTLS handshake is counted once.
+void Engine::Impl::retransmit(Participant& p, int64_t now_ms) {
+  if (p.ice)
+    if (auto to = p.ice->due_probe(now_ms)) send_probe(p, *to, false, now_ms);
+  if (!p.dtls || !p.addr) return;
+  auto state = p.dtls->tick(now_ms);
+  flush_dtls(p, *p.addr);
+  if (state == DtlsState::Failed && !p.counted.dtls_failure) {
+    p.counted.dtls_failure = true;
+    stats.dtls_failures.add();
+  }
+}
+
 void Engine::Impl::tick(int64_t now_ms) {
   std::vector<Participant*> gone, foreign;
   for (auto& [_, room] : rooms) {
     for (auto& [__, pp] : room->participants) {
       Participant& p = *pp;
-      if (p.ice)
-        if (auto to = p.ice->due_probe(now_ms)) send_probe(p, *to, false, now_ms);  // RFC 8489 6.2.1
-      if (p.dtls && p.addr) {
-        auto state = p.dtls->tick(now_ms);
-        flush_dtls(p, *p.addr);
-        if (state == DtlsState::Failed && !p.counted.dtls_failure) {
-          p.counted.dtls_failure = true;
-          stats.dtls_failures.add();
-        }
-      }
+      retransmit(p, now_ms);
       if (p.ice && p.addr && p.ice->consent_expired(now_ms)) {  // RFC 7675: the participant vanished
         stats.ice_failures.add();
         gone.push_back(&p);

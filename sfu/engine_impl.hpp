@@ -331,6 +331,7 @@ struct Engine::Impl {
 
   // ------------------------------------------------------------------------------ timers
   void tick(int64_t now_ms);
+  void retransmit(Participant& p, int64_t now_ms);
   void reports(Participant& p, int64_t now_ms);
 
   // ------------------------------------------------------------------------------ leaving
