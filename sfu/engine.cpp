@@ -17,12 +17,13 @@ const char* to_string(Path p) {
 }
 
 void Engine::Impl::infer_nat(Participant& p, int64_t now_ms) {
-  if (p.nat_inferred || !p.connected_ms || now_ms - p.connected_ms < cfg.nat_inference_delay_ms || !p.addr) return;
-  p.nat_inferred = true;
+  const int64_t connected_ms = p.lifecycle.connected_ms;
+  if (p.nat.done || !connected_ms || now_ms - connected_ms < cfg.nat_inference_delay_ms || !p.addr) return;
+  p.nat.done = true;
   NatEvidence e;
   e.stun_servers = cfg.stun_servers;
-  e.hosts = p.host_candidates;
-  e.srflx = p.srflx_candidates;
+  e.hosts = p.nat.host_candidates;
+  e.srflx = p.nat.srflx_candidates;
   for (const auto& c : cfg.candidates)
     if (c.address.family == p.addr->address.family) { e.media = c; break; }
   for (const auto& a : p.addresses) {
@@ -47,7 +48,7 @@ void Engine::Impl::classify(Participant& p) {
       std::find(p.relay_candidates.begin(), p.relay_candidates.end(), *p.addr) != p.relay_candidates.end())
     path = Path::RelayExternal;
   if (path == p.path) return;
-  if (p.session_counted) {  // the live gauge moves; the total counted the session once already
+  if (p.counted.session) {  // the live gauge moves; the total counted the session once already
     stats.sessions[static_cast<size_t>(p.path)].set(stats.sessions[static_cast<size_t>(p.path)].get() - 1);
     stats.sessions[static_cast<size_t>(path)].add();
   }
@@ -55,28 +56,34 @@ void Engine::Impl::classify(Participant& p) {
   broadcast(*p.room, {{"type", "path"}, {"participant", p.id}, {"path", to_string(path)}}, nullptr);
 }
 
+// Handshake retransmissions: our ICE probes (RFC 8489 6.2.1) and DTLS flights (RFC 6347 4.2.4);
+// a failed DTLS handshake is counted once.
+void Engine::Impl::retransmit(Participant& p, int64_t now_ms) {
+  if (p.ice)
+    if (auto to = p.ice->due_probe(now_ms)) send_probe(p, *to, false, now_ms);
+  if (!p.dtls || !p.addr) return;
+  auto state = p.dtls->tick(now_ms);
+  flush_dtls(p, *p.addr);
+  if (state == DtlsState::Failed && !p.counted.dtls_failure) {
+    p.counted.dtls_failure = true;
+    stats.dtls_failures.add();
+  }
+}
+
 void Engine::Impl::tick(int64_t now_ms) {
   std::vector<Participant*> gone, foreign;
   for (auto& [_, room] : rooms) {
     for (auto& [__, pp] : room->participants) {
       Participant& p = *pp;
-      if (p.ice)
-        if (auto to = p.ice->due_probe(now_ms)) send_probe(p, *to, false, now_ms);  // RFC 8489 6.2.1
-      if (p.dtls && p.addr) {
-        auto state = p.dtls->tick(now_ms);
-        flush_dtls(p, *p.addr);
-        if (state == DtlsState::Failed && !p.dtls_failed_counted) {
-          p.dtls_failed_counted = true;
-          stats.dtls_failures.add();
-        }
-      }
+      retransmit(p, now_ms);
       if (p.ice && p.addr && p.ice->consent_expired(now_ms)) {  // RFC 7675: the participant vanished
         stats.ice_failures.add();
         gone.push_back(&p);
         continue;
       }
-      if (p.answered_ms && !p.addr && !p.ice_failure_counted && now_ms - p.answered_ms > cfg.join_timeout_ms) {
-        p.ice_failure_counted = true;  // answered, but no connectivity check ever came
+      const int64_t answered_ms = p.lifecycle.answered_ms;
+      if (answered_ms && !p.addr && !p.counted.ice_failure && now_ms - answered_ms > cfg.join_timeout_ms) {
+        p.counted.ice_failure = true;  // answered, but no connectivity check ever came
         stats.ice_failures.add();
       }
       if (p.foreign && !p.addr && now_ms - p.foreign_since_ms >= cfg.foreign_grace_ms) {
@@ -101,7 +108,7 @@ void Engine::Impl::tick(int64_t now_ms) {
 }
 
 void Engine::Impl::reports(Participant& p, int64_t now_ms) {
-  if (!p.srtp_ready || !p.addr) return;
+  if (!p.lifecycle.srtp_ready || !p.addr) return;
   for (auto& [_, t] : p.published) {
     if (t->keyframe_wanted_since > 0) {
       if (now_ms - t->keyframe_wanted_since > kPliGiveUpMs) t->keyframe_wanted_since = 0;
@@ -115,11 +122,11 @@ void Engine::Impl::reports(Participant& p, int64_t now_ms) {
   }
   for (auto& [_, sub] : p.receiving) {
     Track& t = *sub->track;
-    if (!t.have_sr || now_ms - sub->last_sr_ms < kReportIntervalMs || sub->packets == 0) continue;
+    if (!t.sr.have || now_ms - sub->last_sr_ms < kReportIntervalMs || sub->packets == 0) continue;
     sub->last_sr_ms = now_ms;
     SenderInfo info;
     info.ntp = ntp_of(now_ms, anchor_mono_ms, anchor_unix_ms);
-    info.rtp_timestamp = t.sr_rtp + static_cast<uint32_t>((now_ms - t.sr_arrival_ms) * t.clock_rate / 1000);
+    info.rtp_timestamp = t.sr.rtp + static_cast<uint32_t>((now_ms - t.sr.arrival_ms) * t.clock_rate / 1000);
     info.packet_count = sub->packets;
     info.octet_count = sub->octets;
     send_rtcp(p, build_sr(out, t.ssrc, info, {}));
@@ -133,7 +140,7 @@ void Engine::Impl::remove(Participant& p, int64_t now_ms) {
   while (!p.published.empty()) unpublish(p, p.published.begin()->first, removed);
   for (const auto& a : p.addresses) by_addr.erase(a);
   if (p.ice) by_ufrag.erase(p.ice->local().ufrag);
-  if (p.session_counted) {
+  if (p.counted.session) {
     auto& g = stats.sessions[static_cast<size_t>(p.path)];
     g.set(g.get() - 1);
   }

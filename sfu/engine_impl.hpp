@@ -102,10 +102,13 @@ struct Track {
   int64_t keyframe_wanted_since = 0;  // 0: none wanted
   int64_t last_pli_ms = 0;
   int64_t last_rr_ms = 0;
-  // The publisher's last SR: maps its RTP clock to wall time for our own SRs to subscribers.
-  bool have_sr = false;
-  uint32_t sr_rtp = 0;
-  int64_t sr_arrival_ms = 0;
+  // RFC 3550 6.4.1: the publisher's last SR, which maps its RTP clock to time for our own SRs to
+  // subscribers (none are sent before the first one arrives).
+  struct LastSr {
+    bool have = false;
+    uint32_t rtp = 0;         // its RTP timestamp
+    int64_t arrival_ms = 0;   // when it arrived (monotonic)
+  } sr;
   uint64_t packets = 0;
   // Who receives this track: rebuilt from the room's subscriptions when they change
   // (Room::generation), so the per-packet path walks only its own subscribers.
@@ -129,23 +132,53 @@ struct Subscription {
 
 struct Room;
 
+// What the participant's join token allows (sfu/token.hpp: the "publish" and "subscribe" claims),
+// fixed at join. A section it may not use is rejected in the answer.
+struct Permissions {
+  bool publish = true;
+  bool subscribe = true;
+};
+
+// How far the participant's session has come. The instants are monotonic (0: not yet); they time
+// the join (join_seconds), the join timeout (from the first answer) and the NAT inference (from
+// the connection).
+struct Lifecycle {
+  int64_t joined_ms = 0;          // the join was accepted
+  int64_t answered_ms = 0;        // the first answer was sent
+  int64_t connected_ms = 0;       // DTLS completed and SRTP was keyed (the first time)
+  bool srtp_ready = false;        // SRTP keys derived: media may be sent to and taken from it
+  bool first_media_seen = false;  // its first RTP packet arrived (join_seconds observed)
+};
+
+// Metric guards: what is counted at most once per participant, however often the condition is
+// seen again (each tick, each retransmitted handshake).
+struct CountedOnce {
+  bool session = false;       // in EngineStats::sessions[path] (the live gauge) and the session total
+  bool dtls_failure = false;  // EngineStats::dtls_failures
+  bool ice_failure = false;   // EngineStats::ice_failures: answered, but no check within join_timeout_ms
+};
+
+// Evidence for the passive NAT mapping inference (nat_inference.hpp), learned from its candidates
+// (bounded) and used once per session, a while after media starts (EngineConfig::nat_inference_delay_ms).
+struct NatInference {
+  std::vector<turn::Endpoint> host_candidates;  // literal (not mDNS) host candidates
+  std::vector<ReflexiveCandidate> srflx_candidates;
+  bool done = false;  // inferred (and reported) for this session
+};
+
 struct Participant {
   std::string id, identity;
   ConnectionId conn = 0;
   Room* room = nullptr;
-  bool can_publish = true, can_subscribe = true;
-  int64_t joined_ms = 0;
-  bool first_media_seen = false;
+  Permissions permissions;
+  Lifecycle lifecycle;
+  CountedOnce counted;
   // Media session: created by the first offer.
   std::unique_ptr<IceLite> ice;
   std::unique_ptr<DtlsSrtpTransport> dtls;
   SrtpSessionPair srtp;
-  bool srtp_ready = false;
-  bool dtls_failed_counted = false, ice_failure_counted = false;
   std::optional<turn::Endpoint> addr;  // the selected (nominated) address
   Path path = Path::Unknown;
-  bool session_counted = false;        // counted in EngineStats::sessions[path]
-  int64_t answered_ms = 0;
   uint32_t local_ssrc = 0;             // sender SSRC of our RTCP to this participant
   std::optional<sdp::SessionDescription> offer;
   uint64_t answer_version = 0;
@@ -156,10 +189,7 @@ struct Participant {
   std::map<std::string, std::unique_ptr<Subscription>> receiving;  // by the participant's mid
   std::vector<turn::Endpoint> addresses;                           // learned from valid checks
   std::vector<turn::Endpoint> relay_candidates;  // the client's own relay candidates (any TURN server)
-  std::vector<turn::Endpoint> host_candidates;   // literal (not mDNS) host candidates
-  std::vector<ReflexiveCandidate> srflx_candidates;
-  int64_t connected_ms = 0;
-  bool nat_inferred = false;
+  NatInference nat;
   // Data residency: addresses whose checks go unanswered (bounded), the first refusal (what the
   // participant is told if no admitted path is nominated in time), and the region its media session
   // is counted under while connected.
@@ -221,7 +251,21 @@ struct Engine::Impl {
   // ------------------------------------------------------------------------------ offers
   bool accept_remote(Participant& p, const sdp::SessionDescription& offer, int64_t now_ms);
   void adopt_answer(Participant& p, const sdp::SessionDescription& built);
+  // offer(): validate -> transports -> apply sections -> payload types (the answer).
+  using OfferSubscriptions = std::map<std::string, std::string>;  // mid -> track id
   void offer(Participant& p, const json& msg, int64_t now_ms);
+  std::optional<sdp::SessionDescription> validate_offer(Participant& p, const json& msg, OfferSubscriptions& wanted);
+  bool offer_transports(Participant& p, const sdp::SessionDescription& offer, sdp::AnswerOptions& opts,
+                        int64_t now_ms);
+  std::vector<Track*> apply_sections(Participant& p, const sdp::SessionDescription& offer,
+                                     const OfferSubscriptions& wanted, sdp::AnswerOptions& opts, int64_t now_ms);
+  void apply_section(Participant& p, const sdp::MediaSection& m, const OfferSubscriptions& wanted,
+                     sdp::AnswerOptions& opts, std::vector<Track*>& added, std::vector<std::string>& removed,
+                     int64_t now_ms);
+  bool publish_section(Participant& p, const sdp::MediaSection& m, sdp::AnswerOptions& opts,
+                       std::vector<Track*>& added, std::vector<std::string>& removed);
+  void answer_offer(Participant& p, sdp::SessionDescription offer, const sdp::AnswerOptions& opts,
+                    const std::vector<Track*>& added, int64_t now_ms);
 
   // A sendonly section: the participant publishes (or keeps publishing) a track on that mid.
   Track* publish(Participant& p, const sdp::MediaSection& m, sdp::AnswerOptions& opts, bool& created);
@@ -287,6 +331,7 @@ struct Engine::Impl {
 
   // ------------------------------------------------------------------------------ timers
   void tick(int64_t now_ms);
+  void retransmit(Participant& p, int64_t now_ms);
   void reports(Participant& p, int64_t now_ms);
 
   // ------------------------------------------------------------------------------ leaving

@@ -10,7 +10,7 @@ void Engine::Impl::want_keyframe(Track& t, int64_t now_ms) {
 
 void Engine::Impl::send_pli(Track& t, int64_t now_ms) {
   Participant& pub = *t.owner;
-  if (!pub.srtp_ready || !pub.addr) return;
+  if (!pub.lifecycle.srtp_ready || !pub.addr) return;
   size_t n = build_pli(out, pub.local_ssrc, t.ssrc);
   send_rtcp(pub, n);
   t.last_pli_ms = now_ms;
@@ -18,7 +18,7 @@ void Engine::Impl::send_pli(Track& t, int64_t now_ms) {
 }
 
 void Engine::Impl::send_rtcp(Participant& p, size_t n) {
-  if (n == 0 || !p.srtp_ready || !p.addr) return;
+  if (n == 0 || !p.lifecycle.srtp_ready || !p.addr) return;
   size_t len = n;
   if (p.srtp.outbound.protect_rtcp(out, len) != SrtpError::None) return;
   sink.send_media(*p.addr, {out.data(), len});
@@ -89,7 +89,7 @@ void Engine::Impl::follow_selected(Participant& p) {
   p.addr = selected;
   classify(p);
   // DTLS finished before the path was proven: subscriptions get their keyframes now.
-  if (first && p.srtp_ready)
+  if (first && p.lifecycle.srtp_ready)
     for (auto& [_, sub] : p.receiving)
       if (sub->track->video) want_keyframe(*sub->track, 0);
 }
@@ -105,8 +105,8 @@ void Engine::Impl::dtls(std::span<uint8_t> d, const turn::Endpoint& from, int64_
   auto state = p->dtls->on_datagram(d, now_ms);
   flush_dtls(*p, from);
   if (before != DtlsState::Connected && state == DtlsState::Connected) connected(*p, from, now_ms);
-  if (state == DtlsState::Failed && !p->dtls_failed_counted) {
-    p->dtls_failed_counted = true;
+  if (state == DtlsState::Failed && !p->counted.dtls_failure) {
+    p->counted.dtls_failure = true;
     stats.dtls_failures.add();
   }
 }
@@ -119,16 +119,16 @@ void Engine::Impl::connected(Participant& p, const turn::Endpoint& from, int64_t
     stats.dtls_failures.add();
     return;
   }
-  p.srtp_ready = true;
-  if (!p.connected_ms) p.connected_ms = now_ms;
+  p.lifecycle.srtp_ready = true;
+  if (!p.lifecycle.connected_ms) p.lifecycle.connected_ms = now_ms;
   // DTLS can finish before the browser's nomination is proven. Finishing it from an address proves
   // nothing (the last flight can be sent with any source), so media goes there only once the
   // address has answered our probe; until then (or a proven nomination) nothing is sent.
   if (!p.addr && p.ice && p.ice->proven(from)) p.addr = from;
   else if (!p.addr && p.ice) send_probe(p, from, true, now_ms);
   if (p.path == Path::Unknown) classify(p);
-  if (!p.session_counted) {
-    p.session_counted = true;
+  if (!p.counted.session) {
+    p.counted.session = true;
     stats.sessions[static_cast<size_t>(p.path)].add();
     stats.sessions_total[static_cast<size_t>(p.path)].add();
   }
@@ -140,7 +140,7 @@ void Engine::Impl::connected(Participant& p, const turn::Endpoint& from, int64_t
 
 void Engine::Impl::srtp(std::span<uint8_t> d, const turn::Endpoint& from, int64_t now_ms) {
   Participant* p = participant_for(from);
-  if (!p || !p->srtp_ready) return;
+  if (!p || !p->lifecycle.srtp_ready) return;
   size_t len = d.size();
   if (looks_like_rtcp(d)) {
     if (p->srtp.inbound.unprotect_rtcp(d, len) != SrtpError::None) return;
@@ -156,9 +156,9 @@ void Engine::Impl::rtp(Participant& p, std::span<const uint8_t> d, int64_t now_m
   auto it = p.ssrcs.find(pkt.ssrc);  // the sender's own tracks only (found by its address first)
   if (it == p.ssrcs.end()) return;
   Track& t = *it->second;
-  if (!p.first_media_seen) {
-    p.first_media_seen = true;
-    sink.observe_join_seconds(static_cast<double>(now_ms - p.joined_ms) / 1000.0);
+  if (!p.lifecycle.first_media_seen) {
+    p.lifecycle.first_media_seen = true;
+    sink.observe_join_seconds(static_cast<double>(now_ms - p.lifecycle.joined_ms) / 1000.0);
   }
   if (pkt.payload_type != t.payload_type) return;  // e.g. RTX or RED, which the answer did not accept
   t.stats.on_packet(pkt.sequence, pkt.timestamp, now_ms * 1000);
@@ -177,7 +177,7 @@ void Engine::Impl::rtp(Participant& p, std::span<const uint8_t> d, int64_t now_m
 }
 
 bool Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& pkt) {
-  if (!to.srtp_ready || !to.addr) return false;
+  if (!to.lifecycle.srtp_ready || !to.addr) return false;
   RtpRewrite rw;
   rw.ssrc = pkt.ssrc;
   rw.payload_type = sub.payload_type;
@@ -223,9 +223,9 @@ void Engine::Impl::rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_
         if (it == p.ssrcs.end()) break;
         Track& t = *it->second;
         t.stats.on_sender_report(sr.info.ntp, now_ms * 1000);
-        t.have_sr = true;
-        t.sr_rtp = sr.info.rtp_timestamp;
-        t.sr_arrival_ms = now_ms;
+        t.sr.have = true;
+        t.sr.rtp = sr.info.rtp_timestamp;
+        t.sr.arrival_ms = now_ms;
         report_blocks(sr.blocks, now_ms);
         break;
       }

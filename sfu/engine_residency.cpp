@@ -39,7 +39,7 @@ void Engine::Impl::tell_foreign(ConnectionId c, const EngineConfig::Admission& a
 
 void Engine::Impl::count_region(Participant& p) {
   std::optional<EngineConfig::Admission> now;
-  if (cfg.admit && p.session_counted && p.addr) now = cfg.admit(*p.addr);
+  if (cfg.admit && p.counted.session && p.addr) now = cfg.admit(*p.addr);
   auto same = [](const std::optional<EngineConfig::Admission>& x, const std::optional<EngineConfig::Admission>& y) {
     if (!x || !y) return !x && !y;
     return x->region == y->region && x->verdict == y->verdict && x->via_own_relay == y->via_own_relay;

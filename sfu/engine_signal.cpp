@@ -79,9 +79,9 @@ void Engine::Impl::join(ConnectionId c, const json& msg, int64_t now_ms, int64_t
   p->identity = claims.identity;
   p->conn = c;
   p->room = room.get();
-  p->can_publish = claims.publish;
-  p->can_subscribe = claims.subscribe;
-  p->joined_ms = now_ms;
+  p->permissions.publish = claims.publish;
+  p->permissions.subscribe = claims.subscribe;
+  p->lifecycle.joined_ms = now_ms;
   p->local_ssrc = random_u32();
   const uint64_t rate = cfg.max_retransmit_bytes_per_second;
   p->resend_budget = TokenBucket(rate, std::max<uint64_t>(rate / 4, kMaxPacket));  // a quarter second of burst
@@ -125,16 +125,16 @@ void Engine::Impl::note_candidate(Participant& p, const sdp::Candidate& c) {
     return true;
   };
   if (c.type == "host") {
-    remember(p.host_candidates, *ep);
+    remember(p.nat.host_candidates, *ep);
   } else if (c.type == "srflx") {
     std::optional<turn::Endpoint> base;
     if (c.related_address && c.related_port) base = endpoint_of(*c.related_address, *c.related_port);
     if (base && (base->address.is_unspecified() || base->port == 0)) base.reset();  // hidden (mDNS era)
     bool known = false;
-    for (const auto& s : p.srflx_candidates) known = known || (s.address == *ep && s.base == base);
+    for (const auto& s : p.nat.srflx_candidates) known = known || (s.address == *ep && s.base == base);
     if (!known) {
-      if (p.srflx_candidates.size() >= 16) p.srflx_candidates.erase(p.srflx_candidates.begin());
-      p.srflx_candidates.push_back({*ep, base});
+      if (p.nat.srflx_candidates.size() >= 16) p.nat.srflx_candidates.erase(p.nat.srflx_candidates.begin());
+      p.nat.srflx_candidates.push_back({*ep, base});
     }
   } else if (c.type == "relay") {
     if (remember(p.relay_candidates, *ep) && p.addr && *p.addr == *ep) classify(p);
@@ -202,75 +202,80 @@ void Engine::Impl::adopt_answer(Participant& p, const sdp::SessionDescription& b
   }
 }
 
+// An offer (sfu/PROTOCOL.md) in four steps: validate the message and its SDP, take the transports
+// (ICE, DTLS, candidates), apply each media section (publish, subscribe, reject), and answer with
+// the payload types the answer negotiated.
 void Engine::Impl::offer(Participant& p, const json& msg, int64_t now_ms) {
-  if (!msg.contains("sdp") || !msg["sdp"].is_string())
-    return send_error(p.conn, "malformed", "'offer' needs an 'sdp' string", false);
-  std::map<std::string, std::string> wanted;  // mid -> track id
+  OfferSubscriptions wanted;
+  auto parsed = validate_offer(p, msg, wanted);
+  if (!parsed) return;
+  sdp::AnswerOptions opts;
+  if (!offer_transports(p, *parsed, opts, now_ms)) return;
+  std::vector<Track*> added = apply_sections(p, *parsed, wanted, opts, now_ms);
+  answer_offer(p, std::move(*parsed), opts, added, now_ms);
+}
+
+// sfu/PROTOCOL.md "offer": the message carries an SDP offer (and optionally which track each recvonly mid
+// receives); the SDP parses and is one this SFU can answer (sdp::check_offer).
+std::optional<sdp::SessionDescription> Engine::Impl::validate_offer(Participant& p, const json& msg,
+                                                                    OfferSubscriptions& wanted) {
+  if (!msg.contains("sdp") || !msg["sdp"].is_string()) {
+    send_error(p.conn, "malformed", "'offer' needs an 'sdp' string", false);
+    return std::nullopt;
+  }
   if (msg.contains("subscriptions")) {
-    if (!msg["subscriptions"].is_object())
-      return send_error(p.conn, "malformed", "'subscriptions' must map mids to track ids", false);
+    if (!msg["subscriptions"].is_object()) {
+      send_error(p.conn, "malformed", "'subscriptions' must map mids to track ids", false);
+      return std::nullopt;
+    }
     for (auto& [mid, id] : msg["subscriptions"].items()) {
-      if (!id.is_string()) return send_error(p.conn, "malformed", "'subscriptions' values are track ids", false);
+      if (!id.is_string()) {
+        send_error(p.conn, "malformed", "'subscriptions' values are track ids", false);
+        return std::nullopt;
+      }
       wanted[mid] = id.get<std::string>();
     }
   }
   sdp::Error perr;
   auto parsed = sdp::parse(msg["sdp"].get<std::string>(), perr);
-  if (!parsed) return send_error(p.conn, "bad_sdp", perr.to_string(), false);
-  if (auto bad = sdp::check_offer(*parsed)) return send_error(p.conn, "bad_sdp", bad.to_string(), false);
-  if (!accept_remote(p, *parsed, now_ms)) return;
+  if (!parsed) {
+    send_error(p.conn, "bad_sdp", perr.to_string(), false);
+    return std::nullopt;
+  }
+  if (auto bad = sdp::check_offer(*parsed)) {
+    send_error(p.conn, "bad_sdp", bad.to_string(), false);
+    return std::nullopt;
+  }
+  return parsed;
+}
 
-  sdp::AnswerOptions opts;
+// The transports: the offer's ICE credentials and fingerprint (accept_remote), ours for the answer,
+// and the offer's candidates noted. False: an error was sent.
+bool Engine::Impl::offer_transports(Participant& p, const sdp::SessionDescription& offer, sdp::AnswerOptions& opts,
+                                    int64_t now_ms) {
+  if (!accept_remote(p, offer, now_ms)) return false;
   opts.ice = {p.ice->local().ufrag, p.ice->local().pwd};
   opts.fingerprint.algorithm = std::string(cert.fingerprint_algorithm());
   if (auto v = parse_fingerprint(cert.fingerprint_value())) opts.fingerprint.value = *v;
   opts.addresses = cfg.candidates;
   opts.session_id = session_id;
   opts.session_version = ++p.answer_version;
+  for (const auto& m : offer.media)
+    for (const auto& c : m.candidates) note_candidate(p, c);
+  return true;
+}
+
+// Every section of the offer, then the mids it no longer has: their tracks are unpublished.
+// Returns the tracks this offer started publishing.
+std::vector<Track*> Engine::Impl::apply_sections(Participant& p, const sdp::SessionDescription& offer,
+                                                 const OfferSubscriptions& wanted, sdp::AnswerOptions& opts,
+                                                 int64_t now_ms) {
   std::vector<Track*> added;
   std::vector<std::string> removed;
   std::set<std::string> seen_mids;
-  for (const auto& m : parsed->media)
-    for (const auto& c : m.candidates) note_candidate(p, c);
-  for (const auto& m : parsed->media) {
+  for (const auto& m : offer.media) {
     seen_mids.insert(m.mid);
-    if (m.kind != sdp::MediaKind::Audio && m.kind != sdp::MediaKind::Video) {
-      opts.reject.push_back(m.mid);
-      continue;
-    }
-    bool sending = m.direction == sdp::Direction::SendOnly || m.direction == sdp::Direction::SendRecv;
-    if (m.rejected() || !sending) unpublish(p, m.mid, removed);
-    if (m.rejected() || (m.direction != sdp::Direction::RecvOnly && m.direction != sdp::Direction::SendRecv)) {
-      p.receiving.erase(m.mid);
-    }
-    if (m.rejected()) continue;
-    if (sending) {
-      if (!p.can_publish) {
-        opts.reject.push_back(m.mid);
-        send_error(p.conn, "forbidden", "this token does not allow publishing", false);
-        continue;
-      }
-      if (uint32_t ssrc = primary_ssrc(m); ssrc && ssrc_taken(p, m.mid, ssrc)) {
-        opts.reject.push_back(m.mid);
-        unpublish(p, m.mid, removed);
-        stats.ssrc_conflicts.add();
-        send_error(p.conn, "bad_sdp",
-                   "mid " + m.mid + ": SSRC " + std::to_string(ssrc) + " is already used in this room", false);
-        continue;
-      }
-      bool created = false;
-      Track* t = publish(p, m, opts, created);
-      if (!t) {
-        opts.reject.push_back(m.mid);
-        continue;
-      }
-      if (created) added.push_back(t);
-    }
-    if (m.direction == sdp::Direction::RecvOnly || m.direction == sdp::Direction::SendRecv) {
-      auto w = wanted.find(m.mid);
-      if (w != wanted.end() && p.can_subscribe) subscribe(p, m, w->second, opts, now_ms);
-      else p.receiving.erase(m.mid);
-    }
+    apply_section(p, m, wanted, opts, added, removed, now_ms);
   }
   // Mids no longer in the offer at all.
   for (auto it = p.published.begin(); it != p.published.end();) {
@@ -282,12 +287,68 @@ void Engine::Impl::offer(Participant& p, const json& msg, int64_t now_ms) {
       ++it;
     }
   }
-  sdp::SessionDescription built = sdp::build_answer(*parsed, opts);
+  return added;
+}
+
+// RFC 8829 5.3.1 / RFC 3264 6.1: a section's direction says what the participant sends (it
+// publishes) and receives (it subscribes); a rejected or inactive direction ends what it did.
+void Engine::Impl::apply_section(Participant& p, const sdp::MediaSection& m, const OfferSubscriptions& wanted,
+                                 sdp::AnswerOptions& opts, std::vector<Track*>& added,
+                                 std::vector<std::string>& removed, int64_t now_ms) {
+  if (m.kind != sdp::MediaKind::Audio && m.kind != sdp::MediaKind::Video) {
+    opts.reject.push_back(m.mid);
+    return;
+  }
+  bool sending = m.direction == sdp::Direction::SendOnly || m.direction == sdp::Direction::SendRecv;
+  bool receiving = m.direction == sdp::Direction::RecvOnly || m.direction == sdp::Direction::SendRecv;
+  if (m.rejected() || !sending) unpublish(p, m.mid, removed);
+  if (m.rejected() || !receiving) p.receiving.erase(m.mid);
+  if (m.rejected()) return;
+  if (sending && !publish_section(p, m, opts, added, removed)) return;
+  if (receiving) {
+    auto w = wanted.find(m.mid);
+    if (w != wanted.end() && p.permissions.subscribe) subscribe(p, m, w->second, opts, now_ms);
+    else p.receiving.erase(m.mid);
+  }
+}
+
+// A section the participant sends on: allowed by its token, its SSRC not another's, a codec we
+// forward. False: the section is rejected (and the participant told why where it can act on it).
+bool Engine::Impl::publish_section(Participant& p, const sdp::MediaSection& m, sdp::AnswerOptions& opts,
+                                   std::vector<Track*>& added, std::vector<std::string>& removed) {
+  if (!p.permissions.publish) {
+    opts.reject.push_back(m.mid);
+    send_error(p.conn, "forbidden", "this token does not allow publishing", false);
+    return false;
+  }
+  if (uint32_t ssrc = primary_ssrc(m); ssrc && ssrc_taken(p, m.mid, ssrc)) {
+    opts.reject.push_back(m.mid);
+    unpublish(p, m.mid, removed);
+    stats.ssrc_conflicts.add();
+    send_error(p.conn, "bad_sdp",
+               "mid " + m.mid + ": SSRC " + std::to_string(ssrc) + " is already used in this room", false);
+    return false;
+  }
+  bool created = false;
+  Track* t = publish(p, m, opts, created);
+  if (!t) {
+    opts.reject.push_back(m.mid);
+    return false;
+  }
+  if (created) added.push_back(t);
+  return true;
+}
+
+// The answer, and the payload types it negotiated adopted (adopt_answer); the room learns of the
+// tracks this offer added.
+void Engine::Impl::answer_offer(Participant& p, sdp::SessionDescription offer, const sdp::AnswerOptions& opts,
+                                const std::vector<Track*>& added, int64_t now_ms) {
+  sdp::SessionDescription built = sdp::build_answer(offer, opts);
   adopt_answer(p, built);
   ++p.room->generation;
   std::string answer = sdp::to_string(built);
-  p.offer = std::move(*parsed);
-  p.answered_ms = p.answered_ms ? p.answered_ms : now_ms;
+  p.offer = std::move(offer);
+  p.lifecycle.answered_ms = p.lifecycle.answered_ms ? p.lifecycle.answered_ms : now_ms;
   send(p, {{"type", "answer"}, {"sdp", answer}});
   for (Track* t : added)
     broadcast(*p.room, {{"type", "track_published"}, {"participant", p.id},

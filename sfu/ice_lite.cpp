@@ -90,6 +90,21 @@ bool IceLite::authentic(std::span<const uint8_t> request) const {
   return check_credentials(m) == IceStatus::Ok;
 }
 
+// RFC 8489 6.3.1: the comprehension-required attributes this agent does not know, as the value of
+// UNKNOWN-ATTRIBUTES (at most 16; those after MESSAGE-INTEGRITY are ignored, RFC 8489 14.5).
+static size_t unknown_required(const stun::Message& m, std::array<uint8_t, 2 * 16>& unknown) {
+  size_t n_unknown = 0;
+  for (const auto& a : m.attributes()) {
+    if (a.type == attr::MessageIntegrity || a.type == attr::MessageIntegritySha256) break;
+    if (!attr::known(a.type) && n_unknown < unknown.size() / 2) {
+      unknown[2 * n_unknown] = static_cast<uint8_t>(a.type >> 8);
+      unknown[2 * n_unknown + 1] = static_cast<uint8_t>(a.type);
+      ++n_unknown;
+    }
+  }
+  return n_unknown;
+}
+
 IceCheckResult IceLite::on_stun(std::span<const uint8_t> request, const turn::Endpoint& from, int64_t now_ms,
                                 std::span<uint8_t> out) {
   IceCheckResult r;
@@ -103,70 +118,61 @@ IceCheckResult IceLite::on_stun(std::span<const uint8_t> request, const turn::En
     r.status = IceStatus::NoFingerprint;
     return r;
   }
-  const auto key = turn::crypto::bytes(local_.pwd);  // RFC 8489 9.1.1: key = the password
-  const auto& txid = m.transaction_id();
-
-  // An error response; `authenticated` ones carry MESSAGE-INTEGRITY (RFC 8489 9.1.3 leaves it out
-  // of the 400/401 a request failing authentication gets). Always FINGERPRINT (RFC 8445 7.3).
-  auto reject = [&](IceStatus status, int code, std::string_view reason, bool authenticated,
-                    std::span<const uint8_t> unknown = {}) {
-    stun::Builder b(out, stun::Method::Binding, stun::Class::Error, txid);
-    b.add_error(code, reason);
-    if (!unknown.empty()) b.add(attr::UnknownAttributes, unknown);
-    if (authenticated) b.add_integrity(key);
-    b.add_fingerprint();
-    if (!b.ok()) {
-      r.status = IceStatus::BufferTooSmall;
-      return r;
-    }
-    r.status = status;
-    r.response = b.bytes();
-    return r;
-  };
-
-  const bool sha1 = m.has(attr::MessageIntegrity);  // answered with the hash the check used
   switch (check_credentials(m)) {
-    case IceStatus::BadRequest: return reject(IceStatus::BadRequest, 400, "Bad Request", false);
-    case IceStatus::Unauthorized: return reject(IceStatus::Unauthorized, 401, "Unauthorized", false);
-    case IceStatus::BadIntegrity: return reject(IceStatus::BadIntegrity, 401, "Unauthorized", false);
+    case IceStatus::BadRequest: return reject(m, out, IceStatus::BadRequest, 400, "Bad Request", false);
+    case IceStatus::Unauthorized: return reject(m, out, IceStatus::Unauthorized, 401, "Unauthorized", false);
+    case IceStatus::BadIntegrity: return reject(m, out, IceStatus::BadIntegrity, 401, "Unauthorized", false);
     default: break;
   }
-
-  // RFC 8489 6.3.1: unknown comprehension-required attributes (those after MESSAGE-INTEGRITY are
-  // ignored, RFC 8489 14.5).
   std::array<uint8_t, 2 * 16> unknown{};
-  size_t n_unknown = 0;
-  for (const auto& a : m.attributes()) {
-    if (a.type == attr::MessageIntegrity || a.type == attr::MessageIntegritySha256) break;
-    if (!attr::known(a.type) && n_unknown < unknown.size() / 2) {
-      unknown[2 * n_unknown] = static_cast<uint8_t>(a.type >> 8);
-      unknown[2 * n_unknown + 1] = static_cast<uint8_t>(a.type);
-      ++n_unknown;
-    }
-  }
-  if (n_unknown) {
-    return reject(IceStatus::UnknownAttribute, 420, "Unknown Attribute", true,
+  if (size_t n_unknown = unknown_required(m, unknown)) {
+    return reject(m, out, IceStatus::UnknownAttribute, 420, "Unknown Attribute", true,
                   std::span<const uint8_t>(unknown.data(), 2 * n_unknown));
   }
-
   // RFC 8445 7.2.2: PRIORITY and exactly one of ICE-CONTROLLING / ICE-CONTROLLED (64-bit tie-breaker).
   const stun::RawAttribute* controlling = m.find(attr::IceControlling);
   const stun::RawAttribute* controlled = m.find(attr::IceControlled);
   const stun::RawAttribute* priority = m.find(attr::Priority);
   if ((controlling && controlled) || (controlling && controlling->value.size() != 8) ||
       (controlled && controlled->value.size() != 8) || !priority || priority->value.size() != 4)
-    return reject(IceStatus::BadRequest, 400, "Bad Request", true);
+    return reject(m, out, IceStatus::BadRequest, 400, "Bad Request", true);
   // RFC 8445 7.3.1.1: we are controlled and the browser says so too. A lite agent cannot take the
   // controlling role against a full agent (RFC 8445 6.1.1), so it answers as if its tie-breaker
   // were the smaller: 487, keeping its role; the browser switches to controlling and retries.
-  if (controlled) return reject(IceStatus::RoleConflict, 487, "Role Conflict", true);
+  if (controlled) return reject(m, out, IceStatus::RoleConflict, 487, "Role Conflict", true);
   // Neither: not an RFC 8445 agent (ICE-CONTROLLING is how the browser tells us it nominates).
-  if (!controlling) return reject(IceStatus::BadRequest, 400, "Bad Request", true);
+  if (!controlling) return reject(m, out, IceStatus::BadRequest, 400, "Bad Request", true);
+  return accept(m, priority->value, from, now_ms, out);
+}
 
-  // RFC 8445 7.3.1.2 / RFC 8489 7.3.1: success with the source address it came from.
-  stun::Builder b(out, stun::Method::Binding, stun::Class::Success, txid);
+// An error response; `authenticated` ones carry MESSAGE-INTEGRITY (RFC 8489 9.1.3 leaves it out
+// of the 400/401 a request failing authentication gets). Always FINGERPRINT (RFC 8445 7.3).
+IceCheckResult IceLite::reject(const stun::Message& m, std::span<uint8_t> out, IceStatus status, int code,
+                               std::string_view reason, bool authenticated, std::span<const uint8_t> unknown) const {
+  IceCheckResult r;
+  stun::Builder b(out, stun::Method::Binding, stun::Class::Error, m.transaction_id());
+  b.add_error(code, reason);
+  if (!unknown.empty()) b.add(attr::UnknownAttributes, unknown);
+  if (authenticated) b.add_integrity(turn::crypto::bytes(local_.pwd));  // RFC 8489 9.1.1: key = the password
+  b.add_fingerprint();
+  if (!b.ok()) {
+    r.status = IceStatus::BufferTooSmall;
+    return r;
+  }
+  r.status = status;
+  r.response = b.bytes();
+  return r;
+}
+
+// RFC 8445 7.3.1.2 / RFC 8489 7.3.1: success with the source address it came from, answered with
+// the hash the check used; the check is recorded and may nominate `from`.
+IceCheckResult IceLite::accept(const stun::Message& m, std::span<const uint8_t> priority, const turn::Endpoint& from,
+                               int64_t now_ms, std::span<uint8_t> out) {
+  IceCheckResult r;
+  const auto key = turn::crypto::bytes(local_.pwd);  // RFC 8489 9.1.1: key = the password
+  stun::Builder b(out, stun::Method::Binding, stun::Class::Success, m.transaction_id());
   b.add_xor_address(attr::XorMappedAddress, from);
-  if (sha1) b.add_integrity(key);
+  if (m.has(attr::MessageIntegrity)) b.add_integrity(key);
   else b.add_integrity_sha256(key);
   b.add_fingerprint();
   if (!b.ok()) {
@@ -175,7 +181,7 @@ IceCheckResult IceLite::on_stun(std::span<const uint8_t> request, const turn::En
   }
   r.status = IceStatus::Ok;
   r.response = b.bytes();
-  const auto& p = priority->value;
+  const auto& p = priority;
   r.priority = uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
   record(from, now_ms);
   // RFC 8445 7.3.1.5: USE-CANDIDATE in a valid check nominates the pair; an address not yet

@@ -144,6 +144,11 @@ class IceLite {
   };
   void record(const turn::Endpoint& from, int64_t now_ms);
   IceStatus check_credentials(const turn::stun::Message& m) const;
+  // on_stun's two answers: an error response, and the success response to a valid check.
+  IceCheckResult reject(const turn::stun::Message& m, std::span<uint8_t> out, IceStatus status, int code,
+                        std::string_view reason, bool authenticated, std::span<const uint8_t> unknown = {}) const;
+  IceCheckResult accept(const turn::stun::Message& m, std::span<const uint8_t> priority, const turn::Endpoint& from,
+                        int64_t now_ms, std::span<uint8_t> out);
 
   IceCredentials local_;
   IceCredentials remote_;

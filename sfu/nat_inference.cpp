@@ -33,16 +33,12 @@ bool stun_servers_differ_in_port_only(const std::vector<turn::Endpoint>& s) {
   return false;
 }
 
-}  // namespace
+using MappingsByBase = std::map<std::string, std::vector<turn::Endpoint>>;
 
-NatMapping infer_mapping(const NatEvidence& e) {
-  if (e.check_sources.empty()) return NatMapping::Unknown;
-  // Step 1: a check straight from a host candidate crossed no NAT.
-  for (const auto& src : e.check_sources)
-    if (contains(e.hosts, src)) return NatMapping::NoNat;
-  // Step 2: the mappings towards our STUN addresses, from the NAT whose public IP sent the checks,
-  // grouped by the socket (base) they belong to when the browser says; else taken as one socket.
-  std::map<std::string, std::vector<turn::Endpoint>> by_base;
+// Step 2: the mappings towards our STUN addresses, from the NAT whose public IP sent the checks,
+// grouped by the socket (base) they belong to when the browser says; else taken as one socket.
+MappingsByBase mappings_by_base(const NatEvidence& e) {
+  MappingsByBase by_base;
   for (const auto& c : e.srflx) {
     bool same_nat = false;
     for (const auto& src : e.check_sources) same_nat = same_nat || src.address == c.address.address;
@@ -50,12 +46,11 @@ NatMapping infer_mapping(const NatEvidence& e) {
     auto& v = by_base[c.base ? c.base->to_string() : ""];
     if (!contains(v, c.address)) v.push_back(c.address);
   }
-  if (by_base.empty()) return NatMapping::Unknown;
-  bool port_only = stun_servers_differ_in_port_only(e.stun_servers);
-  // Step 3: one socket, two of our ports on one IP, two mappings: the mapping depends on the port.
-  for (const auto& [_, v] : by_base)
-    if (v.size() > 1 && port_only) return NatMapping::AddressAndPortDependent;
-  // Step 4: compare with the mapping towards the media address.
+  return by_base;
+}
+
+// Step 4: compare with the mapping towards the media address.
+NatMapping compare_with_media(const NatEvidence& e, const MappingsByBase& by_base, bool port_only) {
   bool media_on_stun_ip = false;
   for (const auto& s : e.stun_servers) media_on_stun_ip = media_on_stun_ip || s.address == e.media.address;
   bool preserved = false;
@@ -69,6 +64,22 @@ NatMapping infer_mapping(const NatEvidence& e) {
   if (media_on_stun_ip) return NatMapping::AddressAndPortDependent;  // only the port changed, and the mapping did
   // Another IP got another mapping; the same IP's other port got the same one: address-dependent.
   return port_only ? NatMapping::AddressDependent : NatMapping::Unknown;
+}
+
+}  // namespace
+
+NatMapping infer_mapping(const NatEvidence& e) {
+  if (e.check_sources.empty()) return NatMapping::Unknown;
+  // Step 1: a check straight from a host candidate crossed no NAT.
+  for (const auto& src : e.check_sources)
+    if (contains(e.hosts, src)) return NatMapping::NoNat;
+  const MappingsByBase by_base = mappings_by_base(e);
+  if (by_base.empty()) return NatMapping::Unknown;
+  bool port_only = stun_servers_differ_in_port_only(e.stun_servers);
+  // Step 3: one socket, two of our ports on one IP, two mappings: the mapping depends on the port.
+  for (const auto& [_, v] : by_base)
+    if (v.size() > 1 && port_only) return NatMapping::AddressAndPortDependent;
+  return compare_with_media(e, by_base, port_only);
 }
 
 }  // namespace sfu

@@ -450,6 +450,18 @@ RtcpError visit_ssrcs(const RtcpPacket& p, size_t base, S&& sender, M&& media) {
   return RtcpError::None;
 }
 
+// RFC 3550 6.1: every packet of the compound in turn (visit_ssrcs); the first error ends the walk.
+template <typename S, typename M>
+RtcpError visit_compound(std::span<uint8_t> compound, S&& sender, M&& media) {
+  RtcpReader r(compound);
+  RtcpPacket p;
+  while (r.next(p)) {
+    const size_t base = static_cast<size_t>(p.raw.data() - compound.data());
+    if (auto e = visit_ssrcs(p, base, sender, media); e != RtcpError::None) return e;
+  }
+  return r.error();
+}
+
 }  // namespace
 
 RtcpError rewrite_ssrcs(std::span<uint8_t> compound, std::optional<uint32_t> sender_ssrc,
@@ -457,30 +469,16 @@ RtcpError rewrite_ssrcs(std::span<uint8_t> compound, std::optional<uint32_t> sen
   if (unmapped) *unmapped = 0;
   if (compound.empty()) return RtcpError::Truncated;
   auto nop = [](size_t) {};
-  for (int pass = 0; pass < 2; ++pass) {
-    RtcpReader r(compound);
-    RtcpPacket p;
-    while (r.next(p)) {
-      const size_t base = static_cast<size_t>(p.raw.data() - compound.data());
-      RtcpError e;
-      if (pass == 0) {
-        e = visit_ssrcs(p, base, nop, nop);
-      } else {
-        auto set_sender = [&](size_t off) { if (sender_ssrc) be::put32(compound.data() + off, *sender_ssrc); };
-        auto map_media = [&](size_t off) {
-          const uint32_t v = be::u32(compound.data() + off);
-          for (const auto& m : map) {
-            if (m.from == v) { be::put32(compound.data() + off, m.to); return; }
-          }
-          if (unmapped) ++*unmapped;
-        };
-        e = visit_ssrcs(p, base, set_sender, map_media);
-      }
-      if (e != RtcpError::None) return e;
-    }
-    if (r.error() != RtcpError::None) return r.error();
-  }
-  return RtcpError::None;
+  // First pass: the whole compound is validated, so it is left untouched on error.
+  if (auto e = visit_compound(compound, nop, nop); e != RtcpError::None) return e;
+  auto set_sender = [&](size_t off) { if (sender_ssrc) be::put32(compound.data() + off, *sender_ssrc); };
+  auto map_media = [&](size_t off) {
+    const uint32_t v = be::u32(compound.data() + off);
+    auto m = std::find_if(map.begin(), map.end(), [v](const SsrcMapping& x) { return x.from == v; });
+    if (m != map.end()) be::put32(compound.data() + off, m->to);
+    else if (unmapped) ++*unmapped;
+  };
+  return visit_compound(compound, set_sender, map_media);
 }
 
 }  // namespace sfu

@@ -1,6 +1,7 @@
 #include "sfu/rtp.hpp"
 
 #include <cstring>
+#include <optional>
 
 namespace sfu {
 
@@ -101,28 +102,77 @@ const RtpExtension* RtpPacket::extension(uint8_t id) const {
   return nullptr;
 }
 
-size_t rewrite(const RtpPacket& in, std::span<uint8_t> out, const RtpRewrite& r) {
-  // Gather the elements to write: mapped publisher elements, then the subscriber's mid.
-  struct Element { uint8_t id; std::span<const uint8_t> value; };
-  std::array<Element, RtpPacket::kMaxExtensions + 1> el{};
+namespace {
+
+// One header extension element to write (RFC 8285 4): the subscriber's id and the value.
+struct Element {
+  uint8_t id;
+  std::span<const uint8_t> value;
+};
+using Elements = std::array<Element, RtpPacket::kMaxExtensions + 1>;
+
+// The elements to write: mapped publisher elements, then the subscriber's mid. Returns their count.
+size_t gather_elements(const RtpPacket& in, const RtpRewrite& r, Elements& el) {
   size_t n = 0;
   bool publisher_sent_mid = false;
   for (const auto& e : in.extension_list()) {
-    if (r.publisher_mid_id != 0 && e.id == r.publisher_mid_id) { publisher_sent_mid = true; continue; }
+    if (r.publisher_mid_id != 0 && e.id == r.publisher_mid_id) {
+      publisher_sent_mid = true;
+      continue;
+    }
     const uint8_t to = r.extension_map ? (*r.extension_map)[e.id] : 0;
     if (to == 0 || (r.mid_id != 0 && to == r.mid_id)) continue;
     el[n++] = Element{to, e.value};
   }
   if (r.mid_id != 0 && !r.mid.empty() && (r.mid_always || publisher_sent_mid)) el[n++] = Element{r.mid_id, r.mid};
+  return n;
+}
 
-  bool one_byte = true;
-  size_t body = 0;  // element bytes in the chosen form, before padding to 32 bits
-  for (size_t i = 0; i < n; ++i) {
-    if (el[i].value.size() > 255) return 0;
-    if (el[i].id > 14 || el[i].value.empty() || el[i].value.size() > 16) one_byte = false;
+// RFC 8285 4.2 / 4.3: the one-byte form when every id is 1..14 and every value 1..16 bytes long,
+// else the two-byte form (values up to 255 bytes). Returns the element bytes before padding to 32
+// bits; nullopt when an element fits neither form.
+std::optional<size_t> extension_body(std::span<const Element> el, bool& one_byte) {
+  one_byte = true;
+  for (const auto& e : el) {
+    if (e.value.size() > 255) return std::nullopt;
+    if (e.id > 14 || e.value.empty() || e.value.size() > 16) one_byte = false;
   }
-  for (size_t i = 0; i < n; ++i) body += (one_byte ? 1 : 2) + el[i].value.size();
-  const size_t ext_words = (body + 3) / 4;
+  size_t body = 0;
+  for (const auto& e : el) body += (one_byte ? 1 : 2) + e.value.size();
+  return body;
+}
+
+// RFC 8285 4.1: the extension block (profile, length in words, elements, zero padding) at p.
+// Returns the bytes written (4 + ext_words * 4).
+size_t write_extension(uint8_t* p, std::span<const Element> el, bool one_byte, size_t ext_words) {
+  be::put16(p, one_byte ? RtpPacket::kOneByteProfile : RtpPacket::kTwoByteProfile);
+  be::put16(p + 2, static_cast<uint16_t>(ext_words));
+  size_t off = 4;
+  for (const auto& e : el) {
+    const size_t len = e.value.size();
+    if (one_byte) {
+      p[off++] = static_cast<uint8_t>(e.id << 4 | (len - 1));
+    } else {
+      p[off++] = e.id;
+      p[off++] = static_cast<uint8_t>(len);
+    }
+    if (len) std::memcpy(p + off, e.value.data(), len);
+    off += len;
+  }
+  while (off < 4 + ext_words * 4) p[off++] = 0;  // padding bytes (RFC 8285 4.1)
+  return off;
+}
+
+}  // namespace
+
+size_t rewrite(const RtpPacket& in, std::span<uint8_t> out, const RtpRewrite& r) {
+  Elements elements{};
+  const size_t n = gather_elements(in, r, elements);
+  const std::span<const Element> el(elements.data(), n);
+  bool one_byte = true;
+  const auto body = extension_body(el, one_byte);
+  if (!body) return 0;
+  const size_t ext_words = (*body + 3) / 4;
   if (ext_words > 0xFFFF) return 0;
   const size_t csrc_bytes = 4u * in.csrc_count;
   const size_t tail = in.payload.size() + in.padding_size;  // payload and padding copied as they are
@@ -132,6 +182,7 @@ size_t rewrite(const RtpPacket& in, std::span<uint8_t> out, const RtpRewrite& r)
   if (in.raw.size() < RtpPacket::kFixedHeaderSize + csrc_bytes) return 0;
   if (in.payload.data() + tail > in.raw.data() + in.raw.size()) return 0;
 
+  // RFC 3550 5.1: the fixed header with the subscriber's payload type, sequence, timestamp and SSRC.
   uint8_t* p = out.data();
   p[0] = static_cast<uint8_t>(0x80 | (in.padding ? 0x20 : 0) | (n ? 0x10 : 0) | in.csrc_count);
   p[1] = static_cast<uint8_t>((in.marker ? 0x80 : 0) | (r.payload_type & 0x7F));
@@ -140,24 +191,7 @@ size_t rewrite(const RtpPacket& in, std::span<uint8_t> out, const RtpRewrite& r)
   be::put32(p + 8, r.ssrc);
   if (csrc_bytes) std::memcpy(p + 12, in.raw.data() + 12, csrc_bytes);
   size_t off = RtpPacket::kFixedHeaderSize + csrc_bytes;
-  if (n) {
-    be::put16(p + off, one_byte ? RtpPacket::kOneByteProfile : RtpPacket::kTwoByteProfile);
-    be::put16(p + off + 2, static_cast<uint16_t>(ext_words));
-    off += 4;
-    const size_t start = off;
-    for (size_t i = 0; i < n; ++i) {
-      const size_t len = el[i].value.size();
-      if (one_byte) {
-        p[off++] = static_cast<uint8_t>(el[i].id << 4 | (len - 1));
-      } else {
-        p[off++] = el[i].id;
-        p[off++] = static_cast<uint8_t>(len);
-      }
-      if (len) std::memcpy(p + off, el[i].value.data(), len);
-      off += len;
-    }
-    while (off < start + ext_words * 4) p[off++] = 0;  // padding bytes (RFC 8285 4.1)
-  }
+  if (n) off += write_extension(p + off, el, one_byte, ext_words);
   if (tail) std::memcpy(p + off, in.payload.data(), tail);
   return total;
 }

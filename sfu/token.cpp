@@ -136,44 +136,56 @@ std::string encode(const Claims& c, std::string_view key) {
   return input + "." + base64url_encode(mac);
 }
 
-Result verify(std::string_view token, std::span<const std::string> keys, int64_t now, int64_t leeway_s) {
-  // RFC 7515 7.1 (compact serialization): BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(signature)
-  if (token.size() > kMaxTokenSize) return fail(Error::Malformed, "token longer than " + std::to_string(kMaxTokenSize) + " bytes");
+namespace {
+
+// RFC 7515 7.1 (compact serialization): BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(signature).
+// False: not three dot-separated parts.
+struct CompactParts {
+  std::string_view header, payload, signature;
+  std::string_view signing_input;  // header "." payload, as sent
+};
+bool split_compact(std::string_view token, CompactParts& out) {
   size_t d1 = token.find('.');
   size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
-  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
-    return fail(Error::Malformed, "not three dot-separated parts");
-  std::string_view h64 = token.substr(0, d1), p64 = token.substr(d1 + 1, d2 - d1 - 1), s64 = token.substr(d2 + 1);
+  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos) return false;
+  out.header = token.substr(0, d1);
+  out.payload = token.substr(d1 + 1, d2 - d1 - 1);
+  out.signature = token.substr(d2 + 1);
+  out.signing_input = token.substr(0, d2);
+  return true;
+}
 
-  auto header = json_object(h64);
-  if (!header) return fail(Error::Malformed, "header is not base64url of a JSON object");
+// The JOSE header: alg, typ and crit. A success Result when it is one we accept.
+Result check_header(const nlohmann::json& header) {
   // RFC 7515 4.1.1 / RFC 8725 3.1: only HS256 is accepted; "none" and every other alg are refused.
-  auto alg = header->find("alg");
-  if (alg == header->end() || !alg->is_string()) return fail(Error::Malformed, "header has no alg");
+  auto alg = header.find("alg");
+  if (alg == header.end() || !alg->is_string()) return fail(Error::Malformed, "header has no alg");
   if (alg->get<std::string>() != "HS256")
     return fail(Error::Malformed,
                 "alg " + alg->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + " is not HS256");
   // RFC 7519 5.1: typ, if present, is "JWT" (compared case-insensitively as a media type).
-  if (auto typ = header->find("typ"); typ != header->end() && (!typ->is_string() || !iequals(typ->get<std::string>(), "JWT")))
+  if (auto typ = header.find("typ"); typ != header.end() && (!typ->is_string() || !iequals(typ->get<std::string>(), "JWT")))
     return fail(Error::Malformed, "typ is not JWT");
   // RFC 7515 4.1.11: we understand no extension, so a crit header means reject.
-  if (header->contains("crit")) return fail(Error::Malformed, "crit header parameter is not supported");
-  auto signature = base64url_decode(s64);
-  if (!signature) return fail(Error::Malformed, "signature is not base64url");
-  auto payload = json_object(p64);
-  if (!payload) return fail(Error::Malformed, "payload is not base64url of a JSON object");
+  if (header.contains("crit")) return fail(Error::Malformed, "crit header parameter is not supported");
+  return {};
+}
 
-  // RFC 7515 5.2 step 8 / RFC 7518 3.2: HMAC over the ASCII of header "." payload, compared in constant time.
-  auto input = turn::crypto::bytes(token.substr(0, d2));
+// RFC 7515 5.2 step 8 / RFC 7518 3.2: HMAC over the ASCII of header "." payload, compared in
+// constant time with every key, none skipped (so the time taken tells nothing of which matched).
+bool signed_by_any(std::string_view signing_input, std::span<const uint8_t> signature,
+                   std::span<const std::string> keys) {
+  auto input = turn::crypto::bytes(signing_input);
   bool ok = false;
   for (const auto& key : keys) {
     auto mac = turn::crypto::hmac_sha256(turn::crypto::bytes(key), input);
-    ok |= turn::crypto::equal(mac, *signature);
+    ok |= turn::crypto::equal(mac, signature);
   }
-  if (!ok) return fail(Error::BadSignature, keys.empty() ? "no token keys are configured" : "signature matches no configured key");
+  return ok;
+}
 
-  Claims c;
-  const auto& p = *payload;
+// RFC 7519 4.1: the claims this SFU reads; room, identity, region and exp are required.
+Result read_claims(const nlohmann::json& p, Claims& c) {
   for (auto [name, slot] : {std::pair{"room", &c.room}, std::pair{"identity", &c.identity}, std::pair{"region", &c.region}}) {
     auto it = p.find(name);
     if (it == p.end()) return fail(Error::MissingClaim, std::string("no \"") + name + "\" claim");
@@ -199,16 +211,42 @@ Result verify(std::string_view token, std::span<const std::string> keys, int64_t
     if (!it->is_boolean()) return fail(Error::InvalidClaim, std::string("\"") + name + "\" is not a boolean");
     *slot = it->get<bool>();
   }
-  // RFC 7519 4.1.4: expired on or after exp; 4.1.5: not accepted before nbf; with leeway for clock skew.
+  return {};
+}
+
+// RFC 7519 4.1.4: expired on or after exp; 4.1.5: not accepted before nbf; with leeway for clock skew.
+Result check_validity(const Claims& c, int64_t unix_s, int64_t leeway_s) {
   // Saturating, so extreme claim values cannot overflow.
   auto add = [](int64_t a, int64_t b) {
     if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
     if (b < 0 && a < INT64_MIN - b) return INT64_MIN;
     return a + b;
   };
-  if (now >= add(c.exp, leeway_s)) return fail(Error::Expired, "expired at " + std::to_string(c.exp) + " (now " + std::to_string(now) + ")");
-  if (c.nbf && now < add(*c.nbf, -leeway_s))
-    return fail(Error::NotYetValid, "not valid before " + std::to_string(*c.nbf) + " (now " + std::to_string(now) + ")");
+  if (unix_s >= add(c.exp, leeway_s))
+    return fail(Error::Expired, "expired at " + std::to_string(c.exp) + " (now " + std::to_string(unix_s) + ")");
+  if (c.nbf && unix_s < add(*c.nbf, -leeway_s))
+    return fail(Error::NotYetValid, "not valid before " + std::to_string(*c.nbf) + " (now " + std::to_string(unix_s) + ")");
+  return {};
+}
+
+}  // namespace
+
+Result verify(std::string_view token, std::span<const std::string> keys, int64_t unix_s, int64_t leeway_s) {
+  if (token.size() > kMaxTokenSize) return fail(Error::Malformed, "token longer than " + std::to_string(kMaxTokenSize) + " bytes");
+  CompactParts parts;
+  if (!split_compact(token, parts)) return fail(Error::Malformed, "not three dot-separated parts");
+  auto header = json_object(parts.header);
+  if (!header) return fail(Error::Malformed, "header is not base64url of a JSON object");
+  if (auto r = check_header(*header); !r) return r;
+  auto signature = base64url_decode(parts.signature);
+  if (!signature) return fail(Error::Malformed, "signature is not base64url");
+  auto payload = json_object(parts.payload);
+  if (!payload) return fail(Error::Malformed, "payload is not base64url of a JSON object");
+  if (!signed_by_any(parts.signing_input, *signature, keys))
+    return fail(Error::BadSignature, keys.empty() ? "no token keys are configured" : "signature matches no configured key");
+  Claims c;
+  if (auto r = read_claims(*payload, c); !r) return r;
+  if (auto r = check_validity(c, unix_s, leeway_s); !r) return r;
   Result r;
   r.claims = std::move(c);
   return r;
@@ -217,9 +255,9 @@ Result verify(std::string_view token, std::span<const std::string> keys, int64_t
 }  // namespace sfu::token
 
 namespace sfu {
-TokenError verify_join_token(std::string_view token, std::span<const std::string> keys, int64_t now, JoinClaims& out,
+TokenError verify_join_token(std::string_view token, std::span<const std::string> keys, int64_t unix_s, JoinClaims& out,
                              int64_t leeway_s) {
-  auto r = token::verify(token, keys, now, leeway_s);
+  auto r = token::verify(token, keys, unix_s, leeway_s);
   if (r) out = std::move(r.claims);
   return r.error;
 }

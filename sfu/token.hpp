@@ -30,8 +30,8 @@ enum class Error : uint8_t {
   None,
   Malformed,     // not header.payload.signature, bad base64url, not JSON objects, alg not HS256, typ not JWT, crit
   BadSignature,  // no configured key produces the signature
-  Expired,       // now >= exp + leeway (RFC 7519 4.1.4)
-  NotYetValid,   // now < nbf - leeway (RFC 7519 4.1.5)
+  Expired,       // unix_s >= exp + leeway (RFC 7519 4.1.4)
+  NotYetValid,   // unix_s < nbf - leeway (RFC 7519 4.1.5)
   MissingClaim,  // room, identity, region or exp absent
   InvalidClaim,  // a claim of the wrong JSON type or an empty string
 };
@@ -47,10 +47,10 @@ struct Result {
 // Signs `claims` with `key` (HMAC-SHA256): header {"alg":"HS256","typ":"JWT"}.
 std::string encode(const Claims& claims, std::string_view key);
 
-// Checks `token` against `keys` (any one may have signed it) at `now` (seconds since the epoch),
+// Checks `token` against `keys` (any one may have signed it) at `unix_s` (wall clock, seconds since the epoch),
 // allowing `leeway_s` seconds of clock skew on exp and nbf. The signature is checked (in constant time,
 // RFC 7515 5.2) before any claim is looked at.
-Result verify(std::string_view token, std::span<const std::string> keys, int64_t now, int64_t leeway_s = 30);
+Result verify(std::string_view token, std::span<const std::string> keys, int64_t unix_s, int64_t leeway_s = 30);
 
 // base64url without padding (RFC 7515 2, RFC 4648 5). decode() rejects padding, characters outside
 // the alphabet, a length of 1 mod 4 and non-zero trailing bits (so each value has one encoding).
@@ -64,6 +64,6 @@ namespace sfu {
 using JoinClaims = token::Claims;
 using TokenError = token::Error;
 // verify(), with the claims written to `out` on success only.
-TokenError verify_join_token(std::string_view token, std::span<const std::string> keys, int64_t now, JoinClaims& out,
+TokenError verify_join_token(std::string_view token, std::span<const std::string> keys, int64_t unix_s, JoinClaims& out,
                              int64_t leeway_s = 30);
 }  // namespace sfu
