@@ -75,7 +75,7 @@ std::string error_text(const stun::ErrorCode& ec) { return std::to_string(ec.cod
 }  // namespace
 
 void LifetimeProbe::on_datagram(LifetimeSocket socket, const Endpoint& from, std::span<const uint8_t> bytes,
-                                uint64_t now) {
+                                int64_t now_ms) {
   if (finished_) {
     ++report_.ignored_datagrams;
     return;
@@ -93,25 +93,25 @@ void LifetimeProbe::on_datagram(LifetimeSocket socket, const Endpoint& from, std
     // Whatever reaches a silent X from the server's address came through its mapping and re-armed
     // the NAT's timer: the silence starts again.
     if (x && x->phase == Phase::Silent && from == cfg_.server) {
-      x->quiet_since_ms = now;
+      x->quiet_since_ms = now_ms;
       schedule_check(*x);
     }
     return;
   }
   const Pending p = it->second;
-  on_answer(p, socket, m, now);
+  on_answer(p, socket, m, now_ms);
 }
 
-void LifetimeProbe::on_answer(const Pending& p, LifetimeSocket socket, const stun::Message& m, uint64_t now) {
+void LifetimeProbe::on_answer(const Pending& p, LifetimeSocket socket, const stun::Message& m, int64_t now_ms) {
   const bool error = m.cls() == stun::Class::Error;
   bool bad = false;
   std::optional<Endpoint> mapped = error ? std::nullopt : mapped_of(m, bad);
   const Answer a{m, error, error ? error_of(m) : std::nullopt, bad, std::move(mapped)};
   switch (p.kind) {
-    case Kind::CheckerBinding: return on_checker_binding(socket, a, now);
-    case Kind::TrialBinding: return on_trial_binding(p, socket, a, now);
-    case Kind::Check: return on_check(p, socket, a, now);
-    case Kind::Liveness: return on_liveness(p, socket, now);
+    case Kind::CheckerBinding: return on_checker_binding(socket, a, now_ms);
+    case Kind::TrialBinding: return on_trial_binding(p, socket, a, now_ms);
+    case Kind::Check: return on_check(p, socket, a, now_ms);
+    case Kind::Liveness: return on_liveness(p, socket, now_ms);
   }
 }
 
@@ -126,38 +126,38 @@ void LifetimeProbe::take_software(const stun::Message& m) {
     if (auto v = stun::Text::decode(s->value, stun::kMaxSoftware)) report_.software = clean_text(v->value);
 }
 
-void LifetimeProbe::refused(const stun::ErrorCode& ec, uint64_t now) {
+void LifetimeProbe::refused(const stun::ErrorCode& ec, int64_t now_ms) {
   report_.error_code = ec.code;
   report_.error_reason = clean_text(ec.reason);
-  finish(LifetimeResult::Error, "the server refused a Binding request (" + error_text(ec) + ")", now);
+  finish(LifetimeResult::Error, "the server refused a Binding request (" + error_text(ec) + ")", now_ms);
 }
 
 // The checker's (Y's) own Binding: its mapped address.
-void LifetimeProbe::on_checker_binding(LifetimeSocket socket, const Answer& a, uint64_t now) {
+void LifetimeProbe::on_checker_binding(LifetimeSocket socket, const Answer& a, int64_t now_ms) {
   if (socket != kCheckerSocket || stage_ != Stage::Setup || report_.checker_mapped) {
     ++report_.ignored_datagrams;
     return;
   }
   if (a.error ? !a.ec : (a.bad || !a.mapped)) return malformed();
-  last_answer_ms_ = now;
-  if (a.error) return refused(*a.ec, now);
+  last_answer_ms_ = now_ms;
+  if (a.error) return refused(*a.ec, now_ms);
   take_software(a.msg);
   report_.checker_mapped = a.mapped;
   checker_binding_.active = false;
-  setup_progress(now);
+  setup_progress(now_ms);
 }
 
 // A trial socket's (X's) Binding: its mapping is made, the silence starts (or the flow is warmed first).
-void LifetimeProbe::on_trial_binding(const Pending& p, LifetimeSocket socket, const Answer& a, uint64_t now) {
+void LifetimeProbe::on_trial_binding(const Pending& p, LifetimeSocket socket, const Answer& a, int64_t now_ms) {
   Trial& t = trials_[p.trial];
   if (socket != t.socket) {
     ++report_.ignored_datagrams;
     return;
   }
   if (a.error ? !a.ec : (a.bad || !a.mapped)) return malformed();
-  last_answer_ms_ = now;
+  last_answer_ms_ = now_ms;
   if (t.phase == Phase::Silent && !a.error) {  // a late answer to a retransmission: it re-armed the timer
-    t.quiet_since_ms = now;
+    t.quiet_since_ms = now_ms;
     schedule_check(t);
     return;
   }
@@ -165,10 +165,10 @@ void LifetimeProbe::on_trial_binding(const Pending& p, LifetimeSocket socket, co
     ++report_.ignored_datagrams;
     return;
   }
-  if (a.error) return refused(*a.ec, now);
+  if (a.error) return refused(*a.ec, now_ms);
   take_software(a.msg);
   t.binding.active = false;
-  const uint32_t rtt = clamp32(now - p.sent_ms);
+  const uint32_t rtt = clamp32(now_ms - p.sent_ms);
   if (++t.bindings == 1) {
     t.mapped = a.mapped;
     t.rtt_ms = rtt;
@@ -180,29 +180,29 @@ void LifetimeProbe::on_trial_binding(const Pending& p, LifetimeSocket socket, co
   }
   if (cfg_.established && t.bindings == 1) {
     t.phase = Phase::Warming;
-    t.warm_at_ms = now + cfg_.established_after_ms;
+    t.warm_at_ms = now_ms + cfg_.established_after_ms;
     return;
   }
   t.phase = Phase::Silent;
-  t.quiet_since_ms = now;
+  t.quiet_since_ms = now_ms;
   schedule_check(t);
   if (t.control) {
     report_.local = t.local;
     report_.mapped = t.mapped;
     report_.rtt_ms = t.rtt_ms;
     report_.no_nat = t.local && *t.local == *t.mapped;
-    setup_progress(now);
+    setup_progress(now_ms);
   } else if (report_.checker_mapped && t.mapped->address != report_.checker_mapped->address) {
     finish(LifetimeResult::NotDelivered,
            "the NAT mapped one socket to " + t.mapped->address.to_string() + " and another to " +
                report_.checker_mapped->address.to_string() +
                " (several public IPs, no paired pooling): answers to RESPONSE-PORT cannot reach it",
-           now);
+           now_ms);
   }
 }
 
 // A RESPONSE-PORT check: answered at X, the mapping survived; answered at Y, see on_check_at_checker.
-void LifetimeProbe::on_check(const Pending& p, LifetimeSocket socket, const Answer& a, uint64_t now) {
+void LifetimeProbe::on_check(const Pending& p, LifetimeSocket socket, const Answer& a, int64_t now_ms) {
   Trial& t = trials_[p.trial];
   if ((t.phase != Phase::Checking && t.phase != Phase::Liveness) || p.attempt >= t.attempts.size()) {
     ++report_.ignored_datagrams;
@@ -214,8 +214,8 @@ void LifetimeProbe::on_check(const Pending& p, LifetimeSocket socket, const Answ
       ++report_.ignored_datagrams;
       return;
     }
-    last_answer_ms_ = now;
-    decide(p.trial, true, gap_of(t.quiet_since_ms, t.rtt_ms, t.attempts[p.attempt].sent_ms), now);
+    last_answer_ms_ = now_ms;
+    decide(p.trial, true, gap_of(t.quiet_since_ms, t.rtt_ms, t.attempts[p.attempt].sent_ms), now_ms);
     return;
   }
   if (socket != kCheckerSocket) {
@@ -224,12 +224,12 @@ void LifetimeProbe::on_check(const Pending& p, LifetimeSocket socket, const Answ
   }
   if (a.error && !a.ec) return malformed();
   if (!a.error && a.bad) return malformed();
-  last_answer_ms_ = now;
-  on_check_at_checker(p, a, now);
+  last_answer_ms_ = now_ms;
+  on_check_at_checker(p, a, now_ms);
 }
 
 // A check answered to Y itself: refused (rate limit, no RESPONSE-PORT), or not sent on to X's port.
-void LifetimeProbe::on_check_at_checker(const Pending& p, const Answer& ans, uint64_t now) {
+void LifetimeProbe::on_check_at_checker(const Pending& p, const Answer& ans, int64_t now_ms) {
   Trial& t = trials_[p.trial];
   Attempt& a = t.attempts[p.attempt];
   if (ans.error) {
@@ -245,19 +245,19 @@ void LifetimeProbe::on_check_at_checker(const Pending& p, const Answer& ans, uin
            ec.code == 420 ? "the server does not support RESPONSE-PORT (" + error_text(ec) +
                                 "): it needs RFC 5780 (Turnpike: nat_discovery; coturn: two listening IPs)"
                           : "the server refused the RESPONSE-PORT request (" + error_text(ec) + ")",
-           now);
+           now_ms);
     return;
   }
   // A success at Y. If it shows Y on X's public address and port, the NAT handed X's port on
   // to Y: X's mapping was gone.
   if (ans.mapped && t.mapped && *ans.mapped == *t.mapped && !t.control) {
     note("the NAT reused an expired mapping's public port for a new socket");
-    decide(p.trial, false, gap_of(t.quiet_since_ms, t.rtt_ms, a.sent_ms), now);
+    decide(p.trial, false, gap_of(t.quiet_since_ms, t.rtt_ms, a.sent_ms), now_ms);
     return;
   }
   if (t.control) {
     finish(LifetimeResult::Unsupported,
-           "the server ignores RESPONSE-PORT: it answered the requesting socket, not the port asked for", now);
+           "the server ignores RESPONSE-PORT: it answered the requesting socket, not the port asked for", now_ms);
     return;
   }
   note("the server answered some RESPONSE-PORT requests to the requesting socket instead of the port asked for "
@@ -266,19 +266,19 @@ void LifetimeProbe::on_check_at_checker(const Pending& p, const Answer& ans, uin
 }
 
 // The liveness Binding at Y, after a check got no answer at X: the server is alive, so that was an expiry.
-void LifetimeProbe::on_liveness(const Pending& p, LifetimeSocket socket, uint64_t now) {
+void LifetimeProbe::on_liveness(const Pending& p, LifetimeSocket socket, int64_t now_ms) {
   Trial& t = trials_[p.trial];
   if (socket != kCheckerSocket || t.phase != Phase::Liveness) {
     ++report_.ignored_datagrams;
     return;
   }
-  last_answer_ms_ = now;
+  last_answer_ms_ = now_ms;
   auto silent = std::find_if(t.attempts.begin(), t.attempts.end(), conclusive);
-  uint64_t sent = silent != t.attempts.end() ? silent->sent_ms : t.attempts.front().sent_ms;
-  decide(p.trial, false, gap_of(t.quiet_since_ms, t.rtt_ms, sent), now);
+  int64_t sent = silent != t.attempts.end() ? silent->sent_ms : t.attempts.front().sent_ms;
+  decide(p.trial, false, gap_of(t.quiet_since_ms, t.rtt_ms, sent), now_ms);
 }
 
-void LifetimeProbe::setup_progress(uint64_t now) {
+void LifetimeProbe::setup_progress(int64_t now_ms) {
   if (setup_announced_ || !report_.checker_mapped || !report_.mapped) return;
   setup_announced_ = true;
   if (report_.checker_mapped->address != report_.mapped->address) {
@@ -287,7 +287,7 @@ void LifetimeProbe::setup_progress(uint64_t now) {
                report_.checker_mapped->address.to_string() +
                " (several public IPs, no paired pooling): answers to RESPONSE-PORT cannot reach the first; the "
                "mapping lifetime cannot be measured this way",
-           now);
+           now_ms);
     return;
   }
   say("server " + cfg_.server.to_string() + (report_.software.empty() ? "" : " \"" + report_.software + "\"") +

@@ -71,55 +71,55 @@ uint32_t LifetimeProbe::wait_ms(const Trial& t) const {
   return t.control ? std::max(w, cfg_.timeout_ms) : w;
 }
 
-LifetimeAction LifetimeProbe::next_action(uint64_t now) {
+LifetimeAction LifetimeProbe::next_action(int64_t now_ms) {
   if (!started_) {
     started_ = true;
-    start_ms_ = last_answer_ms_ = last_said_ms_ = now;
-    uint64_t bound = cfg_.deadline_ms ? cfg_.deadline_ms : 8 * uint64_t{cfg_.max_ms} + 120000;
-    deadline_ms_ = now + bound;
+    start_ms_ = last_answer_ms_ = last_said_ms_ = now_ms;
+    int64_t bound = cfg_.deadline_ms ? cfg_.deadline_ms : 8 * int64_t{cfg_.max_ms} + 120000;
+    deadline_ms_ = now_ms + bound;
     checker_opening_ = true;
     queue_.push_back(LifetimeAction{LifetimeAction::Kind::Open, kCheckerSocket, {}, {}, 0});
-    start_trial(0, true, now);
+    start_trial(0, true, now_ms);
   }
-  tick(now);
+  tick(now_ms);
   if (!queue_.empty()) {
     LifetimeAction a = std::move(queue_.front());
     queue_.pop_front();
     return a;
   }
   if (finished_) return LifetimeAction{LifetimeAction::Kind::Done, 0, {}, {}, 0};
-  return LifetimeAction{LifetimeAction::Kind::Wait, 0, {}, {}, std::max(wake(), now)};
+  return LifetimeAction{LifetimeAction::Kind::Wait, 0, {}, {}, std::max(wake(), now_ms)};
 }
 
-void LifetimeProbe::interrupt(uint64_t now) {
+void LifetimeProbe::interrupt(int64_t now_ms) {
   if (finished_) return;
-  note("interrupted after " + shown_seconds(now - start_ms_) + " s: the result is what the trials showed so far");
+  note("interrupted after " + shown_seconds(now_ms - start_ms_) + " s: the result is what the trials showed so far");
   if (stage_ == Stage::Setup) {
-    finish(LifetimeResult::Error, "interrupted before the measurement started", now);
+    finish(LifetimeResult::Error, "interrupted before the measurement started", now_ms);
     return;
   }
-  conclude(now, "interrupted");
+  conclude(now_ms, "interrupted");
 }
 
-bool LifetimeProbe::transmit(Exchange& e, uint64_t now) {
+bool LifetimeProbe::transmit(Exchange& e, int64_t now_ms) {
   if (!e.active) return false;
   if (!e.started) {
     e.started = true;
-    e.next_ms = now;
-    e.deadline_ms = now + cfg_.timeout_ms;
+    e.next_ms = now_ms;
+    e.deadline_ms = now_ms + cfg_.timeout_ms;
     e.rto_ms = cfg_.initial_rto_ms;
   }
-  if (now >= e.deadline_ms || e.sent >= cfg_.max_attempts || now < e.next_ms) return false;
+  if (now_ms >= e.deadline_ms || e.sent >= cfg_.max_attempts || now_ms < e.next_ms) return false;
   ++e.sent;
-  e.next_ms = now + e.rto_ms;
+  e.next_ms = now_ms + e.rto_ms;
   e.rto_ms *= 2;
   return true;
 }
 
-static bool spent(const auto& e, uint64_t now) { return e.active && e.started && now >= e.deadline_ms; }
+static bool spent(const auto& e, int64_t now_ms) { return e.active && e.started && now_ms >= e.deadline_ms; }
 
 stun::TransactionId LifetimeProbe::send_binding(LifetimeSocket socket, Kind kind, uint32_t trial, uint32_t attempt,
-                                                std::optional<uint16_t> response_port, uint64_t now) {
+                                                std::optional<uint16_t> response_port, int64_t now_ms) {
   stun::TransactionId txid = cfg_.new_transaction_id();
   uint8_t buf[128];
   stun::Builder b(buf, stun::Method::Binding, stun::Class::Request, txid);
@@ -129,12 +129,12 @@ stun::TransactionId LifetimeProbe::send_binding(LifetimeSocket socket, Kind kind
   b.add_fingerprint();
   queue_.push_back(LifetimeAction{LifetimeAction::Kind::Send, socket, cfg_.server,
                                   std::vector<uint8_t>(b.bytes().begin(), b.bytes().end()), 0});
-  pending_[txid] = Pending{kind, trial, attempt, now};
+  pending_[txid] = Pending{kind, trial, attempt, now_ms};
   ++report_.requests;
   return txid;
 }
 
-void LifetimeProbe::start_trial(uint32_t gap_ms, bool control, uint64_t) {
+void LifetimeProbe::start_trial(uint32_t gap_ms, bool control, int64_t) {
   Trial t;
   t.socket = next_socket_++;
   t.gap_ms = gap_ms;
@@ -143,10 +143,10 @@ void LifetimeProbe::start_trial(uint32_t gap_ms, bool control, uint64_t) {
   queue_.push_back(LifetimeAction{LifetimeAction::Kind::Open, trials_.back().socket, {}, {}, 0});
 }
 
-void LifetimeProbe::on_opened(LifetimeSocket socket, const std::optional<Endpoint>& local, uint64_t now) {
+void LifetimeProbe::on_opened(LifetimeSocket socket, const std::optional<Endpoint>& local, int64_t now_ms) {
   if (finished_) return;
   if (!local) {
-    finish(LifetimeResult::Error, "cannot open a UDP socket", now);
+    finish(LifetimeResult::Error, "cannot open a UDP socket", now_ms);
     return;
   }
   if (socket == kCheckerSocket) {
@@ -177,77 +177,77 @@ void LifetimeProbe::forget(uint32_t index, bool checks_only) {
   }
 }
 
-void LifetimeProbe::tick(uint64_t now) {
+void LifetimeProbe::tick(int64_t now_ms) {
   if (finished_) return;
-  if (now >= deadline_ms_) {
+  if (now_ms >= deadline_ms_) {
     note("the run reached its time bound (" + shown_seconds(deadline_ms_ - start_ms_) + " s)");
-    if (stage_ == Stage::Setup) finish(LifetimeResult::Unreachable, "no answer within the time bound", now);
-    else conclude(now, "the time bound");
+    if (stage_ == Stage::Setup) finish(LifetimeResult::Unreachable, "no answer within the time bound", now_ms);
+    else conclude(now_ms, "the time bound");
     return;
   }
   if (stage_ == Stage::Setup && checker_open_ && !report_.checker_mapped) {
-    if (transmit(checker_binding_, now)) {
-      send_binding(kCheckerSocket, Kind::CheckerBinding, 0, 0, std::nullopt, now);
-    } else if (spent(checker_binding_, now)) {
+    if (transmit(checker_binding_, now_ms)) {
+      send_binding(kCheckerSocket, Kind::CheckerBinding, 0, 0, std::nullopt, now_ms);
+    } else if (spent(checker_binding_, now_ms)) {
       checker_binding_.active = false;
-      if (malformed_seen_) finish(LifetimeResult::Error, "the server's Binding answers are malformed", now);
+      if (malformed_seen_) finish(LifetimeResult::Error, "the server's Binding answers are malformed", now_ms);
       else finish(LifetimeResult::Unreachable, "no answer from " + cfg_.server.to_string() +
-                                                   " to a Binding request (UDP blocked, or no STUN server there)", now);
+                                                   " to a Binding request (UDP blocked, or no STUN server there)", now_ms);
       return;
     }
   }
-  for (uint32_t i = 0; i < trials_.size() && !finished_; ++i) tick_trial(i, now);
-  if (!finished_ && stage_ == Stage::Search) plan(now);
-  if (!finished_) heartbeat(now);
+  for (uint32_t i = 0; i < trials_.size() && !finished_; ++i) tick_trial(i, now_ms);
+  if (!finished_ && stage_ == Stage::Search) plan(now_ms);
+  if (!finished_) heartbeat(now_ms);
 }
 
-void LifetimeProbe::tick_trial(uint32_t i, uint64_t now) {
+void LifetimeProbe::tick_trial(uint32_t i, int64_t now_ms) {
   Trial& t = trials_[i];
   switch (t.phase) {
     case Phase::Opening:
     case Phase::Done: return;
     case Phase::Warming:
-      if (now < t.warm_at_ms) return;
+      if (now_ms < t.warm_at_ms) return;
       t.phase = Phase::Binding;
       t.binding = Exchange{};
       t.binding.active = true;
       [[fallthrough]];
     case Phase::Binding:
-      if (transmit(t.binding, now)) {
-        send_binding(t.socket, Kind::TrialBinding, i, 0, std::nullopt, now);
-      } else if (spent(t.binding, now)) {
+      if (transmit(t.binding, now_ms)) {
+        send_binding(t.socket, Kind::TrialBinding, i, 0, std::nullopt, now_ms);
+      } else if (spent(t.binding, now_ms)) {
         t.binding.active = false;
         if (t.control) {
           finish(malformed_seen_ ? LifetimeResult::Error : LifetimeResult::Unreachable,
                  malformed_seen_ ? "the server's Binding answers are malformed"
                                  : "no answer from " + cfg_.server.to_string() +
                                        " to a Binding request (UDP blocked, or no STUN server there)",
-                 now);
+                 now_ms);
           return;
         }
         if (++binding_failures_in_a_row_ >= kBindingFailuresToStop) {
-          finish(LifetimeResult::Unreachable, "the server stopped answering Binding requests", now);
+          finish(LifetimeResult::Unreachable, "the server stopped answering Binding requests", now_ms);
           return;
         }
-        fail_trial(i, "no answer to its Binding request", now);
+        fail_trial(i, "no answer to its Binding request", now_ms);
       }
       return;
     case Phase::Silent:
-      if (!report_.checker_mapped || now < t.check_at_ms) return;
+      if (!report_.checker_mapped || now_ms < t.check_at_ms) return;
       t.phase = Phase::Checking;
       t.attempts.clear();
       [[fallthrough]];
     case Phase::Checking: {
       const uint32_t n = t.control ? cfg_.check_attempts + 1 : cfg_.check_attempts;
-      if (t.attempts.size() < n && (t.attempts.empty() || now >= t.attempts.back().sent_ms + interval_ms(t))) {
-        t.attempts.push_back(Attempt{{}, now, false});
+      if (t.attempts.size() < n && (t.attempts.empty() || now_ms >= t.attempts.back().sent_ms + interval_ms(t))) {
+        t.attempts.push_back(Attempt{{}, now_ms, false});
         const auto attempt = static_cast<uint32_t>(t.attempts.size() - 1);
-        t.attempts.back().txid = send_binding(kCheckerSocket, Kind::Check, i, attempt, t.mapped->port, now);
+        t.attempts.back().txid = send_binding(kCheckerSocket, Kind::Check, i, attempt, t.mapped->port, now_ms);
         ++t.requests;
-        if (t.attempts.size() == n) t.window_end_ms = now + wait_ms(t);
+        if (t.attempts.size() == n) t.window_end_ms = now_ms + wait_ms(t);
         return;
       }
-      if (t.attempts.size() < n || now < t.window_end_ms) return;
+      if (t.attempts.size() < n || now_ms < t.window_end_ms) return;
       // The window is over and nothing reached X.
       auto silent = std::find_if(t.attempts.begin(), t.attempts.end(), conclusive);
       if (silent == t.attempts.end()) {
@@ -257,18 +257,18 @@ void LifetimeProbe::tick_trial(uint32_t i, uint64_t now) {
         t.attempts.clear();
         if (t.postponed >= kMaxPostponements) {
           if (t.control)
-            finish(LifetimeResult::Error, "the server keeps refusing RESPONSE-PORT requests as rate-limited", now);
+            finish(LifetimeResult::Error, "the server keeps refusing RESPONSE-PORT requests as rate-limited", now_ms);
           else
-            fail_trial(i, "the server kept refusing its RESPONSE-PORT requests as rate-limited", now);
+            fail_trial(i, "the server kept refusing its RESPONSE-PORT requests as rate-limited", now_ms);
           return;
         }
-        t.check_at_ms = now + (uint64_t{250} << std::min<uint32_t>(t.postponed, 4));
+        t.check_at_ms = now_ms + (int64_t{250} << std::min<uint32_t>(t.postponed, 4));
         ++t.postponed;
         t.phase = Phase::Silent;
         return;
       }
       if (last_answer_ms_ > silent->sent_ms) {  // the server answered something since: it is alive
-        decide(i, false, gap_of(t.quiet_since_ms, t.rtt_ms, silent->sent_ms), now);
+        decide(i, false, gap_of(t.quiet_since_ms, t.rtt_ms, silent->sent_ms), now_ms);
         return;
       }
       // Nothing at all from the server since the check began: ask it something plain first.
@@ -278,23 +278,23 @@ void LifetimeProbe::tick_trial(uint32_t i, uint64_t now) {
       [[fallthrough]];
     }
     case Phase::Liveness:
-      if (transmit(t.liveness, now)) {
-        send_binding(kCheckerSocket, Kind::Liveness, i, 0, std::nullopt, now);
-      } else if (spent(t.liveness, now)) {
+      if (transmit(t.liveness, now_ms)) {
+        send_binding(kCheckerSocket, Kind::Liveness, i, 0, std::nullopt, now_ms);
+      } else if (spent(t.liveness, now_ms)) {
         t.liveness.active = false;
         if (t.control || ++liveness_failures_ >= kLivenessFailuresToStop) {
-          finish(LifetimeResult::Unreachable, "the server stopped answering", now);
+          finish(LifetimeResult::Unreachable, "the server stopped answering", now_ms);
           return;
         }
-        fail_trial(i, "the server did not answer the checker either", now);
+        fail_trial(i, "the server did not answer the checker either", now_ms);
       }
       return;
   }
 }
 
-uint64_t LifetimeProbe::wake() const {
-  uint64_t w = deadline_ms_;
-  auto at = [&](uint64_t v) { w = std::min(w, v); };
+int64_t LifetimeProbe::wake() const {
+  int64_t w = deadline_ms_;
+  auto at = [&](int64_t v) { w = std::min(w, v); };
   if (stage_ == Stage::Search) at(last_said_ms_ + kHeartbeatMs);
   auto exchange = [&](const Exchange& e) {
     if (!e.active) return;

@@ -20,14 +20,14 @@ constexpr const char* kSoftware = "turnpike-diag";
 constexpr uint32_t kMaxPostponements = 6;     // of one check, when the server rate-limits RESPONSE-PORT
 constexpr uint32_t kBindingFailuresToStop = 3;  // trials in a row whose Binding got no answer
 constexpr uint32_t kLivenessFailuresToStop = 2;
-constexpr uint64_t kHeartbeatMs = 30000;  // progress at least this often
+constexpr int64_t kHeartbeatMs = 30000;  // progress at least this often
 
-inline uint32_t clamp32(uint64_t v) { return static_cast<uint32_t>(std::min<uint64_t>(v, UINT32_MAX)); }
+inline uint32_t clamp32(int64_t v) { return static_cast<uint32_t>(std::clamp<int64_t>(v, 0, UINT32_MAX)); }
 
 // The silence the NAT saw before the answer to `a` reached it: from X's last answer passing the
 // NAT (about when X got it) to Y's request going out, plus the way to the server and back.
-inline uint32_t gap_of(uint64_t quiet_since, uint32_t rtt, uint64_t sent) {
-  return clamp32((sent > quiet_since ? sent - quiet_since : 0) + rtt);
+inline uint32_t gap_of(int64_t quiet_since_ms, uint32_t rtt_ms, int64_t sent_ms) {
+  return clamp32((sent_ms > quiet_since_ms ? sent_ms - quiet_since_ms : 0) + rtt_ms);
 }
 
 // The bracket: the longest gap a mapping survived, and the shortest longer one that expired.

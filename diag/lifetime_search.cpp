@@ -31,13 +31,13 @@ std::string gap_list(const std::vector<uint32_t>& gaps) {
 }  // namespace
 
 // While nothing is decided for a while (long gaps), say what is being waited for.
-void LifetimeProbe::heartbeat(uint64_t now) {
+void LifetimeProbe::heartbeat(int64_t now_ms) {
   if (said_) {
     said_ = false;
-    last_said_ms_ = now;
+    last_said_ms_ = now_ms;
   }
-  if (stage_ != Stage::Search || now < last_said_ms_ + kHeartbeatMs) return;
-  std::optional<uint64_t> next;
+  if (stage_ != Stage::Search || now_ms < last_said_ms_ + kHeartbeatMs) return;
+  std::optional<int64_t> next;
   uint32_t gap = 0;
   for (const Trial& t : trials_)
     if (t.phase == Phase::Silent && (!next || t.check_at_ms < *next)) {
@@ -48,31 +48,32 @@ void LifetimeProbe::heartbeat(uint64_t now) {
   std::string s = "waiting";
   if (next)
     s += ": the next check (gap " + shown_seconds(gap) + " s) is in " +
-         shown_seconds((*next > now ? *next - now : 0) / 1000 * 1000) + " s";
+         shown_seconds((*next > now_ms ? *next - now_ms : 0) / 1000 * 1000) + " s";
   s += hi ? "; searching " + shown_seconds(lo) + ".." + shown_seconds(*hi) + " s"
           : "; the timeout is longer than " + shown_seconds(lo) + " s";
   say(s);
   said_ = false;
-  last_said_ms_ = now;
+  last_said_ms_ = now_ms;
 }
 
-void LifetimeProbe::decide(uint32_t index, bool survived, uint32_t gap_ms, uint64_t now) {
+void LifetimeProbe::decide(uint32_t index, bool survived, uint32_t gap_ms, int64_t now_ms) {
   Trial& t = trials_[index];
   if (t.control) {
-    end_trial(index, now);
+    end_trial(index, now_ms);
     if (!survived) {
       finish(LifetimeResult::NotDelivered,
              "the answer to RESPONSE-PORT did not reach the mapping even right after it was made: the server does "
              "not send it, or something between drops it; the mapping lifetime cannot be measured this way",
-             now);
+             now_ms);
       return;
     }
     say("RESPONSE-PORT works: the server's answer to the second socket's request reached the first one");
     stage_ = Stage::Search;
     return;
   }
-  report_.trials.push_back(LifetimeTrial{gap_ms, survived, t.local, t.mapped, t.requests, now - start_ms_});
-  end_trial(index, now);
+  report_.trials.push_back(LifetimeTrial{gap_ms, survived, t.local, t.mapped, t.requests,
+                                         static_cast<uint64_t>(now_ms - start_ms_)});
+  end_trial(index, now_ms);
   const auto [lo, hi] = bracket_of(report_.trials);
   std::string s = "gap " + shown_seconds(gap_ms) + " s: " + (survived ? "survived" : "expired");
   if (!survived && gap_ms <= lo) {
@@ -96,7 +97,7 @@ void LifetimeProbe::decide(uint32_t index, bool survived, uint32_t gap_ms, uint6
   }
 }
 
-void LifetimeProbe::end_trial(uint32_t index, uint64_t) {
+void LifetimeProbe::end_trial(uint32_t index, int64_t) {
   Trial& t = trials_[index];
   if (t.phase == Phase::Done) return;
   t.phase = Phase::Done;
@@ -104,28 +105,28 @@ void LifetimeProbe::end_trial(uint32_t index, uint64_t) {
   forget(index, false);
 }
 
-void LifetimeProbe::fail_trial(uint32_t index, const std::string& why, uint64_t now) {
+void LifetimeProbe::fail_trial(uint32_t index, const std::string& why, int64_t now_ms) {
   const uint32_t gap = trials_[index].gap_ms;
   ++report_.failed_trials;
-  end_trial(index, now);
+  end_trial(index, now_ms);
   say("gap " + shown_seconds(gap) + " s: " + why + "; trying again");
   // Back in the queue; plan() drops it if it no longer matters.
   queued_.insert(std::upper_bound(queued_.begin(), queued_.end(), gap), gap);
 }
 
-void LifetimeProbe::launch(const std::vector<uint32_t>& gaps, uint64_t now) {
+void LifetimeProbe::launch(const std::vector<uint32_t>& gaps, int64_t now_ms) {
   for (uint32_t g : gaps) {
-    start_trial(g, false, now);
+    start_trial(g, false, now_ms);
     ++launched_;
   }
 }
 
-void LifetimeProbe::plan(uint64_t now) {
+void LifetimeProbe::plan(int64_t now_ms) {
   // Plain variables, not a structured binding: lambdas below capture them (clang 14).
   const auto bracket = bracket_of(report_.trials);
   const uint32_t lo = bracket.first;
   const std::optional<uint32_t> hi = bracket.second;
-  if ((hi && *hi - lo <= cfg_.precision_ms) || (!hi && lo >= cfg_.max_ms)) return conclude(now, "");
+  if ((hi && *hi - lo <= cfg_.precision_ms) || (!hi && lo >= cfg_.max_ms)) return conclude(now_ms, "");
   // Running trials whose answer is known in advance go (at or below a survived gap they would
   // survive, at or above an expired one expire).
   for (uint32_t i = 0; i < trials_.size(); ++i) {
@@ -133,7 +134,7 @@ void LifetimeProbe::plan(uint64_t now) {
     if (t.phase == Phase::Done || t.control) continue;
     if (t.gap_ms <= lo || (hi && t.gap_ms >= *hi)) {
       ++report_.cancelled_trials;
-      end_trial(i, now);
+      end_trial(i, now_ms);
     }
   }
   std::erase_if(queued_, [&](uint32_t g) { return g <= lo || (hi && g >= *hi); });
@@ -150,7 +151,7 @@ void LifetimeProbe::plan(uint64_t now) {
   if (!batch.empty()) {
     say(std::string(launched_ == 0 ? "trying gaps " : "trying ") + gap_list(batch) +
         (launched_ == 0 ? " at once, a fresh mapping each" : ""));
-    launch(batch, now);
+    launch(batch, now_ms);
   }
 
   // Splitting (lo, hi) into `split` gaps. Before any expiry, once something survived, the
@@ -184,37 +185,37 @@ void LifetimeProbe::plan(uint64_t now) {
       if (!gaps.empty()) {
         say("searching " + shown_seconds(lo) + ".." + shown_seconds(*top) + " s" + (hi ? "" : " (ahead of its answer)") +
             ": trying " + gap_list(gaps));
-        launch(gaps, now);
+        launch(gaps, now_ms);
       }
     }
   }
-  if (running() == 0 && (queued_.empty() || launched_ >= cfg_.max_trials)) conclude(now, "the trial bound");
+  if (running() == 0 && (queued_.empty() || launched_ >= cfg_.max_trials)) conclude(now_ms, "the trial bound");
 }
 
-void LifetimeProbe::conclude(uint64_t now, const std::string& why) {
+void LifetimeProbe::conclude(int64_t now_ms, const std::string& why) {
   const auto [lo, hi] = bracket_of(report_.trials);
   if (hi) {
     if (*hi - lo > cfg_.precision_ms)
       note("stopped by " + (why.empty() ? std::string("a bound") : why) + " before reaching the precision asked for (" +
            shown_seconds(cfg_.precision_ms) + " s): the timeout is between " + shown_seconds(lo) + " and " +
            shown_seconds(*hi) + " s");
-    finish(LifetimeResult::Measured, "", now);
+    finish(LifetimeResult::Measured, "", now_ms);
   } else if (lo >= cfg_.max_ms) {
-    finish(LifetimeResult::LongerThanMax, "", now);
+    finish(LifetimeResult::LongerThanMax, "", now_ms);
   } else {
     finish(LifetimeResult::Error,
            "no conclusion (stopped by " + (why.empty() ? std::string("a bound") : why) + "): " +
                (lo ? "mappings survived " + shown_seconds(lo) + " s of silence and no longer gap was decided"
                    : "no gap was decided"),
-           now);
+           now_ms);
   }
 }
 
-void LifetimeProbe::finish(LifetimeResult result, const std::string& error, uint64_t now) {
+void LifetimeProbe::finish(LifetimeResult result, const std::string& error, int64_t now_ms) {
   if (finished_) return;
   finished_ = true;
   stage_ = Stage::Finished;
-  for (uint32_t i = 0; i < trials_.size(); ++i) end_trial(i, now);
+  for (uint32_t i = 0; i < trials_.size(); ++i) end_trial(i, now_ms);
   if (checker_open_ || checker_opening_)
     queue_.push_back(LifetimeAction{LifetimeAction::Kind::Close, kCheckerSocket, {}, {}, 0});
   checker_open_ = checker_opening_ = false;
@@ -225,7 +226,7 @@ void LifetimeProbe::finish(LifetimeResult result, const std::string& error, uint
   report_.lower_ms = lo;
   report_.upper_ms = hi;
   if (result == LifetimeResult::Measured && hi) report_.timeout_ms = lo + (*hi - lo) / 2;
-  report_.elapsed_ms = now - start_ms_;
+  report_.elapsed_ms = now_ms - start_ms_;
   make_lifetime_verdict(report_);
   switch (result) {
     case LifetimeResult::Measured:

@@ -43,10 +43,10 @@ using turn::IpAddress;
 
 constexpr int kExitOk = 0, kExitUnreachable = 1, kExitUsage = 2, kExitReportFailed = 3;
 
-uint64_t now_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+// The probes' clock (issue 16's convention): int64_t milliseconds of the steady clock.
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 using turnpike::from_sockaddr;
@@ -254,8 +254,8 @@ void drive(Io& io, diag::NatProbe& probe) {
     for (const Fd& s : io.udp) fds.push_back(pollfd{s.fd, POLLIN, 0});
     if (io.tcp.sock.fd >= 0)
       fds.push_back(pollfd{io.tcp.sock.fd, static_cast<short>(POLLIN | (io.tcp.connecting || !io.tcp.out.empty() ? POLLOUT : 0)), 0});
-    uint64_t now = now_ms();
-    int wait = a.until_ms > now ? static_cast<int>(a.until_ms - now) : 0;
+    const int64_t at_ms = now_ms();
+    int wait = a.until_ms > at_ms ? static_cast<int>(a.until_ms - at_ms) : 0;
     int n = poll(fds.data(), fds.size(), wait);
     if (n <= 0) continue;
     for (size_t i = 0; i < io.udp.size(); ++i)
@@ -450,8 +450,8 @@ void drive_lifetime(diag::LifetimeProbe& probe, const IpAddress& local_ip, std::
       fds.push_back(pollfd{s.fd, POLLIN, 0});
       ids.push_back(id);
     }
-    uint64_t now = now_ms();
-    int wait = a.until_ms > now ? static_cast<int>(std::min<uint64_t>(a.until_ms - now, 1000)) : 0;
+    const int64_t at_ms = now_ms();
+    int wait = a.until_ms > at_ms ? static_cast<int>(std::min<int64_t>(a.until_ms - at_ms, 1000)) : 0;
     if (poll(fds.data(), fds.size(), wait) <= 0) continue;  // a timeout, or EINTR (Ctrl-C)
     for (size_t i = 0; i < fds.size(); ++i) {
       if (!fds[i].revents) continue;
@@ -479,7 +479,7 @@ int run_lifetime(const std::vector<std::string>& args) {
   IpAddress local_ip;
   if (int rc = resolve_target("lifetime", o.server, o.local_address, server, local_ip); rc != kExitOk) return rc;
 
-  const uint64_t t0 = now_ms();
+  const int64_t t0 = now_ms();
   diag::LifetimeConfig cfg;
   cfg.server = server;
   cfg.min_ms = o.min_ms;
