@@ -3,6 +3,7 @@
 // Binding, trial Binding, RESPONSE-PORT check, liveness); text from the wire made safe to print.
 #include <algorithm>
 #include <cctype>
+#include <string_view>
 
 #include "diag/lifetime_probe.hpp"
 #include "diag/lifetime_probe_impl.hpp"
@@ -43,24 +44,33 @@ bool is_rate_limit(const stun::ErrorCode& ec) {
   return r.find("rate limit") != std::string::npos;
 }
 
+// The length of the UTF-8 sequence a lead byte starts; 0: not a lead byte.
+size_t utf8_length(unsigned char c) {
+  return c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+}
+
+// Whether in[i, i + n) is one printable character: ASCII without control characters, or a
+// well-formed sequence (no overlong forms, surrogates or code points beyond U+10FFFF).
+bool printable_at(std::string_view in, size_t i, size_t n) {
+  const auto c = static_cast<unsigned char>(in[i]);
+  if (n == 0 || i + n > in.size()) return false;
+  if (n == 1) return c >= 0x20 && c != 0x7f;
+  uint32_t cp = n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+  for (size_t k = 1; k < n; ++k) {
+    const auto cc = static_cast<unsigned char>(in[i + k]);
+    if ((cc & 0xC0) != 0x80) return false;
+    cp = cp << 6 | (cc & 0x3F);
+  }
+  return cp >= (n == 2 ? 0x80u : n == 3 ? 0x800u : 0x10000u) && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+}
+
 // Text from the wire, safe to print and to put in JSON: valid UTF-8 without control characters
 // is kept; any other byte becomes '?'.
 std::string clean_text(std::string_view in) {
   std::string out;
   for (size_t i = 0; i < in.size();) {
-    const auto c = static_cast<unsigned char>(in[i]);
-    size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    bool ok = n > 0 && i + n <= in.size() && (n > 1 || (c >= 0x20 && c != 0x7f));
-    uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
-    for (size_t k = 1; ok && k < n; ++k) {
-      const auto cc = static_cast<unsigned char>(in[i + k]);
-      ok = (cc & 0xC0) == 0x80;
-      cp = cp << 6 | (cc & 0x3F);
-    }
-    // No overlong forms, surrogates or code points beyond U+10FFFF.
-    if (ok && n > 1)
-      ok = cp >= (n == 2 ? 0x80u : n == 3 ? 0x800u : 0x10000u) && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
-    if (ok) {
+    const size_t n = utf8_length(static_cast<unsigned char>(in[i]));
+    if (printable_at(in, i, n)) {
       out.append(in.substr(i, n));
       i += n;
     } else {

@@ -201,6 +201,7 @@ void LifetimeProbe::tick(int64_t now_ms) {
   if (!finished_) heartbeat(now_ms);
 }
 
+// One trial's next step, by its phase (RFC 5780 4.6: Binding, silence, RESPONSE-PORT check).
 void LifetimeProbe::tick_trial(uint32_t i, int64_t now_ms) {
   Trial& t = trials_[i];
   switch (t.phase) {
@@ -211,85 +212,106 @@ void LifetimeProbe::tick_trial(uint32_t i, int64_t now_ms) {
       t.phase = Phase::Binding;
       t.binding = Exchange{};
       t.binding.active = true;
-      [[fallthrough]];
-    case Phase::Binding:
-      if (transmit(t.binding, now_ms)) {
-        send_binding(t.socket, Kind::TrialBinding, i, 0, std::nullopt, now_ms);
-      } else if (spent(t.binding, now_ms)) {
-        t.binding.active = false;
-        if (t.control) {
-          finish(malformed_seen_ ? LifetimeResult::Error : LifetimeResult::Unreachable,
-                 malformed_seen_ ? "the server's Binding answers are malformed"
-                                 : "no answer from " + cfg_.server.to_string() +
-                                       " to a Binding request (UDP blocked, or no STUN server there)",
-                 now_ms);
-          return;
-        }
-        if (++binding_failures_in_a_row_ >= kBindingFailuresToStop) {
-          finish(LifetimeResult::Unreachable, "the server stopped answering Binding requests", now_ms);
-          return;
-        }
-        fail_trial(i, "no answer to its Binding request", now_ms);
-      }
-      return;
+      return tick_binding(i, now_ms);
+    case Phase::Binding: return tick_binding(i, now_ms);
     case Phase::Silent:
       if (!report_.checker_mapped || now_ms < t.check_at_ms) return;
       t.phase = Phase::Checking;
       t.attempts.clear();
-      [[fallthrough]];
-    case Phase::Checking: {
-      const uint32_t n = t.control ? cfg_.check_attempts + 1 : cfg_.check_attempts;
-      if (t.attempts.size() < n && (t.attempts.empty() || now_ms >= t.attempts.back().sent_ms + interval_ms(t))) {
-        t.attempts.push_back(Attempt{{}, now_ms, false});
-        const auto attempt = static_cast<uint32_t>(t.attempts.size() - 1);
-        t.attempts.back().txid = send_binding(kCheckerSocket, Kind::Check, i, attempt, t.mapped->port, now_ms);
-        ++t.requests;
-        if (t.attempts.size() == n) t.window_end_ms = now_ms + wait_ms(t);
-        return;
-      }
-      if (t.attempts.size() < n || now_ms < t.window_end_ms) return;
-      // The window is over and nothing reached X.
-      auto silent = std::find_if(t.attempts.begin(), t.attempts.end(), conclusive);
-      if (silent == t.attempts.end()) {
-        // Every request was refused as rate-limited (or answered to Y): X's mapping was not
-        // touched, so the same trial checks again a little later, with a longer gap.
-        forget(i, true);
-        t.attempts.clear();
-        if (t.postponed >= kMaxPostponements) {
-          if (t.control)
-            finish(LifetimeResult::Error, "the server keeps refusing RESPONSE-PORT requests as rate-limited", now_ms);
-          else
-            fail_trial(i, "the server kept refusing its RESPONSE-PORT requests as rate-limited", now_ms);
-          return;
-        }
-        t.check_at_ms = now_ms + (int64_t{250} << std::min<uint32_t>(t.postponed, 4));
-        ++t.postponed;
-        t.phase = Phase::Silent;
-        return;
-      }
-      if (last_answer_ms_ > silent->sent_ms) {  // the server answered something since: it is alive
-        decide(i, false, gap_of(t.quiet_since_ms, t.rtt_ms, silent->sent_ms), now_ms);
-        return;
-      }
-      // Nothing at all from the server since the check began: ask it something plain first.
-      t.phase = Phase::Liveness;
-      t.liveness = Exchange{};
-      t.liveness.active = true;
-      [[fallthrough]];
-    }
-    case Phase::Liveness:
-      if (transmit(t.liveness, now_ms)) {
-        send_binding(kCheckerSocket, Kind::Liveness, i, 0, std::nullopt, now_ms);
-      } else if (spent(t.liveness, now_ms)) {
-        t.liveness.active = false;
-        if (t.control || ++liveness_failures_ >= kLivenessFailuresToStop) {
-          finish(LifetimeResult::Unreachable, "the server stopped answering", now_ms);
-          return;
-        }
-        fail_trial(i, "the server did not answer the checker either", now_ms);
-      }
-      return;
+      return tick_check(i, now_ms);
+    case Phase::Checking: return tick_check(i, now_ms);
+    case Phase::Liveness: return tick_liveness(i, now_ms);
   }
+}
+
+// X's Binding (Test I), retransmitted within its budget; unanswered, the trial fails (the setup's
+// first trial: the run ends).
+void LifetimeProbe::tick_binding(uint32_t i, int64_t now_ms) {
+  Trial& t = trials_[i];
+  if (transmit(t.binding, now_ms)) {
+    send_binding(t.socket, Kind::TrialBinding, i, 0, std::nullopt, now_ms);
+    return;
+  }
+  if (!spent(t.binding, now_ms)) return;
+  t.binding.active = false;
+  if (t.control) {
+    finish(malformed_seen_ ? LifetimeResult::Error : LifetimeResult::Unreachable,
+           malformed_seen_ ? "the server's Binding answers are malformed"
+                           : "no answer from " + cfg_.server.to_string() +
+                                 " to a Binding request (UDP blocked, or no STUN server there)",
+           now_ms);
+    return;
+  }
+  if (++binding_failures_in_a_row_ >= kBindingFailuresToStop) {
+    finish(LifetimeResult::Unreachable, "the server stopped answering Binding requests", now_ms);
+    return;
+  }
+  fail_trial(i, "no answer to its Binding request", now_ms);
+}
+
+uint32_t LifetimeProbe::check_requests(const Trial& t) const {
+  return t.control ? cfg_.check_attempts + 1 : cfg_.check_attempts;
+}
+
+// The check: Y's RESPONSE-PORT requests `interval_ms` apart, then `wait_ms` for an answer at X.
+void LifetimeProbe::tick_check(uint32_t i, int64_t now_ms) {
+  Trial& t = trials_[i];
+  const uint32_t n = check_requests(t);
+  if (t.attempts.size() < n && (t.attempts.empty() || now_ms >= t.attempts.back().sent_ms + interval_ms(t))) {
+    t.attempts.push_back(Attempt{{}, now_ms, false});
+    const auto attempt = static_cast<uint32_t>(t.attempts.size() - 1);
+    t.attempts.back().txid = send_binding(kCheckerSocket, Kind::Check, i, attempt, t.mapped->port, now_ms);
+    ++t.requests;
+    if (t.attempts.size() == n) t.window_end_ms = now_ms + wait_ms(t);
+    return;
+  }
+  if (t.attempts.size() < n || now_ms < t.window_end_ms) return;
+  // The window is over and nothing reached X.
+  auto silent = std::find_if(t.attempts.begin(), t.attempts.end(), conclusive);
+  if (silent == t.attempts.end()) return postpone_check(i, now_ms);
+  if (last_answer_ms_ > silent->sent_ms) {  // the server answered something since: it is alive
+    decide(i, false, gap_of(t.quiet_since_ms, t.rtt_ms, silent->sent_ms), now_ms);
+    return;
+  }
+  // Nothing at all from the server since the check began: ask it something plain first.
+  t.phase = Phase::Liveness;
+  t.liveness = Exchange{};
+  t.liveness.active = true;
+  tick_liveness(i, now_ms);
+}
+
+// Every request of a check was refused as rate-limited (or answered to Y): X's mapping was not
+// touched, so the same trial checks again a little later, with a longer gap.
+void LifetimeProbe::postpone_check(uint32_t i, int64_t now_ms) {
+  Trial& t = trials_[i];
+  forget(i, true);
+  t.attempts.clear();
+  if (t.postponed >= kMaxPostponements) {
+    if (t.control)
+      finish(LifetimeResult::Error, "the server keeps refusing RESPONSE-PORT requests as rate-limited", now_ms);
+    else
+      fail_trial(i, "the server kept refusing its RESPONSE-PORT requests as rate-limited", now_ms);
+    return;
+  }
+  t.check_at_ms = now_ms + (int64_t{250} << std::min<uint32_t>(t.postponed, 4));
+  ++t.postponed;
+  t.phase = Phase::Silent;
+}
+
+// A plain Binding from Y after a check got no answer at X: is the server still there?
+void LifetimeProbe::tick_liveness(uint32_t i, int64_t now_ms) {
+  Trial& t = trials_[i];
+  if (transmit(t.liveness, now_ms)) {
+    send_binding(kCheckerSocket, Kind::Liveness, i, 0, std::nullopt, now_ms);
+    return;
+  }
+  if (!spent(t.liveness, now_ms)) return;
+  t.liveness.active = false;
+  if (t.control || ++liveness_failures_ >= kLivenessFailuresToStop) {
+    finish(LifetimeResult::Unreachable, "the server stopped answering", now_ms);
+    return;
+  }
+  fail_trial(i, "the server did not answer the checker either", now_ms);
 }
 
 int64_t LifetimeProbe::wake() const {
@@ -313,7 +335,7 @@ int64_t LifetimeProbe::wake() const {
         if (report_.checker_mapped) at(t.check_at_ms);
         break;
       case Phase::Checking: {
-        const uint32_t n = t.control ? cfg_.check_attempts + 1 : cfg_.check_attempts;
+        const uint32_t n = check_requests(t);
         if (t.attempts.empty()) at(0);
         else if (t.attempts.size() < n) at(t.attempts.back().sent_ms + interval_ms(t));
         else at(t.window_end_ms);

@@ -139,6 +139,10 @@ class LifetimeProbe {
 
   void tick(int64_t now_ms);
   void tick_trial(uint32_t index, int64_t now_ms);
+  void tick_binding(uint32_t index, int64_t now_ms);
+  void tick_check(uint32_t index, int64_t now_ms);
+  void postpone_check(uint32_t index, int64_t now_ms);
+  void tick_liveness(uint32_t index, int64_t now_ms);
   bool transmit(Exchange& e, int64_t now_ms);
   turn::stun::TransactionId send_binding(LifetimeSocket socket, Kind kind, uint32_t trial, uint32_t attempt,
                                          std::optional<uint16_t> response_port, int64_t now_ms);
@@ -150,6 +154,12 @@ class LifetimeProbe {
   void end_trial(uint32_t index, int64_t now_ms);
   void setup_progress(int64_t now_ms);
   void plan(int64_t now_ms);
+  void cancel_decided(uint32_t lo, std::optional<uint32_t> hi, int64_t now_ms);
+  uint32_t launch_queued(uint32_t room, int64_t now_ms);
+  void refine(uint32_t lo, std::optional<uint32_t> hi, uint32_t room, int64_t now_ms);
+  std::optional<uint32_t> split_top(uint32_t lo, std::optional<uint32_t> hi) const;
+  bool running_between(uint32_t lo, uint32_t top) const;
+  uint32_t budget(uint32_t free) const;  // trials that may start with `free` sockets
   void launch(const std::vector<uint32_t>& gaps, int64_t now_ms);
   void finish(LifetimeResult result, const std::string& error, int64_t now_ms);
   void conclude(int64_t now_ms, const std::string& why);  // finish with whatever the trials show
@@ -160,6 +170,7 @@ class LifetimeProbe {
   uint32_t running() const;
   uint32_t interval_ms(const Trial& t) const;
   uint32_t wait_ms(const Trial& t) const;
+  uint32_t check_requests(const Trial& t) const;  // RESPONSE-PORT requests per check
 
   // An answer to a pending request: decoded once, then handled by its kind.
   struct Answer;

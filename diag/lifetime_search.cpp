@@ -28,6 +28,22 @@ std::string gap_list(const std::vector<uint32_t>& gaps) {
   for (size_t i = 0; i < gaps.size(); ++i) s += (i ? ", " : "") + shown_seconds(gaps[i]);
   return s + " s";
 }
+
+// `k` gaps evenly spaced in (lo, top), on a round unit (1, 2 or 5 x 10^n ms) for readable gaps.
+std::vector<uint32_t> round_gaps(uint32_t lo, uint32_t top, uint32_t k) {
+  const uint32_t width = top - lo;
+  const uint64_t step = width / (k + 1);
+  uint64_t unit = 1;
+  for (uint64_t u : {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000})
+    if (u * 4 <= step) unit = u;
+  std::vector<uint32_t> gaps;
+  for (uint32_t j = 1; j <= k; ++j) {
+    uint64_t g = lo + uint64_t{width} * j / (k + 1);
+    g = (g + unit / 2) / unit * unit;
+    if (g > lo && g < top && (gaps.empty() || g > gaps.back())) gaps.push_back(static_cast<uint32_t>(g));
+  }
+  return gaps;
+}
 }  // namespace
 
 // While nothing is decided for a while (long gaps), say what is being waited for.
@@ -121,14 +137,13 @@ void LifetimeProbe::launch(const std::vector<uint32_t>& gaps, int64_t now_ms) {
   }
 }
 
-void LifetimeProbe::plan(int64_t now_ms) {
-  // Plain variables, not a structured binding: lambdas below capture them (clang 14).
-  const auto bracket = bracket_of(report_.trials);
-  const uint32_t lo = bracket.first;
-  const std::optional<uint32_t> hi = bracket.second;
-  if ((hi && *hi - lo <= cfg_.precision_ms) || (!hi && lo >= cfg_.max_ms)) return conclude(now_ms, "");
-  // Running trials whose answer is known in advance go (at or below a survived gap they would
-  // survive, at or above an expired one expire).
+uint32_t LifetimeProbe::budget(uint32_t free) const {
+  return std::min(free, cfg_.max_trials - std::min(cfg_.max_trials, launched_));
+}
+
+// Running trials whose answer is known in advance go (at or below a survived gap they would
+// survive, at or above an expired one expire), and so do such gaps still queued.
+void LifetimeProbe::cancel_decided(uint32_t lo, std::optional<uint32_t> hi, int64_t now_ms) {
   for (uint32_t i = 0; i < trials_.size(); ++i) {
     const Trial& t = trials_[i];
     if (t.phase == Phase::Done || t.control) continue;
@@ -138,13 +153,13 @@ void LifetimeProbe::plan(int64_t now_ms) {
     }
   }
   std::erase_if(queued_, [&](uint32_t g) { return g <= lo || (hi && g >= *hi); });
-  uint32_t busy = running();
-  uint32_t free = cfg_.parallel > busy ? cfg_.parallel - busy : 0;
-  auto budget = [&] { return std::min(free, cfg_.max_trials - std::min(cfg_.max_trials, launched_)); };
+}
 
-  // The first round (and retries of failed trials), shortest first.
+// The first round (and retries of failed trials), shortest first, at most `room` of them;
+// returns how many were launched.
+uint32_t LifetimeProbe::launch_queued(uint32_t room, int64_t now_ms) {
   std::vector<uint32_t> batch;
-  for (uint32_t room = budget(); room > 0 && !queued_.empty(); --room, --free) {
+  for (; room > 0 && !queued_.empty(); --room) {
     batch.push_back(queued_.front());
     queued_.erase(queued_.begin());
   }
@@ -153,42 +168,50 @@ void LifetimeProbe::plan(int64_t now_ms) {
         (launched_ == 0 ? " at once, a fresh mapping each" : ""));
     launch(batch, now_ms);
   }
+  return static_cast<uint32_t>(batch.size());
+}
 
-  // Splitting (lo, hi) into `split` gaps. Before any expiry, once something survived, the
-  // interval up to the next running gap is split already: if that one expires, the next round is
-  // under way.
-  if (queued_.empty() && budget() > 0) {
-    std::optional<uint32_t> top = hi;
-    if (!top && lo >= cfg_.min_ms)
-      for (const Trial& t : trials_)
-        if (t.phase != Phase::Done && !t.control && t.gap_ms > lo && (!top || t.gap_ms < *top)) top = t.gap_ms;
-    bool inside = false;
-    if (top)
-      for (const Trial& t : trials_)
-        inside |= t.phase != Phase::Done && !t.control && t.gap_ms > lo && t.gap_ms < *top;
-    if (top && *top - lo > cfg_.precision_ms && !inside) {
-      // `split` gaps, or more if free sockets let this round reach the precision.
-      const uint32_t width = *top - lo;
-      const uint32_t needed = (width + cfg_.precision_ms - 1) / cfg_.precision_ms - 1;
-      const uint32_t k = needed <= cfg_.split ? std::min(cfg_.split, budget()) : std::min(needed, budget());
-      // Evenly spaced, on a round unit (1, 2 or 5 x 10^n ms) for readable gaps.
-      const uint64_t step = width / (k + 1);
-      uint64_t unit = 1;
-      for (uint64_t u : {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000})
-        if (u * 4 <= step) unit = u;
-      std::vector<uint32_t> gaps;
-      for (uint32_t j = 1; j <= k; ++j) {
-        uint64_t g = lo + uint64_t{width} * j / (k + 1);
-        g = (g + unit / 2) / unit * unit;
-        if (g > lo && g < *top && (gaps.empty() || g > gaps.back())) gaps.push_back(static_cast<uint32_t>(g));
-      }
-      if (!gaps.empty()) {
-        say("searching " + shown_seconds(lo) + ".." + shown_seconds(*top) + " s" + (hi ? "" : " (ahead of its answer)") +
-            ": trying " + gap_list(gaps));
-        launch(gaps, now_ms);
-      }
-    }
-  }
+// The top of the interval to split: hi. Before any expiry, once something survived, the next
+// running gap above lo: if that one expires, the next round is already under way.
+std::optional<uint32_t> LifetimeProbe::split_top(uint32_t lo, std::optional<uint32_t> hi) const {
+  std::optional<uint32_t> top = hi;
+  if (!top && lo >= cfg_.min_ms)
+    for (const Trial& t : trials_)
+      if (t.phase != Phase::Done && !t.control && t.gap_ms > lo && (!top || t.gap_ms < *top)) top = t.gap_ms;
+  return top;
+}
+
+bool LifetimeProbe::running_between(uint32_t lo, uint32_t top) const {
+  bool inside = false;
+  for (const Trial& t : trials_) inside |= t.phase != Phase::Done && !t.control && t.gap_ms > lo && t.gap_ms < top;
+  return inside;
+}
+
+// Splitting (lo, top) into `split` gaps, or more (up to `room`) if free sockets let this round
+// reach the precision; not while a running trial lies inside it.
+void LifetimeProbe::refine(uint32_t lo, std::optional<uint32_t> hi, uint32_t room, int64_t now_ms) {
+  const std::optional<uint32_t> top = split_top(lo, hi);
+  if (!top || *top - lo <= cfg_.precision_ms || running_between(lo, *top)) return;
+  const uint32_t width = *top - lo;
+  const uint32_t needed = (width + cfg_.precision_ms - 1) / cfg_.precision_ms - 1;
+  const uint32_t k = needed <= cfg_.split ? std::min(cfg_.split, room) : std::min(needed, room);
+  const std::vector<uint32_t> gaps = round_gaps(lo, *top, k);
+  if (gaps.empty()) return;
+  say("searching " + shown_seconds(lo) + ".." + shown_seconds(*top) + " s" + (hi ? "" : " (ahead of its answer)") +
+      ": trying " + gap_list(gaps));
+  launch(gaps, now_ms);
+}
+
+// After every decision: stop at the precision (or past max), cancel what is decided, launch the
+// queued gaps, then split the bracket; stop when nothing runs and nothing more can be launched.
+void LifetimeProbe::plan(int64_t now_ms) {
+  const auto [lo, hi] = bracket_of(report_.trials);
+  if ((hi && *hi - lo <= cfg_.precision_ms) || (!hi && lo >= cfg_.max_ms)) return conclude(now_ms, "");
+  cancel_decided(lo, hi, now_ms);
+  const uint32_t busy = running();
+  uint32_t free = cfg_.parallel > busy ? cfg_.parallel - busy : 0;
+  free -= launch_queued(budget(free), now_ms);
+  if (queued_.empty() && budget(free) > 0) refine(lo, hi, budget(free), now_ms);
   if (running() == 0 && (queued_.empty() || launched_ >= cfg_.max_trials)) conclude(now_ms, "the trial bound");
 }
 

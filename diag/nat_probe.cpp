@@ -241,26 +241,33 @@ void NatProbe::finish(Outcome outcome, int64_t now_ms) {
   advance(step_, rec);
 }
 
+namespace {
+std::optional<Endpoint> best_mapped(const TestRecord& r) { return r.mapped ? r.mapped : r.mapped_plain; }
+}  // namespace
+
+// RFC 5780 4.3: Test I decides the rest. No answer: the TCP fallback; an error or only malformed
+// answers: stop; otherwise the mapping tests when OTHER-ADDRESS is usable, else straight to hairpinning.
+void NatProbe::after_binding(const TestRecord& rec) {
+  if (rec.outcome == Outcome::Timeout) return begin(Step::TcpBinding);
+  report_.udp_reachable = true;  // an answer, even an error or a malformed one, came back
+  if (rec.outcome != Outcome::Ok) return begin(Step::Done);
+  report_.mapped = best_mapped(rec);
+  report_.mapped_plain = rec.mapped_plain;
+  report_.other_address = rec.other_address;
+  report_.response_origin = rec.response_origin;
+  // RFC 5780 4.3/4.4 need another IP and another port of the same family.
+  const auto& o = rec.other_address;
+  report_.rfc5780 = o && o->address.family == cfg_.server.address.family && o->address != cfg_.server.address &&
+                    o->port != cfg_.server.port;
+  // Without NAT the mapping tests still run: they check that the alternate address answers.
+  begin(report_.rfc5780 ? Step::MappingAltIp : Step::HairpinBinding);
+}
+
+// The test after `finished`, by its outcome (RFC 5780 4.3 mapping, 4.4 filtering, 4.5 hairpinning).
 void NatProbe::advance(Step finished, const TestRecord& rec) {
   const bool ok = rec.outcome == Outcome::Ok;
-  auto best_mapped = [](const TestRecord& r) { return r.mapped ? r.mapped : r.mapped_plain; };
   switch (finished) {
-    case Step::Binding: {
-      if (rec.outcome == Outcome::Timeout) { begin(Step::TcpBinding); return; }
-      report_.udp_reachable = true;  // an answer, even an error or a malformed one, came back
-      if (!ok) { begin(Step::Done); return; }
-      report_.mapped = best_mapped(rec);
-      report_.mapped_plain = rec.mapped_plain;
-      report_.other_address = rec.other_address;
-      report_.response_origin = rec.response_origin;
-      // RFC 5780 4.3/4.4 need another IP and another port of the same family.
-      const auto& o = rec.other_address;
-      report_.rfc5780 = o && o->address.family == cfg_.server.address.family && o->address != cfg_.server.address &&
-                        o->port != cfg_.server.port;
-      // Without NAT the mapping tests still run: they check that the alternate address answers.
-      begin(report_.rfc5780 ? Step::MappingAltIp : Step::HairpinBinding);
-      return;
-    }
+    case Step::Binding: return after_binding(rec);
     case Step::MappingAltIp:
       if (ok) mapped_alt_ip_ = best_mapped(rec);
       if (ok && *mapped_alt_ip_ != *report_.mapped) begin(Step::MappingAltIpPort);

@@ -91,6 +91,7 @@ class NatProbe {
                  SocketRole arrives_on);
   void finish(Outcome outcome, int64_t now_ms);
   void advance(Step finished, const TestRecord& rec);
+  void after_binding(const TestRecord& rec);
   void finalize();
   bool handle_response(const turn::stun::Message& m, SocketRole socket, const turn::Endpoint& from);
   bool no_nat(SocketRole socket, const std::optional<turn::Endpoint>& mapped) const;
