@@ -2,6 +2,8 @@
 
 #include <cctype>
 #include <charconv>
+#include <span>
+#include <string_view>
 
 #include "diag/lifetime_probe.hpp"  // seconds_text
 
@@ -196,89 +198,149 @@ struct Walker {
   }
 };
 
+// An option table: each option's name (and short alias), and its handler, which uses the
+// walker's flag() or take() and returns false on a usage error (w.error set).
+template <typename Options>
+struct OptionSpec {
+  std::string_view name, alias;
+  bool (*handle)(Walker& w, Options& o);
+};
+
 // Options shared by every subcommand: --help, --json, --server, --timeout-ms, and the --report group.
 template <typename Options>
-bool common_option(Walker& w, Options& o, bool& have_server, bool& known) {
-  const std::string& name = w.name;
-  std::string& value = w.value;
-  std::string& error = w.error;
-  if (name == "--help" || name == "-h") {
-    if (!w.flag()) return false;
-    o.help = true;
-  } else if (name == "--json") {
-    if (!w.flag()) return false;
-    o.json = true;
-  } else if (name == "--server") {
-    if (!w.take()) return false;
-    auto hp = parse_host_port(value, 3478);
-    if (!hp) { error = "--server: '" + value + "' is not HOST[:PORT]"; return false; }
-    o.server = *hp;
-    have_server = true;
-  } else if (name == "--timeout-ms") {
-    if (!w.take()) return false;
-    auto v = parse_uint(value, 10, 600000);
-    if (!v) { error = "--timeout-ms: '" + value + "' is not a number of milliseconds in 10..600000"; return false; }
-    o.timeout_ms = *v;
-  } else if (name == "--report") {
-    if (!w.take()) return false;
-    o.report = parse_url(value);
-    if (!o.report) { error = "--report: '" + value + "' is not an http:// or https:// URL"; return false; }
-    o.report_url = value;
-  } else if (name == "--tag") {
-    if (!w.take()) return false;
-    auto eq = value.find('=');
-    if (eq == std::string::npos || eq == 0) { error = "--tag: '" + value + "' is not KEY=VALUE"; return false; }
-    std::string key = value.substr(0, eq), val = value.substr(eq + 1);
-    if (!valid_label(key) || !valid_label(val)) {
-      error = "--tag: '" + value + "': names and values are 1-64 characters of letters, digits, - _ . / :";
-      return false;
-    }
-    if (o.tags.size() == kMaxTags) { error = "--tag: at most " + std::to_string(kMaxTags) + " tags"; return false; }
-    for (const auto& [k, v] : o.tags)
-      if (k == key) { error = "--tag: '" + key + "' given twice"; return false; }
-    o.tags.emplace_back(key, val);
-  } else if (name == "--token") {
-    if (!w.take()) return false;
-    if (value.empty()) { error = "--token: empty"; return false; }
-    o.token = value;
-  } else if (name == "--cacert") {
-    if (!w.take()) return false;
-    o.cacert = value;
-  } else {
-    known = false;
-  }
+bool help_option(Walker& w, Options& o) {
+  if (!w.flag()) return false;
+  o.help = true;
   return true;
 }
+
+template <typename Options>
+bool json_option(Walker& w, Options& o) {
+  if (!w.flag()) return false;
+  o.json = true;
+  return true;
+}
+
+template <typename Options>
+bool server_option(Walker& w, Options& o) {
+  if (!w.take()) return false;
+  auto hp = parse_host_port(w.value, 3478);
+  if (!hp) { w.error = "--server: '" + w.value + "' is not HOST[:PORT]"; return false; }
+  o.server = *hp;
+  return true;
+}
+
+template <typename Options>
+bool timeout_option(Walker& w, Options& o) {
+  if (!w.take()) return false;
+  auto v = parse_uint(w.value, 10, 600000);
+  if (!v) { w.error = "--timeout-ms: '" + w.value + "' is not a number of milliseconds in 10..600000"; return false; }
+  o.timeout_ms = *v;
+  return true;
+}
+
+template <typename Options>
+bool report_option(Walker& w, Options& o) {
+  if (!w.take()) return false;
+  o.report = parse_url(w.value);
+  if (!o.report) { w.error = "--report: '" + w.value + "' is not an http:// or https:// URL"; return false; }
+  o.report_url = w.value;
+  return true;
+}
+
+template <typename Options>
+bool tag_option(Walker& w, Options& o) {
+  if (!w.take()) return false;
+  const std::string& value = w.value;
+  auto eq = value.find('=');
+  if (eq == std::string::npos || eq == 0) { w.error = "--tag: '" + value + "' is not KEY=VALUE"; return false; }
+  std::string key = value.substr(0, eq), val = value.substr(eq + 1);
+  if (!valid_label(key) || !valid_label(val)) {
+    w.error = "--tag: '" + value + "': names and values are 1-64 characters of letters, digits, - _ . / :";
+    return false;
+  }
+  if (o.tags.size() == kMaxTags) { w.error = "--tag: at most " + std::to_string(kMaxTags) + " tags"; return false; }
+  for (const auto& [k, v] : o.tags)
+    if (k == key) { w.error = "--tag: '" + key + "' given twice"; return false; }
+  o.tags.emplace_back(key, val);
+  return true;
+}
+
+template <typename Options>
+bool token_option(Walker& w, Options& o) {
+  if (!w.take()) return false;
+  if (w.value.empty()) { w.error = "--token: empty"; return false; }
+  o.token = w.value;
+  return true;
+}
+
+template <typename Options>
+bool cacert_option(Walker& w, Options& o) {
+  if (!w.take()) return false;
+  o.cacert = w.value;
+  return true;
+}
+
+template <typename Options>
+constexpr OptionSpec<Options> kCommonOptions[] = {
+    {"--help", "-h", help_option<Options>},
+    {"--json", {}, json_option<Options>},
+    {"--server", {}, server_option<Options>},
+    {"--timeout-ms", {}, timeout_option<Options>},
+    {"--report", {}, report_option<Options>},
+    {"--tag", {}, tag_option<Options>},
+    {"--token", {}, token_option<Options>},
+    {"--cacert", {}, cacert_option<Options>},
+};
+
+// Runs the handler of w.name from `table`; `known` false when the table does not have it.
+template <typename Options>
+bool dispatch(Walker& w, Options& o, std::span<const OptionSpec<Options>> table, bool& known) {
+  for (const OptionSpec<Options>& spec : table)
+    if (w.name == spec.name || (!spec.alias.empty() && w.name == spec.alias)) return spec.handle(w, o);
+  known = false;
+  return true;
+}
+
+// Walks `args` through the common options and then the subcommand's own `table`.
+template <typename Options>
+bool parse_options(const std::vector<std::string>& args, std::string& error, Options& o,
+                   std::span<const OptionSpec<Options>> table) {
+  Walker w{args, error};
+  return w.run([&](bool& known) {
+    if (!dispatch<Options>(w, o, kCommonOptions<Options>, known)) return false;
+    if (known) return true;
+    known = true;
+    return dispatch(w, o, table, known);
+  });
+}
+
+bool nat_tcp_port(Walker& w, NatOptions& o) {
+  if (!w.take()) return false;
+  auto v = parse_uint(w.value, 1, 65535);
+  if (!v) { w.error = "--tcp-port: '" + w.value + "' is not a port (1..65535)"; return false; }
+  o.tcp_port = static_cast<uint16_t>(*v);
+  return true;
+}
+
+bool nat_local(Walker& w, NatOptions& o) {
+  if (!w.take()) return false;
+  auto hp = parse_host_port(w.value, 0);
+  auto ip = hp ? turn::IpAddress::parse(hp->host) : std::nullopt;
+  if (!ip) { w.error = "--local: '" + w.value + "' is not an IP address, with an optional :PORT"; return false; }
+  o.local_address = ip;
+  o.local_port = hp->port;
+  return true;
+}
+
+constexpr OptionSpec<NatOptions> kNatOptions[] = {{"--tcp-port", {}, nat_tcp_port}, {"--local", {}, nat_local}};
 }  // namespace
 
 std::optional<NatOptions> parse_nat_args(const std::vector<std::string>& args, std::string& error) {
   NatOptions o;
-  bool have_server = false;
-  Walker w{args, error};
-  bool ok = w.run([&](bool& known) {
-    if (!common_option(w, o, have_server, known)) return false;
-    if (known) return true;
-    known = true;
-    const std::string& value = w.value;
-    if (w.name == "--tcp-port") {
-      if (!w.take()) return false;
-      auto v = parse_uint(value, 1, 65535);
-      if (!v) { error = "--tcp-port: '" + value + "' is not a port (1..65535)"; return false; }
-      o.tcp_port = static_cast<uint16_t>(*v);
-    } else if (w.name == "--local") {
-      if (!w.take()) return false;
-      auto hp = parse_host_port(value, 0);
-      auto ip = hp ? turn::IpAddress::parse(hp->host) : std::nullopt;
-      if (!ip) { error = "--local: '" + value + "' is not an IP address, with an optional :PORT"; return false; }
-      o.local_address = ip;
-      o.local_port = hp->port;
-    } else {
-      known = false;
-    }
-    return true;
-  });
-  if (!ok) return std::nullopt;
-  if (!o.help && !have_server) {
+  if (!parse_options<NatOptions>(args, error, o, kNatOptions)) return std::nullopt;
+  // parse_host_port never yields an empty host: an empty one means no --server.
+  if (!o.help && o.server.host.empty()) {
     error = "--server HOST[:PORT] is required";
     return std::nullopt;
   }
@@ -310,56 +372,72 @@ std::optional<uint32_t> parse_duration_ms(std::string_view text) {
   return static_cast<uint32_t>(ms);
 }
 
+namespace {
+// A duration option within [lo_ms, hi_ms] (seconds, or with a unit).
+bool duration_option(Walker& w, uint32_t& out, uint32_t lo_ms, uint32_t hi_ms) {
+  if (!w.take()) return false;
+  auto v = parse_duration_ms(w.value);
+  if (!v || *v < lo_ms || *v > hi_ms) {
+    w.error = w.name + ": '" + w.value + "' is not a duration in " + seconds_text(lo_ms) + ".." + seconds_text(hi_ms) +
+              " s (e.g. 30, 0.5, 2m, 500ms)";
+    return false;
+  }
+  out = *v;
+  return true;
+}
+
+bool lifetime_min(Walker& w, LifetimeOptions& o) { return duration_option(w, o.min_ms, 50, 3600000); }
+bool lifetime_max(Walker& w, LifetimeOptions& o) { return duration_option(w, o.max_ms, 100, 3600000); }
+bool lifetime_precision(Walker& w, LifetimeOptions& o) { return duration_option(w, o.precision_ms, 10, 60000); }
+
+bool lifetime_parallel(Walker& w, LifetimeOptions& o) {
+  if (!w.take()) return false;
+  auto v = parse_uint(w.value, 1, 64);
+  if (!v) { w.error = "--parallel: '" + w.value + "' is not a number of sockets in 1..64"; return false; }
+  o.parallel = *v;
+  return true;
+}
+
+bool lifetime_established(Walker& w, LifetimeOptions& o) {
+  if (!w.flag()) return false;
+  o.established = true;
+  return true;
+}
+
+bool lifetime_quiet(Walker& w, LifetimeOptions& o) {
+  if (!w.flag()) return false;
+  o.quiet = true;
+  return true;
+}
+
+bool lifetime_local(Walker& w, LifetimeOptions& o) {
+  if (!w.take()) return false;
+  auto ip = turn::IpAddress::parse(w.value);
+  if (!ip) {
+    w.error = "--local: '" + w.value + "' is not an IP address (the ports are picked by the system)";
+    return false;
+  }
+  o.local_address = ip;
+  return true;
+}
+
+constexpr OptionSpec<LifetimeOptions> kLifetimeOptions[] = {
+    {"--min", {}, lifetime_min},
+    {"--max", {}, lifetime_max},
+    {"--precision", {}, lifetime_precision},
+    {"--parallel", {}, lifetime_parallel},
+    {"--established", {}, lifetime_established},
+    {"--quiet", "-q", lifetime_quiet},
+    {"--local", {}, lifetime_local},
+};
+}  // namespace
+
 std::optional<LifetimeOptions> parse_lifetime_args(const std::vector<std::string>& args, std::string& error) {
   LifetimeOptions o;
-  bool have_server = false;
-  Walker w{args, error};
-  auto seconds = [&](uint32_t& out, uint32_t lo_ms, uint32_t hi_ms) {
-    if (!w.take()) return false;
-    auto v = parse_duration_ms(w.value);
-    if (!v || *v < lo_ms || *v > hi_ms) {
-      error = w.name + ": '" + w.value + "' is not a duration in " + seconds_text(lo_ms) + ".." + seconds_text(hi_ms) +
-              " s (e.g. 30, 0.5, 2m, 500ms)";
-      return false;
-    }
-    out = *v;
-    return true;
-  };
-  bool ok = w.run([&](bool& known) {
-    if (!common_option(w, o, have_server, known)) return false;
-    if (known) return true;
-    known = true;
-    const std::string& name = w.name;
-    if (name == "--min") return seconds(o.min_ms, 50, 3600000);
-    if (name == "--max") return seconds(o.max_ms, 100, 3600000);
-    if (name == "--precision") return seconds(o.precision_ms, 10, 60000);
-    if (name == "--parallel") {
-      if (!w.take()) return false;
-      auto v = parse_uint(w.value, 1, 64);
-      if (!v) { error = "--parallel: '" + w.value + "' is not a number of sockets in 1..64"; return false; }
-      o.parallel = *v;
-    } else if (name == "--established") {
-      if (!w.flag()) return false;
-      o.established = true;
-    } else if (name == "--quiet" || name == "-q") {
-      if (!w.flag()) return false;
-      o.quiet = true;
-    } else if (name == "--local") {
-      if (!w.take()) return false;
-      auto ip = turn::IpAddress::parse(w.value);
-      if (!ip) {
-        error = "--local: '" + w.value + "' is not an IP address (the ports are picked by the system)";
-        return false;
-      }
-      o.local_address = ip;
-    } else {
-      known = false;
-    }
-    return true;
-  });
-  if (!ok) return std::nullopt;
+  if (!parse_options<LifetimeOptions>(args, error, o, kLifetimeOptions)) return std::nullopt;
   if (o.help) return o;
-  if (!have_server) {
+  // parse_host_port never yields an empty host: an empty one means no --server.
+  if (o.server.host.empty()) {
     error = "--server HOST[:PORT] is required";
     return std::nullopt;
   }

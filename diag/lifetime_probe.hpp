@@ -17,9 +17,9 @@
 // and loops:
 //
 //   for (;;) {
-//     LifetimeAction a = probe.next_action(now());
+//     LifetimeAction a = probe.next_action(now_ms());
 //     switch (a.kind) {
-//       case Open:  open socket a.socket; probe.on_opened(a.socket, bound address or nullopt, now()); break;
+//       case Open:  open socket a.socket; probe.on_opened(a.socket, bound address or nullopt, now_ms()); break;
 //       case Close: close socket a.socket; break;
 //       case Send:  send a.bytes from socket a.socket to a.to; break;
 //       case Wait:  wait for a datagram on any socket until a.until_ms; probe.on_datagram(...); break;
@@ -79,21 +79,21 @@ struct LifetimeAction {
   LifetimeSocket socket = 0;  // Open, Close, Send
   turn::Endpoint to;          // Send
   std::vector<uint8_t> bytes;  // Send
-  uint64_t until_ms = 0;      // Wait: call next_action() again by then, or when something arrives
+  int64_t until_ms = 0;        // Wait: call next_action() again by then, or when something arrives
 };
 
 class LifetimeProbe {
  public:
   explicit LifetimeProbe(LifetimeConfig cfg);
 
-  LifetimeAction next_action(uint64_t now_ms);
+  LifetimeAction next_action(int64_t now_ms);
   // The socket asked for by an Open action is bound to `local` (nullopt: it could not be opened).
-  void on_opened(LifetimeSocket socket, const std::optional<turn::Endpoint>& local, uint64_t now_ms);
+  void on_opened(LifetimeSocket socket, const std::optional<turn::Endpoint>& local, int64_t now_ms);
   void on_datagram(LifetimeSocket socket, const turn::Endpoint& from, std::span<const uint8_t> bytes,
-                   uint64_t now_ms);
+                   int64_t now_ms);
 
   // Stop now (Ctrl-C): the result is what the trials showed so far.
-  void interrupt(uint64_t now_ms);
+  void interrupt(int64_t now_ms);
 
   bool done() const { return finished_ && queue_.empty(); }
   const LifetimeReport& report() const { return report_; }
@@ -104,19 +104,19 @@ class LifetimeProbe {
     Kind kind;
     uint32_t trial;     // index into trials_ (Check, TrialBinding, Liveness)
     uint32_t attempt;   // Check: index into the trial's attempts
-    uint64_t sent_ms;
+    int64_t sent_ms;
   };
   // A request retransmitted RFC 8489 style (each transmission with its own transaction id, so
   // that an answer tells which one it answers).
   struct Exchange {
     bool active = false;
     bool started = false;
-    uint64_t next_ms = 0, deadline_ms = 0;
+    int64_t next_ms = 0, deadline_ms = 0;
     uint32_t rto_ms = 0, sent = 0;
   };
   struct Attempt {
     turn::stun::TransactionId txid{};
-    uint64_t sent_ms = 0;
+    int64_t sent_ms = 0;
     bool inconclusive = false;  // refused as rate-limited, or answered to Y: says nothing about X
   };
   enum class Phase : uint8_t { Opening, Binding, Warming, Silent, Checking, Liveness, Done };
@@ -128,7 +128,7 @@ class LifetimeProbe {
     std::optional<turn::Endpoint> local, mapped;
     Exchange binding;
     uint32_t bindings = 0;  // answered Binding exchanges
-    uint64_t quiet_since_ms = 0, warm_at_ms = 0, check_at_ms = 0, window_end_ms = 0;
+    int64_t quiet_since_ms = 0, warm_at_ms = 0, check_at_ms = 0, window_end_ms = 0;
     uint32_t rtt_ms = 0;
     std::vector<Attempt> attempts;
     uint32_t postponed = 0;
@@ -137,47 +137,58 @@ class LifetimeProbe {
   };
   enum class Stage : uint8_t { Setup, Search, Finished };
 
-  void tick(uint64_t now);
-  void tick_trial(uint32_t index, uint64_t now);
-  bool transmit(Exchange& e, uint64_t now);
+  void tick(int64_t now_ms);
+  void tick_trial(uint32_t index, int64_t now_ms);
+  void tick_binding(uint32_t index, int64_t now_ms);
+  void tick_check(uint32_t index, int64_t now_ms);
+  void postpone_check(uint32_t index, int64_t now_ms);
+  void tick_liveness(uint32_t index, int64_t now_ms);
+  bool transmit(Exchange& e, int64_t now_ms);
   turn::stun::TransactionId send_binding(LifetimeSocket socket, Kind kind, uint32_t trial, uint32_t attempt,
-                                         std::optional<uint16_t> response_port, uint64_t now);
-  void start_trial(uint32_t gap_ms, bool control, uint64_t now);
+                                         std::optional<uint16_t> response_port, int64_t now_ms);
+  void start_trial(uint32_t gap_ms, bool control, int64_t now_ms);
   void schedule_check(Trial& t);
   void forget(uint32_t trial, bool checks_only);
-  void decide(uint32_t index, bool survived, uint32_t gap_ms, uint64_t now);
-  void fail_trial(uint32_t index, const std::string& why, uint64_t now);
-  void end_trial(uint32_t index, uint64_t now);
-  void setup_progress(uint64_t now);
-  void plan(uint64_t now);
-  void launch(const std::vector<uint32_t>& gaps, uint64_t now);
-  void finish(LifetimeResult result, const std::string& error, uint64_t now);
-  void conclude(uint64_t now, const std::string& why);  // finish with whatever the trials show
+  void decide(uint32_t index, bool survived, uint32_t gap_ms, int64_t now_ms);
+  void fail_trial(uint32_t index, const std::string& why, int64_t now_ms);
+  void end_trial(uint32_t index, int64_t now_ms);
+  void setup_progress(int64_t now_ms);
+  void plan(int64_t now_ms);
+  void cancel_decided(uint32_t lo, std::optional<uint32_t> hi, int64_t now_ms);
+  uint32_t launch_queued(uint32_t room, int64_t now_ms);
+  void refine(uint32_t lo, std::optional<uint32_t> hi, uint32_t room, int64_t now_ms);
+  std::optional<uint32_t> split_top(uint32_t lo, std::optional<uint32_t> hi) const;
+  bool running_between(uint32_t lo, uint32_t top) const;
+  uint32_t budget(uint32_t free) const;  // trials that may start with `free` sockets
+  void launch(const std::vector<uint32_t>& gaps, int64_t now_ms);
+  void finish(LifetimeResult result, const std::string& error, int64_t now_ms);
+  void conclude(int64_t now_ms, const std::string& why);  // finish with whatever the trials show
   void note(const std::string& text);
   void say(const std::string& text);
-  void heartbeat(uint64_t now);
-  uint64_t wake() const;
+  void heartbeat(int64_t now_ms);
+  int64_t wake() const;
   uint32_t running() const;
   uint32_t interval_ms(const Trial& t) const;
   uint32_t wait_ms(const Trial& t) const;
+  uint32_t check_requests(const Trial& t) const;  // RESPONSE-PORT requests per check
 
   // An answer to a pending request: decoded once, then handled by its kind.
   struct Answer;
-  void on_answer(const Pending& p, LifetimeSocket socket, const turn::stun::Message& m, uint64_t now);
-  void on_checker_binding(LifetimeSocket socket, const Answer& a, uint64_t now);
-  void on_trial_binding(const Pending& p, LifetimeSocket socket, const Answer& a, uint64_t now);
-  void on_check(const Pending& p, LifetimeSocket socket, const Answer& a, uint64_t now);
-  void on_check_at_checker(const Pending& p, const Answer& a, uint64_t now);
-  void on_liveness(const Pending& p, LifetimeSocket socket, uint64_t now);
+  void on_answer(const Pending& p, LifetimeSocket socket, const turn::stun::Message& m, int64_t now_ms);
+  void on_checker_binding(LifetimeSocket socket, const Answer& a, int64_t now_ms);
+  void on_trial_binding(const Pending& p, LifetimeSocket socket, const Answer& a, int64_t now_ms);
+  void on_check(const Pending& p, LifetimeSocket socket, const Answer& a, int64_t now_ms);
+  void on_check_at_checker(const Pending& p, const Answer& a, int64_t now_ms);
+  void on_liveness(const Pending& p, LifetimeSocket socket, int64_t now_ms);
   void malformed();                                  // an answer of ours that does not decode
   void take_software(const turn::stun::Message& m);  // the first answer's SOFTWARE
-  void refused(const turn::stun::ErrorCode& ec, uint64_t now);  // a Binding refused: the run ends
+  void refused(const turn::stun::ErrorCode& ec, int64_t now_ms);  // a Binding refused: the run ends
 
   LifetimeConfig cfg_;
   LifetimeReport report_;
   Stage stage_ = Stage::Setup;
   bool finished_ = false;
-  uint64_t start_ms_ = 0, deadline_ms_ = 0, last_answer_ms_ = 0;
+  int64_t start_ms_ = 0, deadline_ms_ = 0, last_answer_ms_ = 0;
   bool started_ = false;
   std::deque<LifetimeAction> queue_;
   std::map<turn::stun::TransactionId, Pending> pending_;
@@ -195,7 +206,7 @@ class LifetimeProbe {
   uint32_t binding_failures_in_a_row_ = 0, liveness_failures_ = 0;
   bool setup_announced_ = false, inconsistent_noted_ = false, below_min_noted_ = false;
   bool said_ = false;  // progress since the last heartbeat check
-  uint64_t last_said_ms_ = 0;
+  int64_t last_said_ms_ = 0;
 };
 
 }  // namespace diag

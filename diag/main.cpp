@@ -43,10 +43,10 @@ using turn::IpAddress;
 
 constexpr int kExitOk = 0, kExitUnreachable = 1, kExitUsage = 2, kExitReportFailed = 3;
 
-uint64_t now_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+// The probes' clock (issue 16's convention): int64_t milliseconds of the steady clock.
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 using turnpike::from_sockaddr;
@@ -254,8 +254,8 @@ void drive(Io& io, diag::NatProbe& probe) {
     for (const Fd& s : io.udp) fds.push_back(pollfd{s.fd, POLLIN, 0});
     if (io.tcp.sock.fd >= 0)
       fds.push_back(pollfd{io.tcp.sock.fd, static_cast<short>(POLLIN | (io.tcp.connecting || !io.tcp.out.empty() ? POLLOUT : 0)), 0});
-    uint64_t now = now_ms();
-    int wait = a.until_ms > now ? static_cast<int>(a.until_ms - now) : 0;
+    const int64_t at_ms = now_ms();
+    int wait = a.until_ms > at_ms ? static_cast<int>(a.until_ms - at_ms) : 0;
     int n = poll(fds.data(), fds.size(), wait);
     if (n <= 0) continue;
     for (size_t i = 0; i < io.udp.size(); ++i)
@@ -406,9 +406,65 @@ int run_nat(const std::vector<std::string>& args) {
 volatile sig_atomic_t g_interrupted = 0;
 extern "C" void on_interrupt(int) { g_interrupted = 1; }
 
-// Drives a LifetimeProbe: one UDP socket per socket id it asks for, bound to `local_ip`.
-void drive_lifetime(diag::LifetimeProbe& probe, const IpAddress& local_ip, std::string& local_error) {
+// The sockets of a LifetimeProbe: one UDP socket per socket id it asks for, bound to `local_ip`.
+struct LifetimeIo {
   std::map<diag::LifetimeSocket, Fd> socks;
+  IpAddress local_ip;
+  std::string& local_error;  // the first local failure, shown when there is no result
+};
+
+void lifetime_open(LifetimeIo& io, diag::LifetimeProbe& probe, diag::LifetimeSocket id) {
+  Endpoint bound;
+  std::string err;
+  Fd s = open_bound(SOCK_DGRAM, Endpoint{io.local_ip, 0}, bound, err);
+  if (s.fd < 0) {
+    if (io.local_error.empty()) io.local_error = err;
+    probe.on_opened(id, std::nullopt, now_ms());
+    return;
+  }
+  io.socks[id] = std::move(s);
+  probe.on_opened(id, bound, now_ms());
+}
+
+void lifetime_send(LifetimeIo& io, const diag::LifetimeAction& a) {
+  auto it = io.socks.find(a.socket);
+  if (it == io.socks.end()) return;
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(a.to, ss);
+  if (sendto(it->second.fd, a.bytes.data(), a.bytes.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) < 0 &&
+      io.local_error.empty())
+    io.local_error = "sendto " + a.to.to_string() + ": " + std::strerror(errno);
+}
+
+// Waits (at most 1 s, so that Ctrl-C is seen) until `until_ms` for datagrams and hands them over.
+void lifetime_wait(LifetimeIo& io, diag::LifetimeProbe& probe, int64_t until_ms) {
+  std::vector<pollfd> fds;
+  std::vector<diag::LifetimeSocket> ids;
+  for (const auto& [id, s] : io.socks) {
+    fds.push_back(pollfd{s.fd, POLLIN, 0});
+    ids.push_back(id);
+  }
+  const int64_t at_ms = now_ms();
+  int wait = until_ms > at_ms ? static_cast<int>(std::min<int64_t>(until_ms - at_ms, 1000)) : 0;
+  if (poll(fds.data(), fds.size(), wait) <= 0) return;  // a timeout, or EINTR (Ctrl-C)
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (!fds[i].revents) continue;
+    uint8_t buf[2048];
+    for (;;) {
+      sockaddr_storage from_ss{};
+      socklen_t sl = sizeof from_ss;
+      ssize_t n = recvfrom(fds[i].fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from_ss), &sl);
+      if (n < 0) break;  // EAGAIN, or an ICMP error surfaced
+      auto from = from_sockaddr(from_ss);
+      if (!from) continue;
+      probe.on_datagram(ids[i], *from, std::span<const uint8_t>(buf, static_cast<size_t>(n)), now_ms());
+    }
+  }
+}
+
+// Drives a LifetimeProbe to Done.
+void drive_lifetime(diag::LifetimeProbe& probe, const IpAddress& local_ip, std::string& local_error) {
+  LifetimeIo io{{}, local_ip, local_error};
   bool interrupted = false;
   for (;;) {
     if (g_interrupted && !interrupted) {
@@ -418,53 +474,10 @@ void drive_lifetime(diag::LifetimeProbe& probe, const IpAddress& local_ip, std::
     diag::LifetimeAction a = probe.next_action(now_ms());
     switch (a.kind) {
       case diag::LifetimeAction::Kind::Done: return;
-      case diag::LifetimeAction::Kind::Open: {
-        Endpoint bound;
-        std::string err;
-        Fd s = open_bound(SOCK_DGRAM, Endpoint{local_ip, 0}, bound, err);
-        if (s.fd < 0) {
-          if (local_error.empty()) local_error = err;
-          probe.on_opened(a.socket, std::nullopt, now_ms());
-          continue;
-        }
-        socks[a.socket] = std::move(s);
-        probe.on_opened(a.socket, bound, now_ms());
-        continue;
-      }
-      case diag::LifetimeAction::Kind::Close: socks.erase(a.socket); continue;
-      case diag::LifetimeAction::Kind::Send: {
-        auto it = socks.find(a.socket);
-        if (it == socks.end()) continue;
-        sockaddr_storage ss;
-        socklen_t len = to_sockaddr(a.to, ss);
-        if (sendto(it->second.fd, a.bytes.data(), a.bytes.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) < 0 &&
-            local_error.empty())
-          local_error = "sendto " + a.to.to_string() + ": " + std::strerror(errno);
-        continue;
-      }
-      case diag::LifetimeAction::Kind::Wait: break;
-    }
-    std::vector<pollfd> fds;
-    std::vector<diag::LifetimeSocket> ids;
-    for (const auto& [id, s] : socks) {
-      fds.push_back(pollfd{s.fd, POLLIN, 0});
-      ids.push_back(id);
-    }
-    uint64_t now = now_ms();
-    int wait = a.until_ms > now ? static_cast<int>(std::min<uint64_t>(a.until_ms - now, 1000)) : 0;
-    if (poll(fds.data(), fds.size(), wait) <= 0) continue;  // a timeout, or EINTR (Ctrl-C)
-    for (size_t i = 0; i < fds.size(); ++i) {
-      if (!fds[i].revents) continue;
-      uint8_t buf[2048];
-      for (;;) {
-        sockaddr_storage from_ss{};
-        socklen_t sl = sizeof from_ss;
-        ssize_t n = recvfrom(fds[i].fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from_ss), &sl);
-        if (n < 0) break;  // EAGAIN, or an ICMP error surfaced
-        auto from = from_sockaddr(from_ss);
-        if (!from) continue;
-        probe.on_datagram(ids[i], *from, std::span<const uint8_t>(buf, static_cast<size_t>(n)), now_ms());
-      }
+      case diag::LifetimeAction::Kind::Open: lifetime_open(io, probe, a.socket); break;
+      case diag::LifetimeAction::Kind::Close: io.socks.erase(a.socket); break;
+      case diag::LifetimeAction::Kind::Send: lifetime_send(io, a); break;
+      case diag::LifetimeAction::Kind::Wait: lifetime_wait(io, probe, a.until_ms); break;
     }
   }
 }
@@ -479,7 +492,7 @@ int run_lifetime(const std::vector<std::string>& args) {
   IpAddress local_ip;
   if (int rc = resolve_target("lifetime", o.server, o.local_address, server, local_ip); rc != kExitOk) return rc;
 
-  const uint64_t t0 = now_ms();
+  const int64_t t0 = now_ms();
   diag::LifetimeConfig cfg;
   cfg.server = server;
   cfg.min_ms = o.min_ms;

@@ -111,21 +111,21 @@ void NatProbe::begin(Step step) {
   }
 }
 
-Action NatProbe::next_action(uint64_t now) {
-  on_timeout(now);
+Action NatProbe::next_action(int64_t now_ms) {
+  on_timeout(now_ms);
   if (done()) return Action{Action::Kind::Done, {}, 0};
   if (!started_) {
     started_ = true;
-    start_ms_ = next_send_ms_ = now;
-    deadline_ms_ = now + cfg_.timeout_ms;
+    start_ms_ = next_send_ms_ = now_ms;
+    deadline_ms_ = now_ms + cfg_.timeout_ms;
     rto_ms_ = cfg_.initial_rto_ms;
   }
   // A reliable transport is not retransmitted on (RFC 8489 6.2.2).
   uint32_t max = probes_.front().transport == Transport::Udp ? cfg_.max_attempts : 1;
-  if (queue_.empty() && now >= next_send_ms_ && attempts_ < max) {
+  if (queue_.empty() && now_ms >= next_send_ms_ && attempts_ < max) {
     for (const Probe& p : probes_) queue_.push_back(Transmit{p.socket, p.transport, p.to, p.bytes});
     ++attempts_;
-    next_send_ms_ = now + rto_ms_;
+    next_send_ms_ = now_ms + rto_ms_;
     rto_ms_ *= 2;
   }
   if (!queue_.empty()) {
@@ -133,22 +133,22 @@ Action NatProbe::next_action(uint64_t now) {
     queue_.pop_front();
     return a;
   }
-  uint64_t until = deadline_ms_;
+  int64_t until = deadline_ms_;
   if (attempts_ < max) until = std::min(until, next_send_ms_);
   return Action{Action::Kind::Wait, {}, until};
 }
 
-void NatProbe::on_timeout(uint64_t now) {
-  if (!done() && started_ && now >= deadline_ms_)
-    finish(malformed_seen_ ? Outcome::Malformed : Outcome::Timeout, now);
+void NatProbe::on_timeout(int64_t now_ms) {
+  if (!done() && started_ && now_ms >= deadline_ms_)
+    finish(malformed_seen_ ? Outcome::Malformed : Outcome::Timeout, now_ms);
 }
 
-void NatProbe::on_transport_error(SocketRole socket, uint64_t now) {
+void NatProbe::on_transport_error(SocketRole socket, int64_t now_ms) {
   if (done() || !started_ || probes_.front().socket != socket || probes_.front().transport == Transport::Udp) return;
-  finish(Outcome::Refused, now);
+  finish(Outcome::Refused, now_ms);
 }
 
-void NatProbe::on_datagram(SocketRole socket, const Endpoint& from, std::span<const uint8_t> bytes, uint64_t now) {
+void NatProbe::on_datagram(SocketRole socket, const Endpoint& from, std::span<const uint8_t> bytes, int64_t now_ms) {
   if (done()) return;
   stun::Message m;
   if (!started_ || stun::Message::parse(bytes, m) != stun::ParseError::None ||
@@ -169,7 +169,7 @@ void NatProbe::on_datagram(SocketRole socket, const Endpoint& from, std::span<co
     rec_.detail = ours == probes_.begin()
                       ? "the request from the hairpin socket to the main socket's mapped address came back to it"
                       : "the request from the main socket to the hairpin socket's mapped address came back to it";
-    finish(Outcome::Ok, now);
+    finish(Outcome::Ok, now_ms);
     return;
   }
   if (m.cls() != stun::Class::Success && m.cls() != stun::Class::Error) { ++report_.ignored_datagrams; return; }
@@ -178,7 +178,7 @@ void NatProbe::on_datagram(SocketRole socket, const Endpoint& from, std::span<co
     ++report_.ignored_datagrams;
     return;
   }
-  if (m.cls() == stun::Class::Error) { finish(Outcome::ErrorResponse, now); return; }
+  if (m.cls() == stun::Class::Error) { finish(Outcome::ErrorResponse, now_ms); return; }
   // RFC 5780 4.4: an answer to CHANGE-REQUEST must come from the address asked for; one from
   // the primary address means the server ignored the request, which proves nothing.
   Outcome o = Outcome::Ok;
@@ -186,7 +186,7 @@ void NatProbe::on_datagram(SocketRole socket, const Endpoint& from, std::span<co
     o = Outcome::UnexpectedSource;
   if (rec_.change == ChangeRequest::Port && (from.port == cfg_.server.port || from.address != cfg_.server.address))
     o = Outcome::UnexpectedSource;
-  finish(o, now);
+  finish(o, now_ms);
 }
 
 // Takes the attributes of an answer into rec_; false if it is malformed (then it is ignored).
@@ -224,10 +224,10 @@ bool NatProbe::handle_response(const stun::Message& m, SocketRole socket, const 
   return true;
 }
 
-void NatProbe::finish(Outcome outcome, uint64_t now) {
+void NatProbe::finish(Outcome outcome, int64_t now_ms) {
   rec_.outcome = outcome;
   rec_.attempts = attempts_;
-  rec_.elapsed_ms = static_cast<uint32_t>(now >= start_ms_ ? now - start_ms_ : 0);
+  rec_.elapsed_ms = static_cast<uint32_t>(now_ms >= start_ms_ ? now_ms - start_ms_ : 0);
   if (outcome == Outcome::Ok && step_ == Step::FilteringChangeIpPort)
     rec_.detail = "the answer came from the alternate address: unsolicited traffic passes the filter";
   if (outcome == Outcome::Ok && step_ == Step::FilteringChangePort)
@@ -241,26 +241,33 @@ void NatProbe::finish(Outcome outcome, uint64_t now) {
   advance(step_, rec);
 }
 
+namespace {
+std::optional<Endpoint> best_mapped(const TestRecord& r) { return r.mapped ? r.mapped : r.mapped_plain; }
+}  // namespace
+
+// RFC 5780 4.3: Test I decides the rest. No answer: the TCP fallback; an error or only malformed
+// answers: stop; otherwise the mapping tests when OTHER-ADDRESS is usable, else straight to hairpinning.
+void NatProbe::after_binding(const TestRecord& rec) {
+  if (rec.outcome == Outcome::Timeout) return begin(Step::TcpBinding);
+  report_.udp_reachable = true;  // an answer, even an error or a malformed one, came back
+  if (rec.outcome != Outcome::Ok) return begin(Step::Done);
+  report_.mapped = best_mapped(rec);
+  report_.mapped_plain = rec.mapped_plain;
+  report_.other_address = rec.other_address;
+  report_.response_origin = rec.response_origin;
+  // RFC 5780 4.3/4.4 need another IP and another port of the same family.
+  const auto& o = rec.other_address;
+  report_.rfc5780 = o && o->address.family == cfg_.server.address.family && o->address != cfg_.server.address &&
+                    o->port != cfg_.server.port;
+  // Without NAT the mapping tests still run: they check that the alternate address answers.
+  begin(report_.rfc5780 ? Step::MappingAltIp : Step::HairpinBinding);
+}
+
+// The test after `finished`, by its outcome (RFC 5780 4.3 mapping, 4.4 filtering, 4.5 hairpinning).
 void NatProbe::advance(Step finished, const TestRecord& rec) {
   const bool ok = rec.outcome == Outcome::Ok;
-  auto best_mapped = [](const TestRecord& r) { return r.mapped ? r.mapped : r.mapped_plain; };
   switch (finished) {
-    case Step::Binding: {
-      if (rec.outcome == Outcome::Timeout) { begin(Step::TcpBinding); return; }
-      report_.udp_reachable = true;  // an answer, even an error or a malformed one, came back
-      if (!ok) { begin(Step::Done); return; }
-      report_.mapped = best_mapped(rec);
-      report_.mapped_plain = rec.mapped_plain;
-      report_.other_address = rec.other_address;
-      report_.response_origin = rec.response_origin;
-      // RFC 5780 4.3/4.4 need another IP and another port of the same family.
-      const auto& o = rec.other_address;
-      report_.rfc5780 = o && o->address.family == cfg_.server.address.family && o->address != cfg_.server.address &&
-                        o->port != cfg_.server.port;
-      // Without NAT the mapping tests still run: they check that the alternate address answers.
-      begin(report_.rfc5780 ? Step::MappingAltIp : Step::HairpinBinding);
-      return;
-    }
+    case Step::Binding: return after_binding(rec);
     case Step::MappingAltIp:
       if (ok) mapped_alt_ip_ = best_mapped(rec);
       if (ok && *mapped_alt_ip_ != *report_.mapped) begin(Step::MappingAltIpPort);

@@ -5,7 +5,7 @@
 // gets no answer). It loops:
 //
 //   for (;;) {
-//     Action a = probe.next_action(now());
+//     Action a = probe.next_action(now_ms());
 //     if (a.kind == Action::Kind::Done) break;
 //     if (a.kind == Action::Kind::Send) { send(a.transmit); continue; }
 //     wait for a datagram on any socket until a.until_ms; hand it to probe.on_datagram(...)
@@ -53,21 +53,21 @@ struct Action {
   enum class Kind : uint8_t { Send, Wait, Done };
   Kind kind = Kind::Wait;
   Transmit transmit;      // Send
-  uint64_t until_ms = 0;  // Wait: call next_action() again by then, or when something arrives
+  int64_t until_ms = 0;   // Wait: call next_action() again by then, or when something arrives
 };
 
 class NatProbe {
  public:
   explicit NatProbe(NatProbeConfig cfg);
 
-  Action next_action(uint64_t now_ms);
+  Action next_action(int64_t now_ms);
   // A datagram (UDP) or one whole STUN message read from the TCP stream (RFC 8489 6.2.2: no
   // further framing) that arrived on `socket` from `from`.
-  void on_datagram(SocketRole socket, const turn::Endpoint& from, std::span<const uint8_t> bytes, uint64_t now_ms);
+  void on_datagram(SocketRole socket, const turn::Endpoint& from, std::span<const uint8_t> bytes, int64_t now_ms);
   // The TCP connection failed (refused, reset, closed without an answer).
-  void on_transport_error(SocketRole socket, uint64_t now_ms);
+  void on_transport_error(SocketRole socket, int64_t now_ms);
   // Expires the running test if its budget is spent; next_action() calls it too.
-  void on_timeout(uint64_t now_ms);
+  void on_timeout(int64_t now_ms);
 
   bool done() const { return step_ == Step::Done; }
   const NatReport& report() const { return report_; }
@@ -89,8 +89,9 @@ class NatProbe {
   void begin(Step step);
   void add_probe(SocketRole socket, turn::Transport transport, const turn::Endpoint& to, ChangeRequest change,
                  SocketRole arrives_on);
-  void finish(Outcome outcome, uint64_t now_ms);
+  void finish(Outcome outcome, int64_t now_ms);
   void advance(Step finished, const TestRecord& rec);
+  void after_binding(const TestRecord& rec);
   void finalize();
   bool handle_response(const turn::stun::Message& m, SocketRole socket, const turn::Endpoint& from);
   bool no_nat(SocketRole socket, const std::optional<turn::Endpoint>& mapped) const;
@@ -103,7 +104,7 @@ class NatProbe {
   std::deque<Transmit> queue_;
   bool started_ = false;
   bool malformed_seen_ = false;
-  uint64_t start_ms_ = 0, next_send_ms_ = 0, deadline_ms_ = 0;
+  int64_t start_ms_ = 0, next_send_ms_ = 0, deadline_ms_ = 0;
   uint32_t rto_ms_ = 0;
   uint32_t attempts_ = 0;
 

@@ -103,75 +103,72 @@ const char* filtering_words(Behavior f) {
 }
 }  // namespace
 
-Verdict make_verdict(const NatReport& r) {
+namespace {
+// No answer over UDP (RFC 5780 4.2): TCP reachable or not.
+Verdict unreachable_verdict(const NatReport& r) {
   Verdict v;
   auto& notes = v.notes;
   const std::string server = r.server.to_string();
-
-  if (!r.udp_reachable) {
-    if (r.tcp_reachable.value_or(false)) {
-      v.verdict = "UDP blocked: media will use TURN over TCP/TLS (443); expect relayed media";
-      notes.push_back("no UDP answer from " + server + "; STUN over TCP to " + r.server_tcp.to_string() +
-                      " works: allow outbound UDP to the TURN server (3478 and its relay ports) for better media");
-    } else {
-      v.verdict = "neither UDP nor TCP reaches the server: no media through " + server +
-                  " from here; allow outbound UDP 3478 and TCP/TLS 443 to the TURN server";
-      notes.push_back("no answer over UDP from " + server + " nor over TCP from " + r.server_tcp.to_string());
-    }
-    return v;
+  if (r.tcp_reachable.value_or(false)) {
+    v.verdict = "UDP blocked: media will use TURN over TCP/TLS (443); expect relayed media";
+    notes.push_back("no UDP answer from " + server + "; STUN over TCP to " + r.server_tcp.to_string() +
+                    " works: allow outbound UDP to the TURN server (3478 and its relay ports) for better media");
+  } else {
+    v.verdict = "neither UDP nor TCP reaches the server: no media through " + server +
+                " from here; allow outbound UDP 3478 and TCP/TLS 443 to the TURN server";
+    notes.push_back("no answer over UDP from " + server + " nor over TCP from " + r.server_tcp.to_string());
   }
+  return v;
+}
 
-  const TestRecord* binding = find_test(r, "binding");
-  if (binding && binding->outcome == Outcome::ErrorResponse) {
-    v.verdict = "the server answers over UDP but refused the Binding request (" +
-                std::to_string(binding->error_code.value_or(0)) + " " + binding->error_reason +
-                "): NAT behaviour unknown";
-    return v;
+// Mapping "no NAT", by the filtering behaviour (RFC 5780 4.4).
+void no_nat_verdict(const NatReport& r, Verdict& v) {
+  switch (r.filtering) {
+    case Behavior::NoNat:
+    case Behavior::EndpointIndependent:
+      v.verdict = "open internet: no NAT and no filtering; direct media works, TURN not needed from here";
+      break;
+    case Behavior::AddressDependent:
+    case Behavior::AddressAndPortDependent:
+      v.verdict = std::string("no NAT, but a firewall with ") + filtering_words(r.filtering) +
+                  " filtering (Symmetric UDP Firewall): direct media works when ICE opens the path from this "
+                  "side; TURN needed only with peers behind symmetric NATs";
+      break;
+    case Behavior::Unknown:
+      v.verdict = r.rfc5780 ? "no NAT (the mapped address is the local address); filtering could not be determined"
+                            : "no NAT (the mapped address is the local address); the server does not support "
+                              "RFC 5780, so filtering was not tested";
+      break;
   }
-  if (binding && binding->outcome == Outcome::Malformed) {
-    v.verdict = "the server answers over UDP but its Binding responses are malformed: NAT behaviour unknown";
-    return v;
-  }
+}
 
+// Endpoint-independent mapping, by the filtering behaviour (RFC 5780 4.4).
+void endpoint_independent_verdict(const NatReport& r, const std::string& cls, Verdict& v) {
+  switch (r.filtering) {
+    case Behavior::NoNat:
+    case Behavior::EndpointIndependent:
+      v.verdict = "endpoint-independent NAT" + cls + ": direct media works with STUN; TURN rarely needed";
+      break;
+    case Behavior::AddressDependent:
+    case Behavior::AddressAndPortDependent:
+      v.verdict = std::string("endpoint-independent mapping with ") + filtering_words(r.filtering) +
+                  " filtering" + cls + ": direct media works through ICE hole punching with most peers; "
+                  "TURN needed only with peers behind symmetric NATs";
+      break;
+    case Behavior::Unknown:
+      v.verdict = "endpoint-independent NAT mapping, filtering unknown: direct media likely works through ICE; "
+                  "keep TURN available";
+      break;
+  }
+}
+
+// The verdict from the mapping (RFC 5780 4.3) and filtering behaviours, with the RFC 3489 name.
+void behaviour_verdict(const NatReport& r, Verdict& v) {
+  auto& notes = v.notes;
   const std::string cls = " (" + r.rfc3489 + ")";
   switch (r.mapping) {
-    case Behavior::NoNat:
-      switch (r.filtering) {
-        case Behavior::NoNat:
-        case Behavior::EndpointIndependent:
-          v.verdict = "open internet: no NAT and no filtering; direct media works, TURN not needed from here";
-          break;
-        case Behavior::AddressDependent:
-        case Behavior::AddressAndPortDependent:
-          v.verdict = std::string("no NAT, but a firewall with ") + filtering_words(r.filtering) +
-                      " filtering (Symmetric UDP Firewall): direct media works when ICE opens the path from this "
-                      "side; TURN needed only with peers behind symmetric NATs";
-          break;
-        case Behavior::Unknown:
-          v.verdict = r.rfc5780 ? "no NAT (the mapped address is the local address); filtering could not be determined"
-                                : "no NAT (the mapped address is the local address); the server does not support "
-                                  "RFC 5780, so filtering was not tested";
-          break;
-      }
-      break;
-    case Behavior::EndpointIndependent:
-      switch (r.filtering) {
-        case Behavior::NoNat:
-        case Behavior::EndpointIndependent:
-          v.verdict = "endpoint-independent NAT" + cls + ": direct media works with STUN; TURN rarely needed";
-          break;
-        case Behavior::AddressDependent:
-        case Behavior::AddressAndPortDependent:
-          v.verdict = std::string("endpoint-independent mapping with ") + filtering_words(r.filtering) +
-                      " filtering" + cls + ": direct media works through ICE hole punching with most peers; "
-                      "TURN needed only with peers behind symmetric NATs";
-          break;
-        case Behavior::Unknown:
-          v.verdict = "endpoint-independent NAT mapping, filtering unknown: direct media likely works through ICE; "
-                      "keep TURN available";
-          break;
-      }
-      break;
+    case Behavior::NoNat: no_nat_verdict(r, v); break;
+    case Behavior::EndpointIndependent: endpoint_independent_verdict(r, cls, v); break;
     case Behavior::AddressDependent:
     case Behavior::AddressAndPortDependent:
       v.verdict = "symmetric NAT: expect relayed media; TURN required";
@@ -190,8 +187,10 @@ Verdict make_verdict(const NatReport& r) {
       }
       break;
   }
+}
 
-  // Further findings.
+// What the server supports: MAPPED-ADDRESS only (RFC 3489), OTHER-ADDRESS (RFC 5780 7.4).
+void server_notes(const NatReport& r, const TestRecord* binding, std::vector<std::string>& notes) {
   if (binding && binding->outcome == Outcome::Ok && !binding->mapped && binding->mapped_plain)
     notes.push_back("the server answered with MAPPED-ADDRESS only (an RFC 3489 server)");
   if (!r.other_address) {
@@ -201,6 +200,10 @@ Verdict make_verdict(const NatReport& r) {
     notes.push_back("OTHER-ADDRESS " + r.other_address->to_string() +
                     " does not differ from the primary address in both IP and port: RFC 5780 tests not run");
   }
+}
+
+// Tests that gave no usable answer, and CHANGE-REQUEST refused or ignored (RFC 5780 4.3, 4.4).
+void test_notes(const NatReport& r, std::vector<std::string>& notes) {
   if (const TestRecord* t = find_test(r, "mapping_alt_ip"); t && t->outcome != Outcome::Ok)
     notes.push_back("the server's alternate address " + t->to.to_string() + " gave no usable answer (" +
                     to_string(t->outcome) + "): a firewall may allow only the primary address, or the server "
@@ -221,6 +224,10 @@ Verdict make_verdict(const NatReport& r) {
       notes.push_back("the server answered CHANGE-REQUEST from " + str(t->from) +
                       ", not from the address asked for: it ignores CHANGE-REQUEST; filtering not determined");
   }
+}
+
+// An ALG rewriting STUN addresses, and no hairpinning (RFC 5780 4.5).
+void alg_and_hairpin_notes(const NatReport& r, std::vector<std::string>& notes) {
   if (r.alg_detected.value_or(false)) {
     std::string which;
     for (const TestRecord& t : r.tests)
@@ -234,6 +241,28 @@ Verdict make_verdict(const NatReport& r) {
   if (r.hairpinning && !*r.hairpinning)
     notes.push_back("no hairpinning: two clients behind this NAT cannot reach each other at their public "
                     "addresses; they connect over host candidates on the same network, or through TURN");
+}
+}  // namespace
+
+Verdict make_verdict(const NatReport& r) {
+  if (!r.udp_reachable) return unreachable_verdict(r);
+  Verdict v;
+  const TestRecord* binding = find_test(r, "binding");
+  if (binding && binding->outcome == Outcome::ErrorResponse) {
+    v.verdict = "the server answers over UDP but refused the Binding request (" +
+                std::to_string(binding->error_code.value_or(0)) + " " + binding->error_reason +
+                "): NAT behaviour unknown";
+    return v;
+  }
+  if (binding && binding->outcome == Outcome::Malformed) {
+    v.verdict = "the server answers over UDP but its Binding responses are malformed: NAT behaviour unknown";
+    return v;
+  }
+
+  behaviour_verdict(r, v);
+  server_notes(r, binding, v.notes);
+  test_notes(r, v.notes);
+  alg_and_hairpin_notes(r, v.notes);
   return v;
 }
 

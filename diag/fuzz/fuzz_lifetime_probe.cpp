@@ -50,19 +50,19 @@ TURNPIKE_FUZZ_TARGET("diag", lifetime_probe) {
   };
   diag::LifetimeProbe probe(cfg);
 
-  uint64_t now = 1000;
+  int64_t now_ms = 1000;
   std::deque<turn::stun::TransactionId> recent;
   std::vector<diag::LifetimeSocket> open;
   std::vector<uint8_t> buf;
   size_t off = 0;
   for (int steps = 0; steps < 20000 && !probe.done(); ++steps) {
-    diag::LifetimeAction a = probe.next_action(now);
+    diag::LifetimeAction a = probe.next_action(now_ms);
     if (a.kind == diag::LifetimeAction::Kind::Done) break;
     if (a.kind == diag::LifetimeAction::Kind::Open) {
       bool fail = off < size && data[off] == 0xFE;
       off += fail;
       const turn::Endpoint local{kLocal, static_cast<uint16_t>(40000 + a.socket % 20000)};
-      probe.on_opened(a.socket, fail ? std::nullopt : std::optional<turn::Endpoint>(local), now);
+      probe.on_opened(a.socket, fail ? std::nullopt : std::optional<turn::Endpoint>(local), now_ms);
       if (!fail) open.push_back(a.socket);
       continue;
     }
@@ -80,7 +80,7 @@ TURNPIKE_FUZZ_TARGET("diag", lifetime_probe) {
       continue;
     }
     if (off + 5 > size) {  // out of input: let time run out
-      now = std::max(now, a.until_ms);
+      now_ms = std::max(now_ms, a.until_ms);
       continue;
     }
     const uint8_t sock = data[off], pick = data[off + 1], step = data[off + 2];
@@ -89,16 +89,16 @@ TURNPIKE_FUZZ_TARGET("diag", lifetime_probe) {
     len = std::min(len, size - off);
     buf.assign(data + off, data + off + len);
     off += len;
-    now += uint64_t{step} * 20;
+    now_ms += int64_t{step} * 20;
     if (sock == 0xFF) {
-      probe.interrupt(now);
+      probe.interrupt(now_ms);
       continue;
     }
     if (buf.size() >= 20 && !recent.empty())
       std::memcpy(buf.data() + 8, recent[recent.size() - 1 - pick % recent.size()].data(), 12);
     const uint8_t which = sock & 0x7F;
     diag::LifetimeSocket s = which == 0 || open.size() < 2 ? diag::kCheckerSocket : open[1 + which % (open.size() - 1)];
-    probe.on_datagram(s, sock & 0x80 ? kStranger : kServer, buf, now);
+    probe.on_datagram(s, sock & 0x80 ? kStranger : kServer, buf, now_ms);
   }
   const diag::LifetimeReport& r = probe.report();
   volatile size_t sink = turnpike::safe_dump(diag::to_json(r)).size() + diag::to_text(r).size() + progress_bytes;

@@ -30,20 +30,20 @@ TURNPIKE_FUZZ_TARGET("diag", nat_probe) {
     return t;
   };
   diag::NatProbe probe(cfg);
-  uint64_t now = 1000;
+  int64_t now_ms = 1000;
   turn::stun::TransactionId pending{};
   std::vector<uint8_t> buf;
   size_t off = 0;
   for (int steps = 0; steps < 200 && !probe.done(); ++steps) {
-    auto a = probe.next_action(now);
+    auto a = probe.next_action(now_ms);
     if (a.kind == diag::Action::Kind::Done) break;
     if (a.kind == diag::Action::Kind::Send) {
       if (a.transmit.bytes.size() >= 20) std::memcpy(pending.data(), a.transmit.bytes.data() + 8, 12);
       continue;
     }
     if (off + 4 > size) {  // out of input: let time run out
-      now = a.until_ms + 1;
-      probe.on_timeout(now);
+      now_ms = a.until_ms + 1;
+      probe.on_timeout(now_ms);
       continue;
     }
     auto role = static_cast<diag::SocketRole>(data[off] % 4);
@@ -54,9 +54,9 @@ TURNPIKE_FUZZ_TARGET("diag", nat_probe) {
     buf.assign(data + off, data + off + len);
     off += len;
     if (buf.size() >= 20) std::memcpy(buf.data() + 8, pending.data(), 12);
-    if (role == diag::SocketRole::Tcp && len == 0) probe.on_transport_error(role, now);
-    else probe.on_datagram(role, from, buf, now);
-    now += 5;
+    if (role == diag::SocketRole::Tcp && len == 0) probe.on_transport_error(role, now_ms);
+    else probe.on_datagram(role, from, buf, now_ms);
+    now_ms += 5;
   }
   (void)probe.report();
   return 0;

@@ -40,53 +40,53 @@ struct FakeNat {
   bool firewall = true;      // without a NAT: a stateful firewall with the timers below
   bool symmetric = false;    // address-and-port-dependent mapping
   bool paired = true;        // one public IP for every socket of the host
-  uint64_t timeout_ms = 30000;
-  std::optional<uint64_t> stream_ms;
+  int64_t timeout_ms = 30000;
+  std::optional<int64_t> stream_ms;
   uint16_t next_port = 40000;
   struct Mapping {
     Endpoint internal, dest, pub;
-    uint64_t created = 0, expires = 0;
+    int64_t created = 0, expires = 0;
     bool replied = false;
   };
   std::vector<Mapping> maps;
 
-  bool alive(const Mapping& m, uint64_t now) const { return now < m.expires; }
-  void arm(Mapping& m, uint64_t now) {
-    bool stream = stream_ms && m.replied && now > m.created + 2000;
-    m.expires = now + (stream ? *stream_ms : timeout_ms);
+  bool alive(const Mapping& m, int64_t now_ms) const { return now_ms < m.expires; }
+  void arm(Mapping& m, int64_t now_ms) {
+    bool stream = stream_ms && m.replied && now_ms > m.created + 2000;
+    m.expires = now_ms + (stream ? *stream_ms : timeout_ms);
   }
   IpAddress ip_for(const Endpoint& internal) const {
     return paired || internal.port % 2 == 0 ? kPublicIp : kPublicIp2;
   }
-  Endpoint outbound(const Endpoint& internal, const Endpoint& dest, uint64_t now) {
+  Endpoint outbound(const Endpoint& internal, const Endpoint& dest, int64_t now_ms) {
     if (!present && !firewall) return internal;
     for (Mapping& m : maps) {
-      if (m.internal != internal || !alive(m, now)) continue;
+      if (m.internal != internal || !alive(m, now_ms)) continue;
       if (m.dest == dest) {
-        arm(m, now);
+        arm(m, now_ms);
         return m.pub;
       }
     }
     // A new conntrack entry; an endpoint-independent NAT keeps the port of a live one.
-    Mapping m{internal, dest, internal, now, 0, false};
+    Mapping m{internal, dest, internal, now_ms, 0, false};
     if (present) {
       m.pub = Endpoint{ip_for(internal), 0};
       if (!symmetric)
         for (const Mapping& o : maps)
-          if (o.internal == internal && alive(o, now)) m.pub = o.pub;
+          if (o.internal == internal && alive(o, now_ms)) m.pub = o.pub;
       if (m.pub.port == 0) m.pub.port = next_port++;
     }
-    arm(m, now);
+    arm(m, now_ms);
     maps.push_back(m);
     return m.pub;
   }
   // The internal endpoint a packet from `from` to `to` reaches, or nullopt (no live entry: dropped).
-  std::optional<Endpoint> inbound(const Endpoint& from, const Endpoint& to, uint64_t now) {
+  std::optional<Endpoint> inbound(const Endpoint& from, const Endpoint& to, int64_t now_ms) {
     if (!present && !firewall) return to;
     for (Mapping& m : maps) {
-      if (m.pub != to || m.dest != from || !alive(m, now)) continue;
+      if (m.pub != to || m.dest != from || !alive(m, now_ms)) continue;
       m.replied = true;
-      arm(m, now);
+      arm(m, now_ms);
       return m.internal;
     }
     return std::nullopt;
@@ -105,23 +105,23 @@ struct FakeServer {
   std::optional<double> burst;
   double per_second = 10;
   double tokens = -1;
-  uint64_t last_ms = 0;
+  int64_t last_ms = 0;
   uint32_t response_port_requests = 0;
 
   struct Out {
     Endpoint to;
     std::vector<uint8_t> bytes;
   };
-  bool allow(uint64_t now) {
+  bool allow(int64_t now_ms) {
     if (!burst) return true;
     if (tokens < 0) tokens = *burst;
-    tokens = std::min(*burst, tokens + (now - last_ms) * per_second / 1000.0);
-    last_ms = now;
+    tokens = std::min(*burst, tokens + (now_ms - last_ms) * per_second / 1000.0);
+    last_ms = now_ms;
     if (tokens < 1) return false;
     tokens -= 1;
     return true;
   }
-  std::vector<Out> answer(const Endpoint& from, std::span<const uint8_t> req, uint64_t now) {
+  std::vector<Out> answer(const Endpoint& from, std::span<const uint8_t> req, int64_t now_ms) {
     stun::Message m;
     if (silent || stun::Message::parse(req, m) != stun::ParseError::None || m.cls() != stun::Class::Request)
       return {};
@@ -138,7 +138,7 @@ struct FakeServer {
       }
       if (response_port == ResponsePort::Honour) port = stun::ResponsePort::decode(a->value)->port;
     }
-    if (!allow(now) && port) {
+    if (!allow(now_ms) && port) {
       stun::Builder b(buf, stun::Method::Binding, stun::Class::Error, m.transaction_id());
       b.add_error(400, "Rate limited");
       b.add_fingerprint();
@@ -167,7 +167,7 @@ bool has_response_port(std::span<const uint8_t> bytes) {
 struct World {
   FakeNat nat;
   FakeServer server;
-  uint64_t one_way_ms = 10;  // NAT <-> server, each way; the host sits next to its NAT
+  int64_t one_way_ms = 10;  // NAT <-> server, each way; the host sits next to its NAT
   std::map<LifetimeSocket, Endpoint> open;
   std::set<LifetimeSocket> ever_opened;
   size_t max_open = 0;
@@ -177,58 +177,58 @@ struct World {
   uint32_t sent = 0, sent_response_port = 0;
   // true: lose this outbound packet (socket, bytes, index among all sends)
   std::function<bool(LifetimeSocket, std::span<const uint8_t>, uint32_t)> drop;
-  // Called on every loop turn, e.g. to inject datagrams: (world, probe, now).
-  std::function<void(World&, LifetimeProbe&, uint64_t)> hook;
+  // Called on every loop turn, e.g. to inject datagrams: (world, probe, now_ms).
+  std::function<void(World&, LifetimeProbe&, int64_t)> hook;
 
   struct Event {
     bool at_server;  // else: arriving at the NAT from the server's side
     Endpoint from, to;
     std::vector<uint8_t> bytes;
   };
-  std::multimap<uint64_t, Event> events;
+  std::multimap<int64_t, Event> events;
 
-  Endpoint public_of(LifetimeSocket s, uint64_t now) {
+  Endpoint public_of(LifetimeSocket s, int64_t now_ms) {
     // The current public endpoint of a socket towards the server (without refreshing anything).
     for (const auto& m : nat.maps)
-      if (m.internal == open.at(s) && m.dest == kServer && nat.alive(m, now)) return m.pub;
+      if (m.internal == open.at(s) && m.dest == kServer && nat.alive(m, now_ms)) return m.pub;
     return open.at(s);
   }
 
-  void send(LifetimeSocket s, const Endpoint& to, std::vector<uint8_t> bytes, uint64_t now) {
+  void send(LifetimeSocket s, const Endpoint& to, std::vector<uint8_t> bytes, int64_t now_ms) {
     auto it = open.find(s);
     ASSERT_NE(it, open.end()) << "send on a socket that is not open: " << s;
     uint32_t index = sent++;
     if (has_response_port(bytes)) ++sent_response_port;
     if (drop && drop(s, bytes, index)) return;
-    Endpoint pub = nat.outbound(it->second, to, now);
-    events.emplace(now + one_way_ms, Event{true, pub, to, std::move(bytes)});
+    Endpoint pub = nat.outbound(it->second, to, now_ms);
+    events.emplace(now_ms + one_way_ms, Event{true, pub, to, std::move(bytes)});
   }
 
   // Delivers what arrives by `until` to the probe; false if nothing was due.
-  bool deliver(LifetimeProbe& probe, uint64_t& now, uint64_t until) {
+  bool deliver(LifetimeProbe& probe, int64_t& now_ms, int64_t until) {
     if (events.empty() || events.begin()->first > until) return false;
     auto node = events.extract(events.begin());
-    now = std::max(now, node.key());
+    now_ms = std::max(now_ms, node.key());
     Event& e = node.mapped();
     if (e.at_server) {
       if (e.to != kServer) return true;
-      for (auto& out : server.answer(e.from, e.bytes, now))
-        events.emplace(now + one_way_ms, Event{false, kServer, out.to, std::move(out.bytes)});
+      for (auto& out : server.answer(e.from, e.bytes, now_ms))
+        events.emplace(now_ms + one_way_ms, Event{false, kServer, out.to, std::move(out.bytes)});
       return true;
     }
-    auto internal = nat.inbound(e.from, e.to, now);
+    auto internal = nat.inbound(e.from, e.to, now_ms);
     if (!internal) return true;
     for (const auto& [id, local] : open)
       if (local == *internal) {
-        probe.on_datagram(id, e.from, e.bytes, now);
+        probe.on_datagram(id, e.from, e.bytes, now_ms);
         break;
       }
     return true;
   }
 
   // A datagram from `from` straight to a socket (junk, wrong transaction ids, ...).
-  void inject(LifetimeProbe& probe, LifetimeSocket s, const Endpoint& from, std::vector<uint8_t> bytes, uint64_t now) {
-    if (open.count(s)) probe.on_datagram(s, from, bytes, now);
+  void inject(LifetimeProbe& probe, LifetimeSocket s, const Endpoint& from, std::vector<uint8_t> bytes, int64_t now_ms) {
+    if (open.count(s)) probe.on_datagram(s, from, bytes, now_ms);
   }
 };
 
@@ -250,35 +250,35 @@ ProbeRun run(World& w, LifetimeConfig cfg) {
   ProbeRun out;
   cfg.progress = [&out](const std::string& s) { out.progress.push_back(s); };
   LifetimeProbe probe(std::move(cfg));
-  const uint64_t start = 1'000'000;
-  uint64_t now = start;
+  const int64_t start = 1'000'000;
+  int64_t now_ms = start;
   for (int guard = 0; guard < 2'000'000; ++guard) {
-    if (w.hook) w.hook(w, probe, now);
-    LifetimeAction a = probe.next_action(now);
+    if (w.hook) w.hook(w, probe, now_ms);
+    LifetimeAction a = probe.next_action(now_ms);
     if (a.kind == LifetimeAction::Kind::Done) break;
     switch (a.kind) {
       case LifetimeAction::Kind::Open: {
         EXPECT_FALSE(w.open.count(a.socket)) << "socket id reused: " << a.socket;
         EXPECT_FALSE(w.ever_opened.count(a.socket)) << "socket id reused: " << a.socket;
         if (w.fail_open && a.socket != kCheckerSocket) {
-          probe.on_opened(a.socket, std::nullopt, now);
+          probe.on_opened(a.socket, std::nullopt, now_ms);
           break;
         }
         Endpoint local{w.nat.present ? kLocalIp : kPublicIp, w.next_local++};
         w.open[a.socket] = local;
         w.ever_opened.insert(a.socket);
         w.max_open = std::max(w.max_open, w.open.size());
-        probe.on_opened(a.socket, local, now);
+        probe.on_opened(a.socket, local, now_ms);
         break;
       }
       case LifetimeAction::Kind::Close: w.open.erase(a.socket); break;
       case LifetimeAction::Kind::Send:
         EXPECT_EQ(a.to, kServer);
-        w.send(a.socket, a.to, std::move(a.bytes), now);
+        w.send(a.socket, a.to, std::move(a.bytes), now_ms);
         break;
       case LifetimeAction::Kind::Wait:
-        EXPECT_GE(a.until_ms, now) << "a wait in the past";
-        if (!w.deliver(probe, now, a.until_ms)) now = std::max(now, a.until_ms);
+        EXPECT_GE(a.until_ms, now_ms) << "a wait in the past";
+        if (!w.deliver(probe, now_ms, a.until_ms)) now_ms = std::max(now_ms, a.until_ms);
         break;
       case LifetimeAction::Kind::Done: break;
     }
@@ -286,10 +286,10 @@ ProbeRun run(World& w, LifetimeConfig cfg) {
   EXPECT_TRUE(probe.done());
   EXPECT_TRUE(w.open.empty()) << w.open.size() << " sockets left open";
   // Nothing more once done.
-  LifetimeAction after = probe.next_action(now + 1000);
+  LifetimeAction after = probe.next_action(now_ms + 1000);
   EXPECT_EQ(after.kind, LifetimeAction::Kind::Done);
   out.report = probe.report();
-  out.elapsed_ms = now - start;
+  out.elapsed_ms = static_cast<uint64_t>(now_ms - start);
   return out;
 }
 
@@ -569,8 +569,8 @@ TEST(DiagLifetime, SocketsThatCannotBeOpened) {
 TEST(DiagLifetime, ServerStopsAnsweringMidway) {
   World w;
   w.nat.timeout_ms = 30000;
-  w.hook = [](World& w, LifetimeProbe&, uint64_t now) {
-    if (now > 1'000'000 + 5000) w.server.silent = true;
+  w.hook = [](World& w, LifetimeProbe&, int64_t now_ms) {
+    if (now_ms > 1'000'000 + 5000) w.server.silent = true;
   };
   ProbeRun r = run(w, config());
   EXPECT_EQ(r.report.result, LifetimeResult::Unreachable) << r.report.error;
@@ -615,24 +615,24 @@ TEST(DiagLifetime, JunkAndWrongTransactionIdsAreIgnored) {
   World w;
   w.nat.timeout_ms = 6000;
   uint32_t injected = 0;
-  w.hook = [&injected](World& w, LifetimeProbe& probe, uint64_t now) {
-    if (injected >= 200 || now % 7 != 0) return;
+  w.hook = [&injected](World& w, LifetimeProbe& probe, int64_t now_ms) {
+    if (injected >= 200 || now_ms % 7 != 0) return;
     for (const auto& [id, local] : std::map<LifetimeSocket, Endpoint>(w.open)) {
       ++injected;
       // Not from the server: a NAT would not pass these through the mapping (they do not re-arm it).
       const Endpoint stranger = ep("192.0.2.99:1234");
-      w.inject(probe, id, stranger, {0x00, 0x01, 0x02}, now);  // not STUN
+      w.inject(probe, id, stranger, {0x00, 0x01, 0x02}, now_ms);  // not STUN
       stun::TransactionId txid{};
       txid[0] = static_cast<uint8_t>(injected);
       uint8_t buf[128];
       stun::Builder ok(buf, stun::Method::Binding, stun::Class::Success, txid);  // nobody's transaction
       ok.add_xor_address(stun::attr::XorMappedAddress, ep("203.0.113.7:1"));
-      w.inject(probe, id, stranger, std::vector<uint8_t>(ok.bytes().begin(), ok.bytes().end()), now);
+      w.inject(probe, id, stranger, std::vector<uint8_t>(ok.bytes().begin(), ok.bytes().end()), now_ms);
       stun::Builder err(buf, stun::Method::Binding, stun::Class::Error, txid);
       err.add_error(420, "Unknown Attribute");
-      w.inject(probe, id, stranger, std::vector<uint8_t>(err.bytes().begin(), err.bytes().end()), now);
+      w.inject(probe, id, stranger, std::vector<uint8_t>(err.bytes().begin(), err.bytes().end()), now_ms);
       stun::Builder req(buf, stun::Method::Binding, stun::Class::Request, txid);
-      w.inject(probe, id, stranger, std::vector<uint8_t>(req.bytes().begin(), req.bytes().end()), now);
+      w.inject(probe, id, stranger, std::vector<uint8_t>(req.bytes().begin(), req.bytes().end()), now_ms);
     }
   };
   ProbeRun r = run(w, config(1, 60));
@@ -655,11 +655,11 @@ TEST(DiagLifetime, AnswersOnTheWrongSocketAreIgnored) {
       copies.emplace_back(s == kCheckerSocket ? newest : kCheckerSocket, std::move(a.bytes));
     return false;
   };
-  w.hook = [&](World& w, LifetimeProbe& probe, uint64_t now) {
+  w.hook = [&](World& w, LifetimeProbe& probe, int64_t now_ms) {
     for (const auto& [id, local] : w.open) newest = std::max(newest, id);
     auto pending = std::move(copies);
     copies.clear();
-    for (auto& [s, b] : pending) w.inject(probe, s, kOther, b, now);
+    for (auto& [s, b] : pending) w.inject(probe, s, kOther, b, now_ms);
   };
   ProbeRun r = run(w, config(1, 30));
   expect_measured(r, 4000);
@@ -672,14 +672,14 @@ TEST(DiagLifetime, StrayPacketsFromTheServerRestartTheSilence) {
   World w;
   w.nat.timeout_ms = 10000;
   std::set<LifetimeSocket> poked;
-  w.hook = [&poked](World& w, LifetimeProbe& probe, uint64_t now) {
+  w.hook = [&poked](World& w, LifetimeProbe& probe, int64_t now_ms) {
     for (const auto& [id, local] : std::map<LifetimeSocket, Endpoint>(w.open)) {
       if (id == kCheckerSocket || poked.count(id)) continue;
       // 1.5 s after the socket's mapping was made, a stray datagram through the NAT.
       for (const auto& m : w.nat.maps)
-        if (m.internal == local && now >= m.created + 1500 && w.nat.alive(m, now)) {
+        if (m.internal == local && now_ms >= m.created + 1500 && w.nat.alive(m, now_ms)) {
           poked.insert(id);
-          if (w.nat.inbound(kServer, m.pub, now)) w.inject(probe, id, kServer, {0xde, 0xad}, now);
+          if (w.nat.inbound(kServer, m.pub, now_ms)) w.inject(probe, id, kServer, {0xde, 0xad}, now_ms);
           break;
         }
     }
@@ -695,10 +695,10 @@ TEST(DiagLifetime, InterruptGivesWhatIsKnown) {
   World w;
   w.nat.timeout_ms = 100000;
   bool done = false;
-  w.hook = [&done](World&, LifetimeProbe& probe, uint64_t now) {
-    if (!done && now >= 1'000'000 + 150000) {
+  w.hook = [&done](World&, LifetimeProbe& probe, int64_t now_ms) {
+    if (!done && now_ms >= 1'000'000 + 150000) {
       done = true;
-      probe.interrupt(now);
+      probe.interrupt(now_ms);
     }
   };
   ProbeRun r = run(w, config(1, 600));
@@ -720,8 +720,8 @@ TEST(DiagLifetime, InterruptGivesWhatIsKnown) {
 
 TEST(DiagLifetime, InterruptBeforeAnythingIsDecided) {
   World w;
-  w.hook = [](World&, LifetimeProbe& probe, uint64_t now) {
-    if (now >= 1'000'000 + 500) probe.interrupt(now);
+  w.hook = [](World&, LifetimeProbe& probe, int64_t now_ms) {
+    if (now_ms >= 1'000'000 + 500) probe.interrupt(now_ms);
   };
   ProbeRun r = run(w, config(1, 600));
   EXPECT_EQ(r.report.result, LifetimeResult::Error);

@@ -143,15 +143,15 @@ struct World {
   std::function<bool(const Transmit&)> drop;  // true: lose this packet (outbound)
   std::function<void(World&, const Transmit&)> inject;  // extra deliveries before the real answer
   std::vector<Transmit> sent;
-  std::vector<uint64_t> sent_at;
+  std::vector<int64_t> sent_at;
   std::deque<Delivery> inbox;
   bool tcp_error = false;
 
   Endpoint local_of(SocketRole s) const { return kLocal[static_cast<size_t>(s)]; }
 
-  void route(const Transmit& t, uint64_t now) {
+  void route(const Transmit& t, int64_t now_ms) {
     sent.push_back(t);
-    sent_at.push_back(now);
+    sent_at.push_back(now_ms);
     if (inject) inject(*this, t);
     if (t.transport == turn::Transport::Tcp) {
       if (tcp == Tcp::Refused) { tcp_error = true; return; }
@@ -190,32 +190,32 @@ NatProbeConfig config(uint32_t timeout_ms = 3000) {
 }
 
 // Runs the probe to the end against `w`, with a fake clock; deliveries take no time.
-NatReport run(World& w, NatProbeConfig cfg = config(), uint64_t* elapsed = nullptr) {
+NatReport run(World& w, NatProbeConfig cfg = config(), int64_t* elapsed_ms = nullptr) {
   NatProbe probe(std::move(cfg));
-  uint64_t start = 1'000'000, now = start;
+  int64_t start = 1'000'000, now_ms = start;
   for (int guard = 0; guard < 100000; ++guard) {
-    Action a = probe.next_action(now);
+    Action a = probe.next_action(now_ms);
     if (a.kind == Action::Kind::Done) break;
     if (a.kind == Action::Kind::Send) {
-      w.route(a.transmit, now);
+      w.route(a.transmit, now_ms);
       continue;
     }
     if (w.tcp_error) {
       w.tcp_error = false;
-      probe.on_transport_error(SocketRole::Tcp, now);
+      probe.on_transport_error(SocketRole::Tcp, now_ms);
       continue;
     }
     if (!w.inbox.empty()) {
       Delivery d = std::move(w.inbox.front());
       w.inbox.pop_front();
-      probe.on_datagram(d.socket, d.from, d.bytes, now);
+      probe.on_datagram(d.socket, d.from, d.bytes, now_ms);
       continue;
     }
-    EXPECT_GE(a.until_ms, now);
-    now = std::max(now, a.until_ms);
+    EXPECT_GE(a.until_ms, now_ms);
+    now_ms = std::max(now_ms, a.until_ms);
   }
   EXPECT_TRUE(probe.done());
-  if (elapsed) *elapsed = now - start;
+  if (elapsed_ms) *elapsed_ms = now_ms - start;
   return probe.report();
 }
 
@@ -597,9 +597,9 @@ TEST(DiagNat, UdpBlockedTakesOneBudgetThenTcp) {
   World w;
   w.udp_blocked = true;
   w.tcp = World::Tcp::Silent;
-  uint64_t elapsed = 0;
-  run(w, config(2000), &elapsed);
-  EXPECT_EQ(elapsed, 4000u);
+  int64_t elapsed_ms = 0;
+  run(w, config(2000), &elapsed_ms);
+  EXPECT_EQ(elapsed_ms, 4000);
 }
 
 // --- Loss, retransmission, stray and malformed answers ---
@@ -735,19 +735,19 @@ TEST(DiagNat, OnlyMalformedAnswersMeanReachableButUnknown) {
 
 TEST(DiagNat, WaitsNeverGoBackwardsAndNothingIsSentAfterDone) {
   NatProbe probe(config(100));
-  uint64_t now = 5;
+  int64_t now_ms = 5;
   int sends = 0;
   for (int i = 0; i < 1000 && !probe.done(); ++i) {
-    Action a = probe.next_action(now);
+    Action a = probe.next_action(now_ms);
     if (a.kind == Action::Kind::Send) { ++sends; continue; }
     if (a.kind == Action::Kind::Done) break;
-    ASSERT_GT(a.until_ms, now);
-    now = a.until_ms;
+    ASSERT_GT(a.until_ms, now_ms);
+    now_ms = a.until_ms;
   }
   EXPECT_TRUE(probe.done());  // nothing ever answers: UDP times out, then TCP
   EXPECT_GT(sends, 1);
-  EXPECT_EQ(probe.next_action(now + 1000).kind, Action::Kind::Done);
-  probe.on_datagram(SocketRole::Main, kPrimary, std::vector<uint8_t>{1, 2}, now);
+  EXPECT_EQ(probe.next_action(now_ms + 1000).kind, Action::Kind::Done);
+  probe.on_datagram(SocketRole::Main, kPrimary, std::vector<uint8_t>{1, 2}, now_ms);
   EXPECT_EQ(probe.report().tcp_reachable, std::optional<bool>(false));
 }
 
