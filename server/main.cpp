@@ -171,7 +171,7 @@ int run(turnpike::Config cfg, const std::string& config_path) {
   try {
     if (!cfg.tls_cert.empty()) {
       shared->tls.set(TlsContexts::load(cfg.tls_cert, cfg.tls_key));
-      shared->set_dtls(make_dtls_context(cfg.tls_cert, cfg.tls_key));
+      shared->set_dtls(make_turn_dtls_context(cfg.tls_cert, cfg.tls_key));
     }
     probe_exclusive(cfg);
     for (unsigned i = 0; i < cfg.threads; ++i) {

@@ -46,7 +46,7 @@ struct Shard::Socket {
   Socket(asio::io_context& io) : sock(io) {}
   asio::ip::udp::socket sock;
   bool listener = false;
-  DtlsListener* dtls = nullptr;  // set on a DTLS listener's socket
+  TurnDtlsListener* dtls = nullptr;  // set on a DTLS listener's socket
   bool closed = false;
   Endpoint local;
   uint64_t handle = 0;
@@ -137,7 +137,7 @@ void Shard::bind_listeners() {
     auto s = adopt(fd, true, l.endpoint, 0);
     if (!s) throw std::runtime_error("cannot adopt listener socket");
     if (l.transport == turn::Transport::Dtls) {
-      DtlsListener::Limits lim;
+      TurnDtlsListener::Limits lim;
       lim.idle_timeout_ms = int64_t{shared_.config.connection_idle_timeout_s} * 1000;
       lim.acquire = [this, l](const IpAddress& a) {
         auto v = shared_.connections.acquire(a);
@@ -149,7 +149,8 @@ void Shard::bind_listeners() {
         return shared_.connections.allocate_overdue(since, now_ms, allocated);
       };
       lim.on_allocate_overdue = [this] { shared_.metrics.connection_unallocated_closed(); };
-      dtls_.push_back(std::make_unique<DtlsListener>(fd, l.endpoint, &SharedState::current_dtls, &shared_, *core_, lim));
+      dtls_.push_back(
+          std::make_unique<TurnDtlsListener>(fd, l.endpoint, &SharedState::current_dtls, &shared_, *core_, lim));
       s->dtls = dtls_.back().get();
     }
     listeners_.push_back(s);

@@ -23,7 +23,7 @@
 
 #include "server/config.hpp"
 #include "server/connection_policy.hpp"
-#include "server/dtls.hpp"
+#include "server/turn_dtls.hpp"
 #include "server/metrics.hpp"
 #include "server/shared_state.hpp"
 #include "server/sites.hpp"
@@ -121,7 +121,7 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   std::vector<std::shared_ptr<Socket>> listeners_;
   std::unordered_map<uint64_t, std::shared_ptr<Socket>> relays_;
   std::vector<std::shared_ptr<Acceptor>> acceptors_;
-  std::vector<std::unique_ptr<DtlsListener>> dtls_;
+  std::vector<std::unique_ptr<TurnDtlsListener>> dtls_;
   std::unordered_map<turn::FiveTuple, std::shared_ptr<StreamConnection>> streams_;
   uint64_t next_handle_;
   size_t next_relay_address_ = 0;
