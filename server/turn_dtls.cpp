@@ -10,8 +10,9 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "server/log.hpp"
+#include "common/datagram_bio.hpp"
 #include "common/sockaddr.hpp"
+#include "server/log.hpp"
 #include "turn/crypto.hpp"
 
 namespace turnpike {
@@ -22,7 +23,7 @@ struct TurnDtlsListener::Session {
   TurnDtlsListener* owner = nullptr;
   turn::FiveTuple ft;
   SSL* ssl = nullptr;
-  std::span<const uint8_t> incoming;  // the datagram being read, for bio_read
+  DatagramChannel channel;  // the BIO's side: the datagram being read; writes go to sendto()
   bool established = false;
   int64_t created_ms = 0, last_ms = 0;
   int64_t unallocated_since_ms = 0;  // when the session opened or last had an allocation
@@ -36,50 +37,12 @@ namespace {
 constexpr int kMtu = 1200;  // conservative: fits IPv6 minimum MTU with room for tunnels
 
 
-// A datagram BIO over the listener's socket: each write is one sendto() to the session's client;
-// reads hand out the one datagram being processed.
-int bio_write(BIO* b, const char* data, int len) {
-  auto* s = static_cast<TurnDtlsListener::Session*>(BIO_get_data(b));
+// Each datagram OpenSSL writes for a session is one sendto() to its client.
+void send_datagram(const TurnDtlsListener::Session& s, std::span<const uint8_t> datagram) {
   sockaddr_storage ss;
-  socklen_t sl = to_sockaddr(s->ft.client, ss);
-  ::sendto(s->owner->fd(), data, static_cast<size_t>(len), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl);
-  return len;  // UDP: a datagram the kernel drops is lost like any other
-}
-
-int bio_read(BIO* b, char* out, int len) {
-  auto* s = static_cast<TurnDtlsListener::Session*>(BIO_get_data(b));
-  BIO_clear_retry_flags(b);
-  if (s->incoming.empty()) {
-    BIO_set_retry_read(b);
-    return -1;
-  }
-  int n = static_cast<int>(std::min<size_t>(s->incoming.size(), static_cast<size_t>(len)));
-  std::memcpy(out, s->incoming.data(), static_cast<size_t>(n));
-  s->incoming = {};
-  return n;
-}
-
-long bio_ctrl(BIO*, int cmd, long, void*) {
-  switch (cmd) {
-    case BIO_CTRL_FLUSH: return 1;
-    case BIO_CTRL_DGRAM_QUERY_MTU: return kMtu;
-    case BIO_CTRL_DGRAM_GET_FALLBACK_MTU: return kMtu;
-    case BIO_CTRL_WPENDING: case BIO_CTRL_PENDING: return 0;
-    case BIO_CTRL_DGRAM_SET_NEXT_TIMEOUT: return 1;
-    default: return 0;
-  }
-}
-
-BIO_METHOD* datagram_method() {
-  static BIO_METHOD* m = [] {
-    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "turnpike-dgram");
-    BIO_meth_set_write(bm, bio_write);
-    BIO_meth_set_read(bm, bio_read);
-    BIO_meth_set_ctrl(bm, bio_ctrl);
-    BIO_meth_set_create(bm, [](BIO* b) { BIO_set_init(b, 1); return 1; });
-    return bm;
-  }();
-  return m;
+  socklen_t sl = to_sockaddr(s.ft.client, ss);
+  ::sendto(s.owner->fd(), datagram.data(), datagram.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl);
+  // UDP: a datagram the kernel drops is lost like any other
 }
 
 // HelloVerifyRequest cookies: HMAC over the client's address with a per-process secret.
@@ -160,8 +123,10 @@ std::unique_ptr<TurnDtlsListener::Session> TurnDtlsListener::new_session(const E
   s->ssl = SSL_new(ctx);
   SSL_CTX_free(ctx);  // the SSL holds its own reference
   if (!s->ssl) return nullptr;
-  BIO* bio = BIO_new(datagram_method());
-  BIO_set_data(bio, s.get());
+  s->channel.mtu = kMtu;
+  s->channel.sink = [session = s.get()](std::span<const uint8_t> datagram) { send_datagram(*session, datagram); };
+  BIO* bio = new_datagram_bio(&s->channel);
+  if (!bio) return nullptr;
   SSL_set_bio(s->ssl, bio, bio);
   SSL_set_ex_data(s->ssl, session_index, s.get());
   SSL_set_mtu(s->ssl, kMtu);
@@ -180,11 +145,11 @@ TurnDtlsListener::Session* TurnDtlsListener::admit(const Endpoint& from, std::sp
   if (!gate_) gate_ = new_session(from);
   if (!gate_) return nullptr;
   gate_->ft.client = from;
-  gate_->incoming = data;
+  gate_->channel.incoming = data;
   BIO_ADDR* peer = BIO_ADDR_new();
   int rc = DTLSv1_listen(gate_->ssl, peer);
   BIO_ADDR_free(peer);
-  gate_->incoming = {};
+  gate_->channel.incoming = {};
   ERR_clear_error();
   if (rc < 0) gate_.reset();  // a fatal error leaves the SSL in no usable state: make a new one
   if (rc <= 0) return nullptr;
@@ -213,7 +178,7 @@ void TurnDtlsListener::on_datagram(const Endpoint& from, std::span<const uint8_t
   }
   Session& s = *it->second;
   s.last_ms = now.mono_ms;
-  s.incoming = data;
+  s.channel.incoming = data;
   if (!s.established) {
     int rc = SSL_do_handshake(s.ssl);
     if (rc == 1) {

@@ -1,5 +1,5 @@
 // TURN over DTLS (RFC 8656 3.1, RFC 7350): one UDP socket per listener and shard; per client
-// address an OpenSSL DTLS 1.2 session driven through a datagram BIO of our own, so each record
+// address an OpenSSL DTLS 1.2 session driven through common/datagram_bio.hpp, so each record
 // OpenSSL writes leaves as one datagram. A stateless cookie exchange (HelloVerifyRequest, through
 // DTLSv1_listen) keeps spoofed ClientHellos from getting more than a small answer or any state.
 #pragma once
