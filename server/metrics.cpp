@@ -26,13 +26,16 @@ using prometheus::MetricType;
 
 constexpr int kCodeValues[Metrics::kCodes - 1] = {200, 300, 400, 401, 403, 420, 437, 438, 440,
                                                   441, 442, 443, 446, 447, 486, 500, 508};
-constexpr const char* kMethodNames[Metrics::kMethods] = {"binding", "allocate", "refresh",
-                                                          "create_permission", "channel_bind", "other"};
-constexpr const char* kTransports[4] = {"udp", "tcp", "tls", "dtls"};
-constexpr const char* kEndReasons[4] = {"deleted", "expired", "shutdown", "policy"};
-constexpr const char* kAuthFailures[5] = {"bad_integrity", "unknown_user", "expired_credential", "stale_nonce",
-                                          "missing"};
-constexpr const char* kServerDrops[2] = {"quota", "send_failed"};
+// The methods turnpike_requests_total counts by name, in index order; any other counts as "other".
+constexpr turn::stun::Method kCountedMethods[Metrics::kMethods - 1] = {
+    turn::stun::Method::Binding, turn::stun::Method::Allocate, turn::stun::Method::Refresh,
+    turn::stun::Method::CreatePermission, turn::stun::Method::ChannelBind};
+
+// Label values come from the enums' to_string: index i is the enum value i.
+const char* method_label(size_t i) {
+  return i < Metrics::kMethods - 1 ? turn::stun::to_string(kCountedMethods[i]) : "other";
+}
+const char* transport_label(size_t t) { return turn::to_string(static_cast<turn::Transport>(t)); }
 
 size_t code_index(int code) {
   for (size_t i = 0; i < Metrics::kCodes - 1; ++i)
@@ -48,15 +51,9 @@ const char* result_label(size_t code, bool challenge) {
 }
 
 size_t method_index(turn::stun::Method m) {
-  using M = turn::stun::Method;
-  switch (m) {
-    case M::Binding: return 0;
-    case M::Allocate: return 1;
-    case M::Refresh: return 2;
-    case M::CreatePermission: return 3;
-    case M::ChannelBind: return 4;
-    default: return 5;
-  }
+  for (size_t i = 0; i < Metrics::kMethods - 1; ++i)
+    if (kCountedMethods[i] == m) return i;
+  return Metrics::kMethods - 1;
 }
 
 MetricFamily family(std::string name, std::string help, MetricType type) {
@@ -83,6 +80,22 @@ const prometheus::Histogram::BucketBoundaries kLifetimeBuckets = {1,    5,    10
                                                                   900,  1800, 2700, 3600, 7200, 14400, 28800};
 
 }  // namespace
+
+const char* to_string(ServerDrop d) { return d == ServerDrop::Quota ? "quota" : "send_failed"; }
+
+const char* to_string(Metrics::Component c) {
+  switch (c) {
+    case Metrics::Component::Shard: return "shard";
+    case Metrics::Component::Admin: return "admin";
+    case Metrics::Component::Sfu: return "sfu";
+    case Metrics::Component::Main: return "main";
+  }
+  return "?";
+}
+
+const char* to_string(Metrics::Refused r) { return r == Metrics::Refused::PerPrefix ? "per_prefix" : "total"; }
+
+const char* to_string(Metrics::SiteTable t) { return t == Metrics::SiteTable::Labels ? "labels" : "idle_timers"; }
 
 Metrics::Metrics(const std::string& version, const std::string& region)
     : registry_(std::make_shared<prometheus::Registry>()) {
@@ -177,9 +190,10 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                              .Register(*registry_);
   for (size_t r = 1; r < sfu::kSignalRejects; ++r)
     sfu_signal_rejected_->Add({{"reason", sfu::to_string(static_cast<sfu::SignalReject>(r))}});
-  for (size_t t = 0; t < 4; ++t) setup_seconds_[t] = &setup_family_->Add({{"transport", kTransports[t]}}, kSetupBuckets);
+  for (size_t t = 0; t < 4; ++t) setup_seconds_[t] = &setup_family_->Add({{"transport", transport_label(t)}}, kSetupBuckets);
   for (size_t r = 0; r < 4; ++r)
-    lifetime_seconds_[r] = &lifetime_family_->Add({{"end_reason", kEndReasons[r]}}, kLifetimeBuckets);
+    lifetime_seconds_[r] = &lifetime_family_->Add({{"end_reason", turn::to_string(static_cast<turn::EndReason>(r))}},
+                                                    kLifetimeBuckets);
 }
 
 void Metrics::request_done(turn::stun::Method m, int code, turn::Transport t, bool challenge) {
@@ -224,7 +238,7 @@ std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::C
     for (size_t f = 0; f < S::kFamilies; ++f) {
       uint64_t n = 0;
       for (const auto* c : cores) n += c->allocations[t][f].get();
-      add(allocations, {{"transport", kTransports[t]}, {"family", turn::relay_family_name(f)}}, static_cast<double>(n));
+      add(allocations, {{"transport", transport_label(t)}, {"family", turn::relay_family_name(f)}}, static_cast<double>(n));
     }
   auto permissions = family("turnpike_permissions", "Live permissions (RFC 8656 9) over all allocations", MetricType::Gauge);
   auto channels = family("turnpike_channel_bindings", "Live channel bindings (RFC 8656 12) over all allocations",
@@ -287,10 +301,10 @@ std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::C
       bc += c->bytes_to_client[t].get();
       pc += c->packets_to_client[t].get();
     }
-    add(bytes, {{"direction", "to_peer"}, {"transport", kTransports[t]}}, static_cast<double>(bp));
-    add(bytes, {{"direction", "to_client"}, {"transport", kTransports[t]}}, static_cast<double>(bc));
-    add(packets, {{"direction", "to_peer"}, {"transport", kTransports[t]}}, static_cast<double>(pp));
-    add(packets, {{"direction", "to_client"}, {"transport", kTransports[t]}}, static_cast<double>(pc));
+    add(bytes, {{"direction", "to_peer"}, {"transport", transport_label(t)}}, static_cast<double>(bp));
+    add(bytes, {{"direction", "to_client"}, {"transport", transport_label(t)}}, static_cast<double>(bc));
+    add(packets, {{"direction", "to_peer"}, {"transport", transport_label(t)}}, static_cast<double>(pp));
+    add(packets, {{"direction", "to_client"}, {"transport", transport_label(t)}}, static_cast<double>(pc));
   }
   auto dropped = family("turnpike_relay_dropped_packets_total", "Packets not relayed, by reason", MetricType::Counter);
   for (size_t r = 0; r < S::kDropReasons; ++r) {
@@ -302,7 +316,7 @@ std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::C
   }
   uint64_t failed = 0;
   for (size_t t = 0; t < 4; ++t) failed += server_drops_[static_cast<size_t>(ServerDrop::SendFailed)][t].load(std::memory_order_relaxed);
-  add(dropped, {{"reason", kServerDrops[1]}}, static_cast<double>(failed));
+  add(dropped, {{"reason", to_string(ServerDrop::SendFailed)}}, static_cast<double>(failed));
   return {allocations, permissions, channels, bytes, packets, dropped, nat_answers, nat_limited,
           unauth_limited, unauth_sources, unauth_full, table_limit};
 }
@@ -318,7 +332,7 @@ std::vector<MetricFamily> Metrics::counter_families() const {
         uint64_t n = requests_[m][c][ch].load(std::memory_order_relaxed);
         // Success and the common answers always appear, so rate() has a series from the start.
         if (n == 0 && !(ch == 0 && c == 0)) continue;
-        add(requests, {{"method", kMethodNames[m]}, {"code", code_label(c)}, {"result", result_label(c, ch)}},
+        add(requests, {{"method", method_label(m)}, {"code", code_label(c)}, {"result", result_label(c, ch)}},
             static_cast<double>(n));
       }
   auto allocs = family("turnpike_allocations_total", "Allocate requests answered, by client transport and result",
@@ -328,7 +342,7 @@ std::vector<MetricFamily> Metrics::counter_families() const {
       for (size_t ch = 0; ch < 2; ++ch) {
         uint64_t n = allocates_[t][c][ch].load(std::memory_order_relaxed);
         if (n == 0 && !(ch == 0 && c == 0)) continue;
-        add(allocs, {{"transport", kTransports[t]}, {"result", result_label(c, ch)}, {"code", code_label(c)}},
+        add(allocs, {{"transport", transport_label(t)}, {"result", result_label(c, ch)}, {"code", code_label(c)}},
             static_cast<double>(n));
       }
   auto auth = family("turnpike_auth_failures_total",
@@ -336,7 +350,7 @@ std::vector<MetricFamily> Metrics::counter_families() const {
                      "yet, the normal first round)",
                      MetricType::Counter);
   for (size_t r = 0; r < auth_failures_.size(); ++r)
-    add(auth, {{"reason", kAuthFailures[r]}}, static_cast<double>(auth_failures_[r].load(std::memory_order_relaxed)));
+    add(auth, {{"reason", turn::to_string(static_cast<turn::AuthFailure>(r))}}, static_cast<double>(auth_failures_[r].load(std::memory_order_relaxed)));
   return {requests, allocs, auth};
 }
 
@@ -543,8 +557,8 @@ std::string Metrics::region_label(const std::string& name) const {
   return "unknown";
 }
 
-void Metrics::residency_denied(const std::string& kind, const std::string& region) {
-  denied_->Add({{"kind", kind}, {"region", region_label(region)}}).Increment();
+void Metrics::residency_denied(turn::ResidencyDenial kind, const std::string& region) {
+  denied_->Add({{"kind", turn::to_string(kind)}, {"region", region_label(region)}}).Increment();
 }
 
 void Metrics::residency_redirect(const std::string& to_region) {
@@ -596,16 +610,14 @@ std::vector<MetricFamily> Metrics::guard_families() const {
   auto errors = family("turnpike_internal_errors_total",
                        "Exceptions that escaped a handler on an I/O thread, which logged them and kept serving",
                        MetricType::Counter);
-  static constexpr const char* kComponents[] = {"shard", "admin", "sfu", "main"};
   for (size_t i = 0; i < internal_errors_.size(); ++i)
-    add(errors, {{"component", kComponents[i]}}, static_cast<double>(internal_errors_[i].load(std::memory_order_relaxed)));
+    add(errors, {{"component", to_string(static_cast<Component>(i))}}, static_cast<double>(internal_errors_[i].load(std::memory_order_relaxed)));
   auto refused = family("turnpike_connections_refused_total",
                         "TCP/TLS/DTLS connections closed at once: per_prefix (limits.max_connections_per_ip from one "
                         "/connection_prefix_v4 or /connection_prefix_v6 network) or total (limits.max_connections)",
                         MetricType::Counter);
-  static constexpr const char* kRefused[] = {"per_prefix", "total"};
   for (size_t i = 0; i < refused_.size(); ++i)
-    add(refused, {{"reason", kRefused[i]}}, static_cast<double>(refused_[i].load(std::memory_order_relaxed)));
+    add(refused, {{"reason", to_string(static_cast<Refused>(i))}}, static_cast<double>(refused_[i].load(std::memory_order_relaxed)));
   auto unallocated = family("turnpike_connections_unallocated_closed_total",
                             "TCP/TLS connections closed for having no allocation limits.connection_allocate_timeout "
                             "after they opened or their allocation ended",
@@ -615,9 +627,8 @@ std::vector<MetricFamily> Metrics::guard_families() const {
                          "Site labels beyond limits.max_sites counted as \"other\" (labels), or evidence for a site "
                          "dropped because the idle-timer table was full (idle_timers)",
                          MetricType::Counter);
-  static constexpr const char* kTables[] = {"labels", "idle_timers"};
   for (size_t i = 0; i < site_overflow_.size(); ++i)
-    add(overflow, {{"table", kTables[i]}}, static_cast<double>(site_overflow_[i].load(std::memory_order_relaxed)));
+    add(overflow, {{"table", to_string(static_cast<SiteTable>(i))}}, static_cast<double>(site_overflow_[i].load(std::memory_order_relaxed)));
   return {errors, refused, unallocated, overflow};
 }
 

@@ -314,7 +314,7 @@ void SfuHost::stop() {
 }
 
 void SfuHost::residency_denied(const std::string& region) {
-  if (metrics_) metrics_->residency_denied("client", region);
+  if (metrics_) metrics_->residency_denied(turn::ResidencyDenial::Client, region);
 }
 void SfuHost::residency_redirect(const std::string& to_region) {
   if (metrics_) metrics_->residency_redirect(to_region);

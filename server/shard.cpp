@@ -449,7 +449,7 @@ void Shard::session_lost(const turn::IpAddress& client, turn::LossCause cause, i
 
 void Shard::auth_failed(turn::AuthFailure f) { shared_.metrics.auth_failed(f); }
 
-void Shard::residency_denied(const char* kind, const std::string& region) {
+void Shard::residency_denied(turn::ResidencyDenial kind, const std::string& region) {
   shared_.metrics.residency_denied(kind, region);
 }
 

@@ -67,7 +67,7 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void flow_gap(const turn::IpAddress& client, turn::GapOutcome outcome, int64_t gap_ms) override;
   void session_lost(const turn::IpAddress& client, turn::LossCause cause, int64_t age_ms) override;
   void refresh_failed(turn::RefreshFailure f) override { shared_.metrics.refresh_failed(f); }
-  void residency_denied(const char* kind, const std::string& region) override;
+  void residency_denied(turn::ResidencyDenial kind, const std::string& region) override;
   void residency_redirect(const std::string& to_region) override;
   void residency_ended(const std::string& client_region) override { shared_.metrics.residency_ended(client_region); }
   void residency_revoked(const std::string& client_region, size_t n) override {
