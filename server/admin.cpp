@@ -287,45 +287,47 @@ AdminServer::Response nat_report(const AdminBackend& b, const std::string& body,
 
 }  // namespace
 
-AdminServer::Response AdminServer::route(const AdminBackend& b, const std::string& method, const std::string& target,
-                                         const std::string& authorization, const std::string& body,
-                                         const std::optional<turn::IpAddress>& peer) {
-  auto q = target.find('?');
-  std::string path = target.substr(0, q);
-  std::string_view query = q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
-  static constexpr std::string_view kAllocations = "/api/v1/allocations";
-  static constexpr std::string_view kNatReports = "/api/v1/nat-reports";
-  static constexpr std::string_view kLifetimeReports = "/api/v1/lifetime-reports";
-  static constexpr std::string_view kSites = "/api/v1/sites";
+namespace {
+
+constexpr std::string_view kAllocations = "/api/v1/allocations";
+constexpr std::string_view kNatReports = "/api/v1/nat-reports";
+constexpr std::string_view kLifetimeReports = "/api/v1/lifetime-reports";
+constexpr std::string_view kSites = "/api/v1/sites";
+
+bool known_path(const std::string& path) {
+  return path == "/metrics" || path == "/healthz" || path == "/readyz" || path == kAllocations ||
+         path.rfind(std::string(kAllocations) + "/", 0) == 0 || path == kNatReports || path == kLifetimeReports ||
+         path == kSites;
+}
+
+AdminServer::Response method_not_allowed(const std::string& method, const char* use, const char* allow) {
+  auto r = error(405, "method " + method + " not allowed; use " + use);
+  r.headers.push_back({"Allow", allow});
+  return r;
+}
+
+AdminServer::Response unauthorized() {
+  auto r = error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
+  r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"turnpike\""});
+  return r;
+}
+
+// POST /api/v1/nat-reports and /api/v1/lifetime-reports: always behind the token.
+AdminServer::Response route_report(const AdminBackend& b, const std::string& method, const std::string& path,
+                                   std::string_view query, const std::string& authorization, const std::string& body,
+                                   const std::optional<turn::IpAddress>& peer) {
+  if (method != "POST") return method_not_allowed(method, "POST", "POST");
+  if (!token_ok(b, authorization)) return unauthorized();
+  if (query.size()) return error(400, "this endpoint takes no query parameters");
+  return path == kNatReports ? nat_report(b, body, peer) : lifetime_report(b, body, peer);
+}
+
+// GET (or HEAD) of everything else: /metrics, /healthz and /readyz open; /api/ behind the token.
+AdminServer::Response route_read(const AdminBackend& b, const std::string& method, const std::string& path,
+                                 std::string_view query, const std::string& authorization) {
+  if (method != "GET" && method != "HEAD") return method_not_allowed(method, "GET", "GET, HEAD");
   bool api = path.rfind("/api/", 0) == 0;
-  bool known = path == "/metrics" || path == "/healthz" || path == "/readyz" || path == kAllocations ||
-               path.rfind(std::string(kAllocations) + "/", 0) == 0 || path == kNatReports ||
-               path == kLifetimeReports || path == kSites;
-  if (!known) return error(404, "no such endpoint: " + path);
-  if (path == kNatReports || path == kLifetimeReports) {
-    if (method != "POST") {
-      auto r = error(405, "method " + method + " not allowed; use POST");
-      r.headers.push_back({"Allow", "POST"});
-      return r;
-    }
-    if (!token_ok(b, authorization)) {
-      auto r = error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
-      r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"turnpike\""});
-      return r;
-    }
-    if (query.size()) return error(400, "this endpoint takes no query parameters");
-    return path == kNatReports ? nat_report(b, body, peer) : lifetime_report(b, body, peer);
-  }
-  if (method != "GET" && method != "HEAD") {
-    auto r = error(405, "method " + method + " not allowed; use GET");
-    r.headers.push_back({"Allow", "GET, HEAD"});
-    return r;
-  }
-  if (api && !token_ok(b, authorization)) {
-    auto r = error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
-    r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"turnpike\""});
-    return r;
-  }
+  if (api && !token_ok(b, authorization)) return unauthorized();
   std::map<std::string, std::string> params;
   if (api) {
     if (auto bad = parse_query(query, params)) return error(400, *bad);
@@ -336,7 +338,7 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
     return json_response(state == "ready" ? 200 : 503, {{"status", state}});
   }
   if (path == "/metrics") {
-    Response r;
+    AdminServer::Response r;
     r.body = b.metrics();
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return r;
@@ -349,6 +351,20 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
   }
   if (!params.empty()) return error(400, "this endpoint takes no query parameters");
   return one_allocation(b, std::string_view(path).substr(kAllocations.size() + 1));
+}
+
+}  // namespace
+
+AdminServer::Response AdminServer::route(const AdminBackend& b, const std::string& method, const std::string& target,
+                                         const std::string& authorization, const std::string& body,
+                                         const std::optional<turn::IpAddress>& peer) {
+  auto q = target.find('?');
+  std::string path = target.substr(0, q);
+  std::string_view query = q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
+  if (!known_path(path)) return error(404, "no such endpoint: " + path);
+  if (path == kNatReports || path == kLifetimeReports)
+    return route_report(b, method, path, query, authorization, body, peer);
+  return route_read(b, method, path, query, authorization);
 }
 
 }  // namespace turnpike

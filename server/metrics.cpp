@@ -105,6 +105,14 @@ Metrics::Metrics(const std::string& version, const std::string& region)
       .Register(*registry_)
       .Add({{"version", version}, {"region", region}})
       .Set(1);
+  register_allocation_families();
+  register_region_families();
+  register_idle_families();
+  register_sfu_families();
+}
+
+// Allocation setup and lifetime histograms, by transport and end reason.
+void Metrics::register_allocation_families() {
   setup_family_ = &prometheus::BuildHistogram()
                        .Name("turnpike_allocation_setup_seconds")
                        .Help("From a 5-tuple's first Allocate request to its success response (spans the 401 round trip)")
@@ -113,6 +121,14 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                           .Name("turnpike_allocation_lifetime_seconds")
                           .Help("How long allocations lived, observed when they end")
                           .Register(*registry_);
+  for (size_t t = 0; t < 4; ++t) setup_seconds_[t] = &setup_family_->Add({{"transport", transport_label(t)}}, kSetupBuckets);
+  for (size_t r = 0; r < 4; ++r)
+    lifetime_seconds_[r] = &lifetime_family_->Add({{"end_reason", turn::to_string(static_cast<turn::EndReason>(r))}},
+                                                    kLifetimeBuckets);
+}
+
+// NAT classifications, and data residency: sessions by region, drift, refusals, redirects, ends.
+void Metrics::register_region_families() {
   nat_clients_ = &prometheus::BuildCounter()
                      .Name("turnpike_nat_clients_total")
                      .Help("Clients whose NAT behaviour was classified (RFC 4787/5780 terms), by site; source active "
@@ -148,6 +164,10 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                            .Name("turnpike_residency_revoked_total")
                            .Help("Permissions and channels removed because a reloaded policy no longer allows their peer")
                            .Register(*registry_);
+}
+
+// Idle-timer evidence (docs/idle-timers.md): rebindings, silent gaps, ages at loss.
+void Metrics::register_idle_families() {
   rebindings_ = &prometheus::BuildCounter()
                     .Name("turnpike_rebindings_total")
                     .Help("Clients back on a new 5-tuple with the same credentials after a silence: their NAT mapping died")
@@ -168,6 +188,10 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                       .Register(*registry_);
   for (size_t i = 0; i < turn::kLossCauses; ++i)
     loss_age_[i] = &loss_family_->Add({{"cause", turn::to_string(static_cast<turn::LossCause>(i))}}, kLifetimeBuckets);
+}
+
+// The SFU's histograms and signalling refusals.
+void Metrics::register_sfu_families() {
   sfu_join_ = &prometheus::BuildHistogram()
                    .Name("turnpike_sfu_join_seconds")
                    .Help("SFU: from a participant's join to its first media packet")
@@ -190,10 +214,6 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                              .Register(*registry_);
   for (size_t r = 1; r < sfu::kSignalRejects; ++r)
     sfu_signal_rejected_->Add({{"reason", sfu::to_string(static_cast<sfu::SignalReject>(r))}});
-  for (size_t t = 0; t < 4; ++t) setup_seconds_[t] = &setup_family_->Add({{"transport", transport_label(t)}}, kSetupBuckets);
-  for (size_t r = 0; r < 4; ++r)
-    lifetime_seconds_[r] = &lifetime_family_->Add({{"end_reason", turn::to_string(static_cast<turn::EndReason>(r))}},
-                                                    kLifetimeBuckets);
 }
 
 void Metrics::request_done(turn::stun::Method m, int code, turn::Transport t, bool challenge) {
@@ -230,39 +250,44 @@ void Metrics::server_drop(ServerDrop d, turn::Transport t) {
   server_drops_[static_cast<size_t>(d)][static_cast<size_t>(t) & 3].fetch_add(1, std::memory_order_relaxed);
 }
 
-std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::CoreStats*>& cores) const {
+namespace {
+
+// A counter or gauge of turn::CoreStats summed over every shard's core.
+template <class Read>
+double sum(const std::vector<const turn::CoreStats*>& cores, Read read) {
+  uint64_t n = 0;
+  for (const auto* c : cores) n += read(*c);
+  return static_cast<double>(n);
+}
+
+// Live allocations, permissions and channel bindings.
+std::vector<MetricFamily> live_families(const std::vector<const turn::CoreStats*>& cores) {
   using S = turn::CoreStats;
   auto allocations = family("turnpike_allocations", "Live allocations by client transport and relayed address family",
                             MetricType::Gauge);
   for (size_t t = 0; t < S::kTransports; ++t)
-    for (size_t f = 0; f < S::kFamilies; ++f) {
-      uint64_t n = 0;
-      for (const auto* c : cores) n += c->allocations[t][f].get();
-      add(allocations, {{"transport", transport_label(t)}, {"family", turn::relay_family_name(f)}}, static_cast<double>(n));
-    }
+    for (size_t f = 0; f < S::kFamilies; ++f)
+      add(allocations, {{"transport", transport_label(t)}, {"family", turn::relay_family_name(f)}},
+          sum(cores, [&](const S& c) { return c.allocations[t][f].get(); }));
   auto permissions = family("turnpike_permissions", "Live permissions (RFC 8656 9) over all allocations", MetricType::Gauge);
   auto channels = family("turnpike_channel_bindings", "Live channel bindings (RFC 8656 12) over all allocations",
                          MetricType::Gauge);
-  uint64_t np = 0, nc = 0;
-  for (const auto* c : cores) {
-    np += c->permissions.get();
-    nc += c->channel_bindings.get();
-  }
-  add(permissions, {}, static_cast<double>(np));
-  add(channels, {}, static_cast<double>(nc));
+  add(permissions, {}, sum(cores, [](const S& c) { return c.permissions.get(); }));
+  add(channels, {}, sum(cores, [](const S& c) { return c.channel_bindings.get(); }));
+  return {allocations, permissions, channels};
+}
+
+// RFC 5780 answers, and issue 14's limits: the per-source budget of unauthenticated answers and
+// the per-allocation tables.
+std::vector<MetricFamily> limit_families(const std::vector<const turn::CoreStats*>& cores) {
+  using S = turn::CoreStats;
   auto nat_answers = family("turnpike_nat_discovery_responses_total",
                             "RFC 5780 Binding responses (with OTHER-ADDRESS and RESPONSE-ORIGIN)", MetricType::Counter);
   auto nat_limited = family("turnpike_nat_discovery_limited_total",
                             "RFC 5780 requests over the per-source limit (answered plainly, or dropped if redirected)",
                             MetricType::Counter);
-  uint64_t na = 0, nl = 0;
-  for (const auto* c : cores) {
-    na += c->nat_discovery_responses.get();
-    nl += c->nat_discovery_limited.get();
-  }
-  add(nat_answers, {}, static_cast<double>(na));
-  add(nat_limited, {}, static_cast<double>(nl));
-  // Issue 14: the per-source budget of unauthenticated answers, and the per-allocation limits.
+  add(nat_answers, {}, sum(cores, [](const S& c) { return c.nat_discovery_responses.get(); }));
+  add(nat_limited, {}, sum(cores, [](const S& c) { return c.nat_discovery_limited.get(); }));
   auto unauth_limited = family("turnpike_unauthenticated_limited_total",
                                "Answers to unauthenticated UDP requests dropped: larger than the request, over the "
                                "source's excess-byte budget (limits.unauthenticated_excess_*)",
@@ -276,49 +301,52 @@ std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::C
                             "CreatePermission/ChannelBind refused with 508 at limits.max_permissions_per_allocation "
                             "or limits.max_channels_per_allocation",
                             MetricType::Counter);
-  uint64_t ul = 0, us = 0, uf = 0, pl = 0, cl = 0;
-  for (const auto* c : cores) {
-    ul += c->unauth_limited.get();
-    us += c->unauth_sources.get();
-    uf += c->unauth_sources_full.get();
-    pl += c->permission_limit.get();
-    cl += c->channel_limit.get();
-  }
-  add(unauth_limited, {}, static_cast<double>(ul));
-  add(unauth_sources, {}, static_cast<double>(us));
-  add(unauth_full, {}, static_cast<double>(uf));
-  add(table_limit, {{"table", "permissions"}}, static_cast<double>(pl));
-  add(table_limit, {{"table", "channels"}}, static_cast<double>(cl));
+  add(unauth_limited, {}, sum(cores, [](const S& c) { return c.unauth_limited.get(); }));
+  add(unauth_sources, {}, sum(cores, [](const S& c) { return c.unauth_sources.get(); }));
+  add(unauth_full, {}, sum(cores, [](const S& c) { return c.unauth_sources_full.get(); }));
+  add(table_limit, {{"table", "permissions"}}, sum(cores, [](const S& c) { return c.permission_limit.get(); }));
+  add(table_limit, {{"table", "channels"}}, sum(cores, [](const S& c) { return c.channel_limit.get(); }));
+  return {nat_answers, nat_limited, unauth_limited, unauth_sources, unauth_full, table_limit};
+}
 
+}  // namespace
+
+// Bytes and packets relayed, and packets dropped (the cores' reasons, plus the server's own).
+std::vector<MetricFamily> Metrics::relay_families(const std::vector<const turn::CoreStats*>& cores) const {
+  using S = turn::CoreStats;
   auto bytes = family("turnpike_relay_bytes_total", "Application bytes relayed (payload, without TURN framing)",
                       MetricType::Counter);
   auto packets = family("turnpike_relay_packets_total", "Packets relayed", MetricType::Counter);
   for (size_t t = 0; t < S::kTransports; ++t) {
-    uint64_t bp = 0, pp = 0, bc = 0, pc = 0;
-    for (const auto* c : cores) {
-      bp += c->bytes_to_peer[t].get();
-      pp += c->packets_to_peer[t].get();
-      bc += c->bytes_to_client[t].get();
-      pc += c->packets_to_client[t].get();
-    }
-    add(bytes, {{"direction", "to_peer"}, {"transport", transport_label(t)}}, static_cast<double>(bp));
-    add(bytes, {{"direction", "to_client"}, {"transport", transport_label(t)}}, static_cast<double>(bc));
-    add(packets, {{"direction", "to_peer"}, {"transport", transport_label(t)}}, static_cast<double>(pp));
-    add(packets, {{"direction", "to_client"}, {"transport", transport_label(t)}}, static_cast<double>(pc));
+    const char* transport = transport_label(t);
+    add(bytes, {{"direction", "to_peer"}, {"transport", transport}}, sum(cores, [&](const S& c) { return c.bytes_to_peer[t].get(); }));
+    add(bytes, {{"direction", "to_client"}, {"transport", transport}},
+        sum(cores, [&](const S& c) { return c.bytes_to_client[t].get(); }));
+    add(packets, {{"direction", "to_peer"}, {"transport", transport}},
+        sum(cores, [&](const S& c) { return c.packets_to_peer[t].get(); }));
+    add(packets, {{"direction", "to_client"}, {"transport", transport}},
+        sum(cores, [&](const S& c) { return c.packets_to_client[t].get(); }));
   }
+  auto server_dropped = [this](ServerDrop d) {
+    uint64_t n = 0;
+    for (size_t t = 0; t < 4; ++t) n += server_drops_[static_cast<size_t>(d)][t].load(std::memory_order_relaxed);
+    return n;
+  };
   auto dropped = family("turnpike_relay_dropped_packets_total", "Packets not relayed, by reason", MetricType::Counter);
   for (size_t r = 0; r < S::kDropReasons; ++r) {
-    uint64_t n = 0;
-    for (const auto* c : cores) n += c->dropped[r].get();
-    if (r == static_cast<size_t>(turn::DropReason::Quota))
-      for (size_t t = 0; t < 4; ++t) n += server_drops_[static_cast<size_t>(ServerDrop::Quota)][t].load(std::memory_order_relaxed);
-    add(dropped, {{"reason", turn::to_string(static_cast<turn::DropReason>(r))}}, static_cast<double>(n));
+    double n = sum(cores, [&](const S& c) { return c.dropped[r].get(); });
+    if (r == static_cast<size_t>(turn::DropReason::Quota)) n += static_cast<double>(server_dropped(ServerDrop::Quota));
+    add(dropped, {{"reason", turn::to_string(static_cast<turn::DropReason>(r))}}, n);
   }
-  uint64_t failed = 0;
-  for (size_t t = 0; t < 4; ++t) failed += server_drops_[static_cast<size_t>(ServerDrop::SendFailed)][t].load(std::memory_order_relaxed);
-  add(dropped, {{"reason", to_string(ServerDrop::SendFailed)}}, static_cast<double>(failed));
-  return {allocations, permissions, channels, bytes, packets, dropped, nat_answers, nat_limited,
-          unauth_limited, unauth_sources, unauth_full, table_limit};
+  add(dropped, {{"reason", to_string(ServerDrop::SendFailed)}}, static_cast<double>(server_dropped(ServerDrop::SendFailed)));
+  return {bytes, packets, dropped};
+}
+
+std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::CoreStats*>& cores) const {
+  std::vector<MetricFamily> out = live_families(cores);
+  for (auto& f : relay_families(cores)) out.push_back(std::move(f));
+  for (auto& f : limit_families(cores)) out.push_back(std::move(f));
+  return out;
 }
 
 std::vector<MetricFamily> Metrics::counter_families() const {

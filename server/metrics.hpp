@@ -100,7 +100,12 @@ class Metrics {
   static constexpr size_t kCodes = 18;    // see kCodeValues in metrics.cpp; the last is "other"
 
  private:
+  void register_allocation_families();
+  void register_region_families();
+  void register_idle_families();
+  void register_sfu_families();
   std::vector<prometheus::MetricFamily> core_families(const std::vector<const turn::CoreStats*>& cores) const;
+  std::vector<prometheus::MetricFamily> relay_families(const std::vector<const turn::CoreStats*>& cores) const;
   std::vector<prometheus::MetricFamily> counter_families() const;
   std::vector<prometheus::MetricFamily> sfu_families() const;
   std::vector<prometheus::MetricFamily> guard_families() const;

@@ -102,6 +102,9 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void flush_datagrams();
   void schedule_tick();
   std::shared_ptr<Socket> adopt(int fd, bool listener, const turn::Endpoint& local, uint64_t handle);
+  void bind_stream_listener(const ListenConfig& l);
+  void bind_datagram_listener(const ListenConfig& l);
+  TurnDtlsListener::Limits dtls_limits(turn::Transport transport);
   turn::Endpoint advertised_for(const turn::Endpoint& local) const;
   turn::Endpoint bound_for(const turn::Endpoint& advertised) const;
   int bind_relay_fd(const turn::IpAddress& addr, uint16_t port, bool dont_fragment);
