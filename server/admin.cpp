@@ -14,6 +14,7 @@
 #include <map>
 
 #include "common/json_text.hpp"
+#include "server/http_session.hpp"
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
 
@@ -26,76 +27,36 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::chrono::seconds kReadTimeout{10};
-constexpr size_t kMaxRequestBytes = 16 * 1024;
+constexpr HttpLimits kHttpLimits{16 * 1024, std::chrono::seconds(10)};
 
-// One HTTP/1.1 connection, as in Beast's async server example: a strand, shared_from_this.
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket s, const AdminBackend& b) : stream_(std::move(s)), backend_(b) {}
-  void run() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+// One request answered through AdminServer::route: a JSON 500 (logged, counted) if a handler throws.
+http::response<http::string_body> respond(const AdminBackend& backend, const HttpRequest& req,
+                                          const std::optional<turn::IpAddress>& peer) {
+  std::string auth(req[http::field::authorization]);
+  AdminServer::Response r;
+  try {
+    r = AdminServer::route(backend, std::string(req.method_string()), std::string(req.target()), auth, req.body(),
+                           peer);
+  } catch (const std::exception& e) {  // a bug, never a client's doing: answer 500 and keep serving
+    log::error("internal_error", {log::str("component", "admin"), log::str("error", e.what()),
+                                  log::str("target", std::string(req.target()))});
+    if (backend.internal_error) backend.internal_error();
+    r.status = 500;
+    r.body = R"J({"error":"internal error (logged)"})J";
   }
-
- private:
-  void read() {
-    req_ = {};
-    parser_.emplace();
-    parser_->header_limit(kMaxRequestBytes);
-    parser_->body_limit(kMaxRequestBytes);
-    stream_.expires_after(kReadTimeout);
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->close();
-      self->req_ = self->parser_->release();
-      self->respond();
-    });
-  }
-
-  void respond() {
-    std::string auth(req_[http::field::authorization]);
-    beast::error_code ec;
-    auto remote = stream_.socket().remote_endpoint(ec);
-    std::optional<turn::IpAddress> peer;
-    if (!ec) peer = turn::IpAddress::parse(remote.address().to_string());
-    AdminServer::Response r;
-    try {
-      r = AdminServer::route(backend_, std::string(req_.method_string()), std::string(req_.target()), auth,
-                             req_.body(), peer);
-    } catch (const std::exception& e) {  // a bug, never a client's doing: answer 500 and keep serving
-      log::error("internal_error", {log::str("component", "admin"), log::str("error", e.what()),
-                                    log::str("target", std::string(req_.target()))});
-      if (backend_.internal_error) backend_.internal_error();
-      r.status = 500;
-      r.body = R"J({"error":"internal error (logged)"})J";
-    }
-    auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(req_.version());
-    res->keep_alive(req_.keep_alive());
-    res->result(static_cast<http::status>(r.status));
-    res->set(http::field::server, "turnpike");
-    res->set(http::field::content_type, r.content_type);
-    res->set(http::field::cache_control, "no-store");
-    for (const auto& [k, v] : r.headers) res->set(k, v);
-    size_t length = r.body.size();
-    if (req_.method() != http::verb::head) res->body() = std::move(r.body);
-    res->content_length(length);
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      if (ec || !res->keep_alive()) return self->close();
-      self->read();
-    });
-  }
-
-  void close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  }
-
-  beast::tcp_stream stream_;
-  const AdminBackend& backend_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http::request<http::string_body> req_;
-};
+  http::response<http::string_body> res;
+  res.version(req.version());
+  res.keep_alive(req.keep_alive());
+  res.result(static_cast<http::status>(r.status));
+  res.set(http::field::server, "turnpike");
+  res.set(http::field::content_type, r.content_type);
+  res.set(http::field::cache_control, "no-store");
+  for (const auto& [k, v] : r.headers) res.set(k, v);
+  size_t length = r.body.size();
+  if (req.method() != http::verb::head) res.body() = std::move(r.body);
+  res.content_length(length);
+  return res;
+}
 
 }  // namespace
 
@@ -131,7 +92,13 @@ void AdminServer::accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket s) {
     if (ec == asio::error::operation_aborted) return;
     accept();  // first: the admin port keeps accepting if the session below throws
-    if (!ec) std::make_shared<Session>(std::move(s), backend_)->run();
+    if (ec) return;
+    beast::error_code pec;
+    auto remote = s.remote_endpoint(pec);
+    std::optional<turn::IpAddress> peer;
+    if (!pec) peer = turn::IpAddress::parse(remote.address().to_string());
+    auto handler = [this, peer](HttpRequest&& req) { return http::message_generator(respond(backend_, req, peer)); };
+    std::make_shared<HttpSession<beast::tcp_stream>>(beast::tcp_stream(std::move(s)), kHttpLimits, handler)->run();
   });
 }
 
@@ -320,45 +287,47 @@ AdminServer::Response nat_report(const AdminBackend& b, const std::string& body,
 
 }  // namespace
 
-AdminServer::Response AdminServer::route(const AdminBackend& b, const std::string& method, const std::string& target,
-                                         const std::string& authorization, const std::string& body,
-                                         const std::optional<turn::IpAddress>& peer) {
-  auto q = target.find('?');
-  std::string path = target.substr(0, q);
-  std::string_view query = q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
-  static constexpr std::string_view kAllocations = "/api/v1/allocations";
-  static constexpr std::string_view kNatReports = "/api/v1/nat-reports";
-  static constexpr std::string_view kLifetimeReports = "/api/v1/lifetime-reports";
-  static constexpr std::string_view kSites = "/api/v1/sites";
+namespace {
+
+constexpr std::string_view kAllocations = "/api/v1/allocations";
+constexpr std::string_view kNatReports = "/api/v1/nat-reports";
+constexpr std::string_view kLifetimeReports = "/api/v1/lifetime-reports";
+constexpr std::string_view kSites = "/api/v1/sites";
+
+bool known_path(const std::string& path) {
+  return path == "/metrics" || path == "/healthz" || path == "/readyz" || path == kAllocations ||
+         path.rfind(std::string(kAllocations) + "/", 0) == 0 || path == kNatReports || path == kLifetimeReports ||
+         path == kSites;
+}
+
+AdminServer::Response method_not_allowed(const std::string& method, const char* use, const char* allow) {
+  auto r = error(405, "method " + method + " not allowed; use " + use);
+  r.headers.push_back({"Allow", allow});
+  return r;
+}
+
+AdminServer::Response unauthorized() {
+  auto r = error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
+  r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"turnpike\""});
+  return r;
+}
+
+// POST /api/v1/nat-reports and /api/v1/lifetime-reports: always behind the token.
+AdminServer::Response route_report(const AdminBackend& b, const std::string& method, const std::string& path,
+                                   std::string_view query, const std::string& authorization, const std::string& body,
+                                   const std::optional<turn::IpAddress>& peer) {
+  if (method != "POST") return method_not_allowed(method, "POST", "POST");
+  if (!token_ok(b, authorization)) return unauthorized();
+  if (query.size()) return error(400, "this endpoint takes no query parameters");
+  return path == kNatReports ? nat_report(b, body, peer) : lifetime_report(b, body, peer);
+}
+
+// GET (or HEAD) of everything else: /metrics, /healthz and /readyz open; /api/ behind the token.
+AdminServer::Response route_read(const AdminBackend& b, const std::string& method, const std::string& path,
+                                 std::string_view query, const std::string& authorization) {
+  if (method != "GET" && method != "HEAD") return method_not_allowed(method, "GET", "GET, HEAD");
   bool api = path.rfind("/api/", 0) == 0;
-  bool known = path == "/metrics" || path == "/healthz" || path == "/readyz" || path == kAllocations ||
-               path.rfind(std::string(kAllocations) + "/", 0) == 0 || path == kNatReports ||
-               path == kLifetimeReports || path == kSites;
-  if (!known) return error(404, "no such endpoint: " + path);
-  if (path == kNatReports || path == kLifetimeReports) {
-    if (method != "POST") {
-      auto r = error(405, "method " + method + " not allowed; use POST");
-      r.headers.push_back({"Allow", "POST"});
-      return r;
-    }
-    if (!token_ok(b, authorization)) {
-      auto r = error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
-      r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"turnpike\""});
-      return r;
-    }
-    if (query.size()) return error(400, "this endpoint takes no query parameters");
-    return path == kNatReports ? nat_report(b, body, peer) : lifetime_report(b, body, peer);
-  }
-  if (method != "GET" && method != "HEAD") {
-    auto r = error(405, "method " + method + " not allowed; use GET");
-    r.headers.push_back({"Allow", "GET, HEAD"});
-    return r;
-  }
-  if (api && !token_ok(b, authorization)) {
-    auto r = error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
-    r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"turnpike\""});
-    return r;
-  }
+  if (api && !token_ok(b, authorization)) return unauthorized();
   std::map<std::string, std::string> params;
   if (api) {
     if (auto bad = parse_query(query, params)) return error(400, *bad);
@@ -369,7 +338,7 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
     return json_response(state == "ready" ? 200 : 503, {{"status", state}});
   }
   if (path == "/metrics") {
-    Response r;
+    AdminServer::Response r;
     r.body = b.metrics();
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return r;
@@ -382,6 +351,20 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
   }
   if (!params.empty()) return error(400, "this endpoint takes no query parameters");
   return one_allocation(b, std::string_view(path).substr(kAllocations.size() + 1));
+}
+
+}  // namespace
+
+AdminServer::Response AdminServer::route(const AdminBackend& b, const std::string& method, const std::string& target,
+                                         const std::string& authorization, const std::string& body,
+                                         const std::optional<turn::IpAddress>& peer) {
+  auto q = target.find('?');
+  std::string path = target.substr(0, q);
+  std::string_view query = q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
+  if (!known_path(path)) return error(404, "no such endpoint: " + path);
+  if (path == kNatReports || path == kLifetimeReports)
+    return route_report(b, method, path, query, authorization, body, peer);
+  return route_read(b, method, path, query, authorization);
 }
 
 }  // namespace turnpike

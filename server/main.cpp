@@ -160,67 +160,76 @@ sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::Share
   return e;
 }
 
-int run(turnpike::Config cfg, const std::string& config_path) {
+// Passive NAT inference (sfu/nat_inference.hpp) classified a client's mapping: counted and logged.
+void nat_inferred(turnpike::SharedState& s, const turn::IpAddress& client, const char* mapping,
+                  const sfu::NatEvidence& e) {
   using namespace turnpike;
-  log::configure(cfg.log_level, cfg.log_format);
-  auto shared = std::make_unique<SharedState>(cfg);
-  std::vector<std::unique_ptr<Shard>> shards;
-  std::unique_ptr<AdminServer> admin;
-  std::unique_ptr<SfuHost> sfu_host;
-  raise_fd_limit();
-  try {
-    if (!cfg.tls_cert.empty()) {
-      shared->tls.set(TlsContexts::load(cfg.tls_cert, cfg.tls_key));
-      shared->set_dtls(make_dtls_context(cfg.tls_cert, cfg.tls_key));
-    }
-    probe_exclusive(cfg);
-    for (unsigned i = 0; i < cfg.threads; ++i) {
-      shards.push_back(std::make_unique<Shard>(i, *shared));
-      shards.back()->bind_listeners();
-    }
-    if (cfg.sfu.enabled) {
-      std::shared_ptr<boost::asio::ssl::context> signal_tls;
-      if (cfg.sfu.signal_tls) signal_tls = shared->tls.current();
-      sfu_host = std::make_unique<SfuHost>(cfg, sfu_engine_config(cfg, *shared), signal_tls);
-      shared->metrics.attach_sfu(&sfu_host->stats());
-      sfu_host->attach_metrics(&shared->metrics);
-      sfu_host->on_join_seconds = [&m = shared->metrics](double v) { m.sfu_join_seconds(v); };
-      sfu_host->on_rtt_seconds = [&m = shared->metrics](double v) { m.sfu_rtt_seconds(v); };
-      sfu_host->on_loss_ratio = [&m = shared->metrics](double v) { m.sfu_loss_ratio(v); };
-      sfu_host->on_nat_mapping = [&s = *shared](const turn::IpAddress& client, const char* mapping,
-                                                const sfu::NatEvidence& e) {
-        // Passive inference sees the mapping only; filtering needs the server to send first.
-        std::string site = s.sites.site_of(client);
-        s.metrics.nat_client(mapping, "unknown", "passive", site);
-        auto list = [](const auto& v, auto&& text) {
-          std::string out;
-          for (const auto& x : v) out += (out.empty() ? "" : " ") + text(x);
-          return out;
-        };
-        auto ep = [](const turn::Endpoint& x) { return x.to_string(); };
-        log::info("nat_inferred",
-                  {log::str("client", client.to_string()), log::str("site", site), log::str("mapping", mapping),
-                   log::str("srflx", list(e.srflx, [](const sfu::ReflexiveCandidate& c) {
-                              return c.address.to_string() + (c.base ? "<" + c.base->to_string() : "");
-                            })),
-                   log::str("check_sources", list(e.check_sources, ep)), log::str("hosts", list(e.hosts, ep)),
-                   log::str("stun", list(e.stun_servers, ep)), log::str("media", e.media.to_string())});
-      };
-      if (cfg.auth.rest_secrets.empty())
-        log::warn("sfu_without_turn_credentials", {log::str("why", "auth.rest_secrets is empty: joins get no TURN servers")});
-    }
-    if (!cfg.admin_listen_text.empty()) admin = std::make_unique<AdminServer>(cfg.admin_listen, admin_backend(cfg, *shared, shards));
-  } catch (const std::exception& e) {
-    log::error("start_failed", {log::str("error", e.what())});
-    std::fprintf(stderr, "turnpike: %s\n", e.what());
-    return 1;
+  // Passive inference sees the mapping only; filtering needs the server to send first.
+  std::string site = s.sites.site_of(client);
+  s.metrics.nat_client(mapping, "unknown", "passive", site);
+  auto list = [](const auto& v, auto&& text) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : " ") + text(x);
+    return out;
+  };
+  auto ep = [](const turn::Endpoint& x) { return x.to_string(); };
+  log::info("nat_inferred",
+            {log::str("client", client.to_string()), log::str("site", site), log::str("mapping", mapping),
+             log::str("srflx", list(e.srflx, [](const sfu::ReflexiveCandidate& c) {
+                        return c.address.to_string() + (c.base ? "<" + c.base->to_string() : "");
+                      })),
+             log::str("check_sources", list(e.check_sources, ep)), log::str("hosts", list(e.hosts, ep)),
+             log::str("stun", list(e.stun_servers, ep)), log::str("media", e.media.to_string())});
+}
+
+// The SFU host (sfu.enabled), wired to the metrics. Throws if it cannot bind.
+std::unique_ptr<turnpike::SfuHost> make_sfu_host(const turnpike::Config& cfg, turnpike::SharedState& shared) {
+  using namespace turnpike;
+  std::shared_ptr<boost::asio::ssl::context> signal_tls;
+  if (cfg.sfu.signal_tls) signal_tls = shared.tls.current();
+  auto host = std::make_unique<SfuHost>(cfg, sfu_engine_config(cfg, shared), signal_tls);
+  shared.metrics.attach_sfu(&host->stats());
+  host->attach_metrics(&shared.metrics);
+  host->on_join_seconds = [&m = shared.metrics](double v) { m.sfu_join_seconds(v); };
+  host->on_rtt_seconds = [&m = shared.metrics](double v) { m.sfu_rtt_seconds(v); };
+  host->on_loss_ratio = [&m = shared.metrics](double v) { m.sfu_loss_ratio(v); };
+  host->on_nat_mapping = [&shared](const turn::IpAddress& client, const char* mapping, const sfu::NatEvidence& e) {
+    nat_inferred(shared, client, mapping, e);
+  };
+  if (cfg.auth.rest_secrets.empty())
+    log::warn("sfu_without_turn_credentials", {log::str("why", "auth.rest_secrets is empty: joins get no TURN servers")});
+  return host;
+}
+
+// Everything the process runs: the shared state, the shards, and the optional admin server and SFU.
+struct Node {
+  std::unique_ptr<turnpike::SharedState> shared;
+  std::vector<std::unique_ptr<turnpike::Shard>> shards;
+  std::unique_ptr<turnpike::AdminServer> admin;
+  std::unique_ptr<turnpike::SfuHost> sfu_host;
+};
+
+// Loads the TLS/DTLS contexts and binds every listener. Throws (start-up) on failure.
+void build_node(const turnpike::Config& cfg, Node& node) {
+  using namespace turnpike;
+  SharedState& shared = *node.shared;
+  if (!cfg.tls_cert.empty()) {
+    shared.tls.set(TlsContexts::load(cfg.tls_cert, cfg.tls_key));
+    shared.set_dtls(make_turn_dtls_context(cfg.tls_cert, cfg.tls_key));
   }
-  boost::asio::io_context main_io;
-  boost::asio::signal_set signals(main_io, SIGINT, SIGTERM);
-  for (auto& s : shards) s->start_thread();
-  if (admin) admin->start();
-  if (sfu_host) sfu_host->start();
-  shared->state = SharedState::State::Ready;
+  probe_exclusive(cfg);
+  for (unsigned i = 0; i < cfg.threads; ++i) {
+    node.shards.push_back(std::make_unique<Shard>(i, shared));
+    node.shards.back()->bind_listeners();
+  }
+  if (cfg.sfu.enabled) node.sfu_host = make_sfu_host(cfg, shared);
+  if (!cfg.admin_listen_text.empty())
+    node.admin = std::make_unique<AdminServer>(cfg.admin_listen, admin_backend(cfg, shared, node.shards));
+}
+
+// The "started" log line, the warnings the config earns, and the embedded default's banner.
+void announce_started(const turnpike::Config& cfg) {
+  using namespace turnpike;
   std::string listens;
   for (const auto& l : cfg.listen) listens += std::string(listens.empty() ? "" : " ") + turn::to_string(l.transport) + "://" + l.endpoint.to_string();
   log::info("started", {log::str("version", TURNPIKE_VERSION), log::str("region", cfg.region),
@@ -242,19 +251,48 @@ int run(turnpike::Config cfg, const std::string& config_path) {
                 TURNPIKE_VERSION, cfg.auth.realm.c_str(), user.c_str(), pw.c_str(), cfg.admin_listen_text.c_str());
     std::fflush(stdout);
   }
+}
+
+// Serves until SIGINT or SIGTERM; SIGHUP re-reads the TLS certificate and key and the residency
+// policy (connections and allocations stay).
+void serve(const turnpike::Config& cfg, const std::string& config_path, Node& node) {
+  using namespace turnpike;
+  SharedState& shared = *node.shared;
+  boost::asio::io_context main_io;
+  boost::asio::signal_set signals(main_io, SIGINT, SIGTERM);
+  for (auto& s : node.shards) s->start_thread();
+  if (node.admin) node.admin->start();
+  if (node.sfu_host) node.sfu_host->start();
+  shared.state = SharedState::State::Ready;
+  announce_started(cfg);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
-    shared->state = SharedState::State::Draining;
+    shared.state = SharedState::State::Draining;
     log::info("stopping", {log::num("signal", sig)});
     main_io.stop();
   });
-  // SIGHUP re-reads the TLS certificate and key and the residency policy; connections and allocations stay.
-  Reload reload(main_io, cfg, config_path, *shared, shards, sfu_host.get());
+  Reload reload(main_io, cfg, config_path, shared, node.shards, node.sfu_host.get());
   reload.start();
-  run_guarded(main_io, "main", [&shared] { shared->metrics.internal_error(Metrics::Component::Main); });
-  if (sfu_host) sfu_host->stop();
-  for (auto& s : shards) s->stop();
-  for (auto& s : shards) s->join();
-  if (admin) admin->stop();
+  run_guarded(main_io, "main", [&shared] { shared.metrics.internal_error(Metrics::Component::Main); });
+  if (node.sfu_host) node.sfu_host->stop();
+  for (auto& s : node.shards) s->stop();
+  for (auto& s : node.shards) s->join();
+  if (node.admin) node.admin->stop();
+}
+
+int run(turnpike::Config cfg, const std::string& config_path) {
+  using namespace turnpike;
+  log::configure(cfg.log_level, cfg.log_format);
+  Node node;
+  node.shared = std::make_unique<SharedState>(cfg);
+  raise_fd_limit();
+  try {
+    build_node(cfg, node);
+  } catch (const std::exception& e) {
+    log::error("start_failed", {log::str("error", e.what())});
+    std::fprintf(stderr, "turnpike: %s\n", e.what());
+    return 1;
+  }
+  serve(cfg, config_path, node);
   log::info("stopped");
   return 0;
 }

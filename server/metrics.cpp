@@ -26,13 +26,16 @@ using prometheus::MetricType;
 
 constexpr int kCodeValues[Metrics::kCodes - 1] = {200, 300, 400, 401, 403, 420, 437, 438, 440,
                                                   441, 442, 443, 446, 447, 486, 500, 508};
-constexpr const char* kMethodNames[Metrics::kMethods] = {"binding", "allocate", "refresh",
-                                                          "create_permission", "channel_bind", "other"};
-constexpr const char* kTransports[4] = {"udp", "tcp", "tls", "dtls"};
-constexpr const char* kEndReasons[4] = {"deleted", "expired", "shutdown", "policy"};
-constexpr const char* kAuthFailures[5] = {"bad_integrity", "unknown_user", "expired_credential", "stale_nonce",
-                                          "missing"};
-constexpr const char* kServerDrops[2] = {"quota", "send_failed"};
+// The methods turnpike_requests_total counts by name, in index order; any other counts as "other".
+constexpr turn::stun::Method kCountedMethods[Metrics::kMethods - 1] = {
+    turn::stun::Method::Binding, turn::stun::Method::Allocate, turn::stun::Method::Refresh,
+    turn::stun::Method::CreatePermission, turn::stun::Method::ChannelBind};
+
+// Label values come from the enums' to_string: index i is the enum value i.
+const char* method_label(size_t i) {
+  return i < Metrics::kMethods - 1 ? turn::stun::to_string(kCountedMethods[i]) : "other";
+}
+const char* transport_label(size_t t) { return turn::to_string(static_cast<turn::Transport>(t)); }
 
 size_t code_index(int code) {
   for (size_t i = 0; i < Metrics::kCodes - 1; ++i)
@@ -48,15 +51,9 @@ const char* result_label(size_t code, bool challenge) {
 }
 
 size_t method_index(turn::stun::Method m) {
-  using M = turn::stun::Method;
-  switch (m) {
-    case M::Binding: return 0;
-    case M::Allocate: return 1;
-    case M::Refresh: return 2;
-    case M::CreatePermission: return 3;
-    case M::ChannelBind: return 4;
-    default: return 5;
-  }
+  for (size_t i = 0; i < Metrics::kMethods - 1; ++i)
+    if (kCountedMethods[i] == m) return i;
+  return Metrics::kMethods - 1;
 }
 
 MetricFamily family(std::string name, std::string help, MetricType type) {
@@ -84,6 +81,22 @@ const prometheus::Histogram::BucketBoundaries kLifetimeBuckets = {1,    5,    10
 
 }  // namespace
 
+const char* to_string(ServerDrop d) { return d == ServerDrop::Quota ? "quota" : "send_failed"; }
+
+const char* to_string(Metrics::Component c) {
+  switch (c) {
+    case Metrics::Component::Shard: return "shard";
+    case Metrics::Component::Admin: return "admin";
+    case Metrics::Component::Sfu: return "sfu";
+    case Metrics::Component::Main: return "main";
+  }
+  return "?";
+}
+
+const char* to_string(Metrics::Refused r) { return r == Metrics::Refused::PerPrefix ? "per_prefix" : "total"; }
+
+const char* to_string(Metrics::SiteTable t) { return t == Metrics::SiteTable::Labels ? "labels" : "idle_timers"; }
+
 Metrics::Metrics(const std::string& version, const std::string& region)
     : registry_(std::make_shared<prometheus::Registry>()) {
   prometheus::BuildGauge()
@@ -92,6 +105,14 @@ Metrics::Metrics(const std::string& version, const std::string& region)
       .Register(*registry_)
       .Add({{"version", version}, {"region", region}})
       .Set(1);
+  register_allocation_families();
+  register_region_families();
+  register_idle_families();
+  register_sfu_families();
+}
+
+// Allocation setup and lifetime histograms, by transport and end reason.
+void Metrics::register_allocation_families() {
   setup_family_ = &prometheus::BuildHistogram()
                        .Name("turnpike_allocation_setup_seconds")
                        .Help("From a 5-tuple's first Allocate request to its success response (spans the 401 round trip)")
@@ -100,6 +121,14 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                           .Name("turnpike_allocation_lifetime_seconds")
                           .Help("How long allocations lived, observed when they end")
                           .Register(*registry_);
+  for (size_t t = 0; t < 4; ++t) setup_seconds_[t] = &setup_family_->Add({{"transport", transport_label(t)}}, kSetupBuckets);
+  for (size_t r = 0; r < 4; ++r)
+    lifetime_seconds_[r] = &lifetime_family_->Add({{"end_reason", turn::to_string(static_cast<turn::EndReason>(r))}},
+                                                    kLifetimeBuckets);
+}
+
+// NAT classifications, and data residency: sessions by region, drift, refusals, redirects, ends.
+void Metrics::register_region_families() {
   nat_clients_ = &prometheus::BuildCounter()
                      .Name("turnpike_nat_clients_total")
                      .Help("Clients whose NAT behaviour was classified (RFC 4787/5780 terms), by site; source active "
@@ -135,6 +164,10 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                            .Name("turnpike_residency_revoked_total")
                            .Help("Permissions and channels removed because a reloaded policy no longer allows their peer")
                            .Register(*registry_);
+}
+
+// Idle-timer evidence (docs/idle-timers.md): rebindings, silent gaps, ages at loss.
+void Metrics::register_idle_families() {
   rebindings_ = &prometheus::BuildCounter()
                     .Name("turnpike_rebindings_total")
                     .Help("Clients back on a new 5-tuple with the same credentials after a silence: their NAT mapping died")
@@ -155,6 +188,10 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                       .Register(*registry_);
   for (size_t i = 0; i < turn::kLossCauses; ++i)
     loss_age_[i] = &loss_family_->Add({{"cause", turn::to_string(static_cast<turn::LossCause>(i))}}, kLifetimeBuckets);
+}
+
+// The SFU's histograms and signalling refusals.
+void Metrics::register_sfu_families() {
   sfu_join_ = &prometheus::BuildHistogram()
                    .Name("turnpike_sfu_join_seconds")
                    .Help("SFU: from a participant's join to its first media packet")
@@ -177,9 +214,6 @@ Metrics::Metrics(const std::string& version, const std::string& region)
                              .Register(*registry_);
   for (size_t r = 1; r < sfu::kSignalRejects; ++r)
     sfu_signal_rejected_->Add({{"reason", sfu::to_string(static_cast<sfu::SignalReject>(r))}});
-  for (size_t t = 0; t < 4; ++t) setup_seconds_[t] = &setup_family_->Add({{"transport", kTransports[t]}}, kSetupBuckets);
-  for (size_t r = 0; r < 4; ++r)
-    lifetime_seconds_[r] = &lifetime_family_->Add({{"end_reason", kEndReasons[r]}}, kLifetimeBuckets);
 }
 
 void Metrics::request_done(turn::stun::Method m, int code, turn::Transport t, bool challenge) {
@@ -216,39 +250,44 @@ void Metrics::server_drop(ServerDrop d, turn::Transport t) {
   server_drops_[static_cast<size_t>(d)][static_cast<size_t>(t) & 3].fetch_add(1, std::memory_order_relaxed);
 }
 
-std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::CoreStats*>& cores) const {
+namespace {
+
+// A counter or gauge of turn::CoreStats summed over every shard's core.
+template <class Read>
+double sum(const std::vector<const turn::CoreStats*>& cores, Read read) {
+  uint64_t n = 0;
+  for (const auto* c : cores) n += read(*c);
+  return static_cast<double>(n);
+}
+
+// Live allocations, permissions and channel bindings.
+std::vector<MetricFamily> live_families(const std::vector<const turn::CoreStats*>& cores) {
   using S = turn::CoreStats;
   auto allocations = family("turnpike_allocations", "Live allocations by client transport and relayed address family",
                             MetricType::Gauge);
   for (size_t t = 0; t < S::kTransports; ++t)
-    for (size_t f = 0; f < S::kFamilies; ++f) {
-      uint64_t n = 0;
-      for (const auto* c : cores) n += c->allocations[t][f].get();
-      add(allocations, {{"transport", kTransports[t]}, {"family", turn::relay_family_name(f)}}, static_cast<double>(n));
-    }
+    for (size_t f = 0; f < S::kFamilies; ++f)
+      add(allocations, {{"transport", transport_label(t)}, {"family", turn::relay_family_name(f)}},
+          sum(cores, [&](const S& c) { return c.allocations[t][f].get(); }));
   auto permissions = family("turnpike_permissions", "Live permissions (RFC 8656 9) over all allocations", MetricType::Gauge);
   auto channels = family("turnpike_channel_bindings", "Live channel bindings (RFC 8656 12) over all allocations",
                          MetricType::Gauge);
-  uint64_t np = 0, nc = 0;
-  for (const auto* c : cores) {
-    np += c->permissions.get();
-    nc += c->channel_bindings.get();
-  }
-  add(permissions, {}, static_cast<double>(np));
-  add(channels, {}, static_cast<double>(nc));
+  add(permissions, {}, sum(cores, [](const S& c) { return c.permissions.get(); }));
+  add(channels, {}, sum(cores, [](const S& c) { return c.channel_bindings.get(); }));
+  return {allocations, permissions, channels};
+}
+
+// RFC 5780 answers, and issue 14's limits: the per-source budget of unauthenticated answers and
+// the per-allocation tables.
+std::vector<MetricFamily> limit_families(const std::vector<const turn::CoreStats*>& cores) {
+  using S = turn::CoreStats;
   auto nat_answers = family("turnpike_nat_discovery_responses_total",
                             "RFC 5780 Binding responses (with OTHER-ADDRESS and RESPONSE-ORIGIN)", MetricType::Counter);
   auto nat_limited = family("turnpike_nat_discovery_limited_total",
                             "RFC 5780 requests over the per-source limit (answered plainly, or dropped if redirected)",
                             MetricType::Counter);
-  uint64_t na = 0, nl = 0;
-  for (const auto* c : cores) {
-    na += c->nat_discovery_responses.get();
-    nl += c->nat_discovery_limited.get();
-  }
-  add(nat_answers, {}, static_cast<double>(na));
-  add(nat_limited, {}, static_cast<double>(nl));
-  // Issue 14: the per-source budget of unauthenticated answers, and the per-allocation limits.
+  add(nat_answers, {}, sum(cores, [](const S& c) { return c.nat_discovery_responses.get(); }));
+  add(nat_limited, {}, sum(cores, [](const S& c) { return c.nat_discovery_limited.get(); }));
   auto unauth_limited = family("turnpike_unauthenticated_limited_total",
                                "Answers to unauthenticated UDP requests dropped: larger than the request, over the "
                                "source's excess-byte budget (limits.unauthenticated_excess_*)",
@@ -262,49 +301,52 @@ std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::C
                             "CreatePermission/ChannelBind refused with 508 at limits.max_permissions_per_allocation "
                             "or limits.max_channels_per_allocation",
                             MetricType::Counter);
-  uint64_t ul = 0, us = 0, uf = 0, pl = 0, cl = 0;
-  for (const auto* c : cores) {
-    ul += c->unauth_limited.get();
-    us += c->unauth_sources.get();
-    uf += c->unauth_sources_full.get();
-    pl += c->permission_limit.get();
-    cl += c->channel_limit.get();
-  }
-  add(unauth_limited, {}, static_cast<double>(ul));
-  add(unauth_sources, {}, static_cast<double>(us));
-  add(unauth_full, {}, static_cast<double>(uf));
-  add(table_limit, {{"table", "permissions"}}, static_cast<double>(pl));
-  add(table_limit, {{"table", "channels"}}, static_cast<double>(cl));
+  add(unauth_limited, {}, sum(cores, [](const S& c) { return c.unauth_limited.get(); }));
+  add(unauth_sources, {}, sum(cores, [](const S& c) { return c.unauth_sources.get(); }));
+  add(unauth_full, {}, sum(cores, [](const S& c) { return c.unauth_sources_full.get(); }));
+  add(table_limit, {{"table", "permissions"}}, sum(cores, [](const S& c) { return c.permission_limit.get(); }));
+  add(table_limit, {{"table", "channels"}}, sum(cores, [](const S& c) { return c.channel_limit.get(); }));
+  return {nat_answers, nat_limited, unauth_limited, unauth_sources, unauth_full, table_limit};
+}
 
+}  // namespace
+
+// Bytes and packets relayed, and packets dropped (the cores' reasons, plus the server's own).
+std::vector<MetricFamily> Metrics::relay_families(const std::vector<const turn::CoreStats*>& cores) const {
+  using S = turn::CoreStats;
   auto bytes = family("turnpike_relay_bytes_total", "Application bytes relayed (payload, without TURN framing)",
                       MetricType::Counter);
   auto packets = family("turnpike_relay_packets_total", "Packets relayed", MetricType::Counter);
   for (size_t t = 0; t < S::kTransports; ++t) {
-    uint64_t bp = 0, pp = 0, bc = 0, pc = 0;
-    for (const auto* c : cores) {
-      bp += c->bytes_to_peer[t].get();
-      pp += c->packets_to_peer[t].get();
-      bc += c->bytes_to_client[t].get();
-      pc += c->packets_to_client[t].get();
-    }
-    add(bytes, {{"direction", "to_peer"}, {"transport", kTransports[t]}}, static_cast<double>(bp));
-    add(bytes, {{"direction", "to_client"}, {"transport", kTransports[t]}}, static_cast<double>(bc));
-    add(packets, {{"direction", "to_peer"}, {"transport", kTransports[t]}}, static_cast<double>(pp));
-    add(packets, {{"direction", "to_client"}, {"transport", kTransports[t]}}, static_cast<double>(pc));
+    const char* transport = transport_label(t);
+    add(bytes, {{"direction", "to_peer"}, {"transport", transport}}, sum(cores, [&](const S& c) { return c.bytes_to_peer[t].get(); }));
+    add(bytes, {{"direction", "to_client"}, {"transport", transport}},
+        sum(cores, [&](const S& c) { return c.bytes_to_client[t].get(); }));
+    add(packets, {{"direction", "to_peer"}, {"transport", transport}},
+        sum(cores, [&](const S& c) { return c.packets_to_peer[t].get(); }));
+    add(packets, {{"direction", "to_client"}, {"transport", transport}},
+        sum(cores, [&](const S& c) { return c.packets_to_client[t].get(); }));
   }
+  auto server_dropped = [this](ServerDrop d) {
+    uint64_t n = 0;
+    for (size_t t = 0; t < 4; ++t) n += server_drops_[static_cast<size_t>(d)][t].load(std::memory_order_relaxed);
+    return n;
+  };
   auto dropped = family("turnpike_relay_dropped_packets_total", "Packets not relayed, by reason", MetricType::Counter);
   for (size_t r = 0; r < S::kDropReasons; ++r) {
-    uint64_t n = 0;
-    for (const auto* c : cores) n += c->dropped[r].get();
-    if (r == static_cast<size_t>(turn::DropReason::Quota))
-      for (size_t t = 0; t < 4; ++t) n += server_drops_[static_cast<size_t>(ServerDrop::Quota)][t].load(std::memory_order_relaxed);
-    add(dropped, {{"reason", turn::to_string(static_cast<turn::DropReason>(r))}}, static_cast<double>(n));
+    double n = sum(cores, [&](const S& c) { return c.dropped[r].get(); });
+    if (r == static_cast<size_t>(turn::DropReason::Quota)) n += static_cast<double>(server_dropped(ServerDrop::Quota));
+    add(dropped, {{"reason", turn::to_string(static_cast<turn::DropReason>(r))}}, n);
   }
-  uint64_t failed = 0;
-  for (size_t t = 0; t < 4; ++t) failed += server_drops_[static_cast<size_t>(ServerDrop::SendFailed)][t].load(std::memory_order_relaxed);
-  add(dropped, {{"reason", kServerDrops[1]}}, static_cast<double>(failed));
-  return {allocations, permissions, channels, bytes, packets, dropped, nat_answers, nat_limited,
-          unauth_limited, unauth_sources, unauth_full, table_limit};
+  add(dropped, {{"reason", to_string(ServerDrop::SendFailed)}}, static_cast<double>(server_dropped(ServerDrop::SendFailed)));
+  return {bytes, packets, dropped};
+}
+
+std::vector<MetricFamily> Metrics::core_families(const std::vector<const turn::CoreStats*>& cores) const {
+  std::vector<MetricFamily> out = live_families(cores);
+  for (auto& f : relay_families(cores)) out.push_back(std::move(f));
+  for (auto& f : limit_families(cores)) out.push_back(std::move(f));
+  return out;
 }
 
 std::vector<MetricFamily> Metrics::counter_families() const {
@@ -318,7 +360,7 @@ std::vector<MetricFamily> Metrics::counter_families() const {
         uint64_t n = requests_[m][c][ch].load(std::memory_order_relaxed);
         // Success and the common answers always appear, so rate() has a series from the start.
         if (n == 0 && !(ch == 0 && c == 0)) continue;
-        add(requests, {{"method", kMethodNames[m]}, {"code", code_label(c)}, {"result", result_label(c, ch)}},
+        add(requests, {{"method", method_label(m)}, {"code", code_label(c)}, {"result", result_label(c, ch)}},
             static_cast<double>(n));
       }
   auto allocs = family("turnpike_allocations_total", "Allocate requests answered, by client transport and result",
@@ -328,7 +370,7 @@ std::vector<MetricFamily> Metrics::counter_families() const {
       for (size_t ch = 0; ch < 2; ++ch) {
         uint64_t n = allocates_[t][c][ch].load(std::memory_order_relaxed);
         if (n == 0 && !(ch == 0 && c == 0)) continue;
-        add(allocs, {{"transport", kTransports[t]}, {"result", result_label(c, ch)}, {"code", code_label(c)}},
+        add(allocs, {{"transport", transport_label(t)}, {"result", result_label(c, ch)}, {"code", code_label(c)}},
             static_cast<double>(n));
       }
   auto auth = family("turnpike_auth_failures_total",
@@ -336,7 +378,7 @@ std::vector<MetricFamily> Metrics::counter_families() const {
                      "yet, the normal first round)",
                      MetricType::Counter);
   for (size_t r = 0; r < auth_failures_.size(); ++r)
-    add(auth, {{"reason", kAuthFailures[r]}}, static_cast<double>(auth_failures_[r].load(std::memory_order_relaxed)));
+    add(auth, {{"reason", turn::to_string(static_cast<turn::AuthFailure>(r))}}, static_cast<double>(auth_failures_[r].load(std::memory_order_relaxed)));
   return {requests, allocs, auth};
 }
 
@@ -543,8 +585,8 @@ std::string Metrics::region_label(const std::string& name) const {
   return "unknown";
 }
 
-void Metrics::residency_denied(const std::string& kind, const std::string& region) {
-  denied_->Add({{"kind", kind}, {"region", region_label(region)}}).Increment();
+void Metrics::residency_denied(turn::ResidencyDenial kind, const std::string& region) {
+  denied_->Add({{"kind", turn::to_string(kind)}, {"region", region_label(region)}}).Increment();
 }
 
 void Metrics::residency_redirect(const std::string& to_region) {
@@ -596,16 +638,14 @@ std::vector<MetricFamily> Metrics::guard_families() const {
   auto errors = family("turnpike_internal_errors_total",
                        "Exceptions that escaped a handler on an I/O thread, which logged them and kept serving",
                        MetricType::Counter);
-  static constexpr const char* kComponents[] = {"shard", "admin", "sfu", "main"};
   for (size_t i = 0; i < internal_errors_.size(); ++i)
-    add(errors, {{"component", kComponents[i]}}, static_cast<double>(internal_errors_[i].load(std::memory_order_relaxed)));
+    add(errors, {{"component", to_string(static_cast<Component>(i))}}, static_cast<double>(internal_errors_[i].load(std::memory_order_relaxed)));
   auto refused = family("turnpike_connections_refused_total",
                         "TCP/TLS/DTLS connections closed at once: per_prefix (limits.max_connections_per_ip from one "
                         "/connection_prefix_v4 or /connection_prefix_v6 network) or total (limits.max_connections)",
                         MetricType::Counter);
-  static constexpr const char* kRefused[] = {"per_prefix", "total"};
   for (size_t i = 0; i < refused_.size(); ++i)
-    add(refused, {{"reason", kRefused[i]}}, static_cast<double>(refused_[i].load(std::memory_order_relaxed)));
+    add(refused, {{"reason", to_string(static_cast<Refused>(i))}}, static_cast<double>(refused_[i].load(std::memory_order_relaxed)));
   auto unallocated = family("turnpike_connections_unallocated_closed_total",
                             "TCP/TLS connections closed for having no allocation limits.connection_allocate_timeout "
                             "after they opened or their allocation ended",
@@ -615,9 +655,8 @@ std::vector<MetricFamily> Metrics::guard_families() const {
                          "Site labels beyond limits.max_sites counted as \"other\" (labels), or evidence for a site "
                          "dropped because the idle-timer table was full (idle_timers)",
                          MetricType::Counter);
-  static constexpr const char* kTables[] = {"labels", "idle_timers"};
   for (size_t i = 0; i < site_overflow_.size(); ++i)
-    add(overflow, {{"table", kTables[i]}}, static_cast<double>(site_overflow_[i].load(std::memory_order_relaxed)));
+    add(overflow, {{"table", to_string(static_cast<SiteTable>(i))}}, static_cast<double>(site_overflow_[i].load(std::memory_order_relaxed)));
   return {errors, refused, unallocated, overflow};
 }
 

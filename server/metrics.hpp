@@ -31,6 +31,7 @@ namespace turnpike {
 // Packet drops the server (not the core) decides: a stream connection's send queue over its
 // quota, or a socket that refused a datagram.
 enum class ServerDrop : uint8_t { Quota, SendFailed };
+const char* to_string(ServerDrop d);  // quota, send_failed (turnpike_relay_dropped_packets_total{reason})
 
 class Metrics {
  public:
@@ -64,7 +65,7 @@ class Metrics {
   void attach_idle_timers(const class IdleTimers* idle) { idle_ = idle; }
 
   // Data residency (docs/residency.md).
-  void residency_denied(const std::string& kind, const std::string& region);
+  void residency_denied(turn::ResidencyDenial kind, const std::string& region);
   void residency_redirect(const std::string& to_region);
   void residency_ended(const std::string& client_region);
   void residency_revoked(const std::string& client_region, size_t n);
@@ -99,7 +100,12 @@ class Metrics {
   static constexpr size_t kCodes = 18;    // see kCodeValues in metrics.cpp; the last is "other"
 
  private:
+  void register_allocation_families();
+  void register_region_families();
+  void register_idle_families();
+  void register_sfu_families();
   std::vector<prometheus::MetricFamily> core_families(const std::vector<const turn::CoreStats*>& cores) const;
+  std::vector<prometheus::MetricFamily> relay_families(const std::vector<const turn::CoreStats*>& cores) const;
   std::vector<prometheus::MetricFamily> counter_families() const;
   std::vector<prometheus::MetricFamily> sfu_families() const;
   std::vector<prometheus::MetricFamily> guard_families() const;
@@ -147,6 +153,12 @@ class Metrics {
   prometheus::Histogram* sfu_loss_ = nullptr;
   prometheus::Family<prometheus::Counter>* sfu_signal_rejected_ = nullptr;
 };
+
+// The label values of Metrics' enums: component shard, admin, sfu, main; reason per_prefix, total;
+// table labels, idle_timers.
+const char* to_string(Metrics::Component c);
+const char* to_string(Metrics::Refused r);
+const char* to_string(Metrics::SiteTable t);
 
 // The per-allocation metrics cut (metrics.per_allocation_limit): keeps the `limit` busiest
 // allocations of `v` (most bytes relayed; ties by id), busiest first, and returns how many it dropped.

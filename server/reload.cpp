@@ -29,7 +29,7 @@ void Reload::reload_tls() {
   if (cfg_.tls_cert.empty()) return;
   try {
     shared_.tls.set(TlsContexts::load(cfg_.tls_cert, cfg_.tls_key));
-    shared_.set_dtls(make_dtls_context(cfg_.tls_cert, cfg_.tls_key));
+    shared_.set_dtls(make_turn_dtls_context(cfg_.tls_cert, cfg_.tls_key));
     log::info("tls_reloaded", {log::str("cert", cfg_.tls_cert)});
   } catch (const std::exception& e) {
     log::error("tls_reload_failed", {log::str("error", e.what())});

@@ -16,6 +16,7 @@
 #include <deque>
 #include <map>
 
+#include "server/http_session.hpp"
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
 #include "common/sockaddr.hpp"
@@ -33,16 +34,8 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::chrono::seconds kHttpReadTimeout{15};
-constexpr size_t kMaxHttpRequest = 16 * 1024;
-constexpr size_t kMaxQueuedSignals = 256;         // a client that does not read is closed
-
-
-
-template <class Stream>
-auto& lowest_layer(Stream& s) {
-  return beast::get_lowest_layer(s);
-}
+constexpr HttpLimits kHttpLimits{16 * 1024, std::chrono::seconds(15)};
+constexpr size_t kMaxQueuedSignals = 256;  // a client that does not read is closed
 
 // One signalling WebSocket: reads whole messages into the engine, writes queued ones in order.
 template <class Stream>
@@ -194,62 +187,21 @@ http::response<http::vector_body<unsigned char>> static_response(const http::req
   return res;
 }
 
-// One HTTP connection: static files, or the upgrade to the signalling WebSocket.
+// One HTTP connection (http_session.hpp): static files, or the upgrade to the signalling
+// WebSocket, which takes the stream and the connection's ticket over.
 template <class Stream>
-class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream>> {
- public:
-  HttpSession(SfuHost& host, Stream&& stream, SfuHost::Ticket ticket, turn::IpAddress from)
-      : host_(host), stream_(std::move(stream)), ticket_(std::move(ticket)), from_(from) {}
-
-  void start() {
-    auto self = this->shared_from_this();
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-      read();
-    } else {
-      beast::get_lowest_layer(stream_).expires_after(kHttpReadTimeout);
-      stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
-        if (!ec) self->read();
-      });
-    }
-  }
-
- private:
-  void read() {
-    parser_.emplace();
-    parser_->header_limit(kMaxHttpRequest);
-    parser_->body_limit(kMaxHttpRequest);
-    beast::get_lowest_layer(stream_).expires_after(kHttpReadTimeout);
-    auto self = this->shared_from_this();
-    http::async_read(stream_, buffer_, *parser_, [self](beast::error_code ec, size_t) {
-      if (ec) return;
-      auto req = self->parser_->release();
-      std::string path(req.target().substr(0, req.target().find('?')));
-      if (websocket::is_upgrade(req) && path == "/signal") {
-        beast::get_lowest_layer(self->stream_).expires_never();
-        auto ws = std::make_shared<WsSession<Stream>>(self->host_, std::move(self->stream_), std::move(self->ticket_),
-                                                      self->from_);
-        ws->start(std::move(req));
-        return;
-      }
-      auto res = std::make_shared<http::response<http::vector_body<unsigned char>>>(static_response(req));
-      http::async_write(self->stream_, *res, [self, res](beast::error_code ec2, size_t) {
-        if (ec2 || !res->keep_alive()) {
-          beast::error_code ignored;
-          beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
-          return;
-        }
-        self->read();
-      });
-    });
-  }
-
-  SfuHost& host_;
-  Stream stream_;
-  SfuHost::Ticket ticket_;
-  turn::IpAddress from_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-};
+void serve_http(SfuHost& host, Stream&& stream, SfuHost::Ticket ticket, turn::IpAddress from) {
+  auto held = std::make_shared<SfuHost::Ticket>(std::move(ticket));  // released with the session
+  auto upgrade = [&host, held, from](Stream& s, HttpRequest& req) {
+    std::string path(req.target().substr(0, req.target().find('?')));
+    if (!websocket::is_upgrade(req) || path != "/signal") return false;
+    beast::get_lowest_layer(s).expires_never();
+    std::make_shared<WsSession<Stream>>(host, std::move(s), std::move(*held), from)->start(std::move(req));
+    return true;
+  };
+  auto handler = [](HttpRequest&& req) { return http::message_generator(static_response(req)); };
+  std::make_shared<HttpSession<Stream>>(std::move(stream), kHttpLimits, handler, upgrade)->run();
+}
 
 }  // namespace
 
@@ -314,7 +266,7 @@ void SfuHost::stop() {
 }
 
 void SfuHost::residency_denied(const std::string& region) {
-  if (metrics_) metrics_->residency_denied("client", region);
+  if (metrics_) metrics_->residency_denied(turn::ResidencyDenial::Client, region);
 }
 void SfuHost::residency_redirect(const std::string& to_region) {
   if (metrics_) metrics_->residency_redirect(to_region);
@@ -347,11 +299,9 @@ void SfuHost::accept() {
       Ticket ticket(this, from);
       beast::tcp_stream stream(std::move(sock));
       if (tls_) {
-        std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(
-            *this, beast::ssl_stream<beast::tcp_stream>(std::move(stream), *tls_), std::move(ticket), from)
-            ->start();
+        serve_http(*this, beast::ssl_stream<beast::tcp_stream>(std::move(stream), *tls_), std::move(ticket), from);
       } else {
-        std::make_shared<HttpSession<beast::tcp_stream>>(*this, std::move(stream), std::move(ticket), from)->start();
+        serve_http(*this, std::move(stream), std::move(ticket), from);
       }
     } else if (ec != asio::error::operation_aborted) {
       log::warn("sfu_accept_failed", {log::str("error", ec.message())});

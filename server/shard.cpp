@@ -46,7 +46,7 @@ struct Shard::Socket {
   Socket(asio::io_context& io) : sock(io) {}
   asio::ip::udp::socket sock;
   bool listener = false;
-  DtlsListener* dtls = nullptr;  // set on a DTLS listener's socket
+  TurnDtlsListener* dtls = nullptr;  // set on a DTLS listener's socket
   bool closed = false;
   Endpoint local;
   uint64_t handle = 0;
@@ -99,61 +99,74 @@ std::shared_ptr<Shard::Socket> Shard::adopt(int fd, bool listener, const Endpoin
 
 void Shard::bind_listeners() {
   for (const auto& l : shared_.config.all_listeners()) {
-    if (l.transport == turn::Transport::Tcp || l.transport == turn::Transport::Tls) {
-      auto a = std::make_shared<Acceptor>(io_);
-      a->listen = l;
-      boost::system::error_code ec;
-      asio::ip::tcp::endpoint ep(asio::ip::make_address(l.endpoint.address.to_string()), l.endpoint.port);
-      a->acceptor.open(ep.protocol(), ec);
-      int one = 1;
-      if (!ec) {
-        setsockopt(a->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-        a->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-        if (ep.address().is_v6()) setsockopt(a->acceptor.native_handle(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-      }
-      if (!ec) a->acceptor.bind(ep, ec);
-      if (!ec) a->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) throw std::runtime_error("cannot listen on " + std::string(turn::to_string(l.transport)) + " " +
-                                       l.endpoint.to_string() + ": " + ec.message());
-      acceptors_.push_back(a);
-      continue;
-    }
-    if (l.transport != turn::Transport::Udp && l.transport != turn::Transport::Dtls) continue;
-    sockaddr_storage ss;
-    socklen_t len = to_sockaddr(l.endpoint, ss);
-    int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0) throw std::runtime_error("socket(): " + std::string(strerror(errno)));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    int buf = 4 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-      int e = errno;
-      ::close(fd);
-      throw std::runtime_error("cannot listen on udp " + l.endpoint.to_string() + ": " + strerror(e));
-    }
-    auto s = adopt(fd, true, l.endpoint, 0);
-    if (!s) throw std::runtime_error("cannot adopt listener socket");
-    if (l.transport == turn::Transport::Dtls) {
-      DtlsListener::Limits lim;
-      lim.idle_timeout_ms = int64_t{shared_.config.connection_idle_timeout_s} * 1000;
-      lim.acquire = [this, l](const IpAddress& a) {
-        auto v = shared_.connections.acquire(a);
-        if (v != ConnectionPolicy::Verdict::Admit) shared_.connection_refused(v, Endpoint{a, 0}, l.transport);
-        return v == ConnectionPolicy::Verdict::Admit;
-      };
-      lim.release = [this](const IpAddress& a) { shared_.connections.release(a); };
-      lim.allocate_overdue = [this](int64_t since, int64_t now_ms, bool allocated) {
-        return shared_.connections.allocate_overdue(since, now_ms, allocated);
-      };
-      lim.on_allocate_overdue = [this] { shared_.metrics.connection_unallocated_closed(); };
-      dtls_.push_back(std::make_unique<DtlsListener>(fd, l.endpoint, &SharedState::current_dtls, &shared_, *core_, lim));
-      s->dtls = dtls_.back().get();
-    }
-    listeners_.push_back(s);
+    if (l.transport == turn::Transport::Tcp || l.transport == turn::Transport::Tls) bind_stream_listener(l);
+    else if (l.transport == turn::Transport::Udp || l.transport == turn::Transport::Dtls) bind_datagram_listener(l);
   }
+}
+
+// A TCP or TLS listener: an Asio acceptor on a SO_REUSEPORT socket shared by every shard.
+void Shard::bind_stream_listener(const ListenConfig& l) {
+  auto a = std::make_shared<Acceptor>(io_);
+  a->listen = l;
+  boost::system::error_code ec;
+  asio::ip::tcp::endpoint ep(asio::ip::make_address(l.endpoint.address.to_string()), l.endpoint.port);
+  a->acceptor.open(ep.protocol(), ec);
+  int one = 1;
+  if (!ec) {
+    setsockopt(a->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    a->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (ep.address().is_v6()) setsockopt(a->acceptor.native_handle(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  if (!ec) a->acceptor.bind(ep, ec);
+  if (!ec) a->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + std::string(turn::to_string(l.transport)) + " " +
+                                   l.endpoint.to_string() + ": " + ec.message());
+  acceptors_.push_back(a);
+}
+
+// A UDP or DTLS listener: a non-blocking SO_REUSEPORT datagram socket on this shard's epoll set;
+// a DTLS one also gets its TurnDtlsListener.
+void Shard::bind_datagram_listener(const ListenConfig& l) {
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(l.endpoint, ss);
+  int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd < 0) throw std::runtime_error("socket(): " + std::string(strerror(errno)));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  int buf = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::runtime_error("cannot listen on udp " + l.endpoint.to_string() + ": " + strerror(e));
+  }
+  auto s = adopt(fd, true, l.endpoint, 0);
+  if (!s) throw std::runtime_error("cannot adopt listener socket");
+  if (l.transport == turn::Transport::Dtls) {
+    dtls_.push_back(std::make_unique<TurnDtlsListener>(fd, l.endpoint, &SharedState::current_dtls, &shared_, *core_,
+                                                       dtls_limits(l.transport)));
+    s->dtls = dtls_.back().get();
+  }
+  listeners_.push_back(s);
+}
+
+// TURN over DTLS obeys the same connection limits as TCP and TLS (limits.*).
+TurnDtlsListener::Limits Shard::dtls_limits(turn::Transport transport) {
+  TurnDtlsListener::Limits lim;
+  lim.idle_timeout_ms = int64_t{shared_.config.connection_idle_timeout_s} * 1000;
+  lim.acquire = [this, transport](const IpAddress& a) {
+    auto v = shared_.connections.acquire(a);
+    if (v != ConnectionPolicy::Verdict::Admit) shared_.connection_refused(v, Endpoint{a, 0}, transport);
+    return v == ConnectionPolicy::Verdict::Admit;
+  };
+  lim.release = [this](const IpAddress& a) { shared_.connections.release(a); };
+  lim.allocate_overdue = [this](int64_t since, int64_t now_ms, bool allocated) {
+    return shared_.connections.allocate_overdue(since, now_ms, allocated);
+  };
+  lim.on_allocate_overdue = [this] { shared_.metrics.connection_unallocated_closed(); };
+  return lim;
 }
 
 void Shard::start_thread() {
@@ -448,7 +461,7 @@ void Shard::session_lost(const turn::IpAddress& client, turn::LossCause cause, i
 
 void Shard::auth_failed(turn::AuthFailure f) { shared_.metrics.auth_failed(f); }
 
-void Shard::residency_denied(const char* kind, const std::string& region) {
+void Shard::residency_denied(turn::ResidencyDenial kind, const std::string& region) {
   shared_.metrics.residency_denied(kind, region);
 }
 

@@ -23,7 +23,7 @@
 
 #include "server/config.hpp"
 #include "server/connection_policy.hpp"
-#include "server/dtls.hpp"
+#include "server/turn_dtls.hpp"
 #include "server/metrics.hpp"
 #include "server/shared_state.hpp"
 #include "server/sites.hpp"
@@ -67,7 +67,7 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void flow_gap(const turn::IpAddress& client, turn::GapOutcome outcome, int64_t gap_ms) override;
   void session_lost(const turn::IpAddress& client, turn::LossCause cause, int64_t age_ms) override;
   void refresh_failed(turn::RefreshFailure f) override { shared_.metrics.refresh_failed(f); }
-  void residency_denied(const char* kind, const std::string& region) override;
+  void residency_denied(turn::ResidencyDenial kind, const std::string& region) override;
   void residency_redirect(const std::string& to_region) override;
   void residency_ended(const std::string& client_region) override { shared_.metrics.residency_ended(client_region); }
   void residency_revoked(const std::string& client_region, size_t n) override {
@@ -102,6 +102,9 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void flush_datagrams();
   void schedule_tick();
   std::shared_ptr<Socket> adopt(int fd, bool listener, const turn::Endpoint& local, uint64_t handle);
+  void bind_stream_listener(const ListenConfig& l);
+  void bind_datagram_listener(const ListenConfig& l);
+  TurnDtlsListener::Limits dtls_limits(turn::Transport transport);
   turn::Endpoint advertised_for(const turn::Endpoint& local) const;
   turn::Endpoint bound_for(const turn::Endpoint& advertised) const;
   int bind_relay_fd(const turn::IpAddress& addr, uint16_t port, bool dont_fragment);
@@ -121,7 +124,7 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   std::vector<std::shared_ptr<Socket>> listeners_;
   std::unordered_map<uint64_t, std::shared_ptr<Socket>> relays_;
   std::vector<std::shared_ptr<Acceptor>> acceptors_;
-  std::vector<std::unique_ptr<DtlsListener>> dtls_;
+  std::vector<std::unique_ptr<TurnDtlsListener>> dtls_;
   std::unordered_map<turn::FiveTuple, std::shared_ptr<StreamConnection>> streams_;
   uint64_t next_handle_;
   size_t next_relay_address_ = 0;

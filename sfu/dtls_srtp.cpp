@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/datagram_bio.hpp"
+
 namespace sfu {
 
 const char* to_string(SrtpProfile p) {
@@ -94,7 +96,7 @@ struct DtlsSrtpTransport::Impl {
   DtlsError pending_error = DtlsError::None;  // set by a callback, reported when OpenSSL gives up
   int64_t created_ms = 0;
   size_t handshake_datagrams = 0;
-  std::span<const uint8_t> incoming;  // the datagram being read, for bio_read
+  turnpike::DatagramChannel channel;  // the BIO's side: the datagram being read, and queue()
   std::vector<Datagram> outgoing;
   uint64_t dropped = 0;
   const EVP_MD* remote_md = nullptr;
@@ -107,6 +109,14 @@ struct DtlsSrtpTransport::Impl {
     SSL_free(ssl);  // frees the BIO too
   }
 
+  // Every datagram OpenSSL writes is queued whole for the caller, up to opt.max_outgoing.
+  void queue(std::span<const uint8_t> datagram) {
+    if (outgoing.size() >= opt.max_outgoing) {
+      ++dropped;  // lost like any datagram; the peer retransmits
+    } else {
+      outgoing.emplace_back(datagram.begin(), datagram.end());
+    }
+  }
   void fail(DtlsError e) {
     if (state == DtlsState::Connecting || state == DtlsState::Connected) {
       state = DtlsState::Failed;
@@ -129,61 +139,6 @@ int impl_index() {
 
 DtlsSrtpTransport::Impl* impl_of(SSL* ssl) {
   return static_cast<DtlsSrtpTransport::Impl*>(SSL_get_ex_data(ssl, impl_index()));
-}
-
-// A datagram BIO: reads hand out the one datagram being processed; each write (the records of a
-// flight OpenSSL packed up to the MTU, or one retransmitted message) is queued whole as one datagram.
-int bio_write(BIO* b, const char* data, int len) {
-  auto* t = static_cast<DtlsSrtpTransport::Impl*>(BIO_get_data(b));
-  if (len <= 0) return 0;
-  if (t->outgoing.size() >= t->opt.max_outgoing) {
-    ++t->dropped;  // lost like any datagram; the peer retransmits
-  } else {
-    auto* p = reinterpret_cast<const uint8_t*>(data);
-    t->outgoing.emplace_back(p, p + len);
-  }
-  return len;
-}
-
-int bio_read(BIO* b, char* out, int len) {
-  auto* t = static_cast<DtlsSrtpTransport::Impl*>(BIO_get_data(b));
-  BIO_clear_retry_flags(b);
-  if (t->incoming.empty() || len <= 0) {
-    BIO_set_retry_read(b);
-    return -1;
-  }
-  size_t n = std::min(t->incoming.size(), static_cast<size_t>(len));
-  std::memcpy(out, t->incoming.data(), n);
-  t->incoming = {};
-  return static_cast<int>(n);
-}
-
-long bio_ctrl(BIO* b, int cmd, long, void*) {
-  auto* t = static_cast<DtlsSrtpTransport::Impl*>(BIO_get_data(b));
-  switch (cmd) {
-    case BIO_CTRL_FLUSH: return 1;
-    case BIO_CTRL_DGRAM_QUERY_MTU:
-    case BIO_CTRL_DGRAM_GET_FALLBACK_MTU: return t ? static_cast<long>(t->opt.mtu) : 1200;
-    case BIO_CTRL_WPENDING:
-    case BIO_CTRL_PENDING: return 0;
-    case BIO_CTRL_DGRAM_SET_NEXT_TIMEOUT: return 1;
-    default: return 0;
-  }
-}
-
-BIO_METHOD* datagram_method() {
-  static BIO_METHOD* m = [] {
-    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "turnpike-sfu-dgram");
-    BIO_meth_set_write(bm, bio_write);
-    BIO_meth_set_read(bm, bio_read);
-    BIO_meth_set_ctrl(bm, bio_ctrl);
-    BIO_meth_set_create(bm, [](BIO* b) {
-      BIO_set_init(b, 1);
-      return 1;
-    });
-    return bm;
-  }();
-  return m;
 }
 
 // RFC 6347 4.2.4.1: the retransmission timer starts at initial_retransmit_ms and doubles.
@@ -284,7 +239,6 @@ DtlsSrtpContext::DtlsSrtpContext(Certificate cert) : cert_(std::move(cert)) {
   SSL_CTX_set_cert_verify_callback(ctx_, verify_cert, nullptr);
   SSL_CTX_set_client_hello_cb(ctx_, client_hello_cb, nullptr);
   (void)impl_index();
-  (void)datagram_method();
 }
 
 DtlsSrtpContext::~DtlsSrtpContext() { SSL_CTX_free(ctx_); }
@@ -300,13 +254,14 @@ DtlsSrtpTransport::DtlsSrtpTransport(const DtlsSrtpContext& ctx, int64_t now_ms,
   t.opt.initial_retransmit_ms = std::clamp(t.opt.initial_retransmit_ms, 50u, kMaxRetransmitUs / 1000u);
   t.created_ms = now_ms;
   t.ssl = ctx.native() ? SSL_new(ctx.native()) : nullptr;  // holds its own reference to the SSL_CTX
-  BIO* bio = t.ssl ? BIO_new(datagram_method()) : nullptr;
+  t.channel.mtu = t.opt.mtu;
+  t.channel.sink = [&t](std::span<const uint8_t> datagram) { t.queue(datagram); };
+  BIO* bio = t.ssl ? turnpike::new_datagram_bio(&t.channel) : nullptr;
   if (!bio) {
     ERR_clear_error();
     t.fail(DtlsError::Internal);
     return;
   }
-  BIO_set_data(bio, &t);
   SSL_set_bio(t.ssl, bio, bio);
   SSL_set_ex_data(t.ssl, impl_index(), &t);
   SSL_set_mtu(t.ssl, static_cast<long>(t.opt.mtu));
@@ -406,10 +361,10 @@ DtlsState DtlsSrtpTransport::on_datagram(std::span<const uint8_t> in, int64_t no
       return t.state;
     }
   }
-  t.incoming = in;
+  t.channel.incoming = in;
   if (t.state == DtlsState::Connecting) t.handshake();
   if (t.state == DtlsState::Connected) t.read_records();
-  t.incoming = {};
+  t.channel.incoming = {};
   return t.state;
 }
 

@@ -1,5 +1,5 @@
 // DTLS-SRTP (RFC 5764) on the SFU's media port, sans-I/O: one DtlsSrtpTransport per participant, an
-// OpenSSL DTLS 1.2 (RFC 6347) server session driven through a datagram BIO of our own. Datagrams in
+// OpenSSL DTLS 1.2 (RFC 6347) server session driven through common/datagram_bio.hpp. Datagrams in
 // come from the caller (RFC 7983 demux: first byte 20..63); every write OpenSSL makes (a flight's
 // records packed up to the MTU, or one message when it retransmits) is queued as one datagram for
 // the caller to send. We answer a=setup:passive, so we are always the DTLS server; no cookie

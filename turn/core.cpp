@@ -48,6 +48,15 @@ const char* to_string(AuthFailure r) {
   return "?";
 }
 
+const char* to_string(ResidencyDenial d) {
+  switch (d) {
+    case ResidencyDenial::Peer: return "peer";
+    case ResidencyDenial::Client: return "client";
+    case ResidencyDenial::Credential: return "credential";
+  }
+  return "?";
+}
+
 const char* to_string(GapOutcome g) { return g == GapOutcome::Survived ? "survived" : "rebound"; }
 
 const char* to_string(LossCause c) {
@@ -316,7 +325,7 @@ bool Core::peer_allowed(Context& c, const Endpoint& peer) {
   const Region* region = nullptr;
   if (cfg_.regions && !cfg_.regions->peer_allowed(peer.address, &region)) {
     send_error(c, 403, "Forbidden: peer outside the approved regions");
-    sink_.residency_denied("peer", region ? region->name : std::string());
+    sink_.residency_denied(ResidencyDenial::Peer, region ? region->name : std::string());
     return false;
   }
   return true;
@@ -330,7 +339,7 @@ bool Core::residency_allows_client(Context& c, std::string& client_region, bool&
   if (c.cred && !c.cred->region.empty()) pinned = c.cred->region;
   auto d = cfg_.regions->client(c.from.client.address, pinned, c.from.transport);
   client_region = d.region ? d.region->name : (pinned ? std::string(*pinned) : std::string());
-  const char* kind = d.basis == RegionPolicy::Basis::Credential ? "credential" : "client";
+  auto kind = d.basis == RegionPolicy::Basis::Credential ? ResidencyDenial::Credential : ResidencyDenial::Client;
   switch (d.verdict) {
     case RegionPolicy::Verdict::Serve: return true;
     case RegionPolicy::Verdict::Drift: drift = true; return true;

@@ -125,6 +125,10 @@ const char* to_string(DropReason r);
 
 enum class AuthFailure : uint8_t { BadIntegrity, UnknownUser, ExpiredCredential, StaleNonce, Missing };
 const char* to_string(AuthFailure r);
+// Data residency: what a refused request was refused for, by the peer's region, the client's (by
+// its address) or the region its credential pins (turnpike_residency_denied_total{kind}).
+enum class ResidencyDenial : uint8_t { Peer, Client, Credential };
+const char* to_string(ResidencyDenial d);  // peer, client, credential
 
 // Aggregate relay counters of one Core. Written only by the Core's thread (relaxed load+store, no
 // locked instruction); read by any thread for metrics.
@@ -191,9 +195,9 @@ class Sink {
   // A session lost (not ended by its client), and its age when it was lost.
   virtual void session_lost(const IpAddress& client, LossCause, int64_t age_ms) {}
   virtual void refresh_failed(RefreshFailure) {}
-  // Data residency: a request refused (`kind` peer, client or credential; `region` the one it
-  // belongs to, empty for an address in no region), or a client sent to its region's node.
-  virtual void residency_denied(const char* kind, const std::string& region) {}
+  // Data residency: a request refused (`region` the one it belongs to, empty for an address in no
+  // region), or a client sent to its region's node.
+  virtual void residency_denied(ResidencyDenial kind, const std::string& region) {}
   virtual void residency_redirect(const std::string& to_region) {}
   // A reloaded policy ended an allocation of a client of `client_region`, or took `n` of its
   // permissions and channels to peers it no longer allows.

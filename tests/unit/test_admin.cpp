@@ -321,9 +321,9 @@ TEST(MetricsText, RegionLabelsComeFromTheCatalog) {
   eu.name = "eu-west-1";
   rc.regions.push_back(eu);
   m.set_regions(std::make_shared<const turn::RegionPolicy>(rc));
-  m.residency_denied("credential", "eu-west-1");
-  m.residency_denied("credential", "attacker-chosen-1");
-  m.residency_denied("credential", "caf\xe9");
+  m.residency_denied(turn::ResidencyDenial::Credential, "eu-west-1");
+  m.residency_denied(turn::ResidencyDenial::Credential, "attacker-chosen-1");
+  m.residency_denied(turn::ResidencyDenial::Credential, "caf\xe9");
   std::string text = m.render({}, nullptr, 0, 0);
   EXPECT_NE(text.find(R"(turnpike_residency_denied_total{kind="credential",region="eu-west-1"} 1)"), std::string::npos) << text;
   EXPECT_NE(text.find(R"(turnpike_residency_denied_total{kind="credential",region="unknown"} 2)"), std::string::npos) << text;

@@ -1,5 +1,5 @@
 // TURN over DTLS (RFC 8656 3.1, RFC 7350): one UDP socket per listener and shard; per client
-// address an OpenSSL DTLS 1.2 session driven through a datagram BIO of our own, so each record
+// address an OpenSSL DTLS 1.2 session driven through common/datagram_bio.hpp, so each record
 // OpenSSL writes leaves as one datagram. A stateless cookie exchange (HelloVerifyRequest, through
 // DTLSv1_listen) keeps spoofed ClientHellos from getting more than a small answer or any state.
 #pragma once
@@ -18,9 +18,9 @@
 namespace turnpike {
 
 // Creates the DTLS server SSL_CTX from the same certificate as TLS. Throws at start-up on failure.
-SSL_CTX* make_dtls_context(const std::string& cert, const std::string& key);
+SSL_CTX* make_turn_dtls_context(const std::string& cert, const std::string& key);
 
-class DtlsListener {
+class TurnDtlsListener {
  public:
   struct Limits {
     size_t max_sessions = 10000;
@@ -37,9 +37,9 @@ class DtlsListener {
   // `fd` is the bound, non-blocking UDP socket; `local` what clients reach it as.
   // `context` returns the current SSL_CTX (new sessions use it; SIGHUP may replace it), up-ref'd.
   using ContextSource = SSL_CTX* (*)(void*);
-  DtlsListener(int fd, const turn::Endpoint& local, ContextSource context, void* context_arg, turn::Core& core,
-               Limits limits);
-  ~DtlsListener();
+  TurnDtlsListener(int fd, const turn::Endpoint& local, ContextSource context, void* context_arg,
+                   turn::Core& core, Limits limits);
+  ~TurnDtlsListener();
 
   // A datagram from `from`: handshake progress, or records carrying STUN/ChannelData to the core.
   void on_datagram(const turn::Endpoint& from, std::span<const uint8_t> data, turn::Now now);

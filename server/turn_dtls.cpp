@@ -1,4 +1,4 @@
-#include "server/dtls.hpp"
+#include "server/turn_dtls.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -10,19 +10,20 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "server/log.hpp"
+#include "common/datagram_bio.hpp"
 #include "common/sockaddr.hpp"
+#include "server/log.hpp"
 #include "turn/crypto.hpp"
 
 namespace turnpike {
 
 using turn::Endpoint;
 
-struct DtlsListener::Session {
-  DtlsListener* owner = nullptr;
+struct TurnDtlsListener::Session {
+  TurnDtlsListener* owner = nullptr;
   turn::FiveTuple ft;
   SSL* ssl = nullptr;
-  std::span<const uint8_t> incoming;  // the datagram being read, for bio_read
+  DatagramChannel channel;  // the BIO's side: the datagram being read; writes go to sendto()
   bool established = false;
   int64_t created_ms = 0, last_ms = 0;
   int64_t unallocated_since_ms = 0;  // when the session opened or last had an allocation
@@ -36,50 +37,12 @@ namespace {
 constexpr int kMtu = 1200;  // conservative: fits IPv6 minimum MTU with room for tunnels
 
 
-// A datagram BIO over the listener's socket: each write is one sendto() to the session's client;
-// reads hand out the one datagram being processed.
-int bio_write(BIO* b, const char* data, int len) {
-  auto* s = static_cast<DtlsListener::Session*>(BIO_get_data(b));
+// Each datagram OpenSSL writes for a session is one sendto() to its client.
+void send_datagram(const TurnDtlsListener::Session& s, std::span<const uint8_t> datagram) {
   sockaddr_storage ss;
-  socklen_t sl = to_sockaddr(s->ft.client, ss);
-  ::sendto(s->owner->fd(), data, static_cast<size_t>(len), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl);
-  return len;  // UDP: a datagram the kernel drops is lost like any other
-}
-
-int bio_read(BIO* b, char* out, int len) {
-  auto* s = static_cast<DtlsListener::Session*>(BIO_get_data(b));
-  BIO_clear_retry_flags(b);
-  if (s->incoming.empty()) {
-    BIO_set_retry_read(b);
-    return -1;
-  }
-  int n = static_cast<int>(std::min<size_t>(s->incoming.size(), static_cast<size_t>(len)));
-  std::memcpy(out, s->incoming.data(), static_cast<size_t>(n));
-  s->incoming = {};
-  return n;
-}
-
-long bio_ctrl(BIO*, int cmd, long, void*) {
-  switch (cmd) {
-    case BIO_CTRL_FLUSH: return 1;
-    case BIO_CTRL_DGRAM_QUERY_MTU: return kMtu;
-    case BIO_CTRL_DGRAM_GET_FALLBACK_MTU: return kMtu;
-    case BIO_CTRL_WPENDING: case BIO_CTRL_PENDING: return 0;
-    case BIO_CTRL_DGRAM_SET_NEXT_TIMEOUT: return 1;
-    default: return 0;
-  }
-}
-
-BIO_METHOD* datagram_method() {
-  static BIO_METHOD* m = [] {
-    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "turnpike-dgram");
-    BIO_meth_set_write(bm, bio_write);
-    BIO_meth_set_read(bm, bio_read);
-    BIO_meth_set_ctrl(bm, bio_ctrl);
-    BIO_meth_set_create(bm, [](BIO* b) { BIO_set_init(b, 1); return 1; });
-    return bm;
-  }();
-  return m;
+  socklen_t sl = to_sockaddr(s.ft.client, ss);
+  ::sendto(s.owner->fd(), datagram.data(), datagram.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), sl);
+  // UDP: a datagram the kernel drops is lost like any other
 }
 
 // HelloVerifyRequest cookies: HMAC over the client's address with a per-process secret.
@@ -87,7 +50,7 @@ unsigned char g_cookie_secret[32];
 int session_index = -1;
 
 void cookie_for(SSL* ssl, unsigned char* out, unsigned int* len) {
-  auto* s = static_cast<DtlsListener::Session*>(SSL_get_ex_data(ssl, session_index));
+  auto* s = static_cast<TurnDtlsListener::Session*>(SSL_get_ex_data(ssl, session_index));
   std::string addr = s ? s->ft.client.to_string() : "";
   auto mac = turn::crypto::hmac_sha256(g_cookie_secret, turn::crypto::bytes(addr));
   std::memcpy(out, mac.data(), 16);
@@ -108,7 +71,7 @@ int verify_cookie(SSL* ssl, const unsigned char* cookie, unsigned int len) {
 
 }  // namespace
 
-SSL_CTX* make_dtls_context(const std::string& cert, const std::string& key) {
+SSL_CTX* make_turn_dtls_context(const std::string& cert, const std::string& key) {
   static const bool once = [] {  // one secret per process: a reload must not race the callbacks
     RAND_bytes(g_cookie_secret, sizeof g_cookie_secret);
     session_index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -131,17 +94,17 @@ SSL_CTX* make_dtls_context(const std::string& cert, const std::string& key) {
   return ctx;
 }
 
-DtlsListener::DtlsListener(int fd, const Endpoint& local, ContextSource context, void* context_arg, turn::Core& core,
-                           Limits limits)
+TurnDtlsListener::TurnDtlsListener(int fd, const Endpoint& local, ContextSource context, void* context_arg,
+                                   turn::Core& core, Limits limits)
     : fd_(fd), local_(local), context_(context), context_arg_(context_arg), core_(core), limits_(limits),
       plain_(65536 + 64) {}
 
-DtlsListener::~DtlsListener() {
+TurnDtlsListener::~TurnDtlsListener() {
   sessions_.clear();
   gate_.reset();
 }
 
-void DtlsListener::drop(const Endpoint& client, const char* why, turn::Now now) {
+void TurnDtlsListener::drop(const Endpoint& client, const char* why, turn::Now now) {
   auto it = sessions_.find(client);
   if (it == sessions_.end()) return;
   log::info("connection_closed", {log::str("client", client.to_string()), log::str("transport", "dtls"),
@@ -151,7 +114,7 @@ void DtlsListener::drop(const Endpoint& client, const char* why, turn::Now now) 
   sessions_.erase(it);
 }
 
-std::unique_ptr<DtlsListener::Session> DtlsListener::new_session(const Endpoint& from) {
+std::unique_ptr<TurnDtlsListener::Session> TurnDtlsListener::new_session(const Endpoint& from) {
   SSL_CTX* ctx = context_(context_arg_);
   if (!ctx) return nullptr;
   auto s = std::make_unique<Session>();
@@ -160,8 +123,10 @@ std::unique_ptr<DtlsListener::Session> DtlsListener::new_session(const Endpoint&
   s->ssl = SSL_new(ctx);
   SSL_CTX_free(ctx);  // the SSL holds its own reference
   if (!s->ssl) return nullptr;
-  BIO* bio = BIO_new(datagram_method());
-  BIO_set_data(bio, s.get());
+  s->channel.mtu = kMtu;
+  s->channel.sink = [session = s.get()](std::span<const uint8_t> datagram) { send_datagram(*session, datagram); };
+  BIO* bio = new_datagram_bio(&s->channel);
+  if (!bio) return nullptr;
   SSL_set_bio(s->ssl, bio, bio);
   SSL_set_ex_data(s->ssl, session_index, s.get());
   SSL_set_mtu(s->ssl, kMtu);
@@ -174,17 +139,17 @@ std::unique_ptr<DtlsListener::Session> DtlsListener::new_session(const Endpoint&
 // 4.2.1): DTLSv1_listen answers a ClientHello without a valid cookie with a HelloVerifyRequest and
 // keeps nothing, so spoofed ClientHellos cost one small answer each and never a session. Only a
 // ClientHello that returns our cookie, which proves the address, opens one.
-DtlsListener::Session* DtlsListener::admit(const Endpoint& from, std::span<const uint8_t> data, turn::Now now) {
+TurnDtlsListener::Session* TurnDtlsListener::admit(const Endpoint& from, std::span<const uint8_t> data, turn::Now now) {
   // Only a handshake record (content type 22) can open a session.
   if (data.size() < 14 || data[0] != 22) return nullptr;
   if (!gate_) gate_ = new_session(from);
   if (!gate_) return nullptr;
   gate_->ft.client = from;
-  gate_->incoming = data;
+  gate_->channel.incoming = data;
   BIO_ADDR* peer = BIO_ADDR_new();
   int rc = DTLSv1_listen(gate_->ssl, peer);
   BIO_ADDR_free(peer);
-  gate_->incoming = {};
+  gate_->channel.incoming = {};
   ERR_clear_error();
   if (rc < 0) gate_.reset();  // a fatal error leaves the SSL in no usable state: make a new one
   if (rc <= 0) return nullptr;
@@ -199,7 +164,7 @@ DtlsListener::Session* DtlsListener::admit(const Endpoint& from, std::span<const
   return s;
 }
 
-void DtlsListener::on_datagram(const Endpoint& from, std::span<const uint8_t> data, turn::Now now) {
+void TurnDtlsListener::on_datagram(const Endpoint& from, std::span<const uint8_t> data, turn::Now now) {
   auto it = sessions_.find(from);
   if (it == sessions_.end()) {
     Session* s = admit(from, data, now);
@@ -213,7 +178,7 @@ void DtlsListener::on_datagram(const Endpoint& from, std::span<const uint8_t> da
   }
   Session& s = *it->second;
   s.last_ms = now.mono_ms;
-  s.incoming = data;
+  s.channel.incoming = data;
   if (!s.established) {
     int rc = SSL_do_handshake(s.ssl);
     if (rc == 1) {
@@ -242,7 +207,7 @@ void DtlsListener::on_datagram(const Endpoint& from, std::span<const uint8_t> da
   }
 }
 
-void DtlsListener::send(const turn::FiveTuple& ft, std::span<const std::span<const uint8_t>> parts) {
+void TurnDtlsListener::send(const turn::FiveTuple& ft, std::span<const std::span<const uint8_t>> parts) {
   auto it = sessions_.find(ft.client);
   if (it == sessions_.end() || !it->second->established) return;
   uint8_t buf[65536];
@@ -255,7 +220,7 @@ void DtlsListener::send(const turn::FiveTuple& ft, std::span<const std::span<con
   if (SSL_write(it->second->ssl, buf, static_cast<int>(n)) <= 0) ERR_clear_error();
 }
 
-void DtlsListener::tick(turn::Now now) {
+void TurnDtlsListener::tick(turn::Now now) {
   std::vector<std::pair<Endpoint, const char*>> dead;
   for (auto& [client, s] : sessions_) {
     if (!s->established) {
@@ -275,7 +240,7 @@ void DtlsListener::tick(turn::Now now) {
   for (auto& [client, why] : dead) drop(client, why, now);
 }
 
-void DtlsListener::close_all(turn::Now now) {
+void TurnDtlsListener::close_all(turn::Now now) {
   for (auto& [client, s] : sessions_) {
     if (s->established) SSL_shutdown(s->ssl);
     core_.connection_closed(s->ft, now);

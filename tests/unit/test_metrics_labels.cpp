@@ -1,0 +1,75 @@
+// server/metrics.cpp: label values come from the enums' to_string (issue 16, item 4) and are a
+// contract (docs/metrics.md): every value each label took before, byte for byte.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "server/metrics.hpp"
+#include "turn/core.hpp"
+
+namespace turnpike {
+namespace {
+
+std::string rendered(Metrics& m) {
+  turn::CoreStats core;
+  return m.render({&core}, nullptr, 0, 0);
+}
+
+void expect_series(const std::string& text, const std::string& series) {
+  EXPECT_NE(text.find(series), std::string::npos) << series << "\n" << text;
+}
+
+TEST(MetricsLabels, TransportsEndReasonsAndAuthFailures) {
+  Metrics m("9.9.9", "eu-west-1");
+  std::string text = rendered(m);
+  for (const char* t : {"udp", "tcp", "tls", "dtls"}) {
+    expect_series(text, std::string("turnpike_allocation_setup_seconds_count{transport=\"") + t + "\"} 0");
+    expect_series(text, std::string("turnpike_relay_bytes_total{direction=\"to_peer\",transport=\"") + t + "\"} 0");
+    expect_series(text, std::string("turnpike_allocations_total{transport=\"") + t +
+                            "\",result=\"success\",code=\"200\"} 0");
+  }
+  for (const char* r : {"deleted", "expired", "shutdown", "policy"})
+    expect_series(text, std::string("turnpike_allocation_lifetime_seconds_count{end_reason=\"") + r + "\"} 0");
+  for (const char* r : {"bad_integrity", "unknown_user", "expired_credential", "stale_nonce", "missing"})
+    expect_series(text, std::string("turnpike_auth_failures_total{reason=\"") + r + "\"} 0");
+  expect_series(text, "turnpike_relay_dropped_packets_total{reason=\"quota\"} 0");
+  expect_series(text, "turnpike_relay_dropped_packets_total{reason=\"send_failed\"} 0");
+}
+
+TEST(MetricsLabels, MethodsAndOther) {
+  Metrics m("9.9.9", "eu-west-1");
+  m.request_done(turn::stun::Method::Send, 400, turn::Transport::Udp, false);
+  std::string text = rendered(m);
+  for (const char* method : {"binding", "allocate", "refresh", "create_permission", "channel_bind", "other"})
+    expect_series(text, std::string("turnpike_requests_total{method=\"") + method +
+                            "\",code=\"200\",result=\"success\"} 0");
+  expect_series(text, "turnpike_requests_total{method=\"other\",code=\"400\",result=\"error\"} 1");
+}
+
+TEST(MetricsLabels, GuardComponentsRefusalsAndSiteTables) {
+  Metrics m("9.9.9", "eu-west-1");
+  m.internal_error(Metrics::Component::Main);
+  m.connection_refused(Metrics::Refused::PerPrefix);
+  m.site_overflow(Metrics::SiteTable::IdleTimers);
+  std::string text = rendered(m);
+  for (const char* c : {"shard", "admin", "sfu"})
+    expect_series(text, std::string("turnpike_internal_errors_total{component=\"") + c + "\"} 0");
+  expect_series(text, "turnpike_internal_errors_total{component=\"main\"} 1");
+  expect_series(text, "turnpike_connections_refused_total{reason=\"per_prefix\"} 1");
+  expect_series(text, "turnpike_connections_refused_total{reason=\"total\"} 0");
+  expect_series(text, "turnpike_site_overflow_total{table=\"labels\"} 0");
+  expect_series(text, "turnpike_site_overflow_total{table=\"idle_timers\"} 1");
+}
+
+TEST(MetricsLabels, ResidencyDenialKinds) {
+  Metrics m("9.9.9", "eu-west-1");
+  m.residency_denied(turn::ResidencyDenial::Peer, "");
+  m.residency_denied(turn::ResidencyDenial::Client, "");
+  m.residency_denied(turn::ResidencyDenial::Credential, "");
+  std::string text = rendered(m);
+  for (const char* k : {"peer", "client", "credential"})
+    expect_series(text, std::string("turnpike_residency_denied_total{kind=\"") + k + "\",region=\"unknown\"} 1");
+}
+
+}  // namespace
+}  // namespace turnpike
