@@ -70,121 +70,144 @@ struct Seen {
 };
 
 using Handler = std::function<std::string(std::string_view, RunOptions&, Seen&)>;
+using HandlerMap = std::map<std::string_view, Handler>;
+
+// The server, how to reach it, and the credentials.
+HandlerMap server_handlers() {
+  return {
+    {"--server", [](std::string_view v, RunOptions& o, Seen& s) -> std::string {
+       s.server = true;
+       return parse_server(v, o.server_host, o.server_port) ? "" : "--server: expected HOST[:PORT]";
+     }},
+    {"--transport", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       auto t = parse_transport(v);
+       if (!t) return "--transport: expected udp, tcp, tls or dtls";
+       o.transport = *t;
+       return "";
+     }},
+    {"--user", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       o.user = v;
+       return v.empty() || v.size() > 512 ? "--user: empty or longer than 512 bytes" : "";
+     }},
+    {"--password", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       o.password = v;
+       return v.size() > 512 ? "--password: longer than 512 bytes" : "";
+     }},
+    {"--rest-secret", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       o.rest_secret = v;
+       return v.empty() || v.size() > 512 ? "--rest-secret: empty or longer than 512 bytes" : "";
+     }},
+    {"--realm", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       o.realm = v;
+       return v.size() > 763 ? "--realm: longer than 763 bytes" : "";
+     }},
+    {"--ca", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       o.ca_file = v;
+       return v.empty() ? "--ca: expected a PEM file" : "";
+     }},
+    {"--relay-family", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       if (v != "ipv4" && v != "ipv6") return "--relay-family: expected ipv4 or ipv6";
+       o.relay_v6 = v == "ipv6";
+       return "";
+     }},
+    {"--lifetime", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       return parse_uint<uint32_t>(v, o.lifetime_s, 30, 3600) ? "" : "--lifetime: expected 30..3600 seconds";
+     }},
+  };
+}
+
+// The plan: how many calls, how fast, for how long, and this process's share.
+HandlerMap plan_handlers() {
+  return {
+    {"--calls", [](std::string_view v, RunOptions&, Seen& s) -> std::string {
+       s.calls = true;
+       return parse_uint<uint32_t>(v, s.calls_n, 1, kMaxCalls)
+                  ? "" : "--calls: expected 1.." + std::to_string(kMaxCalls);
+     }},
+    {"--ramp", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       return parse_ramp(v, o.plan.ramp_per_s) ? "" : "--ramp: expected calls per second, e.g. 20/s (0: all at once)";
+     }},
+    {"--steps", [](std::string_view v, RunOptions& o, Seen& s) -> std::string {
+       s.steps = true;
+       return parse_steps(v, o.plan.steps)
+                  ? "" : "--steps: expected targets like 50,100,200 (each 1.." + std::to_string(kMaxCalls) +
+                             ", at most " + std::to_string(kMaxSteps) + ")";
+     }},
+    {"--step-duration", [](std::string_view v, RunOptions& o, Seen& s) -> std::string {
+       s.step_duration = true;
+       auto d = parse_duration_ms(v);
+       if (!d || *d <= 0) return "--step-duration: expected a duration like 30s, 5m, 500ms";
+       o.plan.step_duration_ms = *d;
+       return "";
+     }},
+    {"--duration", [](std::string_view v, RunOptions& o, Seen& s) -> std::string {
+       s.duration = true;
+       auto d = parse_duration_ms(v);
+       if (!d) return "--duration: expected a duration like 30s, 5m, 1h, 500ms";
+       o.plan.duration_ms = *d;
+       return "";
+     }},
+    {"--max-duration", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       auto d = parse_duration_ms(v);
+       if (!d || *d <= 0) return "--max-duration: expected a duration like 10m";
+       o.plan.max_duration_ms = *d;
+       return "";
+     }},
+    {"--shard", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       auto s = parse_shard(std::string(v));
+       if (!s) return "--shard: expected K/N with 1 <= K <= N <= 1024";
+       o.plan.shard_k = s->first;
+       o.plan.shard_n = s->second;
+       return "";
+     }},
+  };
+}
+
+// How the calls run and report: media, sockets, threads, bounds, the seed.
+HandlerMap run_handlers() {
+  return {
+    {"--profile", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       auto p = parse_profile(v);
+       if (!p) return "--profile: expected audio, video, mixed or none";
+       o.profile = *p;
+       return "";
+     }},
+    {"--report", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       o.report_dir = v;
+       return v.empty() ? "--report: expected a directory" : "";
+     }},
+    {"--local", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       return parse_locals(v, o.locals) ? "" : "--local: expected numeric addresses, comma-separated (at most 64)";
+     }},
+    {"--threads", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       return parse_uint<uint32_t>(v, o.threads, 1, kMaxThreads) ? "" : "--threads: expected 1..64";
+     }},
+    {"--interval", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       auto d = parse_duration_ms(v);
+       if (!d || *d < 100 || *d > 3600000) return "--interval: expected a duration from 100ms to 1h";
+       o.interval_ms = *d;
+       return "";
+     }},
+    {"--mtu", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       return parse_uint<size_t>(v, o.max_packet, 200, 1400) ? "" : "--mtu: expected 200..1400 bytes";
+     }},
+    {"--max-pending", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       return parse_uint<uint32_t>(v, o.max_pending, 1, kMaxCalls) ? "" : "--max-pending: expected 1.." + std::to_string(kMaxCalls);
+     }},
+    {"--seed", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       return parse_uint<uint64_t>(v, o.seed, 0, UINT64_MAX) ? "" : "--seed: expected a number";
+     }},
+  };
+}
 
 // Each option that takes a value: what it sets, or the error text (empty: fine).
-const std::map<std::string_view, Handler>& handlers() {
-  static const std::map<std::string_view, Handler> h = {
-      {"--server", [](std::string_view v, RunOptions& o, Seen& s) -> std::string {
-         s.server = true;
-         return parse_server(v, o.server_host, o.server_port) ? "" : "--server: expected HOST[:PORT]";
-       }},
-      {"--transport", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         auto t = parse_transport(v);
-         if (!t) return "--transport: expected udp, tcp, tls or dtls";
-         o.transport = *t;
-         return "";
-       }},
-      {"--user", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         o.user = v;
-         return v.empty() || v.size() > 512 ? "--user: empty or longer than 512 bytes" : "";
-       }},
-      {"--password", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         o.password = v;
-         return v.size() > 512 ? "--password: longer than 512 bytes" : "";
-       }},
-      {"--rest-secret", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         o.rest_secret = v;
-         return v.empty() || v.size() > 512 ? "--rest-secret: empty or longer than 512 bytes" : "";
-       }},
-      {"--realm", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         o.realm = v;
-         return v.size() > 763 ? "--realm: longer than 763 bytes" : "";
-       }},
-      {"--calls", [](std::string_view v, RunOptions&, Seen& s) -> std::string {
-         s.calls = true;
-         return parse_uint<uint32_t>(v, s.calls_n, 1, kMaxCalls)
-                    ? "" : "--calls: expected 1.." + std::to_string(kMaxCalls);
-       }},
-      {"--ramp", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         return parse_ramp(v, o.plan.ramp_per_s) ? "" : "--ramp: expected calls per second, e.g. 20/s (0: all at once)";
-       }},
-      {"--steps", [](std::string_view v, RunOptions& o, Seen& s) -> std::string {
-         s.steps = true;
-         return parse_steps(v, o.plan.steps)
-                    ? "" : "--steps: expected targets like 50,100,200 (each 1.." + std::to_string(kMaxCalls) +
-                               ", at most " + std::to_string(kMaxSteps) + ")";
-       }},
-      {"--step-duration", [](std::string_view v, RunOptions& o, Seen& s) -> std::string {
-         s.step_duration = true;
-         auto d = parse_duration_ms(v);
-         if (!d || *d <= 0) return "--step-duration: expected a duration like 30s, 5m, 500ms";
-         o.plan.step_duration_ms = *d;
-         return "";
-       }},
-      {"--duration", [](std::string_view v, RunOptions& o, Seen& s) -> std::string {
-         s.duration = true;
-         auto d = parse_duration_ms(v);
-         if (!d) return "--duration: expected a duration like 30s, 5m, 1h, 500ms";
-         o.plan.duration_ms = *d;
-         return "";
-       }},
-      {"--max-duration", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         auto d = parse_duration_ms(v);
-         if (!d || *d <= 0) return "--max-duration: expected a duration like 10m";
-         o.plan.max_duration_ms = *d;
-         return "";
-       }},
-      {"--profile", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         auto p = parse_profile(v);
-         if (!p) return "--profile: expected audio, video, mixed or none";
-         o.profile = *p;
-         return "";
-       }},
-      {"--report", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         o.report_dir = v;
-         return v.empty() ? "--report: expected a directory" : "";
-       }},
-      {"--shard", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         auto s = parse_shard(std::string(v));
-         if (!s) return "--shard: expected K/N with 1 <= K <= N <= 1024";
-         o.plan.shard_k = s->first;
-         o.plan.shard_n = s->second;
-         return "";
-       }},
-      {"--local", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         return parse_locals(v, o.locals) ? "" : "--local: expected numeric addresses, comma-separated (at most 64)";
-       }},
-      {"--threads", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         return parse_uint<uint32_t>(v, o.threads, 1, kMaxThreads) ? "" : "--threads: expected 1..64";
-       }},
-      {"--interval", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         auto d = parse_duration_ms(v);
-         if (!d || *d < 100 || *d > 3600000) return "--interval: expected a duration from 100ms to 1h";
-         o.interval_ms = *d;
-         return "";
-       }},
-      {"--ca", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         o.ca_file = v;
-         return v.empty() ? "--ca: expected a PEM file" : "";
-       }},
-      {"--mtu", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         return parse_uint<size_t>(v, o.max_packet, 200, 1400) ? "" : "--mtu: expected 200..1400 bytes";
-       }},
-      {"--relay-family", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         if (v != "ipv4" && v != "ipv6") return "--relay-family: expected ipv4 or ipv6";
-         o.relay_v6 = v == "ipv6";
-         return "";
-       }},
-      {"--lifetime", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         return parse_uint<uint32_t>(v, o.lifetime_s, 30, 3600) ? "" : "--lifetime: expected 30..3600 seconds";
-       }},
-      {"--max-pending", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         return parse_uint<uint32_t>(v, o.max_pending, 1, kMaxCalls) ? "" : "--max-pending: expected 1.." + std::to_string(kMaxCalls);
-       }},
-      {"--seed", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
-         return parse_uint<uint64_t>(v, o.seed, 0, UINT64_MAX) ? "" : "--seed: expected a number";
-       }},
-  };
+const HandlerMap& handlers() {
+  static const HandlerMap h = [] {
+    HandlerMap all = server_handlers();
+    all.merge(plan_handlers());
+    all.merge(run_handlers());
+    return all;
+  }();
   return h;
 }
 

@@ -58,6 +58,40 @@ double LagHistogram::p99_ms() const {
   return static_cast<double>(kBuckets) / 10.0;
 }
 
+namespace {
+
+// The record of one call-direction for the step ending now: counters as deltas since the previous
+// boundary (see step_boundary for `final`); advances dir.lost_reported.
+StreamStepRecord step_record(uint32_t call, int d, Direction& dir, uint32_t step, const ReceptionCounters& now,
+                             bool final) {
+  uint64_t s = dir.sent_total;
+  StreamStepRecord r;
+  r.call = call;
+  r.direction = static_cast<uint8_t>(d);
+  r.step = step;
+  r.sent = s - dir.step_snap_sent;
+  r.expected = now.expected - dir.step_snap.expected;
+  r.received = now.received - dir.step_snap.received;
+  uint64_t lost_total = now.lost();
+  if (final) {
+    uint64_t unreceived = s > now.received ? s - now.received : 0;
+    if (unreceived > lost_total) {
+      r.expected += unreceived - lost_total;
+      lost_total = unreceived;
+    }
+  }
+  r.lost = lost_total > dir.lost_reported ? lost_total - dir.lost_reported : 0;
+  dir.lost_reported += r.lost;
+  r.reordered = now.reordered - dir.step_snap.reordered;
+  r.duplicates = now.duplicates - dir.step_snap.duplicates;
+  r.bytes = now.bytes - dir.step_snap.bytes;
+  r.jitter_ms = now.jitter_ms;
+  r.rtt_ms = median_ms(dir.rtt_window);
+  return r;
+}
+
+}  // namespace
+
 // The counters of every call-direction that carried media in the step, as deltas since the
 // previous boundary; jitter as it stands at the boundary, RTT the median of the window's samples.
 // The final window (after the drain) also counts every packet sent and never received as lost
@@ -81,34 +115,9 @@ void Engine::Impl::step_boundary(uint32_t step, int64_t now_us, bool final) {
         rtt.clear();
       }
       ReceptionCounters now = sum(dir);
-      uint64_t s = dir.sent_total;
-      if (active) {
-        StreamStepRecord r;
-        r.call = c.id;
-        r.direction = static_cast<uint8_t>(d);
-        r.step = step;
-        r.sent = s - dir.step_snap_sent;
-        r.expected = now.expected - dir.step_snap.expected;
-        r.received = now.received - dir.step_snap.received;
-        uint64_t lost_total = now.lost();
-        if (final) {
-          uint64_t unreceived = s > now.received ? s - now.received : 0;
-          if (unreceived > lost_total) {
-            r.expected += unreceived - lost_total;
-            lost_total = unreceived;
-          }
-        }
-        r.lost = lost_total > dir.lost_reported ? lost_total - dir.lost_reported : 0;
-        dir.lost_reported += r.lost;
-        r.reordered = now.reordered - dir.step_snap.reordered;
-        r.duplicates = now.duplicates - dir.step_snap.duplicates;
-        r.bytes = now.bytes - dir.step_snap.bytes;
-        r.jitter_ms = now.jitter_ms;
-        r.rtt_ms = median_ms(dir.rtt_window);
-        streams.push_back(r);
-      }
+      if (active) streams.push_back(step_record(c.id, d, dir, step, now, final));
       dir.step_snap = now;
-      dir.step_snap_sent = s;
+      dir.step_snap_sent = dir.sent_total;
       dir.rtt_window.clear();
     }
   }

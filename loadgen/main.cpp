@@ -251,14 +251,10 @@ bool combine(std::vector<std::unique_ptr<Worker>>& ws, const RunOptions& o, Repo
   return true;
 }
 
-int run_load(const RunOptions& o, const std::string& command) {
-  Setup setup;
-  std::string error;
-  if (!prepare(o, setup, error)) return std::cerr << "turnpike-loadgen: " << error << "\n", 2;
-  net::Shared shared;
-  install_signals(shared);
+// One event loop and engine per --threads; false (with the reason) if a loop cannot start.
+bool make_workers(const RunOptions& o, const std::string& command, Setup& setup, net::Shared& shared,
+                  std::vector<std::unique_ptr<Worker>>& ws, std::string& error) {
   int64_t start_unix = static_cast<int64_t>(std::time(nullptr));
-  std::vector<std::unique_ptr<Worker>> ws;
   try {
     for (uint32_t t = 0; t < o.threads; ++t) {
       auto w = std::make_unique<Worker>();
@@ -267,16 +263,15 @@ int run_load(const RunOptions& o, const std::string& command) {
       ws.push_back(std::move(w));
     }
   } catch (const std::exception& e) {
-    return std::cerr << "turnpike-loadgen: " << e.what() << "\n", 2;
+    error = e.what();
+    return false;
   }
-  std::vector<std::thread> threads;
-  for (auto& wp : ws) {
-    Worker* w = wp.get();
-    threads.emplace_back([w] {
-      if (w->loop->run(*w->engine, w->error)) w->report = w->engine->finish();
-      w->finished.store(true);
-    });
-  }
+  return true;
+}
+
+// Until every worker has finished: a progress line on stderr each time the first thread's clock
+// moves (rewritten in place on a terminal), when `progress` (not --quiet).
+void show_progress(std::vector<std::unique_ptr<Worker>>& ws, bool progress) {
   bool tty = isatty(STDERR_FILENO);
   double shown = -1;
   while (true) {
@@ -286,25 +281,47 @@ int run_load(const RunOptions& o, const std::string& command) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     std::vector<Engine::Progress> ps;
     for (auto& w : ws) ps.push_back(w->loop->progress());
-    if (!o.progress || ps[0].t_s == shown || ps[0].t_s <= 0) continue;
+    if (!progress || ps[0].t_s == shown || ps[0].t_s <= 0) continue;
     shown = ps[0].t_s;
     if (tty) std::cerr << "\r\033[K" << progress_line(ps) << std::flush;
     else std::cerr << progress_line(ps) << "\n";
   }
+  if (tty && progress) std::cerr << "\n";
+}
+
+// Packets the loadgen counted as sent but could not hand to the kernel: its loss figures are off.
+void note_send_drops(uint64_t drops, Report& report) {
+  if (drops == 0) return;
+  report.self_check.trustworthy = false;
+  report.self_check.reasons.push_back(std::to_string(drops) +
+                                      " packets could not be sent (socket buffers full): loss includes the loadgen's own");
+}
+
+int run_load(const RunOptions& o, const std::string& command) {
+  Setup setup;
+  std::string error;
+  if (!prepare(o, setup, error)) return std::cerr << "turnpike-loadgen: " << error << "\n", 2;
+  net::Shared shared;
+  install_signals(shared);
+  std::vector<std::unique_ptr<Worker>> ws;
+  if (!make_workers(o, command, setup, shared, ws, error)) return std::cerr << "turnpike-loadgen: " << error << "\n", 2;
+  std::vector<std::thread> threads;
+  for (auto& wp : ws) {
+    Worker* w = wp.get();
+    threads.emplace_back([w] {
+      if (w->loop->run(*w->engine, w->error)) w->report = w->engine->finish();
+      w->finished.store(true);
+    });
+  }
+  show_progress(ws, o.progress);
   for (auto& t : threads) t.join();
-  if (tty && o.progress) std::cerr << "\n";
   for (auto& w : ws)
     if (!w->error.empty()) return std::cerr << "turnpike-loadgen: " << w->error << "\n", 2;
   uint64_t drops = 0;
   for (auto& w : ws) drops += w->loop->stats().send_drops;
   Report report;
   if (!combine(ws, o, report, error)) return std::cerr << "turnpike-loadgen: " << error << "\n", 2;
-  if (drops > 0) {
-    // Packets the loadgen counted as sent but could not hand to the kernel: its loss figures are off.
-    report.self_check.trustworthy = false;
-    report.self_check.reasons.push_back(std::to_string(drops) +
-                                        " packets could not be sent (socket buffers full): loss includes the loadgen's own");
-  }
+  note_send_drops(drops, report);
   print_summary(report, std::cout);
   if (!o.report_dir.empty()) {
     if (!write_reports(report, o.report_dir, error)) return std::cerr << "turnpike-loadgen: " << error << "\n", 2;

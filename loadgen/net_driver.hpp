@@ -90,6 +90,8 @@ class Loop : public FlowSink {
   void read_datagrams(Flow& f, int64_t now_us);
   void read_udp(Flow& f, int64_t now_us);
   void read_stream(Flow& f, int64_t now_us);
+  size_t read_stream_once(Flow& f);
+  bool deliver_stream_frames(Flow& f, int64_t now_us);
   void flush(Flow& f);
   void queue_stream(Flow& f, std::span<const uint8_t> bytes);
   void fail(Flow& f, std::string reason);

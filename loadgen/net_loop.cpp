@@ -292,45 +292,57 @@ void Loop::read_datagrams(Flow& f, int64_t now_us) {
   }
 }
 
+// One read from the stream (TLS or TCP) into buf_: the bytes read, or 0 when there is nothing more
+// to read now or the flow failed (fail() called).
+size_t Loop::read_stream_once(Flow& f) {
+  if (f.ssl) {
+    ERR_clear_error();
+    int r = SSL_read(f.ssl, buf_.data(), static_cast<int>(buf_.size()));
+    if (r > 0) return static_cast<size_t>(r);
+    int e = SSL_get_error(f.ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0)) fail(f, "connection closed by the server");
+    else fail(f, "tls: " + (e == SSL_ERROR_SYSCALL ? std::string(std::strerror(errno)) : openssl_error()));
+    return 0;
+  }
+  ssize_t n = ::recv(f.fd, buf_.data(), buf_.size(), MSG_DONTWAIT);
+  if (n > 0) return static_cast<size_t>(n);
+  if (n == 0) fail(f, "connection closed by the server");
+  else if (errno != EAGAIN && errno != EWOULDBLOCK) fail(f, errno_text("recv", errno));
+  return 0;
+}
+
+// The complete STUN and ChannelData frames at the front of f.rbuf to the engine (RFC 8656 12.5),
+// then dropped from it; false when the flow failed or was closed meanwhile.
+bool Loop::deliver_stream_frames(Flow& f, int64_t now_us) {
+  uint64_t id = f.id;
+  size_t off = 0;
+  while (true) {
+    std::span<const uint8_t> rest(f.rbuf.data() + off, f.rbuf.size() - off);
+    size_t len = turn::stream_frame_length(rest);
+    if (len == SIZE_MAX) {
+      fail(f, "stream: neither STUN nor ChannelData from the server");
+      return false;
+    }
+    if (len == 0 || len > rest.size()) break;
+    // The engine may close the flow meanwhile: a closed Flow (and rbuf) lives until the loop's
+    // next iteration (graveyard_), and nothing but this function touches rbuf.
+    off += len;
+    engine_->on_receive(id, rest.first(len), now_us);
+    drain_events(now_us);
+    if (f.fd < 0) return false;
+  }
+  f.rbuf.erase(f.rbuf.begin(), f.rbuf.begin() + static_cast<std::ptrdiff_t>(off));
+  return true;
+}
+
 // Bytes from the stream, cut into STUN and ChannelData frames (RFC 8656 12.5).
 void Loop::read_stream(Flow& f, int64_t now_us) {
-  uint64_t id = f.id;
   for (int i = 0; i < kReadBurst && f.fd >= 0; ++i) {
-    ssize_t n;
-    if (f.ssl) {
-      ERR_clear_error();
-      int r = SSL_read(f.ssl, buf_.data(), static_cast<int>(buf_.size()));
-      if (r <= 0) {
-        int e = SSL_get_error(f.ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
-        if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
-          return fail(f, "connection closed by the server");
-        return fail(f, "tls: " + (e == SSL_ERROR_SYSCALL ? std::string(std::strerror(errno)) : openssl_error()));
-      }
-      n = r;
-    } else {
-      n = ::recv(f.fd, buf_.data(), buf_.size(), MSG_DONTWAIT);
-      if (n == 0) return fail(f, "connection closed by the server");
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        return fail(f, errno_text("recv", errno));
-      }
-    }
-    f.rbuf.insert(f.rbuf.end(), buf_.begin(), buf_.begin() + n);
-    size_t off = 0;
-    while (true) {
-      std::span<const uint8_t> rest(f.rbuf.data() + off, f.rbuf.size() - off);
-      size_t len = turn::stream_frame_length(rest);
-      if (len == SIZE_MAX) return fail(f, "stream: neither STUN nor ChannelData from the server");
-      if (len == 0 || len > rest.size()) break;
-      // The engine may close the flow meanwhile: a closed Flow (and rbuf) lives until the loop's
-      // next iteration (graveyard_), and nothing but this function touches rbuf.
-      off += len;
-      engine_->on_receive(id, rest.first(len), now_us);
-      drain_events(now_us);
-      if (f.fd < 0) return;
-    }
-    f.rbuf.erase(f.rbuf.begin(), f.rbuf.begin() + static_cast<std::ptrdiff_t>(off));
+    size_t n = read_stream_once(f);
+    if (n == 0) return;
+    f.rbuf.insert(f.rbuf.end(), buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(n));
+    if (!deliver_stream_frames(f, now_us)) return;
     if (f.rbuf.size() > kStreamReadBound) return fail(f, "stream: a frame larger than the read bound");
   }
 }

@@ -255,6 +255,8 @@ class Core {
   void handle_create_permission(Context& c);
   void handle_channel_bind(Context& c);
   bool authenticate(Context& c);
+  void reject_credential(Context& c, bool expired);
+  bool verify_integrity(Context& c, bool sha256);
   bool check_unknown_attributes(Context& c);
   void send_error(Context& c, int code, const char* reason);
   void send_challenge(Context& c, int code, const char* reason, bool expected);

@@ -1,6 +1,7 @@
 // How the core authenticates requests (RFC 8489 9.2.4) and sends answers: signed when
 // authenticated, and within the per-source budget when not (issue 14 item 4).
 #include <algorithm>
+#include <optional>
 
 #include "turn/core.hpp"
 #include "turn/core_context.hpp"
@@ -11,6 +12,34 @@ using stun::Builder;
 using stun::Class;
 using stun::Method;
 namespace attr = stun::attr;
+
+namespace {
+
+// RFC 8489 9.2.4 step 4 (14.11, 14.12): password algorithm negotiation; our nonce advertises the
+// feature. Neither attribute: MD5. Both, with PASSWORD-ALGORITHMS exactly as we sent it and a known
+// PASSWORD-ALGORITHM: that one. Anything else: nullopt (a 400).
+std::optional<stun::PasswordAlgorithmId> negotiated_algorithm(const stun::Message& msg) {
+  const auto* algs = msg.find(attr::PasswordAlgorithms);
+  const auto* chosen = msg.find(attr::PasswordAlgorithm);
+  if (!algs && !chosen) return stun::PasswordAlgorithmId::Md5;
+  if (!algs || !chosen) return std::nullopt;
+  auto server = stun::PasswordAlgorithms::server_value();
+  auto pa = stun::PasswordAlgorithm::decode(chosen->value);
+  if (!pa || !std::equal(algs->value.begin(), algs->value.end(), server.begin(), server.end())) return std::nullopt;
+  if (pa->algorithm != 1 && pa->algorithm != 2) return std::nullopt;
+  return static_cast<stun::PasswordAlgorithmId>(pa->algorithm);
+}
+
+// RFC 8656 7.3 / 9.2 / 11.2: requests on an allocation must use the Allocate's credentials. A
+// TURN REST credential is time-limited by design, so a fresh one for the same user (a new expiry,
+// validly signed) is the same credential renewed, not another one: long calls outlive their
+// first credential, and clients that derive the username per request cross second boundaries.
+bool allocation_credentials_match(const Allocation& a, const std::string& username, const Credential& cred) {
+  if (a.username == username && a.key == cred.key) return true;
+  return cred.expires_unix != 0 && a.credential_expires_unix != 0 && a.user == cred.user;
+}
+
+}  // namespace
 
 // RFC 8489 9.2.4: the long-term credential mechanism, server side, one step per check.
 bool Core::authenticate(Context& c) {
@@ -34,60 +63,53 @@ bool Core::authenticate(Context& c) {
     sink_.auth_failed(AuthFailure::StaleNonce);
     return false;
   }
-  // Password algorithm negotiation (RFC 8489 9.2.4 step 4): our nonce advertises the feature.
-  auto alg = stun::PasswordAlgorithmId::Md5;
-  const auto* algs = c.msg.find(attr::PasswordAlgorithms);
-  const auto* chosen = c.msg.find(attr::PasswordAlgorithm);
-  if (algs || chosen) {
-    auto server = stun::PasswordAlgorithms::server_value();
-    auto pa = chosen ? stun::PasswordAlgorithm::decode(chosen->value) : std::nullopt;
-    if (!algs || !chosen || !pa || !std::equal(algs->value.begin(), algs->value.end(), server.begin(), server.end()) ||
-        (pa->algorithm != 1 && pa->algorithm != 2)) {
-      send_error(c, 400, "Bad Request: password algorithm");
-      return false;
-    }
-    alg = static_cast<stun::PasswordAlgorithmId>(pa->algorithm);
-  }
-  c.username.assign(reinterpret_cast<const char*>(user->value.data()), user->value.size());
-  auto lookup = auth_->keys(c.username, alg, c.now.unix_s, scratch_creds_);
-  if (lookup != Authenticator::Lookup::Ok) {
-    send_challenge(c, 401, "Unauthorized", false);
-    bool expired = lookup == Authenticator::Lookup::Expired;
-    sink_.auth_failed(expired ? AuthFailure::ExpiredCredential : AuthFailure::UnknownUser);
-    if (c.msg.method() == Method::Refresh) {
-      sink_.refresh_failed(expired ? RefreshFailure::ExpiredCredential : RefreshFailure::BadCredential);
-      // The session cannot be kept alive any more: lost at this age (once).
-      if (expired && c.alloc) lose(*c.alloc, LossCause::ExpiredCredential, c.now.mono_ms - c.alloc->created_ms);
-    }
+  auto alg = negotiated_algorithm(c.msg);
+  if (!alg) {
+    send_error(c, 400, "Bad Request: password algorithm");
     return false;
   }
-  for (const auto& cred : scratch_creds_) {
-    bool ok = mi256 ? c.msg.verify_integrity_sha256(cred.key) : c.msg.verify_integrity(cred.key);
-    if (ok) {
-      c.cred = &cred;
-      c.sha256 = mi256 != nullptr;
-      break;
-    }
+  c.username.assign(reinterpret_cast<const char*>(user->value.data()), user->value.size());
+  auto lookup = auth_->keys(c.username, *alg, c.now.unix_s, scratch_creds_);
+  if (lookup != Authenticator::Lookup::Ok) {
+    reject_credential(c, lookup == Authenticator::Lookup::Expired);
+    return false;
   }
-  if (!c.cred) {
+  if (!verify_integrity(c, mi256 != nullptr)) {
     send_challenge(c, 401, "Unauthorized", false);
     sink_.auth_failed(AuthFailure::BadIntegrity);
     if (c.msg.method() == Method::Refresh) sink_.refresh_failed(RefreshFailure::BadCredential);
     return false;
   }
-  // RFC 8656 7.3 / 9.2 / 11.2: requests on an allocation must use the Allocate's credentials. A
-  // TURN REST credential is time-limited by design, so a fresh one for the same user (a new expiry,
-  // validly signed) is the same credential renewed, not another one: long calls outlive their
-  // first credential, and clients that derive the username per request cross second boundaries.
-  if (c.alloc && (c.alloc->username != c.username || c.alloc->key != c.cred->key)) {
-    bool renewed_rest = c.cred->expires_unix != 0 && c.alloc->credential_expires_unix != 0 && c.alloc->user == c.cred->user;
-    if (!renewed_rest) {
-      send_error(c, 441, "Wrong Credentials");
-      if (c.msg.method() == Method::Refresh) sink_.refresh_failed(RefreshFailure::BadCredential);
-      return false;
-    }
+  if (c.alloc && !allocation_credentials_match(*c.alloc, c.username, *c.cred)) {
+    send_error(c, 441, "Wrong Credentials");
+    if (c.msg.method() == Method::Refresh) sink_.refresh_failed(RefreshFailure::BadCredential);
+    return false;
   }
   return true;
+}
+
+// RFC 8489 9.2.4 step 5: no key for USERNAME (unknown, or a TURN REST credential past its expiry).
+void Core::reject_credential(Context& c, bool expired) {
+  send_challenge(c, 401, "Unauthorized", false);
+  sink_.auth_failed(expired ? AuthFailure::ExpiredCredential : AuthFailure::UnknownUser);
+  if (c.msg.method() != Method::Refresh) return;
+  sink_.refresh_failed(expired ? RefreshFailure::ExpiredCredential : RefreshFailure::BadCredential);
+  // The session cannot be kept alive any more: lost at this age (once).
+  if (expired && c.alloc) lose(*c.alloc, LossCause::ExpiredCredential, c.now.mono_ms - c.alloc->created_ms);
+}
+
+// RFC 8489 9.2.4 step 5: MESSAGE-INTEGRITY(-SHA256) under one of the candidate keys; on success
+// `c.cred` is that key's credential and `c.sha256` says which integrity to answer with.
+bool Core::verify_integrity(Context& c, bool sha256) {
+  for (const auto& cred : scratch_creds_) {
+    bool ok = sha256 ? c.msg.verify_integrity_sha256(cred.key) : c.msg.verify_integrity(cred.key);
+    if (ok) {
+      c.cred = &cred;
+      c.sha256 = sha256;
+      return true;
+    }
+  }
+  return false;
 }
 
 bool Core::finish_and_send(Context& c, Builder& b) {

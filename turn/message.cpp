@@ -76,6 +76,21 @@ uint16_t encode_type(uint16_t m, Class c) {
                                ((cls & 1) << 4) | ((cls & 2) << 7));
 }
 
+namespace {
+
+// RFC 8489 14.7: FINGERPRINT (at `pos`, value length `l`) is 4 bytes, the last attribute, and the
+// CRC-32 of the message up to it XOR 0x5354554e.
+ParseError check_fingerprint(std::span<const uint8_t> d, size_t pos, uint16_t l) {
+  if (l != 4) return ParseError::BadFingerprint;
+  if (pos + 8 != d.size()) return ParseError::FingerprintNotLast;
+  uint32_t want = crypto::crc32(d.subspan(0, pos)) ^ kFingerprintXor;
+  if (rd32(d.data() + pos + 4) != want) return ParseError::BadFingerprint;
+  return ParseError::None;
+}
+
+}  // namespace
+
+// RFC 8489 5 and 14: the header, then each attribute bounds-checked against the message.
 ParseError Message::parse(std::span<const uint8_t> d, Message& out) {
   out = Message{};
   if (d.size() < kHeaderSize) return ParseError::Truncated;
@@ -99,10 +114,7 @@ ParseError Message::parse(std::span<const uint8_t> d, Message& out) {
     if (!integrity_seen) out.usable_ = out.count_;
     if (t == attr::MessageIntegrity || t == attr::MessageIntegritySha256) integrity_seen = true;
     if (t == attr::Fingerprint) {
-      if (l != 4) return ParseError::BadFingerprint;
-      if (pos + 8 != d.size()) return ParseError::FingerprintNotLast;
-      uint32_t want = crypto::crc32(d.subspan(0, pos)) ^ kFingerprintXor;
-      if (rd32(d.data() + pos + 4) != want) return ParseError::BadFingerprint;
+      if (auto e = check_fingerprint(d, pos, l); e != ParseError::None) return e;
       out.has_fingerprint_ = true;
     }
     pos += 4 + pad4(l);

@@ -6,8 +6,8 @@ loopback-only options, the driver (its own process group, killed at exit), and a
     browser.quit(drv, service)
 
 Lab runs (a browser inside a netlab namespace, talking to lab hosts rather than loopback) pass
-`lab_hosts`: the dead proxy is dropped and those hosts resolve. Used by test_chromium_relay.py,
-test_sfu.py, test_residency.py, relay_browser.py, nat_browser.py, loadgen_lab.py (test_loadgen.py)
+`lab_hosts`: the dead proxy is dropped and those hosts resolve. Used by relay_check.py
+(test_chromium_relay.py), test_sfu.py, test_residency.py, relay_browser.py, nat_browser.py, loadgen_lab.py (test_loadgen.py)
 and bench/sfu_fanout.py.
 """
 
@@ -16,8 +16,10 @@ import functools
 import hashlib
 import http.server
 import os
+import shutil
 import socketserver
 import subprocess
+import tempfile
 import threading
 
 from integration import harness
@@ -108,6 +110,21 @@ def quit(drv, service):
     except Exception:  # noqa: BLE001
         pass
     kill_service(service)
+
+
+class Browser:
+    """A named headless Chromium with its own profile directory (test_sfu.py, test_residency.py);
+    close() quits it and removes the directory."""
+
+    def __init__(self, name, extra_args):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix=f'turnpike-it-sfu-{name}-')
+        self.drv, self.service = make_driver(os.path.join(self.dir, 'profile'),
+                                             os.path.join(self.dir, 'chromedriver.log'), extra_args)
+
+    def close(self):
+        quit(self.drv, self.service)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def spki_sha256_b64(cert_pem):

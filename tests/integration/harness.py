@@ -25,7 +25,10 @@ srv.listen_addr('tls') gives a listener's (host, port); Coturn maps them to
 
 import argparse
 import atexit
+import base64
 import copy
+import hashlib
+import hmac
 import ipaddress
 import json
 import os
@@ -56,6 +59,7 @@ REALM = 'turnpike.test'
 USER = 'alice'
 PASSWORD = 'wonderland'
 REST_SECRET = 'northwind'
+TOKEN_KEY = 'turnpike-test-token-key-0123456789'   # sfu.token_keys of the SFU tests' configs
 
 # Never let a proxy configured in the environment see loopback test traffic.
 for _v in ('http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY'):
@@ -63,6 +67,17 @@ for _v in ('http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'all_proxy'
 os.environ['no_proxy'] = os.environ['NO_PROXY'] = '127.0.0.1,localhost,::1'
 
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def hs256_token(claims, key):
+    """An SFU join token: a JWT (RFC 7519) signed HS256, built independently of the server's code
+    (test_sfu.py, test_residency.py)."""
+    def b64(b):
+        return base64.urlsafe_b64encode(b).rstrip(b'=').decode()
+    head = b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = hmac.new(key.encode(), f'{head}.{body}'.encode(), hashlib.sha256).digest()
+    return f'{head}.{body}.{b64(sig)}'
 
 
 # ---------------------------------------------------------------- child process bookkeeping

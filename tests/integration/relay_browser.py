@@ -1,8 +1,8 @@
 """Headless Chromium relaying video through TURN, run INSIDE a lab network namespace by
 test_residency.py: `ip netns exec NS /usr/bin/python3 relay_browser.py --turn-url URL ...`.
 
-test_chromium_relay.py's page (two relay-only RTCPeerConnections in one tab, the fake camera, a
-single ICE server, alice / wonderland) and its checks (sustained decoding, relay <-> relay, every
+relay_check.py's page (test_chromium_relay.py's: two relay-only RTCPeerConnections in one tab, the
+fake camera, a single ICE server, alice / wonderland) and its checks (sustained decoding, relay <-> relay, every
 candidate on --relay-address, --relay-protocol), with the page served from this namespace's own
 loopback (a secure context) and no proxy: the TURN servers are lab hosts, not loopback. Prints
 one JSON line, {"ok": true, "result": ...} or {"ok": false, "error": ...}; bounded by --deadline.
@@ -12,7 +12,7 @@ import json
 
 import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
 
-from integration import test_chromium_relay as cr  # noqa: E402
+from integration.relay_check import run_relay_check  # noqa: E402
 
 
 class LabServer:
@@ -37,9 +37,9 @@ def main():
     hosts = {args.relay_address, args.turn_url.split(':', 1)[1].split('?')[0].rsplit(':', 1)[0]}
     extra = [f'--ignore-certificate-errors-spki-list={",".join(args.spki)}'] if args.spki else []
     try:
-        res = cr.run_relay_check(LabServer(args.relay_address), args.deadline, min_frames=15,
-                                 turn_url=args.turn_url, relay_protocol=args.relay_protocol, chromium_args=extra,
-                                 lab_hosts=sorted(hosts))
+        res = run_relay_check(LabServer(args.relay_address), args.deadline, min_frames=15,
+                              turn_url=args.turn_url, relay_protocol=args.relay_protocol, chromium_args=extra,
+                              lab_hosts=sorted(hosts))
         out = {'ok': True, 'result': res}
     except Exception as e:  # noqa: BLE001
         out = {'ok': False, 'error': f'{type(e).__name__}: {e}'}

@@ -84,9 +84,8 @@ def node_config(region, foreign='redirect', sfu=False, peer_regions=None, tls=No
     if tls:
         cfg['tls'] = {'cert': tls[0], 'key': tls[1]}
     if sfu:
-        from integration import test_sfu
         cfg['sfu'] = {'signal_listen': f'{r["node"]}:{SIGNAL_PORT}', 'media_listen': f'{r["node"]}:{MEDIA_PORT}',
-                      'token_keys': [test_sfu.TOKEN_KEY]}
+                      'token_keys': [harness.TOKEN_KEY]}
     return cfg
 
 
@@ -286,9 +285,8 @@ def check_drift(lab, binary, nodes):
 
 def browse(lab, region, node_region, identity, seconds, results):
     """Headless Chromium in `region`'s client namespace joins a room of `node_region` on that node."""
-    from integration import test_sfu
-    tok = test_sfu.hs256_token({'room': 'ward-7', 'identity': identity, 'region': node_region,
-                                'exp': int(time.time()) + 600}, test_sfu.TOKEN_KEY)
+    tok = harness.hs256_token({'room': 'ward-7', 'identity': identity, 'region': node_region,
+                               'exp': int(time.time()) + 600}, harness.TOKEN_KEY)
     url = f'http://{REGIONS[node_region]["node"]}:{SIGNAL_PORT}/demo/?w=320&h=180&fps=15#token={tok}'
     r = lab.run(lab.ns(region, 'client'), ['/usr/bin/python3', str(HERE / 'nat_browser.py'), '--url', url,
                                            '--seconds', str(seconds)], timeout=seconds + 120)
@@ -471,7 +469,6 @@ def check_config(binary):
 
 
 def check_sfu_wrong_region(args):
-    from integration import test_sfu
     cfg = harness.default_config()
     port = cfg['listen'][0]['port']
     cfg['region'] = 'eu-west'
@@ -481,11 +478,11 @@ def check_sfu_wrong_region(args):
                                   'signal_url': 'wss://203.0.113.10:8443/signal'}}
     cfg['peers'] = {'allow': ['127.0.0.0/8'], 'deny': []}
     cfg['sfu'] = {'signal_listen': f'127.0.0.1:{harness.free_port("tcp")}',
-                  'media_listen': f'127.0.0.1:{harness.free_port("udp")}', 'token_keys': [test_sfu.TOKEN_KEY]}
+                  'media_listen': f'127.0.0.1:{harness.free_port("udp")}', 'token_keys': [harness.TOKEN_KEY]}
     with harness.make_server(args, cfg) as srv:
-        tok = test_sfu.hs256_token({'room': 'ward-9', 'identity': 'traveller', 'region': 'us-east',
-                                    'exp': int(time.time()) + 600}, test_sfu.TOKEN_KEY)
-        b = test_sfu.Browser('wrong-region', [])
+        tok = harness.hs256_token({'room': 'ward-9', 'identity': 'traveller', 'region': 'us-east',
+                                   'exp': int(time.time()) + 600}, harness.TOKEN_KEY)
+        b = browser.Browser('wrong-region', [])
         try:
             b.drv.get(f'http://{cfg["sfu"]["signal_listen"]}/demo/?w=320&h=180&fps=15#token={tok}')
             end = time.monotonic() + 20

@@ -25,7 +25,6 @@ Run: python3 test_sfu.py [--bin PATH] [--deadline 150]
 
 import base64
 import hashlib
-import hmac
 import json
 import os
 import socket
@@ -43,9 +42,10 @@ import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import 
 
 from integration import harness  # noqa: E402
 from integration import browser  # noqa: E402
+from integration.browser import Browser  # noqa: E402
+from integration.harness import TOKEN_KEY, hs256_token  # noqa: E402
 from integration.metrics import metric, scrape  # noqa: E402
 
-TOKEN_KEY = 'turnpike-test-token-key-0123456789'
 ROOM = 'ward-5'
 PARTICIPANTS = [('direct', ''), ('relay_udp', 'udp'), ('relay_tls', 'tls')]
 
@@ -73,16 +73,6 @@ def token(srv, identity, ttl=600, extra=()):
     return json.loads(out.stdout)
 
 
-def hs256_token(claims, key):
-    """A JWT (RFC 7519) signed HS256, built independently of the server's code."""
-    def b64(b):
-        return base64.urlsafe_b64encode(b).rstrip(b'=').decode()
-    head = b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())
-    body = b64(json.dumps(claims).encode())
-    sig = hmac.new(key.encode(), f'{head}.{body}'.encode(), hashlib.sha256).digest()
-    return f'{head}.{body}.{b64(sig)}'
-
-
 def page_state(drv):
     return drv.execute_script('''
       const d = window.turnpikeDemo || {};
@@ -93,18 +83,6 @@ def page_state(drv):
               self: d.room ? d.room.participantId : null,
               others: d.room ? [...d.room.participants.keys()] : [],
               paths: d.paths || {}, status: document.getElementById('status').textContent};''')
-
-
-class Browser:
-    def __init__(self, name, extra_args):
-        self.name = name
-        self.dir = tempfile.mkdtemp(prefix=f'turnpike-it-sfu-{name}-')
-        self.drv, self.service = browser.make_driver(os.path.join(self.dir, 'profile'),
-                                                os.path.join(self.dir, 'chromedriver.log'), extra_args)
-
-    def close(self):
-        browser.quit(self.drv, self.service)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def wait_for(what, fn, timeout, interval=0.5):
