@@ -54,7 +54,7 @@ IMMEDIATE = 1.0
 # Fixed in the server (docs/configuration.md: "TLS and DTLS handshakes must finish in 10 s").
 TLS_HANDSHAKE_TIMEOUT = 10.0
 DTLS_HANDSHAKE_TIMEOUT = 10.0
-# server/dtls.hpp DtlsListener::Limits::max_sessions: handshakes/sessions per DTLS listener and shard.
+# server/turn_dtls.hpp TurnDtlsListener::Limits::max_sessions: handshakes/sessions per DTLS listener and shard.
 DTLS_MAX_SESSIONS = 10000
 # Server B: long enough that only the handshake timeout can close a stalled handshake.
 B_IDLE_TIMEOUT = 30
