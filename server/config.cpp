@@ -101,9 +101,7 @@ void parse_listen(const YAML::Node& n, Config& c) {
   }
 }
 
-void parse_relay(const YAML::Node& n, Config& c) {
-  only_keys(n, "relay", {"addresses", "port_range", "external_addresses"});
-  const auto& a = n["addresses"];
+void parse_relay_addresses(const YAML::Node& a, Config& c) {
   if (!a || !a.IsSequence() || a.size() == 0) throw ConfigError("relay.addresses", "must be a non-empty list");
   for (size_t i = 0; i < a.size(); ++i) {
     auto k = "relay.addresses[" + std::to_string(i) + "]";
@@ -113,23 +111,57 @@ void parse_relay(const YAML::Node& n, Config& c) {
       if (other == ip) throw ConfigError(k, "duplicate address");
     c.relay_addresses.push_back(ip);
   }
-  if (const auto& e = n["external_addresses"]; e && !e.IsNull()) {
-    if (!e.IsSequence() || e.size() != a.size())
-      throw ConfigError("relay.external_addresses", "must list one address per relay.addresses entry, in order");
-    for (size_t i = 0; i < e.size(); ++i) {
-      auto k = "relay.external_addresses[" + std::to_string(i) + "]";
-      auto ip = address(e[i], k);
-      if (ip.is_unspecified()) throw ConfigError(k, "must be a concrete address");
-      if (ip.family != c.relay_addresses[i].family) throw ConfigError(k, "must be of the same family as relay.addresses[" + std::to_string(i) + "]");
-      c.relay_external_addresses.push_back(ip);
-    }
+}
+
+// One public address per relay address (a node behind 1:1 NAT announces these in XOR-RELAYED-ADDRESS).
+void parse_external_addresses(const YAML::Node& e, Config& c) {
+  if (!e.IsSequence() || e.size() != c.relay_addresses.size())
+    throw ConfigError("relay.external_addresses", "must list one address per relay.addresses entry, in order");
+  for (size_t i = 0; i < e.size(); ++i) {
+    auto k = "relay.external_addresses[" + std::to_string(i) + "]";
+    auto ip = address(e[i], k);
+    if (ip.is_unspecified()) throw ConfigError(k, "must be a concrete address");
+    if (ip.family != c.relay_addresses[i].family) throw ConfigError(k, "must be of the same family as relay.addresses[" + std::to_string(i) + "]");
+    c.relay_external_addresses.push_back(ip);
   }
-  if (const auto& r = n["port_range"]) {
-    if (!r.IsSequence() || r.size() != 2) throw ConfigError("relay.port_range", "must be [low, high]");
-    c.relay_port_min = static_cast<uint16_t>(uint(r[0], "relay.port_range[0]", 1024, 65535));
-    c.relay_port_max = static_cast<uint16_t>(uint(r[1], "relay.port_range[1]", 1024, 65535));
-    if (c.relay_port_min > c.relay_port_max) throw ConfigError("relay.port_range", "low is above high (wrong order)");
-    if (c.relay_port_max - c.relay_port_min < 1) throw ConfigError("relay.port_range", "must span at least two ports");
+}
+
+void parse_port_range(const YAML::Node& r, Config& c) {
+  if (!r.IsSequence() || r.size() != 2) throw ConfigError("relay.port_range", "must be [low, high]");
+  c.relay_port_min = static_cast<uint16_t>(uint(r[0], "relay.port_range[0]", 1024, 65535));
+  c.relay_port_max = static_cast<uint16_t>(uint(r[1], "relay.port_range[1]", 1024, 65535));
+  if (c.relay_port_min > c.relay_port_max) throw ConfigError("relay.port_range", "low is above high (wrong order)");
+  if (c.relay_port_max - c.relay_port_min < 1) throw ConfigError("relay.port_range", "must span at least two ports");
+}
+
+void parse_relay(const YAML::Node& n, Config& c) {
+  only_keys(n, "relay", {"addresses", "port_range", "external_addresses"});
+  parse_relay_addresses(n["addresses"], c);
+  if (const auto& e = n["external_addresses"]; e && !e.IsNull()) parse_external_addresses(e, c);
+  if (const auto& r = n["port_range"]) parse_port_range(r, c);
+}
+
+// RFC 8489 9.2: long-term credentials, user: password.
+void parse_users(const YAML::Node& u, Config& c) {
+  if (!u.IsMap()) throw ConfigError("auth.users", "must be a mapping of user: password");
+  for (const auto& kv : u) {
+    auto name = kv.first.as<std::string>();
+    auto k = "auth.users." + name;
+    auto pw = str(kv.second, k);
+    if (name.empty() || name.size() > 512 || name.find(':') != std::string::npos)
+      throw ConfigError(k, "user names are 1 to 512 bytes without ':'");
+    if (pw.empty()) throw ConfigError(k, "empty password");
+    c.auth.users[name] = pw;
+  }
+}
+
+// TURN REST credentials (draft-uberti-behave-turn-rest): shared secrets, newest first.
+void parse_rest_secrets(const YAML::Node& s, Config& c) {
+  if (!s.IsSequence()) throw ConfigError("auth.rest_secrets", "must be a list of secrets, newest first");
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto secret = str(s[i], "auth.rest_secrets[" + std::to_string(i) + "]");
+    if (secret.empty()) throw ConfigError("auth.rest_secrets[" + std::to_string(i) + "]", "empty secret");
+    c.auth.rest_secrets.push_back(secret);
   }
 }
 
@@ -137,26 +169,8 @@ void parse_auth(const YAML::Node& n, Config& c) {
   only_keys(n, "auth", {"realm", "users", "rest_secrets", "nonce_lifetime", "nonce_secret"});
   if (n["realm"]) c.auth.realm = str(n["realm"], "auth.realm");
   if (c.auth.realm.empty() || c.auth.realm.size() > 127) throw ConfigError("auth.realm", "must be 1 to 127 characters");
-  if (const auto& u = n["users"]; u && !u.IsNull()) {
-    if (!u.IsMap()) throw ConfigError("auth.users", "must be a mapping of user: password");
-    for (const auto& kv : u) {
-      auto name = kv.first.as<std::string>();
-      auto k = "auth.users." + name;
-      auto pw = str(kv.second, k);
-      if (name.empty() || name.size() > 512 || name.find(':') != std::string::npos)
-        throw ConfigError(k, "user names are 1 to 512 bytes without ':'");
-      if (pw.empty()) throw ConfigError(k, "empty password");
-      c.auth.users[name] = pw;
-    }
-  }
-  if (const auto& s = n["rest_secrets"]; s && !s.IsNull()) {
-    if (!s.IsSequence()) throw ConfigError("auth.rest_secrets", "must be a list of secrets, newest first");
-    for (size_t i = 0; i < s.size(); ++i) {
-      auto secret = str(s[i], "auth.rest_secrets[" + std::to_string(i) + "]");
-      if (secret.empty()) throw ConfigError("auth.rest_secrets[" + std::to_string(i) + "]", "empty secret");
-      c.auth.rest_secrets.push_back(secret);
-    }
-  }
+  if (const auto& u = n["users"]; u && !u.IsNull()) parse_users(u, c);
+  if (const auto& s = n["rest_secrets"]; s && !s.IsNull()) parse_rest_secrets(s, c);
   if (n["nonce_secret"]) {
     c.auth.nonce_secret = str(n["nonce_secret"], "auth.nonce_secret");
     if (c.auth.nonce_secret.size() < 16) throw ConfigError("auth.nonce_secret", "must be at least 16 characters");
@@ -199,6 +213,45 @@ void parse_limits(const YAML::Node& n, Config& c) {
   u32("max_sites", c.max_sites, 1, 100000);
 }
 
+// The addresses the SFU's ICE candidates announce; the media listener's own when it is concrete.
+void parse_media_announce(const YAML::Node& a, Config::Sfu& s) {
+  if (a && !a.IsNull()) {
+    if (!a.IsSequence()) throw ConfigError("sfu.media_announce", "must be a list of addresses");
+    for (size_t i = 0; i < a.size(); ++i) {
+      auto ip = address(a[i], "sfu.media_announce[" + std::to_string(i) + "]");
+      if (ip.is_unspecified()) throw ConfigError("sfu.media_announce[" + std::to_string(i) + "]", "must be concrete");
+      s.media_announce.push_back(ip);
+    }
+  }
+  if (s.media_announce.empty()) {
+    if (s.media_listen.address.is_unspecified())
+      throw ConfigError("sfu.media_announce", "required when sfu.media_listen is a wildcard address");
+    s.media_announce.push_back(s.media_listen.address);
+  }
+}
+
+void parse_token_keys(const YAML::Node& keys, Config::Sfu& s) {
+  if (!keys || !keys.IsSequence() || keys.size() == 0)
+    throw ConfigError("sfu.token_keys", "must list at least one key for join tokens (newest first)");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto k = str(keys[i], "sfu.token_keys[" + std::to_string(i) + "]");
+    if (k.size() < 16) throw ConfigError("sfu.token_keys[" + std::to_string(i) + "]", "must be at least 16 characters");
+    s.token_keys.push_back(k);
+  }
+}
+
+// The ICE servers handed to browsers: RFC 7065 turn:/turns: URIs or RFC 7064 stun: URIs.
+void parse_sfu_turn_urls(const YAML::Node& u, Config::Sfu& s) {
+  if (!u.IsSequence()) throw ConfigError("sfu.turn_urls", "must be a list of turn:, turns: or stun: URLs");
+  for (size_t i = 0; i < u.size(); ++i) {
+    std::string k = "sfu.turn_urls[" + std::to_string(i) + "]", why;
+    auto url = str(u[i], k);
+    if (url.rfind("stun:", 0) != 0 && !turn::TurnUri::parse(url, &why))
+      throw ConfigError(k, url.rfind("turn", 0) == 0 ? why : "must start with turn:, turns: or stun:");
+    s.turn_urls.push_back(url);
+  }
+}
+
 // The certificate and key must load and belong together; checked at load, not at first handshake.
 void parse_sfu(const YAML::Node& n, Config& c) {
   only_keys(n, "sfu", {"signal_listen", "signal_tls", "media_listen", "media_announce", "token_keys",
@@ -222,37 +275,9 @@ void parse_sfu(const YAML::Node& n, Config& c) {
     if (v != "true" && v != "false") throw ConfigError("sfu.signal_tls", "must be true or false");
     s.signal_tls = v == "true";
   }
-  if (const auto& a = n["media_announce"]; a && !a.IsNull()) {
-    if (!a.IsSequence()) throw ConfigError("sfu.media_announce", "must be a list of addresses");
-    for (size_t i = 0; i < a.size(); ++i) {
-      auto ip = address(a[i], "sfu.media_announce[" + std::to_string(i) + "]");
-      if (ip.is_unspecified()) throw ConfigError("sfu.media_announce[" + std::to_string(i) + "]", "must be concrete");
-      s.media_announce.push_back(ip);
-    }
-  }
-  if (s.media_announce.empty()) {
-    if (s.media_listen.address.is_unspecified())
-      throw ConfigError("sfu.media_announce", "required when sfu.media_listen is a wildcard address");
-    s.media_announce.push_back(s.media_listen.address);
-  }
-  const auto& keys = n["token_keys"];
-  if (!keys || !keys.IsSequence() || keys.size() == 0)
-    throw ConfigError("sfu.token_keys", "must list at least one key for join tokens (newest first)");
-  for (size_t i = 0; i < keys.size(); ++i) {
-    auto k = str(keys[i], "sfu.token_keys[" + std::to_string(i) + "]");
-    if (k.size() < 16) throw ConfigError("sfu.token_keys[" + std::to_string(i) + "]", "must be at least 16 characters");
-    s.token_keys.push_back(k);
-  }
-  if (const auto& u = n["turn_urls"]; u && !u.IsNull()) {
-    if (!u.IsSequence()) throw ConfigError("sfu.turn_urls", "must be a list of turn:, turns: or stun: URLs");
-    for (size_t i = 0; i < u.size(); ++i) {
-      std::string k = "sfu.turn_urls[" + std::to_string(i) + "]", why;
-      auto url = str(u[i], k);
-      if (url.rfind("stun:", 0) != 0 && !turn::TurnUri::parse(url, &why))
-        throw ConfigError(k, url.rfind("turn", 0) == 0 ? why : "must start with turn:, turns: or stun:");
-      s.turn_urls.push_back(url);
-    }
-  }
+  parse_media_announce(n["media_announce"], s);
+  parse_token_keys(n["token_keys"], s);
+  if (const auto& u = n["turn_urls"]; u && !u.IsNull()) parse_sfu_turn_urls(u, s);
   if (n["ice_credential_ttl"])
     s.ice_credential_ttl_s = static_cast<uint32_t>(uint(n["ice_credential_ttl"], "sfu.ice_credential_ttl", 60, 86400 * 7));
   if (n["max_participants_per_room"])
@@ -357,6 +382,16 @@ void parse_residency(const YAML::Node& n, Config& c) {
   c.residency_configured = true;
 }
 
+void check_disjoint_networks(const std::vector<turn::Region>& regions) {
+  for (size_t i = 0; i < regions.size(); ++i)
+    for (size_t j = i + 1; j < regions.size(); ++j)
+      for (const auto& a : regions[i].networks)
+        for (const auto& b : regions[j].networks)
+          if (a.overlaps(b))
+            throw ConfigError("regions." + regions[j].name + ".networks",
+                              b.to_string() + " overlaps " + a.to_string() + " of region " + regions[i].name);
+}
+
 // The catalog is the same on every node: disjoint networks, known names, and this node inside its region.
 void check_residency(Config& c) {
   auto& r = c.residency;
@@ -364,13 +399,7 @@ void check_residency(Config& c) {
     if (c.residency_configured) throw ConfigError("residency", "needs the regions catalog");
     return;
   }
-  for (size_t i = 0; i < r.regions.size(); ++i)
-    for (size_t j = i + 1; j < r.regions.size(); ++j)
-      for (const auto& a : r.regions[i].networks)
-        for (const auto& b : r.regions[j].networks)
-          if (a.overlaps(b))
-            throw ConfigError("regions." + r.regions[j].name + ".networks",
-                              b.to_string() + " overlaps " + a.to_string() + " of region " + r.regions[i].name);
+  check_disjoint_networks(r.regions);
   turn::RegionPolicy probe(r);
   const turn::Region* own = probe.find(c.region);
   if (!own) throw ConfigError("region", "'" + c.region + "' is not in the regions catalog");
@@ -429,12 +458,16 @@ void check_tls_files(const std::string& cert, const std::string& key) {
   if (!why.empty()) throw ConfigError(why.substr(0, why.find('|')), why.substr(why.find('|') + 1));
 }
 
-void cross_check(Config& c) {
+void check_peer_lists(const Config& c) {
   for (size_t i = 0; i < c.peers_allow.size(); ++i)
     for (size_t j = 0; j < c.peers_deny.size(); ++j)
       if (c.peers_allow[i].overlaps(c.peers_deny[j]))
         throw ConfigError("peers.deny[" + std::to_string(j) + "]",
                           "overlaps peers.allow[" + std::to_string(i) + "] (" + c.peers_allow[i].to_string() + ")");
+}
+
+// Relay ports are UDP: a UDP or DTLS listener on a relay address must lie outside relay.port_range.
+void check_listen_ports(const Config& c) {
   for (size_t i = 0; i < c.listen.size(); ++i) {
     const auto& l = c.listen[i].endpoint;
     if (c.listen[i].transport == turn::Transport::Tcp || c.listen[i].transport == turn::Transport::Tls)
@@ -443,26 +476,84 @@ void cross_check(Config& c) {
       if ((r == l.address || l.address.is_unspecified()) && l.port >= c.relay_port_min && l.port <= c.relay_port_max)
         throw ConfigError("listen[" + std::to_string(i) + "].port", "lies inside relay.port_range on a relay address");
   }
+}
+
+// The SFU's signalling and media ports are its own: no TURN listener, relay port or admin port.
+void check_sfu_ports(const Config& c) {
+  for (size_t i = 0; i < c.listen.size(); ++i) {
+    bool udp = c.listen[i].transport == turn::Transport::Udp || c.listen[i].transport == turn::Transport::Dtls;
+    if (udp && c.listen[i].endpoint == c.sfu.media_listen)
+      throw ConfigError("sfu.media_listen", "is also listen[" + std::to_string(i) + "]");
+    if (!udp && c.listen[i].endpoint == c.sfu.signal_listen)
+      throw ConfigError("sfu.signal_listen", "is also listen[" + std::to_string(i) + "]");
+  }
+  for (const auto& r : c.relay_addresses)
+    if (r == c.sfu.media_listen.address && c.sfu.media_listen.port >= c.relay_port_min &&
+        c.sfu.media_listen.port <= c.relay_port_max)
+      throw ConfigError("sfu.media_listen", "lies inside relay.port_range on a relay address");
+  if (c.admin_listen == c.sfu.signal_listen && !c.admin_listen_text.empty())
+    throw ConfigError("sfu.signal_listen", "is also admin.listen");
+}
+
+void parse_peers(const YAML::Node& p, Config& c) {
+  only_keys(p, "peers", {"allow", "deny"});
+  c.peers_allow = cidrs(p["allow"], "peers.allow");
+  c.peers_deny = cidrs(p["deny"], "peers.deny");
+}
+
+void parse_admin(const YAML::Node& a, Config& c) {
+  only_keys(a, "admin", {"listen", "token"});
+  if (a["token"]) {
+    c.admin_token = str(a["token"], "admin.token");
+    if (c.admin_token.size() < 16) throw ConfigError("admin.token", "must be at least 16 characters");
+    for (unsigned char ch : c.admin_token)
+      if (ch <= 0x20 || ch >= 0x7f) throw ConfigError("admin.token", "must be printable ASCII without spaces");
+  }
+  if (a["listen"]) {
+    c.admin_listen_text = str(a["listen"], "admin.listen");
+    auto ep = Endpoint::parse(c.admin_listen_text);
+    if (!ep) throw ConfigError("admin.listen", "must be ADDRESS:PORT, e.g. 127.0.0.1:9641");
+    c.admin_listen = *ep;
+  }
+}
+
+void parse_metrics(const YAML::Node& m, Config& c) {
+  only_keys(m, "metrics", {"per_allocation", "per_allocation_limit"});
+  if (m["per_allocation"]) {
+    if (!m["per_allocation"].IsScalar()) throw ConfigError("metrics.per_allocation", "must be true or false");
+    auto v = m["per_allocation"].as<std::string>();
+    if (v != "true" && v != "false") throw ConfigError("metrics.per_allocation", "must be true or false");
+    c.metrics_per_allocation = v == "true";
+  }
+  if (m["per_allocation_limit"])
+    c.metrics_per_allocation_limit = uint(m["per_allocation_limit"], "metrics.per_allocation_limit", 1, 100'000);
+}
+
+void parse_log(const YAML::Node& l, Config& c) {
+  only_keys(l, "log", {"level", "format"});
+  if (l["level"]) c.log_level = str(l["level"], "log.level");
+  if (l["format"]) c.log_format = str(l["format"], "log.format");
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
+    throw ConfigError("log.level", "must be debug, info, warn or error");
+  if (c.log_format != "json" && c.log_format != "text") throw ConfigError("log.format", "must be json or text");
+}
+
+void parse_tls(const YAML::Node& t, Config& c) {
+  only_keys(t, "tls", {"cert", "key"});
+  if (!t["cert"] || !t["key"]) throw ConfigError("tls", "needs both cert and key (PEM files)");
+  c.tls_cert = str(t["cert"], "tls.cert");
+  c.tls_key = str(t["key"], "tls.key");
+}
+
+void cross_check(Config& c) {
+  check_peer_lists(c);
+  check_listen_ports(c);
   bool needs_tls = false;
   for (const auto& l : c.listen)
     needs_tls = needs_tls || l.transport == turn::Transport::Tls || l.transport == turn::Transport::Dtls;
   if (c.sfu.enabled && c.sfu.signal_tls && c.tls_cert.empty())
     throw ConfigError("sfu.signal_tls", "needs tls.cert and tls.key");
-  if (c.sfu.enabled) {
-    for (size_t i = 0; i < c.listen.size(); ++i) {
-      bool udp = c.listen[i].transport == turn::Transport::Udp || c.listen[i].transport == turn::Transport::Dtls;
-      if (udp && c.listen[i].endpoint == c.sfu.media_listen)
-        throw ConfigError("sfu.media_listen", "is also listen[" + std::to_string(i) + "]");
-      if (!udp && c.listen[i].endpoint == c.sfu.signal_listen)
-        throw ConfigError("sfu.signal_listen", "is also listen[" + std::to_string(i) + "]");
-    }
-    for (const auto& r : c.relay_addresses)
-      if (r == c.sfu.media_listen.address && c.sfu.media_listen.port >= c.relay_port_min &&
-          c.sfu.media_listen.port <= c.relay_port_max)
-        throw ConfigError("sfu.media_listen", "lies inside relay.port_range on a relay address");
-    if (c.admin_listen == c.sfu.signal_listen && !c.admin_listen_text.empty())
-      throw ConfigError("sfu.signal_listen", "is also admin.listen");
-  }
+  if (c.sfu.enabled) check_sfu_ports(c);
   if (needs_tls && c.tls_cert.empty())
     throw ConfigError("tls", "required by a tls or dtls listener (tls: { cert: FILE, key: FILE })");
   if (!c.tls_cert.empty()) check_tls_files(c.tls_cert, c.tls_key);
@@ -495,58 +586,18 @@ Config load_config_text(const std::string& text) {
     parse_relay(root["relay"], c);
     if (!root["auth"]) throw ConfigError("auth", "required");
     parse_auth(root["auth"], c);
-    if (const auto& p = root["peers"]; p && !p.IsNull()) {
-      only_keys(p, "peers", {"allow", "deny"});
-      c.peers_allow = cidrs(p["allow"], "peers.allow");
-      c.peers_deny = cidrs(p["deny"], "peers.deny");
-    }
-    if (const auto& a = root["admin"]; a && !a.IsNull()) {
-      only_keys(a, "admin", {"listen", "token"});
-      if (a["token"]) {
-        c.admin_token = str(a["token"], "admin.token");
-        if (c.admin_token.size() < 16) throw ConfigError("admin.token", "must be at least 16 characters");
-        for (unsigned char ch : c.admin_token)
-          if (ch <= 0x20 || ch >= 0x7f) throw ConfigError("admin.token", "must be printable ASCII without spaces");
-      }
-      if (a["listen"]) {
-        c.admin_listen_text = str(a["listen"], "admin.listen");
-        auto ep = Endpoint::parse(c.admin_listen_text);
-        if (!ep) throw ConfigError("admin.listen", "must be ADDRESS:PORT, e.g. 127.0.0.1:9641");
-        c.admin_listen = *ep;
-      }
-    }
-    if (const auto& m = root["metrics"]; m && !m.IsNull()) {
-      only_keys(m, "metrics", {"per_allocation", "per_allocation_limit"});
-      if (m["per_allocation"]) {
-        if (!m["per_allocation"].IsScalar()) throw ConfigError("metrics.per_allocation", "must be true or false");
-        auto v = m["per_allocation"].as<std::string>();
-        if (v != "true" && v != "false") throw ConfigError("metrics.per_allocation", "must be true or false");
-        c.metrics_per_allocation = v == "true";
-      }
-      if (m["per_allocation_limit"])
-        c.metrics_per_allocation_limit = uint(m["per_allocation_limit"], "metrics.per_allocation_limit", 1, 100'000);
-    }
+    if (const auto& p = root["peers"]; p && !p.IsNull()) parse_peers(p, c);
+    if (const auto& a = root["admin"]; a && !a.IsNull()) parse_admin(a, c);
+    if (const auto& m = root["metrics"]; m && !m.IsNull()) parse_metrics(m, c);
     if (const auto& s = root["sfu"]; s && !s.IsNull()) parse_sfu(s, c);
     if (const auto& d = root["nat_discovery"]; d && !d.IsNull()) parse_nat_discovery(d, c);
     if (const auto& s = root["sites"]; s && !s.IsNull()) parse_sites(s, c);
     if (const auto& r = root["regions"]; r && !r.IsNull()) parse_regions(r, c);
     if (const auto& r = root["residency"]; r && !r.IsNull()) parse_residency(r, c);
     if (root["threads"]) c.threads = static_cast<unsigned>(uint(root["threads"], "threads", 1, 256));
-    if (const auto& l = root["log"]; l && !l.IsNull()) {
-      only_keys(l, "log", {"level", "format"});
-      if (l["level"]) c.log_level = str(l["level"], "log.level");
-      if (l["format"]) c.log_format = str(l["format"], "log.format");
-      if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
-        throw ConfigError("log.level", "must be debug, info, warn or error");
-      if (c.log_format != "json" && c.log_format != "text") throw ConfigError("log.format", "must be json or text");
-    }
+    if (const auto& l = root["log"]; l && !l.IsNull()) parse_log(l, c);
     if (const auto& l = root["limits"]; l && !l.IsNull()) parse_limits(l, c);
-    if (const auto& t = root["tls"]; t && !t.IsNull()) {
-      only_keys(t, "tls", {"cert", "key"});
-      if (!t["cert"] || !t["key"]) throw ConfigError("tls", "needs both cert and key (PEM files)");
-      c.tls_cert = str(t["cert"], "tls.cert");
-      c.tls_key = str(t["key"], "tls.key");
-    }
+    if (const auto& t = root["tls"]; t && !t.IsNull()) parse_tls(t, c);
     cross_check(c);
   } catch (const YAML::Exception& e) {
     throw ConfigError("(yaml)", e.what());
