@@ -142,7 +142,7 @@ def allocate():
     user, password = stunclient.rest_credentials(secret, 'pkg-test')
     with stunclient.TurnClient(('127.0.0.1', 3478)) as c:
         r = c.allocate(user, password)
-        assert r.is_success(), f'Allocate: {r.describe()}'
+        assert r.is_success, f'Allocate: {r.describe()}'
         return r.xor_address(stunclient.XOR_RELAYED_ADDRESS)
 
 
