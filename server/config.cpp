@@ -619,12 +619,16 @@ Config embedded_default_config() {
   std::string pw = turn::crypto::base64(raw);
   for (auto& ch : pw)
     if (ch == '/' || ch == '+') ch = 'x';
+  uint8_t key[24];  // the SFU demo's join-token key: a fresh one each start
+  turn::crypto::random_bytes(key);
   Config c = load_config_text(
       "region: local\n"
       "listen:\n  - { transport: udp, address: 127.0.0.1, port: 3478 }\n"
       "relay:\n  addresses: [127.0.0.1]\n  port_range: [49152, 65535]\n"
       "auth:\n  realm: turnpike.test\n  users: { demo: \"" + pw + "\" }\n"
       "admin:\n  listen: 127.0.0.1:9641\n"
+      "sfu:\n  signal_listen: 127.0.0.1:9642\n  media_listen: 127.0.0.1:9643\n"
+      "  token_keys: [\"" + turn::crypto::base64(key) + "\"]\n"
       "log: { level: info, format: json }\n");
   c.embedded_default = true;
   return c;

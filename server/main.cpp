@@ -21,12 +21,14 @@
 #include "server/config.hpp"
 #include "server/ice_servers.hpp"
 #include "server/io_guard.hpp"
+#include "server/join_token.hpp"
 #include "server/log.hpp"
 #include "server/metrics.hpp"
+#include "server/notify.hpp"
+#include "server/quickstart.hpp"
 #include "server/reload.hpp"
 #include "server/sfu_host.hpp"
 #include "server/sfu_policy.hpp"
-#include "sfu/token.hpp"
 #include "server/shard.hpp"
 
 #ifndef TURNPIKE_VERSION
@@ -196,7 +198,7 @@ std::unique_ptr<turnpike::SfuHost> make_sfu_host(const turnpike::Config& cfg, tu
   host->on_nat_mapping = [&shared](const turn::IpAddress& client, const char* mapping, const sfu::NatEvidence& e) {
     nat_inferred(shared, client, mapping, e);
   };
-  if (cfg.auth.rest_secrets.empty())
+  if (cfg.auth.rest_secrets.empty() && !cfg.embedded_default)  // the quick start: direct media on loopback
     log::warn("sfu_without_turn_credentials", {log::str("why", "auth.rest_secrets is empty: joins get no TURN servers")});
   return host;
 }
@@ -242,13 +244,7 @@ void announce_started(const turnpike::Config& cfg) {
     log::warn("nonce_secret_unset", {log::str("why", "browsers cannot follow a residency redirect unless every node "
                                                      "shares auth.nonce_secret (docs/residency.md)")});
   if (cfg.embedded_default) {
-    const auto& [user, pw] = *cfg.auth.users.begin();
-    std::printf("turnpike %s on the embedded default config\n"
-                "  TURN/STUN: udp 127.0.0.1:3478, realm %s\n"
-                "  demo user: %s / %s\n"
-                "  admin:     http://%s/healthz\n"
-                "  relaying to loopback and private peers is refused (peers.allow); see conf/local.yaml\n",
-                TURNPIKE_VERSION, cfg.auth.realm.c_str(), user.c_str(), pw.c_str(), cfg.admin_listen_text.c_str());
+    std::fputs(quickstart_banner(cfg, TURNPIKE_VERSION, now().unix_s).c_str(), stdout);
     std::fflush(stdout);
   }
 }
@@ -268,10 +264,12 @@ void serve(const turnpike::Config& cfg, const std::string& config_path, Node& no
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     shared.state = SharedState::State::Draining;
     log::info("stopping", {log::num("signal", sig)});
+    notify::stopping("stopping on signal " + std::to_string(sig));
     main_io.stop();
   });
   Reload reload(main_io, cfg, config_path, shared, node.shards, node.sfu_host.get());
   reload.start();
+  notify::ready("serving in region " + cfg.region);  // listeners bound, SIGHUP armed
   run_guarded(main_io, "main", [&shared] { shared.metrics.internal_error(Metrics::Component::Main); });
   if (node.sfu_host) node.sfu_host->stop();
   for (auto& s : node.shards) s->stop();
@@ -342,26 +340,16 @@ int token_command(const std::vector<std::string>& args) {
     std::fprintf(stderr, "turnpike token: %s has no sfu section\n", config_path.c_str());
     return 2;
   }
-  sfu::token::Claims claims;
-  claims.room = room;
-  claims.identity = identity;
-  claims.region = cfg.region;
-  claims.iat = turnpike::now().unix_s;
-  claims.exp = *claims.iat + ttl;
-  claims.publish = publish;
-  claims.subscribe = subscribe;
-  std::string token = sfu::token::encode(claims, cfg.sfu.token_keys.front());
-  std::string scheme = cfg.sfu.signal_tls ? "s" : "";
-  std::string host = turnpike::url_host_port(cfg.sfu.signal_listen);
+  auto t = turnpike::make_join_token(cfg, {room, identity, ttl, publish, subscribe}, turnpike::now().unix_s);
   nlohmann::json out = {
-      {"token", token},
+      {"token", t.token},
       {"room", room},
       {"identity", identity},
       {"region", cfg.region},
-      {"expires", claims.exp},
+      {"expires", t.expires},
       {"ice_servers", nlohmann::json::parse(turnpike::ice_servers_json(cfg, identity, turnpike::now().unix_s))},
-      {"signal_url", "ws" + scheme + "://" + host + "/signal"},
-      {"demo_url", "http" + scheme + "://" + host + "/demo/#token=" + token},
+      {"signal_url", t.signal_url},
+      {"demo_url", t.demo_url},
   };
   std::printf("%s\n", turnpike::safe_dump(out, 2).c_str());
   return 0;

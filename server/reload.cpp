@@ -3,6 +3,7 @@
 #include <csignal>
 
 #include "server/log.hpp"
+#include "server/notify.hpp"
 
 namespace turnpike {
 
@@ -15,7 +16,10 @@ void Reload::start() { wait(); }
 void Reload::wait() {
   hup_.async_wait([this](const boost::system::error_code& ec, int) {
     if (ec) return;
+    // The service manager's view of a reload (server/notify.hpp): the only notify calls here.
+    notify::reloading("reloading " + config_path_);
     reload();
+    notify::ready("serving in region " + cfg_.region + " (reloaded)");
     wait();
   });
 }

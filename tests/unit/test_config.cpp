@@ -119,6 +119,13 @@ TEST(Config, EmbeddedDefaultIsSafe) {
   EXPECT_EQ(c.listen.at(0).endpoint.to_string(), "127.0.0.1:3478");
   EXPECT_EQ(c.auth.users.count("demo"), 1u);
   EXPECT_GE(c.auth.users.at("demo").size(), 12u);
+  // The quick start's SFU: loopback only, a fresh random join-token key each start.
+  EXPECT_TRUE(c.sfu.enabled);
+  EXPECT_EQ(c.sfu.signal_listen.to_string(), "127.0.0.1:9642");
+  EXPECT_EQ(c.sfu.media_listen.to_string(), "127.0.0.1:9643");
+  ASSERT_EQ(c.sfu.token_keys.size(), 1u);
+  EXPECT_GE(c.sfu.token_keys[0].size(), 32u);
+  EXPECT_NE(c.sfu.token_keys[0], embedded_default_config().sfu.token_keys[0]);
 }
 
 TEST(Config, BadInputNamesTheKey) {
