@@ -14,6 +14,7 @@
 #include <map>
 
 #include "common/json_text.hpp"
+#include "server/admin_health.hpp"
 #include "server/http_session.hpp"
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
@@ -332,11 +333,8 @@ AdminServer::Response route_read(const AdminBackend& b, const std::string& metho
   if (api) {
     if (auto bad = parse_query(query, params)) return error(400, *bad);
   }
-  if (path == "/healthz") return json_response(200, {{"status", "ok"}});
-  if (path == "/readyz") {
-    std::string state = b.state();
-    return json_response(state == "ready" ? 200 : 503, {{"status", state}});
-  }
+  if (path == "/healthz") return healthz(b);
+  if (path == "/readyz") return readyz(b);
   if (path == "/metrics") {
     AdminServer::Response r;
     r.body = b.metrics();
@@ -361,6 +359,11 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
   auto q = target.find('?');
   std::string path = target.substr(0, q);
   std::string_view query = q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
+  if (path == kTestBlockPath && b.test_block) {  // test-only: absent unless TURNPIKE_TEST_FAULT_HOOKS=1
+    if (method != "POST") return method_not_allowed(method, "POST", "POST");
+    if (!token_ok(b, authorization)) return unauthorized();
+    return test_block(b, body);
+  }
   if (!known_path(path)) return error(404, "no such endpoint: " + path);
   if (path == kNatReports || path == kLifetimeReports)
     return route_report(b, method, path, query, authorization, body, peer);

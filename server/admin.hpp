@@ -1,12 +1,13 @@
 // The admin HTTP server (Boost.Beast) on admin.listen, on its own thread:
 //   GET /metrics                    Prometheus text format (open)
-//   GET /healthz                    the process is alive (open)
-//   GET /readyz                     200 while taking new allocations; 503 while starting or draining
+//   GET /healthz                    200 while every I/O shard and the SFU thread answer their heartbeat (open)
+//   GET /readyz                     200 while taking new allocations; 503 while starting, draining or at capacity
 //   GET /api/v1/allocations         live allocations, JSON; filters ?user=&transport=&region=
 //   GET /api/v1/allocations/{id}    one allocation
 //   POST /api/v1/nat-reports        a turnpike-diag nat result (JSON), counted in turnpike_nat_clients_total
 //   POST /api/v1/lifetime-reports   a turnpike-diag lifetime result: the site's measured UDP mapping timeout
 //   GET /api/v1/sites               per-site idle-timer evidence and estimates
+//   POST /api/v1/test/block         test-only (TURNPIKE_TEST_FAULT_HOOKS=1): block a component's thread
 // The API takes `Authorization: Bearer <admin.token>` when a token is configured. Errors are JSON
 // ({"error": "..."}) with the matching status. Documented in docs/admin-api.md.
 #pragma once
@@ -15,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/health.hpp"
 #include "turn/address.hpp"
 #include "turn/allocation.hpp"
 
@@ -45,6 +48,12 @@ struct AdminBackend {
   std::function<std::string(const turn::IpAddress&)> site_of;
   // The label a report's site counts under (SiteMap::label: limits.max_sites, then "other").
   std::function<std::string(const std::string&)> site_label;
+  // /healthz and /readyz (server/health.hpp). Unset: /healthz is 200, /readyz follows `state`.
+  std::function<HealthVerdict()> health;
+  std::function<ReadinessVerdict()> readiness;
+  // Test-only fault hook, set only with TURNPIKE_TEST_FAULT_HOOKS=1 (unset: POST /api/v1/test/block
+  // is 404): block a component's thread for a while; false for an unknown component.
+  std::function<bool(const std::string& component, std::chrono::milliseconds)> test_block;
   // An exception escaped a request or a handler on the admin thread (logged already).
   std::function<void()> internal_error;
   std::string region;

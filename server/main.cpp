@@ -18,7 +18,9 @@
 #include "common/sockaddr.hpp"
 #include "server/admin.hpp"
 #include "server/allocation_record.hpp"
+#include "server/capacity.hpp"
 #include "server/config.hpp"
+#include "server/heartbeat.hpp"
 #include "server/ice_servers.hpp"
 #include "server/io_guard.hpp"
 #include "server/join_token.hpp"
@@ -209,7 +211,29 @@ struct Node {
   std::vector<std::unique_ptr<turnpike::Shard>> shards;
   std::unique_ptr<turnpike::AdminServer> admin;
   std::unique_ptr<turnpike::SfuHost> sfu_host;
+  // Last: its timers go before the io_contexts they run on.
+  std::unique_ptr<turnpike::Heartbeats> heartbeats;
 };
+
+// /healthz's heartbeats on every shard and the SFU thread, /readyz's verdict, the capacity
+// metrics, and the test-only fault hook (TURNPIKE_TEST_FAULT_HOOKS=1).
+void wire_health(Node& node, turnpike::AdminBackend* backend) {
+  using namespace turnpike;
+  SharedState& shared = *node.shared;
+  node.heartbeats = std::make_unique<Heartbeats>();
+  for (size_t i = 0; i < node.shards.size(); ++i) node.heartbeats->watch("shard-" + std::to_string(i), node.shards[i]->io());
+  if (node.sfu_host) node.heartbeats->watch("sfu", node.sfu_host->io());
+  shared.metrics.attach_capacity([&shared] { return capacity_families(capacity_facts(shared)); });
+  if (!backend) return;
+  backend->health = [h = node.heartbeats.get()] { return h->verdict(); };
+  backend->readiness = [&shared] { return readiness_verdict(readiness_facts(shared)); };
+  if (test_fault_hooks_enabled()) {
+    log::warn("test_fault_hooks_enabled", {log::str("why", "TURNPIKE_TEST_FAULT_HOOKS=1: POST /api/v1/test/block is served")});
+    backend->test_block = [h = node.heartbeats.get()](const std::string& c, std::chrono::milliseconds d) {
+      return h->block(c, d);
+    };
+  }
+}
 
 // Loads the TLS/DTLS contexts and binds every listener. Throws (start-up) on failure.
 void build_node(const turnpike::Config& cfg, Node& node) {
@@ -225,8 +249,10 @@ void build_node(const turnpike::Config& cfg, Node& node) {
     node.shards.back()->bind_listeners();
   }
   if (cfg.sfu.enabled) node.sfu_host = make_sfu_host(cfg, shared);
-  if (!cfg.admin_listen_text.empty())
-    node.admin = std::make_unique<AdminServer>(cfg.admin_listen, admin_backend(cfg, shared, node.shards));
+  std::optional<AdminBackend> backend;
+  if (!cfg.admin_listen_text.empty()) backend = admin_backend(cfg, shared, node.shards);
+  wire_health(node, backend ? &*backend : nullptr);
+  if (backend) node.admin = std::make_unique<AdminServer>(cfg.admin_listen, std::move(*backend));
 }
 
 // The "started" log line, the warnings the config earns, and the embedded default's banner.

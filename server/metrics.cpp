@@ -553,6 +553,7 @@ std::string Metrics::render(const std::vector<const turn::CoreStats*>& cores,
   append(counter_families());
   append(sfu_families());
   append(guard_families());
+  if (capacity_) append(capacity_());
   if (per_allocation) append(allocation_families(*per_allocation, omitted, now_ms));
   append(process_families());
   std::ostringstream out;

@@ -16,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -90,6 +91,9 @@ class Metrics {
   void set_regions(std::shared_ptr<const turn::RegionPolicy> r);
   std::string region_label(const std::string& name) const;
 
+  // The capacity families (server/metrics_capacity.cpp), gathered at scrape time; set before serving.
+  void attach_capacity(std::function<std::vector<prometheus::MetricFamily>()> f) { capacity_ = std::move(f); }
+
   // Renders everything in the Prometheus text exposition format.
   // `cores`: every shard's CoreStats. `per_allocation`: snapshots of live allocations to export as
   // per-allocation series (already capped and ordered by the caller); `omitted`: how many were cut.
@@ -152,6 +156,7 @@ class Metrics {
   prometheus::Histogram* sfu_rtt_ = nullptr;
   prometheus::Histogram* sfu_loss_ = nullptr;
   prometheus::Family<prometheus::Counter>* sfu_signal_rejected_ = nullptr;
+  std::function<std::vector<prometheus::MetricFamily>()> capacity_;
 };
 
 // The label values of Metrics' enums: component shard, admin, sfu, main; reason per_prefix, total;

@@ -27,12 +27,19 @@ class RelayDirectory {
   void remove(const turn::Endpoint& bound);
   std::optional<Entry> find(const turn::Endpoint& bound) const;
   bool is_relay_address(const turn::IpAddress& a) const;
-  void set_relay_addresses(std::vector<turn::IpAddress> a) { addresses_ = std::move(a); }
+  // Relayed addresses listed on relay address `a` (capacity: relay ports in use).
+  uint64_t in_use(const turn::IpAddress& a) const;
+  void set_relay_addresses(std::vector<turn::IpAddress> a) {
+    addresses_ = std::move(a);
+    in_use_.assign(addresses_.size(), 0);
+  }
 
  private:
   mutable std::mutex mu_;
   std::unordered_map<turn::Endpoint, Entry> map_;
   std::vector<turn::IpAddress> addresses_;  // set before any thread starts
+  std::vector<uint64_t> in_use_;            // per addresses_ entry, under mu_
+  void count(const turn::IpAddress& a, int delta);
 };
 
 }  // namespace turnpike

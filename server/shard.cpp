@@ -245,7 +245,7 @@ void Shard::admit(const Acceptor& a, asio::ip::tcp::socket sock) {
 }
 
 void Shard::stream_opened(const turn::FiveTuple& ft, std::shared_ptr<StreamConnection> c) {
-  streams_[ft] = std::move(c);
+  if (streams_.insert_or_assign(ft, std::move(c)).second) shared_.streams.opened(ft.transport);
 }
 
 void Shard::stream_closed(const turn::FiveTuple& ft) {
@@ -253,6 +253,7 @@ void Shard::stream_closed(const turn::FiveTuple& ft) {
   if (it == streams_.end()) return;
   core_->connection_closed(ft, now());
   shared_.connections.release(ft.client.address);
+  shared_.streams.closed(ft.transport);
   streams_.erase(it);
 }
 

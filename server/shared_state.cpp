@@ -44,6 +44,13 @@ void Reservations::expire(int64_t now_ms) {
   }
 }
 
+uint64_t Reservations::held_on(const turn::IpAddress& a) {
+  std::lock_guard lock(mu_);
+  uint64_t n = 0;
+  for (const auto& [_, e] : entries_) n += e.endpoint.address == a ? 1 : 0;
+  return n;
+}
+
 // ---------------------------------------------------------------------------------------------
 void SharedState::connection_refused(ConnectionPolicy::Verdict v, const Endpoint& client, turn::Transport t) {
   bool total = v == ConnectionPolicy::Verdict::OverTotal;

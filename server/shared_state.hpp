@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 
+#include "server/capacity.hpp"
 #include "server/config.hpp"
 #include "server/connection_policy.hpp"
 #include "server/idle_timers.hpp"
@@ -30,6 +31,7 @@ class Reservations {
   turn::stun::ReservationToken put(int fd, const turn::Endpoint& ep, int64_t until_ms);
   bool take(const turn::stun::ReservationToken& t, int& fd, turn::Endpoint& ep);
   void expire(int64_t now_ms);
+  uint64_t held_on(const turn::IpAddress& a);  // ports held on relay address `a` (capacity)
 
  private:
   struct Entry { int fd; turn::Endpoint endpoint; int64_t expires_ms; };
@@ -102,6 +104,7 @@ struct SharedState {
   // What /readyz reports: starting until every shard runs, ready, then draining once stopping.
   enum class State : int { Starting, Ready, Draining };
   std::atomic<State> state{State::Starting};
+  ConnectionCount streams;  // open TCP/TLS client connections (turnpike_connections)
 };
 
 }  // namespace turnpike
