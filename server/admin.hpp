@@ -7,6 +7,7 @@
 //   POST /api/v1/nat-reports        a turnpike-diag nat result (JSON), counted in turnpike_nat_clients_total
 //   POST /api/v1/lifetime-reports   a turnpike-diag lifetime result: the site's measured UDP mapping timeout
 //   GET /api/v1/sites               per-site idle-timer evidence and estimates
+//   POST /api/v1/drain              start a drain (as SIGTERM does); 202 with its status
 // The API takes `Authorization: Bearer <admin.token>` when a token is configured. Errors are JSON
 // ({"error": "..."}) with the matching status. Documented in docs/admin-api.md.
 #pragma once
@@ -45,6 +46,8 @@ struct AdminBackend {
   std::function<std::string(const turn::IpAddress&)> site_of;
   // The label a report's site counts under (SiteMap::label: limits.max_sites, then "other").
   std::function<std::string(const std::string&)> site_label;
+  // POST /api/v1/drain: starts a drain (server/drain_runner.hpp) and returns its status; null: none.
+  std::function<nlohmann::json()> drain;
   // An exception escaped a request or a handler on the admin thread (logged already).
   std::function<void()> internal_error;
   std::string region;
