@@ -127,7 +127,9 @@ def stopped(srv):
 
 def check_sigterm_drain(binary):
     from integration.test_uclient import check as check_uclient, fmt
-    cfg = drain_config()
+    # uclient deletes half of its allocations at the end and leaves the rest to expire: a 30 s
+    # lifetime (the least limits.default_lifetime and max_lifetime allow) ends them within the run.
+    cfg = drain_config(limits={'default_lifetime': 30, 'max_lifetime': 30})
     harness.add_listeners(cfg, tcp=True)
     m, n = 10, 350       # 10 allocations, 7 s of sending at uclient's 20 ms
     srv = harness.Turnpike(cfg, binary=binary, name='turnpike-drain')
@@ -155,7 +157,7 @@ def check_sigterm_drain(binary):
         worker.join(70)
         res = result
         check_uclient(res, m * n, m)
-        rc, t_exit = exit_wall_time(srv, 20)
+        rc, t_exit = exit_wall_time(srv, 45)
         ended = srv.log_events('allocation_ended')
         started, done = srv.log_events('drain_started'), srv.log_events('drain_done')
         stopped(srv)
