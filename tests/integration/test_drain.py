@@ -250,6 +250,8 @@ def check_sfu_call(binary):
     cfg = sfu_config(cert, key)
     cfg['admin']['token'] = ADMIN_TOKEN
     cfg['drain'] = {'signal_url': SIGNAL_URL, 'grace_seconds': 60}
+    # Chromium's TURN allocations (relay candidates it gathered) outlive its tabs: a 30 s lifetime.
+    cfg['limits'] = {'default_lifetime': 30, 'max_lifetime': 30}
     browsers = {}
     srv = harness.Turnpike(cfg, binary=binary, name='turnpike-drain-sfu')
     try:
@@ -288,7 +290,7 @@ def check_sfu_call(binary):
             for b in browsers.values():
                 b.close()
             browsers.clear()
-            rc, _ = exit_wall_time(srv, 15)
+            rc, _ = exit_wall_time(srv, 45)
             done = srv.log_events('drain_done')
             stopped(srv)
         assert rc == 0, f'exit code {rc}'
