@@ -294,11 +294,12 @@ constexpr std::string_view kAllocations = "/api/v1/allocations";
 constexpr std::string_view kNatReports = "/api/v1/nat-reports";
 constexpr std::string_view kLifetimeReports = "/api/v1/lifetime-reports";
 constexpr std::string_view kSites = "/api/v1/sites";
+constexpr std::string_view kDrain = "/api/v1/drain";
 
 bool known_path(const std::string& path) {
   return path == "/metrics" || path == "/healthz" || path == "/readyz" || path == kAllocations ||
          path.rfind(std::string(kAllocations) + "/", 0) == 0 || path == kNatReports || path == kLifetimeReports ||
-         path == kSites;
+         path == kSites || path == kDrain;
 }
 
 AdminServer::Response method_not_allowed(const std::string& method, const char* use, const char* allow) {
@@ -321,6 +322,17 @@ AdminServer::Response route_report(const AdminBackend& b, const std::string& met
   if (!token_ok(b, authorization)) return unauthorized();
   if (query.size()) return error(400, "this endpoint takes no query parameters");
   return path == kNatReports ? nat_report(b, body, peer) : lifetime_report(b, body, peer);
+}
+
+// POST /api/v1/drain: behind the token; starts a drain, or reports the one under way.
+AdminServer::Response route_drain(const AdminBackend& b, const std::string& method, std::string_view query,
+                                  const std::string& authorization) {
+  if (method != "POST") return method_not_allowed(method, "POST", "POST");
+  if (!token_ok(b, authorization)) return unauthorized();
+  if (query.size()) return error(400, "this endpoint takes no query parameters");
+  auto status = b.drain ? b.drain() : nlohmann::json();
+  if (status.is_null()) return error(503, "this server cannot drain yet");
+  return json_response(202, status);
 }
 
 // GET (or HEAD) of everything else: /metrics, /healthz and /readyz open; /api/ behind the token.
@@ -367,6 +379,7 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
   if (!known_path(path)) return error(404, "no such endpoint: " + path);
   if (path == kNatReports || path == kLifetimeReports)
     return route_report(b, method, path, query, authorization, body, peer);
+  if (path == kDrain) return route_drain(b, method, query, authorization);
   return route_read(b, method, path, query, authorization);
 }
 

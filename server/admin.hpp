@@ -8,6 +8,7 @@
 //   POST /api/v1/lifetime-reports   a turnpike-diag lifetime result: the site's measured UDP mapping timeout
 //   GET /api/v1/sites               per-site idle-timer evidence and estimates
 //   POST /api/v1/test/block         test-only (TURNPIKE_TEST_FAULT_HOOKS=1): block a component's thread
+//   POST /api/v1/drain              start a drain (as SIGTERM does); 202 with its status
 // The API takes `Authorization: Bearer <admin.token>` when a token is configured. Errors are JSON
 // ({"error": "..."}) with the matching status. Documented in docs/admin-api.md.
 #pragma once
@@ -54,6 +55,8 @@ struct AdminBackend {
   // Test-only fault hook, set only with TURNPIKE_TEST_FAULT_HOOKS=1 (unset: POST /api/v1/test/block
   // is 404): block a component's thread for a while; false for an unknown component.
   std::function<bool(const std::string& component, std::chrono::milliseconds)> test_block;
+  // POST /api/v1/drain: starts a drain (server/drain_runner.hpp) and returns its status; null: none.
+  std::function<nlohmann::json()> drain;
   // An exception escaped a request or a handler on the admin thread (logged already).
   std::function<void()> internal_error;
   std::string region;

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "server/config_drain.hpp"
 #include "turn/crypto.hpp"
 
 namespace turnpike {
@@ -577,7 +578,7 @@ Config load_config_text(const std::string& text) {
   Config c;
   try {
     only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits", "tls",
-                          "metrics", "sfu", "nat_discovery", "sites", "regions", "residency"});
+                          "metrics", "sfu", "nat_discovery", "sites", "regions", "residency", "drain"});
     if (root["region"]) c.region = str(root["region"], "region");
     if (c.region.empty()) throw ConfigError("region", "must not be empty");
     if (!root["listen"]) throw ConfigError("listen", "required");
@@ -598,6 +599,7 @@ Config load_config_text(const std::string& text) {
     if (const auto& l = root["log"]; l && !l.IsNull()) parse_log(l, c);
     if (const auto& l = root["limits"]; l && !l.IsNull()) parse_limits(l, c);
     if (const auto& t = root["tls"]; t && !t.IsNull()) parse_tls(t, c);
+    if (const auto& d = root["drain"]; d && !d.IsNull()) parse_drain(d, c.drain);
     cross_check(c);
   } catch (const YAML::Exception& e) {
     throw ConfigError("(yaml)", e.what());

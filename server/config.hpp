@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "server/drain.hpp"
 #include "turn/address.hpp"
 #include "turn/auth.hpp"
 #include "turn/core.hpp"
@@ -88,6 +89,7 @@ struct Config {
   // Data residency (regions.*, residency.*): the catalog and this node's policy; off without a catalog.
   turn::ResidencyConfig residency;
   bool residency_configured = false;
+  DrainConfig drain;                         // drain.* (server/config_drain.cpp)
   bool embedded_default = false;
 
   // Every socket to listen on: `listen`, then the RFC 5780 listeners (UDP).

@@ -21,6 +21,7 @@
 #include "server/capacity.hpp"
 #include "server/config.hpp"
 #include "server/heartbeat.hpp"
+#include "server/drain_runner.hpp"
 #include "server/ice_servers.hpp"
 #include "server/io_guard.hpp"
 #include "server/join_token.hpp"
@@ -137,7 +138,8 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
       if (!per_allocation) per_allocation.emplace();  // a shard did not answer: export none this time
       omitted = keep_busiest(*per_allocation, cfg.metrics_per_allocation_limit);
     }
-    return shared.metrics.render(cores, per_allocation ? &*per_allocation : nullptr, omitted, now().mono_ms);
+    return shared.metrics.render(cores, per_allocation ? &*per_allocation : nullptr, omitted, now().mono_ms) +
+           draining_metric_text(shared.state.load() == SharedState::State::Draining);
   };
   return b;
 }
@@ -160,6 +162,10 @@ sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::Share
   e.admit = [&shared](const turn::Endpoint& from) {
     auto regions = shared.regions();
     return turnpike::sfu_admission(regions.get(), shared.relay_directory, from);
+  };
+  e.draining = [&cfg, &shared]() -> std::optional<std::string> {
+    if (shared.state.load() != turnpike::SharedState::State::Draining) return std::nullopt;
+    return cfg.drain.signal_url;
   };
   return e;
 }
@@ -211,6 +217,7 @@ struct Node {
   std::vector<std::unique_ptr<turnpike::Shard>> shards;
   std::unique_ptr<turnpike::AdminServer> admin;
   std::unique_ptr<turnpike::SfuHost> sfu_host;
+  turnpike::DrainRunner* drain = nullptr;  // set by serve() before the admin server starts
   // Last: its timers go before the io_contexts they run on.
   std::unique_ptr<turnpike::Heartbeats> heartbeats;
 };
@@ -252,7 +259,10 @@ void build_node(const turnpike::Config& cfg, Node& node) {
   std::optional<AdminBackend> backend;
   if (!cfg.admin_listen_text.empty()) backend = admin_backend(cfg, shared, node.shards);
   wire_health(node, backend ? &*backend : nullptr);
-  if (backend) node.admin = std::make_unique<AdminServer>(cfg.admin_listen, std::move(*backend));
+  if (backend) {
+    backend->drain = [&node] { return node.drain ? node.drain->start("api") : nlohmann::json(); };
+    node.admin = std::make_unique<AdminServer>(cfg.admin_listen, std::move(*backend));
+  }
 }
 
 // The "started" log line, the warnings the config earns, and the embedded default's banner.
@@ -275,32 +285,30 @@ void announce_started(const turnpike::Config& cfg) {
   }
 }
 
-// Serves until SIGINT or SIGTERM; SIGHUP re-reads the TLS certificate and key and the residency
-// policy (connections and allocations stay).
+// Serves until SIGINT, or a drain (SIGTERM, POST /api/v1/drain) ends; SIGHUP re-reads the TLS
+// certificate and key and the residency policy (connections and allocations stay).
 void serve(const turnpike::Config& cfg, const std::string& config_path, Node& node) {
   using namespace turnpike;
   SharedState& shared = *node.shared;
   boost::asio::io_context main_io;
-  boost::asio::signal_set signals(main_io, SIGINT, SIGTERM);
+  DrainRunner drain(main_io, cfg, shared, node.shards, node.sfu_host.get());
+  node.drain = &drain;
+  drain.watch_signals();
   for (auto& s : node.shards) s->start_thread();
   if (node.admin) node.admin->start();
   if (node.sfu_host) node.sfu_host->start();
-  shared.state = SharedState::State::Ready;
+  auto starting = SharedState::State::Starting;  // a drain asked for already stays
+  shared.state.compare_exchange_strong(starting, SharedState::State::Ready);
   announce_started(cfg);
-  signals.async_wait([&](const boost::system::error_code&, int sig) {
-    shared.state = SharedState::State::Draining;
-    log::info("stopping", {log::num("signal", sig)});
-    notify::stopping("stopping on signal " + std::to_string(sig));
-    main_io.stop();
-  });
   Reload reload(main_io, cfg, config_path, shared, node.shards, node.sfu_host.get());
   reload.start();
   notify::ready("serving in region " + cfg.region);  // listeners bound, SIGHUP armed
   run_guarded(main_io, "main", [&shared] { shared.metrics.internal_error(Metrics::Component::Main); });
   if (node.sfu_host) node.sfu_host->stop();
-  for (auto& s : node.shards) s->stop();
+  for (auto& s : node.shards) s->stop(drain.end_reason());
   for (auto& s : node.shards) s->join();
   if (node.admin) node.admin->stop();
+  node.drain = nullptr;
 }
 
 int run(turnpike::Config cfg, const std::string& config_path) {

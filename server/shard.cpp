@@ -180,9 +180,9 @@ void Shard::start_thread() {
   });
 }
 
-void Shard::stop() {
-  asio::post(io_, [this] {
-    core_->shutdown(now());
+void Shard::stop(turn::EndReason why) {
+  asio::post(io_, [this, why] {
+    core_->shutdown(now(), why);
     for (auto& s : listeners_) {
       unwatch(*s);
       s->closed = true;
@@ -468,6 +468,17 @@ void Shard::residency_denied(turn::ResidencyDenial kind, const std::string& regi
 
 void Shard::set_regions(std::shared_ptr<const turn::RegionPolicy> regions) {
   asio::post(io_, [this, regions] { core_->set_regions(regions, now()); });
+}
+
+void Shard::set_drain(std::vector<turn::TurnUri> alternates) {
+  asio::post(io_, [this, alternates = std::move(alternates)]() mutable { core_->set_drain(std::move(alternates)); });
+}
+
+uint64_t Shard::allocation_count() const {
+  uint64_t n = 0;
+  for (const auto& per_transport : core_->stats().allocations)
+    for (const auto& c : per_transport) n += c.get();
+  return n;
 }
 
 void Shard::residency_redirect(const std::string& to_region) { shared_.metrics.residency_redirect(to_region); }

@@ -45,8 +45,13 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   // Binds this shard's listener sockets; throws std::runtime_error naming the address on failure.
   void bind_listeners();
   void start_thread();
-  // Ends all allocations (logged with reason shutdown) and stops the thread; call from any thread.
-  void stop();
+  // Ends all allocations (logged with reason `why`: shutdown, or drain_timeout) and stops the
+  // thread; call from any thread.
+  void stop(turn::EndReason why = turn::EndReason::Shutdown);
+  // Drain (server/drain.hpp): new Allocates go to `alternates` (300) or get 403; from any thread.
+  void set_drain(std::vector<turn::TurnUri> alternates);
+  // Live allocations on this shard (its core's gauges); from any thread.
+  uint64_t allocation_count() const;
   void join();
 
   // For stream sessions (on this shard's thread).

@@ -58,6 +58,9 @@ struct EngineConfig {
     bool via_own_relay = false;
   };
   std::function<Admission(const turn::Endpoint& from)> admit;
+  // Drain (server/drain.hpp): nullopt while serving; while draining, the signalling URL new joins are
+  // sent to (error "draining" with signal_url; empty: refused). Existing participants go on. Unset: serving.
+  std::function<std::optional<std::string>()> draining;
   // A participant whose checks so far all came from refused addresses is told (wrong_region with the
   // region's signal_url, or forbidden_region) and removed this long after the first refusal, unless
   // an admitted address has been nominated by then: browsers check every candidate pair at once.

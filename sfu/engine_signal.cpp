@@ -64,6 +64,11 @@ void Engine::Impl::join(ConnectionId c, const json& msg, int64_t now_ms, int64_t
                                              cfg.region + "'" + (detail.contains("signal_url") ? "; join at " + it->second : ""),
                       true, detail);
   }
+  if (auto drain = cfg.draining ? cfg.draining() : std::nullopt) {
+    // This node is draining: the call goes on elsewhere, or the client is told to try later.
+    if (drain->empty()) return send_error(c, "draining", "this node is draining and takes no new joins", true);
+    return send_error(c, "draining", "this node is draining; join at " + *drain, true, {{"signal_url", *drain}});
+  }
   auto& room = rooms[claims.room];
   if (!room) {
     room = std::make_unique<Room>();

@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,7 +27,9 @@ struct RelayStats {
   uint64_t rate_bps_to_peer = 0, rate_bps_to_client = 0, peak_bps_to_peer = 0, peak_bps_to_client = 0;
 };
 
-enum class EndReason : uint8_t { Deleted, Expired, Shutdown, Policy };  // Policy: a reloaded residency policy forbids it
+// Policy: a reloaded residency policy forbids it; DrainTimeout: still live when a drain's grace ran out.
+enum class EndReason : uint8_t { Deleted, Expired, Shutdown, Policy, DrainTimeout };
+constexpr size_t kEndReasons = 5;
 const char* to_string(EndReason r);
 
 struct Allocation {

@@ -21,6 +21,7 @@ const char* to_string(EndReason r) {
     case EndReason::Expired: return "expired";
     case EndReason::Shutdown: return "shutdown";
     case EndReason::Policy: return "policy";
+    case EndReason::DrainTimeout: return "drain_timeout";
   }
   return "?";
 }
@@ -331,6 +332,32 @@ bool Core::peer_allowed(Context& c, const Endpoint& peer) {
   return true;
 }
 
+// 300 Try Alternate with ALTERNATE-SERVER `to` (RFC 8656 6.2 / RFC 8489 10).
+void Core::send_try_alternate(Context& c, const Endpoint& to) {
+  Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
+  b.add_error(300, "Try Alternate");
+  b.add_address(attr::AlternateServer, to);
+  // Browsers (libwebrtc) take REALM and NONCE from a 300 for their first request to the
+  // alternate; with auth.nonce_secret shared by the nodes, that one accepts this nonce. It is
+  // bound to the client's IP and transport only: the alternate sees another port and listener.
+  b.add(attr::Realm, auth_->realm());
+  b.add(attr::Nonce, auth_->make_nonce(c.from, Authenticator::NonceScope::Redirect, c.now.unix_s));
+  finish_and_send(c, b);
+  sink_.request_done(c.msg.method(), 300, c.from.transport);
+}
+
+// Drain (docs/configuration.md, drain.*): a new allocation is sent to the first alternate that fits
+// the client's transport and family, or refused when none does.
+bool Core::drain_allows_client(Context& c) {
+  if (!drain_) return true;
+  if (auto to = alternate_among(*drain_, c.from.transport, c.from.client.address.unmapped().family)) {
+    send_try_alternate(c, *to);
+  } else {
+    send_error(c, 403, "Forbidden: this node is draining and has no alternate for this transport and address family");
+  }
+  return false;
+}
+
 // Data residency (docs/residency.md): a client of another region (by the region its credential
 // pins, else by its address) is redirected to that region's node, refused, or served as drift.
 bool Core::residency_allows_client(Context& c, std::string& client_region, bool& drift) {
@@ -343,20 +370,10 @@ bool Core::residency_allows_client(Context& c, std::string& client_region, bool&
   switch (d.verdict) {
     case RegionPolicy::Verdict::Serve: return true;
     case RegionPolicy::Verdict::Drift: drift = true; return true;
-    case RegionPolicy::Verdict::Redirect: {
-      Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
-      b.add_error(300, "Try Alternate");
-      b.add_address(attr::AlternateServer, *d.alternate);  // RFC 8656 6.2 / RFC 8489 10
-      // Browsers (libwebrtc) take REALM and NONCE from a 300 for their first request to the
-      // alternate; with auth.nonce_secret shared by the nodes, that one accepts this nonce. It is
-      // bound to the client's IP and transport only: the alternate sees another port and listener.
-      b.add(attr::Realm, auth_->realm());
-      b.add(attr::Nonce, auth_->make_nonce(c.from, Authenticator::NonceScope::Redirect, c.now.unix_s));
-      finish_and_send(c, b);
-      sink_.request_done(c.msg.method(), 300, c.from.transport);
+    case RegionPolicy::Verdict::Redirect:
+      send_try_alternate(c, *d.alternate);
       sink_.residency_redirect(d.region->name);
       return false;
-    }
     case RegionPolicy::Verdict::Refuse:
       // A redirect that found no server of the client's transport and family is a refusal too.
       send_error(c, 403, d.region && cfg_.regions->config().foreign_clients == ResidencyConfig::Foreign::Redirect
@@ -445,10 +462,10 @@ void Core::tick(Now now) {
   for (auto* a : expired) remove(a, EndReason::Expired, now);
 }
 
-void Core::shutdown(Now now) {
+void Core::shutdown(Now now, EndReason why) {
   std::vector<Allocation*> all;
   for (auto& [_, a] : by_tuple_) all.push_back(a.get());
-  for (auto* a : all) remove(a, EndReason::Shutdown, now);
+  for (auto* a : all) remove(a, why, now);
 }
 
 // SIGHUP reloaded the residency catalog and policy: allocations it forbids end (EndReason::Policy),

@@ -225,8 +225,12 @@ class Core {
   void set_flow_registry(std::shared_ptr<FlowRegistry> r) { flows_ = std::move(r); }
   static constexpr int64_t kMinGapMs = 1000;  // shorter silences are not idle-timer evidence
   static constexpr int64_t kReservationSlackMs = 2000;  // a reservation's count outlives its port by this
-  // Ends every allocation (shutdown), releasing relays.
-  void shutdown(Now now);
+  // Ends every allocation (shutdown, or drain_timeout when a drain's grace ran out), releasing relays.
+  void shutdown(Now now, EndReason why = EndReason::Shutdown);
+  // Drain: from now on a new Allocate gets 300 to the first of `alternates` that fits the client's
+  // transport and family (alternate_among), or 403; existing allocations go on. nullopt: serve again.
+  void set_drain(std::optional<std::vector<TurnUri>> alternates) { drain_ = std::move(alternates); }
+  bool draining() const { return drain_.has_value(); }
   // The client's transport connection closed (TCP/TLS): its allocation ends (RFC 8656 7).
   void connection_closed(const FiveTuple& ft, Now now);
 
@@ -266,6 +270,8 @@ class Core {
   void relay_to_peer(Allocation& a, const Endpoint& peer, std::span<const uint8_t> data, Now now);
   bool peer_allowed(Context& c, const Endpoint& peer);
   bool residency_allows_client(Context& c, std::string& client_region, bool& drift);
+  bool drain_allows_client(Context& c);
+  void send_try_alternate(Context& c, const Endpoint& to);
   void install_permission(Allocation& a, const IpAddress& peer, Now now);
   bool room_for(Allocation& a, size_t permissions, size_t channels, Context& c);
 
@@ -290,6 +296,7 @@ class Core {
   void check_rebound(const std::string& user, const FiveTuple& from, Now now);
   void lose(Allocation& a, LossCause why, int64_t age_ms);
   std::shared_ptr<FlowRegistry> flows_ = std::make_shared<FlowRegistry>();
+  std::optional<std::vector<TurnUri>> drain_;  // set while draining (set_drain)
   void count_allocation(const Allocation& a, int delta);
 };
 

@@ -112,6 +112,7 @@ void Core::handle_allocate(Context& c) {
   std::string client_region;
   bool drift = false;
   if (!residency_allows_client(c, client_region, drift)) return;
+  if (!drain_allows_client(c)) return;  // draining: new allocations go elsewhere
   // Step 7: quotas; a port reserved by EVEN-PORT's R bit counts as one more allocation.
   const std::string& user = c.cred->user;
   bool other_holder = false;

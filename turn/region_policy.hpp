@@ -12,6 +12,20 @@
 
 namespace turn {
 
+// The ALTERNATE-SERVER among `urls` for a client that reached us over `t` from an address of family
+// `f`: the first URL with a literal address of that family (RFC 8489 14.15) that carries the same
+// transport (RFC 8489 10), one that names the transport before one that does not. nullopt: none
+// fits. Residency redirects (a region's turn_urls) and drain (drain.alternate_urls) both use it.
+inline std::optional<Endpoint> alternate_among(const std::vector<TurnUri>& urls, Transport t, Family f) {
+  const TurnUri* loose = nullptr;
+  for (const auto& u : urls) {
+    if (!u.literal || u.literal->family != f || !u.carries(t)) continue;
+    if (u.names(t)) return u.endpoint();
+    if (!loose) loose = &u;
+  }
+  return loose ? loose->endpoint() : std::nullopt;
+}
+
 struct Region {
   std::string name;
   std::vector<Cidr> networks;
@@ -19,18 +33,8 @@ struct Region {
   std::string signal_url;
 
   // Where ALTERNATE-SERVER sends a client of this region that reached us over `t` from an address
-  // of family `f`: the first URL with a literal address of that family (RFC 8489 14.15) that
-  // carries the same transport (RFC 8489 10), one that names the transport before one that does
-  // not. nullopt: this region has no TURN server that client could reach.
-  std::optional<Endpoint> alternate_for(Transport t, Family f) const {
-    const TurnUri* loose = nullptr;
-    for (const auto& u : turn_urls) {
-      if (!u.literal || u.literal->family != f || !u.carries(t)) continue;
-      if (u.names(t)) return u.endpoint();
-      if (!loose) loose = &u;
-    }
-    return loose ? loose->endpoint() : std::nullopt;
-  }
+  // of family `f` (alternate_among below). nullopt: this region has no TURN server that client could reach.
+  std::optional<Endpoint> alternate_for(Transport t, Family f) const;
   bool has_literal_url() const {
     for (const auto& u : turn_urls)
       if (u.literal) return true;
@@ -45,6 +49,10 @@ struct ResidencyConfig {
   enum class Foreign : uint8_t { Redirect, Refuse, Serve } foreign_clients = Foreign::Redirect;
   bool serve_unknown = false;   // unknown_addresses: serve (default refuse)
 };
+
+inline std::optional<Endpoint> Region::alternate_for(Transport t, Family f) const {
+  return alternate_among(turn_urls, t, f);
+}
 
 class RegionPolicy {
  public:

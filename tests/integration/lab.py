@@ -8,7 +8,7 @@ test_nat.py, test_idle.py, test_lifetime.py, test_residency.py and loadgen_lab.p
     srv.close()
 
 It is a harness.Turnpike (config in a temp dir, server.log, its own process group killed at exit,
-SIGTERM then exit code 0 on stop), started with `ip netns exec NS`. The admin listener is asked
+SIGINT then exit code 0 on stop), started with `ip netns exec NS`. The admin listener is asked
 from inside the namespace (the calling thread enters it with netlab.in_netns for the request),
 as the namespace's addresses are not reachable from the test's own.
 """
@@ -95,7 +95,7 @@ class NetnsTurnpike(harness.Turnpike):
         raise AssertionError(f'{self.name}: no residency_reloaded after SIGHUP: {self.log_tail(20)}')
 
     def close(self, show_log=False, lines=40):
-        """stop() (SIGTERM, exit code 0 within stop_timeout), then the temp dir goes (kept with
+        """stop() (SIGINT, exit code 0 within stop_timeout), then the temp dir goes (kept with
         TURNPIKE_KEEP_TMP=1). show_log: print the log's last `lines` lines first (a check failed)."""
         if show_log:
             print(f'----- {self.name} log tail -----\n' + self.log_tail(lines))

@@ -2,7 +2,7 @@
 """The Debian package on this machine: it installs with dpkg, its files are where the unit expects
 them, `systemd-analyze verify` passes on the installed unit, the installed binary starts on the
 installed config as the unit starts it (ExecStartPre, then ExecStart as user turnpike, Type=notify:
-READY=1; SIGHUP: RELOADING=1 then READY=1; SIGTERM: STOPPING=1 and exit 0), a TURN Allocate with
+READY=1; SIGHUP: RELOADING=1 then READY=1; SIGTERM: a drain, STOPPING=1, and exit 0 with no allocation left), a TURN Allocate with
 the generated REST secret succeeds, and `dpkg --purge` leaves nothing behind.
 
 Without a running systemd (a container: no /run/systemd/system) the test plays the service
@@ -143,7 +143,12 @@ def allocate():
     with stunclient.TurnClient(('127.0.0.1', 3478)) as c:
         r = c.allocate(user, password)
         assert r.is_success, f'Allocate: {r.describe()}'
-        return r.xor_address(stunclient.XOR_RELAYED_ADDRESS)
+        relayed = r.xor_address(stunclient.XOR_RELAYED_ADDRESS)
+        # Released again, as a client ending its call does: SIGTERM drains, and the node exits
+        # once no allocation is left (docs/admin-api.md, POST /api/v1/drain).
+        d = c.refresh(lifetime=0)
+        assert d.is_success, f'Refresh(0): {d.describe()}'
+        return relayed
 
 
 def run_as_the_unit():
