@@ -2,7 +2,7 @@
 """The quick start: `turnpike` with no --config (what `scripts/run` runs) serves TURN, admin, and the
 SFU with its demo page on loopback, and prints two demo links (guest-1 and guest-2 in room demo).
 Both links, opened in headless Chromium on this machine, join one call and each receives the other's
-media (inbound-rtp bytes growing, audio and video); then SIGTERM ends the process with exit 0.
+media (inbound-rtp bytes growing, audio and video); then SIGINT ends the process with exit 0.
 
 The embedded default listens on fixed ports (UDP 3478, admin 9641, SFU 9642/tcp and 9643/udp, on
 127.0.0.1): the test skips if one of them is taken.
