@@ -14,6 +14,7 @@
 #include <map>
 
 #include "common/json_text.hpp"
+#include "server/admin_sessions.hpp"
 #include "server/http_session.hpp"
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
@@ -361,6 +362,7 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
   auto q = target.find('?');
   std::string path = target.substr(0, q);
   std::string_view query = q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
+  if (is_sessions_request(method, path)) return route_sessions(b, method, path, query, token_ok(b, authorization));
   if (!known_path(path)) return error(404, "no such endpoint: " + path);
   if (path == kNatReports || path == kLifetimeReports)
     return route_report(b, method, path, query, authorization, body, peer);

@@ -7,6 +7,8 @@
 //   POST /api/v1/nat-reports        a turnpike-diag nat result (JSON), counted in turnpike_nat_clients_total
 //   POST /api/v1/lifetime-reports   a turnpike-diag lifetime result: the site's measured UDP mapping timeout
 //   GET /api/v1/sites               per-site idle-timer evidence and estimates
+//   DELETE /api/v1/allocations/{id}, GET /api/v1/rooms[/{id}], DELETE /api/v1/rooms/{id}/participants/{pid}:
+//                                   sessions by API (server/admin_sessions.cpp)
 // The API takes `Authorization: Bearer <admin.token>` when a token is configured. Errors are JSON
 // ({"error": "..."}) with the matching status. Documented in docs/admin-api.md.
 #pragma once
@@ -22,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/sessions.hpp"
 #include "turn/address.hpp"
 #include "turn/allocation.hpp"
 
@@ -47,6 +50,7 @@ struct AdminBackend {
   std::function<std::string(const std::string&)> site_label;
   // An exception escaped a request or a handler on the admin thread (logged already).
   std::function<void()> internal_error;
+  SessionsBackend sessions;  // ending allocations, rooms and participants (server/sessions.hpp)
   std::string region;
   std::string token;  // empty: the API is open
 };

@@ -24,6 +24,7 @@
 #include "server/log.hpp"
 #include "server/metrics.hpp"
 #include "server/reload.hpp"
+#include "server/sessions.hpp"
 #include "server/sfu_host.hpp"
 #include "server/sfu_policy.hpp"
 #include "sfu/token.hpp"
@@ -223,8 +224,11 @@ void build_node(const turnpike::Config& cfg, Node& node) {
     node.shards.back()->bind_listeners();
   }
   if (cfg.sfu.enabled) node.sfu_host = make_sfu_host(cfg, shared);
-  if (!cfg.admin_listen_text.empty())
-    node.admin = std::make_unique<AdminServer>(cfg.admin_listen, admin_backend(cfg, shared, node.shards));
+  if (!cfg.admin_listen_text.empty()) {
+    AdminBackend backend = admin_backend(cfg, shared, node.shards);
+    backend.sessions = sessions_backend(node.shards, node.sfu_host.get());
+    node.admin = std::make_unique<AdminServer>(cfg.admin_listen, std::move(backend));
+  }
 }
 
 // The "started" log line, the warnings the config earns, and the embedded default's banner.

@@ -122,7 +122,7 @@ void Metrics::register_allocation_families() {
                           .Help("How long allocations lived, observed when they end")
                           .Register(*registry_);
   for (size_t t = 0; t < 4; ++t) setup_seconds_[t] = &setup_family_->Add({{"transport", transport_label(t)}}, kSetupBuckets);
-  for (size_t r = 0; r < 4; ++r)
+  for (size_t r = 0; r < turn::kEndReasons; ++r)
     lifetime_seconds_[r] = &lifetime_family_->Add({{"end_reason", turn::to_string(static_cast<turn::EndReason>(r))}},
                                                     kLifetimeBuckets);
 }
@@ -238,7 +238,7 @@ void Metrics::allocation_created(const turn::Allocation& a) {
 }
 
 void Metrics::allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) {
-  lifetime_seconds_[static_cast<size_t>(why) % 4]->Observe(static_cast<double>(now_ms - a.created_ms) / 1000.0);
+  lifetime_seconds_[static_cast<size_t>(why) % turn::kEndReasons]->Observe(static_cast<double>(now_ms - a.created_ms) / 1000.0);
   if (!a.served_region.empty()) {
     std::string client = a.client_region.empty() ? "unknown" : a.client_region;
     sessions_->Add({{"client_region", client}, {"served_region", a.served_region}}).Decrement();

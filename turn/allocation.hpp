@@ -26,7 +26,9 @@ struct RelayStats {
   uint64_t rate_bps_to_peer = 0, rate_bps_to_client = 0, peak_bps_to_peer = 0, peak_bps_to_client = 0;
 };
 
-enum class EndReason : uint8_t { Deleted, Expired, Shutdown, Policy };  // Policy: a reloaded residency policy forbids it
+// Policy: a reloaded residency policy forbids it; Admin: ended through the admin API.
+enum class EndReason : uint8_t { Deleted, Expired, Shutdown, Policy, Admin };
+constexpr size_t kEndReasons = 5;
 const char* to_string(EndReason r);
 
 struct Allocation {
