@@ -15,6 +15,7 @@
 
 #include "common/json_text.hpp"
 #include "server/admin_health.hpp"
+#include "server/admin_sessions.hpp"
 #include "server/http_session.hpp"
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
@@ -376,6 +377,7 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
     if (!token_ok(b, authorization)) return unauthorized();
     return test_block(b, body);
   }
+  if (is_sessions_request(method, path)) return route_sessions(b, method, path, query, token_ok(b, authorization));
   if (!known_path(path)) return error(404, "no such endpoint: " + path);
   if (path == kNatReports || path == kLifetimeReports)
     return route_report(b, method, path, query, authorization, body, peer);

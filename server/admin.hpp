@@ -9,6 +9,8 @@
 //   GET /api/v1/sites               per-site idle-timer evidence and estimates
 //   POST /api/v1/test/block         test-only (TURNPIKE_TEST_FAULT_HOOKS=1): block a component's thread
 //   POST /api/v1/drain              start a drain (as SIGTERM does); 202 with its status
+//   DELETE /api/v1/allocations/{id}, GET /api/v1/rooms[/{id}], DELETE /api/v1/rooms/{id}/participants/{pid}:
+//                                   sessions by API (server/admin_sessions.cpp)
 // The API takes `Authorization: Bearer <admin.token>` when a token is configured. Errors are JSON
 // ({"error": "..."}) with the matching status. Documented in docs/admin-api.md.
 #pragma once
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "server/health.hpp"
+#include "server/sessions.hpp"
 #include "turn/address.hpp"
 #include "turn/allocation.hpp"
 
@@ -59,6 +62,7 @@ struct AdminBackend {
   std::function<nlohmann::json()> drain;
   // An exception escaped a request or a handler on the admin thread (logged already).
   std::function<void()> internal_error;
+  SessionsBackend sessions;  // ending allocations, rooms and participants (server/sessions.hpp)
   std::string region;
   std::string token;  // empty: the API is open
 };

@@ -30,6 +30,7 @@
 #include "server/notify.hpp"
 #include "server/quickstart.hpp"
 #include "server/reload.hpp"
+#include "server/sessions.hpp"
 #include "server/sfu_host.hpp"
 #include "server/sfu_policy.hpp"
 #include "server/shard.hpp"
@@ -261,6 +262,7 @@ void build_node(const turnpike::Config& cfg, Node& node) {
   wire_health(node, backend ? &*backend : nullptr);
   if (backend) {
     backend->drain = [&node] { return node.drain ? node.drain->start("api") : nlohmann::json(); };
+    backend->sessions = sessions_backend(node.shards, node.sfu_host.get());
     node.admin = std::make_unique<AdminServer>(cfg.admin_listen, std::move(*backend));
   }
 }

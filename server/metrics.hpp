@@ -121,7 +121,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* setup_family_;
   prometheus::Family<prometheus::Histogram>* lifetime_family_;
   std::array<prometheus::Histogram*, 4> setup_seconds_{};      // by transport
-  std::array<prometheus::Histogram*, turn::kEndReasons> lifetime_seconds_{};   // by end reason
+  std::array<prometheus::Histogram*, turn::kEndReasons> lifetime_seconds_{};  // by end reason
   // Per-request counters: shared by all shards, touched once per request (not per packet).
   // [..][code][1] counts 401/438 challenges (the mechanism's normal first round), [..][code][0] the rest.
   using ByCode = std::array<std::array<std::atomic<uint64_t>, 2>, kCodes>;

@@ -12,7 +12,9 @@
 
 #include <array>
 #include <functional>
+#include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -89,6 +91,12 @@ class SfuHost final : public sfu::EngineSink {
   void signal_message(sfu::ConnectionId c, std::string_view text);
   void signal_closed(sfu::ConnectionId c);
   boost::asio::io_context& io() { return io_; }
+
+  // The admin API (server/sessions.cpp): asked on the host's thread, answered through the future.
+  std::future<std::vector<sfu::RoomInfo>> rooms(size_t max);
+  std::future<std::optional<sfu::RoomInfo>> room(const std::string& name);
+  std::future<std::optional<sfu::ParticipantInfo>> remove_participant(const std::string& room,
+                                                                       const std::string& participant);
 
  private:
   void accept();

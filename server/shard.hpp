@@ -83,6 +83,9 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
 
   // Copies of this shard's live allocations, taken on its thread.
   std::future<std::vector<turn::Allocation>> snapshot();
+  // Ends allocation `id` on this shard's thread (end_reason admin, the admin API): a copy of it as
+  // it ended, or nullopt if this shard has none with that id (server/sessions.cpp).
+  std::future<std::optional<turn::Allocation>> end_allocation(uint64_t id);
   const turn::CoreStats& stats() const { return core_->stats(); }
   Metrics& metrics() { return shared_.metrics; }
   const ConnectionPolicy& connections() const { return shared_.connections; }

@@ -128,6 +128,23 @@ struct EngineStats {
   Counter ice_probes, ice_probes_answered;
 };
 
+// What the admin API shows of a room (GET /api/v1/rooms, docs/admin-api.md): copies, taken on the
+// engine's thread (engine_admin.cpp).
+struct ParticipantInfo {
+  std::string id, identity;
+  Path path = Path::Unknown;
+  std::string region;            // the residency region its media session counts under; empty: none
+  int64_t joined_unix_ms = 0;    // wall clock of the join
+  bool connected = false;        // DTLS done, SRTP keyed
+  uint64_t bytes_in = 0, bytes_out = 0;  // SRTP/SRTCP on the media port, from it and to it
+  size_t tracks = 0;             // tracks it publishes
+};
+struct RoomInfo {
+  std::string name;
+  size_t participant_count = 0;
+  std::vector<ParticipantInfo> participants;  // filled by Engine::room() only
+};
+
 class Engine {
  public:
   Engine(EngineConfig cfg, EngineSink& sink);
@@ -144,6 +161,15 @@ class Engine {
   // The residency policy behind EngineConfig::admit changed (SIGHUP): every participant's addresses
   // are asked again; one whose media path is now refused is told and removed.
   void residency_changed(int64_t now_ms);
+
+  // The admin API (engine_admin.cpp): rooms with participant counts, ordered by name, at most
+  // `max_rooms`; one room's participants; and removing one participant (its transports close, the
+  // others are told as when it leaves, it gets the fatal error `removed`) with what it was just
+  // before. nullopt: no such room, or no such participant in it.
+  std::vector<RoomInfo> rooms(size_t max_rooms) const;
+  std::optional<RoomInfo> room(const std::string& name) const;
+  std::optional<ParticipantInfo> remove_participant(const std::string& room, const std::string& participant,
+                                                    int64_t now_ms);
 
   const EngineStats& stats() const;
   const Certificate& certificate() const;

@@ -197,6 +197,7 @@ struct Participant {
   std::optional<EngineConfig::Admission> foreign;
   int64_t foreign_since_ms = 0;
   std::optional<EngineConfig::Admission> counted_region;
+  uint64_t bytes_in = 0, bytes_out = 0;  // SRTP/SRTCP datagrams from it and to it (the admin API)
 };
 
 struct Room {

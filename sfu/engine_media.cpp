@@ -21,6 +21,7 @@ void Engine::Impl::send_rtcp(Participant& p, size_t n) {
   if (n == 0 || !p.lifecycle.srtp_ready || !p.addr) return;
   size_t len = n;
   if (p.srtp.outbound.protect_rtcp(out, len) != SrtpError::None) return;
+  p.bytes_out += len;
   sink.send_media(*p.addr, {out.data(), len});
 }
 
@@ -141,6 +142,7 @@ void Engine::Impl::connected(Participant& p, const turn::Endpoint& from, int64_t
 void Engine::Impl::srtp(std::span<uint8_t> d, const turn::Endpoint& from, int64_t now_ms) {
   Participant* p = participant_for(from);
   if (!p || !p->lifecycle.srtp_ready) return;
+  p->bytes_in += d.size();
   size_t len = d.size();
   if (looks_like_rtcp(d)) {
     if (p->srtp.inbound.unprotect_rtcp(d, len) != SrtpError::None) return;
@@ -191,6 +193,7 @@ bool Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& 
   if (n == 0) return false;
   size_t len = n;
   if (to.srtp.outbound.protect_rtp(out, len) != SrtpError::None) return false;
+  to.bytes_out += len;
   sink.send_media(*to.addr, {out.data(), len});
   ++sub.packets;
   sub.octets += static_cast<uint32_t>(pkt.payload.size());

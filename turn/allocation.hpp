@@ -27,9 +27,10 @@ struct RelayStats {
   uint64_t rate_bps_to_peer = 0, rate_bps_to_client = 0, peak_bps_to_peer = 0, peak_bps_to_client = 0;
 };
 
-// Policy: a reloaded residency policy forbids it; DrainTimeout: still live when a drain's grace ran out.
-enum class EndReason : uint8_t { Deleted, Expired, Shutdown, Policy, DrainTimeout };
-constexpr size_t kEndReasons = 5;
+// Policy: a reloaded residency policy forbids it; DrainTimeout: still live when a drain's grace ran
+// out; Admin: ended through the admin API (DELETE /api/v1/allocations/{id}).
+enum class EndReason : uint8_t { Deleted, Expired, Shutdown, Policy, DrainTimeout, Admin };
+constexpr size_t kEndReasons = 6;
 const char* to_string(EndReason r);
 
 struct Allocation {

@@ -22,6 +22,7 @@ const char* to_string(EndReason r) {
     case EndReason::Shutdown: return "shutdown";
     case EndReason::Policy: return "policy";
     case EndReason::DrainTimeout: return "drain_timeout";
+    case EndReason::Admin: return "admin";
   }
   return "?";
 }
@@ -492,6 +493,16 @@ void Core::set_regions(std::shared_ptr<const RegionPolicy> regions, Now now) {
     sink_.residency_ended(a->client_region);
     remove(a, EndReason::Policy, now);
   }
+}
+
+std::optional<Allocation> Core::end_allocation(uint64_t id, Now now) {
+  for (auto& [_, a] : by_tuple_) {
+    if (a->id != id) continue;
+    std::optional<Allocation> copy(*a);
+    remove(a.get(), EndReason::Admin, now);  // invalidates the iteration: return at once
+    return copy;
+  }
+  return std::nullopt;
 }
 
 void Core::connection_closed(const FiveTuple& ft, Now now) {

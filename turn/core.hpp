@@ -233,6 +233,9 @@ class Core {
   bool draining() const { return drain_.has_value(); }
   // The client's transport connection closed (TCP/TLS): its allocation ends (RFC 8656 7).
   void connection_closed(const FiveTuple& ft, Now now);
+  // The admin API ends an allocation (EndReason::Admin): a copy of it as it ended; nullopt if none
+  // has that id. Later requests on its 5-tuple fail as for an expired one (437).
+  std::optional<Allocation> end_allocation(uint64_t id, Now now);
 
   size_t allocation_count() const { return by_tuple_.size(); }
   void for_each_allocation(const std::function<void(const Allocation&)>& fn) const;

@@ -28,7 +28,7 @@ TEST(MetricsLabels, TransportsEndReasonsAndAuthFailures) {
     expect_series(text, std::string("turnpike_allocations_total{transport=\"") + t +
                             "\",result=\"success\",code=\"200\"} 0");
   }
-  for (const char* r : {"deleted", "expired", "shutdown", "policy"})
+  for (const char* r : {"deleted", "expired", "shutdown", "policy", "admin"})
     expect_series(text, std::string("turnpike_allocation_lifetime_seconds_count{end_reason=\"") + r + "\"} 0");
   for (const char* r : {"bad_integrity", "unknown_user", "expired_credential", "stale_nonce", "missing"})
     expect_series(text, std::string("turnpike_auth_failures_total{reason=\"") + r + "\"} 0");
