@@ -401,7 +401,7 @@ def phase_a(tr, args, workdir):
                     served = metrics.msum(samples, 'turnpike_allocate_requests_total', result='success')
                     old = metrics.msum(samples, 'turnpike_allocations_total', result='success')
                     assert served > 0 and old == served, f'allocate requests {served}, deprecated copy {old}'
-                    assert '# HELP turnpike_allocations_total Deprecated, use turnpike_allocate_requests_total' in body
+                    assert b'# HELP turnpike_allocations_total Deprecated, use turnpike_allocate_requests_total' in body
                     promtool_check(body, args.promtool)
                     res = uc.wait(UC_TIMEOUT)
                 finally:

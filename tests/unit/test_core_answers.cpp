@@ -7,9 +7,11 @@ using namespace turn::stun;
 
 namespace {
 auto udp_transport = [](Builder& b) { b.add_u32(attr::RequestedTransport, 17u << 24); };
-}
+// A suite of its own: CoreTest's fixture class is per translation unit.
+class CoreAnswers : public CoreTest {};
+}  // namespace
 
-TEST_F(CoreTest, AnswersCarryTheRefusalReasonAndUsername) {
+TEST_F(CoreAnswers, AnswersCarryTheRefusalReasonAndUsername) {
   allocate(client());  // 401 first round (missing), then 200
   ASSERT_GE(sink.answers.size(), 2u);
   EXPECT_EQ(sink.answers[sink.answers.size() - 2].auth, AuthRefusal::Missing);
@@ -26,7 +28,7 @@ TEST_F(CoreTest, AnswersCarryTheRefusalReasonAndUsername) {
   EXPECT_STREQ(to_string(AuthRefusal::BadPassword), "bad_password");
 }
 
-TEST_F(CoreTest, RestCredentialWithAWrongSecretIsBadRestCredential) {
+TEST_F(CoreAnswers, RestCredentialWithAWrongSecretIsBadRestCredential) {
   std::string user = std::to_string(now.unix_s + 3600) + ":carol";
   EXPECT_EQ(allocate(client(40002), user, rest_password("other", user)).code, 401);
   EXPECT_EQ(sink.answers.back().auth, AuthRefusal::BadRestCredential);
@@ -35,7 +37,7 @@ TEST_F(CoreTest, RestCredentialWithAWrongSecretIsBadRestCredential) {
   EXPECT_EQ(sink.answers.back().auth, AuthRefusal::ExpiredCredential);
 }
 
-TEST_F(CoreTest, StaleNonceAndANonUtf8Username) {
+TEST_F(CoreAnswers, StaleNonceAndANonUtf8Username) {
   sign = true;
   retry_stale = false;
   nonces[client(42000).client.port] = "not-a-nonce-of-this-server";

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "server/metrics.hpp"
+#include "sfu/engine.hpp"
 #include "sfu/signal_error.hpp"
 #include "turn/core.hpp"
 
@@ -75,17 +76,23 @@ TEST(MetricsLabels, ResidencyDenialKinds) {
 // Issue 17: renamed counters keep their old name one release, as deprecated copies of the same series.
 TEST(MetricsLabels, RenamedCountersKeepTheirOldNameDeprecated) {
   Metrics m("9.9.9", "eu-west-1");
+  sfu::EngineStats stats;
+  stats.nack.add(3);
+  stats.signalling_errors[sfu::signal_error_index("room_full")].add();
+  m.attach_sfu(&stats);
   m.request_done(turn::stun::Method::Allocate, 486, turn::Transport::Tcp, false);
   std::string text = rendered(m);
   expect_series(text, "turnpike_allocate_requests_total{transport=\"tcp\",result=\"error\",code=\"486\"} 1");
   expect_series(text, "turnpike_allocations_total{transport=\"tcp\",result=\"error\",code=\"486\"} 1");
   expect_series(text, "# HELP turnpike_allocations_total Deprecated, use turnpike_allocate_requests_total");
   expect_series(text, "# TYPE turnpike_allocations_total counter");
-  for (const char* name : {"turnpike_sfu_nack_resent_packets_total", "turnpike_sfu_pli_sent_total"})
-    expect_series(text, std::string("\n") + name + " 0\n");
+  expect_series(text, "\nturnpike_sfu_nack_resent_packets_total 3\n");
+  expect_series(text, "\nturnpike_sfu_pli_sent_total 0\n");
+  expect_series(text, "turnpike_sfu_signalling_errors_total{code=\"room_full\"} 1\n");
+  expect_series(text, "turnpike_sfu_signalling_errors_total{code=\"malformed\"} 0\n");
   expect_series(text, "# HELP turnpike_sfu_nack_total Deprecated, use turnpike_sfu_nack_resent_packets_total");
   expect_series(text, "# HELP turnpike_sfu_pli_total Deprecated, use turnpike_sfu_pli_sent_total");
-  expect_series(text, "\nturnpike_sfu_nack_total 0\n");
+  expect_series(text, "\nturnpike_sfu_nack_total 3\n");
   expect_series(text, "\nturnpike_sfu_pli_total 0\n");
 }
 
