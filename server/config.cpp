@@ -1,5 +1,8 @@
 #include "server/config.hpp"
 
+#include "server/config_log.hpp"
+#include "server/config_secrets.hpp"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <yaml-cpp/yaml.h>
@@ -531,7 +534,8 @@ void parse_metrics(const YAML::Node& m, Config& c) {
 }
 
 void parse_log(const YAML::Node& l, Config& c) {
-  only_keys(l, "log", {"level", "format"});
+  only_keys(l, "log", {"level", "format", "events_per_second", "events_burst", "redact_users", "redact_salt"});
+  parse_log_events(l, c);  // config_log.cpp
   if (l["level"]) c.log_level = str(l["level"], "log.level");
   if (l["format"]) c.log_format = str(l["format"], "log.format");
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
@@ -566,15 +570,15 @@ void cross_check(Config& c) {
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
 }
 
-}  // namespace
-
-Config load_config_text(const std::string& text) {
-  YAML::Node root;
+YAML::Node parse_yaml(const std::string& text) {
   try {
-    root = YAML::Load(text);
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw ConfigError("(yaml)", std::string("not valid YAML: ") + e.what());
   }
+}
+
+Config config_from_yaml(const YAML::Node& root) {
   Config c;
   try {
     only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits", "tls",
@@ -607,12 +611,22 @@ Config load_config_text(const std::string& text) {
   return c;
 }
 
-Config load_config_file(const std::string& path) {
+}  // namespace
+
+Config load_config_text(const std::string& text) { return config_from_yaml(parse_yaml(text)); }
+
+Config load_config_file(const std::string& path, const EnvLookup& env) {
   std::ifstream in(path);
   if (!in) throw ConfigError("--config", "cannot read '" + path + "'");
   std::stringstream ss;
   ss << in.rdbuf();
-  return load_config_text(ss.str());
+  YAML::Node root = parse_yaml(ss.str());
+  try {
+    resolve_secrets(root, env);  // config_secrets.hpp: ${NAME} and the *_file keys, re-read at every load
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("(yaml)", e.what());
+  }
+  return config_from_yaml(root);
 }
 
 Config embedded_default_config() {

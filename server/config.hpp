@@ -2,6 +2,8 @@
 // Every key, its default and its meaning are documented once, in docs/configuration.md.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -40,6 +42,14 @@ struct Config {
   unsigned threads = 0;            // 0: one per core
   std::string log_level = "info";  // debug | info | warn | error
   std::string log_format = "json"; // json | text
+  // log.events_per_second, log.events_burst, log.redact_users, log.redact_salt (config_log.cpp,
+  // docs/logs.md): the troubleshooting events' rate per kind, and hashed user identities.
+  struct LogEvents {
+    uint32_t per_second = 10;
+    uint32_t burst = 20;
+    bool redact_users = false;
+    std::string redact_salt;
+  } log_events;
   uint64_t max_allocations = 10000;
   uint64_t max_allocations_per_user = 100;
   uint64_t max_connections_per_ip = 200;     // TCP/TLS connections from one client address
@@ -102,7 +112,12 @@ struct Config {
 
 // Parses and validates; throws ConfigError naming the first bad key.
 Config load_config_text(const std::string& yaml);
-Config load_config_file(const std::string& path);
+// The environment ${NAME} in a config file reads (config_secrets.hpp): a value, or nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+std::optional<std::string> process_env(const std::string& name);
+// A config file: ${NAME} expanded from `env` and the *_file secrets read (config_secrets.hpp), then
+// as load_config_text.
+Config load_config_file(const std::string& path, const EnvLookup& env = process_env);
 // The built-in default: UDP on 127.0.0.1:3478, relay on 127.0.0.1, user "demo" with a random password.
 Config embedded_default_config();
 

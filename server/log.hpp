@@ -29,4 +29,10 @@ inline void debug(std::string_view e, std::initializer_list<Field> f = {}) { wri
 
 std::string json_escape(std::string_view s);
 
+// For other line builders (event_log.hpp): the current time as lines show it, whether lines are
+// JSON, and a level's name.
+std::string timestamp();
+bool json_format();
+const char* level_name(Level l);
+
 }  // namespace turnpike::log

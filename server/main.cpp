@@ -22,6 +22,7 @@
 #include "server/config.hpp"
 #include "server/heartbeat.hpp"
 #include "server/drain_runner.hpp"
+#include "server/event_log.hpp"
 #include "server/ice_servers.hpp"
 #include "server/io_guard.hpp"
 #include "server/join_token.hpp"
@@ -316,6 +317,8 @@ void serve(const turnpike::Config& cfg, const std::string& config_path, Node& no
 int run(turnpike::Config cfg, const std::string& config_path) {
   using namespace turnpike;
   log::configure(cfg.log_level, cfg.log_format);
+  const auto& le = cfg.log_events;
+  events::configure({le.per_second, le.burst, le.redact_users, le.redact_salt});  // docs/logs.md
   Node node;
   node.shared = std::make_unique<SharedState>(cfg);
   raise_fd_limit();

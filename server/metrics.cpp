@@ -1,6 +1,8 @@
 #include "server/metrics.hpp"
 
+#include "server/event_log.hpp"
 #include "server/idle_timers.hpp"
+#include "server/metrics_deprecated.hpp"
 #include "sfu/signal_limits.hpp"
 
 #include <algorithm>
@@ -363,7 +365,7 @@ std::vector<MetricFamily> Metrics::counter_families() const {
         add(requests, {{"method", method_label(m)}, {"code", code_label(c)}, {"result", result_label(c, ch)}},
             static_cast<double>(n));
       }
-  auto allocs = family("turnpike_allocations_total", "Allocate requests answered, by client transport and result",
+  auto allocs = family("turnpike_allocate_requests_total", "Allocate requests answered, by client transport and result",
                        MetricType::Counter);
   for (size_t t = 0; t < 4; ++t)
     for (size_t c = 0; c < kCodes; ++c)
@@ -451,7 +453,7 @@ std::vector<MetricFamily> Metrics::allocation_families(const std::vector<turn::A
     const auto& s = a.stats;
     std::string id = std::to_string(a.id);
     auto labels = [&](const char* dir) {
-      std::vector<ClientMetric::Label> l{{"id", id}, {"user", a.user}};
+      std::vector<ClientMetric::Label> l{{"id", id}, {"user", events::user(a.user)}};  // log.redact_users
       if (dir) l.push_back({"direction", dir});
       return l;
     };
@@ -518,11 +520,15 @@ std::vector<MetricFamily> Metrics::sfu_families() const {
   out.push_back(counter("turnpike_sfu_ice_failures_total", "SFU: participants whose ICE never connected or lost consent",
                         s.ice_failures.get()));
   out.push_back(counter("turnpike_sfu_dtls_failures_total", "SFU: DTLS handshakes that failed", s.dtls_failures.get()));
-  out.push_back(counter("turnpike_sfu_nack_total", "SFU: NACKed packets answered from the retransmission buffer",
-                        s.nack.get()));
-  out.push_back(counter("turnpike_sfu_pli_total", "SFU: picture loss indications sent to publishers", s.pli.get()));
-  out.push_back(counter("turnpike_sfu_signalling_errors_total", "SFU: error messages sent to signalling clients",
-                        s.signalling_errors.get()));
+  out.push_back(counter("turnpike_sfu_nack_resent_packets_total",
+                        "SFU: packets resent from the retransmission buffer in answer to NACKs", s.nack.get()));
+  out.push_back(counter("turnpike_sfu_pli_sent_total", "SFU: picture loss indications sent to publishers", s.pli.get()));
+  auto errors = family("turnpike_sfu_signalling_errors_total",
+                       "SFU: error messages sent to signalling clients, by the error code they carried",
+                       MetricType::Counter);
+  for (size_t i = 0; i < sfu::kSignalErrorCodes.size(); ++i)
+    add(errors, {{"code", sfu::kSignalErrorCodes[i]}}, static_cast<double>(s.signalling_errors[i].get()));
+  out.push_back(std::move(errors));
   auto limited = family("turnpike_sfu_nack_limited_total",
                         "SFU: NACKed packets not resent: resent to that subscriber within "
                         "the repeat interval, over its sfu.max_retransmit_bytes_per_second, or beyond "
@@ -556,6 +562,7 @@ std::string Metrics::render(const std::vector<const turn::CoreStats*>& cores,
   if (capacity_) append(capacity_());
   if (per_allocation) append(allocation_families(*per_allocation, omitted, now_ms));
   append(process_families());
+  append_deprecated_aliases(all);
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, all);
   return out.str();

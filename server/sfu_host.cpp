@@ -76,6 +76,7 @@ class WsSession final : public SfuHost::Signal, public std::enable_shared_from_t
     if (queue_.size() == 1) write();
   }
 
+  std::string client() const override { return from_.to_string(); }
   void joined() override {
     joined_ = true;
     join_timer_.cancel();

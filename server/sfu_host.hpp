@@ -56,6 +56,10 @@ class SfuHost final : public sfu::EngineSink {
   void residency_redirect(const std::string& to_region) override;
   void residency_ended(const std::string& client_region) override;
   void media_session_region(const std::string& client_region, bool drift, int delta) override;
+  // Log lines sfu_join, sfu_join_refused, sfu_leave (sfu_events.cpp, docs/logs.md).
+  void participant_joined(const ParticipantEvent& e) override;
+  void join_refused(const ParticipantEvent& e) override;
+  void participant_left(const ParticipantEvent& e) override;
 
   // Data residency counters (turnpike_residency_*, turnpike_sfu_region_sessions); set before start().
   void attach_metrics(Metrics* m) { metrics_ = m; }
@@ -68,6 +72,7 @@ class SfuHost final : public sfu::EngineSink {
     virtual void send(const std::string& text) = 0;
     virtual void close(const char* why) = 0;
     virtual void joined() = 0;  // lift the pre-join message limit and deadline
+    virtual std::string client() const { return {}; }  // the peer's address, for logs
   };
   // One admitted signalling connection's place under sfu.max_connections(_per_ip), held from accept
   // to close (moved from the HTTP session to the WebSocket one).
@@ -88,6 +93,7 @@ class SfuHost final : public sfu::EngineSink {
   // A connection refused or closed by the limits (metric, and a log line at most every 10 s a reason).
   void signal_rejected(sfu::SignalReject why, const turn::IpAddress& from);
   sfu::ConnectionId signal_opened(std::shared_ptr<Signal> s);
+  std::string signal_client(sfu::ConnectionId c) const;
   void signal_message(sfu::ConnectionId c, std::string_view text);
   void signal_closed(sfu::ConnectionId c);
   boost::asio::io_context& io() { return io_; }

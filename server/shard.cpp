@@ -13,6 +13,7 @@
 
 #include "common/json_text.hpp"
 #include "server/allocation_record.hpp"
+#include "server/event_log.hpp"
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
 #include "common/sockaddr.hpp"
@@ -462,6 +463,8 @@ void Shard::session_lost(const turn::IpAddress& client, turn::LossCause cause, i
 
 void Shard::auth_failed(turn::AuthFailure f) { shared_.metrics.auth_failed(f); }
 
+void Shard::answered(const turn::Answer& a) { events::turn_answer(a); }
+
 void Shard::residency_denied(turn::ResidencyDenial kind, const std::string& region) {
   shared_.metrics.residency_denied(kind, region);
 }
@@ -487,7 +490,7 @@ void Shard::allocation_created(const turn::Allocation& a) {
   shared_.metrics.allocation_created(a);
   for (size_t i = 0; i < a.relay_count; ++i)
     shared_.relay_directory.add(bound_for(a.relays[i].address), {a.five_tuple.transport, a.client_region, a.drift});
-  log::info("allocation_created", {log::str("id", std::to_string(a.id)), log::str("user", a.user),
+  log::info("allocation_created", {log::str("id", std::to_string(a.id)), log::str("user", events::user(a.user)),
                                    log::str("client", a.five_tuple.client.to_string()),
                                    log::str("transport", turn::to_string(a.five_tuple.transport)),
                                    log::str("relayed", a.relayed_list()),
@@ -502,9 +505,11 @@ void Shard::allocation_ended(const turn::Allocation& a, turn::EndReason why, int
   t.mono_ms = now_ms;
   auto regions = shared_.regions();
   RecordContext ctx{shared_.config.region, shared_.config.auth.realm, t, why, regions.get()};
+  auto record = allocation_record(a, ctx);
+  events::redact_record(record);  // log.redact_users
   log::info("allocation_ended", {log::str("end_reason", turn::to_string(why)),
                                  log::str("region", shared_.config.region),
-                                 log::json("allocation", safe_dump(allocation_record(a, ctx)))});
+                                 log::json("allocation", safe_dump(record))});
 }
 
 int Shard::bind_relay_fd(const IpAddress& addr, uint16_t port, bool dont_fragment) {

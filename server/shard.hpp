@@ -69,6 +69,7 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) override;
   void request_done(turn::stun::Method m, int code, turn::Transport t, bool challenge) override;
   void auth_failed(turn::AuthFailure f) override;
+  void answered(const turn::Answer& a) override;
   void flow_gap(const turn::IpAddress& client, turn::GapOutcome outcome, int64_t gap_ms) override;
   void session_lost(const turn::IpAddress& client, turn::LossCause cause, int64_t age_ms) override;
   void refresh_failed(turn::RefreshFailure f) override { shared_.metrics.refresh_failed(f); }

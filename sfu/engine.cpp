@@ -96,13 +96,13 @@ void Engine::Impl::tick(int64_t now_ms) {
   }
   for (Participant* p : gone) {
     ConnectionId c = p->conn;
-    remove(*p, now_ms);
+    remove(*p, now_ms, "ice_failed");
     send_error(c, "ice_failed", "no connectivity checks for 30 s: media consent expired", true);
   }
   for (Participant* p : foreign) {
     ConnectionId c = p->conn;
     EngineConfig::Admission a = *p->foreign;
-    remove(*p, now_ms);
+    remove(*p, now_ms, "residency");
     tell_foreign(c, a);
   }
 }
@@ -133,9 +133,10 @@ void Engine::Impl::reports(Participant& p, int64_t now_ms) {
   }
 }
 
-void Engine::Impl::remove(Participant& p, int64_t now_ms) {
+void Engine::Impl::remove(Participant& p, int64_t now_ms, const char* why) {
   (void)now_ms;
   Room& room = *p.room;
+  sink.participant_left({p.conn, room.name, p.identity, p.id, p.path, why});
   std::vector<std::string> removed;
   while (!p.published.empty()) unpublish(p, p.published.begin()->first, removed);
   for (const auto& a : p.addresses) by_addr.erase(a);

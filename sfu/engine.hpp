@@ -18,6 +18,7 @@
 
 #include "sfu/certificate.hpp"
 #include "sfu/nat_inference.hpp"
+#include "sfu/signal_error.hpp"
 #include "turn/address.hpp"
 
 namespace sfu {
@@ -104,6 +105,18 @@ class EngineSink {
   virtual void residency_redirect(const std::string& to_region) {}
   virtual void residency_ended(const std::string& client_region) {}
   virtual void media_session_region(const std::string& client_region, bool drift, int delta) {}
+  // For logs (issue 17, docs/logs.md): a participant joined; a join refused (`code`, sfu/PROTOCOL.md);
+  // a participant gone (`code` says why: leave, closed, ice_failed, residency). Empty room and
+  // identity when the token could not be read.
+  struct ParticipantEvent {
+    ConnectionId conn;
+    std::string_view room, identity, participant;
+    Path path;
+    std::string_view code;
+  };
+  virtual void participant_joined(const ParticipantEvent&) {}
+  virtual void join_refused(const ParticipantEvent&) {}
+  virtual void participant_left(const ParticipantEvent&) {}
 };
 
 // Counters and gauges for turnpike_sfu_* metrics: written by the engine's thread, read by any.
@@ -117,7 +130,10 @@ struct EngineStats {
   Counter rooms, participants, tracks_audio, tracks_video;
   std::array<Counter, kPaths> sessions, sessions_total;
   Counter forwarded_packets_audio, forwarded_packets_video, forwarded_bytes_audio, forwarded_bytes_video;
-  Counter ice_failures, dtls_failures, nack, pli, signalling_errors;
+  // nack: packets resent from the retransmission buffer; pli: PLIs sent to publishers.
+  Counter ice_failures, dtls_failures, nack, pli;
+  // `error` messages sent, by code (kSignalErrorCodes of signal_error.hpp).
+  std::array<Counter, kSignalErrorCodes.size()> signalling_errors;
   // NACKed packets not resent (turnpike_sfu_nack_limited_total{reason}): resent to that subscription
   // within nack_repeat_interval_ms, over the subscriber's byte budget, beyond the per-compound cap.
   Counter nack_limited_repeat, nack_limited_budget, nack_limited_cap;

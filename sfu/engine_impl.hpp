@@ -230,6 +230,9 @@ struct Engine::Impl {
   // ------------------------------------------------------------------------------ signalling
   void send(Participant& p, const json& msg);
   void send_error(ConnectionId c, const char* code, const std::string& message, bool fatal, json extra = {});
+  // A join refused: reported to the sink (logs), then the fatal error.
+  void refuse_join(ConnectionId c, const JoinClaims& claims, const char* code, const std::string& message,
+                   json extra = {});
   json participant_json(const Participant& p) const;
   void broadcast(Room& room, const json& msg, const Participant* except);
   void on_message(ConnectionId c, std::string_view text, int64_t now_ms, int64_t unix_s);
@@ -336,7 +339,8 @@ struct Engine::Impl {
   void reports(Participant& p, int64_t now_ms);
 
   // ------------------------------------------------------------------------------ leaving
-  void remove(Participant& p, int64_t now_ms);
+  // `why` for the log (EngineSink::participant_left): leave, closed, ice_failed, residency.
+  void remove(Participant& p, int64_t now_ms, const char* why = "closed");
   void count_tracks();
 };
 

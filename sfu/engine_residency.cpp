@@ -82,7 +82,7 @@ void Engine::Impl::residency_changed(int64_t now_ms) {
   for (auto& [p, adm] : ended) {
     sink.residency_ended(adm.region);
     ConnectionId c = p->conn;
-    remove(*p, now_ms);
+    remove(*p, now_ms, "residency");
     tell_foreign(c, adm);
   }
 }

@@ -9,7 +9,7 @@ void Engine::Impl::send_error(ConnectionId c, const char* code, const std::strin
   json m = {{"type", "error"}, {"code", code}, {"message", message}};
   for (auto& [k, v] : extra.items()) m[k] = v;
   sink.send_signal(c, dump_safe(m));
-  stats.signalling_errors.add();
+  stats.signalling_errors[signal_error_index(code)].add();
   if (fatal) sink.close_signal(c, code);
 }
 
@@ -42,7 +42,7 @@ void Engine::Impl::on_message(ConnectionId c, std::string_view text, int64_t now
   if (type == "offer") return offer(*p, msg, now_ms);
   if (type == "candidate") return candidate(*p, msg);
   if (type == "leave") {
-    remove(*p, now_ms);
+    remove(*p, now_ms, "leave");
     return sink.close_signal(c, "leave");
   }
   send_error(c, "malformed", "unknown message type '" + type + "'", false);
@@ -53,16 +53,17 @@ void Engine::Impl::join(ConnectionId c, const json& msg, int64_t now_ms, int64_t
     return send_error(c, "malformed", "'join' needs a 'token' string", false);
   JoinClaims claims;
   auto err = verify_join_token(msg["token"].get<std::string>(), cfg.token_keys, unix_s, claims);
-  if (err == TokenError::Expired) return send_error(c, "expired_token", "the join token has expired", true);
-  if (err != TokenError::None) return send_error(c, "bad_token", std::string("join token: ") + to_string(err), true);
+  if (err == TokenError::Expired) return refuse_join(c, claims, "expired_token", "the join token has expired");
+  if (err != TokenError::None) return refuse_join(c, JoinClaims{}, "bad_token", std::string("join token: ") + to_string(err));
   if (claims.region != cfg.region) {
     // Residency: no media path here; tell the client where the room's region signals.
     json detail = {{"region", claims.region}};
     auto it = cfg.region_signal_urls.find(claims.region);
     if (it != cfg.region_signal_urls.end() && !it->second.empty()) detail["signal_url"] = it->second;
-    return send_error(c, "wrong_region", "the room is in region '" + claims.region + "', this node serves '" +
-                                             cfg.region + "'" + (detail.contains("signal_url") ? "; join at " + it->second : ""),
-                      true, detail);
+    return refuse_join(c, claims, "wrong_region",
+                       "the room is in region '" + claims.region + "', this node serves '" + cfg.region + "'" +
+                           (detail.contains("signal_url") ? "; join at " + it->second : ""),
+                       detail);
   }
   if (auto drain = cfg.draining ? cfg.draining() : std::nullopt) {
     // This node is draining: the call goes on elsewhere, or the client is told to try later.
@@ -77,7 +78,7 @@ void Engine::Impl::join(ConnectionId c, const json& msg, int64_t now_ms, int64_t
   }
   if (room->participants.size() >= cfg.max_participants_per_room) {
     if (room->participants.empty()) close_room_if_empty(claims.room);
-    return send_error(c, "room_full", "the room has its maximum of participants", true);
+    return refuse_join(c, claims, "room_full", "the room has its maximum of participants");
   }
   auto p = std::make_unique<Participant>();
   p->id = random_id(6);
@@ -103,6 +104,13 @@ void Engine::Impl::join(ConnectionId c, const json& msg, int64_t now_ms, int64_t
              {"participants", others}});
   broadcast(*room, {{"type", "participant_joined"}, {"participant", participant_json(ref)}}, &ref);
   sink.signal_joined(c);
+  sink.participant_joined({c, room->name, ref.identity, ref.id, ref.path, ""});
+}
+
+void Engine::Impl::refuse_join(ConnectionId c, const JoinClaims& claims, const char* code, const std::string& message,
+                               json extra) {
+  sink.join_refused({c, claims.room, claims.identity, "", Path::Unknown, code});
+  send_error(c, code, message, true, std::move(extra));
 }
 
 void Engine::Impl::candidate(Participant& p, const json& msg) {

@@ -90,7 +90,10 @@ void Core::send_binding(Context& c, const BindingOptions& o) {
     stats_.nat_discovery_responses.add(1);
   }
   if (c.msg.has_fingerprint()) b.add_fingerprint();
-  if (!b.ok() || !unauth_budget_allows(c, b.bytes().size())) return;
+  if (!b.ok()) return;
+  bool sent = unauth_budget_allows(c, b.bytes().size());
+  report_answer(c, sent);  // Sink::answered, for the debug log
+  if (!sent) return;
   std::span<const uint8_t> parts[1] = {b.bytes()};
   sink_.to_client(o.to, parts);
   sink_.request_done(Method::Binding, 200, c.from.transport);

@@ -266,6 +266,7 @@ void Core::handle_stun(std::span<const uint8_t> bytes, const FiveTuple& from, No
   if (stun::first_bad_text_attribute(msg) != 0) {
     if (msg.cls() != Class::Request) return drop(DropReason::Malformed, bytes.size());
     Context c(msg, from, now);
+    if (stun::first_bad_text_attribute(msg) == attr::Username) c.auth = AuthRefusal::BadUsername;
     return send_error(c, 400, "Bad Request: text attribute not UTF-8 or too long");
   }
   if (msg.cls() == Class::Indication) {

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "turn/answer.hpp"
 #include "turn/address.hpp"
 #include "turn/allocation.hpp"
 #include "turn/attributes.hpp"
@@ -188,6 +189,9 @@ class Sink {
   // first round of the long-term credential mechanism, not a failure.
   virtual void request_done(stun::Method, int code, Transport, bool challenge = false) {}
   virtual void auth_failed(AuthFailure) {}
+  // Every answer to a request (or one withheld by the budget), with who asked and why it was
+  // refused (answer.hpp): for logs, not counted twice with request_done.
+  virtual void answered(const Answer&) {}
   virtual void dropped(DropReason, size_t bytes) {}
   // A client of `client` IP was silent `gap_ms` on a UDP flow, then carried on on the same 5-tuple
   // (survived), or came back on a new one with the same credentials (rebound: the mapping died).
@@ -267,7 +271,8 @@ class Core {
   bool check_unknown_attributes(Context& c);
   void send_error(Context& c, int code, const char* reason);
   void send_challenge(Context& c, int code, const char* reason, bool expected);
-  bool finish_and_send(Context& c, stun::Builder& b);  // false: not sent (over budget, or overflow)
+  bool finish_and_send(Context& c, stun::Builder& b);
+  void report_answer(const Context& c, bool sent);  // false: not sent (over budget, or overflow)
   bool unauth_budget_allows(const Context& c, size_t answer_bytes);
   void remove(Allocation* a, EndReason why, Now now);
   void relay_to_peer(Allocation& a, const Endpoint& peer, std::span<const uint8_t> data, Now now);

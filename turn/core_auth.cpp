@@ -46,6 +46,7 @@ bool Core::authenticate(Context& c) {
   const auto* mi = c.msg.find(attr::MessageIntegrity);
   const auto* mi256 = c.msg.find(attr::MessageIntegritySha256);
   if (!mi && !mi256) {
+    c.auth = AuthRefusal::Missing;
     send_challenge(c, 401, "Unauthorized", true);
     sink_.auth_failed(AuthFailure::Missing);
     return false;
@@ -59,6 +60,7 @@ bool Core::authenticate(Context& c) {
   }
   std::string_view nonce_text(reinterpret_cast<const char*>(nonce->value.data()), nonce->value.size());
   if (auth_->check_nonce(nonce_text, c.from, c.now.unix_s) != Authenticator::NonceCheck::Valid) {
+    c.auth = AuthRefusal::StaleNonce;
     send_challenge(c, 438, "Stale Nonce", true);
     sink_.auth_failed(AuthFailure::StaleNonce);
     return false;
@@ -75,6 +77,8 @@ bool Core::authenticate(Context& c) {
     return false;
   }
   if (!verify_integrity(c, mi256 != nullptr)) {
+    bool rest = !scratch_creds_.empty() && scratch_creds_.front().expires_unix != 0;
+    c.auth = rest ? AuthRefusal::BadRestCredential : AuthRefusal::BadPassword;
     send_challenge(c, 401, "Unauthorized", false);
     sink_.auth_failed(AuthFailure::BadIntegrity);
     if (c.msg.method() == Method::Refresh) sink_.refresh_failed(RefreshFailure::BadCredential);
@@ -90,6 +94,7 @@ bool Core::authenticate(Context& c) {
 
 // RFC 8489 9.2.4 step 5: no key for USERNAME (unknown, or a TURN REST credential past its expiry).
 void Core::reject_credential(Context& c, bool expired) {
+  c.auth = expired ? AuthRefusal::ExpiredCredential : AuthRefusal::UnknownUser;
   send_challenge(c, 401, "Unauthorized", false);
   sink_.auth_failed(expired ? AuthFailure::ExpiredCredential : AuthFailure::UnknownUser);
   if (c.msg.method() != Method::Refresh) return;
@@ -118,10 +123,37 @@ bool Core::finish_and_send(Context& c, Builder& b) {
     else b.add_integrity(c.cred->key);
   }
   if (c.msg.has_fingerprint()) b.add_fingerprint();
-  if (!b.ok() || !unauth_budget_allows(c, b.bytes().size())) return false;
-  std::span<const uint8_t> parts[1] = {b.bytes()};
-  sink_.to_client(c.from, parts);
-  return true;
+  if (!b.ok()) return false;
+  bool sent = unauth_budget_allows(c, b.bytes().size());
+  if (sent) {
+    std::span<const uint8_t> parts[1] = {b.bytes()};
+    sink_.to_client(c.from, parts);
+  }
+  report_answer(c, sent);
+  return sent;
+}
+
+// Sink::answered (answer.hpp): the request, its USERNAME as sent, the answer and why.
+void Core::report_answer(const Context& c, bool sent) {
+  const auto* user = c.msg.find(attr::Username);
+  std::string_view username;
+  if (user) username = {reinterpret_cast<const char*>(user->value.data()), user->value.size()};
+  sink_.answered(Answer{c.from, c.msg.method(), c.msg.raw_method(), c.msg.transaction_id(), c.code,
+                        c.code == 200 ? std::string_view() : std::string_view(c.reason), username, c.auth, sent});
+}
+
+const char* to_string(AuthRefusal r) {
+  switch (r) {
+    case AuthRefusal::None: return "none";
+    case AuthRefusal::Missing: return "missing";
+    case AuthRefusal::BadPassword: return "bad_password";
+    case AuthRefusal::BadRestCredential: return "bad_rest_credential";
+    case AuthRefusal::UnknownUser: return "unknown_user";
+    case AuthRefusal::ExpiredCredential: return "expired_credential";
+    case AuthRefusal::StaleNonce: return "stale_nonce";
+    case AuthRefusal::BadUsername: return "bad_username";
+  }
+  return "none";
 }
 
 // Issue 14: nothing unauthenticated gets an answer larger than the request without a budget. Over
@@ -144,6 +176,8 @@ bool Core::unauth_budget_allows(const Context& c, size_t answer_bytes) {
 void Core::send_error(Context& c, int code, const char* reason) {
   Builder b(c.out, c.msg.raw_method(), Class::Error, c.msg.transaction_id());
   b.add_error(code, reason);
+  c.code = code;
+  c.reason = reason;
   if (finish_and_send(c, b)) sink_.request_done(c.msg.method(), code, c.from.transport);
 }
 
@@ -158,6 +192,8 @@ void Core::send_challenge(Context& c, int code, const char* reason, bool expecte
   b.add(attr::PasswordAlgorithms, stun::PasswordAlgorithms::server_value());
   if (!cfg_.software.empty()) b.add(attr::Software, cfg_.software);
   c.cred = nullptr;
+  c.code = code;
+  c.reason = reason;
   if (finish_and_send(c, b)) sink_.request_done(c.msg.method(), code, c.from.transport, expected);
 }
 

@@ -17,6 +17,10 @@ struct Core::Context {
   const Credential* cred = nullptr;  // set once integrity verified
   std::string username;
   bool sha256 = false;
+  // The answer, for Sink::answered: its code (200: success) and reason, and why credentials failed.
+  int code = 200;
+  const char* reason = "";
+  AuthRefusal auth = AuthRefusal::None;
   std::array<uint8_t, 1500> out{};
 };
 

@@ -5,7 +5,8 @@ Three servers, one after the other (region eu-west-1, an admin token):
 
   A  metrics.per_allocation: false
        promtool_live_scrape             `promtool check metrics` on a /metrics scrape taken while
-                                        turnutils_uclient -y is relaying
+                                        turnutils_uclient -y is relaying; turnpike_allocate_requests_total
+                                        and its deprecated copy turnpike_allocations_total agree
   B  metrics.per_allocation: true, scraped every second by a real Prometheus server
        promtool_live_scrape_per_allocation   the same with the per-allocation series
        api_live_counts_during_uclient   /api/v1/allocations polled during the uclient run: counts
@@ -396,6 +397,11 @@ def phase_a(tr, args, workdir):
                     assert allocs > 0, 'turnpike_allocations is 0 mid-run'
                     per = [n for n, _, _ in samples if n.startswith('turnpike_allocation_relay')]
                     assert not per, f'per-allocation series without metrics.per_allocation: {per[:3]}'
+                    # Issue 17: the renamed counter, and its old name kept one release as deprecated.
+                    served = metrics.msum(samples, 'turnpike_allocate_requests_total', result='success')
+                    old = metrics.msum(samples, 'turnpike_allocations_total', result='success')
+                    assert served > 0 and old == served, f'allocate requests {served}, deprecated copy {old}'
+                    assert b'# HELP turnpike_allocations_total Deprecated, use turnpike_allocate_requests_total' in body
                     promtool_check(body, args.promtool)
                     res = uc.wait(UC_TIMEOUT)
                 finally:

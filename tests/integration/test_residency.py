@@ -211,8 +211,8 @@ def check_redirect(lab, nodes):
         text = r.stdout + r.stderr
         eu, us = nodes['eu-west'].metrics(), nodes['us-east'].metrics()
         redirects = grew(eu0, eu, 'turnpike_residency_redirects_total', to_region='us-east')
-        eu_served = grew(eu0, eu, 'turnpike_allocations_total', result='success')
-        served = grew(us0, us, 'turnpike_allocations_total', result='success', transport=transport)
+        eu_served = grew(eu0, eu, 'turnpike_allocate_requests_total', result='success')
+        served = grew(us0, us, 'turnpike_allocate_requests_total', result='success', transport=transport)
         relayed = grew(us0, us, 'turnpike_relay_packets_total', direction='to_client', transport=transport)
         assert redirects >= 1, f'{transport}: no redirect counted on eu-west: {text[-600:]}'
         assert eu_served == 0, f'{transport}: eu-west allocated {eu_served} for a us-east client'
@@ -245,8 +245,8 @@ def check_redirect_browser(lab, nodes):
             out = {'ok': False, 'error': f'no result (exit {r.returncode}): {r.stderr[-1500:]}'}
         eu, us = nodes['eu-west'].metrics(), nodes['us-east'].metrics()
         redirects = grew(eu0, eu, 'turnpike_residency_redirects_total', to_region='us-east')
-        eu_served = grew(eu0, eu, 'turnpike_allocations_total', result='success')
-        served = grew(us0, us, 'turnpike_allocations_total', result='success', transport=transport)
+        eu_served = grew(eu0, eu, 'turnpike_allocate_requests_total', result='success')
+        served = grew(us0, us, 'turnpike_allocate_requests_total', result='success', transport=transport)
         assert out.get('ok'), f'{transport}: {out.get("error")}\n{r.stderr[-1500:]}'
         assert redirects >= 1 and eu_served == 0, f'{transport}: eu-west redirected {redirects}, allocated {eu_served}'
         assert served >= 2, f'{transport}: the us-east node allocated {served} over {transport} (want one per peer connection)'
@@ -538,8 +538,8 @@ def check_family_redirect(args):
                                        '-w', 'wonderland'], server=('::1', p_eu6), timeout=60)
             e, u = metrics.scrape(eu_srv), metrics.scrape(us_srv)
             redirects = metric(e, 'turnpike_residency_redirects_total', to_region='us-east') or 0
-            eu_served = metric(e, 'turnpike_allocations_total', result='success') or 0
-            served = metric(u, 'turnpike_allocations_total', result='success', transport=transport) or 0
+            eu_served = metric(e, 'turnpike_allocate_requests_total', result='success') or 0
+            served = metric(u, 'turnpike_allocate_requests_total', result='success', transport=transport) or 0
             relayed = metric(u, 'turnpike_relay_packets_total', direction='to_client', transport=transport) or 0
             assert eu_served == 0, f'{transport}: eu-west allocated {eu_served} for a client at ::1'
             assert redirects >= len(said) + 1, f'{transport}: eu-west counted {redirects} redirects'

@@ -50,6 +50,17 @@ class RecordingSink : public Sink {
   void flow_gap(const IpAddress&, GapOutcome o, int64_t gap_ms) override { gaps.push_back({o, gap_ms}); }
   void session_lost(const IpAddress&, LossCause c, int64_t age_ms) override { losses.push_back({c, age_ms}); }
   void refresh_failed(RefreshFailure f) override { refresh_failures.push_back(f); }
+  void answered(const Answer& a) override {
+    answers.push_back({a.method, a.code, std::string(a.username), a.auth, a.sent});
+  }
+  struct Answered {
+    Method method;
+    int code;
+    std::string username;
+    AuthRefusal auth;
+    bool sent;
+  };
+  std::vector<Answered> answers;
   std::vector<std::pair<GapOutcome, int64_t>> gaps;
   std::vector<std::pair<LossCause, int64_t>> losses;
   std::vector<RefreshFailure> refresh_failures;

@@ -182,6 +182,8 @@ TEST(MetricsText, NamesLabelsAndSums) {
   EXPECT_TRUE(has(R"(turnpike_relay_dropped_packets_total{reason="quota"} 1)"));
   EXPECT_TRUE(has(R"(turnpike_requests_total{method="allocate",code="401",result="challenge"} 1)"));
   EXPECT_TRUE(has(R"(turnpike_requests_total{method="refresh",code="437",result="error"} 1)"));
+  EXPECT_TRUE(has(R"(turnpike_allocate_requests_total{transport="udp",result="success",code="200"} 1)"));
+  // The old name, one more release, deprecated (docs/metrics.md).
   EXPECT_TRUE(has(R"(turnpike_allocations_total{transport="udp",result="success",code="200"} 1)"));
   EXPECT_TRUE(has(R"(turnpike_auth_failures_total{reason="stale_nonce"} 1)"));
   EXPECT_TRUE(has("# TYPE turnpike_allocation_setup_seconds histogram"));

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "server/metrics.hpp"
+#include "sfu/engine.hpp"
+#include "sfu/signal_error.hpp"
 #include "turn/core.hpp"
 
 namespace turnpike {
@@ -25,10 +27,10 @@ TEST(MetricsLabels, TransportsEndReasonsAndAuthFailures) {
   for (const char* t : {"udp", "tcp", "tls", "dtls"}) {
     expect_series(text, std::string("turnpike_allocation_setup_seconds_count{transport=\"") + t + "\"} 0");
     expect_series(text, std::string("turnpike_relay_bytes_total{direction=\"to_peer\",transport=\"") + t + "\"} 0");
-    expect_series(text, std::string("turnpike_allocations_total{transport=\"") + t +
+    expect_series(text, std::string("turnpike_allocate_requests_total{transport=\"") + t +
                             "\",result=\"success\",code=\"200\"} 0");
   }
-  for (const char* r : {"deleted", "expired", "shutdown", "policy", "admin"})
+  for (const char* r : {"deleted", "expired", "shutdown", "policy", "drain_timeout", "admin"})
     expect_series(text, std::string("turnpike_allocation_lifetime_seconds_count{end_reason=\"") + r + "\"} 0");
   for (const char* r : {"bad_integrity", "unknown_user", "expired_credential", "stale_nonce", "missing"})
     expect_series(text, std::string("turnpike_auth_failures_total{reason=\"") + r + "\"} 0");
@@ -69,6 +71,37 @@ TEST(MetricsLabels, ResidencyDenialKinds) {
   std::string text = rendered(m);
   for (const char* k : {"peer", "client", "credential"})
     expect_series(text, std::string("turnpike_residency_denied_total{kind=\"") + k + "\",region=\"unknown\"} 1");
+}
+
+// Issue 17: renamed counters keep their old name one release, as deprecated copies of the same series.
+TEST(MetricsLabels, RenamedCountersKeepTheirOldNameDeprecated) {
+  Metrics m("9.9.9", "eu-west-1");
+  sfu::EngineStats stats;
+  stats.nack.add(3);
+  stats.signalling_errors[sfu::signal_error_index("room_full")].add();
+  m.attach_sfu(&stats);
+  m.request_done(turn::stun::Method::Allocate, 486, turn::Transport::Tcp, false);
+  std::string text = rendered(m);
+  expect_series(text, "turnpike_allocate_requests_total{transport=\"tcp\",result=\"error\",code=\"486\"} 1");
+  expect_series(text, "turnpike_allocations_total{transport=\"tcp\",result=\"error\",code=\"486\"} 1");
+  expect_series(text, "# HELP turnpike_allocations_total Deprecated, use turnpike_allocate_requests_total");
+  expect_series(text, "# TYPE turnpike_allocations_total counter");
+  expect_series(text, "\nturnpike_sfu_nack_resent_packets_total 3\n");
+  expect_series(text, "\nturnpike_sfu_pli_sent_total 0\n");
+  expect_series(text, "turnpike_sfu_signalling_errors_total{code=\"room_full\"} 1\n");
+  expect_series(text, "turnpike_sfu_signalling_errors_total{code=\"malformed\"} 0\n");
+  expect_series(text, "# HELP turnpike_sfu_nack_total Deprecated, use turnpike_sfu_nack_resent_packets_total");
+  expect_series(text, "# HELP turnpike_sfu_pli_total Deprecated, use turnpike_sfu_pli_sent_total");
+  expect_series(text, "\nturnpike_sfu_nack_total 3\n");
+  expect_series(text, "\nturnpike_sfu_pli_total 0\n");
+}
+
+// Every error code of sfu/PROTOCOL.md is a `code` label value from the start; an unknown code is "other".
+TEST(MetricsLabels, SignallingErrorsByCode) {
+  for (const char* c : {"malformed", "bad_token", "expired_token", "forbidden", "wrong_region", "forbidden_region",
+                        "bad_sdp", "not_joined", "room_full", "ice_failed", "internal", "other"})
+    EXPECT_STREQ(sfu::kSignalErrorCodes[sfu::signal_error_index(c)], c);
+  EXPECT_STREQ(sfu::kSignalErrorCodes[sfu::signal_error_index("no_such_code")], "other");
 }
 
 }  // namespace
