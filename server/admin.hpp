@@ -7,6 +7,7 @@
 //   POST /api/v1/nat-reports        a turnpike-diag nat result (JSON), counted in turnpike_nat_clients_total
 //   POST /api/v1/lifetime-reports   a turnpike-diag lifetime result: the site's measured UDP mapping timeout
 //   GET /api/v1/sites               per-site idle-timer evidence and estimates
+//   POST /api/v1/reload             re-read the config file and apply what can change live
 // The API takes `Authorization: Bearer <admin.token>` when a token is configured. Errors are JSON
 // ({"error": "..."}) with the matching status. Documented in docs/admin-api.md.
 #pragma once
@@ -20,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "turn/address.hpp"
@@ -47,6 +49,8 @@ struct AdminBackend {
   std::function<std::string(const std::string&)> site_label;
   // An exception escaped a request or a handler on the admin thread (logged already).
   std::function<void()> internal_error;
+  // POST /api/v1/reload (server/reload.hpp): the status (200, 400 or 409) and the JSON answer.
+  std::function<std::pair<unsigned, nlohmann::json>()> reload;
   std::string region;
   std::string token;  // empty: the API is open
 };

@@ -14,6 +14,7 @@
 #include "server/config.hpp"
 #include "server/connection_policy.hpp"
 #include "server/idle_timers.hpp"
+#include "server/live_config.hpp"
 #include "server/metrics.hpp"
 #include "server/relay_directory.hpp"
 #include "server/sites.hpp"
@@ -52,8 +53,10 @@ struct SharedState {
     relay_directory.set_relay_addresses(c.relay_addresses);
     metrics.attach_idle_timers(&idle_timers);
     metrics.set_regions(c.core.regions);
+    connections.set_idle_timeout_ms(int64_t{c.connection_idle_timeout_s} * 1000);
   }
-  const Config& config;
+  const Config& config;  // as started: restart-only keys
+  LiveConfig live{config};  // the config in force (server/reload.cpp replaces it)
   std::shared_ptr<const turn::Authenticator> auth;
   std::shared_ptr<const turn::PeerPolicy> policy;
   std::shared_ptr<turn::Quotas> quotas;

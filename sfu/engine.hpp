@@ -141,6 +141,9 @@ class Engine {
   // The residency policy behind EngineConfig::admit changed (SIGHUP): every participant's addresses
   // are asked again; one whose media path is now refused is told and removed.
   void residency_changed(int64_t now_ms);
+  // Reloaded join-token keys and regions' signalling URLs (SIGHUP): later joins use them; joined
+  // participants stay.
+  void set_join_config(std::vector<std::string> token_keys, std::map<std::string, std::string> region_signal_urls);
 
   const EngineStats& stats() const;
   const Certificate& certificate() const;
