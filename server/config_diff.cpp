@@ -44,12 +44,20 @@ bool same_sites(const Config& a, const Config& b) {
   return true;
 }
 
+bool same_urls(const std::vector<turn::TurnUri>& x, const std::vector<turn::TurnUri>& y) {
+  if (x.size() != y.size()) return false;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (std::tie(x[i].secure, x[i].proto, x[i].host, x[i].port) != std::tie(y[i].secure, y[i].proto, y[i].host, y[i].port))
+      return false;
+  return true;
+}
+
 bool same_regions(const Config& a, const Config& b) {
   const auto& x = a.residency.regions;
   const auto& y = b.residency.regions;
   if (x.size() != y.size()) return false;
   for (size_t i = 0; i < x.size(); ++i)
-    if (x[i].name != y[i].name || texts(x[i].networks) != texts(y[i].networks) || x[i].turn_urls != y[i].turn_urls ||
+    if (x[i].name != y[i].name || texts(x[i].networks) != texts(y[i].networks) || !same_urls(x[i].turn_urls, y[i].turn_urls) ||
         x[i].signal_url != y[i].signal_url)
       return false;
   return true;

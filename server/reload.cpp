@@ -37,10 +37,11 @@ Reload::Reload(const Config& cfg, std::string config_path, SharedState& shared,
       shared_(shared),
       shards_(shards),
       sfu_(sfu),
-      current_(std::make_shared<const Config>(cfg)) {}
+      current_(std::make_shared<const Config>(cfg)) {
+  shared_.metrics.config_reload(true, now().unix_s);  // as Prometheus: the start counts as a success
+}
 
 void Reload::start(boost::asio::io_context& io) {
-  shared_.metrics.config_reload(true, now().unix_s);
   hup_ = std::make_unique<boost::asio::signal_set>(io, SIGHUP);
   wait();
 }

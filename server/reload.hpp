@@ -35,7 +35,7 @@ class Reload {
   // `sfu` may be null.
   Reload(const Config& cfg, std::string config_path, SharedState& shared,
          const std::vector<std::unique_ptr<Shard>>& shards, SfuHost* sfu);
-  // Arms the SIGHUP wait on `io` (until it stops) and sets the reload gauges for the start.
+  // Arms the SIGHUP wait on `io` (until it stops). The constructor sets the reload gauges.
   void start(boost::asio::io_context& io);
   void stop() { hup_.reset(); }  // before that io_context goes
   // One reload; from any thread (one at a time). `source`: "sighup" or "api", for the log.

@@ -57,6 +57,7 @@ struct SharedState {
   }
   const Config& config;  // as started: restart-only keys
   LiveConfig live{config};  // the config in force (server/reload.cpp replaces it)
+  // As at start: each shard's core holds the reloaded ones (Shard::reload).
   std::shared_ptr<const turn::Authenticator> auth;
   std::shared_ptr<const turn::PeerPolicy> policy;
   std::shared_ptr<turn::Quotas> quotas;

@@ -126,6 +126,7 @@ def check_secret_added_under_load(args):
         assert applied, f'no reload_applied within 10 s of SIGHUP: {srv.log_tail(10)}'
         changed = applied[0].get('changed', '')
         assert 'auth.rest_secrets' in changed and 'auth.users' in changed, f'reload_applied: {applied[0]}'
+        assert run.is_alive(), 'uclient ended before the reload: nothing was relayed across it'
         r = allocate(srv, new_user, new_pw)
         assert r.is_success, f'the secret added by SIGHUP: {r.describe()}'
         r = allocate(srv, 'dave', 'diver')

@@ -1,9 +1,12 @@
-// diff_config (server/config_diff.hpp): which keys a reload applies live and which need a restart.
+// diff_config (server/config_diff.hpp): which keys a reload applies live and which need a restart;
+// and the admin route of POST /api/v1/reload (token, method, the backend's status passed through).
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <set>
 #include <string>
 
+#include "server/admin.hpp"
 #include "server/config.hpp"
 #include "server/config_diff.hpp"
 
@@ -121,4 +124,24 @@ TEST(ConfigDiff, EveryKeyIsListedOnce) {
     EXPECT_TRUE(seen.count(k)) << k;
   EXPECT_GT(live, 10u);
   EXPECT_GT(seen.size(), live);
+}
+
+TEST(ReloadRoute, PostWithTheTokenReachesTheBackend) {
+  AdminBackend b;
+  b.token = "0123456789abcdef";
+  int calls = 0;
+  b.reload = [&calls] {
+    ++calls;
+    return std::make_pair(409u, nlohmann::json{{"error", "needs a restart: threads"}, {"restart_required", {"threads"}}});
+  };
+  const std::string auth = "Bearer 0123456789abcdef";
+  EXPECT_EQ(AdminServer::route(b, "POST", "/api/v1/reload", "").status, 401u);
+  EXPECT_EQ(AdminServer::route(b, "GET", "/api/v1/reload", auth).status, 405u);
+  EXPECT_EQ(calls, 0);
+  auto r = AdminServer::route(b, "POST", "/api/v1/reload", auth);
+  EXPECT_EQ(r.status, 409u);
+  EXPECT_EQ(nlohmann::json::parse(r.body)["restart_required"][0], "threads");
+  EXPECT_EQ(calls, 1);
+  b.reload = nullptr;
+  EXPECT_EQ(AdminServer::route(b, "POST", "/api/v1/reload", auth).status, 503u);
 }
