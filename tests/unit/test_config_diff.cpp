@@ -68,8 +68,8 @@ TEST(ConfigDiff, AuthKeysAreLive) {
 }
 
 TEST(ConfigDiff, PeersLimitsSitesLogLevelAreLive) {
-  EXPECT_EQ(diff_to("deny: []", "deny: [ 127.0.0.2/32 ]").changed, Keys{"peers.deny"});
-  EXPECT_EQ(diff_to("threads: 2", "threads: 2\nlimits: { max_allocations: 7, max_lifetime: 120 }").changed,
+  EXPECT_EQ(diff_to("deny: []", "deny: [ 192.0.2.0/24 ]").changed, Keys{"peers.deny"});
+  EXPECT_EQ(diff_to("threads: 2", "threads: 2\nlimits: { max_allocations: 7, max_lifetime: 1200 }").changed,
             (Keys{"limits.max_allocations", "limits.max_lifetime"}));
   EXPECT_EQ(diff_to("threads: 2", "threads: 2\nsites: { hq: [ 198.51.100.0/24 ] }").changed, Keys{"sites"});
   auto d = diff_to("level: info", "level: debug");
@@ -102,14 +102,17 @@ TEST(ConfigDiff, SfuTokenKeysLiveTheRestRestart) {
                           "token_keys: [ 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' ] }";
   auto base = with("threads: 2", sfu);
   std::string keys2 = sfu;
-  keys2.replace(keys2.find("[ 'a"), 2, "[ 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 'a");
+  keys2.replace(keys2.find("[ 'a"), 3, "[ 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', '");
   auto d = diff_config(base, with("threads: 2", keys2));
   EXPECT_EQ(d.changed, Keys{"sfu.token_keys"});
   EXPECT_TRUE(d.applicable());
   std::string port = sfu;
   port.replace(port.find("8444"), 4, "8445");
   EXPECT_EQ(diff_config(base, with("threads: 2", port)).restart, Keys{"sfu.media_listen"});
-  EXPECT_EQ(diff_config(load_config_text(kBase), base).restart, Keys{"sfu"}) << "turning the SFU on needs a restart";
+  auto on = diff_config(load_config_text(kBase), base);  // turning the SFU on needs a restart
+  ASSERT_FALSE(on.restart.empty());
+  EXPECT_EQ(on.restart.front(), "sfu");
+  EXPECT_FALSE(on.applicable());
 }
 
 TEST(ConfigDiff, EveryKeyIsListedOnce) {
