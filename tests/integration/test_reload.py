@@ -185,7 +185,7 @@ def check_bad_file(args):
     with harness.Turnpike(cfg, binary=args.bin, name='turnpike-reload-bad') as srv:
         ok, ts0 = gauges(srv)
         assert ok == 1 and ts0 and ts0 > 1e9, f'gauges at start: {ok} {ts0}'
-        expect_bad(srv, 'region: "unterminated\nlisten: [\n', '(yaml)', 'syntax error')
+        expect_bad(srv, 'region: local\nlisten: [ { transport: udp, address: 127.0.0.1\n', '(yaml)', 'syntax error')
         bad = harness.deep_merge(cfg, {'limits': {'max_allocations': 0}, 'auth': {'users': {USER: PASSWORD, 'erin': 'e'}}})
         expect_bad(srv, bad, 'limits.max_allocations', 'bad value')
         r = allocate(srv, 'erin', 'e')
