@@ -296,11 +296,12 @@ constexpr std::string_view kNatReports = "/api/v1/nat-reports";
 constexpr std::string_view kLifetimeReports = "/api/v1/lifetime-reports";
 constexpr std::string_view kSites = "/api/v1/sites";
 constexpr std::string_view kDrain = "/api/v1/drain";
+constexpr std::string_view kReload = "/api/v1/reload";
 
 bool known_path(const std::string& path) {
   return path == "/metrics" || path == "/healthz" || path == "/readyz" || path == kAllocations ||
          path.rfind(std::string(kAllocations) + "/", 0) == 0 || path == kNatReports || path == kLifetimeReports ||
-         path == kSites || path == kDrain;
+         path == kSites || path == kDrain || path == kReload;
 }
 
 AdminServer::Response method_not_allowed(const std::string& method, const char* use, const char* allow) {
@@ -382,6 +383,13 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
   if (path == kNatReports || path == kLifetimeReports)
     return route_report(b, method, path, query, authorization, body, peer);
   if (path == kDrain) return route_drain(b, method, query, authorization);
+  if (path == kReload) {
+    if (method != "POST") return method_not_allowed(method, "POST", "POST");
+    if (!token_ok(b, authorization)) return unauthorized();
+    if (!b.reload) return error(503, "reload is not available on this server");
+    auto [status, answer] = b.reload();
+    return json_response(status, answer);
+  }
   return route_read(b, method, path, query, authorization);
 }
 

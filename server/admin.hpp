@@ -11,6 +11,7 @@
 //   POST /api/v1/drain              start a drain (as SIGTERM does); 202 with its status
 //   DELETE /api/v1/allocations/{id}, GET /api/v1/rooms[/{id}], DELETE /api/v1/rooms/{id}/participants/{pid}:
 //                                   sessions by API (server/admin_sessions.cpp)
+//   POST /api/v1/reload             re-read the config file and apply what can change live
 // The API takes `Authorization: Bearer <admin.token>` when a token is configured. Errors are JSON
 // ({"error": "..."}) with the matching status. Documented in docs/admin-api.md.
 #pragma once
@@ -25,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "server/health.hpp"
@@ -63,6 +65,8 @@ struct AdminBackend {
   // An exception escaped a request or a handler on the admin thread (logged already).
   std::function<void()> internal_error;
   SessionsBackend sessions;  // ending allocations, rooms and participants (server/sessions.hpp)
+  // POST /api/v1/reload (server/reload.hpp): the status (200, 400 or 409) and the JSON answer.
+  std::function<std::pair<unsigned, nlohmann::json>()> reload;
   std::string region;
   std::string token;  // empty: the API is open
 };

@@ -8,6 +8,7 @@
 // One instance serves all shards: thread-safe. The table holds one entry per network with a live
 // connection, so it is bounded by max_connections.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
@@ -29,7 +30,20 @@ class ConnectionPolicy {
   };
   enum class Verdict { Admit, OverPrefix, OverTotal };
 
-  explicit ConnectionPolicy(Limits l) : limits_(l) {}
+  explicit ConnectionPolicy(Limits l) : limits_(l), allocate_timeout_ms_(l.allocate_timeout_ms) {}
+  // Reloaded limits (SIGHUP); the prefixes key the counts and stay. Connections above a lowered
+  // limit stay open; later ones are refused.
+  void set_limits(uint64_t max_total, uint64_t max_per_prefix, int64_t allocate_timeout_ms, int64_t idle_timeout_ms) {
+    std::lock_guard lock(mu_);
+    limits_.max_total = max_total;
+    limits_.max_per_prefix = max_per_prefix;
+    allocate_timeout_ms_ = allocate_timeout_ms;
+    idle_timeout_ms_ = idle_timeout_ms;
+  }
+  // limits.connection_idle_timeout: a TCP/TLS/DTLS connection idle this long without an allocation
+  // (or stalled mid-frame) closes.
+  int64_t idle_timeout_ms() const { return idle_timeout_ms_.load(std::memory_order_relaxed); }
+  void set_idle_timeout_ms(int64_t ms) { idle_timeout_ms_ = ms; }
   // Admit counts the connection until release(); the other verdicts change nothing.
   Verdict acquire(const turn::IpAddress& a);
   void release(const turn::IpAddress& a);
@@ -38,12 +52,13 @@ class ConnectionPolicy {
   turn::IpAddress network(const turn::IpAddress& a) const;
   // Whether a connection opened at `opened_ms` is to be closed at `now_ms` for having no allocation.
   bool allocate_overdue(int64_t opened_ms, int64_t now_ms, bool allocated) const {
-    return !allocated && now_ms - opened_ms >= limits_.allocate_timeout_ms;
+    return !allocated && now_ms - opened_ms >= allocate_timeout_ms_.load(std::memory_order_relaxed);
   }
-  const Limits& limits() const { return limits_; }
 
  private:
-  Limits limits_;
+  Limits limits_;  // max_total and max_per_prefix under mu_; the prefixes never change
+  std::atomic<int64_t> allocate_timeout_ms_;
+  std::atomic<int64_t> idle_timeout_ms_{30'000};
   mutable std::mutex mu_;
   uint64_t total_ = 0;
   std::unordered_map<turn::Endpoint, uint64_t> per_network_;  // port 0: keyed by the network address

@@ -100,7 +100,8 @@ std::optional<std::vector<turn::Allocation>> snapshot_all(const std::vector<std:
 }
 
 turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::SharedState& shared,
-                                     const std::vector<std::unique_ptr<turnpike::Shard>>& shards) {
+                                     const std::vector<std::unique_ptr<turnpike::Shard>>& shards,
+                                     turnpike::Reload* reload) {
   using namespace turnpike;
   AdminBackend b;
   b.region = cfg.region;
@@ -128,7 +129,12 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
   };
   b.record = [&cfg, &shared](const turn::Allocation& a) {
     auto regions = shared.regions();
-    return allocation_record(a, RecordContext{cfg.region, cfg.auth.realm, now(), std::nullopt, regions.get()});
+    auto live = shared.live.get();
+    return allocation_record(a, RecordContext{cfg.region, live->auth.realm, now(), std::nullopt, regions.get()});
+  };
+  b.reload = [reload] {
+    auto r = reload->reload("api");
+    return std::make_pair(r.status, r.body);
   };
   b.metrics = [&cfg, &shared, &shards] {
     std::vector<const turn::CoreStats*> cores;
@@ -156,8 +162,8 @@ sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::Share
   e.max_retransmit_bytes_per_second = cfg.sfu.max_retransmit_bytes_per_second;
   e.max_retransmit_percent = cfg.sfu.max_retransmit_percent;
   e.start_unix_s = turnpike::now().unix_s;
-  e.ice_servers = [&cfg](const std::string& identity) {
-    return turnpike::ice_servers_json(cfg, identity, turnpike::now().unix_s);
+  e.ice_servers = [&shared](const std::string& identity) {  // auth.rest_secrets as reloaded
+    return turnpike::ice_servers_json(*shared.live.get(), identity, turnpike::now().unix_s);
   };
   e.stun_servers = turnpike::stun_endpoints(cfg);
   e.classify = [&shared](const turn::Endpoint& from) { return turnpike::classify_path(shared.relay_directory, from); };
@@ -220,6 +226,7 @@ struct Node {
   std::unique_ptr<turnpike::AdminServer> admin;
   std::unique_ptr<turnpike::SfuHost> sfu_host;
   turnpike::DrainRunner* drain = nullptr;  // set by serve() before the admin server starts
+  std::unique_ptr<turnpike::Reload> reload;
   // Last: its timers go before the io_contexts they run on.
   std::unique_ptr<turnpike::Heartbeats> heartbeats;
 };
@@ -245,7 +252,7 @@ void wire_health(Node& node, turnpike::AdminBackend* backend) {
 }
 
 // Loads the TLS/DTLS contexts and binds every listener. Throws (start-up) on failure.
-void build_node(const turnpike::Config& cfg, Node& node) {
+void build_node(const turnpike::Config& cfg, const std::string& config_path, Node& node) {
   using namespace turnpike;
   SharedState& shared = *node.shared;
   if (!cfg.tls_cert.empty()) {
@@ -258,8 +265,9 @@ void build_node(const turnpike::Config& cfg, Node& node) {
     node.shards.back()->bind_listeners();
   }
   if (cfg.sfu.enabled) node.sfu_host = make_sfu_host(cfg, shared);
+  node.reload = std::make_unique<Reload>(cfg, config_path, shared, node.shards, node.sfu_host.get());
   std::optional<AdminBackend> backend;
-  if (!cfg.admin_listen_text.empty()) backend = admin_backend(cfg, shared, node.shards);
+  if (!cfg.admin_listen_text.empty()) backend = admin_backend(cfg, shared, node.shards, node.reload.get());
   wire_health(node, backend ? &*backend : nullptr);
   if (backend) {
     backend->drain = [&node] { return node.drain ? node.drain->start("api") : nlohmann::json(); };
@@ -288,9 +296,9 @@ void announce_started(const turnpike::Config& cfg) {
   }
 }
 
-// Serves until SIGINT, or a drain (SIGTERM, POST /api/v1/drain) ends; SIGHUP re-reads the TLS
-// certificate and key and the residency policy (connections and allocations stay).
-void serve(const turnpike::Config& cfg, const std::string& config_path, Node& node) {
+// Serves until SIGINT, or a drain (SIGTERM, POST /api/v1/drain) ends; SIGHUP reloads what can
+// change live (server/reload.hpp; connections and allocations stay).
+void serve(const turnpike::Config& cfg, Node& node) {
   using namespace turnpike;
   SharedState& shared = *node.shared;
   boost::asio::io_context main_io;
@@ -303,10 +311,10 @@ void serve(const turnpike::Config& cfg, const std::string& config_path, Node& no
   auto starting = SharedState::State::Starting;  // a drain asked for already stays
   shared.state.compare_exchange_strong(starting, SharedState::State::Ready);
   announce_started(cfg);
-  Reload reload(main_io, cfg, config_path, shared, node.shards, node.sfu_host.get());
-  reload.start();
+  node.reload->start(main_io);
   notify::ready("serving in region " + cfg.region);  // listeners bound, SIGHUP armed
   run_guarded(main_io, "main", [&shared] { shared.metrics.internal_error(Metrics::Component::Main); });
+  node.reload->stop();
   if (node.sfu_host) node.sfu_host->stop();
   for (auto& s : node.shards) s->stop(drain.end_reason());
   for (auto& s : node.shards) s->join();
@@ -323,13 +331,13 @@ int run(turnpike::Config cfg, const std::string& config_path) {
   node.shared = std::make_unique<SharedState>(cfg);
   raise_fd_limit();
   try {
-    build_node(cfg, node);
+    build_node(cfg, config_path, node);
   } catch (const std::exception& e) {
     log::error("start_failed", {log::str("error", e.what())});
     std::fprintf(stderr, "turnpike: %s\n", e.what());
     return 1;
   }
-  serve(cfg, config_path, node);
+  serve(cfg, node);
   log::info("stopped");
   return 0;
 }

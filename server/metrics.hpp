@@ -100,6 +100,11 @@ class Metrics {
   std::string render(const std::vector<const turn::CoreStats*>& cores,
                      const std::vector<turn::Allocation>* per_allocation, size_t omitted, int64_t now_ms) const;
 
+  // Config reloads (server/metrics_reload.cpp): turnpike_config_last_reload_successful (0 after a
+  // failed or refused reload) and turnpike_config_last_reload_timestamp_seconds (the last success,
+  // or the start). Called once at start, then by each reload.
+  void config_reload(bool success, int64_t unix_s);
+
   static constexpr size_t kMethods = 6;   // binding, allocate, refresh, create_permission, channel_bind, other
   static constexpr size_t kCodes = 18;    // see kCodeValues in metrics.cpp; the last is "other"
 
@@ -118,6 +123,8 @@ class Metrics {
                                                                     size_t omitted, int64_t now_ms);
 
   std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Gauge* reload_ok_ = nullptr;
+  prometheus::Gauge* reload_ts_ = nullptr;
   prometheus::Family<prometheus::Histogram>* setup_family_;
   prometheus::Family<prometheus::Histogram>* lifetime_family_;
   std::array<prometheus::Histogram*, 4> setup_seconds_{};      // by transport

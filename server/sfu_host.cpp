@@ -279,6 +279,16 @@ void SfuHost::media_session_region(const std::string& client_region, bool drift,
   if (metrics_) metrics_->sfu_region_session(client_region, cfg_.region, drift, delta);
 }
 
+void SfuHost::reload(std::vector<std::string> token_keys, std::map<std::string, std::string> region_signal_urls,
+                     std::shared_ptr<asio::ssl::context> tls) {
+  asio::post(io_, [this, keys = std::move(token_keys), urls = std::move(region_signal_urls), tls = std::move(tls)]() mutable {
+    if (stopped_) return;
+    engine_->set_join_config(std::move(keys), std::move(urls));
+    // Sessions hold the SSL objects they were made with (OpenSSL counts the context's references).
+    if (tls_ && tls) tls_ = std::move(tls);
+  });
+}
+
 void SfuHost::residency_changed() {
   asio::post(io_, [this] {
     if (!stopped_) engine_->residency_changed(now().mono_ms);

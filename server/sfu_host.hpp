@@ -13,6 +13,7 @@
 #include <array>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,10 @@ class SfuHost final : public sfu::EngineSink {
   void attach_metrics(Metrics* m) { metrics_ = m; }
   // The residency policy was reloaded: the engine re-admits every participant (on the host's thread).
   void residency_changed();
+  // A reload (SIGHUP): new join-token keys, regions' signalling URLs and (with sfu.signal_tls) TLS
+  // context for later connections; established WebSockets keep their TLS session. On the host's thread.
+  void reload(std::vector<std::string> token_keys, std::map<std::string, std::string> region_signal_urls,
+              std::shared_ptr<boost::asio::ssl::context> tls);
 
   // For the HTTP/WebSocket sessions.
   struct Signal {

@@ -156,7 +156,7 @@ void Shard::bind_datagram_listener(const ListenConfig& l) {
 // TURN over DTLS obeys the same connection limits as TCP and TLS (limits.*).
 TurnDtlsListener::Limits Shard::dtls_limits(turn::Transport transport) {
   TurnDtlsListener::Limits lim;
-  lim.idle_timeout_ms = int64_t{shared_.config.connection_idle_timeout_s} * 1000;
+  lim.idle_timeout = [this] { return shared_.connections.idle_timeout_ms(); };
   lim.acquire = [this, transport](const IpAddress& a) {
     auto v = shared_.connections.acquire(a);
     if (v != ConnectionPolicy::Verdict::Admit) shared_.connection_refused(v, Endpoint{a, 0}, transport);
@@ -469,6 +469,15 @@ void Shard::residency_denied(turn::ResidencyDenial kind, const std::string& regi
   shared_.metrics.residency_denied(kind, region);
 }
 
+void Shard::reload(std::shared_ptr<const turn::Authenticator> auth, std::shared_ptr<const turn::PeerPolicy> policy,
+                   const turn::CoreConfig& limits) {
+  asio::post(io_, [this, auth = std::move(auth), policy = std::move(policy), limits] {
+    core_->set_auth(auth);
+    core_->set_peer_policy(policy);
+    core_->set_limits(limits);
+  });
+}
+
 void Shard::set_regions(std::shared_ptr<const turn::RegionPolicy> regions) {
   asio::post(io_, [this, regions] { core_->set_regions(regions, now()); });
 }
@@ -504,7 +513,8 @@ void Shard::allocation_ended(const turn::Allocation& a, turn::EndReason why, int
   auto t = now();
   t.mono_ms = now_ms;
   auto regions = shared_.regions();
-  RecordContext ctx{shared_.config.region, shared_.config.auth.realm, t, why, regions.get()};
+  auto live = shared_.live.get();
+  RecordContext ctx{shared_.config.region, live->auth.realm, t, why, regions.get()};
   auto record = allocation_record(a, ctx);
   events::redact_record(record);  // log.redact_users
   log::info("allocation_ended", {log::str("end_reason", turn::to_string(why)),

@@ -79,6 +79,10 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void residency_revoked(const std::string& client_region, size_t n) override {
     shared_.metrics.residency_revoked(client_region, n);
   }
+  // Reloaded authentication, peer policy and limits (CoreConfig's limits.* fields), applied on this
+  // shard's thread: the next datagram it handles sees them.
+  void reload(std::shared_ptr<const turn::Authenticator> auth, std::shared_ptr<const turn::PeerPolicy> policy,
+              const turn::CoreConfig& limits);
   // A reloaded residency policy, applied on this shard's thread.
   void set_regions(std::shared_ptr<const turn::RegionPolicy> regions);
 

@@ -15,6 +15,7 @@
 #include "server/config.hpp"
 #include "server/connection_policy.hpp"
 #include "server/idle_timers.hpp"
+#include "server/live_config.hpp"
 #include "server/metrics.hpp"
 #include "server/relay_directory.hpp"
 #include "server/sites.hpp"
@@ -54,8 +55,11 @@ struct SharedState {
     relay_directory.set_relay_addresses(c.relay_addresses);
     metrics.attach_idle_timers(&idle_timers);
     metrics.set_regions(c.core.regions);
+    connections.set_idle_timeout_ms(int64_t{c.connection_idle_timeout_s} * 1000);
   }
-  const Config& config;
+  const Config& config;  // as started: restart-only keys
+  LiveConfig live{config};  // the config in force (server/reload.cpp replaces it)
+  // As at start: each shard's core holds the reloaded ones (Shard::reload).
   std::shared_ptr<const turn::Authenticator> auth;
   std::shared_ptr<const turn::PeerPolicy> policy;
   std::shared_ptr<turn::Quotas> quotas;

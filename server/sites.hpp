@@ -6,6 +6,7 @@
 // cardinality nor crowd out the configured sites. Thread-safe.
 #pragma once
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_set>
@@ -19,11 +20,20 @@ namespace turnpike {
 class SiteMap {
  public:
   explicit SiteMap(std::vector<Config::Site> sites, size_t max_labels = 256, std::function<void()> on_overflow = {})
-      : sites_(std::move(sites)), max_labels_(max_labels), on_overflow_(std::move(on_overflow)) {}
+      : sites_(std::make_shared<const std::vector<Config::Site>>(std::move(sites))),
+        max_labels_(max_labels),
+        on_overflow_(std::move(on_overflow)) {}
+
+  // Reloaded sites (SIGHUP): later lookups use them; labels already handed out stay counted.
+  void set_sites(std::vector<Config::Site> sites) {
+    auto fresh = std::make_shared<const std::vector<Config::Site>>(std::move(sites));
+    std::lock_guard lock(sites_mu_);
+    sites_ = std::move(fresh);
+  }
 
   std::string site_of(const turn::IpAddress& a) const {
     turn::IpAddress ip = a.unmapped();
-    for (const auto& s : sites_)
+    for (const auto& s : *sites())
       for (const auto& c : s.cidrs)
         if (c.contains(ip)) return s.name;
     turn::Cidr net{network_of(ip, static_cast<uint8_t>(ip.is_v4() ? 24 : 56)), static_cast<uint8_t>(ip.is_v4() ? 24 : 56)};
@@ -38,13 +48,13 @@ class SiteMap {
   }
 
   bool configured(const std::string& name) const {
-    for (const auto& s : sites_)
+    for (const auto& s : *sites())
       if (s.name == name) return true;
     return false;
   }
   std::vector<std::string> configured_names() const {
     std::vector<std::string> out;
-    for (const auto& s : sites_) out.push_back(s.name);
+    for (const auto& s : *sites()) out.push_back(s.name);
     return out;
   }
 
@@ -61,7 +71,12 @@ class SiteMap {
     if (on_overflow_) on_overflow_();
     return "other";
   }
-  std::vector<Config::Site> sites_;
+  std::shared_ptr<const std::vector<Config::Site>> sites() const {
+    std::lock_guard lock(sites_mu_);
+    return sites_;
+  }
+  mutable std::mutex sites_mu_;
+  std::shared_ptr<const std::vector<Config::Site>> sites_;
   size_t max_labels_;
   std::function<void()> on_overflow_;
   mutable std::mutex mu_;

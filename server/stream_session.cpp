@@ -143,7 +143,7 @@ class Session final : public StreamConnection {
         if (!self->handshaken_ && idle > std::chrono::milliseconds(kTlsHandshakeTimeout).count())
           return self->close("tls handshake timeout");
       }
-      int64_t limit = int64_t{self->shard_.config().connection_idle_timeout_s} * 1000;
+      int64_t limit = self->shard_.connections().idle_timeout_ms();
       bool allocated = has_allocation;
       bool mid_frame = self->have_ > 0 || self->mid_record();
       if (idle > limit && (mid_frame || !allocated))

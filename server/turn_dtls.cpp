@@ -233,7 +233,7 @@ void TurnDtlsListener::tick(turn::Now now) {
     if (limits_.allocate_overdue && limits_.allocate_overdue(s->unallocated_since_ms, now.mono_ms, allocated)) {
       if (limits_.on_allocate_overdue) limits_.on_allocate_overdue();
       dead.emplace_back(client, "no allocation within limits.connection_allocate_timeout");
-    } else if (now.mono_ms - s->last_ms > limits_.idle_timeout_ms && !allocated) {
+    } else if (now.mono_ms - s->last_ms > (limits_.idle_timeout ? limits_.idle_timeout() : limits_.idle_timeout_ms) && !allocated) {
       dead.emplace_back(client, "idle without allocation");
     }
   }

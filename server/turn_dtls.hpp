@@ -26,6 +26,7 @@ class TurnDtlsListener {
     size_t max_sessions = 10000;
     int64_t handshake_timeout_ms = 10'000;
     int64_t idle_timeout_ms = 30'000;
+    std::function<int64_t()> idle_timeout;  // when set, read instead of idle_timeout_ms (reloadable)
     // Sessions per client address, shared with TCP/TLS (limits.max_connections_per_ip); optional.
     std::function<bool(const turn::IpAddress&)> acquire;
     std::function<void(const turn::IpAddress&)> release;

@@ -189,6 +189,10 @@ void Engine::media(std::span<uint8_t> data, const turn::Endpoint& from, int64_t 
 
 void Engine::tick(int64_t now_ms) { impl_->tick(now_ms); }
 void Engine::residency_changed(int64_t now_ms) { impl_->residency_changed(now_ms); }
+void Engine::set_join_config(std::vector<std::string> token_keys, std::map<std::string, std::string> region_signal_urls) {
+  impl_->cfg.token_keys = std::move(token_keys);
+  impl_->cfg.region_signal_urls = std::move(region_signal_urls);
+}
 const EngineStats& Engine::stats() const { return impl_->stats; }
 const Certificate& Engine::certificate() const { return impl_->cert; }
 

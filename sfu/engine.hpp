@@ -177,6 +177,9 @@ class Engine {
   // The residency policy behind EngineConfig::admit changed (SIGHUP): every participant's addresses
   // are asked again; one whose media path is now refused is told and removed.
   void residency_changed(int64_t now_ms);
+  // Reloaded join-token keys and regions' signalling URLs (SIGHUP): later joins use them; joined
+  // participants stay.
+  void set_join_config(std::vector<std::string> token_keys, std::map<std::string, std::string> region_signal_urls);
 
   // The admin API (engine_admin.cpp): rooms with participant counts, ordered by name, at most
   // `max_rooms`; one room's participants; and removing one participant (its transports close, the

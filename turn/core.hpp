@@ -77,6 +77,8 @@ class Quotas {
   Quotas(uint64_t max_total, uint64_t max_per_user) : max_total_(max_total), max_per_user_(max_per_user) {}
   enum class Result : uint8_t { Ok, UserQuota, Capacity };
   Result acquire(const std::string& user);
+  // Reloaded limits (SIGHUP): later acquires see them; counts above a lowered limit stay until released.
+  void set_limits(uint64_t max_total, uint64_t max_per_user);
   void release(const std::string& user);
   uint64_t total() const { return total_.load(); }
 
@@ -225,6 +227,14 @@ class Core {
   void tick(Now now);
   // A reloaded residency policy (SIGHUP): forbidden allocations end, forbidden peers lose access.
   void set_regions(std::shared_ptr<const RegionPolicy> regions, Now now);
+  // Reloaded settings (SIGHUP, turn/core_reload.cpp), on the core's thread. Every later request is
+  // authenticated with `auth`: a user removed (or a password changed) gets 401 (441) on its next
+  // Refresh, CreatePermission or ChannelBind, so its allocations end within their lifetime.
+  // `policy` decides later permissions and sends to peers. set_limits takes the limits.* fields
+  // of `c` (lifetimes, bandwidth, permissions and channels per allocation, unauthenticated excess).
+  void set_auth(std::shared_ptr<const Authenticator> auth) { auth_ = std::move(auth); }
+  void set_peer_policy(std::shared_ptr<const PeerPolicy> policy) { policy_ = std::move(policy); }
+  void set_limits(const CoreConfig& c);
   // Shares rebinding detection with the other shards' cores (default: this core's own registry).
   void set_flow_registry(std::shared_ptr<FlowRegistry> r) { flows_ = std::move(r); }
   static constexpr int64_t kMinGapMs = 1000;  // shorter silences are not idle-timer evidence

@@ -4,6 +4,12 @@
 
 namespace turn {
 
+void Quotas::set_limits(uint64_t max_total, uint64_t max_per_user) {
+  std::lock_guard lock(mu_);
+  max_total_ = max_total;
+  max_per_user_ = max_per_user;
+}
+
 Quotas::Result Quotas::acquire(const std::string& user) {
   std::lock_guard lock(mu_);
   return acquire_locked(user);

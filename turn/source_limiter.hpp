@@ -19,6 +19,11 @@ class SourceLimiter {
   SourceLimiter(uint32_t per_second, uint32_t burst, size_t max_sources = kMaxSources)
       : rate_(per_second), burst_(burst), max_sources_(max_sources) {}
   static constexpr size_t kMaxSources = 16384;
+  // A reloaded rate (SIGHUP): sources keep their buckets, capped at the new burst on their next use.
+  void set_rate(uint32_t per_second, uint32_t burst) {
+    rate_ = per_second;
+    burst_ = burst;
+  }
   static constexpr int64_t kIdleMs = 60'000;
 
   // Takes `cost` tokens for `source`; false when its bucket has fewer (nothing is taken then), or
