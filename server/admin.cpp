@@ -19,6 +19,7 @@
 #include "server/http_session.hpp"
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
+#include "server/percent_decode.hpp"
 
 namespace turnpike {
 
@@ -118,31 +119,8 @@ AdminServer::Response json_response(unsigned status, const json& body) {
 
 AdminServer::Response error(unsigned status, const std::string& why) { return json_response(status, {{"error", why}}); }
 
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // application/x-www-form-urlencoded value: %XX and '+'; false on a broken escape.
-bool url_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out += ' ';
-    } else if (in[i] == '%') {
-      if (i + 2 >= in.size()) return false;
-      int h = hex(in[i + 1]), l = hex(in[i + 2]);
-      if (h < 0 || l < 0) return false;
-      out += static_cast<char>(h * 16 + l);
-      i += 2;
-    } else {
-      out += in[i];
-    }
-  }
-  return true;
-}
+bool url_decode(std::string_view in, std::string& out) { return percent_decode(in, out, PlusSign::Space); }
 
 // Parses a query string; an error message on a malformed or repeated parameter.
 std::optional<std::string> parse_query(std::string_view q, std::map<std::string, std::string>& out) {

@@ -8,6 +8,7 @@
 
 #include "common/json_text.hpp"
 #include "server/allocation_record.hpp"
+#include "server/percent_decode.hpp"
 
 namespace turnpike {
 
@@ -56,30 +57,10 @@ std::optional<Target> target_of(std::string_view path) {
   return std::nullopt;
 }
 
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // A path segment's %XX escapes (RFC 3986 2.1; '+' is itself); false on a broken escape or a
 // segment longer than kMaxIdBytes.
 bool decode_segment(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-    } else {
-      if (i + 2 >= in.size()) return false;
-      int h = hex(in[i + 1]), l = hex(in[i + 2]);
-      if (h < 0 || l < 0) return false;
-      out += static_cast<char>(h * 16 + l);
-      i += 2;
-    }
-    if (out.size() > kMaxIdBytes) return false;
-  }
-  return true;
+  return percent_decode(in, out, PlusSign::Literal) && out.size() <= kMaxIdBytes;
 }
 
 json participant_json(const sfu::ParticipantInfo& p) {

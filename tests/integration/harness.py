@@ -207,6 +207,19 @@ DEFAULT_CONFIG = {
 }
 
 
+def wait_for(what, fn, timeout, interval=0.5):
+    """Polls fn() every `interval` seconds until it returns something true, and returns that;
+    AssertionError naming `what` (and the last value) after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f'{what}: not within {timeout:g}s (last: {last})')
+
+
 def deep_merge(base, overrides):
     """Return base updated recursively by overrides (dicts merge, everything else replaces)."""
     out = copy.deepcopy(base)

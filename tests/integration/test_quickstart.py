@@ -19,6 +19,7 @@ sys.dont_write_bytecode = True   # keep the source tree clean
 import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
 
 from integration import browser, harness  # noqa: E402
+from integration.harness import wait_for  # noqa: E402
 from integration.browser import Browser  # noqa: E402
 
 PORTS = [('udp', 3478), ('tcp', 9641), ('tcp', 9642), ('udp', 9643)]
@@ -44,17 +45,6 @@ def page(drv):
       return {joined: !!d.joined, error: d.error || null, inbound,
               others: d.room ? [...d.room.participants.values()].map(p => p.identity) : [],
               status: document.getElementById('status').textContent};''')
-
-
-def wait_for(what, fn, timeout, interval=0.5):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f'{what}: not within {timeout:.0f}s (last: {last})')
 
 
 def bytes_by_kind(state):

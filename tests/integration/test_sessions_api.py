@@ -32,6 +32,7 @@ sys.dont_write_bytecode = True   # keep the source tree clean
 
 import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
 
+from integration.harness import wait_for  # noqa: E402
 from integration import harness  # noqa: E402
 from integration import stunclient  # noqa: E402
 from integration.browser import Browser  # noqa: E402
@@ -72,17 +73,6 @@ def api(srv, method, path, token=ADMIN_TOKEN):
 def room_path(room, pid=None):
     out = '/api/v1/rooms/' + urllib.parse.quote(room, safe='')
     return out + f'/participants/{urllib.parse.quote(pid, safe="")}' if pid else out
-
-
-def wait_for(what, fn, timeout, interval=0.5):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f'{what}: not within {timeout:.0f}s (last: {last})')
 
 
 def ids_of(srv):

@@ -40,6 +40,7 @@ sys.dont_write_bytecode = True   # keep the source tree clean
 
 import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
 
+from integration.harness import wait_for  # noqa: E402
 from integration import harness  # noqa: E402
 from integration import browser  # noqa: E402
 from integration.browser import Browser  # noqa: E402
@@ -83,17 +84,6 @@ def page_state(drv):
               self: d.room ? d.room.participantId : null,
               others: d.room ? [...d.room.participants.keys()] : [],
               paths: d.paths || {}, status: document.getElementById('status').textContent};''')
-
-
-def wait_for(what, fn, timeout, interval=0.5):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f'{what}: not within {timeout:.0f}s (last: {last})')
 
 
 def inbound_by_participant(state):
