@@ -181,7 +181,24 @@ def check_rooms(srv, cfg, browsers, ids):
         assert p['connected'] is True and p['joined_at'].endswith('Z'), f'{name}: {p}'
     wait_for('media counted both ways', lambda: all(
         p['bytes_in'] > 0 and p['bytes_out'] > 0 for p in api(srv, 'GET', room_path(ROOM))[1]['participants']), 20)
-    return f'room {ROOM!r} with 2; ' + '; '.join(f'{n} {p["id"]} {p["path"]} {p["region"]}' for n, p in by_identity.items())
+    joins = {r.get('participant'): r for r in log_events(srv, 'sfu_join')}
+    for name in ('nurse', 'doctor'):
+        r = joins.get(ids[name])
+        assert r and r['room'] == ROOM and r['identity'] == name and r.get('client'), f'sfu_join of {name}: {joins}'
+    return f'room {ROOM!r} with 2 (two sfu_join lines); ' + '; '.join(f'{n} {p["id"]} {p["path"]} {p["region"]}' for n, p in by_identity.items())
+
+
+def log_events(srv, event):
+    """The server's JSON log lines of one event (docs/logs.md)."""
+    out = []
+    for line in srv.log_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get('event') == event or rec.get('msg') == event:
+            out.append(rec)
+    return out
 
 
 def check_remove(srv, browsers, ids):
@@ -203,7 +220,10 @@ def check_remove(srv, browsers, ids):
     status, _ = api(srv, 'GET', room_path('no-such-room'))
     assert status == 404, f'GET an unknown room: {status}'
     assert page(browsers['nurse'].drv)['error'] is None, 'the nurse was disturbed'
-    return f'removed; the other page saw it leave within {secs:.1f}s; the removed page got `removed`; again 404'
+    leaves = wait_for('an sfu_leave line for the removed participant',
+                      lambda: [r for r in log_events(srv, 'sfu_leave') if r.get('participant') == gone], 5, 0.2)
+    assert len(leaves) == 1 and leaves[0]['room'] == ROOM and leaves[0]['identity'] == 'doctor', f'sfu_leave: {leaves}'
+    return f'removed (sfu_leave code {leaves[0].get("code")}); the other page saw it leave within {secs:.1f}s; the removed page got `removed`; again 404'
 
 
 def main():
