@@ -578,32 +578,47 @@ YAML::Node parse_yaml(const std::string& text) {
   }
 }
 
+// The required sections, in the order their keys are checked.
+void parse_required(const YAML::Node& root, Config& c) {
+  if (root["region"]) c.region = str(root["region"], "region");
+  if (c.region.empty()) throw ConfigError("region", "must not be empty");
+  if (!root["listen"]) throw ConfigError("listen", "required");
+  parse_listen(root["listen"], c);
+  if (!root["relay"]) throw ConfigError("relay", "required");
+  parse_relay(root["relay"], c);
+  if (!root["auth"]) throw ConfigError("auth", "required");
+  parse_auth(root["auth"], c);
+}
+
+// The optional sections, each parsed when present and not null.
+void parse_optional(const YAML::Node& root, Config& c) {
+  using Parse = void (*)(const YAML::Node&, Config&);
+  static const std::pair<const char*, Parse> sections[] = {
+      {"peers", parse_peers},
+      {"admin", parse_admin},
+      {"metrics", parse_metrics},
+      {"sfu", parse_sfu},
+      {"nat_discovery", parse_nat_discovery},
+      {"sites", parse_sites},
+      {"regions", parse_regions},
+      {"residency", parse_residency},
+      {"log", parse_log},
+      {"limits", parse_limits},
+      {"tls", parse_tls},
+      {"drain", [](const YAML::Node& n, Config& cfg) { parse_drain(n, cfg.drain); }},
+  };
+  for (const auto& [key, parse] : sections)
+    if (const auto& n = root[key]; n && !n.IsNull()) parse(n, c);
+  if (root["threads"]) c.threads = static_cast<unsigned>(uint(root["threads"], "threads", 1, 256));
+}
+
 Config config_from_yaml(const YAML::Node& root) {
   Config c;
   try {
     only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits", "tls",
                           "metrics", "sfu", "nat_discovery", "sites", "regions", "residency", "drain"});
-    if (root["region"]) c.region = str(root["region"], "region");
-    if (c.region.empty()) throw ConfigError("region", "must not be empty");
-    if (!root["listen"]) throw ConfigError("listen", "required");
-    parse_listen(root["listen"], c);
-    if (!root["relay"]) throw ConfigError("relay", "required");
-    parse_relay(root["relay"], c);
-    if (!root["auth"]) throw ConfigError("auth", "required");
-    parse_auth(root["auth"], c);
-    if (const auto& p = root["peers"]; p && !p.IsNull()) parse_peers(p, c);
-    if (const auto& a = root["admin"]; a && !a.IsNull()) parse_admin(a, c);
-    if (const auto& m = root["metrics"]; m && !m.IsNull()) parse_metrics(m, c);
-    if (const auto& s = root["sfu"]; s && !s.IsNull()) parse_sfu(s, c);
-    if (const auto& d = root["nat_discovery"]; d && !d.IsNull()) parse_nat_discovery(d, c);
-    if (const auto& s = root["sites"]; s && !s.IsNull()) parse_sites(s, c);
-    if (const auto& r = root["regions"]; r && !r.IsNull()) parse_regions(r, c);
-    if (const auto& r = root["residency"]; r && !r.IsNull()) parse_residency(r, c);
-    if (root["threads"]) c.threads = static_cast<unsigned>(uint(root["threads"], "threads", 1, 256));
-    if (const auto& l = root["log"]; l && !l.IsNull()) parse_log(l, c);
-    if (const auto& l = root["limits"]; l && !l.IsNull()) parse_limits(l, c);
-    if (const auto& t = root["tls"]; t && !t.IsNull()) parse_tls(t, c);
-    if (const auto& d = root["drain"]; d && !d.IsNull()) parse_drain(d, c.drain);
+    parse_required(root, c);
+    parse_optional(root, c);
     cross_check(c);
   } catch (const YAML::Exception& e) {
     throw ConfigError("(yaml)", e.what());
