@@ -169,9 +169,12 @@ def flood_bounded(srv):
     assert len(lines) <= bound, f'{len(lines)} lines for {seen} failures (bound {bound:.0f})'
     assert len(lines) + suppressed == seen, \
         f'{len(lines)} lines + {suppressed} suppressed != {seen} failures the server counted'
-    assert 'suppressed' in lines[-1], f'the line after the flood carries no suppressed count: {lines[-1]}'
+    # Which line reports a suppressed run depends on when the bucket refills during the flood; the
+    # identity above is what must hold, and at least one line must have reported a suppressed run.
+    carriers = [ln for ln in lines if int(ln.get('suppressed', 0)) > 0]
+    assert carriers, f'no line carries a suppressed count: {lines[-3:]}'
     return (f'{sent} sent in {elapsed:.2f}s, {int(seen)} counted by the server, {len(lines)} lines, '
-            f'{suppressed} suppressed (last line: {lines[-1].get("suppressed")})')
+            f'{suppressed} suppressed, reported on {len(carriers)} of them')
 
 
 def debug_requests(args):
