@@ -23,6 +23,17 @@
 
 namespace turnpike {
 
+AdminServer::Response json_response(unsigned status, const nlohmann::json& body) {
+  AdminServer::Response r;
+  r.status = status;
+  r.body = safe_dump(body);
+  return r;
+}
+
+AdminServer::Response json_error(unsigned status, const std::string& why) {
+  return json_response(status, {{"error", why}});
+}
+
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
@@ -110,14 +121,6 @@ namespace {
 
 using nlohmann::json;
 
-AdminServer::Response json_response(unsigned status, const json& body) {
-  AdminServer::Response r;
-  r.status = status;
-  r.body = safe_dump(body);
-  return r;
-}
-
-AdminServer::Response error(unsigned status, const std::string& why) { return json_response(status, {{"error", why}}); }
 
 // application/x-www-form-urlencoded value: %XX and '+'; false on a broken escape.
 bool url_decode(std::string_view in, std::string& out) { return percent_decode(in, out, PlusSign::Space); }
@@ -152,16 +155,16 @@ bool token_ok(const AdminBackend& b, const std::string& authorization) {
 AdminServer::Response list_allocations(const AdminBackend& b, const std::map<std::string, std::string>& query) {
   for (const auto& [k, _] : query)
     if (k != "user" && k != "transport" && k != "region")
-      return error(400, "unknown query parameter '" + k + "' (user, transport, region)");
+      return json_error(400, "unknown query parameter '" + k + "' (user, transport, region)");
   auto want = [&](const char* k) -> const std::string* {
     auto it = query.find(k);
     return it == query.end() ? nullptr : &it->second;
   };
   const std::string* transport = want("transport");
   if (transport && *transport != "udp" && *transport != "tcp" && *transport != "tls" && *transport != "dtls")
-    return error(400, "transport must be udp, tcp, tls or dtls");
+    return json_error(400, "transport must be udp, tcp, tls or dtls");
   auto snapshot = b.allocations();
-  if (!snapshot) return error(503, "a shard did not answer in time");
+  if (!snapshot) return json_error(503, "a shard did not answer in time");
   json list = json::array();
   const std::string* region = want("region");
   // Every allocation on this node is in the node's region: a region filter selects all or none.
@@ -183,12 +186,12 @@ AdminServer::Response one_allocation(const AdminBackend& b, std::string_view id_
   uint64_t id = 0;
   auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
   if (ec != std::errc() || end != id_text.data() + id_text.size() || id_text.empty())
-    return error(400, "allocation id must be a decimal number");
+    return json_error(400, "allocation id must be a decimal number");
   auto snapshot = b.allocations();
-  if (!snapshot) return error(503, "a shard did not answer in time");
+  if (!snapshot) return json_error(503, "a shard did not answer in time");
   for (const auto& a : *snapshot)
     if (a.id == id) return json_response(200, b.record(a));
-  return error(404, "no allocation " + std::string(id_text));
+  return json_error(404, "no allocation " + std::string(id_text));
 }
 
 bool behavior_ok(const json& v) {
@@ -232,18 +235,18 @@ std::optional<std::string> report_site(const AdminBackend& b, const json& r, con
 // POST /api/v1/lifetime-reports: what `turnpike-diag lifetime --report` sends.
 AdminServer::Response lifetime_report(const AdminBackend& b, const std::string& body, const std::optional<turn::IpAddress>& peer) {
   json r = json::parse(body, nullptr, false);
-  if (r.is_discarded() || !r.is_object()) return error(400, "the body must be a JSON object (turnpike-diag lifetime --json)");
+  if (r.is_discarded() || !r.is_object()) return json_error(400, "the body must be a JSON object (turnpike-diag lifetime --json)");
   if (!r.contains("timeout_seconds") || !(r["timeout_seconds"].is_null() || r["timeout_seconds"].is_number()))
-    return error(400, "'timeout_seconds' must be a number of seconds, or null (longer than the tool's max)");
+    return json_error(400, "'timeout_seconds' must be a number of seconds, or null (longer than the tool's max)");
   std::optional<double> timeout;
   if (r["timeout_seconds"].is_number()) {
     double t = r["timeout_seconds"].get<double>();
-    if (!(t > 0 && t <= 86400)) return error(400, "'timeout_seconds' must be above 0 and at most 86400");
+    if (!(t > 0 && t <= 86400)) return json_error(400, "'timeout_seconds' must be above 0 and at most 86400");
     timeout = t;
   }
   std::string site;
-  if (auto bad = report_site(b, r, peer, site)) return error(400, *bad);
-  if (!b.lifetime_report) return error(503, "lifetime reports are not recorded by this server");
+  if (auto bad = report_site(b, r, peer, site)) return json_error(400, *bad);
+  if (!b.lifetime_report) return json_error(503, "lifetime reports are not recorded by this server");
   b.lifetime_report(timeout, site);
   return json_response(202, {{"accepted", true}, {"site", site}});
 }
@@ -252,15 +255,15 @@ AdminServer::Response lifetime_report(const AdminBackend& b, const std::string& 
 // full before it counts: a bad report changes nothing.
 AdminServer::Response nat_report(const AdminBackend& b, const std::string& body, const std::optional<turn::IpAddress>& peer) {
   json r = json::parse(body, nullptr, false);
-  if (r.is_discarded() || !r.is_object()) return error(400, "the body must be a JSON object (turnpike-diag nat --json)");
+  if (r.is_discarded() || !r.is_object()) return json_error(400, "the body must be a JSON object (turnpike-diag nat --json)");
   if (!r.contains("mapping") || !behavior_ok(r["mapping"]))
-    return error(400, "'mapping' must be no_nat, endpoint_independent, address_dependent, address_and_port_dependent or unknown");
+    return json_error(400, "'mapping' must be no_nat, endpoint_independent, address_dependent, address_and_port_dependent or unknown");
   if (!r.contains("filtering") || !behavior_ok(r["filtering"]))
-    return error(400, "'filtering' must be no_nat, endpoint_independent, address_dependent, address_and_port_dependent or unknown");
-  if (r.contains("udp_reachable") && !r["udp_reachable"].is_boolean()) return error(400, "'udp_reachable' must be true or false");
+    return json_error(400, "'filtering' must be no_nat, endpoint_independent, address_dependent, address_and_port_dependent or unknown");
+  if (r.contains("udp_reachable") && !r["udp_reachable"].is_boolean()) return json_error(400, "'udp_reachable' must be true or false");
   std::string site;
-  if (auto bad = report_site(b, r, peer, site)) return error(400, *bad);
-  if (!b.nat_report) return error(503, "NAT reports are not counted by this server");
+  if (auto bad = report_site(b, r, peer, site)) return json_error(400, *bad);
+  if (!b.nat_report) return json_error(503, "NAT reports are not counted by this server");
   b.nat_report(r["mapping"].get<std::string>(), r["filtering"].get<std::string>(), site);
   return json_response(202, {{"accepted", true}, {"site", site}});
 }
@@ -283,13 +286,13 @@ bool known_path(const std::string& path) {
 }
 
 AdminServer::Response method_not_allowed(const std::string& method, const char* use, const char* allow) {
-  auto r = error(405, "method " + method + " not allowed; use " + use);
+  auto r = json_error(405, "method " + method + " not allowed; use " + use);
   r.headers.push_back({"Allow", allow});
   return r;
 }
 
 AdminServer::Response unauthorized() {
-  auto r = error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
+  auto r = json_error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
   r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"turnpike\""});
   return r;
 }
@@ -300,7 +303,7 @@ AdminServer::Response route_report(const AdminBackend& b, const std::string& met
                                    const std::optional<turn::IpAddress>& peer) {
   if (method != "POST") return method_not_allowed(method, "POST", "POST");
   if (!token_ok(b, authorization)) return unauthorized();
-  if (query.size()) return error(400, "this endpoint takes no query parameters");
+  if (query.size()) return json_error(400, "this endpoint takes no query parameters");
   return path == kNatReports ? nat_report(b, body, peer) : lifetime_report(b, body, peer);
 }
 
@@ -309,9 +312,9 @@ AdminServer::Response route_drain(const AdminBackend& b, const std::string& meth
                                   const std::string& authorization) {
   if (method != "POST") return method_not_allowed(method, "POST", "POST");
   if (!token_ok(b, authorization)) return unauthorized();
-  if (query.size()) return error(400, "this endpoint takes no query parameters");
+  if (query.size()) return json_error(400, "this endpoint takes no query parameters");
   auto status = b.drain ? b.drain() : nlohmann::json();
-  if (status.is_null()) return error(503, "this server cannot drain yet");
+  if (status.is_null()) return json_error(503, "this server cannot drain yet");
   return json_response(202, status);
 }
 
@@ -323,7 +326,7 @@ AdminServer::Response route_read(const AdminBackend& b, const std::string& metho
   if (api && !token_ok(b, authorization)) return unauthorized();
   std::map<std::string, std::string> params;
   if (api) {
-    if (auto bad = parse_query(query, params)) return error(400, *bad);
+    if (auto bad = parse_query(query, params)) return json_error(400, *bad);
   }
   if (path == "/healthz") return healthz(b);
   if (path == "/readyz") return readyz(b);
@@ -335,11 +338,11 @@ AdminServer::Response route_read(const AdminBackend& b, const std::string& metho
   }
   if (path == kAllocations) return list_allocations(b, params);
   if (path == kSites) {
-    if (!params.empty()) return error(400, "this endpoint takes no query parameters");
-    if (!b.sites) return error(503, "no site evidence on this server");
+    if (!params.empty()) return json_error(400, "this endpoint takes no query parameters");
+    if (!b.sites) return json_error(503, "no site evidence on this server");
     return json_response(200, b.sites());
   }
-  if (!params.empty()) return error(400, "this endpoint takes no query parameters");
+  if (!params.empty()) return json_error(400, "this endpoint takes no query parameters");
   return one_allocation(b, std::string_view(path).substr(kAllocations.size() + 1));
 }
 
@@ -357,14 +360,14 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
     return test_block(b, body);
   }
   if (is_sessions_request(method, path)) return route_sessions(b, method, path, query, token_ok(b, authorization));
-  if (!known_path(path)) return error(404, "no such endpoint: " + path);
+  if (!known_path(path)) return json_error(404, "no such endpoint: " + path);
   if (path == kNatReports || path == kLifetimeReports)
     return route_report(b, method, path, query, authorization, body, peer);
   if (path == kDrain) return route_drain(b, method, query, authorization);
   if (path == kReload) {
     if (method != "POST") return method_not_allowed(method, "POST", "POST");
     if (!token_ok(b, authorization)) return unauthorized();
-    if (!b.reload) return error(503, "reload is not available on this server");
+    if (!b.reload) return json_error(503, "reload is not available on this server");
     auto [status, answer] = b.reload();
     return json_response(status, answer);
   }

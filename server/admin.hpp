@@ -99,4 +99,9 @@ class AdminServer {
   std::thread thread_;
 };
 
+// One JSON answer of the admin API, dumped with invalid UTF-8 replaced (common/json_text.hpp), and
+// its error shape {"error": why}: shared by admin.cpp and the routes beside it.
+AdminServer::Response json_response(unsigned status, const nlohmann::json& body);
+AdminServer::Response json_error(unsigned status, const std::string& why);
+
 }  // namespace turnpike

@@ -22,14 +22,6 @@ constexpr std::string_view kRooms = "/api/v1/rooms";
 constexpr size_t kMaxRooms = 1000;       // rooms listed by one GET /api/v1/rooms
 constexpr size_t kMaxIdBytes = 256;      // a room or participant id in a path, decoded
 
-AdminServer::Response json_response(unsigned status, const json& body) {
-  AdminServer::Response r;
-  r.status = status;
-  r.body = safe_dump(body);
-  return r;
-}
-
-AdminServer::Response error(unsigned status, const std::string& why) { return json_response(status, {{"error", why}}); }
 
 // What a sessions path names: the shape only (ids still percent-encoded).
 struct Target {
@@ -76,19 +68,19 @@ json participant_json(const sfu::ParticipantInfo& p) {
 }
 
 AdminServer::Response unavailable(Outcome o, const std::string& what) {
-  return o == Outcome::Unavailable ? error(503, "the SFU thread did not answer in time") : error(404, what);
+  return o == Outcome::Unavailable ? json_error(503, "the SFU thread did not answer in time") : json_error(404, what);
 }
 
 AdminServer::Response end_allocation(const AdminBackend& b, std::string_view id_text) {
   uint64_t id = 0;
   auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
   if (ec != std::errc() || end != id_text.data() + id_text.size() || id_text.empty())
-    return error(400, "allocation id must be a decimal number");
-  if (!b.sessions.end_allocation) return error(503, "allocations cannot be ended on this server");
+    return json_error(400, "allocation id must be a decimal number");
+  if (!b.sessions.end_allocation) return json_error(503, "allocations cannot be ended on this server");
   turn::Allocation ended;
   switch (b.sessions.end_allocation(id, ended)) {
-    case Outcome::NotFound: return error(404, "no allocation " + std::string(id_text));
-    case Outcome::Unavailable: return error(503, "a shard did not answer in time");
+    case Outcome::NotFound: return json_error(404, "no allocation " + std::string(id_text));
+    case Outcome::Unavailable: return json_error(503, "a shard did not answer in time");
     case Outcome::Done: break;
   }
   json record = b.record(ended);
@@ -124,7 +116,7 @@ AdminServer::Response remove_participant(const AdminBackend& b, const std::strin
 }
 
 AdminServer::Response method_not_allowed(const std::string& method, const char* allow) {
-  auto r = error(405, "method " + method + " not allowed; use " + allow);
+  auto r = json_error(405, "method " + method + " not allowed; use " + allow);
   r.headers.push_back({"Allow", allow});
   return r;
 }
@@ -136,11 +128,11 @@ bool method_allowed(const Target& t, const std::string& method) {
 
 // The rooms endpoints, after the method, token and query checks.
 AdminServer::Response route_rooms(const AdminBackend& b, const Target& t) {
-  if (!b.sessions.rooms) return error(404, "this node runs no SFU (sfu.enabled is false)");
+  if (!b.sessions.rooms) return json_error(404, "this node runs no SFU (sfu.enabled is false)");
   if (t.kind == Target::Kind::Rooms) return list_rooms(b);
   std::string room, pid;
   if (!decode_segment(t.first, room) || !decode_segment(t.second, pid))
-    return error(400, "room and participant ids are at most 256 bytes, with well-formed %XX escapes");
+    return json_error(400, "room and participant ids are at most 256 bytes, with well-formed %XX escapes");
   if (t.kind == Target::Kind::Room) return one_room(b, room);
   return remove_participant(b, room, pid);
 }
@@ -155,14 +147,14 @@ bool is_sessions_request(std::string_view method, std::string_view path) {
 AdminServer::Response route_sessions(const AdminBackend& b, const std::string& method, const std::string& path,
                                      std::string_view query, bool authorized) {
   auto t = target_of(path);
-  if (!t) return error(404, "no such endpoint: " + path);
+  if (!t) return json_error(404, "no such endpoint: " + path);
   if (!method_allowed(*t, method)) return method_not_allowed(method, t->allow);
   if (!authorized) {
-    auto r = error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
+    auto r = json_error(401, "a valid 'Authorization: Bearer <admin.token>' header is required");
     r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"turnpike\""});
     return r;
   }
-  if (!query.empty()) return error(400, "this endpoint takes no query parameters");
+  if (!query.empty()) return json_error(400, "this endpoint takes no query parameters");
   if (t->kind == Target::Kind::Allocation) return end_allocation(b, t->first);
   return route_rooms(b, *t);
 }
