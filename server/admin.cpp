@@ -34,6 +34,51 @@ AdminServer::Response json_error(unsigned status, const std::string& why) {
   return json_response(status, {{"error", why}});
 }
 
+bool label_ok(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.' && c != '/' && c != ':') return false;
+  return true;
+}
+
+// The site a diag report counts under: its `site` tag, else the site of the public address it
+// reports (`mapped`), else of the poster. An error message for malformed tags.
+std::optional<std::string> report_site(const AdminBackend& b, const nlohmann::json& r, const std::optional<turn::IpAddress>& peer,
+                                       std::string& site) {
+  if (r.contains("tags")) {
+    const nlohmann::json& t = r["tags"];
+    if (!t.is_object() || t.size() > 16) return "'tags' must be an object of at most 16 string values";
+    for (const auto& [k, v] : t.items())
+      if (!v.is_string() || !label_ok(k) || !label_ok(v.get<std::string>()))
+        return "tag '" + k + "': names and values are 1-64 characters of letters, digits, - _ . / :";
+    if (t.contains("site")) site = t["site"].get<std::string>();
+  }
+  if (site.empty()) {
+    std::optional<turn::IpAddress> at = peer;
+    if (r.contains("mapped") && r["mapped"].is_string())  // the site's public address, as our server saw it
+      if (auto ep = turn::Endpoint::parse(r["mapped"].get<std::string>())) at = ep->address;
+    site = at && b.site_of ? b.site_of(*at) : "unknown";
+  }
+  if (b.site_label) site = b.site_label(site);  // bounded: limits.max_sites, then "other"
+  return std::nullopt;
+}
+
+boost::beast::http::response<boost::beast::http::string_body> to_http(AdminServer::Response r, const HttpRequest& req) {
+  namespace http = boost::beast::http;
+  http::response<http::string_body> res;
+  res.version(req.version());
+  res.keep_alive(req.keep_alive());
+  res.result(static_cast<http::status>(r.status));
+  res.set(http::field::server, "turnpike");
+  if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
+  res.set(http::field::cache_control, "no-store");
+  for (const auto& [k, v] : r.headers) res.set(k, v);
+  size_t length = r.body.size();
+  if (req.method() != http::verb::head) res.body() = std::move(r.body);
+  res.content_length(length);
+  return res;
+}
+
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace asio = boost::asio;
@@ -58,18 +103,7 @@ http::response<http::string_body> respond(const AdminBackend& backend, const Htt
     r.status = 500;
     r.body = R"J({"error":"internal error (logged)"})J";
   }
-  http::response<http::string_body> res;
-  res.version(req.version());
-  res.keep_alive(req.keep_alive());
-  res.result(static_cast<http::status>(r.status));
-  res.set(http::field::server, "turnpike");
-  res.set(http::field::content_type, r.content_type);
-  res.set(http::field::cache_control, "no-store");
-  for (const auto& [k, v] : r.headers) res.set(k, v);
-  size_t length = r.body.size();
-  if (req.method() != http::verb::head) res.body() = std::move(r.body);
-  res.content_length(length);
-  return res;
+  return to_http(std::move(r), req);
 }
 
 }  // namespace
@@ -203,35 +237,6 @@ bool behavior_ok(const json& v) {
   return false;
 }
 
-bool label_ok(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (unsigned char c : s)
-    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.' && c != '/' && c != ':') return false;
-  return true;
-}
-
-// The site a diag report counts under: its `site` tag, else the site of the public address it
-// reports (`mapped`), else of the poster. An error message for malformed tags.
-std::optional<std::string> report_site(const AdminBackend& b, const json& r, const std::optional<turn::IpAddress>& peer,
-                                       std::string& site) {
-  if (r.contains("tags")) {
-    const json& t = r["tags"];
-    if (!t.is_object() || t.size() > 16) return "'tags' must be an object of at most 16 string values";
-    for (const auto& [k, v] : t.items())
-      if (!v.is_string() || !label_ok(k) || !label_ok(v.get<std::string>()))
-        return "tag '" + k + "': names and values are 1-64 characters of letters, digits, - _ . / :";
-    if (t.contains("site")) site = t["site"].get<std::string>();
-  }
-  if (site.empty()) {
-    std::optional<turn::IpAddress> at = peer;
-    if (r.contains("mapped") && r["mapped"].is_string())  // the site's public address, as our server saw it
-      if (auto ep = turn::Endpoint::parse(r["mapped"].get<std::string>())) at = ep->address;
-    site = at && b.site_of ? b.site_of(*at) : "unknown";
-  }
-  if (b.site_label) site = b.site_label(site);  // bounded: limits.max_sites, then "other"
-  return std::nullopt;
-}
-
 // POST /api/v1/lifetime-reports: what `turnpike-diag lifetime --report` sends.
 AdminServer::Response lifetime_report(const AdminBackend& b, const std::string& body, const std::optional<turn::IpAddress>& peer) {
   json r = json::parse(body, nullptr, false);
@@ -278,11 +283,12 @@ constexpr std::string_view kLifetimeReports = "/api/v1/lifetime-reports";
 constexpr std::string_view kSites = "/api/v1/sites";
 constexpr std::string_view kDrain = "/api/v1/drain";
 constexpr std::string_view kReload = "/api/v1/reload";
+constexpr std::string_view kCallReports = "/api/v1/call-reports";
 
 bool known_path(const std::string& path) {
   return path == "/metrics" || path == "/healthz" || path == "/readyz" || path == kAllocations ||
          path.rfind(std::string(kAllocations) + "/", 0) == 0 || path == kNatReports || path == kLifetimeReports ||
-         path == kSites || path == kDrain || path == kReload;
+         path == kSites || path == kDrain || path == kReload || path == kCallReports;
 }
 
 AdminServer::Response method_not_allowed(const std::string& method, const char* use, const char* allow) {
@@ -364,6 +370,10 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
   if (path == kNatReports || path == kLifetimeReports)
     return route_report(b, method, path, query, authorization, body, peer);
   if (path == kDrain) return route_drain(b, method, query, authorization);
+  if (path == kCallReports) {
+    if (query.size()) return json_error(400, "this endpoint takes no query parameters");
+    return call_report_request(b, method, token_ok(b, authorization), body, peer);
+  }
   if (path == kReload) {
     if (method != "POST") return method_not_allowed(method, "POST", "POST");
     if (!token_ok(b, authorization)) return unauthorized();

@@ -6,6 +6,8 @@
 //   GET /api/v1/allocations/{id}    one allocation
 //   POST /api/v1/nat-reports        a turnpike-diag nat result (JSON), counted in turnpike_nat_clients_total
 //   POST /api/v1/lifetime-reports   a turnpike-diag lifetime result: the site's measured UDP mapping timeout
+//   POST /api/v1/call-reports       a browser's call: its selected candidate pair (turnpike_calls_total);
+//                                   also on the SFU's signalling port, with CORS (admin_call_reports.cpp)
 //   GET /api/v1/sites               per-site idle-timer evidence and estimates
 //   POST /api/v1/test/block         test-only (TURNPIKE_TEST_FAULT_HOOKS=1): block a component's thread
 //   POST /api/v1/drain              start a drain (as SIGTERM does); 202 with its status
@@ -29,6 +31,8 @@
 #include <utility>
 #include <vector>
 
+#include "server/call_report.hpp"
+#include "server/http_session.hpp"
 #include "server/health.hpp"
 #include "server/sessions.hpp"
 #include "turn/address.hpp"
@@ -50,6 +54,12 @@ struct AdminBackend {
   // A turnpike-diag lifetime result (validated): timeout (nullopt: longer than the tool's max).
   std::function<void(std::optional<double> timeout_s, const std::string& site)> lifetime_report;
   std::function<nlohmann::json()> sites;  // GET /api/v1/sites
+  // Call reports (server/call_report.hpp): whether a TURN username/credential is one this server
+  // accepts now; a valid report counted (its site already bounded); a refused one ("invalid",
+  // "unauthorized").
+  std::function<bool(const std::string& username, const std::string& credential)> turn_credential_ok;
+  std::function<void(const CallReport&, const std::string& site)> call_report;
+  std::function<void(const char* reason)> call_report_rejected;
   // The site a client address belongs to (sites.* in the config), for reports without a site tag.
   std::function<std::string(const turn::IpAddress&)> site_of;
   // The label a report's site counts under (SiteMap::label: limits.max_sites, then "other").
@@ -102,6 +112,20 @@ class AdminServer {
 // One JSON answer of the admin API, dumped with invalid UTF-8 replaced (common/json_text.hpp), and
 // its error shape {"error": why}: shared by admin.cpp and the routes beside it.
 AdminServer::Response json_response(unsigned status, const nlohmann::json& body);
+// The HTTP answer to `req` (its version, keep-alive and HEAD) carrying `r`.
+boost::beast::http::response<boost::beast::http::string_body> to_http(AdminServer::Response r, const HttpRequest& req);
 AdminServer::Response json_error(unsigned status, const std::string& why);
+// A report's tag name or value: 1-64 characters of letters, digits, - _ . / :
+bool label_ok(const std::string& s);
+// The site a report (NAT, lifetime, call) counts under: its `tags.site`, else the site of the public
+// address it reports (`mapped`), else of the poster, bounded by AdminBackend::site_label. An error
+// message for malformed tags.
+std::optional<std::string> report_site(const AdminBackend& b, const nlohmann::json& r,
+                                       const std::optional<turn::IpAddress>& peer, std::string& site);
+// POST (or the CORS preflight OPTIONS) of /api/v1/call-reports (server/admin_call_reports.cpp), on
+// the admin port and on the SFU's signalling port: `admin_ok` when the request carried the admin
+// token (or none is configured), else the report must carry a TURN credential.
+AdminServer::Response call_report_request(const AdminBackend& b, const std::string& method, bool admin_ok,
+                                          const std::string& body, const std::optional<turn::IpAddress>& peer);
 
 }  // namespace turnpike

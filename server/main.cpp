@@ -99,6 +99,23 @@ std::optional<std::vector<turn::Allocation>> snapshot_all(const std::vector<std:
   return all;
 }
 
+// POST /api/v1/call-reports (server/admin_call_reports.cpp): checked against the auth.* in force
+// (a reload's new REST secrets and users count at once), counted in turnpike_calls_total. Called
+// from the admin thread and the SFU's: SiteMap, LiveConfig and the metrics are thread-safe.
+void wire_call_reports(turnpike::AdminBackend& b, turnpike::SharedState& shared) {
+  using namespace turnpike;
+  b.turn_credential_ok = [&shared](const std::string& username, const std::string& credential) {
+    turn::Authenticator auth(shared.live.get()->auth);
+    return auth.check_password(username, credential, now().unix_s) == turn::Authenticator::Lookup::Ok;
+  };
+  b.call_report = [&shared](const CallReport& r, const std::string& site) {
+    shared.metrics.call_reported(r.path(), site, r.duration_s);
+    log::debug("call_report", {log::str("path", to_string(r.path())), log::str("site", site),
+                               log::num("duration_seconds", static_cast<int64_t>(r.duration_s))});
+  };
+  b.call_report_rejected = [&shared](const char* reason) { shared.metrics.call_report_rejected(reason); };
+}
+
 turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::SharedState& shared,
                                      const std::vector<std::unique_ptr<turnpike::Shard>>& shards,
                                      turnpike::Reload* reload) {
@@ -127,6 +144,7 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
     shared.metrics.nat_client(mapping, filtering, "active", site);
     log::info("nat_report", {log::str("mapping", mapping), log::str("filtering", filtering), log::str("site", site)});
   };
+  wire_call_reports(b, shared);
   b.record = [&cfg, &shared](const turn::Allocation& a) {
     auto regions = shared.regions();
     auto live = shared.live.get();
@@ -267,7 +285,13 @@ void build_node(const turnpike::Config& cfg, const std::string& config_path, Nod
   if (cfg.sfu.enabled) node.sfu_host = make_sfu_host(cfg, shared);
   node.reload = std::make_unique<Reload>(cfg, config_path, shared, node.shards, node.sfu_host.get());
   std::optional<AdminBackend> backend;
-  if (!cfg.admin_listen_text.empty()) backend = admin_backend(cfg, shared, node.shards, node.reload.get());
+  if (!cfg.admin_listen_text.empty() || node.sfu_host) backend = admin_backend(cfg, shared, node.shards, node.reload.get());
+  if (node.sfu_host)  // the signalling port takes call reports too: the port browsers can reach
+    node.sfu_host->on_call_report = [b = *backend](const std::string& method, const std::string& body,
+                                                   const turn::IpAddress& from) {
+      return call_report_request(b, method, false, body, from);
+    };
+  if (cfg.admin_listen_text.empty()) backend.reset();
   wire_health(node, backend ? &*backend : nullptr);
   if (backend) {
     backend->drain = [&node] { return node.drain ? node.drain->start("api") : nlohmann::json(); };

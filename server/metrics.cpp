@@ -111,6 +111,7 @@ Metrics::Metrics(const std::string& version, const std::string& region)
   register_region_families();
   register_idle_families();
   register_sfu_families();
+  register_call_families();
 }
 
 // Allocation setup and lifetime histograms, by transport and end reason.

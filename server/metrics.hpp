@@ -22,8 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "turn/allocation.hpp"
+#include "server/call_report.hpp"
 #include "sfu/engine.hpp"
+#include "turn/allocation.hpp"
 #include "turn/core.hpp"
 #include "turn/region_policy.hpp"
 
@@ -56,6 +57,12 @@ class Metrics {
   // A client's NAT behaviour classified (turnpike_nat_clients_total): mapping and filtering in RFC
   // 4787/5780 terms (or no_nat, unknown), `source` "active" (a turnpike-diag report) or "passive".
   void nat_client(const std::string& mapping, const std::string& filtering, const char* source, const std::string& site);
+
+  // A call report counted (server/metrics_calls.cpp: turnpike_calls_total{path, site} and
+  // turnpike_call_duration_seconds{path}; `site` already bounded), or refused ("invalid",
+  // "unauthorized", "unavailable": turnpike_call_reports_rejected_total{reason}).
+  void call_reported(CallPath path, const std::string& site, double duration_s);
+  void call_report_rejected(const char* reason);
 
   // Idle-timer evidence (docs/idle-timers.md): histograms and counters here; the per-site
   // estimates are read from `idle` at scrape time.
@@ -113,6 +120,7 @@ class Metrics {
   void register_region_families();
   void register_idle_families();
   void register_sfu_families();
+  void register_call_families();
   std::vector<prometheus::MetricFamily> core_families(const std::vector<const turn::CoreStats*>& cores) const;
   std::vector<prometheus::MetricFamily> relay_families(const std::vector<const turn::CoreStats*>& cores) const;
   std::vector<prometheus::MetricFamily> counter_families() const;
@@ -137,6 +145,9 @@ class Metrics {
   std::array<std::atomic<uint64_t>, 5> auth_failures_{};
   std::array<std::array<std::atomic<uint64_t>, 4>, 2> server_drops_{};    // by ServerDrop, transport
   prometheus::Family<prometheus::Counter>* nat_clients_ = nullptr;
+  prometheus::Family<prometheus::Counter>* calls_ = nullptr;
+  std::array<prometheus::Histogram*, kCallPaths> call_seconds_{};
+  std::array<prometheus::Counter*, 3> call_rejected_{};
   prometheus::Family<prometheus::Counter>* rebindings_ = nullptr;
   prometheus::Family<prometheus::Gauge>* sessions_ = nullptr;
   prometheus::Family<prometheus::Gauge>* drift_ = nullptr;

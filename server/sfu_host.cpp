@@ -171,16 +171,19 @@ http::response<http::vector_body<unsigned char>> static_response(const http::req
     text(http::status::moved_permanently, "", "text/plain");
     res.set(http::field::location, "/demo/");
   } else {
-    const char* name = path == "/sdk/turnpike.js" ? "turnpike.js" : path == "/demo/" ? "demo/index.html" : nullptr;
+    // /sdk/turnpike.js carries the call-report snippet first (its Turnpike.watchCall uses it).
+    std::vector<const char*> names;
+    if (path == "/sdk/turnpike.js") names = {"call-report.js", "turnpike.js"};
+    if (path == "/sdk/call-report.js") names = {"call-report.js"};
+    if (path == "/demo/") names = {"demo/index.html"};
     const auto& files = embedded_files();
-    auto it = name ? files.find(name) : files.end();
-    if (it == files.end()) {
+    if (names.empty()) {
       text(http::status::not_found, R"({"error":"not found"})", "application/json");
     } else {
       res.result(http::status::ok);
       res.set(http::field::content_type,
               path == "/demo/" ? "text/html; charset=utf-8" : "text/javascript; charset=utf-8");
-      res.body() = it->second;
+      for (const char* name : names) res.body().insert(res.body().end(), files.at(name).begin(), files.at(name).end());
     }
   }
   res.prepare_payload();
@@ -200,7 +203,11 @@ void serve_http(SfuHost& host, Stream&& stream, SfuHost::Ticket ticket, turn::Ip
     std::make_shared<WsSession<Stream>>(host, std::move(s), std::move(*held), from)->start(std::move(req));
     return true;
   };
-  auto handler = [](HttpRequest&& req) { return http::message_generator(static_response(req)); };
+  auto handler = [&host, from](HttpRequest&& req) {
+    if (req.target().substr(0, req.target().find('?')) == "/api/v1/call-reports" && host.on_call_report)
+      return http::message_generator(to_http(host.on_call_report(std::string(req.method_string()), req.body(), from), req));
+    return http::message_generator(static_response(req));
+  };
   std::make_shared<HttpSession<Stream>>(std::move(stream), kHttpLimits, handler, upgrade)->run();
 }
 

@@ -25,6 +25,7 @@
 #include "server/config.hpp"
 #include "server/metrics.hpp"
 #include "sfu/engine.hpp"
+#include "server/admin.hpp"
 #include "sfu/signal_limits.hpp"
 
 namespace turnpike {
@@ -41,6 +42,10 @@ class SfuHost final : public sfu::EngineSink {
   // Histogram observations go here (set before start()).
   std::function<void(double)> on_join_seconds, on_rtt_seconds, on_loss_ratio;
   std::function<void(const turn::IpAddress&, const char*, const sfu::NatEvidence&)> on_nat_mapping;
+  // POST and OPTIONS of /api/v1/call-reports on the signalling port (server/admin_call_reports.cpp),
+  // on the host's thread; unset: 404.
+  std::function<AdminServer::Response(const std::string& method, const std::string& body, const turn::IpAddress& from)>
+      on_call_report;
 
   // sfu::EngineSink, on the host's thread.
   void send_media(const turn::Endpoint& to, std::span<const uint8_t> datagram) override;

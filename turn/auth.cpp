@@ -65,6 +65,21 @@ Authenticator::Lookup Authenticator::keys(std::string_view username, stun::Passw
   return Lookup::Ok;
 }
 
+Authenticator::Lookup Authenticator::check_password(std::string_view username, std::string_view password,
+                                                    int64_t now_unix) const {
+  auto same = [&password](std::string_view expected) {
+    return expected.size() == password.size() && crypto::equal(crypto::bytes(expected), crypto::bytes(password));
+  };
+  if (auto it = cfg_.users.find(std::string(username)); it != cfg_.users.end())
+    return same(it->second) ? Lookup::Ok : Lookup::UnknownUser;
+  RestUsername rest;
+  if (cfg_.rest_secrets.empty() || !RestUsername::parse(username, rest)) return Lookup::UnknownUser;
+  if (rest.expiry <= now_unix) return Lookup::Expired;
+  bool ok = false;
+  for (const auto& secret : cfg_.rest_secrets) ok |= same(rest_password(secret, username));
+  return ok ? Lookup::Ok : Lookup::UnknownUser;
+}
+
 std::string Authenticator::nonce_mac(const FiveTuple& from, NonceScope scope, std::string_view expiry_hex) const {
   std::string input = from.client.address.unmapped().to_string();
   input.append("|").append(to_string(from.transport));

@@ -52,6 +52,12 @@ class Authenticator {
   enum class NonceScope : uint8_t { Flow, Redirect };
   // "obMatJos2" + security features (password algorithms) + expiry + scope + MAC over what the
   // scope binds.
+  // Whether username/password is a credential this server accepts (a static user's password, or a
+  // REST credential not expired, under any of the secrets): for callers that present the password
+  // itself over HTTPS (the call reports of server/call_report.hpp), not for TURN messages. Constant
+  // time in the password's bytes.
+  Lookup check_password(std::string_view username, std::string_view password, int64_t now_unix) const;
+
   std::string make_nonce(const FiveTuple& from, NonceScope scope, int64_t now_unix) const;
   enum class NonceCheck : uint8_t { Valid, Stale };
   NonceCheck check_nonce(std::string_view nonce, const FiveTuple& from, int64_t now_unix) const;

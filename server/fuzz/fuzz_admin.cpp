@@ -1,6 +1,6 @@
 // libFuzzer target: the admin API's request routing (server/admin.cpp AdminServer::route, what the
 // Beast session calls): paths and query strings (allocation filters), authorization, and the report
-// bodies of POST /api/v1/nat-reports and /api/v1/lifetime-reports, into the real site map and
+// bodies of POST /api/v1/nat-reports, /api/v1/lifetime-reports and /api/v1/call-reports, into the real site map and
 // idle-timer table. Input:
 //   <METHOD> <target>\n<Authorization header>\n<body>
 // (the token is "s3cret"). For a GET the body is the USERNAME of the one live allocation, so that
@@ -78,6 +78,15 @@ TURNPIKE_FUZZ_TARGET("server", admin) {
     check_site(site);
     if (timeout_s && !(*timeout_s > 0 && *timeout_s <= 86400)) FUZZ_FAIL();
     timers.measured(site, timeout_s, 1'800'000'000);
+  };
+  b.turn_credential_ok = [](const std::string& u, const std::string& c) { return u == "1:web" && c == "good"; };
+  b.call_report = [&authorization](const turnpike::CallReport& r, const std::string& site) {
+    check_site(site);
+    if (!(r.duration_s >= 0 && r.duration_s <= turnpike::kMaxCallSeconds)) FUZZ_FAIL();
+    if (authorization != "Bearer s3cret" && (r.username != "1:web" || r.credential != "good")) FUZZ_FAIL();
+  };
+  b.call_report_rejected = [](const char* reason) {
+    if (std::string_view(reason) != "invalid" && std::string_view(reason) != "unauthorized") FUZZ_FAIL();
   };
   b.nat_report = [](const std::string& mapping, const std::string& filtering, const std::string& site) {
     if (!kBehaviors.count(mapping) || !kBehaviors.count(filtering)) FUZZ_FAIL();

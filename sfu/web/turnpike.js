@@ -5,9 +5,14 @@
 //     stream: await navigator.mediaDevices.getUserMedia({audio: true, video: true}),
 //     iceTransportPolicy: 'all',          // or 'relay': media only through TURN
 //     turnTransports: null,               // e.g. ['tls']: keep only those TURN URLs (udp, tcp, tls)
+//     callReport: null,                   // e.g. {tags: {site: 'hq-3f'}}: report the call's path at leave()
 //   });
 //   room.addEventListener('track', e => show(e.detail.participant, e.detail.track, e.detail.stream));
 //   room.addEventListener('participantleft', e => remove(e.detail.participant));
+//
+// Calls between browsers that use Turnpike only as TURN (no SFU) report their path with
+// Turnpike.watchCall(pc, {url, username, credential, tags}): the call-report snippet
+// (sfu/web/call-report.js, served first in /sdk/turnpike.js), counted in turnpike_calls_total.
 //
 // The browser is always the offerer: its own tracks go in sendonly transceivers, each remote track
 // it receives in a recvonly one; the SFU answers. Offers are serialised: one negotiation at a time.
@@ -74,6 +79,7 @@
         rtcpMuxPolicy: 'require',
       });
       this.pc.addEventListener('track', (e) => this._onTrack(e));
+      if (this.options.callReport) this._watchCall(this.options.callReport);
       // The SFU is ICE-lite and needs no candidates to connect; it uses relay candidates to tell
       // media relayed by another TURN server from direct media.
       this.pc.addEventListener('icecandidate', (e) => {
@@ -281,6 +287,15 @@
       return out;
     }
 
+    // The SFU counts its own sessions (turnpike_sfu_sessions{path}); a room may also report its leg
+    // as a call (turnpike_calls_total), to the signalling port it joined through.
+    _watchCall(opts) {
+      const url = opts.url || this.url.replace(/^ws(s?):/i, 'http$1:').replace(/\/signal(\?.*)?$/, '/api/v1/call-reports');
+      const turn = (this.iceServers || []).find((s) => s.username && s.credential) || {};
+      this.callWatch = global.TurnpikeCallReport.watch(this.pc, Object.assign(
+        {url, username: turn.username, credential: turn.credential}, opts, {url}));
+    }
+
     // Stops publishing a local track (e.g. the camera); the others see it end.
     async unpublish(track) {
       for (const t of this.pc.getTransceivers()) {
@@ -303,7 +318,12 @@
       this.closed = true;
       this._send({type: 'leave'});
       if (this.ws) this.ws.close(1000, 'leave');
-      if (this.pc) this.pc.close();
+      // With a call report, the pair is read before the connection closes: resolves with its answer.
+      const reported = this.callWatch ? this.callWatch.end() : Promise.resolve(null);
+      return reported.catch(() => null).then((answer) => {
+        if (this.pc) this.pc.close();
+        return answer;
+      });
     }
   }
 
@@ -313,5 +333,10 @@
     return room;
   }
 
-  global.Turnpike = {join, Room, filterIceServers, PROTOCOL_VERSION};
+  function watchCall(pc, options) {
+    if (!global.TurnpikeCallReport) throw new Error('the call-report snippet is not loaded (/sdk/call-report.js)');
+    return global.TurnpikeCallReport.watch(pc, options);
+  }
+
+  global.Turnpike = {join, Room, filterIceServers, watchCall, PROTOCOL_VERSION};
 })(typeof window !== 'undefined' ? window : globalThis);

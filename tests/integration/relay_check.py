@@ -64,13 +64,28 @@ window.snapshot = async function () {
   };
 };
 
-window.startTest = async function (turnUrl, username, credential) {
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const el = document.createElement('script');
+    el.src = src; el.onload = resolve; el.onerror = () => reject(new Error('cannot load ' + src));
+    document.head.appendChild(el);
+  });
+}
+
+// report: {script, url, tags}: load the call-report snippet from Turnpike (another origin) and
+// watch both connections; window.endCalls() then sends both reports.
+window.startTest = async function (turnUrl, username, credential, report) {
   T.state = 'starting';
   try {
     const cfg = {iceServers: [{urls: turnUrl, username: username, credential: credential}],
                  iceTransportPolicy: 'relay'};
+    if (report) await loadScript(report.script);
     const a = new RTCPeerConnection(cfg), b = new RTCPeerConnection(cfg);
     T.a = a; T.b = b;
+    if (report) {
+      T.watches = [a, b].map(pc => TurnpikeCallReport.watch(pc, {url: report.url, username, credential,
+                                                                   tags: report.tags}));
+    }
     const wire = (pc, other, name) => {
       pc.onicecandidate = e => {
         if (!e.candidate) { T.gatheringDone[name] = true; log(name + ' gathering done'); return; }
@@ -101,8 +116,38 @@ window.startTest = async function (turnUrl, username, credential) {
     T.state = 'error'; T.error = String(err && err.stack || err); log('error ' + T.error);
   }
 };
+window.endCalls = async function () {
+  const answers = await Promise.all(T.watches.map(w => w.end()));
+  return answers.map((x, i) => ({status: x.status, answer: x.answer || null, skipped: x.skipped || null,
+                                 reported: T.watches[i].pair()}));
+};
 </script></body></html>
 """
+
+
+def expected_call_path(pair):
+    """The path label of turnpike_calls_total that a selected pair (as this page's own getStats
+    reading gives it) means: the rule of docs/admin-api.md, written here independently."""
+    local, remote = (pair.get('local') or {}).get('type'), (pair.get('remote') or {}).get('type')
+    if local == 'relay':
+        return 'relay_' + ((pair['local'].get('relayProtocol')) or 'udp')
+    return 'relay_remote' if remote == 'relay' else 'direct'
+
+
+def end_calls(drv, last):
+    """Sends both connections' call reports (window.endCalls) and checks each answer: 202, with the
+    path the browser's own selected pair means. Returns the answers."""
+    answers = drv.execute_async_script(
+        'const done = arguments[arguments.length - 1];'
+        'window.endCalls().then(done, e => done({error: String(e)}));')
+    if isinstance(answers, dict):
+        raise AssertionError(f'call reports: {answers.get("error")}')
+    for side, got in zip(('pairA', 'pairB'), answers):
+        want = expected_call_path(last[side])
+        if got.get('status') != 202 or (got.get('answer') or {}).get('path') != want:
+            raise AssertionError(f'{side}: call report answered {got}, expected 202 with path {want!r} '
+                                 f'(the selected pair {last[side]})')
+    return answers
 
 
 def snapshot(drv):
@@ -112,12 +157,14 @@ def snapshot(drv):
 
 
 def run_relay_check(srv, deadline_s, min_frames=30, turn_url=None, relay_protocol=None,
-                    chromium_args=(), lab_hosts=()):
+                    chromium_args=(), lab_hosts=(), call_report=None):
     """Returns a one-line result string; raises AssertionError on failure.
     turn_url: the only ICE server (default turn:<udp listener>?transport=udp).
     relay_protocol: if set, both selected local candidates must have this
     relayProtocol ("udp", "tcp" or "tls"). chromium_args: extra browser flags. lab_hosts: see
-    browser.chromium_options."""
+    browser.chromium_options. call_report: {'script': URL of call-report.js, 'url': the
+    call-reports endpoint, 'tags': {...}}: both connections report at the end (end_calls), and
+    call_report['answers'] receives the answers."""
     t_end = time.monotonic() + deadline_s
     if turn_url is None:
         host, port = srv.turn_addr
@@ -130,8 +177,9 @@ def run_relay_check(srv, deadline_s, min_frames=30, turn_url=None, relay_protoco
             drv, service = browser.make_driver(os.path.join(tmp, 'profile'), os.path.join(tmp, 'chromedriver.log'),
                                                chromium_args, lab_hosts)
             drv.get(page.url)
-            drv.execute_script('window.startTest(arguments[0], arguments[1], arguments[2]);',
-                               turn_url, USER, PASSWORD)
+            drv.execute_script('window.startTest(arguments[0], arguments[1], arguments[2], arguments[3]);',
+                               turn_url, USER, PASSWORD,
+                               {k: call_report[k] for k in ('script', 'url', 'tags')} if call_report else None)
             first = None     # (time, framesDecoded) once above min_frames
             while time.monotonic() < t_end:
                 time.sleep(1.0)
@@ -178,6 +226,8 @@ def run_relay_check(srv, deadline_s, min_frames=30, turn_url=None, relay_protoco
                     if got != relay_protocol:
                         raise AssertionError(f'{side}: local candidate relayProtocol is {got!r}, '
                                              f'expected {relay_protocol!r}: {last[side]}')
+            if call_report is not None:
+                call_report['answers'] = end_calls(drv, last)
             pa = last['pairA']
             relay_ips = srv.config['relay']['addresses']
             for p in (last['pairA'], last['pairB']):

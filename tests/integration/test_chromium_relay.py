@@ -16,6 +16,10 @@ Variants (each with its own server and browser; all run by default):
        key (--ignore-certificate-errors-spki-list). Also asserts the local
        candidates' relayProtocol is "tls" and that the server created the
        allocations over TLS.
+  call_report  relay-only over UDP, and both ends report the call through the dependency-free
+       snippet Turnpike serves (/sdk/call-report.js), cross-origin to its signalling port: each
+       answer names the path the browser's own getStats selected, and turnpike_calls_total counts
+       them under the page's site tag.
 Bound per variant: --deadline seconds (default 90).
 
 Run: python3 test_chromium_relay.py [--variant udp|tls|all] [--server turnpike|turnserver] [--bin PATH]
@@ -31,7 +35,7 @@ sys.dont_write_bytecode = True   # keep the source tree clean
 
 import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
 
-from integration import browser, harness  # noqa: E402
+from integration import browser, harness, metrics  # noqa: E402
 from integration.relay_check import run_relay_check  # noqa: E402
 
 
@@ -91,7 +95,50 @@ def run_tls_variant(args, tr):
         shutil.rmtree(certdir, ignore_errors=True)
 
 
-VARIANTS = {'udp': run_udp_variant, 'tls': run_tls_variant}
+def run_call_report_variant(args, tr):
+    """A relay-only P2P call that reports its path (issue 18): the page, on its own loopback
+    origin, loads the dependency-free snippet from Turnpike's signalling port (/sdk/call-report.js),
+    watches both RTCPeerConnections and, at the end, posts each selected pair to that port's
+    /api/v1/call-reports (a cross-origin text/plain POST) with the TURN credential of its iceServers.
+    Each answer must name the path the browser's own getStats selected, and turnpike_calls_total
+    must count both under the page's site tag."""
+    name = 'chromium_call_report'
+    if args.server != 'turnpike':
+        tr.skip(name, 'call reports are a Turnpike endpoint')
+        return
+    cfg = harness.default_config()
+    signal = f'127.0.0.1:{harness.free_port("tcp")}'
+    cfg['sfu'] = {'signal_listen': signal, 'media_listen': f'127.0.0.1:{harness.free_port("udp")}',
+                  'token_keys': [harness.TOKEN_KEY]}
+    t0 = time.monotonic()
+    try:
+        with harness.make_server(args, cfg, auth='lt') as srv:
+            report = {'script': f'http://{signal}/sdk/call-report.js', 'url': f'http://{signal}/api/v1/call-reports',
+                      'tags': {'site': 'clinic-3f', 'device': 'cart-7'}}
+
+            def check():
+                before = metrics.scrape(srv)
+                res = run_relay_check(srv, max(10.0, args.deadline - (time.monotonic() - t0) - 10),
+                                      call_report=report)
+                after = metrics.scrape(srv)
+                paths = [a['answer']['path'] for a in report['answers']]
+                for path in set(paths):
+                    got = metrics.grew(before, after, 'turnpike_calls_total', path=path, site='clinic-3f')
+                    if got != paths.count(path):
+                        raise AssertionError(f'turnpike_calls_total{{path="{path}",site="clinic-3f"}} grew by {got}, '
+                                             f'expected {paths.count(path)}')
+                counted = metrics.grew(before, after, 'turnpike_call_duration_seconds_count')
+                if counted != 2 or metrics.grew(before, after, 'turnpike_call_reports_rejected_total'):
+                    raise AssertionError(f'{counted} call durations observed (expected 2), or a report refused')
+                return f'{res}; reported {paths} for site clinic-3f'
+
+            tr.run(name, check)
+            srv.check_alive()
+    except harness.ServerError as e:
+        tr.fail(f'{name}: server', str(e))
+
+
+VARIANTS = {'udp': run_udp_variant, 'tls': run_tls_variant, 'call_report': run_call_report_variant}
 
 
 def main():
@@ -99,7 +146,7 @@ def main():
     ap.add_argument('--deadline', type=float, default=90.0, help='bound per variant, seconds')
     ap.add_argument('--variant', choices=sorted(VARIANTS) + ['all'], default='all',
                     help='udp (turn:...?transport=udp), tls (turns:...?transport=tcp only), '
-                         'or all (default)')
+                         'call_report (udp, and both ends report the call), or all (default)')
     args = ap.parse_args()
     tr = harness.TestRunner('chromium')
     print(f'== test_chromium_relay against {args.server}', flush=True)
@@ -112,7 +159,7 @@ def main():
         tr.fail('prerequisites', 'python3-selenium not installed (run with /usr/bin/python3)')
         return tr.finish()
 
-    for v in (['udp', 'tls'] if args.variant == 'all' else [args.variant]):
+    for v in (sorted(VARIANTS) if args.variant == 'all' else [args.variant]):
         VARIANTS[v](args, tr)
     return tr.finish()
 
