@@ -202,6 +202,16 @@ def check_workload(case, docs, vals):
     check(work[0]["metadata"]["name"] == "turnpike-test", f"{case}: fullname")
 
 
+def check_scripts(case, docs):
+    """Every /bin/sh -c script of the pods (start-up, reload sidecar, loadgen, merge) parses (sh -n)."""
+    for d in docs:
+        pod = d.get("spec", {}).get("template", {}).get("spec", {})
+        for c in pod.get("containers", []):
+            if c.get("command", [])[:2] == ["/bin/sh", "-c"]:
+                p = subprocess.run(["sh", "-n", "-c", c["args"][0]], capture_output=True, text=True)
+                check(p.returncode == 0, f"{case}: {d['kind']} {c['name']}: sh -n: {p.stderr.strip()}")
+
+
 def check_case(ctx, case, files=(), sets=(), expect_jobs=False):
     args = []
     for f in files:
@@ -226,6 +236,7 @@ def check_case(ctx, case, files=(), sets=(), expect_jobs=False):
             want.add("PersistentVolumeClaim")
     check(kinds == want, f"{case}: kinds {sorted(kinds)} != {sorted(want)}")
     check_workload(case, docs, vals)
+    check_scripts(case, docs)
     if vals["secrets"]["existingSecret"]:
         secret_data = {"rest-secrets": "newest-rest-secret-0123456789\nprevious-rest-secret-0123456789\n",
                        "nonce-secret": "a-shared-nonce-secret-0123456789", "admin-token": "an-admin-token-0123456789",
