@@ -2,7 +2,7 @@
 """Turnpike's Prometheus rules and Grafana dashboards, checked without a running server.
 
   rules_check            promtool check rules deploy/prometheus/turnpike-rules.yaml
-  rules_unit_tests       promtool test rules deploy/prometheus/turnpike-rules.test.yaml
+  rules_unit_tests       promtool test rules deploy/prometheus/*.test.yaml
   alert_shape            every alert: severity critical|warning|info; summary and description that
                          use {{ $labels }}; runbook_url docs/alerts.md#<anchor> with that section in
                          docs/alerts.md; expr `<query> <op> <literal number>` with one top-level
@@ -51,7 +51,7 @@ import yaml  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 RULES = os.path.join(ROOT, 'deploy', 'prometheus', 'turnpike-rules.yaml')
-RULE_TESTS = os.path.join(ROOT, 'deploy', 'prometheus', 'turnpike-rules.test.yaml')
+RULE_TESTS = sorted(glob.glob(os.path.join(ROOT, 'deploy', 'prometheus', '*.test.yaml')))
 ALERTS_DOC = os.path.join(ROOT, 'docs', 'alerts.md')
 DASHBOARD_UIDS = {'turnpike-region-overview', 'turnpike-sites', 'turnpike-residency'}
 SEVERITIES = {'critical', 'warning', 'info'}
@@ -121,10 +121,11 @@ def rules_check(promtool):
 
 
 def rules_unit_tests(promtool):
-    rc, out = run([promtool, 'test', 'rules', os.path.basename(RULE_TESTS)], cwd=os.path.dirname(RULE_TESTS))
-    if rc != 0 or 'SUCCESS' not in out:
+    rc, out = run([promtool, 'test', 'rules'] + [os.path.basename(p) for p in RULE_TESTS],
+                  cwd=os.path.dirname(RULES))
+    if rc != 0 or out.count('SUCCESS') != len(RULE_TESTS):
         raise Failed(out.strip()[-3000:])
-    return 'SUCCESS'
+    return f'{len(RULE_TESTS)} files: SUCCESS'
 
 
 def alert_shape(_):
@@ -166,10 +167,11 @@ def alert_shape(_):
 
 
 def alert_test_coverage(_):
-    with open(RULE_TESTS) as f:
-        doc = yaml.safe_load(f)
-    fires, silent, checked_exprs = set(), set(), []
-    for t in doc['tests']:
+    fires, silent, checked_exprs, tests = set(), set(), [], []
+    for path in RULE_TESTS:
+        with open(path) as f:
+            tests += yaml.safe_load(f)['tests']
+    for t in tests:
         for a in t.get('alert_rule_test', []):
             (fires if a.get('exp_alerts') else silent).add(a['alertname'])
         checked_exprs += [e['expr'] for e in t.get('promql_expr_test', [])]
