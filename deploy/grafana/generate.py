@@ -265,7 +265,7 @@ def sites():
             [('histogram_quantile(0.5, sum by (le, path) (increase(turnpike_call_duration_seconds_bucket{@I}[$__range])))', ""),
              ('histogram_quantile(0.9, sum by (le, path) (increase(turnpike_call_duration_seconds_bucket{@I}[$__range])))', "")], "s")
     b.ts("Call reports rejected", "Call reports refused, by reason; 0 until the first one.",
-         [('sum by (reason) (rate(turnpike_call_reports_rejected_total{@I}[$__rate_interval])) or on () vector(0)', "{{reason}}")],
+         [('sum by (reason) (rate(turnpike_call_reports_rejected_total{@I}[$__rate_interval]))', "{{reason}}")],
          "reqps")
     b.row("Media quality (SFU; all sites: these histograms carry no site label)")
     b.ts("SFU round-trip time", "From subscribers' receiver reports against our sender reports.",

@@ -40,8 +40,6 @@ EVENT_FAMILIES = {
     'turnpike_residency_redirects_total': 'until a residency redirect',
     'turnpike_residency_ended_total': 'until a reloaded residency policy ends a session',
     'turnpike_residency_revoked_total': 'until a reloaded residency policy removes a permission',
-    'turnpike_call_reports_rejected_total': 'until a call report is rejected (unless the server pre-creates '
-                                            'its reasons)',
 }
 
 ZERO_TAIL = ' or on () vector(0)'

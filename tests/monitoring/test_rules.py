@@ -22,8 +22,7 @@
   metric_names           every turnpike_* / process_* name in the dashboards (targets and variable
                          queries) and the rules is exported by the server (a quoted name, or a
                          `# TYPE name` line, in server/*.cpp; _bucket/_sum/_count of a histogram)
-                         or a recording rule;
-                         names announced but not yet in server/ (PENDING) pass with a note
+                         or a recording rule
   zero_tails             `or on () vector(0)` only on panels over a family that has no series until
                          an event (promql.EVENT_FAMILIES), and every panel over one has it
 
@@ -58,12 +57,6 @@ SEVERITIES = {'critical', 'warning', 'info'}
 
 # Metrics another change is adding to the server (issue 18: browsers' call reports). Until their
 # names appear in server/ they are accepted with a note; once they do, this table can go.
-PENDING = {
-    'turnpike_calls_total': 'counter',
-    'turnpike_call_duration_seconds': 'histogram',
-    'turnpike_call_reports_rejected_total': 'counter',
-}
-
 # Concrete values for the parse check (as a user would pick them), besides promql's "All" defaults.
 CONCRETE = {'region': 'eu-west', 'instance': 'tp-1:9641', 'site': 'hq', '__rate_interval': '2m',
             '__interval': '30s', '__range': '6h', 'datasource': 'prometheus'}
@@ -297,8 +290,6 @@ def exported_metrics():
 
 def metric_names(_):
     names, histograms = exported_metrics()
-    pending = {n for n, kind in PENDING.items() if n not in names}
-    pending_hist = {n for n in pending if PENDING[n] == 'histogram'}
     referenced = {}
     for rel, title, ref, expr in promql.dashboard_targets(ROOT):
         for n in promql.metric_names(expr):
@@ -312,19 +303,15 @@ def metric_names(_):
     for rel, group, r in promql.rules(ROOT):
         for n in promql.metric_names(r['expr']):
             referenced.setdefault(n, f'{rel}: {r.get("alert") or r.get("record")}')
-    unknown, noted = [], set()
+    unknown = []
     for n, where in sorted(referenced.items()):
         base = re.sub(r'_(bucket|sum|count)$', '', n)
         if n in names or (base != n and base in histograms):
             continue
-        if n in pending or (base != n and base in pending_hist):
-            noted.add(base if base in pending else n)
-            continue
         unknown.append(f'{n} ({where})')
     if unknown:
         raise Failed('not exported by server/: ' + ', '.join(unknown))
-    note = f'; pending, not yet in server/: {", ".join(sorted(noted))}' if noted else ''
-    return f'{len(referenced)} names{note}'
+    return f'{len(referenced)} names'
 
 
 def zero_tails(_):
