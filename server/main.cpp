@@ -227,8 +227,12 @@ std::unique_ptr<turnpike::SfuHost> make_sfu_host(const turnpike::Config& cfg, tu
   shared.metrics.attach_sfu(&host->stats());
   host->attach_metrics(&shared.metrics);
   host->on_join_seconds = [&m = shared.metrics](double v) { m.sfu_join_seconds(v); };
-  host->on_rtt_seconds = [&m = shared.metrics](double v) { m.sfu_rtt_seconds(v); };
-  host->on_loss_ratio = [&m = shared.metrics](double v) { m.sfu_loss_ratio(v); };
+  host->on_rtt_seconds = [&m = shared.metrics](const std::string& site, double v) { m.sfu_rtt_seconds(site, v); };
+  host->on_loss_ratio = [&m = shared.metrics](const std::string& site, double v) { m.sfu_loss_ratio(site, v); };
+  host->site_of = [&shared](const turn::IpAddress& a) { return shared.sites.site_of(a); };
+  host->on_site_session = [&m = shared.metrics](const std::string& site, sfu::Path from, sfu::Path to) {
+    m.sfu_site_session(site, from, to);
+  };
   host->on_nat_mapping = [&shared](const turn::IpAddress& client, const char* mapping, const sfu::NatEvidence& e) {
     nat_inferred(shared, client, mapping, e);
   };

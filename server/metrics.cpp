@@ -200,16 +200,7 @@ void Metrics::register_sfu_families() {
                    .Help("SFU: from a participant's join to its first media packet")
                    .Register(*registry_)
                    .Add({}, prometheus::Histogram::BucketBoundaries{0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30});
-  sfu_rtt_ = &prometheus::BuildHistogram()
-                  .Name("turnpike_sfu_rtt_seconds")
-                  .Help("SFU: round-trip times to participants, from RTCP receiver reports (RFC 3550 6.4.1)")
-                  .Register(*registry_)
-                  .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1});
-  sfu_loss_ = &prometheus::BuildHistogram()
-                   .Name("turnpike_sfu_loss_ratio")
-                   .Help("SFU: fraction lost from RTCP receiver reports, per report")
-                   .Register(*registry_)
-                   .Add({}, prometheus::Histogram::BucketBoundaries{0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5});
+  register_sfu_site_families();
   sfu_signal_rejected_ = &prometheus::BuildCounter()
                              .Name("turnpike_sfu_signal_rejected_total")
                              .Help("SFU: signalling connections refused or closed by a limit (sfu.max_connections, "

@@ -49,8 +49,11 @@ class Metrics {
   // The SFU (turnpike_sfu_*): its engine's counters, read at scrape time, and its histograms.
   void attach_sfu(const sfu::EngineStats* stats) { sfu_ = stats; }
   void sfu_join_seconds(double v) { sfu_join_->Observe(v); }
-  void sfu_rtt_seconds(double v) { sfu_rtt_->Observe(v); }
-  void sfu_loss_ratio(double v) { sfu_loss_->Observe(v); }
+  // By the participant's site (its signalling address: SiteMap, bounded by limits.max_sites).
+  void sfu_rtt_seconds(const std::string& site, double v);
+  void sfu_loss_ratio(const std::string& site, double v);
+  // turnpike_sfu_site_sessions{path, site} (live) and _total (started), server/metrics_calls.cpp.
+  void sfu_site_session(const std::string& site, sfu::Path from, sfu::Path to);
   // A signalling connection refused or closed by a limit (sfu::to_string(SignalReject)).
   void sfu_signal_rejected(const char* reason);
 
@@ -121,6 +124,7 @@ class Metrics {
   void register_idle_families();
   void register_sfu_families();
   void register_call_families();
+  void register_sfu_site_families();
   std::vector<prometheus::MetricFamily> core_families(const std::vector<const turn::CoreStats*>& cores) const;
   std::vector<prometheus::MetricFamily> relay_families(const std::vector<const turn::CoreStats*>& cores) const;
   std::vector<prometheus::MetricFamily> counter_families() const;
@@ -171,8 +175,10 @@ class Metrics {
   std::vector<prometheus::MetricFamily> idle_families() const;
   const sfu::EngineStats* sfu_ = nullptr;
   prometheus::Histogram* sfu_join_ = nullptr;
-  prometheus::Histogram* sfu_rtt_ = nullptr;
-  prometheus::Histogram* sfu_loss_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* sfu_rtt_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* sfu_loss_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* sfu_site_sessions_ = nullptr;
+  prometheus::Family<prometheus::Counter>* sfu_site_sessions_total_ = nullptr;
   prometheus::Family<prometheus::Counter>* sfu_signal_rejected_ = nullptr;
   std::function<std::vector<prometheus::MetricFamily>()> capacity_;
 };

@@ -77,6 +77,7 @@ class WsSession final : public SfuHost::Signal, public std::enable_shared_from_t
   }
 
   std::string client() const override { return from_.to_string(); }
+  std::optional<turn::IpAddress> address() const override { return from_; }
   void joined() override {
     joined_ = true;
     join_timer_.cancel();
@@ -403,6 +404,8 @@ void SfuHost::signal_rejected(sfu::SignalReject why, const turn::IpAddress& from
 
 sfu::ConnectionId SfuHost::signal_opened(std::shared_ptr<Signal> s) {
   auto id = next_connection_++;
+  auto address = s->address();
+  sites_[id].site = site_of && address ? site_of(*address) : "unknown";
   signals_[id] = std::move(s);
   engine_->signal_opened(id, now().mono_ms);
   return id;
@@ -416,6 +419,23 @@ void SfuHost::signal_message(sfu::ConnectionId c, std::string_view text) {
 void SfuHost::signal_closed(sfu::ConnectionId c) {
   if (signals_.erase(c) == 0) return;
   engine_->signal_closed(c, now().mono_ms);
+  auto it = sites_.find(c);
+  if (it == sites_.end()) return;
+  it->second.open = false;
+  if (!it->second.session) sites_.erase(it);
+}
+
+std::string SfuHost::site(sfu::ConnectionId c) const {
+  auto it = sites_.find(c);
+  return it == sites_.end() ? "unknown" : it->second.site;
+}
+
+void SfuHost::media_session_path(sfu::ConnectionId c, sfu::Path from, sfu::Path to) {
+  if (on_site_session) on_site_session(site(c), from, to);
+  auto it = sites_.find(c);
+  if (it == sites_.end()) return;
+  it->second.session = to != sfu::Path::Unknown;
+  if (!it->second.open && !it->second.session) sites_.erase(it);
 }
 
 }  // namespace turnpike

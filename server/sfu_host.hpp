@@ -39,8 +39,14 @@ class SfuHost final : public sfu::EngineSink {
   void stop();
   const sfu::EngineStats& stats() const { return engine_->stats(); }
 
-  // Histogram observations go here (set before start()).
-  std::function<void(double)> on_join_seconds, on_rtt_seconds, on_loss_ratio;
+  // Histogram observations go here (set before start()); RTT and loss by the participant's site.
+  std::function<void(double)> on_join_seconds;
+  std::function<void(const std::string& site, double)> on_rtt_seconds, on_loss_ratio;
+  // Per-site counts (set before start()): the site of a signalling client's address (the browser's
+  // own network, even when its media comes through a relay), and a media session of that site
+  // starting (from Unknown), reclassified, or ending (to Unknown).
+  std::function<std::string(const turn::IpAddress&)> site_of;
+  std::function<void(const std::string& site, sfu::Path from, sfu::Path to)> on_site_session;
   std::function<void(const turn::IpAddress&, const char*, const sfu::NatEvidence&)> on_nat_mapping;
   // POST and OPTIONS of /api/v1/call-reports on the signalling port (server/admin_call_reports.cpp),
   // on the host's thread; unset: 404.
@@ -53,8 +59,9 @@ class SfuHost final : public sfu::EngineSink {
   void close_signal(sfu::ConnectionId c, const char* why) override;
   void signal_joined(sfu::ConnectionId c) override;
   void observe_join_seconds(double v) override { if (on_join_seconds) on_join_seconds(v); }
-  void observe_rtt_seconds(double v) override { if (on_rtt_seconds) on_rtt_seconds(v); }
-  void observe_loss_ratio(double v) override { if (on_loss_ratio) on_loss_ratio(v); }
+  void observe_rtt_seconds(sfu::ConnectionId c, double v) override { if (on_rtt_seconds) on_rtt_seconds(site(c), v); }
+  void observe_loss_ratio(sfu::ConnectionId c, double v) override { if (on_loss_ratio) on_loss_ratio(site(c), v); }
+  void media_session_path(sfu::ConnectionId c, sfu::Path from, sfu::Path to) override;
   void nat_mapping(const turn::IpAddress& client, const char* m, const sfu::NatEvidence& e) override {
     if (on_nat_mapping) on_nat_mapping(client, m, e);
   }
@@ -83,6 +90,7 @@ class SfuHost final : public sfu::EngineSink {
     virtual void close(const char* why) = 0;
     virtual void joined() = 0;  // lift the pre-join message limit and deadline
     virtual std::string client() const { return {}; }  // the peer's address, for logs
+    virtual std::optional<turn::IpAddress> address() const { return std::nullopt; }  // for its site
   };
   // One admitted signalling connection's place under sfu.max_connections(_per_ip), held from accept
   // to close (moved from the HTTP session to the WebSocket one).
@@ -134,6 +142,13 @@ class SfuHost final : public sfu::EngineSink {
   std::shared_ptr<boost::asio::ssl::context> tls_;
   std::unique_ptr<sfu::Engine> engine_;
   std::unordered_map<sfu::ConnectionId, std::shared_ptr<Signal>> signals_;
+  // The site of each connection, from its opening until it is closed and its media session ended.
+  struct ConnectionSite {
+    std::string site;
+    bool open = true, session = false;
+  };
+  std::unordered_map<sfu::ConnectionId, ConnectionSite> sites_;
+  std::string site(sfu::ConnectionId c) const;
   sfu::ConnectionId next_connection_ = 1;
   std::thread thread_;
   Metrics* metrics_ = nullptr;

@@ -51,6 +51,7 @@ void Engine::Impl::classify(Participant& p) {
   if (p.counted.session) {  // the live gauge moves; the total counted the session once already
     stats.sessions[static_cast<size_t>(p.path)].set(stats.sessions[static_cast<size_t>(p.path)].get() - 1);
     stats.sessions[static_cast<size_t>(path)].add();
+    sink.media_session_path(p.conn, p.path, path);
   }
   p.path = path;
   broadcast(*p.room, {{"type", "path"}, {"participant", p.id}, {"path", to_string(path)}}, nullptr);
@@ -144,6 +145,7 @@ void Engine::Impl::remove(Participant& p, int64_t now_ms, const char* why) {
   if (p.counted.session) {
     auto& g = stats.sessions[static_cast<size_t>(p.path)];
     g.set(g.get() - 1);
+    sink.media_session_path(p.conn, p.path, Path::Unknown);
   }
   uncount_region(p);
   by_conn.erase(p.conn);

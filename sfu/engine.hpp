@@ -91,8 +91,13 @@ class EngineSink {
   virtual void signal_joined(ConnectionId) {}
   // Observations for histograms: seconds from join to first media, RTT from RTCP, loss ratio.
   virtual void observe_join_seconds(double) {}
-  virtual void observe_rtt_seconds(double) {}
-  virtual void observe_loss_ratio(double) {}
+  // RTT and loss are those of the participant on connection `c` (what its RTCP reports say).
+  virtual void observe_rtt_seconds(ConnectionId c, double) {}
+  virtual void observe_loss_ratio(ConnectionId c, double) {}
+  // The media session of the participant on connection `c` counted under a path: starting
+  // (from Unknown), reclassified (from one path to another) or ending (to Unknown); what
+  // EngineStats::sessions counts, per connection, so the host can count it by the client's site.
+  virtual void media_session_path(ConnectionId c, Path from, Path to) {}
   // A participant's NAT mapping behaviour, inferred once per session (NatMapping's label values).
   // `evidence`: what the verdict rests on, so an operator can see why one was `unknown`.
   virtual void nat_mapping(const turn::IpAddress& client, const char* mapping, const NatEvidence& evidence) {}

@@ -331,7 +331,7 @@ struct Engine::Impl {
   void resend(Participant& p, Subscription& sub, std::span<const uint16_t> seqs, size_t& left, int64_t now_ms);
 
   // Report blocks about what we sent: RTT (our SRs carry our own NTP clock) and loss.
-  void report_blocks(const ReportBlockList& blocks, int64_t now_ms);
+  void report_blocks(const Participant& p, const ReportBlockList& blocks, int64_t now_ms);
 
   // ------------------------------------------------------------------------------ timers
   void tick(int64_t now_ms);

@@ -132,6 +132,7 @@ void Engine::Impl::connected(Participant& p, const turn::Endpoint& from, int64_t
     p.counted.session = true;
     stats.sessions[static_cast<size_t>(p.path)].add();
     stats.sessions_total[static_cast<size_t>(p.path)].add();
+    sink.media_session_path(p.conn, Path::Unknown, p.path);
   }
   count_region(p);
   // Subscribers that joined before the media path was up need keyframes now.
@@ -229,12 +230,12 @@ void Engine::Impl::rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_
         t.sr.have = true;
         t.sr.rtp = sr.info.rtp_timestamp;
         t.sr.arrival_ms = now_ms;
-        report_blocks(sr.blocks, now_ms);
+        report_blocks(p, sr.blocks, now_ms);
         break;
       }
       case RtcpKind::ReceiverReport: {
         ReceiverReport rr;
-        if (ReceiverReport::parse(pkt, rr) == RtcpError::None) report_blocks(rr.blocks, now_ms);
+        if (ReceiverReport::parse(pkt, rr) == RtcpError::None) report_blocks(p, rr.blocks, now_ms);
         break;
       }
       case RtcpKind::GenericNack: {
@@ -294,16 +295,16 @@ void Engine::Impl::resend(Participant& p, Subscription& sub, std::span<const uin
   }
 }
 
-void Engine::Impl::report_blocks(const ReportBlockList& blocks, int64_t now_ms) {
+void Engine::Impl::report_blocks(const Participant& p, const ReportBlockList& blocks, int64_t now_ms) {
   uint64_t ntp = ntp_of(now_ms, anchor_mono_ms, anchor_unix_ms);
   uint32_t mid32 = static_cast<uint32_t>(ntp >> 16);
   for (const auto& b : blocks) {
     if (b.lsr != 0) {
       uint32_t rtt = mid32 - b.lsr - b.dlsr;  // 1/65536 s
       double secs = static_cast<double>(rtt) / 65536.0;
-      if (secs >= 0 && secs < 60) sink.observe_rtt_seconds(secs);
+      if (secs >= 0 && secs < 60) sink.observe_rtt_seconds(p.conn, secs);
     }
-    sink.observe_loss_ratio(static_cast<double>(b.fraction_lost) / 256.0);
+    sink.observe_loss_ratio(p.conn, static_cast<double>(b.fraction_lost) / 256.0);
   }
 }
 

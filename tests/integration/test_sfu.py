@@ -10,8 +10,9 @@ microphone, each on a different path to the SFU:
 Checks:
   media          every participant decodes both others' video (framesDecoded rising) and receives
                  their audio (packets rising)
-  sessions_split turnpike_sfu_sessions{path} shows exactly direct 1, relay_udp 1, relay_tls 1, and
-                 the demo page shows each participant's path
+  sessions_split turnpike_sfu_sessions{path} shows exactly direct 1, relay_udp 1, relay_tls 1 (and
+                 turnpike_sfu_site_sessions the same at the browsers' site), and the demo page shows
+                 each participant's path
   renegotiate    an ICE restart keeps media flowing; unpublishing the camera ends that track for
                  the others and leaves the audio
   leave          a participant that closes its tab disappears from the others within seconds, its
@@ -276,7 +277,12 @@ def main():
                 assert metric(text, 'turnpike_sfu_tracks', kind='video') == 3
                 assert metric(text, 'turnpike_sfu_tracks', kind='audio') == 3
                 assert (metric(text, 'turnpike_sfu_forwarded_packets_total', kind='video') or 0) > 0
-                return f'sessions {got}; each page shows every path'
+                # By site: the three browsers signal from 127.0.0.1, whose site (no sites: configured)
+                # is its /24; each path's sessions are counted there, and nowhere else.
+                by_site = {p: metric(text, 'turnpike_sfu_site_sessions', path=p, site='127.0.0.0/24') or 0 for p in got}
+                assert by_site == got, f'turnpike_sfu_site_sessions at 127.0.0.0/24 is {by_site}, want {got}'
+                assert metric(text, 'turnpike_sfu_site_sessions') == sum(got.values())
+                return f'sessions {got}, all at site 127.0.0.0/24; each page shows every path'
             tr.run('sessions_split', sessions_split)
 
             def bad_input():
@@ -371,6 +377,8 @@ def main():
                 text = wait_for('gauges follow', lambda: (lambda t: t if metric(t, 'turnpike_sfu_participants') == 2
                                                           else None)(scrape(srv)), 10)
                 assert metric(text, 'turnpike_sfu_sessions', path='relay_tls') == 0
+                assert metric(text, 'turnpike_sfu_site_sessions', path='relay_tls') == 0
+                assert metric(text, 'turnpike_sfu_site_sessions') == 2
                 assert metric(text, 'turnpike_sfu_tracks', kind='video') == video_before - 1
                 return f'gone from both others within {secs:.1f}s; participants 2, relay_tls sessions 0'
             tr.run('leave', leave)

@@ -3,6 +3,7 @@
 // real Chromium offers (tests/fixtures/chromium_sdp/), runs ICE and DTLS through the engine in
 // memory and gives each client its SRTP sessions. No sockets, no sleeping: the clock is `now`.
 #pragma once
+#include <map>
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -153,6 +154,17 @@ struct Sink : EngineSink {
   void residency_denied(const std::string& r) override { denied.push_back(r); }
   void residency_redirect(const std::string& r) override { redirects.push_back(r); }
   void residency_ended(const std::string& r) override { ended.push_back(r); }
+  // Live media sessions by connection, as media_session_path reports them; a report that does not
+  // start from the path last reported is recorded as a mismatch.
+  std::map<ConnectionId, Path> sessions;
+  std::vector<std::string> session_mismatches;
+  void media_session_path(ConnectionId c, Path from, Path to) override {
+    auto it = sessions.find(c);
+    Path was = it == sessions.end() ? Path::Unknown : it->second;
+    if (was != from) session_mismatches.push_back(std::to_string(c) + ": from " + to_string(from) + ", was " + to_string(was));
+    if (to == Path::Unknown) sessions.erase(c);
+    else sessions[c] = to;
+  }
 
   std::vector<json> of(ConnectionId c, const std::string& type) const {
     std::vector<json> out;

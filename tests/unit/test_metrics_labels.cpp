@@ -106,3 +106,30 @@ TEST(MetricsLabels, SignallingErrorsByCode) {
 
 }  // namespace
 }  // namespace turnpike
+
+namespace turnpike {
+namespace {
+
+// The SFU by site (server/metrics_sfu_sites.cpp): a session's start, reclassification and end move
+// the live gauge of its path and site; only the start counts in the total; RTT and loss by site.
+TEST(SfuSiteMetrics, SessionsFollowTheirPathAndRttAndLossCarryTheSite) {
+  Metrics m("test", "eu");
+  m.sfu_site_session("ward-4", sfu::Path::Unknown, sfu::Path::Direct);
+  m.sfu_site_session("ward-4", sfu::Path::Unknown, sfu::Path::Direct);
+  m.sfu_site_session("ward-4", sfu::Path::Direct, sfu::Path::RelayTls);  // reclassified
+  m.sfu_site_session("branch", sfu::Path::Unknown, sfu::Path::RelayUdp);
+  m.sfu_site_session("branch", sfu::Path::RelayUdp, sfu::Path::Unknown);  // ended
+  m.sfu_rtt_seconds("ward-4", 0.02);
+  m.sfu_loss_ratio("branch", 0.01);
+  std::string t = m.render({}, nullptr, 0, 0);
+  EXPECT_NE(t.find(R"(turnpike_sfu_site_sessions{path="direct",site="ward-4"} 1)"), std::string::npos) << t;
+  EXPECT_NE(t.find(R"(turnpike_sfu_site_sessions{path="relay_tls",site="ward-4"} 1)"), std::string::npos);
+  EXPECT_NE(t.find(R"(turnpike_sfu_site_sessions{path="relay_udp",site="branch"} 0)"), std::string::npos);
+  EXPECT_NE(t.find(R"(turnpike_sfu_site_sessions_total{path="direct",site="ward-4"} 2)"), std::string::npos);
+  EXPECT_EQ(t.find(R"(turnpike_sfu_site_sessions_total{path="relay_tls")"), std::string::npos);
+  EXPECT_NE(t.find(R"(turnpike_sfu_rtt_seconds_count{site="ward-4"} 1)"), std::string::npos);
+  EXPECT_NE(t.find(R"(turnpike_sfu_loss_ratio_count{site="branch"} 1)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace turnpike

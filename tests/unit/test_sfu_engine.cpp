@@ -292,7 +292,14 @@ TEST_F(SfuEngine, AReofferWithoutTheSubscriptionStopsForwarding) {
 }
 
 TEST_F(SfuEngine, APublisherLeavingEndsItsTracksForTheSubscriber) {
+  // Both media sessions were reported to the host per connection (its per-site counts), as counted.
+  EXPECT_EQ(sink.sessions.size(), 2u);
+  EXPECT_EQ(sink.sessions[pub.conn], Path::Direct);
+  EXPECT_EQ(engine->stats().sessions[static_cast<size_t>(Path::Direct)].get(), 2u);
   engine->signal_message(pub.conn, R"({"type":"leave"})", now, kUnix);
+  EXPECT_EQ(sink.sessions.count(pub.conn), 0u);  // its session ended with it
+  EXPECT_EQ(sink.sessions.size(), 1u);
+  EXPECT_TRUE(sink.session_mismatches.empty());
   auto ended = sink.of(sub.conn, "track_unpublished");
   ASSERT_EQ(ended.size(), 2u);  // audio and video
   EXPECT_EQ(sink.of(sub.conn, "participant_left").size(), 1u);
