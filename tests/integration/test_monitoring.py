@@ -263,15 +263,31 @@ def end_marks_finish(run):
     return f'{len(clients)} sessions lost at {got:.1f} s (waited {max(wait, 0):.1f} s for their age)'
 
 
-def uclient(run):
+def uclient_start(run):
+    """turnutils_uclient over UDP, TCP and TLS at once, in the background (uclient_finish)."""
     srv = run.srv
-    said = []
+    run.uclient = {}
+
+    def one(name, flags, addr):
+        run.uclient[name] = harness.run_uclient(flags + UCLIENT, server=addr, timeout=60)
     for name, flags, addr in (('udp', [], srv.turn_addr), ('tcp', ['-t'], srv.listen_addr('tcp')),
                               ('tls', ['-t', '-S'], srv.listen_addr('tls'))):
-        res = harness.run_uclient(flags + UCLIENT, server=addr, timeout=60)
+        t = threading.Thread(target=one, args=(name, flags, addr), daemon=True)
+        t.start()
+        run.threads.append(t)
+    return 'udp, tcp and tls started'
+
+
+def uclient_finish(run):
+    for t in run.threads:
+        t.join(timeout=70)
+    said = []
+    for name in ('udp', 'tcp', 'tls'):
+        res = run.uclient.get(name)
+        assert res, f'{name}: no uclient result'
         assert res['returncode'] == 0 and not res['timed_out'] and res['received'], \
             f'{name}: exit {res["returncode"]}, received {res["received"]}\n{harness.uclient_tail(res)}'
-        said.append(f'{name} {res["received"]}/{res["sent"]}')
+        said.append(f'{name} {res["received"]}/{res["sent"]} in {res["duration"]:.0f}s')
     return 'received/sent: ' + ', '.join(said)
 
 
@@ -304,7 +320,7 @@ def loadgen_start(run):
     host, port = run.srv.turn_addr
     binary = loadgen_lab.loadgen_binary(str(run.srv.binary))
     args = ['--server', f'{host}:{port}', '--transport', 'udp', '--rest-secret', REST_SECRET,
-            '--realm', harness.REALM, '--calls', 10, '--ramp', '40/s', '--duration', '10s',
+            '--realm', harness.REALM, '--calls', 10, '--ramp', '40/s', '--duration', '8s',
             '--max-duration', '30s', '--profile', 'audio', '--interval', '1s']
     proc, lrun, t0 = loadgen_lab.start_loadgen(binary, args, os.path.join(run.tmp, 'loadgen'))
     run.loadgen = (proc, lrun, t0)
@@ -526,10 +542,11 @@ def main():
                 tr.run('residency', residency, run)
                 tr.run('reports', reports, run)
                 tr.run('loadgen_start', loadgen_start, run)
+                tr.run('uclient_start', uclient_start, run)
                 tr.run('idle_timers', idle_timers, run)
-                tr.run('uclient', uclient, run)
                 tr.run('sfu_call', sfu_call, run)
                 tr.run('call_report', call_report, run)
+                tr.run('uclient', uclient_finish, run)
                 if hasattr(run, 'loadgen'):
                     tr.run('loadgen', loadgen_finish, run)
                 if hasattr(run, 'end_marks'):
