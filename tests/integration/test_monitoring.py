@@ -388,29 +388,35 @@ def prometheus_up(run):
     return f'{prom.url} scraping {prom.target} every 1s, rules {RULES.relative_to(REPO)}'
 
 
-def evaluate(prom, items):
-    """[(item, result list)] of instant queries."""
-    return [(it, prom.query(it['expr'])) for it in items]
-
-
-def has_data(result):
-    return bool(result)
+def answers(prom, exprs, timeout):
+    """{expr: result} of instant queries, each expression asked again (every second, up to `timeout`
+    seconds) until it returns data: a scrape that fails (a loaded machine: the scrape timeout is the
+    1 s interval) marks the target's series stale, and instant vectors are empty until the next one
+    succeeds; recording rules over recording rules need an evaluation cycle or two. Expressions
+    that never answered map to []."""
+    got = {}
+    pending = list(dict.fromkeys(exprs))
+    deadline = time.monotonic() + timeout
+    while pending:
+        if prom.scalar('up{job="turnpike"}') == 1:
+            for e in pending:
+                r = prom.query(e)
+                if r:
+                    got[e] = r
+            pending = [e for e in pending if e not in got]
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    return {e: got.get(e, []) for e in exprs}
 
 
 def expressions(run):
     prom = run.prom
     items = promql.expressions(str(REPO))
-    # Two scrapes after the traffic, then until every expression answers (recording rules of
-    # recording rules need an evaluation cycle or two), bounded.
-    prom.wait_scrapes_after(time.time(), n=2, timeout=15)
-    deadline = time.monotonic() + 20
-    while True:
-        results = evaluate(prom, items)
-        empty = [it for it, r in results if not has_data(r)]
-        if not empty or time.monotonic() > deadline:
-            break
-        time.sleep(1.0)
-    run.results = results
+    prom.wait_scrapes_after(time.time(), n=2, timeout=15)     # two scrapes after the traffic
+    res = answers(prom, [it['expr'] for it in items], 30)
+    results = [(it, res[it['expr']]) for it in items]
+    empty = [it for it, r in results if not r]
     nan = [it['origin'] for it, r in results if r and all(s['value'][1] in ('NaN', '+Inf', '-Inf') for s in r)]
     if nan:
         print(f'  NOTE {len(nan)} expressions answer only NaN/Inf samples (data, but a 0/0):', flush=True)
@@ -432,10 +438,11 @@ def zero_tail(run):
     tailed = [it for it in promql.expressions(str(REPO)) if it['comment']]
     real, tail_only = [], []
     for it in tailed:
-        e = it['expr']
-        assert e.endswith(promql.ZERO_TAIL), f'{it["origin"]}: a comment but no zero tail: {e}'
-        bare = e[:-len(promql.ZERO_TAIL)]
-        (real if prom.query(bare) else tail_only).append(it)
+        assert it['expr'].endswith(promql.ZERO_TAIL), f'{it["origin"]}: a comment but no zero tail: {it["expr"]}'
+    bare = {it['origin']: it['expr'][:-len(promql.ZERO_TAIL)] for it in tailed}
+    res = answers(prom, list(bare.values()), 15)
+    for it in tailed:
+        (real if res[bare[it['origin']]] else tail_only).append(it)
     print(f'  zero-tail expressions with real data ({len(real)} of {len(tailed)}):', flush=True)
     for it in real:
         print(f'    {it["origin"]}', flush=True)
