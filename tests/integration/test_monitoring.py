@@ -36,7 +36,7 @@ Then, checks:
   target_up      /api/v1/targets: the turnpike target up
 
 Needs /usr/bin/prometheus, coturn's turnutils_uclient, Chromium + chromedriver + python3-selenium,
-turnpike-loadgen and turnpike-diag beside --bin. About 80 s.
+turnpike-loadgen and turnpike-diag beside --bin. About 70-80 s (the end-mark sessions need 61 s).
 
 Run: python3 test_monitoring.py [--bin PATH] [--prometheus PATH]
 """
