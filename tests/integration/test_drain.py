@@ -237,7 +237,8 @@ def check_second_sigterm(binary):
 
 def check_sfu_call(binary):
     from integration.browser import Browser
-    from integration.test_sfu import inbound_by_participant, page_state, sfu_config, token, ws_exchange
+    from integration.sfu_page import inbound_by_participant, page_state, token
+    from integration.test_sfu import sfu_config, ws_exchange
     from integration.test_sfu import wait_for as wait_page
     certdir = tempfile.mkdtemp(prefix='turnpike-it-drain-cert-')
     cert, key = harness.make_cert(certdir)

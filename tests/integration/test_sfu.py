@@ -45,10 +45,12 @@ from integration.harness import wait_for  # noqa: E402
 from integration import harness  # noqa: E402
 from integration import browser  # noqa: E402
 from integration.browser import Browser  # noqa: E402
+from integration import sfu_page  # noqa: E402
 from integration.harness import TOKEN_KEY, hs256_token  # noqa: E402
 from integration.metrics import metric, scrape  # noqa: E402
+from integration.sfu_page import inbound_by_participant, page_state, token  # noqa: E402
 
-ROOM = 'ward-5'
+ROOM = sfu_page.ROOM
 PARTICIPANTS = [('direct', ''), ('relay_udp', 'udp'), ('relay_tls', 'tls')]
 
 
@@ -65,43 +67,6 @@ def sfu_config(cert, key):
     }
     assert udp_port
     return cfg
-
-
-def token(srv, identity, ttl=600, extra=()):
-    out = subprocess.run([str(srv.binary), 'token', '--config', str(srv.config_path), '--room', ROOM,
-                          '--identity', identity, '--ttl', str(ttl), *extra],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20, text=True)
-    assert out.returncode == 0, f'turnpike token failed: {out.stderr}'
-    return json.loads(out.stdout)
-
-
-def page_state(drv):
-    return drv.execute_script('''
-      const d = window.turnpikeDemo || {};
-      const tiles = [...document.querySelectorAll('.tile')].map(t => ({
-        participant: t.dataset.participant, path: t.dataset.path || null,
-        text: t.querySelector('.path') ? t.querySelector('.path').textContent : ''}));
-      return {joined: !!d.joined, error: d.error || null, stats: d.stats || null, tiles,
-              self: d.room ? d.room.participantId : null,
-              others: d.room ? [...d.room.participants.keys()] : [],
-              paths: d.paths || {}, status: document.getElementById('status').textContent};''')
-
-
-def inbound_by_participant(state):
-    """{participant id: {'video': framesDecoded, 'audio': packetsReceived}} from the page's stats."""
-    out = {}
-    stats = state.get('stats') or {}
-    for r in stats.get('inbound', []):
-        tid = r.get('trackId') or ''
-        pid = tid.rsplit('-', 1)[0] if '-' in tid else None
-        if not pid:
-            continue
-        d = out.setdefault(pid, {'video': 0, 'audio': 0})
-        if r['kind'] == 'video':
-            d['video'] = max(d['video'], r.get('framesDecoded') or 0)
-        else:
-            d['audio'] = max(d['audio'], r.get('packetsReceived') or 0)
-    return out
 
 
 def ws_exchange(drv, url, messages, timeout_ms=5000):
