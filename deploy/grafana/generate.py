@@ -214,7 +214,7 @@ def region_overview():
 def sites():
     b = Board("turnpike-sites", "Turnpike / Sites",
               "Per client site (a sites: name, else the client's /24 or /56): NAT classes, idle timers, relayed "
-              "share of calls, call durations; media quality over all sites.",
+              "share of calls and of SFU sessions, call durations, SFU media quality.",
               [var_datasource(), VAR_REGION, VAR_INSTANCE, VAR_SITE])
     b.row("NAT behavior")
     b.table("NAT mapping and filtering (active: turnpike-diag nat)", "Clients classified by turnpike-diag nat "
@@ -267,13 +267,19 @@ def sites():
     b.ts("Call reports rejected", "Call reports refused, by reason; 0 until the first one.",
          [('sum by (reason) (rate(turnpike_call_reports_rejected_total{@I}[$__rate_interval]))', "{{reason}}")],
          "reqps")
-    b.row("Media quality (SFU; all sites: these histograms carry no site label)")
-    b.ts("SFU round-trip time", "From subscribers' receiver reports against our sender reports.",
-         [('histogram_quantile(0.5, sum by (le) (rate(turnpike_sfu_rtt_seconds_bucket{@I}[$__rate_interval])))', "p50"),
-          ('histogram_quantile(0.95, sum by (le) (rate(turnpike_sfu_rtt_seconds_bucket{@I}[$__rate_interval])))', "p95")], "s")
-    b.ts("SFU loss", "Fraction lost per receiver report block.",
-         [('histogram_quantile(0.5, sum by (le) (rate(turnpike_sfu_loss_ratio_bucket{@I}[$__rate_interval])))', "p50"),
-          ('histogram_quantile(0.95, sum by (le) (rate(turnpike_sfu_loss_ratio_bucket{@I}[$__rate_interval])))', "p95")],
+    b.row("SFU sessions and media quality by site (the site of each browser's signalling address)")
+    b.ts("Relayed share of SFU sessions by site", "Live SFU media sessions whose media comes through a relay "
+         "(ours by the client's transport, or another TURN), by the browser's site.",
+         [('sum by (site) (turnpike_sfu_site_sessions{@I,site=~"$site",path=~"relay_.*"}) / '
+           'sum by (site) (turnpike_sfu_site_sessions{@I,site=~"$site"})', "{{site}}")], "percentunit")
+    b.table("SFU sessions started by site and path", "Media sessions established in the time range.",
+            [('sum by (site, path) (increase(turnpike_sfu_site_sessions_total{@I,site=~"$site"}[$__range]))', "")])
+    b.ts("SFU round-trip time by site", "From subscribers' receiver reports against our sender reports.",
+         [('histogram_quantile(0.5, sum by (le, site) (rate(turnpike_sfu_rtt_seconds_bucket{@I,site=~"$site"}[$__rate_interval])))', "p50 {{site}}"),
+          ('histogram_quantile(0.95, sum by (le, site) (rate(turnpike_sfu_rtt_seconds_bucket{@I,site=~"$site"}[$__rate_interval])))', "p95 {{site}}")], "s")
+    b.ts("SFU loss by site", "Fraction lost per receiver report block.",
+         [('histogram_quantile(0.5, sum by (le, site) (rate(turnpike_sfu_loss_ratio_bucket{@I,site=~"$site"}[$__rate_interval])))', "p50 {{site}}"),
+          ('histogram_quantile(0.95, sum by (le, site) (rate(turnpike_sfu_loss_ratio_bucket{@I,site=~"$site"}[$__rate_interval])))', "p95 {{site}}")],
          "percentunit")
     b.ts("SFU join time", "From a participant's join to its first media packet.",
          [('histogram_quantile(0.5, sum by (le) (rate(turnpike_sfu_join_seconds_bucket{@I}[$__rate_interval])))', "p50"),
