@@ -1,6 +1,7 @@
 # Fuzz targets: <dir>/fuzz/fuzz_<name>.cpp, each one body (tests/fuzz/target.hpp) built two ways.
 #   turnpike_fuzz_targets(<lib>)           with -DTURNPIKE_FUZZ=ON: libFuzzer binaries fuzz_<name> of the
-#                                           calling folder, linked to <lib>
+#                                           calling folder, linked to <lib> (all of them: the target
+#                                           turnpike_fuzz_all, top CMakeLists.txt)
 #   turnpike_fuzz_replay(<test> <dir>...)  the same bodies compiled into the unit test binary <test>,
 #                                           which replays corpus/ and crashes/ (tests/unit/fuzz_replay.cpp)
 # scripts/fuzz-targets lists the same files for scripts/test and scripts/fuzz-long. <name> is unique across
@@ -14,6 +15,7 @@ function(turnpike_fuzz_targets lib)
     target_compile_definitions(${t} PRIVATE TURNPIKE_FUZZ_MAIN)
     target_compile_options(${t} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_options(${t} PRIVATE -fsanitize=fuzzer,address,undefined)
+    set_property(GLOBAL APPEND PROPERTY TURNPIKE_FUZZ_BINARIES ${t})
   endforeach()
 endfunction()
 
