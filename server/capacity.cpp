@@ -34,6 +34,7 @@ CapacityFacts capacity_facts(SharedState& s) {
     f.relay_ports.push_back({s.relay_directory.in_use(a) + s.reservations.held_on(a), span});
   f.tcp_connections = s.streams.open(turn::Transport::Tcp);
   f.tls_connections = s.streams.open(turn::Transport::Tls);
+  f.max_connections = c.max_connections;
   if (!c.tls_cert.empty()) {
     f.turn_cert_expiry = not_after(s.tls.current());
     if (c.sfu.enabled && c.sfu.signal_tls) f.signal_cert_expiry = f.turn_cert_expiry;

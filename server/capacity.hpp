@@ -35,6 +35,7 @@ struct CapacityFacts {
   uint64_t allocations = 0, max_allocations = 0;
   std::vector<PortUse> relay_ports;  // one per relay address (relay.addresses)
   uint64_t tcp_connections = 0, tls_connections = 0;
+  uint64_t max_connections = 0;  // limits.max_connections: TCP, TLS and DTLS connections together
   // notAfter of the served certificate as Unix seconds: TURN over TLS/DTLS, and wss:// signalling
   // (sfu.signal_tls, which serves the same tls.cert); nullopt when not served.
   std::optional<int64_t> turn_cert_expiry, signal_cert_expiry;

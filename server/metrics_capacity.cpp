@@ -45,7 +45,10 @@ std::vector<MetricFamily> capacity_families(const CapacityFacts& f) {
   auto conns = gauge("turnpike_connections", "Open TCP and TLS client connections (TURN over TCP/TLS)");
   add(conns, {{"transport", "tcp"}}, static_cast<double>(f.tcp_connections));
   add(conns, {{"transport", "tls"}}, static_cast<double>(f.tls_connections));
-  std::vector<MetricFamily> out{limit, in_use, ports, conns};
+  auto conns_limit = gauge("turnpike_connections_limit",
+                           "limits.max_connections: TCP, TLS and DTLS client connections this node holds at most");
+  add(conns_limit, {}, static_cast<double>(f.max_connections));
+  std::vector<MetricFamily> out{limit, in_use, ports, conns, conns_limit};
   auto expiry = gauge("turnpike_tls_certificate_expiry_timestamp_seconds",
                       "notAfter of the certificate served, as Unix seconds: use turn (TLS/DTLS) or signal (wss://)");
   if (f.turn_cert_expiry) add(expiry, {{"use", "turn"}}, static_cast<double>(*f.turn_cert_expiry));

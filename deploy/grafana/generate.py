@@ -183,10 +183,12 @@ def region_overview():
     b.ts("Internal errors", "Exceptions that escaped a handler; any is a bug to report.",
          [('sum by (component) (increase(turnpike_internal_errors_total{@I}[$__rate_interval]))', "{{component}}")])
     b.row("Capacity")
-    b.ts("Capacity used", "Allocations against limits.max_allocations, relay ports against the port range, open "
-         "file descriptors against the process limit (alerts at 85 %, 85 %, 80 %).",
+    b.ts("Capacity used", "Allocations against limits.max_allocations, relay ports against the port range, TCP/TLS "
+         "connections against limits.max_connections, open file descriptors against the process limit (alerts "
+         "at 85 %, 85 %, 80 %, 80 %).",
          [('turnpike:allocations:utilization_ratio{region=~"$region",@I}', "{{instance}} allocations"),
           ('turnpike:relay_ports:utilization_ratio{region=~"$region",@I}', "{{instance}} relay ports"),
+          ('turnpike:connections:utilization_ratio{region=~"$region",@I}', "{{instance}} TCP/TLS connections"),
           ('turnpike:process_fds:utilization_ratio{region=~"$region",@I}', "{{instance}} fds")], "percentunit")
     b.ts("TCP/TLS connections and refusals", "Open TURN client connections over TCP and TLS, and connections "
          "refused at the limits (total: limits.max_connections; per_prefix: limits.max_connections_per_ip).",

@@ -103,6 +103,7 @@ def capacity_metrics(srv, cert, promtool):
             ('turnpike_relay_ports_limit', ()): hi - lo + 1,
             ('turnpike_connections', (('transport', 'tcp'),)): 0,
             ('turnpike_connections', (('transport', 'tls'),)): 0,
+            ('turnpike_connections_limit', ()): srv.config.get('limits', {}).get('max_connections', 20000),
             ('turnpike_tls_certificate_expiry_timestamp_seconds', (('use', 'turn'),)): cert_not_after(cert)}
     for (name, labels), v in want.items():
         got = metrics.metric(text, name, **dict(labels))

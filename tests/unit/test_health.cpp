@@ -179,6 +179,7 @@ TEST(CapacityFamilies, GaugesAndLabels) {
   f.relay_ports = {{3, 1000}, {1, 1000}};
   f.tcp_connections = 4;
   f.tls_connections = 5;
+  f.max_connections = 20000;
   f.turn_cert_expiry = 1'800'000'000;
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, capacity_families(f));
@@ -186,6 +187,7 @@ TEST(CapacityFamilies, GaugesAndLabels) {
   for (const char* line :
        {"turnpike_allocations_limit 2\n", "turnpike_relay_ports_in_use 4\n", "turnpike_relay_ports_limit 2000\n",
         "turnpike_connections{transport=\"tcp\"} 4\n", "turnpike_connections{transport=\"tls\"} 5\n",
+        "turnpike_connections_limit 20000\n",
         "turnpike_tls_certificate_expiry_timestamp_seconds{use=\"turn\"} 1800000000\n",
         "# TYPE turnpike_connections gauge\n"})
     EXPECT_NE(text.find(line), std::string::npos) << line << " in\n" << text;
