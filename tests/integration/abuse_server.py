@@ -147,6 +147,43 @@ def report_site_flood(ctx):
             f'{CONFIGURED_SITE} kept, {time.monotonic() - t0:.1f}s')
 
 
+def call_report_flood(ctx):
+    """Issue 18: 3000 call reports (POST /api/v1/call-reports), each with a new tags.site:
+    turnpike_calls_total stays bounded (limits.max_sites, then "other"); bad bodies, invalid UTF-8
+    among them, are a 400 each that counts nothing but turnpike_call_reports_rejected_total."""
+    t0 = time.monotonic()
+    before = len(ctx.metrics())
+    reports = [json.dumps({'local_candidate_type': 'relay', 'remote_candidate_type': 'host',
+                           'relay_protocol': 'tcp', 'duration_seconds': 60,
+                           'tags': {'site': f'calls-{i}'}}) for i in range(3000)]
+    statuses = _post_many(ctx, '/api/v1/call-reports', reports)
+    assert set(statuses) == {202}, f'call reports answered {sorted(set(statuses))}'
+    text = ctx.metrics()
+    sites = {line.split('site="', 1)[1].split('"', 1)[0] for line in text.splitlines()
+             if line.startswith('turnpike_calls_total{')}
+    assert len(sites) <= MAX_SITES + 3, f'{len(sites)} site label values in turnpike_calls_total'
+    assert 'other' in sites, 'reports beyond limits.max_sites were not counted as "other"'
+    assert ctx.metric('turnpike_calls_total', path='relay_tcp') == 3000
+    assert len(text) - before < 60_000, f'/metrics grew from {before} to {len(text)} bytes'
+    counted, refused = ctx.metric('turnpike_calls_total'), ctx.metric('turnpike_call_reports_rejected_total')
+    tail = b'","remote_candidate_type":"host","duration_seconds":1}'
+    bad = [b'{"local_candidate_type":', b'[]',
+           b'{"local_candidate_type":"\xff\xfe' + tail,          # not UTF-8
+           b'{"local_candidate_type":"\xc3\x28' + tail,          # a broken UTF-8 sequence
+           b'{"local_candidate_type":"relay","remote_candidate_type":"host","duration_seconds":1}',
+           b'{"local_candidate_type":"host","remote_candidate_type":"host","duration_seconds":1,'
+           b'"tags":{"site":"\xc3\xbf"}}',                        # a tag that is not a label
+           b'{"local_candidate_type":"host","remote_candidate_type":"host","duration_seconds":1e999}']
+    statuses = _post_many(ctx, '/api/v1/call-reports', bad)
+    assert statuses == [400] * len(bad), statuses
+    assert ctx.metric('turnpike_calls_total') == counted
+    assert ctx.metric('turnpike_call_reports_rejected_total') == refused + len(bad)
+    assert _internal_errors(ctx) == 0
+    ctx.node.check_alive()
+    return (f'{len(sites)} site labels in turnpike_calls_total after 3000 reports, {len(bad)} bad bodies '
+            f'refused, {time.monotonic() - t0:.1f}s')
+
+
 def _raise_fd_limit(n):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < n:
@@ -280,6 +317,7 @@ def tcp_unallocated_timeout(ctx):
 CHECKS = [
     ('admin_invalid_utf8', admin_invalid_utf8),
     ('report_site_flood', report_site_flood),
+    ('call_report_flood', call_report_flood),
     ('tcp_prefix_limit', tcp_prefix_limit),
     ('tcp_global_cap', tcp_global_cap),
     ('tcp_unallocated_timeout', tcp_unallocated_timeout),
