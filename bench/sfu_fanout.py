@@ -312,12 +312,7 @@ class Janus:
                 rc = self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 rc = 'killed'
-        harness.kill_tree(self.proc, signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        harness._unregister(self.proc)
+        harness.reap(self.proc)
         if self._logf:
             self._logf.close()
         self.proc = None

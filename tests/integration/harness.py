@@ -107,6 +107,17 @@ def kill_tree(proc, sig=signal.SIGKILL):
                 pass
 
 
+def reap(proc, timeout=5.0):
+    """Kill what is left of a child's process group, wait for the child (bounded) and forget it:
+    the end of every helper process a test started (Prometheus, uclient, chromedriver)."""
+    kill_tree(proc, signal.SIGKILL)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    _unregister(proc)
+
+
 def _kill_all_children():
     for proc in list(_children.values()):
         kill_tree(proc, signal.SIGKILL)

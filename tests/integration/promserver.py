@@ -135,11 +135,6 @@ class Prometheus:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        harness.kill_tree(self.proc, signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        harness._unregister(self.proc)
+        harness.reap(self.proc)
         if self._log and not self._log.closed:
             self._log.close()

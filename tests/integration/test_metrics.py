@@ -46,7 +46,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -157,12 +156,7 @@ class BackgroundUclient:
         return res
 
     def kill(self):
-        harness.kill_tree(self.proc, signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        harness._unregister(self.proc)
+        harness.reap(self.proc)
         if not self._out.closed:
             self._out.close()
 
