@@ -1,29 +1,16 @@
-// RTP fixed header (RFC 3550 5.1) and the loadgen probe trailer carried at the start of each payload,
+// The loadgen probe trailer carried at the start of each payload,
 // so that what a relay carries looks like a call and the far end can measure it.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
+#include "turn/rtp.hpp"
+
 namespace loadgen {
 
-// RFC 3550 5.1: V=2, no padding, no extension, no CSRC when written; parse accepts CSRCs and an
-// extension header (skipped, RFC 3550 5.3.1) and refuses V != 2, a header longer than the packet, or
-// a padding count (P bit) of 0 or larger than what follows the header.
-struct RtpHeader {
-  bool marker = false;
-  uint8_t payload_type = 0;   // 7 bits
-  uint16_t seq = 0;
-  uint32_t timestamp = 0;
-  uint32_t ssrc = 0;
-  uint8_t padding = 0;        // parse: padding bytes at the end of the packet (P bit); write ignores it
-  static constexpr size_t kSize = 12;
-  // Bytes taken by the header (12 + CSRCs + extension) in `header_len`; false when malformed. The
-  // payload is d[header_len, d.size() - padding).
-  static bool parse(std::span<const uint8_t> d, RtpHeader& out, size_t& header_len);
-  // Writes the 12-byte header; returns 0 when out is too small.
-  size_t write(std::span<uint8_t> out) const;
-};
+// RFC 3550 5.1: the one RTP header codec, shared with the relay's analyser (turn/rtp.hpp).
+using RtpHeader = turn::rtp::Header;
 
 // Ours: the first 28 payload bytes of every loadgen packet.
 //   magic "TPLG" | call id (u32) | sent_us (u64) | echo_sent_us (u64) | echo_hold_us (u32)

@@ -3,6 +3,8 @@
 #include <ctime>
 #include <set>
 
+#include "server/quality_record.hpp"
+
 namespace turnpike {
 
 using nlohmann::json;
@@ -89,6 +91,7 @@ json allocation_record(const turn::Allocation& a, const RecordContext& ctx) {
       {"rate_bytes_per_second", {{"to_peer", s.rate_bps_to_peer}, {"to_client", s.rate_bps_to_client}}},
       {"peak_bytes_per_second", {{"to_peer", s.peak_bps_to_peer}, {"to_client", s.peak_bps_to_client}}},
       {"last_activity", {{"to_peer", last(s.last_to_peer_ms)}, {"to_client", last(s.last_to_client_ms)}}},
+      {"quality", quality_record(a)},
   };
 }
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "server/config_drain.hpp"
+#include "server/config_quality.hpp"
 #include "turn/crypto.hpp"
 
 namespace turnpike {
@@ -606,6 +607,7 @@ void parse_optional(const YAML::Node& root, Config& c) {
       {"limits", parse_limits},
       {"tls", parse_tls},
       {"drain", [](const YAML::Node& n, Config& cfg) { parse_drain(n, cfg.drain); }},
+      {"quality", [](const YAML::Node& n, Config& cfg) { parse_quality(n, cfg.core.quality); }},
   };
   for (const auto& [key, parse] : sections)
     if (const auto& n = root[key]; n && !n.IsNull()) parse(n, c);
@@ -616,7 +618,7 @@ Config config_from_yaml(const YAML::Node& root) {
   Config c;
   try {
     only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits", "tls",
-                          "metrics", "sfu", "nat_discovery", "sites", "regions", "residency", "drain"});
+                          "metrics", "sfu", "nat_discovery", "sites", "regions", "residency", "drain", "quality"});
     parse_required(root, c);
     parse_optional(root, c);
     cross_check(c);

@@ -2,6 +2,8 @@
 
 #include <tuple>
 
+#include "server/config_quality.hpp"
+
 namespace turnpike {
 
 namespace {
@@ -108,6 +110,7 @@ const std::vector<Entry>& live_entries() {
 
 const std::vector<Entry>& limit_entries() {
   static const std::vector<Entry> t = {
+      {"quality", true, [](const Config& a, const Config& b) { return same_quality(a.core.quality, b.core.quality); }},
       {"limits.max_allocations", true, [](const Config& a, const Config& b) { return a.max_allocations == b.max_allocations; }},
       {"limits.max_allocations_per_user", true,
        [](const Config& a, const Config& b) { return a.max_allocations_per_user == b.max_allocations_per_user; }},

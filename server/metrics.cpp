@@ -2,6 +2,7 @@
 
 #include "server/event_log.hpp"
 #include "server/idle_timers.hpp"
+#include "server/metric_family.hpp"
 #include "server/metrics_deprecated.hpp"
 #include "sfu/signal_limits.hpp"
 
@@ -58,21 +59,8 @@ size_t method_index(turn::stun::Method m) {
   return Metrics::kMethods - 1;
 }
 
-MetricFamily family(std::string name, std::string help, MetricType type) {
-  MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
-}
-
-void add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  if (f.type == MetricType::Counter) m.counter.value = v;
-  else m.gauge.value = v;
-  f.metric.push_back(std::move(m));
-}
+using metric::add;
+using metric::family;
 
 // Buckets for allocation setup (request to success, spans the 401 round trip): 1 ms to 10 s.
 const prometheus::Histogram::BucketBoundaries kSetupBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -201,6 +189,7 @@ void Metrics::register_sfu_families() {
                    .Register(*registry_)
                    .Add({}, prometheus::Histogram::BucketBoundaries{0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30});
   register_sfu_site_families();
+  register_quality_families();
   sfu_signal_rejected_ = &prometheus::BuildCounter()
                              .Name("turnpike_sfu_signal_rejected_total")
                              .Help("SFU: signalling connections refused or closed by a limit (sfu.max_connections, "
@@ -223,6 +212,7 @@ void Metrics::auth_failed(turn::AuthFailure f) {
 }
 
 void Metrics::allocation_created(const turn::Allocation& a) {
+  quality_created(a);
   setup_seconds_[static_cast<size_t>(a.five_tuple.transport) & 3]->Observe(static_cast<double>(a.setup_ms) / 1000.0);
   if (!a.served_region.empty()) {
     std::string client = a.client_region.empty() ? "unknown" : a.client_region;
@@ -232,6 +222,7 @@ void Metrics::allocation_created(const turn::Allocation& a) {
 }
 
 void Metrics::allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) {
+  quality_ended(a);
   lifetime_seconds_[static_cast<size_t>(why) % turn::kEndReasons]->Observe(static_cast<double>(now_ms - a.created_ms) / 1000.0);
   if (!a.served_region.empty()) {
     std::string client = a.client_region.empty() ? "unknown" : a.client_region;
@@ -552,7 +543,11 @@ std::string Metrics::render(const std::vector<const turn::CoreStats*>& cores,
   append(sfu_families());
   append(guard_families());
   if (capacity_) append(capacity_());
-  if (per_allocation) append(allocation_families(*per_allocation, omitted, now_ms));
+  append(quality_core_families(cores));
+  if (per_allocation) {
+    append(allocation_families(*per_allocation, omitted, now_ms));
+    append(allocation_quality_families(*per_allocation));
+  }
   append(process_families());
   append_deprecated_aliases(all);
   std::ostringstream out;

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -101,6 +102,13 @@ class Metrics {
   void set_regions(std::shared_ptr<const turn::RegionPolicy> r);
   std::string region_label(const std::string& name) const;
 
+  // Relay quality (server/metrics_quality.cpp, docs/relay-quality.md): an allocation's interval
+  // observed in the histograms and its verdict moved in turnpike_allocations_by_quality. Labels:
+  // the allocation's tags named by metrics.tag_labels, through `labeler` (bounded values).
+  using Labels = std::map<std::string, std::string>;
+  void set_tag_labeler(std::function<Labels(const turn::Allocation&)> labeler) { tag_labeler_ = std::move(labeler); }
+  void quality_sample(const turn::Allocation& a, const turn::MediaQuality::Sample& s);
+
   // The capacity families (server/metrics_capacity.cpp), gathered at scrape time; set before serving.
   void attach_capacity(std::function<std::vector<prometheus::MetricFamily>()> f) { capacity_ = std::move(f); }
 
@@ -125,6 +133,12 @@ class Metrics {
   void register_sfu_families();
   void register_call_families();
   void register_sfu_site_families();
+  void register_quality_families();
+  Labels tag_labels(const turn::Allocation& a) const { return tag_labeler_ ? tag_labeler_(a) : Labels{}; }
+  void quality_created(const turn::Allocation& a);
+  void quality_ended(const turn::Allocation& a);
+  static std::vector<prometheus::MetricFamily> quality_core_families(const std::vector<const turn::CoreStats*>& cores);
+  static std::vector<prometheus::MetricFamily> allocation_quality_families(const std::vector<turn::Allocation>& allocs);
   std::vector<prometheus::MetricFamily> core_families(const std::vector<const turn::CoreStats*>& cores) const;
   std::vector<prometheus::MetricFamily> relay_families(const std::vector<const turn::CoreStats*>& cores) const;
   std::vector<prometheus::MetricFamily> counter_families() const;
@@ -181,6 +195,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* sfu_site_sessions_total_ = nullptr;
   prometheus::Family<prometheus::Counter>* sfu_signal_rejected_ = nullptr;
   std::function<std::vector<prometheus::MetricFamily>()> capacity_;
+  std::function<Labels(const turn::Allocation&)> tag_labeler_;
+  prometheus::Family<prometheus::Histogram>* relay_rtt_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* relay_loss_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* relay_jitter_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* by_quality_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* media_over_tcp_ = nullptr;
 };
 
 // The label values of Metrics' enums: component shard, admin, sfu, main; reason per_prefix, total;

@@ -3,6 +3,7 @@
 #include <prometheus/client_metric.h>
 
 #include "server/capacity.hpp"
+#include "server/metric_family.hpp"
 
 namespace turnpike {
 
@@ -12,20 +13,8 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-MetricFamily gauge(std::string name, std::string help) {
-  MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = MetricType::Gauge;
-  return f;
-}
-
-void add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  m.gauge.value = v;
-  f.metric.push_back(std::move(m));
-}
+using metric::add;
+MetricFamily gauge(std::string name, std::string help) { return metric::family(std::move(name), std::move(help), MetricType::Gauge); }
 
 }  // namespace
 

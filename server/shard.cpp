@@ -32,7 +32,8 @@ namespace {
 turn::Now now() {
   using namespace std::chrono;
   int64_t wall_ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-  return {duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count(), wall_ms / 1000, wall_ms};
+  int64_t mono_us = duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+  return {mono_us / 1000, wall_ms / 1000, wall_ms, mono_us};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,6 +495,10 @@ uint64_t Shard::allocation_count() const {
 }
 
 void Shard::residency_redirect(const std::string& to_region) { shared_.metrics.residency_redirect(to_region); }
+
+void Shard::quality_sample(const turn::Allocation& a, const turn::MediaQuality::Sample& s) {
+  shared_.metrics.quality_sample(a, s);
+}
 
 void Shard::allocation_created(const turn::Allocation& a) {
   shared_.metrics.allocation_created(a);

@@ -66,6 +66,7 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void to_client(const turn::FiveTuple& to, std::span<const std::span<const uint8_t>> parts) override;
   void to_peer(uint64_t relay_handle, const turn::Endpoint& peer, std::span<const uint8_t> data) override;
   void allocation_created(const turn::Allocation& a) override;
+  void quality_sample(const turn::Allocation& a, const turn::MediaQuality::Sample& s) override;
   void allocation_ended(const turn::Allocation& a, turn::EndReason why, int64_t now_ms) override;
   void request_done(turn::stun::Method m, int code, turn::Transport t, bool challenge) override;
   void auth_failed(turn::AuthFailure f) override;

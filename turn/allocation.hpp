@@ -11,6 +11,7 @@
 
 #include "turn/address.hpp"
 #include "turn/flow_watch.hpp"
+#include "turn/media_quality.hpp"
 #include "turn/message.hpp"
 #include "turn/peer_tables.hpp"
 
@@ -59,6 +60,7 @@ struct Allocation {
   PermissionTable permissions;  // at most CoreConfig::max_permissions_per_allocation
   ChannelTable channels;        // at most CoreConfig::max_channels_per_allocation
   RelayStats stats;
+  MediaQuality quality;  // what the relayed payloads say about the call (quality.enabled)
   // Data residency: the client's region (credential-pinned or by address; empty: unknown), the
   // region that served it, and whether it was served although it belongs elsewhere (drift).
   std::string client_region, served_region;

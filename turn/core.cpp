@@ -175,6 +175,7 @@ void Core::relay_to_peer(Allocation& a, const Endpoint& peer, std::span<const ui
     ++a.stats.dropped_bandwidth;
     return drop(DropReason::Bandwidth, data.size());
   }
+  if (cfg_.quality.enabled) observe(a, MediaQuality::ToPeer, data, now);
   a.stats.bytes_to_peer += data.size();
   ++a.stats.packets_to_peer;
   a.stats.last_to_peer_ms = now.mono_ms;
@@ -205,6 +206,7 @@ void Core::handle_peer(uint64_t relay_handle, const Endpoint& peer, std::span<co
     ++a.stats.dropped_bandwidth;
     return drop(DropReason::Bandwidth, data.size());
   }
+  if (cfg_.quality.enabled) observe(a, MediaQuality::ToClient, data, now);
   a.stats.bytes_to_client += data.size();
   ++a.stats.packets_to_client;
   a.stats.last_to_client_ms = now.mono_ms;
@@ -448,6 +450,7 @@ void Core::tick(Now now) {
       s.rate_prev_to_client = s.bytes_to_client;
       s.rate_at_ms = now.mono_ms;
     }
+    if (cfg_.quality.enabled) sample_quality(*a, now);
     a->permissions.erase_if([&](const Permission& p) { return p.expires_ms <= now.mono_ms; });
     int64_t cooldown = int64_t{cfg_.channel_cooldown_s} * 1000;
     a->channels.erase_if([&](const ChannelBinding& b) { return b.expires_ms + cooldown <= now.mono_ms; });
@@ -531,6 +534,20 @@ void Core::check_rebound(const std::string& user, const FiveTuple& from, Now now
   if (!r) return;
   sink_.flow_gap(from.client.address, GapOutcome::Rebound, r->gap_ms);
   sink_.session_lost(from.client.address, LossCause::Rebinding, r->age_ms);
+}
+
+void Core::observe(Allocation& a, MediaQuality::Dir dir, std::span<const uint8_t> data, Now now) {
+  rtp::Kind k = a.quality.observe(dir, data, now.us(), cfg_.quality);
+  stats_.payloads[static_cast<size_t>(k)].add(1);
+}
+
+// Every quality.interval seconds, an allocation's figures since the last interval and its verdict.
+void Core::sample_quality(Allocation& a, Now now) {
+  int64_t us = now.us();
+  if (us - a.quality.interval_start_us() < int64_t{cfg_.quality.interval_s} * 1'000'000) return;
+  bool over_tcp = a.five_tuple.transport == Transport::Tcp || a.five_tuple.transport == Transport::Tls;
+  auto s = a.quality.close_interval(us, over_tcp, cfg_.quality);
+  sink_.quality_sample(a, s);
 }
 
 void Core::lose(Allocation& a, LossCause why, int64_t age_ms) {

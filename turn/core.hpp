@@ -32,6 +32,8 @@ struct Now {
   int64_t mono_ms = 0;   // monotonic: lifetimes and expiry
   int64_t unix_s = 0;    // wall clock: TURN REST credential and nonce expiry
   int64_t unix_ms = 0;   // the same wall clock in milliseconds, for records (0: use unix_s)
+  int64_t mono_us = 0;   // the monotonic clock in microseconds, for relay quality (0: use mono_ms)
+  int64_t us() const { return mono_us ? mono_us : mono_ms * 1000; }
 };
 
 // NAT behavior discovery (RFC 5780 6): this server's primary and alternate transport addresses.
@@ -65,6 +67,7 @@ struct CoreConfig {
   // How long the port reserved by EVEN-PORT's R bit waits for its RESERVATION-TOKEN (RFC 8656 7.2
   // suggests about 30 s). The RelayProvider closes it then; it counts against quotas until then.
   uint32_t reservation_hold_s = 30;
+  QualityConfig quality;  // the relay-quality analyser (turn/media_quality.hpp), quality.* keys
 };
 
 // Counts shared by all shards, for quotas (486, 508). Touched only on allocate and delete.
@@ -161,6 +164,8 @@ struct CoreStats {
   Counter unauth_limited, unauth_sources, unauth_sources_full;
   // CreatePermission / ChannelBind refused with 508 at the per-allocation limits.
   Counter permission_limit, channel_limit;
+  // Relayed payloads by what they carry (RFC 7983: rtp::Kind), while quality.enabled.
+  Counter payloads[rtp::kKinds];
 };
 
 // The family label of an allocation's relayed addresses: 0 IPv4, 1 IPv6, 2 dual (RFC 8656 7.2).
@@ -209,6 +214,9 @@ class Sink {
   // permissions and channels to peers it no longer allows.
   virtual void residency_ended(const std::string& client_region) {}
   virtual void residency_revoked(const std::string& client_region, size_t n) {}
+  // Relay quality (turn/media_quality.hpp): an allocation's interval closed with these figures;
+  // `a.quality` already holds its new verdict (the sample's `previous` is the one before).
+  virtual void quality_sample(const Allocation& a, const MediaQuality::Sample& s) {}
 };
 
 class Core {
@@ -316,6 +324,8 @@ class Core {
   std::shared_ptr<FlowRegistry> flows_ = std::make_shared<FlowRegistry>();
   std::optional<std::vector<TurnUri>> drain_;  // set while draining (set_drain)
   void count_allocation(const Allocation& a, int delta);
+  void observe(Allocation& a, MediaQuality::Dir dir, std::span<const uint8_t> data, Now now);
+  void sample_quality(Allocation& a, Now now);
 };
 
 }  // namespace turn

@@ -11,6 +11,7 @@ void Core::set_limits(const CoreConfig& c) {
   cfg_.max_channels_per_allocation = c.max_channels_per_allocation;
   cfg_.unauth_excess_bytes_per_second = c.unauth_excess_bytes_per_second;
   cfg_.unauth_excess_burst_bytes = c.unauth_excess_burst_bytes;
+  cfg_.quality = c.quality;  // quality.*: later packets and intervals use it
   unauth_limiter_.set_rate(c.unauth_excess_bytes_per_second, c.unauth_excess_burst_bytes);
 }
 

@@ -192,6 +192,7 @@ Allocation& Core::install_allocation(Context& c, uint32_t lifetime_s, const Rela
   a->bucket_bytes = static_cast<int64_t>(cfg_.bandwidth_bps);
   a->bucket_ms = c.now.mono_ms;
   a->stats.rate_at_ms = c.now.mono_ms;
+  a->quality.begin(c.now.us());
   a->flow = std::make_shared<FlowClock>();
   a->flow->created_ms = c.now.mono_ms;
   a->flow->last_ms.store(c.now.mono_ms);
