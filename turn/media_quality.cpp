@@ -36,16 +36,21 @@ void StreamQuality::start(const rtp::Header& h, int64_t now_us) {
   received = 1;
   ref_us = now_us;
   ref_ts = h.timestamp;
+  last_ts = h.timestamp;
 }
 
 void StreamQuality::on_packet(const rtp::Header& h, size_t size, int64_t now_us) {
   bytes += size;
   if (packets++ == 0) return start(h, now_us);
-  uint64_t before = received;
+  uint64_t before = received, max_before = max_ext;
   sequence(h.seq);
   if (received == before) return;  // a duplicate, or a jump not yet confirmed
   if (clock_rate == 0) infer_rate(h.timestamp, now_us);
-  if (clock_rate != 0) jitter(h.timestamp, now_us);
+  // Jitter from in-order packets with a new timestamp (as receivers compute it, libwebrtc among
+  // them): the packets of one video frame leave in a paced burst that is not network jitter.
+  bool in_order = max_ext > max_before;
+  if (in_order && h.timestamp != last_ts && clock_rate != 0) jitter(h.timestamp, now_us);
+  if (in_order) last_ts = h.timestamp;
 }
 
 // RFC 3550 A.1: in order up to kMaxDropout ahead; late up to kMaxMisorder behind (a duplicate when
@@ -219,7 +224,7 @@ rtp::Kind MediaQuality::observe(Dir dir, std::span<const uint8_t> d, int64_t now
 void MediaQuality::rtp(DirectionQuality& d, std::span<const uint8_t> bytes, int64_t now_us, const QualityConfig& cfg) {
   rtp::Header h;
   size_t header_len = 0;
-  if (!rtp::Header::parse(bytes, h, header_len)) return;
+  if (!rtp::Header::parse_clear(bytes, h, header_len)) return;
   StreamQuality* s = d.stream(h.ssrc);
   if (!s) {
     if (d.streams.size() >= cfg.max_streams) { ++d.streams_untracked; return; }

@@ -52,7 +52,7 @@ struct StreamQuality {
   uint32_t bad_seq = 0x10001;
   // Jitter (A.8) in timestamp units, times 16; the reference for the clock-rate inference.
   int64_t jitter_q4 = 0;
-  uint32_t last_transit = 0;
+  uint32_t last_transit = 0, last_ts = 0;
   bool have_transit = false;
   int64_t ref_us = 0;
   uint32_t ref_ts = 0;

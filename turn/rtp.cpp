@@ -19,6 +19,17 @@ void wr32(uint8_t* p, uint32_t v) {
 }  // namespace
 
 bool Header::parse(std::span<const uint8_t> d, Header& out, size_t& header_len) {
+  if (!parse_clear(d, out, header_len)) return false;
+  uint8_t pad = 0;
+  if (d[0] & 0x20) {                                       // P: the last octet counts the padding
+    pad = d.back();
+    if (pad == 0 || pad > d.size() - header_len) return false;
+  }
+  out.padding = pad;
+  return true;
+}
+
+bool Header::parse_clear(std::span<const uint8_t> d, Header& out, size_t& header_len) {
   if (d.size() < kSize) return false;
   if ((d[0] >> 6) != 2) return false;                      // RFC 3550 5.1: V=2
   size_t len = kSize + 4 * size_t{d[0] & 0x0Fu};           // CC: CSRC identifiers
@@ -28,17 +39,12 @@ bool Header::parse(std::span<const uint8_t> d, Header& out, size_t& header_len) 
     len += 4 + 4 * size_t{rd16(d.data() + len + 2)};       // profile-defined u16, length in words
     if (len > d.size()) return false;
   }
-  uint8_t pad = 0;
-  if (d[0] & 0x20) {                                       // P: the last octet counts the padding
-    pad = d.back();
-    if (pad == 0 || pad > d.size() - len) return false;
-  }
   out.marker = (d[1] & 0x80) != 0;
   out.payload_type = d[1] & 0x7F;
   out.seq = rd16(d.data() + 2);
   out.timestamp = rd32(d.data() + 4);
   out.ssrc = rd32(d.data() + 8);
-  out.padding = pad;
+  out.padding = 0;
   header_len = len;
   return true;
 }

@@ -23,6 +23,9 @@ struct Header {
   // Bytes taken by the header (12 + CSRCs + extension) in `header_len`; false when malformed. The
   // payload is d[header_len, d.size() - padding).
   static bool parse(std::span<const uint8_t> d, Header& out, size_t& header_len);
+  // The header of an SRTP packet (RFC 3711 3.1): the same, but the last octet (the auth tag, or
+  // encrypted padding) is not read, so the P bit is not checked and `padding` stays 0.
+  static bool parse_clear(std::span<const uint8_t> d, Header& out, size_t& header_len);
   // Writes the 12-byte header; returns 0 when out is too small.
   size_t write(std::span<uint8_t> out) const;
 };

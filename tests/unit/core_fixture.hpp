@@ -42,6 +42,8 @@ class RecordingSink : public Sink {
     peer.push_back({h, p, {d.begin(), d.end()}});
   }
   void allocation_ended(const Allocation&, EndReason r, int64_t) override { ended.push_back(r); }
+  void quality_sample(const Allocation&, const MediaQuality::Sample& s) override { quality_samples.push_back(s); }
+  std::vector<MediaQuality::Sample> quality_samples;
   void auth_failed(AuthFailure f) override { auth_failures.push_back(f); }
   void dropped(DropReason r, size_t) override { drops.push_back(r); }
   void request_done(Method m, int code, Transport, bool challenge) override {
