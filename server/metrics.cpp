@@ -71,7 +71,14 @@ const prometheus::Histogram::BucketBoundaries kLifetimeBuckets = {1,    5,    10
 
 }  // namespace
 
-const char* to_string(ServerDrop d) { return d == ServerDrop::Quota ? "quota" : "send_failed"; }
+const char* to_string(ServerDrop d) {
+  switch (d) {
+    case ServerDrop::Quota: return "quota";
+    case ServerDrop::SendFailed: return "send_failed";
+    case ServerDrop::TooBig: return "too_big";
+  }
+  return "?";
+}
 
 const char* to_string(Metrics::Component c) {
   switch (c) {
@@ -323,7 +330,8 @@ std::vector<MetricFamily> Metrics::relay_families(const std::vector<const turn::
     if (r == static_cast<size_t>(turn::DropReason::Quota)) n += static_cast<double>(server_dropped(ServerDrop::Quota));
     add(dropped, {{"reason", turn::to_string(static_cast<turn::DropReason>(r))}}, n);
   }
-  add(dropped, {{"reason", to_string(ServerDrop::SendFailed)}}, static_cast<double>(server_dropped(ServerDrop::SendFailed)));
+  for (ServerDrop d : {ServerDrop::SendFailed, ServerDrop::TooBig})
+    add(dropped, {{"reason", to_string(d)}}, static_cast<double>(server_dropped(d)));
   return {bytes, packets, dropped};
 }
 
@@ -445,7 +453,8 @@ std::vector<MetricFamily> Metrics::allocation_families(const std::vector<turn::A
     add(packets, labels("to_peer"), static_cast<double>(s.packets_to_peer));
     add(packets, labels("to_client"), static_cast<double>(s.packets_to_client));
     add(dropped, labels(nullptr),
-        static_cast<double>(s.dropped_no_permission + s.dropped_peer_denied + s.dropped_malformed + s.dropped_bandwidth));
+        static_cast<double>(s.dropped_no_permission + s.dropped_peer_denied + s.dropped_malformed + s.dropped_bandwidth +
+                            s.dropped_too_big));
     add(rate, labels("to_peer"), static_cast<double>(s.rate_bps_to_peer));
     add(rate, labels("to_client"), static_cast<double>(s.rate_bps_to_client));
     add(age, labels(nullptr), static_cast<double>(now_ms - a.created_ms) / 1000.0);

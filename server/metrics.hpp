@@ -33,8 +33,10 @@ namespace turnpike {
 
 // Packet drops the server (not the core) decides: a stream connection's send queue over its
 // quota, or a socket that refused a datagram.
-enum class ServerDrop : uint8_t { Quota, SendFailed };
-const char* to_string(ServerDrop d);  // quota, send_failed (turnpike_relay_dropped_packets_total{reason})
+// TooBig: a datagram to a peer over the path MTU on a socket with DONT-FRAGMENT (RFC 8656 7.2): the
+// kernel refused it (EMSGSIZE), at once or after an ICMP too-big taught it the path's MTU.
+enum class ServerDrop : uint8_t { Quota, SendFailed, TooBig };
+const char* to_string(ServerDrop d);  // quota, send_failed, too_big (turnpike_relay_dropped_packets_total{reason})
 
 class Metrics {
  public:
@@ -161,7 +163,7 @@ class Metrics {
   std::array<ByCode, kMethods> requests_{};
   std::array<ByCode, 4> allocates_{};  // by client transport
   std::array<std::atomic<uint64_t>, 5> auth_failures_{};
-  std::array<std::array<std::atomic<uint64_t>, 4>, 2> server_drops_{};    // by ServerDrop, transport
+  std::array<std::array<std::atomic<uint64_t>, 4>, 3> server_drops_{};    // by ServerDrop, transport
   prometheus::Family<prometheus::Counter>* nat_clients_ = nullptr;
   prometheus::Family<prometheus::Counter>* calls_ = nullptr;
   std::array<prometheus::Histogram*, kCallPaths> call_seconds_{};

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -423,8 +424,12 @@ void Shard::to_peer(uint64_t handle, const Endpoint& peer, std::span<const uint8
   if (it == relays_.end()) return;
   sockaddr_storage ss;
   socklen_t len = to_sockaddr(peer, ss);
-  ::sendto(it->second->sock.native_handle(), data.data(), data.size(), MSG_DONTWAIT,
-           reinterpret_cast<sockaddr*>(&ss), len);
+  if (::sendto(it->second->sock.native_handle(), data.data(), data.size(), MSG_DONTWAIT,
+               reinterpret_cast<sockaddr*>(&ss), len) >= 0)
+    return;
+  bool too_big = errno == EMSGSIZE;  // DONT-FRAGMENT and over the path MTU the kernel knows
+  auto transport = core_->peer_send_failed(handle, too_big);
+  shared_.metrics.server_drop(too_big ? ServerDrop::TooBig : ServerDrop::SendFailed, transport.value_or(turn::Transport::Udp));
 }
 
 std::future<std::vector<turn::Allocation>> Shard::snapshot() {

@@ -21,6 +21,7 @@ struct RelayStats {
   uint64_t bytes_to_peer = 0, packets_to_peer = 0;
   uint64_t bytes_to_client = 0, packets_to_client = 0;
   uint64_t dropped_no_permission = 0, dropped_peer_denied = 0, dropped_malformed = 0, dropped_bandwidth = 0;
+  uint64_t dropped_too_big = 0;  // over the path MTU with DONT-FRAGMENT (the kernel refused it)
   int64_t last_to_peer_ms = 0, last_to_client_ms = 0;
   // Rates over the last tick (bytes/s) and their peaks; updated by Core::tick.
   uint64_t rate_prev_to_peer = 0, rate_prev_to_client = 0;

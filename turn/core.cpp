@@ -165,6 +165,13 @@ const Allocation* Core::find_id(uint64_t id) const {
   return nullptr;
 }
 
+std::optional<Transport> Core::peer_send_failed(uint64_t relay_handle, bool too_big) {
+  auto it = by_relay_.find(relay_handle);
+  if (it == by_relay_.end()) return std::nullopt;
+  if (too_big) ++it->second->stats.dropped_too_big;
+  return it->second->five_tuple.transport;
+}
+
 void Core::relay_to_peer(Allocation& a, const Endpoint& peer, std::span<const uint8_t> data, Now now) {
   const Allocation::Relay* r = a.relay_for(peer.address.family);
   if (!r) {

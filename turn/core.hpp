@@ -259,6 +259,10 @@ class Core {
   // has that id. Later requests on its 5-tuple fail as for an expired one (437).
   std::optional<Allocation> end_allocation(uint64_t id, Now now);
 
+  // The caller could not send a datagram relayed to a peer from `relay_handle` (`too_big`: over
+  // the path MTU with DONT-FRAGMENT): counted on its allocation; that allocation's client transport.
+  std::optional<Transport> peer_send_failed(uint64_t relay_handle, bool too_big);
+
   size_t allocation_count() const { return by_tuple_.size(); }
   void for_each_allocation(const std::function<void(const Allocation&)>& fn) const;
   const Allocation* find(const FiveTuple& ft) const;

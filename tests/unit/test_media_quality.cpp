@@ -296,3 +296,17 @@ TEST_F(CoreQualityTest, OffMeansNothingIsAnalysed) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(CoreQualityTest, SendsRefusedAsTooBigCountOnTheirAllocation) {
+  auto ft = client();
+  ASSERT_EQ(allocate(ft).code, 200);
+  uint64_t handle = core->find(ft)->relays[0].handle;
+  EXPECT_EQ(core->peer_send_failed(handle, true), Transport::Udp);
+  EXPECT_EQ(core->peer_send_failed(handle, false), Transport::Udp);
+  EXPECT_EQ(core->find(ft)->stats.dropped_too_big, 1u);
+  EXPECT_EQ(core->peer_send_failed(handle + 100, true), std::nullopt);
+}
+
+}  // namespace

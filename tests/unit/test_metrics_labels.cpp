@@ -36,6 +36,7 @@ TEST(MetricsLabels, TransportsEndReasonsAndAuthFailures) {
     expect_series(text, std::string("turnpike_auth_failures_total{reason=\"") + r + "\"} 0");
   expect_series(text, "turnpike_relay_dropped_packets_total{reason=\"quota\"} 0");
   expect_series(text, "turnpike_relay_dropped_packets_total{reason=\"send_failed\"} 0");
+  expect_series(text, "turnpike_relay_dropped_packets_total{reason=\"too_big\"} 0");
 }
 
 TEST(MetricsLabels, MethodsAndOther) {
