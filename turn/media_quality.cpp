@@ -12,6 +12,7 @@ constexpr uint32_t kMaxMisorder = 100;   // RFC 3550 A.1
 constexpr uint64_t kSeqOffset = 1u << 16;  // extended numbers start one cycle up: late ones stay >= 0
 constexpr int64_t kMaxRttUs = 60'000'000;
 constexpr int64_t kRateWindowUs = 1'000'000;
+constexpr uint8_t kRtxProbe = 8;
 constexpr uint32_t kRates[] = {8000, 16000, 24000, 32000, 48000, 90000};  // RFC 3551 and WebRTC's
 uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 }  // namespace
@@ -122,12 +123,23 @@ void StreamQuality::jitter(uint32_t ts, int64_t now_us) {
   have_transit = true;
 }
 
+bool StreamQuality::has_recent(uint32_t ts) const {
+  return std::find(recent.begin(), recent.end(), ts) != recent.end() && packets > 0;
+}
+
+void StreamQuality::note_timestamp(uint32_t ts) {
+  if (has_recent(ts)) return;
+  recent[recent_next] = ts;
+  recent_next = static_cast<uint8_t>((recent_next + 1) % recent.size());
+}
+
 double StreamQuality::jitter_ms() const {
-  if (clock_rate == 0) return -1;
+  if (clock_rate == 0 || rtx) return -1;
   return static_cast<double>(jitter_q4) / 16.0 * 1000.0 / clock_rate;
 }
 
 const char* StreamQuality::kind() const {
+  if (rtx) return "rtx";
   if (clock_rate == 90000) return "video";
   if (clock_rate != 0) return "audio";
   return "unknown";
@@ -230,7 +242,27 @@ void MediaQuality::rtp(DirectionQuality& d, std::span<const uint8_t> bytes, int6
     if (d.streams.size() >= cfg.max_streams) { ++d.streams_untracked; return; }
     s = &d.streams.emplace_back();
   }
+  probe_rtx(d, *s, h.timestamp);
   s->on_packet(h, bytes.size(), now_us);
+  s->note_timestamp(h.timestamp);
+}
+
+// A stream's new timestamps copied from another stream's recent ones in at least three quarters of
+// the last kRtxProbe or more make it a retransmission stream (RFC 4588 4: "the RTP timestamp of the
+// retransmission packet is the timestamp of the original packet").
+void MediaQuality::probe_rtx(DirectionQuality& d, StreamQuality& s, uint32_t ts) {
+  if (s.has_recent(ts) || d.streams.size() < 2) return;
+  if (s.probed == 4 * kRtxProbe) {  // age the vote
+    s.probed /= 2;
+    s.copied /= 2;
+  }
+  ++s.probed;
+  for (const auto& other : d.streams)
+    if (&other != &s && other.has_recent(ts)) {
+      ++s.copied;
+      break;
+    }
+  s.rtx = s.probed >= kRtxProbe && s.copied * 4 >= s.probed * 3;
 }
 
 // RFC 3550 6.4: report blocks sent one way describe the streams flowing the other way. SRTCP

@@ -56,6 +56,15 @@ struct StreamQuality {
   bool have_transit = false;
   int64_t ref_us = 0;
   uint32_t ref_ts = 0;
+  // RFC 4588 retransmission streams copy the timestamps of another stream's packets: a stream whose
+  // new timestamps were mostly seen on another stream just before is one (`rtx`; a vote over its
+  // recent new timestamps, halved every 32), and has no jitter of its own (a retransmission is
+  // late by design). `recent` holds its last new timestamps.
+  std::array<uint32_t, 16> recent{};
+  uint8_t recent_next = 0, probed = 0, copied = 0;
+  bool rtx = false;
+  bool has_recent(uint32_t ts) const;
+  void note_timestamp(uint32_t ts);
   // The far end's report blocks about this SSRC (plain RTCP only).
   bool reported = false;
   uint8_t reported_fraction = 0;
@@ -67,7 +76,7 @@ struct StreamQuality {
   uint64_t expected() const { return expected_prior + (packets ? max_ext - base_ext + 1 : 0); }
   uint64_t lost() const { return expected() > received ? expected() - received : 0; }
   double jitter_ms() const;           // < 0: the clock rate is not known yet
-  const char* kind() const;           // audio, video, unknown (by the clock rate)
+  const char* kind() const;           // audio, video, rtx, unknown (by the clock rate)
 
  private:
   void sequence(uint16_t seq);
@@ -150,6 +159,7 @@ class MediaQuality {
 
  private:
   void rtp(DirectionQuality& d, std::span<const uint8_t> bytes, int64_t now_us, const QualityConfig& cfg);
+  static void probe_rtx(DirectionQuality& d, StreamQuality& s, uint32_t ts);
   void rtcp(Dir dir, std::span<const uint8_t> bytes);
   void stun(Dir dir, std::span<const uint8_t> bytes, int64_t now_us);
   void judge(Sample& s, bool over_tcp, const QualityConfig& cfg) const;

@@ -146,6 +146,26 @@ TEST(RelayQuality, InfersTheClockRateAndMeasuresJitter) {
   EXPECT_NEAR(d.jitter_ms(), 10.0, 0.5);
 }
 
+TEST(RelayQuality, RetransmissionStreamsAreToldApart) {
+  Feed f;
+  // Video at 30 fps; every third frame's first packet is resent on an RTX SSRC a frame later.
+  uint16_t rtx_seq = 0;
+  for (int i = 0; i < 90; ++i) {
+    for (int k = 0; k < 2; ++k)
+      f.at(MediaQuality::ToPeer, rtp_packet(10, static_cast<uint16_t>(i * 2 + k), i * 3000u, 96), i * 33'333 + k * 200);
+    if (i % 3 == 1)
+      f.at(MediaQuality::ToPeer, rtp_packet(11, rtx_seq++, (i - 1) * 3000u, 97), i * 33'333 + 500);
+  }
+  const auto& d = f.q.direction(MediaQuality::ToPeer);
+  ASSERT_EQ(d.streams.size(), 2u);
+  EXPECT_FALSE(d.streams[0].rtx);
+  EXPECT_STREQ(d.streams[0].kind(), "video");
+  EXPECT_TRUE(d.streams[1].rtx);
+  EXPECT_STREQ(d.streams[1].kind(), "rtx");
+  EXPECT_LT(d.streams[1].jitter_ms(), 0);  // no jitter of its own
+  EXPECT_LT(d.jitter_ms(), 1.0);
+}
+
 TEST(RelayQuality, RttPerLegFromBindingTransactions) {
   Feed f;
   f.at(MediaQuality::ToPeer, stun_binding(0, 1), 0);          // the client asks the peer
