@@ -33,8 +33,8 @@ def var_query(name, label, query, include_all=True):
 
 VAR_REGION = var_query("region", "Region", "label_values(turnpike_build_info, region)")
 VAR_INSTANCE = var_query("instance", "Node", 'label_values(turnpike_build_info{region=~"$region"}, instance)')
-VAR_SITE = var_query("site", "Site", 'label_values({__name__=~"turnpike_calls_total|turnpike_nat_clients_total",'
-                     'instance=~"$instance"}, site)')
+VAR_SITE = var_query("site", "Site", 'label_values({__name__=~"turnpike_calls_total|turnpike_nat_clients_total|'
+                     'turnpike_allocations_by_quality",instance=~"$instance"}, site)')
 
 
 class Board:
@@ -113,8 +113,8 @@ NONE_YET = [{"type": "value", "options": {"0": {"text": "none yet", "index": 0}}
 
 def region_overview():
     b = Board("turnpike-region-overview", "Turnpike / Region overview",
-              "Relayed share, allocations, traffic, drops, credential failures, capacity, reloads and drains "
-              "of the Turnpike nodes of a region.", [var_datasource(), VAR_REGION, VAR_INSTANCE])
+              "Relayed share, allocations, traffic, drops, relay quality, credential failures, capacity, reloads "
+              "and drains of the Turnpike nodes of a region.", [var_datasource(), VAR_REGION, VAR_INSTANCE])
     b.row("Relayed share")
     b.stat("SFU sessions relayed now", "Share of live SFU media sessions whose media reaches the SFU through a TURN "
            "relay (path relay_*: this node's TURN over UDP, TCP, TLS or DTLS, or another TURN server).",
@@ -170,8 +170,39 @@ def region_overview():
     b.ts("SFU forwarded throughput", "RTP sent to subscribers (before SRTP), in bits per second.",
          [('8 * sum by (kind) (rate(turnpike_sfu_forwarded_bytes_total{@I}[$__rate_interval]))', "{{kind}}")], "bps")
     b.ts("Dropped packets by reason", "Packets not relayed: no_permission, peer_denied, quota, bandwidth, malformed, "
-         "no_allocation, send_failed.",
+         "no_allocation, send_failed, too_big (a datagram to a peer over the path MTU).",
          [('sum by (reason) (rate(turnpike_relay_dropped_packets_total{@I}[$__rate_interval]))', "{{reason}}")], "pps")
+    b.row("Relay quality (docs/relay-quality.md: read passively from what is relayed)")
+    b.ts("Allocations by quality verdict", "Live allocations by their last verdict: good, degraded, bad (loss, jitter "
+         "or RTT over the quality.* thresholds, or media over TCP/TLS), no_media (no interval with RTP yet).",
+         [('sum by (verdict) (turnpike_allocations_by_quality{@I})', "{{verdict}}")])
+    b.ts("Media allocations not good (share)", "Degraded or bad among the live allocations with media (verdict good, "
+         "degraded or bad), per node (alert TurnpikeRelayQualityDegraded, per site).",
+         [('(sum by (instance) (turnpike_allocations_by_quality{@I,verdict=~"degraded|bad"}) or 0 * sum by (instance) '
+           '(turnpike_allocations_by_quality{@I,verdict!="no_media"})) / sum by (instance) '
+           '(turnpike_allocations_by_quality{@I,verdict!="no_media"})', "{{instance}}")], "percentunit")
+    b.ts("Loss before the relay", "RTP loss of each allocation over each quality.interval, as the relay sees it: "
+         "to_peer is what clients sent, to_client what peers sent (p50 and p95 over the intervals).",
+         [('histogram_quantile(0.5, sum by (le, direction) (rate(turnpike_relay_loss_ratio_bucket{@I}[$__rate_interval])))', "p50 {{direction}}"),
+          ('histogram_quantile(0.95, sum by (le, direction) (rate(turnpike_relay_loss_ratio_bucket{@I}[$__rate_interval])))', "p95 {{direction}}")],
+         "percentunit")
+    b.ts("Jitter at the relay", "RFC 3550 interarrival jitter of the largest stream of each allocation and "
+         "direction, per quality.interval (p50 and p95 over the intervals).",
+         [('histogram_quantile(0.5, sum by (le, direction) (rate(turnpike_relay_jitter_seconds_bucket{@I}[$__rate_interval])))', "p50 {{direction}}"),
+          ('histogram_quantile(0.95, sum by (le, direction) (rate(turnpike_relay_jitter_seconds_bucket{@I}[$__rate_interval])))', "p95 {{direction}}")],
+         "s")
+    b.ts("Round-trip time beyond the relay", "From ICE checks and consent freshness crossing the relay: client leg "
+         "(relay-client-relay) and peer leg (relay-peer-relay); their sum is the call's RTT (p50 and p95).",
+         [('histogram_quantile(0.5, sum by (le, leg) (rate(turnpike_relay_rtt_seconds_bucket{@I}[$__rate_interval])))', "p50 {{leg}}"),
+          ('histogram_quantile(0.95, sum by (le, leg) (rate(turnpike_relay_rtt_seconds_bucket{@I}[$__rate_interval])))', "p95 {{leg}}")],
+         "s")
+    b.ts("Media over TCP/TLS", "Live allocations carrying RTP over a TCP or TLS client connection (head-of-line "
+         "blocking: one lost segment stalls the media behind it), per node.",
+         [('sum by (instance) (turnpike_media_over_tcp_allocations{@I}) or 0 * sum by (instance) '
+           '(turnpike_allocations_by_quality{@I,verdict!="no_media"})', "{{instance}}")])
+    b.ts("Relayed payloads by kind", "Relayed datagrams per second by what they carry (RFC 7983): stun (ICE checks, "
+         "consent), dtls, rtp, rtcp, other; each way.",
+         [('sum by (kind) (rate(turnpike_relay_payloads_total{@I}[$__rate_interval]))', "{{kind}}")], "pps")
     b.row("Credentials and errors")
     b.ts("Credential failures by reason", "Refusals by the long-term credential mechanism; missing is the normal "
          "first round, stale_nonce a client refreshing its nonce.",
@@ -216,7 +247,7 @@ def region_overview():
 def sites():
     b = Board("turnpike-sites", "Turnpike / Sites",
               "Per client site (a sites: name, else the client's /24 or /56): NAT classes, idle timers, relayed "
-              "share of calls and of SFU sessions, call durations, SFU media quality.",
+              "share of calls and of SFU sessions, call durations, relay quality, SFU media quality.",
               [var_datasource(), VAR_REGION, VAR_INSTANCE, VAR_SITE])
     b.row("NAT behavior")
     b.table("NAT mapping and filtering (active: turnpike-diag nat)", "Clients classified by turnpike-diag nat "
@@ -269,6 +300,32 @@ def sites():
     b.ts("Call reports rejected", "Call reports refused, by reason; 0 until the first one.",
          [('sum by (reason) (rate(turnpike_call_reports_rejected_total{@I}[$__rate_interval]))', "{{reason}}")],
          "reqps")
+    b.row("Relay quality by site (the allocations' site tag, metrics.tag_labels; docs/relay-quality.md)")
+    b.ts("Media allocations not good by site", "Degraded or bad among the site's live allocations with media "
+         "(recording rule turnpike:relay_quality:not_good_ratio; alert TurnpikeRelayQualityDegraded).",
+         [('turnpike:relay_quality:not_good_ratio{region=~"$region",site=~"$site"}', "{{site}}")], "percentunit")
+    b.table("Allocations by verdict and site", "Live allocations by their last relay-quality verdict.",
+            [('sum by (site, verdict) (turnpike_allocations_by_quality{@I,site=~"$site"})', "")])
+    b.ts("Loss before the relay by site (p95, 5m)", "95th percentile of the per-interval RTP loss of the site's "
+         "allocations: to_peer is what the site's clients sent (their uplink), to_client what their peers sent "
+         "(recording rule turnpike:relay_loss_ratio:p95_rate5m).",
+         [('turnpike:relay_loss_ratio:p95_rate5m{region=~"$region",site=~"$site"}', "{{site}} {{direction}}")],
+         "percentunit", w=8)
+    b.ts("Jitter at the relay by site (p95, 5m)", "95th percentile of the per-interval jitter of the site's "
+         "allocations, by direction (recording rule turnpike:relay_jitter_seconds:p95_rate5m).",
+         [('turnpike:relay_jitter_seconds:p95_rate5m{region=~"$region",site=~"$site"}', "{{site}} {{direction}}")],
+         "s", w=8)
+    b.ts("RTT beyond the relay by site (p95, 5m)", "95th percentile of the per-interval round-trip time of the "
+         "site's allocations: client leg (relay-site-relay) and peer leg (recording rule "
+         "turnpike:relay_rtt_seconds:p95_rate5m).",
+         [('turnpike:relay_rtt_seconds:p95_rate5m{region=~"$region",site=~"$site"}', "{{site}} {{leg}}")], "s", w=8)
+    b.ts("Media over TCP/TLS by site (share)", "Allocations carrying RTP over a TCP or TLS connection among the "
+         "site's allocations with media (recording rule turnpike:media_over_tcp:ratio; alert "
+         "TurnpikeMediaOverTcpHigh).",
+         [('turnpike:media_over_tcp:ratio{region=~"$region",site=~"$site"}', "{{site}}")], "percentunit")
+    b.ts("Media over TCP/TLS by site", "Live allocations carrying RTP over a TCP or TLS connection, by site.",
+         [('sum by (site) (turnpike_media_over_tcp_allocations{@I,site=~"$site"}) or 0 * sum by (site) '
+           '(turnpike_allocations_by_quality{@I,site=~"$site",verdict!="no_media"})', "{{site}}")])
     b.row("SFU sessions and media quality by site (the site of each browser's signalling address)")
     b.ts("Relayed share of SFU sessions by site", "Live SFU media sessions whose media comes through a relay "
          "(ours by the client's transport, or another TURN), by the browser's site.",
