@@ -18,10 +18,15 @@ Traffic, each step bounded:
   uclient        turnutils_uclient over UDP, TCP and TLS (short runs)
   reports        turnpike-diag nat --report (turnpike_nat_clients_total{source="active"}), one
                  lifetime report and one call report by the admin API
-  loadgen        turnpike-loadgen, 10 audio calls (REST credentials) in the background
+  loadgen        turnpike-loadgen in the background (REST credentials): 10 audio calls over UDP and
+                 2 over TCP (relay quality: plain RTP and RTCP, media over TCP; `quality.interval: 1`
+                 closes the analyser's intervals every second)
   sfu_call       two headless Chromium participants on the demo page (direct and relay-only over
                  UDP), kept in the call until the end
-  call_report    a relay-only P2P Chromium call whose both ends post call reports (relay_check)
+  call_report    a relay-only P2P Chromium call whose both ends post call reports (relay_check);
+                 its ICE checks and consent freshness crossing the relays time both RTT legs
+  relay_quality  /metrics has what the relay-quality panels and rules read: allocations with a
+                 media verdict, loss and jitter by direction, RTT of both legs, media over TCP
 
 Then, checks:
   expressions    every expression of promql.expressions() (panels, recording rules, alerts as
@@ -131,6 +136,9 @@ def config(cert, key):
     cfg['residency'] = {'peer_regions': [REGION, 'eu-central'], 'client_regions': [REGION],
                         'foreign_clients': 'serve', 'unknown_addresses': 'refuse'}
     cfg['nat_discovery'] = {'enabled': True, 'alternate': f'127.0.0.2:{harness.free_port("udp")}'}
+    # Relay quality (docs/relay-quality.md): intervals of 1 s, so that the short loadgen and browser
+    # calls close many (histograms observed, verdicts given) before Prometheus is asked.
+    cfg['quality'] = {'interval': 1}
     cfg['sfu'] = {'signal_listen': f'127.0.0.1:{harness.free_port("tcp")}',
                   'media_listen': f'127.0.0.1:{harness.free_port("udp")}',
                   'token_keys': [harness.TOKEN_KEY]}
@@ -316,24 +324,56 @@ def reports(run):
     return f'nat: {verdict.get("mapping")}/{verdict.get("filtering")}; lifetime and call report accepted'
 
 
+LOADGEN_CALLS = {'udp': 10, 'tcp': 2}     # TCP: media over TCP (turnpike_media_over_tcp_allocations)
+
+
 def loadgen_start(run):
-    host, port = run.srv.turn_addr
     binary = loadgen_lab.loadgen_binary(str(run.srv.binary))
-    args = ['--server', f'{host}:{port}', '--transport', 'udp', '--rest-secret', REST_SECRET,
-            '--realm', harness.REALM, '--calls', 10, '--ramp', '40/s', '--duration', '8s',
-            '--max-duration', '30s', '--profile', 'audio', '--interval', '1s']
-    proc, lrun, t0 = loadgen_lab.start_loadgen(binary, args, os.path.join(run.tmp, 'loadgen'))
-    run.loadgen = (proc, lrun, t0)
-    return f'started: {" ".join(map(str, lrun.argv))}'
+    run.loadgen = {}
+    for transport, calls in LOADGEN_CALLS.items():
+        host, port = run.srv.turn_addr if transport == 'udp' else run.srv.listen_addr(transport)
+        args = ['--server', f'{host}:{port}', '--transport', transport, '--rest-secret', REST_SECRET,
+                '--realm', harness.REALM, '--calls', calls, '--ramp', '40/s', '--duration', '8s',
+                '--max-duration', '30s', '--profile', 'audio', '--interval', '1s']
+        run.loadgen[transport] = loadgen_lab.start_loadgen(binary, args, os.path.join(run.tmp, f'loadgen-{transport}'))
+    return 'started: ' + '; '.join(' '.join(map(str, lrun.argv)) for _, lrun, _ in run.loadgen.values())
 
 
 def loadgen_finish(run):
-    proc, lrun, t0 = run.loadgen
-    loadgen_lab.finish_loadgen(proc, lrun, t0, timeout=38)
-    report = loadgen_lab.need_report(lrun)
-    t = report['totals']
-    assert not lrun.timed_out and t['setups_ok'] == 10, f'{t}\n{lrun.describe()}'
-    return f'exit {lrun.rc}, {t["setups_ok"]} calls set up, sent {t["sent"]}, received {t["received"]}'
+    said = []
+    for transport, (proc, lrun, t0) in run.loadgen.items():
+        loadgen_lab.finish_loadgen(proc, lrun, t0, timeout=38)
+        report = loadgen_lab.need_report(lrun)
+        t = report['totals']
+        want = LOADGEN_CALLS[transport]
+        assert not lrun.timed_out and t['setups_ok'] == want, f'{transport}: {t}\n{lrun.describe()}'
+        said.append(f'{transport}: exit {lrun.rc}, {t["setups_ok"]} calls set up, sent {t["sent"]}, '
+                    f'received {t["received"]}')
+    return '; '.join(said)
+
+
+def relay_quality(run):
+    """What the relay-quality expressions read, on the node itself: a clearer failure than an empty
+    expression. Loss and jitter come from loadgen's RTP, RTT from the browsers' ICE checks and
+    consent freshness, media over TCP from loadgen's TCP calls."""
+    def ready():
+        text = metrics.scrape(run.srv)
+        got = {'media verdicts': sum(metrics.metric(text, 'turnpike_allocations_by_quality', verdict=v) is not None
+                                     for v in ('good', 'degraded', 'bad')),
+               'media over TCP series': metrics.metric(text, 'turnpike_media_over_tcp_allocations') is not None}
+        for d in ('to_peer', 'to_client'):
+            got[f'loss {d}'] = metrics.metric(text, 'turnpike_relay_loss_ratio_count', direction=d) or 0
+            got[f'jitter {d}'] = metrics.metric(text, 'turnpike_relay_jitter_seconds_count', direction=d) or 0
+        for leg in ('client', 'peer'):
+            got[f'rtt {leg}'] = metrics.metric(text, 'turnpike_relay_rtt_seconds_count', leg=leg) or 0
+        got['rtp payloads'] = metrics.metric(text, 'turnpike_relay_payloads_total', kind='rtp') or 0
+        run.quality_seen = got
+        return got if all(got.values()) else None
+    try:
+        got = wait_for('relay-quality series', ready, 10)
+    except Exception:
+        raise AssertionError(f'relay-quality series missing or empty: {getattr(run, "quality_seen", None)}')
+    return ', '.join(f'{k} {v:g}' if not isinstance(v, bool) else k for k, v in got.items())
 
 
 def sfu_call(run):
@@ -558,6 +598,7 @@ def main():
                     tr.run('loadgen', loadgen_finish, run)
                 if hasattr(run, 'end_marks'):
                     tr.run('end_marks', end_marks_finish, run)
+                tr.run('relay_quality', relay_quality, run)
                 srv.check_alive()
                 print(f'(traffic done at {time.monotonic() - t0:.1f}s)', flush=True)
                 tr.run('expressions', expressions, run)
