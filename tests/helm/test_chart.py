@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The Helm chart deploy/helm/turnpike, rendered by deploy/helm/render (helm template's semantics).
 
-Renders the default values, the three-region examples, loadgen.enabled and secrets.existingSecret;
+Renders the default values, the three-region examples, loadgen.enabled and secrets.existingSecret (with a
+quality.* passthrough);
 checks every document, the kinds, probes, drain grace, host networking, and that the rendered
 turnpike.yaml passes the real `turnpike --check-config` with the Secret's files and the pod's
 environment. Also: a missing `required` value fails clearly; a dangling files/ symlink fails as in
@@ -148,6 +149,9 @@ def check_config(turnpike, tmp, case, docs, vals, secret_data):
     check(cfg["region"] == vals["region"], f"{case}: config region {cfg['region']} != values' {vals['region']}")
     check(cfg["admin"]["listen"] == f"0.0.0.0:{vals['admin']['port']}", f"{case}: admin.listen")
     check(cfg["drain"]["grace_seconds"] == vals["drain"]["graceSeconds"], f"{case}: drain.grace_seconds")
+    # quality: passed through when set (then validated by --check-config below), absent when empty.
+    check(sorted(cfg.get("quality") or {}) == sorted(vals.get("quality") or {}),
+          f"{case}: config quality {cfg.get('quality')} != values' {vals.get('quality')}")
     for secret_key in ("rest_secrets", "nonce_secret", "token", "token_keys"):
         check(secret_key not in cfg.get("auth", {}) and secret_key not in cfg.get("admin", {})
               or cfg["auth"].get(secret_key, "").startswith("${"), f"{case}: a secret inline in the ConfigMap ({secret_key})")
@@ -356,7 +360,8 @@ def main():
                    sets=["loadgen.enabled=true", "secrets.existingSecret="], expect_jobs=True)
         check_case(ctx, "uk-south-loadgen", files=[regions, os.path.join(EXAMPLES, "uk-south.yaml")],
                    sets=["loadgen.enabled=true"], expect_jobs=True)
-        check_case(ctx, "existingSecret", sets=["secrets.existingSecret=my-turnpike", "kind=Deployment", "sfu.enabled=true"])
+        check_case(ctx, "existingSecret", sets=["secrets.existingSecret=my-turnpike", "kind=Deployment", "sfu.enabled=true",
+                                                "quality.interval=5"])
         check_rules_and_dashboards(ctx)
         check_errors(ctx)
     lint_yaml()

@@ -103,7 +103,7 @@ tls: /etc/turnpike/tls
 {{- if include "turnpike.needsTls" . -}}
 {{- $_ := set $cfg "tls" (dict "cert" (printf "%s/tls.crt" $paths.tls) "key" (printf "%s/tls.key" $paths.tls)) -}}
 {{- end -}}
-{{- range $key := list "limits" "sites" "regions" "residency" -}}
+{{- range $key := list "limits" "sites" "quality" "regions" "residency" -}}
 {{- if index $v $key -}}{{- $_ := set $cfg $key (index $v $key) -}}{{- end -}}
 {{- end -}}
 {{- if $v.sfu.enabled -}}
