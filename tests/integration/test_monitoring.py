@@ -335,7 +335,8 @@ def loadgen_start(run):
         args = ['--server', f'{host}:{port}', '--transport', transport, '--rest-secret', REST_SECRET,
                 '--realm', harness.REALM, '--calls', calls, '--ramp', '40/s', '--duration', '8s',
                 '--max-duration', '30s', '--profile', 'audio', '--interval', '1s']
-        run.loadgen[transport] = loadgen_lab.start_loadgen(binary, args, os.path.join(run.tmp, f'loadgen-{transport}'))
+        out = os.path.join(run.tmp, f'loadgen-{transport}')
+        run.loadgen[transport] = loadgen_lab.start_loadgen(binary, args, out)
     return 'started: ' + '; '.join(' '.join(map(str, lrun.argv)) for _, lrun, _ in run.loadgen.values())
 
 
