@@ -54,6 +54,43 @@ async function inbound(pc) {
                bytesReceived: v.bytesReceived || 0, frameWidth: v.frameWidth, frameHeight: v.frameHeight};
 }
 
+// The RTP side of both connections, as the browser's own getStats sees it (test_relay_quality.py
+// compares it with the relay's "quality" record): every outbound-rtp and inbound-rtp with its SSRC
+// (and RTX SSRC), the receiver's jitter, and the selected pair's currentRoundTripTime and relay
+// candidate, per connection.
+async function rtpOf(pc) {
+  const stats = await pc.getStats();
+  const out = {outbound: [], inbound: [], remoteInbound: [], pair: null};
+  let pairId = null;
+  stats.forEach(s => { if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId; });
+  stats.forEach(s => {
+    const kind = s.kind || s.mediaType;
+    if (s.type === 'outbound-rtp')
+      out.outbound.push({ssrc: s.ssrc, rtxSsrc: s.rtxSsrc || null, kind, packetsSent: s.packetsSent,
+                         retransmittedPacketsSent: s.retransmittedPacketsSent || 0, bytesSent: s.bytesSent});
+    else if (s.type === 'inbound-rtp')
+      out.inbound.push({ssrc: s.ssrc, rtxSsrc: s.rtxSsrc || null, kind, packetsReceived: s.packetsReceived,
+                        packetsLost: s.packetsLost, jitter: s.jitter,
+                        retransmittedPacketsReceived: s.retransmittedPacketsReceived || 0,
+                        nackCount: s.nackCount || 0});
+    else if (s.type === 'remote-inbound-rtp')
+      out.remoteInbound.push({ssrc: s.ssrc, kind, packetsLost: s.packetsLost, fractionLost: s.fractionLost,
+                              jitter: s.jitter, roundTripTime: s.roundTripTime});
+  });
+  const pair = pairId && stats.get(pairId);
+  if (pair) {
+    const l = stats.get(pair.localCandidateId);
+    out.pair = {currentRoundTripTime: pair.currentRoundTripTime, totalRoundTripTime: pair.totalRoundTripTime,
+                responsesReceived: pair.responsesReceived,
+                local: l && {type: l.candidateType, address: l.address || l.ip, port: l.port}};
+  }
+  return out;
+}
+window.rtpStats = async function () {
+  const [a, b] = await Promise.all([rtpOf(T.a), rtpOf(T.b)]);
+  return {a, b, t: Date.now()};
+};
+
 window.snapshot = async function () {
   if (!T.a || !T.b) return {state: T.state, error: T.error};
   return {
@@ -74,7 +111,7 @@ function loadScript(src) {
 
 // report: {script, url, tags}: load the call-report snippet from Turnpike (another origin) and
 // watch both connections; window.endCalls() then sends both reports.
-window.startTest = async function (turnUrl, username, credential, report) {
+window.startTest = async function (turnUrl, username, credential, report, audio) {
   T.state = 'starting';
   try {
     const cfg = {iceServers: [{urls: turnUrl, username: username, credential: credential}],
@@ -102,7 +139,7 @@ window.startTest = async function (turnUrl, username, credential, report) {
     };
     wire(a, b, 'a'); wire(b, a, 'b');
     b.ontrack = e => { document.getElementById('remote').srcObject = e.streams[0]; log('b ontrack'); };
-    const stream = await navigator.mediaDevices.getUserMedia({video: {width: 320, height: 240, frameRate: 30}, audio: false});
+    const stream = await navigator.mediaDevices.getUserMedia({video: {width: 320, height: 240, frameRate: 30}, audio: !!audio});
     stream.getTracks().forEach(t => a.addTrack(t, stream));
     const offer = await a.createOffer();
     await a.setLocalDescription(offer);
@@ -156,15 +193,29 @@ def snapshot(drv):
         'window.snapshot().then(done, e => done({state: "error", error: String(e)}));')
 
 
+def rtp_stats(drv):
+    """The page's window.rtpStats(): {'a': ..., 'b': ..., 't': ms}, each connection's outbound-rtp,
+    inbound-rtp and remote-inbound-rtp (ssrc, kind, counts, jitter in seconds) and its selected pair
+    (currentRoundTripTime in seconds, the local candidate's address and port)."""
+    got = drv.execute_async_script(
+        'const done = arguments[arguments.length - 1];'
+        'window.rtpStats().then(done, e => done({error: String(e)}));')
+    if got.get('error'):
+        raise AssertionError(f'rtpStats: {got["error"]}')
+    return got
+
+
 def run_relay_check(srv, deadline_s, min_frames=30, turn_url=None, relay_protocol=None,
-                    chromium_args=(), lab_hosts=(), call_report=None):
+                    chromium_args=(), lab_hosts=(), call_report=None, audio=False, hold=None):
     """Returns a one-line result string; raises AssertionError on failure.
     turn_url: the only ICE server (default turn:<udp listener>?transport=udp).
     relay_protocol: if set, both selected local candidates must have this
     relayProtocol ("udp", "tcp" or "tls"). chromium_args: extra browser flags. lab_hosts: see
     browser.chromium_options. call_report: {'script': URL of call-report.js, 'url': the
     call-reports endpoint, 'tags': {...}}: both connections report at the end (end_calls), and
-    call_report['answers'] receives the answers."""
+    call_report['answers'] receives the answers. audio: the sender sends the fake microphone too.
+    hold: called as hold(drv, last_snapshot) once every check passed, with the call still up (read
+    the page with rtp_stats(drv)); what it returns (a string) is appended to the result."""
     t_end = time.monotonic() + deadline_s
     if turn_url is None:
         host, port = srv.turn_addr
@@ -177,9 +228,10 @@ def run_relay_check(srv, deadline_s, min_frames=30, turn_url=None, relay_protoco
             drv, service = browser.make_driver(os.path.join(tmp, 'profile'), os.path.join(tmp, 'chromedriver.log'),
                                                chromium_args, lab_hosts)
             drv.get(page.url)
-            drv.execute_script('window.startTest(arguments[0], arguments[1], arguments[2], arguments[3]);',
-                               turn_url, USER, PASSWORD,
-                               {k: call_report[k] for k in ('script', 'url', 'tags')} if call_report else None)
+            drv.execute_script('window.startTest(arguments[0], arguments[1], arguments[2], arguments[3], '
+                               'arguments[4]);', turn_url, USER, PASSWORD,
+                               {k: call_report[k] for k in ('script', 'url', 'tags')} if call_report else None,
+                               bool(audio))
             first = None     # (time, framesDecoded) once above min_frames
             while time.monotonic() < t_end:
                 time.sleep(1.0)
@@ -226,6 +278,7 @@ def run_relay_check(srv, deadline_s, min_frames=30, turn_url=None, relay_protoco
                     if got != relay_protocol:
                         raise AssertionError(f'{side}: local candidate relayProtocol is {got!r}, '
                                              f'expected {relay_protocol!r}: {last[side]}')
+            held = hold(drv, last) if hold is not None else None
             if call_report is not None:
                 call_report['answers'] = end_calls(drv, last)
             pa = last['pairA']
@@ -240,7 +293,7 @@ def run_relay_check(srv, deadline_s, min_frames=30, turn_url=None, relay_protoco
                     f'{inb.get("frameWidth")}x{inb.get("frameHeight")}, packetsLost={inb["packetsLost"]}, '
                     f'pair {pa["local"]["address"]}:{pa["local"]["port"]} (relay) <-> '
                     f'{pa["remote"]["address"]}:{pa["remote"]["port"]} (relay), '
-                    f'relayProtocol {pa["local"].get("relayProtocol")}')
+                    f'relayProtocol {pa["local"].get("relayProtocol")}' + (f'; {held}' if held else ''))
     except AssertionError:
         if last:
             print('  last page snapshot:\n' + json.dumps(last, indent=1)[:6000], file=sys.stderr)

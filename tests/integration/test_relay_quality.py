@@ -1,0 +1,397 @@
+#!/usr/bin/python3
+"""Call quality seen from the relay (issue 19), checked against headless Chromium's own getStats.
+
+A relay-only call through Turnpike in one tab (relay_check.py's page: two RTCPeerConnections, a
+single TURN URL over UDP, iceTransportPolicy "relay"), the fake camera AND microphone sent one way,
+a -> b. Allocation A is a's (its relayed address is a's selected local relay candidate), B is b's.
+The call is held HOLD_S seconds with `quality.interval: 2`; once a second the browser's getStats
+(window.rtpStats) and GET /api/v1/allocations are read back to back, and the records' "quality"
+must agree with the browser:
+
+  streams  A's to_peer and B's to_client list every SSRC of a's outbound-rtp (audio and video, the
+           kind the browser names) and no SSRC the browser did not send (an RTX SSRC may be listed);
+           b's inbound-rtp has the same SSRCs. The relay's audio `expected` is a's packetsSent
+           within 5 % + 25 (Opus: no retransmission, so what was sent is what was numbered).
+  jitter   per SSRC, in every sample: A's to_peer and B's to_client jitter_ms against b's
+           inbound-rtp jitter (seconds x 1000) for that SSRC: |relay - browser| <= 10 ms + 50 %
+           of the browser's figure. The relay sees the stream before the last hop to b (loopback,
+           or the lab's veth), so the two are the same arrival process but not the same clock.
+  rtt      A's rtt_ms.total (client leg relay->a->relay plus peer leg relay A->relay B->b->...->
+           relay A) against a's selected pair currentRoundTripTime (a's own consent checks to b,
+           which cross both relays), B's against b's: |relay - browser| <= 5 ms + 20 %. Both legs
+           must have samples.
+  verdict  checks per variant, below.
+
+Variants:
+  quality       on loopback (harness.make_server), no impairment: loss_ratio <= 0.01 on A's to_peer
+                and B's to_client (totals and every stream), verdict "good" with no reasons on
+                both, at least 5 intervals counted good and none bad, not over TCP; RTP, RTCP,
+                DTLS and STUN all seen in the RFC 7983 demux.
+  quality_loss  Turnpike in netlab's server namespace and Chromium in its no_nat client namespace
+                (loadgen_lab.LinkLab, the lab of test_loadgen.py; this test's thread enters the
+                client namespace with lab.netns, so the browser, chromedriver and the page server
+                live there), and an iptables `statistic` rule in the server namespace's raw
+                PREROUTING that drops LOSS_P (5 %) of the UDP datagrams from the client to the TURN
+                port at random: a's media to A is lossy, the relay's own hops are not. Compared:
+                 - the induced loss: the rule's own counters (dropped / seen), the ground truth;
+                 - A's to_peer audio stream loss_ratio against LOSS_P: |m - p| <= 0.02 + 0.3 p,
+                   with >= 500 packets expected. Audio is the clean sample: Opus is sent at 50
+                   packets/s with no NACK/RTX, so its sequence gaps are exactly the dropped ones;
+                 - A's to_peer loss_ratio (the totals over every stream's ORIGINAL sequence
+                   numbers: the video SSRC's gaps stay gaps when NACK resends the packet on the RTX
+                   SSRC, whose own numbering is lossy too) and the video SSRC's: the same bound;
+                 - b's inbound-rtp audio loss, packetsLost / (packetsReceived + packetsLost), read
+                   in the same sample: it saw the very packets B forwarded, so within 0.01 of the
+                   relay's (video is not compared this way: the browser counts a packet recovered
+                   through RTX as received);
+                 - B's to_client audio loss within 0.01 of A's to_peer audio loss (relaying adds
+                   none);
+                 - the verdict: `degraded.loss: 0.02`, `bad.loss` raised to 0.30 (a 2-s interval of
+                   ~200 packets at 5 % loss has a standard deviation of ~1.5 %, so the stock 0.10
+                   would now and then call one bad, which is not what this checks): A's verdict is
+                   "degraded" with reason "loss" in some sample after the first intervals, at least
+                   60 % of A's counted intervals are degraded (a chance interval under 2 % is
+                   "good"), and none is bad.
+                Needs root, netns and xt_statistic (loadgen_lab.lab_available); SKIP otherwise.
+
+Run: python3 test_relay_quality.py [--variant quality|quality_loss|all] [--bin PATH] [--hold S]
+Bound per variant: --deadline seconds (default 120).
+"""
+
+import json
+import sys
+import time
+
+sys.dont_write_bytecode = True   # keep the source tree clean
+
+import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
+
+from integration import browser, harness, loadgen_lab  # noqa: E402
+from integration.lab import NetnsTurnpike  # noqa: E402
+from integration.relay_check import rtp_stats, run_relay_check  # noqa: E402
+
+HOLD_S = 20.0
+INTERVAL_S = 2
+QUALITY = {'enabled': True, 'interval': INTERVAL_S, 'min_packets': 20,
+           'degraded': {'loss': 0.02, 'jitter_ms': 30, 'rtt_ms': 300},
+           'bad': {'loss': 0.10, 'jitter_ms': 100, 'rtt_ms': 800}}
+LOSS_P = 0.05
+LAB_PREFIX = 'tpq'
+
+JITTER_TOL = (10.0, 0.50)      # ms + fraction of the browser's figure
+RTT_TOL = (5.0, 0.20)
+LOSS_TOL = (0.02, 0.30)        # |measured - p| <= 0.02 + 0.3 p
+MIN_LOSS_PACKETS = 500
+SAME_PACKETS_TOL = 0.01        # two counts of the same packets' loss
+
+
+def within(got, want, tol):
+    return abs(got - want) <= tol[0] + tol[1] * abs(want)
+
+
+def allocations(srv):
+    status, body = srv.http_get('/api/v1/allocations')
+    assert status == 200, f'/api/v1/allocations: {status} {body[:200]!r}'
+    return json.loads(body)['allocations']
+
+
+def relayed_addrs(rec):
+    r = rec.get('relayed')
+    return set(r if isinstance(r, list) else [r])
+
+
+def alloc_of(recs, pair, side):
+    """The record whose relayed address is the connection's selected local relay candidate."""
+    loc = (pair or {}).get('local') or {}
+    want = f'{loc.get("address")}:{loc.get("port")}'
+    got = [r for r in recs if want in relayed_addrs(r)]
+    assert len(got) == 1, f'{side}: {len(got)} allocations relay on {want}: {[r.get("relayed") for r in recs]}'
+    return got[0]
+
+
+class Sample:
+    """One reading: the browser's rtpStats and the two allocation records, taken back to back."""
+
+    def __init__(self, t, st, recs):
+        self.t, self.st = t, st
+        self.A = alloc_of(recs, st['a']['pair'], 'a')
+        self.B = alloc_of(recs, st['b']['pair'], 'b')
+
+    def check_has_quality(self):
+        for name, rec in (('A', self.A), ('B', self.B)):
+            assert isinstance(rec.get('quality'), dict), \
+                f'allocation {name} ({rec.get("id")}) has no "quality" object: keys {sorted(rec)}'
+
+    def to_json(self):
+        return {'t': self.t, 'browser': self.st, 'A': self.A, 'B': self.B}
+
+    def sent(self):
+        """a's outbound-rtp by SSRC."""
+        return {s['ssrc']: s for s in self.st['a']['outbound']}
+
+    def received(self):
+        """b's inbound-rtp by SSRC."""
+        return {s['ssrc']: s for s in self.st['b']['inbound']}
+
+
+def streams(rec, direction):
+    return {s['ssrc']: s for s in rec['quality'][direction]['streams']}
+
+
+def hold_and_sample(srv, drv, seconds, samples, dump=None):
+    """Reads getStats and the API once a second for `seconds`, appending Samples (and writing them
+    all, as JSON, to the file `dump` if given: what to look at when a figure disagrees)."""
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            st = rtp_stats(drv)
+            recs = allocations(srv)
+            samples.append(Sample(time.monotonic(), st, recs))
+            srv.check_alive()
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+    finally:
+        if dump:
+            with open(dump, 'w') as f:
+                json.dump([x.to_json() for x in samples], f, indent=1)
+
+
+def check_streams(s):
+    """SSRCs and kinds: the relay's streams of a's media against a's outbound-rtp and b's inbound-rtp."""
+    s.check_has_quality()
+    sent, recv = s.sent(), s.received()
+    kinds = sorted(x['kind'] for x in sent.values())
+    assert kinds == ['audio', 'video'], f'a sends {kinds}, expected one audio and one video outbound-rtp'
+    assert set(recv) == set(sent), f'b receives SSRCs {sorted(recv)}, a sends {sorted(sent)}'
+    rtx = {x['rtxSsrc'] for x in sent.values() if x.get('rtxSsrc')}
+    for name, rec, direction in (('A', s.A, 'to_peer'), ('B', s.B, 'to_client')):
+        got = streams(rec, direction)
+        for ssrc, x in sent.items():
+            assert ssrc in got, (f'{name}.{direction}: no stream for a\'s {x["kind"]} SSRC {ssrc}; the relay '
+                                 f'lists {sorted(got)}')
+            assert got[ssrc]['kind'] == x['kind'], \
+                f'{name}.{direction}: SSRC {ssrc} is {got[ssrc]["kind"]!r}, the browser says {x["kind"]!r}'
+            assert got[ssrc]['packets'] > 0, f'{name}.{direction}: SSRC {ssrc}: no packets'
+        extra = set(got) - set(sent) - rtx
+        assert not extra, f'{name}.{direction}: streams {sorted(extra)} the browser never sent (RTX: {sorted(rtx)})'
+        other = 'to_client' if direction == 'to_peer' else 'to_peer'
+        back = set(streams(rec, other)) & set(sent)
+        assert not back, f'{name}.{other}: a\'s SSRCs {sorted(back)} in the wrong direction'
+    audio = next(x for x in sent.values() if x['kind'] == 'audio')
+    exp = streams(s.A, 'to_peer')[audio['ssrc']]['expected']
+    assert abs(exp - audio['packetsSent']) <= 25 + 0.05 * audio['packetsSent'], \
+        f'A.to_peer audio expected {exp}, a\'s packetsSent {audio["packetsSent"]}'
+    return {x['kind']: ssrc for ssrc, x in sent.items()}
+
+
+def check_jitter(samples, by_kind):
+    """Every sample, every media SSRC: relay jitter_ms (A.to_peer and B.to_client) vs b's inbound jitter."""
+    worst = {}
+    for s in samples:
+        recv = s.received()
+        for kind, ssrc in by_kind.items():
+            b_ms = recv[ssrc]['jitter'] * 1000.0
+            for name, rec, direction in (('A', s.A, 'to_peer'), ('B', s.B, 'to_client')):
+                r = streams(rec, direction)[ssrc]['jitter_ms']
+                assert r is not None, f'{name}.{direction} {kind} SSRC {ssrc}: jitter_ms null'
+                assert within(r, b_ms, JITTER_TOL), \
+                    (f'{name}.{direction} {kind} SSRC {ssrc}: relay jitter {r:.2f} ms, browser (b inbound-rtp) '
+                     f'{b_ms:.2f} ms: differ by more than {JITTER_TOL[0]} ms + {JITTER_TOL[1]:.0%}')
+                key = (kind, name)
+                d = abs(r - b_ms)
+                if key not in worst or d > worst[key][0]:
+                    worst[key] = (d, r, b_ms)
+    return ', '.join(f'{k[0]} {k[1]} {v[1]:.2f} vs {v[2]:.2f} ms' for k, v in sorted(worst.items())
+                     if k[1] == 'A') + ' (largest difference, relay vs browser)'
+
+
+def check_rtt(s):
+    out = []
+    for name, rec, side in (('A', s.A, 'a'), ('B', s.B, 'b')):
+        rtt = rec['quality']['rtt_ms']
+        for leg in ('client', 'peer'):
+            assert rtt.get(leg) and rtt[leg].get('samples', 0) > 0 and rtt[leg].get('last') is not None, \
+                f'{name}: rtt_ms.{leg} has no samples: {rtt}'
+        total = rtt['total']
+        cur = s.st[side]['pair'].get('currentRoundTripTime')
+        assert total is not None and cur is not None, f'{name}: rtt_ms.total {total}, browser {side} {cur}'
+        b_ms = cur * 1000.0
+        assert within(total, b_ms, RTT_TOL), \
+            (f'{name}: rtt_ms.total {total:.2f} ms (client {rtt["client"]["last"]}, peer {rtt["peer"]["last"]}), '
+             f'{side}\'s candidate-pair currentRoundTripTime {b_ms:.2f} ms: differ by more than '
+             f'{RTT_TOL[0]} ms + {RTT_TOL[1]:.0%}')
+        out.append(f'{name} {total:.2f} vs {b_ms:.2f} ms')
+    return 'rtt ' + ', '.join(out)
+
+
+def check_demux(s):
+    for name, rec, direction in (('A', s.A, 'to_peer'), ('A', s.A, 'to_client'), ('B', s.B, 'to_client')):
+        d = rec['quality'][direction]
+        for k in ('stun', 'dtls', 'rtcp'):
+            assert d['kinds'].get(k, 0) > 0, f'{name}.{direction}: no {k} payloads counted: {d["kinds"]}'
+        if direction != 'to_client' or name == 'B':
+            assert d['kinds'].get('rtp', 0) > 0, f'{name}.{direction}: no rtp: {d["kinds"]}'
+        assert d['rtcp']['packets'] > 0, f'{name}.{direction}: rtcp {d["rtcp"]}'
+
+
+def summary(rec, direction):
+    d = rec['quality'][direction]
+    return (f'{direction} expected {d["expected"]} lost {d["lost"]} loss {d["loss_ratio"]:.4f} '
+            f'jitter {d["jitter_ms"]}')
+
+
+def check_clean(samples):
+    s = samples[-1]
+    by_kind = check_streams(s)
+    for name, rec, direction in (('A', s.A, 'to_peer'), ('B', s.B, 'to_client')):
+        d = rec['quality'][direction]
+        assert d['loss_ratio'] <= 0.01, f'{name}.{direction} loss_ratio {d["loss_ratio"]} on a clean path'
+        for st in d['streams']:
+            assert (st['loss_ratio'] or 0) <= 0.01, f'{name}.{direction}: stream {st} lossy on a clean path'
+    check_demux(s)
+    for name, rec in (('A', s.A), ('B', s.B)):
+        q = rec['quality']
+        assert q['verdict'] == 'good' and not q['reasons'], \
+            f'{name}: verdict {q["verdict"]} {q["reasons"]} on a clean path (last_interval {q["last_interval"]})'
+        assert q['intervals']['good'] >= 5 and q['intervals']['bad'] == 0, f'{name}: intervals {q["intervals"]}'
+        assert q['media_over_tcp'] is False, f'{name}: media_over_tcp {q["media_over_tcp"]}'
+        li = q['last_interval']
+        assert li and abs(li['seconds'] - INTERVAL_S) <= 0.5, f'{name}: last_interval {li}'
+    jit = check_jitter(samples, by_kind)
+    rtt = check_rtt(s)
+    return (f'A {summary(s.A, "to_peer")}; B {summary(s.B, "to_client")}; verdicts good, intervals '
+            f'{s.A["quality"]["intervals"]}; jitter {jit}; {rtt}; {len(samples)} samples')
+
+
+def loss_of(st):
+    return st['lost'] / st['expected'] if st['expected'] else None
+
+
+def check_lossy(samples, induced):
+    s = samples[-1]
+    by_kind = check_streams(s)
+    a_streams, b_streams = streams(s.A, 'to_peer'), streams(s.B, 'to_client')
+    lines = [f'induced {induced:.4f} (p {LOSS_P})']
+    audio = a_streams[by_kind['audio']]
+    assert audio['expected'] >= MIN_LOSS_PACKETS, f'A.to_peer audio: only {audio["expected"]} packets expected'
+    for what, got, n in (('A.to_peer audio stream', audio['loss_ratio'], audio['expected']),
+                         ('A.to_peer (all streams)', s.A['quality']['to_peer']['loss_ratio'],
+                          s.A['quality']['to_peer']['expected']),
+                         ('A.to_peer video stream', a_streams[by_kind['video']]['loss_ratio'],
+                          a_streams[by_kind['video']]['expected'])):
+        assert within(got, LOSS_P, LOSS_TOL), \
+            f'{what}: loss_ratio {got:.4f} over {n} packets; induced p {LOSS_P} (the rule counted {induced:.4f})'
+        lines.append(f'{what} {got:.4f}/{n}')
+    b_audio = s.received()[by_kind['audio']]
+    b_loss = b_audio['packetsLost'] / (b_audio['packetsReceived'] + b_audio['packetsLost'])
+    assert abs(b_loss - audio['loss_ratio']) <= SAME_PACKETS_TOL, \
+        f'b\'s inbound audio loss {b_loss:.4f} vs the relay\'s {audio["loss_ratio"]:.4f} (A.to_peer)'
+    lines.append(f'b inbound audio {b_loss:.4f}')
+    b_relay = b_streams[by_kind['audio']]['loss_ratio']
+    assert abs(b_relay - audio['loss_ratio']) <= SAME_PACKETS_TOL, \
+        f'B.to_client audio loss {b_relay:.4f} vs A.to_peer audio loss {audio["loss_ratio"]:.4f}'
+    lines.append(f'B.to_client audio {b_relay:.4f}')
+    # The verdict: degraded for loss in some sample once intervals have passed, mostly degraded intervals.
+    seen = [x for x in samples if x.A['quality']['verdict'] == 'degraded' and 'loss' in x.A['quality']['reasons']]
+    assert seen, f'A never degraded for loss: verdicts {[(x.A["quality"]["verdict"], x.A["quality"]["reasons"]) for x in samples]}'
+    iv = s.A['quality']['intervals']
+    counted = iv['good'] + iv['degraded'] + iv['bad']
+    assert iv['bad'] == 0 and counted >= 5 and iv['degraded'] >= 0.6 * counted, f'A: intervals {iv}'
+    assert s.A['quality']['worst_verdict'] == 'degraded', f'A: worst_verdict {s.A["quality"]["worst_verdict"]}'
+    lines.append(f'A verdict {s.A["quality"]["verdict"]} {s.A["quality"]["reasons"]}, intervals {iv}')
+    jit = check_jitter(samples, by_kind)
+    rtt = check_rtt(s)
+    return '; '.join(lines) + f'; jitter {jit}; {rtt}; {len(samples)} samples'
+
+
+def dump_path(args, variant):
+    return f'{args.dump}.{variant}.json' if args.dump else None
+
+
+def run_quality(args, tr):
+    name = 'relay_quality'
+    if args.server != 'turnpike':
+        tr.skip(name, 'the quality record is Turnpike\'s')
+        return
+    cfg = harness.default_config(quality=QUALITY)
+    t0 = time.monotonic()
+    try:
+        with harness.make_server(args, cfg, auth='lt') as srv:
+            def check():
+                samples = []
+                res = run_relay_check(srv, max(10.0, args.deadline - args.hold - (time.monotonic() - t0) - 10),
+                                      audio=True,
+                                      hold=lambda drv, last: hold_and_sample(srv, drv, args.hold, samples,
+                                                                             dump_path(args, 'quality')))
+                return f'{res}; {check_clean(samples)}'
+            tr.run(name, check)
+            srv.check_alive()
+    except harness.ServerError as e:
+        tr.fail(f'{name}: server', str(e))
+
+
+def run_quality_loss(args, tr):
+    name = 'relay_quality_loss'
+    if args.server != 'turnpike':
+        tr.skip(name, 'the quality record is Turnpike\'s')
+        return
+    ok, why = loadgen_lab.lab_available()
+    if not ok:
+        tr.skip(name, why)
+        return
+    binary = args.bin or None
+    t0 = time.monotonic()
+    with loadgen_lab.LinkLab(prefix=LAB_PREFIX) as link:
+        cfg = loadgen_lab.lab_config(link)
+        cfg['quality'] = dict(QUALITY, bad=dict(QUALITY['bad'], loss=0.30))
+        srv = NetnsTurnpike(link.lab, link.server_ns, cfg, binary=binary).start()
+        failed = True
+        try:
+            link.drop_to_server(3478, LOSS_P)
+
+            def check():
+                samples = []
+                with link.lab.netns(link.client_ns):
+                    res = run_relay_check(
+                        srv, max(10.0, args.deadline - args.hold - (time.monotonic() - t0) - 10),
+                        min_frames=15, turn_url=f'turn:{link.server_ip}:3478?transport=udp',
+                        lab_hosts=[link.server_ip], audio=True,
+                        hold=lambda drv, last: hold_and_sample(srv, drv, args.hold, samples,
+                                                               dump_path(args, 'quality_loss')))
+                total, dropped = link.drop_counters()
+                assert total >= 1000 and within(dropped / total, LOSS_P, (0.01, 0.2)), \
+                    f'the drop rule: {dropped} of {total} datagrams dropped, not about {LOSS_P}'
+                return f'{res}; {check_lossy(samples, dropped / total)}'
+            failed = tr.run(name, check) is None
+        finally:
+            srv.close(show_log=failed, lines=30)
+
+
+VARIANTS = {'quality': run_quality, 'quality_loss': run_quality_loss}
+
+
+def main():
+    ap = harness.common_argparser(__doc__.splitlines()[0])
+    ap.add_argument('--deadline', type=float, default=120.0, help='bound per variant, seconds')
+    ap.add_argument('--hold', type=float, default=HOLD_S, help='seconds the call is held and sampled')
+    ap.add_argument('--dump', help='write every sample (getStats and both records) to DUMP.<variant>.json')
+    ap.add_argument('--variant', choices=sorted(VARIANTS) + ['all'], default='all',
+                    help='quality (loopback, clean), quality_loss (netns, 5 %% induced loss), or all')
+    args = ap.parse_args()
+    tr = harness.TestRunner('relay quality')
+    print(f'== test_relay_quality against {args.server}', flush=True)
+    for exe in browser.missing():
+        tr.fail('prerequisites', f'{exe} not found (apt-get install chromium chromium-driver)')
+        return tr.finish()
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        tr.fail('prerequisites', 'python3-selenium not installed (run with /usr/bin/python3)')
+        return tr.finish()
+    for v in (sorted(VARIANTS) if args.variant == 'all' else [args.variant]):
+        VARIANTS[v](args, tr)
+    return tr.finish()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
