@@ -293,7 +293,8 @@ def check_lossy(samples, induced):
     lines.append(f'B.to_client audio {b_relay:.4f}')
     # The verdict: degraded for loss in some sample once intervals have passed, mostly degraded intervals.
     seen = [x for x in samples if x.A['quality']['verdict'] == 'degraded' and 'loss' in x.A['quality']['reasons']]
-    assert seen, f'A never degraded for loss: verdicts {[(x.A["quality"]["verdict"], x.A["quality"]["reasons"]) for x in samples]}'
+    verdicts = [(x.A['quality']['verdict'], x.A['quality']['reasons']) for x in samples]
+    assert seen, f'A never degraded for loss: verdicts {verdicts}'
     iv = s.A['quality']['intervals']
     counted = iv['good'] + iv['degraded'] + iv['bad']
     assert iv['bad'] == 0 and counted >= 5 and iv['degraded'] >= 0.6 * counted, f'A: intervals {iv}'
