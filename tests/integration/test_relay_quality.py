@@ -12,14 +12,19 @@ must agree with the browser:
            kind the browser names) and no SSRC the browser did not send (an RTX SSRC may be listed);
            b's inbound-rtp has the same SSRCs. The relay's audio `expected` is a's packetsSent
            within 5 % + 25 (Opus: no retransmission, so what was sent is what was numbered).
-  jitter   per SSRC, in every sample: A's to_peer and B's to_client jitter_ms against b's
-           inbound-rtp jitter (seconds x 1000) for that SSRC: |relay - browser| <= 10 ms + 50 %
-           of the browser's figure. The relay sees the stream before the last hop to b (loopback,
-           or the lab's veth), so the two are the same arrival process but not the same clock.
+  jitter   per SSRC: A's to_peer and B's to_client jitter_ms against b's inbound-rtp jitter
+           (seconds x 1000) for that SSRC, |relay - browser| <= 10 ms + 50 % of the browser's
+           figure, for the medians over the samples and for at least 80 % of the samples one by
+           one. The relay sees the stream before the last hop to b (loopback, or the lab's veth)
+           and never b's receive thread, whose scheduling on a busy machine adds a spike now and
+           then.
   rtt      A's rtt_ms.total (client leg relay->a->relay plus peer leg relay A->relay B->b->...->
            relay A) against a's selected pair currentRoundTripTime (a's own consent checks to b,
-           which cross both relays), B's against b's: |relay - browser| <= 5 ms + 20 %. Both legs
-           must have samples.
+           which cross both relays), B's against b's: |relay - browser| <= 5 ms + 20 %, for the
+           medians over the samples (the relay's two legs come from checks of different ends, and
+           a browser's figure changes only with its next check and includes its own delay in
+           handling the response, so single samples differ on a busy machine). Both legs must have
+           samples.
   verdict  checks per variant, below.
 
 Variants:
@@ -66,7 +71,7 @@ sys.dont_write_bytecode = True   # keep the source tree clean
 
 import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import as `integration`)
 
-from integration import browser, harness, loadgen_lab  # noqa: E402
+from integration import browser, harness, loadgen_lab, metrics  # noqa: E402
 from integration.lab import NetnsTurnpike  # noqa: E402
 from integration.relay_check import rtp_stats, run_relay_check  # noqa: E402
 
@@ -113,7 +118,8 @@ class Sample:
     """One reading: the browser's rtpStats and the two allocation records, taken back to back."""
 
     def __init__(self, t, st, recs):
-        self.t, self.st = t, st
+        self.t, self.st, self.recs = t, st, recs
+        self.metrics = None
         self.A = alloc_of(recs, st['a']['pair'], 'a')
         self.B = alloc_of(recs, st['b']['pair'], 'b')
 
@@ -123,7 +129,8 @@ class Sample:
                 f'allocation {name} ({rec.get("id")}) has no "quality" object: keys {sorted(rec)}'
 
     def to_json(self):
-        return {'t': self.t, 'browser': self.st, 'A': self.A, 'B': self.B}
+        return {'t': self.t, 'browser': self.st, 'A': self.A, 'B': self.B,
+                'others': [r for r in self.recs if r['id'] not in (self.A['id'], self.B['id'])]}
 
     def sent(self):
         """a's outbound-rtp by SSRC."""
@@ -140,7 +147,8 @@ def streams(rec, direction):
 
 def hold_and_sample(srv, drv, seconds, samples, dump=None):
     """Reads getStats and the API once a second for `seconds`, appending Samples (and writing them
-    all, as JSON, to the file `dump` if given: what to look at when a figure disagrees)."""
+    all, as JSON, to the file `dump` if given: what to look at when a figure disagrees); then, the
+    call still up, /metrics into samples[-1].metrics."""
     end = time.monotonic() + seconds
     try:
         while time.monotonic() < end:
@@ -150,6 +158,7 @@ def hold_and_sample(srv, drv, seconds, samples, dump=None):
             samples.append(Sample(time.monotonic(), st, recs))
             srv.check_alive()
             time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+        samples[-1].metrics = srv.metrics() if hasattr(srv, 'metrics') else metrics.scrape(srv)
     finally:
         if dump:
             with open(dump, 'w') as f:
@@ -185,53 +194,105 @@ def check_streams(s):
 
 
 def check_jitter(samples, by_kind):
-    """Every sample, every media SSRC: relay jitter_ms (A.to_peer and B.to_client) vs b's inbound jitter."""
-    worst = {}
-    for s in samples:
-        recv = s.received()
-        for kind, ssrc in by_kind.items():
-            b_ms = recv[ssrc]['jitter'] * 1000.0
-            for name, rec, direction in (('A', s.A, 'to_peer'), ('B', s.B, 'to_client')):
+    """Per media SSRC: relay jitter_ms (A.to_peer and B.to_client) against b's inbound-rtp jitter.
+    The relay sees the stream one hop before b and never b's own receive thread, which on a busy
+    machine now and then adds a spike the relay cannot see (it decays within a second or two): the
+    medians over the samples must agree, and at least 80 % of the samples one by one."""
+    out = []
+    for kind, ssrc in sorted(by_kind.items()):
+        for name, direction in (('A', 'to_peer'), ('B', 'to_client')):
+            pairs = []
+            for s in samples:
+                rec = s.A if name == 'A' else s.B
                 r = streams(rec, direction)[ssrc]['jitter_ms']
                 assert r is not None, f'{name}.{direction} {kind} SSRC {ssrc}: jitter_ms null'
-                assert within(r, b_ms, JITTER_TOL), \
-                    (f'{name}.{direction} {kind} SSRC {ssrc}: relay jitter {r:.2f} ms, browser (b inbound-rtp) '
-                     f'{b_ms:.2f} ms: differ by more than {JITTER_TOL[0]} ms + {JITTER_TOL[1]:.0%}')
-                key = (kind, name)
-                d = abs(r - b_ms)
-                if key not in worst or d > worst[key][0]:
-                    worst[key] = (d, r, b_ms)
-    return ', '.join(f'{k[0]} {k[1]} {v[1]:.2f} vs {v[2]:.2f} ms' for k, v in sorted(worst.items())
-                     if k[1] == 'A') + ' (largest difference, relay vs browser)'
+                pairs.append((r, s.received()[ssrc]['jitter'] * 1000.0))
+            med_r, med_b = median([p[0] for p in pairs]), median([p[1] for p in pairs])
+            ok = sum(1 for r, b in pairs if within(r, b, JITTER_TOL))
+            assert within(med_r, med_b, JITTER_TOL) and ok >= 0.8 * len(pairs), \
+                (f'{name}.{direction} {kind} SSRC {ssrc}: relay jitter median {med_r:.2f} ms, browser (b inbound-rtp) '
+                 f'median {med_b:.2f} ms; {ok} of {len(pairs)} samples within {JITTER_TOL[0]} ms + '
+                 f'{JITTER_TOL[1]:.0%}: {[(round(r, 2), b) for r, b in pairs]}')
+            if name == 'A':
+                worst = max(pairs, key=lambda p: abs(p[0] - p[1]))
+                out.append(f'{kind} median {med_r:.2f} vs {med_b:.2f} ms, {ok}/{len(pairs)} within, '
+                           f'largest difference {worst[0]:.2f} vs {worst[1]:.2f}')
+    return '; '.join(out)
 
 
-def check_rtt(s):
+def check_rtt(samples):
+    """RTT per allocation against its browser's selected pair, over the samples. The relay's total
+    is client.last + peer.last, and the two legs come from two different checks (A's client leg
+    from b's checks, which cross A last; its peer leg from a's), so one slow check on either end
+    moves it while the other browser's currentRoundTripTime does not; and a browser's figure, which
+    changes only with its next check (every few seconds), includes its own network thread's delay
+    in handling the response, which the relay cannot see (a busy machine: 10-30 ms now and then).
+    So the medians over the samples must agree; how many samples agree one by one is reported (on
+    an idle machine nearly all; under a load of 8 on two cores, a third)."""
     out = []
-    for name, rec, side in (('A', s.A, 'a'), ('B', s.B, 'b')):
-        rtt = rec['quality']['rtt_ms']
-        for leg in ('client', 'peer'):
-            assert rtt.get(leg) and rtt[leg].get('samples', 0) > 0 and rtt[leg].get('last') is not None, \
-                f'{name}: rtt_ms.{leg} has no samples: {rtt}'
-        total = rtt['total']
-        cur = s.st[side]['pair'].get('currentRoundTripTime')
-        assert total is not None and cur is not None, f'{name}: rtt_ms.total {total}, browser {side} {cur}'
-        b_ms = cur * 1000.0
-        assert within(total, b_ms, RTT_TOL), \
-            (f'{name}: rtt_ms.total {total:.2f} ms (client {rtt["client"]["last"]}, peer {rtt["peer"]["last"]}), '
-             f'{side}\'s candidate-pair currentRoundTripTime {b_ms:.2f} ms: differ by more than '
-             f'{RTT_TOL[0]} ms + {RTT_TOL[1]:.0%}')
-        out.append(f'{name} {total:.2f} vs {b_ms:.2f} ms')
+    for name, side in (('A', 'a'), ('B', 'b')):
+        pairs = []
+        for s in samples:
+            rec = s.A if name == 'A' else s.B
+            rtt = rec['quality']['rtt_ms']
+            for leg in ('client', 'peer'):
+                assert rtt.get(leg) and rtt[leg].get('samples', 0) > 0 and rtt[leg].get('last') is not None, \
+                    f'{name}: rtt_ms.{leg} has no samples: {rtt}'
+            cur = s.st[side]['pair'].get('currentRoundTripTime')
+            assert rtt['total'] is not None and cur is not None, f'{name}: rtt_ms.total {rtt["total"]}, browser {cur}'
+            pairs.append((rtt['total'], cur * 1000.0))
+        med_r, med_b = median([p[0] for p in pairs]), median([p[1] for p in pairs])
+        ok = sum(1 for r, b in pairs if within(r, b, RTT_TOL))
+        assert within(med_r, med_b, RTT_TOL), \
+            (f'{name}: rtt_ms.total median {med_r:.2f} ms, {side}\'s candidate-pair currentRoundTripTime median '
+             f'{med_b:.2f} ms; {ok} of {len(pairs)} samples within {RTT_TOL[0]} ms + {RTT_TOL[1]:.0%}: '
+             f'{[(round(r, 2), b) for r, b in pairs]}')
+        out.append(f'{name} median {med_r:.2f} vs {med_b:.2f} ms ({ok}/{len(pairs)} samples within)')
     return 'rtt ' + ', '.join(out)
 
 
-def check_demux(s):
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def check_demux(s, ended):
+    """The RFC 7983 demux: RTP where media flows, RTCP both ways, STUN on each allocation. DTLS is
+    summed over every allocation of the call, ended ones too (`ended`: their records from the log):
+    Chromium gathers on every interface, and the handshake may have crossed an allocation other
+    than the finally selected one."""
     for name, rec, direction in (('A', s.A, 'to_peer'), ('A', s.A, 'to_client'), ('B', s.B, 'to_client')):
         d = rec['quality'][direction]
-        for k in ('stun', 'dtls', 'rtcp'):
+        for k in ('stun', 'rtcp'):
             assert d['kinds'].get(k, 0) > 0, f'{name}.{direction}: no {k} payloads counted: {d["kinds"]}'
         if direction != 'to_client' or name == 'B':
             assert d['kinds'].get('rtp', 0) > 0, f'{name}.{direction}: no rtp: {d["kinds"]}'
         assert d['rtcp']['packets'] > 0, f'{name}.{direction}: rtcp {d["rtcp"]}'
+    recs = {r['id']: r for r in s.recs + ended if isinstance(r.get('quality'), dict)}
+    for direction in ('to_peer', 'to_client'):
+        n = sum(r['quality'][direction]['kinds'].get('dtls', 0) for r in recs.values())
+        assert n >= 2, f'{direction}: {n} DTLS payloads counted over all {len(recs)} allocations'
+
+
+def ended_records(srv):
+    return [e['allocation'] for e in srv.log_events('allocation_ended') if isinstance(e.get('allocation'), dict)]
+
+
+def check_metrics(text, verdict, loss):
+    """/metrics with the call up: allocations by verdict (A and B `verdict`, none bad), and the mean
+    of turnpike_relay_loss_ratio{direction="to_peer"} (one observation per interval of an allocation
+    with RTP that way: only A's) against `loss` (a (want, tolerance) pair)."""
+    by = {v: metrics.metric(text, 'turnpike_allocations_by_quality', verdict=v) or 0
+          for v in ('good', 'degraded', 'bad', 'no_media')}
+    assert by[verdict] >= 2 and by['bad'] == 0, f'turnpike_allocations_by_quality: {by}, expected >= 2 {verdict}'
+    n = metrics.metric(text, 'turnpike_relay_loss_ratio_count', direction='to_peer') or 0
+    total = metrics.metric(text, 'turnpike_relay_loss_ratio_sum', direction='to_peer') or 0
+    assert n >= 5 and within(total / n, *loss), \
+        f'turnpike_relay_loss_ratio{{direction="to_peer"}}: {n} observations, mean {total / max(n, 1):.4f}'
+    rtt = metrics.metric(text, 'turnpike_relay_rtt_seconds_count') or 0
+    assert rtt > 0, 'turnpike_relay_rtt_seconds: no observations'
+    return f'metrics: by verdict {by}, to_peer loss mean {total / n:.4f} over {n:.0f} intervals'
 
 
 def summary(rec, direction):
@@ -240,7 +301,7 @@ def summary(rec, direction):
             f'jitter {d["jitter_ms"]}')
 
 
-def check_clean(samples):
+def check_clean(samples, ended):
     s = samples[-1]
     by_kind = check_streams(s)
     for name, rec, direction in (('A', s.A, 'to_peer'), ('B', s.B, 'to_client')):
@@ -248,7 +309,7 @@ def check_clean(samples):
         assert d['loss_ratio'] <= 0.01, f'{name}.{direction} loss_ratio {d["loss_ratio"]} on a clean path'
         for st in d['streams']:
             assert (st['loss_ratio'] or 0) <= 0.01, f'{name}.{direction}: stream {st} lossy on a clean path'
-    check_demux(s)
+    check_demux(s, ended)
     for name, rec in (('A', s.A), ('B', s.B)):
         q = rec['quality']
         assert q['verdict'] == 'good' and not q['reasons'], \
@@ -258,8 +319,9 @@ def check_clean(samples):
         li = q['last_interval']
         assert li and abs(li['seconds'] - INTERVAL_S) <= 0.5, f'{name}: last_interval {li}'
     jit = check_jitter(samples, by_kind)
-    rtt = check_rtt(s)
-    return (f'A {summary(s.A, "to_peer")}; B {summary(s.B, "to_client")}; verdicts good, intervals '
+    rtt = check_rtt(samples)
+    met = check_metrics(s.metrics, 'good', (0.0, (0.01, 0.0)))
+    return (f'{met}; A {summary(s.A, "to_peer")}; B {summary(s.B, "to_client")}; verdicts good, intervals '
             f'{s.A["quality"]["intervals"]}; jitter {jit}; {rtt}; {len(samples)} samples')
 
 
@@ -267,9 +329,10 @@ def loss_of(st):
     return st['lost'] / st['expected'] if st['expected'] else None
 
 
-def check_lossy(samples, induced):
+def check_lossy(samples, induced, ended):
     s = samples[-1]
     by_kind = check_streams(s)
+    check_demux(s, ended)
     a_streams, b_streams = streams(s.A, 'to_peer'), streams(s.B, 'to_client')
     lines = [f'induced {induced:.4f} (p {LOSS_P})']
     audio = a_streams[by_kind['audio']]
@@ -301,7 +364,8 @@ def check_lossy(samples, induced):
     assert s.A['quality']['worst_verdict'] == 'degraded', f'A: worst_verdict {s.A["quality"]["worst_verdict"]}'
     lines.append(f'A verdict {s.A["quality"]["verdict"]} {s.A["quality"]["reasons"]}, intervals {iv}')
     jit = check_jitter(samples, by_kind)
-    rtt = check_rtt(s)
+    rtt = check_rtt(samples)
+    lines.append(check_metrics(s.metrics, 'degraded', (LOSS_P, LOSS_TOL)))
     return '; '.join(lines) + f'; jitter {jit}; {rtt}; {len(samples)} samples'
 
 
@@ -324,7 +388,7 @@ def run_quality(args, tr):
                                       audio=True,
                                       hold=lambda drv, last: hold_and_sample(srv, drv, args.hold, samples,
                                                                              dump_path(args, 'quality')))
-                return f'{res}; {check_clean(samples)}'
+                return f'{res}; {check_clean(samples, ended_records(srv))}'
             tr.run(name, check)
             srv.check_alive()
     except harness.ServerError as e:
@@ -362,7 +426,7 @@ def run_quality_loss(args, tr):
                 total, dropped = link.drop_counters()
                 assert total >= 1000 and within(dropped / total, LOSS_P, (0.01, 0.2)), \
                     f'the drop rule: {dropped} of {total} datagrams dropped, not about {LOSS_P}'
-                return f'{res}; {check_lossy(samples, dropped / total)}'
+                return f'{res}; {check_lossy(samples, dropped / total, ended_records(srv))}'
             failed = tr.run(name, check) is None
         finally:
             srv.close(show_log=failed, lines=30)
