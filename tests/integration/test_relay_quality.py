@@ -68,6 +68,7 @@ Bound per variant: --deadline seconds (default 120).
 """
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -125,7 +126,7 @@ class Sample:
 
     def __init__(self, t, st, recs):
         self.t, self.st, self.recs = t, st, recs
-        self.metrics = None
+        self.metrics = self.load = None
         self.A = alloc_of(recs, st['a']['pair'], 'a')
         self.B = alloc_of(recs, st['b']['pair'], 'b')
 
@@ -154,17 +155,20 @@ def streams(rec, direction):
 def hold_and_sample(srv, drv, seconds, samples, dump=None):
     """Reads getStats and the API once a second for `seconds`, appending Samples (and writing them
     all, as JSON, to the file `dump` if given: what to look at when a figure disagrees); then, the
-    call still up, /metrics into samples[-1].metrics."""
+    call still up, /metrics into samples[-1].metrics and the machine's load into samples[-1].load."""
     end = time.monotonic() + seconds
+    peak = 0.0
     try:
         while time.monotonic() < end:
             t0 = time.monotonic()
             st = rtp_stats(drv)
             recs = allocations(srv)
             samples.append(Sample(time.monotonic(), st, recs))
+            peak = max(peak, machine_load()[0])
             srv.check_alive()
             time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
         samples[-1].metrics = srv.metrics() if hasattr(srv, 'metrics') else metrics.scrape(srv)
+        samples[-1].load = (peak, machine_load()[1])   # the highest 1-minute load average while sampling
     finally:
         if dump:
             with open(dump, 'w') as f:
@@ -226,16 +230,23 @@ def check_jitter(samples, by_kind):
     return '; '.join(out)
 
 
-def check_rtt(samples):
-    """RTT per allocation against its browser's selected pair, over the samples. The relay's total
-    is client.last + peer.last, and the two legs come from two different checks (A's client leg
-    from b's checks, which cross A last; its peer leg from a's), so one slow check on either end
-    moves it while the other browser's currentRoundTripTime does not; and a browser's figure, which
-    changes only with its next check (every few seconds), includes its own network thread's delay
-    in handling the response, which the relay cannot see (a busy machine: 10-30 ms now and then).
-    So the medians over the samples must agree; how many samples agree one by one is reported (on
-    an idle machine nearly all; under a load of 8 on two cores, a third)."""
+def check_rtt(samples, load):
+    """RTT per allocation against its browser's selected pair, two ways:
+      medians  of rtt_ms.total (client.last + peer.last) and of currentRoundTripTime over the samples.
+               The two legs come from two different checks (A's client leg from b's checks, which
+               cross A last; its peer leg from a's), so one slow check on either end moves the
+               relay's total while the other browser's figure does not; and a browser's figure
+               changes only with its next check (every few seconds) and includes its own delay in
+               handling the response, which the relay cannot see. Hence medians, not single samples;
+      means    since the start: client.mean + peer.mean against totalRoundTripTime /
+               responsesReceived of the selected pair (the same checks, averaged).
+    Both within 5 ms + 20 % of the browser's. On loopback and the lab's veth the true RTT is about
+    1 ms and everything above it is scheduling: with the machine's 1-minute load above twice its
+    CPUs (`load`: (load, cpus)) these are timings of the scheduler, not of the path (measured at a
+    load of 10 on 2 CPUs: medians 2.1 vs 17.5 ms, means 17 vs 26 ms), so then the figures are
+    reported, not compared. RUN_SERIAL keeps ctest's other tests off the machine."""
     out = []
+    compare = load[0] <= 2 * load[1]
     for name, side in (('A', 'a'), ('B', 'b')):
         pairs = []
         for s in samples:
@@ -246,15 +257,29 @@ def check_rtt(samples):
                     f'{name}: rtt_ms.{leg} has no samples: {rtt}'
             cur = s.st[side]['pair'].get('currentRoundTripTime')
             assert rtt['total'] is not None and cur is not None, f'{name}: rtt_ms.total {rtt["total"]}, browser {cur}'
+            assert abs(rtt['total'] - rtt['client']['last'] - rtt['peer']['last']) < 0.01, \
+                f'{name}: rtt_ms.total {rtt["total"]} is not client.last + peer.last: {rtt}'
             pairs.append((rtt['total'], cur * 1000.0))
         med_r, med_b = median([p[0] for p in pairs]), median([p[1] for p in pairs])
         ok = sum(1 for r, b in pairs if within(r, b, RTT_TOL))
-        assert within(med_r, med_b, RTT_TOL), \
-            (f'{name}: rtt_ms.total median {med_r:.2f} ms, {side}\'s candidate-pair currentRoundTripTime median '
-             f'{med_b:.2f} ms; {ok} of {len(pairs)} samples within {RTT_TOL[0]} ms + {RTT_TOL[1]:.0%}: '
-             f'{[(round(r, 2), b) for r, b in pairs]}')
-        out.append(f'{name} median {med_r:.2f} vs {med_b:.2f} ms ({ok}/{len(pairs)} samples within)')
-    return 'rtt ' + ', '.join(out)
+        last = samples[-1].A if name == 'A' else samples[-1].B
+        rtt, pair = last['quality']['rtt_ms'], samples[-1].st[side]['pair']
+        mean_r = rtt['client']['mean'] + rtt['peer']['mean']
+        mean_b = pair['totalRoundTripTime'] / pair['responsesReceived'] * 1000.0
+        what = (f'{name}: rtt_ms.total median {med_r:.2f} ms, {side}\'s candidate-pair currentRoundTripTime median '
+                f'{med_b:.2f} ms ({ok}/{len(pairs)} samples within); mean client+peer {mean_r:.2f} ms, '
+                f'{side}\'s totalRoundTripTime/responsesReceived {mean_b:.2f} ms')
+        if compare:
+            assert within(med_r, med_b, RTT_TOL) and within(mean_r, mean_b, RTT_TOL), \
+                (f'{what}: differ by more than {RTT_TOL[0]} ms + {RTT_TOL[1]:.0%}; samples (relay, browser): '
+                 f'{[(round(r, 2), b) for r, b in pairs]}')
+        out.append(what)
+    note = '' if compare else f' (NOT compared: load {load[0]:.1f} on {load[1]} CPUs)'
+    return '; '.join(out) + note
+
+
+def machine_load():
+    return os.getloadavg()[0], os.cpu_count() or 1
 
 
 def median(xs):
@@ -333,7 +358,7 @@ def check_clean(samples, ended, tls=False):
         li = q['last_interval']
         assert li and abs(li['seconds'] - INTERVAL_S) <= 0.5, f'{name}: last_interval {li}'
     jit = check_jitter(samples, by_kind)
-    rtt = check_rtt(samples)
+    rtt = check_rtt(samples, samples[-1].load)
     met = check_metrics(s.metrics, verdict, (0.0, (0.01, 0.0)))
     if tls:
         tcp = metrics.metric(s.metrics, 'turnpike_media_over_tcp_allocations') or 0
@@ -383,7 +408,7 @@ def check_lossy(samples, induced, ended):
     assert s.A['quality']['worst_verdict'] == 'degraded', f'A: worst_verdict {s.A["quality"]["worst_verdict"]}'
     lines.append(f'A verdict {s.A["quality"]["verdict"]} {s.A["quality"]["reasons"]}, intervals {iv}')
     jit = check_jitter(samples, by_kind)
-    rtt = check_rtt(samples)
+    rtt = check_rtt(samples, samples[-1].load)
     lines.append(check_metrics(s.metrics, 'degraded', (LOSS_P, LOSS_TOL)))
     return '; '.join(lines) + f'; jitter {jit}; {rtt}; {len(samples)} samples'
 
