@@ -241,12 +241,13 @@ def check_rtt(samples, load):
       means    since the start: client.mean + peer.mean against totalRoundTripTime /
                responsesReceived of the selected pair (the same checks, averaged).
     Both within 5 ms + 20 % of the browser's. On loopback and the lab's veth the true RTT is about
-    1 ms and everything above it is scheduling: with the machine's 1-minute load above twice its
-    CPUs (`load`: (load, cpus)) these are timings of the scheduler, not of the path (measured at a
-    load of 10 on 2 CPUs: medians 2.1 vs 17.5 ms, means 17 vs 26 ms), so then the figures are
-    reported, not compared. RUN_SERIAL keeps ctest's other tests off the machine."""
+    1 ms and everything above it is scheduling: with the machine's 1-minute load above three times
+    its CPUs (`load`: (load, cpus)) these are timings of the scheduler, not of the path (measured at
+    a load of 10 on 2 CPUs: medians 2.1 vs 17.5 ms, means 17 vs 26 ms; at 4.6, still 20 of 20
+    samples within), so then the figures are reported, not compared. RUN_SERIAL keeps ctest's other
+    tests off the machine."""
     out = []
-    compare = load[0] <= 2 * load[1]
+    compare = load[0] <= 3 * load[1]
     for name, side in (('A', 'a'), ('B', 'b')):
         pairs = []
         for s in samples:
