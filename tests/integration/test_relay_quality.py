@@ -231,21 +231,21 @@ def check_jitter(samples, by_kind):
 
 
 def check_rtt(samples, load):
-    """RTT per allocation against its browser's selected pair, two ways:
-      medians  of rtt_ms.total (client.last + peer.last) and of currentRoundTripTime over the samples.
-               The two legs come from two different checks (A's client leg from b's checks, which
-               cross A last; its peer leg from a's), so one slow check on either end moves the
-               relay's total while the other browser's figure does not; and a browser's figure
-               changes only with its next check (every few seconds) and includes its own delay in
-               handling the response, which the relay cannot see. Hence medians, not single samples;
-      means    since the start: client.mean + peer.mean against totalRoundTripTime /
-               responsesReceived of the selected pair (the same checks, averaged).
-    Both within 5 ms + 20 % of the browser's. On loopback and the lab's veth the true RTT is about
-    1 ms and everything above it is scheduling: with the machine's 1-minute load above three times
-    its CPUs (`load`: (load, cpus)) these are timings of the scheduler, not of the path (measured at
-    a load of 10 on 2 CPUs: medians 2.1 vs 17.5 ms, means 17 vs 26 ms; at 4.6, still 20 of 20
-    samples within), so then the figures are reported, not compared. RUN_SERIAL keeps ctest's other
-    tests off the machine."""
+    """RTT per allocation against its browser's selected pair: the medians over the samples of
+    rtt_ms.total (client.last + peer.last) and of currentRoundTripTime, within 5 ms + 20 % of the
+    browser's. Not single samples: the two legs come from two different checks (A's client leg from
+    b's checks, which cross A last; its peer leg from a's), so one slow check on either end moves
+    the relay's total while the other browser's figure does not; and a browser's figure changes
+    only with its next check (every few seconds) and includes its own delay in handling the
+    response, which the relay cannot see. The means since the start (client.mean + peer.mean
+    against totalRoundTripTime / responsesReceived) are reported, not compared: a dozen checks
+    each, and one slow check in the browser (115 ms where the relay's legs read 53, the rest of it
+    the browser's own handling) moves its mean by 8 ms (measured: 9.4 vs 18.8 ms while the medians
+    read 3.1 vs 4.0). On loopback and the lab's veth the true RTT is about 1 ms and everything
+    above it is scheduling: with the machine's 1-minute load above three times its CPUs (`load`:
+    (load, cpus)) these are timings of the scheduler, not of the path (measured at a load of 10 on
+    2 CPUs: medians 2.1 vs 17.5 ms; at 4.6, still 20 of 20 samples within), so then the figures
+    are reported, not compared. RUN_SERIAL keeps ctest's other tests off the machine."""
     out = []
     compare = load[0] <= 3 * load[1]
     for name, side in (('A', 'a'), ('B', 'b')):
@@ -268,10 +268,10 @@ def check_rtt(samples, load):
         mean_r = rtt['client']['mean'] + rtt['peer']['mean']
         mean_b = pair['totalRoundTripTime'] / pair['responsesReceived'] * 1000.0
         what = (f'{name}: rtt_ms.total median {med_r:.2f} ms, {side}\'s candidate-pair currentRoundTripTime median '
-                f'{med_b:.2f} ms ({ok}/{len(pairs)} samples within); mean client+peer {mean_r:.2f} ms, '
+                f'{med_b:.2f} ms ({ok}/{len(pairs)} samples within); (not compared) mean client+peer {mean_r:.2f} ms, '
                 f'{side}\'s totalRoundTripTime/responsesReceived {mean_b:.2f} ms')
         if compare:
-            assert within(med_r, med_b, RTT_TOL) and within(mean_r, mean_b, RTT_TOL), \
+            assert within(med_r, med_b, RTT_TOL), \
                 (f'{what}: differ by more than {RTT_TOL[0]} ms + {RTT_TOL[1]:.0%}; samples (relay, browser): '
                  f'{[(round(r, 2), b) for r, b in pairs]}')
         out.append(what)
