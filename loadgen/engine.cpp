@@ -140,6 +140,7 @@ void Engine::Impl::advance(Call& c, int64_t now_us) {
   if (c.state != CallState::Setup) return;
   if (!c.peers_added && c.side[0].state() == ClientState::Allocated && c.side[1].state() == ClientState::Allocated) {
     c.peers_added = true;
+    for (int s = 0; s < 2; ++s) c.rec.relayed[s] = c.side[s].relayed().to_string();
     c.side[0].add_peer(c.side[1].relayed(), now_us / 1000);
     c.side[1].add_peer(c.side[0].relayed(), now_us / 1000);
     pump(c, 0);

@@ -24,6 +24,9 @@ struct CallRecord {
   int failure_code = 0;        // STUN error code, 0 for timeout/transport
   std::string failure_reason;
   double failed_s = 0;         // when, since the run started
+  // The relayed transport addresses of allocations a and b ("ip:port"; "" while not allocated):
+  // how the server's own records of the call's allocations are found.
+  std::string relayed[2];
 };
 
 // One direction of one call over one step window (counter deltas within the window).

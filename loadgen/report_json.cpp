@@ -52,7 +52,8 @@ json step_json(const StepPlan& p, const StepSummary& s) {
 json call_json(const CallRecord& c) {
   return {{"call", c.call}, {"step", c.step}, {"kind", utf8(c.kind)}, {"started_s", c.started_s},
           {"setup_ms", c.setup_ms}, {"failed", c.failed}, {"failure_stage", utf8(c.failure_stage)},
-          {"failure_code", c.failure_code}, {"failure_reason", utf8(c.failure_reason)}, {"failed_s", c.failed_s}};
+          {"failure_code", c.failure_code}, {"failure_reason", utf8(c.failure_reason)}, {"failed_s", c.failed_s},
+          {"relayed", json::array({utf8(c.relayed[0]), utf8(c.relayed[1])})}};
 }
 
 json stream_json(const StreamStepRecord& s) {
@@ -203,6 +204,15 @@ class Fields {
       out.push_back(e.get<std::string>());
     }
   }
+  // An optional array of exactly two strings (a field newer than the reports it may be read from).
+  void string_pair(const char* key, std::string (&out)[2]) {
+    if (!ok_ || !o_.contains(key)) return;
+    const json& v = o_.at(key);
+    if (!v.is_array() || v.size() != 2 || !v[0].is_string() || !v[1].is_string())
+      return fail(key, "is not an array of two strings");
+    out[0] = v[0].get<std::string>();
+    out[1] = v[1].get<std::string>();
+  }
   const json* array(const char* key) {
     const json* v = get(key);
     if (v && !v->is_array()) fail(key, "is not an array");
@@ -244,6 +254,7 @@ bool read_call(const json& j, const std::string& path, CallRecord& c, std::strin
   f.integer("failure_code", c.failure_code);
   f.string("failure_reason", c.failure_reason);
   f.number("failed_s", c.failed_s);
+  f.string_pair("relayed", c.relayed);
   return f.ok();
 }
 

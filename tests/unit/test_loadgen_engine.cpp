@@ -166,6 +166,9 @@ TEST_F(LoadgenEngine, AudioAndVideoCallsCarryMediaWithoutLoss) {
     EXPECT_GE(c.setup_ms, 0) << c.call;
     EXPECT_LT(c.setup_ms, 100) << c.call;
     EXPECT_EQ(c.kind, "video");
+    // The relayed addresses of a and b, as the server's records of the two allocations show them.
+    for (const auto& a : c.relayed) EXPECT_TRUE(turn::Endpoint::parse(a).has_value()) << c.call << ": " << a;
+    EXPECT_NE(c.relayed[0], c.relayed[1]) << c.call;
   }
   ASSERT_EQ(r.streams.size(), 8u);   // one step, two directions per call
   for (const auto& s : r.streams) {

@@ -39,6 +39,8 @@ CallRecord call(uint32_t id, uint32_t step, double setup_ms, bool failed = false
   c.kind = "audio";
   c.started_s = step * 10.0 + id * 0.01;
   c.setup_ms = setup_ms;
+  c.relayed[0] = "192.0.2.1:" + std::to_string(40000 + 2 * id);
+  c.relayed[1] = "192.0.2.1:" + std::to_string(40001 + 2 * id);
   c.failed = failed;
   if (failed) {
     c.failure_stage = code ? "allocate" : "transport";
@@ -273,6 +275,20 @@ TEST(LoadgenReport, FromJsonRejectsMalformedReports) {
   rejects([](auto& j) { j["errors"] = "x"; }, "errors");
   rejects([](auto& j) { j["meta"]["shard"] = {{"k", 3}, {"n", 2}}; }, "meta.shard.k");
   rejects([](auto& j) { j["calls"][1]["failure_code"] = 70000; }, "calls[1].failure_code");
+  rejects([](auto& j) { j["calls"][2]["relayed"] = {"192.0.2.1:40004"}; }, "calls[2].relayed");
+  rejects([](auto& j) { j["calls"][2]["relayed"] = {"192.0.2.1:40004", 5}; }, "calls[2].relayed");
+}
+
+TEST(LoadgenReport, FromJsonReadsReportsWithoutRelayedAddresses) {
+  // Reports written before calls[].relayed existed still read (and merge): the addresses are "".
+  nlohmann::json j = loadgen::to_json(healthy());
+  EXPECT_EQ(j["calls"][0]["relayed"], nlohmann::json::array({"192.0.2.1:40000", "192.0.2.1:40001"}));
+  for (auto& c : j["calls"]) c.erase("relayed");
+  Report out;
+  std::string error;
+  ASSERT_TRUE(loadgen::from_json(j, out, error)) << error;
+  EXPECT_EQ(out.calls[0].relayed[0], "");
+  EXPECT_EQ(out.calls[0].relayed[1], "");
 }
 
 TEST(LoadgenReport, CsvHasAHeaderAndOneRowPerSample) {
