@@ -59,8 +59,9 @@ def pin(pid, cpus):
             pass
 
 
-def server(kind, turnpike_bin, threads=1):
-    """A harness server: one relaying thread, REST auth, loopback, the same limits for both."""
+def server(kind, turnpike_bin, threads=1, turnpike_overrides=None):
+    """A harness server: one relaying thread, REST auth, loopback, the same limits for both.
+    turnpike_overrides: more of Turnpike's config, deep-merged (e.g. {'quality': {'enabled': False}})."""
     cfg = harness.default_config(threads=threads, limits={
         'max_allocations': MAX_ALLOCATIONS, 'max_allocations_per_user': MAX_ALLOCATIONS,
         # All loadgen sockets share 127.0.0.1: Turnpike's amplification budget for 401 challenges is
@@ -69,7 +70,7 @@ def server(kind, turnpike_bin, threads=1):
         'unauthenticated_excess_burst': 100_000_000})
     cfg['relay']['port_range'] = list(RELAY_PORTS)
     if kind == 'turnpike':
-        return harness.Turnpike(cfg, binary=str(turnpike_bin))
+        return harness.Turnpike(harness.deep_merge(cfg, turnpike_overrides or {}), binary=str(turnpike_bin))
     return harness.Coturn(cfg, auth='rest', extra_args=[
         '--total-quota', str(MAX_ALLOCATIONS), '--user-quota', str(MAX_ALLOCATIONS), '--no-stdout-log'])
 
