@@ -188,6 +188,12 @@ HandlerMap run_handlers() {
        o.interval_ms = *d;
        return "";
      }},
+    {"--rtcp", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
+       auto d = parse_duration_ms(v);
+       if (!d || *d < 100 || *d > 3600000) return "--rtcp: expected a duration from 100ms to 1h";
+       o.rtcp_interval_ms = *d;
+       return "";
+     }},
     {"--mtu", [](std::string_view v, RunOptions& o, Seen&) -> std::string {
        return parse_uint<size_t>(v, o.max_packet, 200, 1400) ? "" : "--mtu: expected 200..1400 bytes";
      }},
@@ -348,7 +354,7 @@ usage:
                    --duration D [--max-duration D] [--profile audio|video|mixed|none]
                    [--report DIR] [--send] [--shard K/N] [--local ADDR,...] [--threads N]
                    [--interval 1s] [--max-pending N] [--ca FILE] [--mtu BYTES]
-                   [--relay-family ipv4|ipv6] [--lifetime S] [--seed N] [--quiet]
+                   [--relay-family ipv4|ipv6] [--lifetime S] [--seed N] [--rtcp D] [--quiet]
   turnpike-loadgen merge --report OUT IN...      (IN: a report directory or a report.json)
   turnpike-loadgen --help | --version
 
@@ -388,6 +394,9 @@ options (a value may also be given as --option=VALUE):
   --lifetime S          the allocation lifetime asked for (30-3600 s, default 600); refreshed
                         at half of what the server grants
   --seed N              the seed of everything drawn (media sizes, phases; default: the clock)
+  --rtcp D              every D, each call-direction's receiver sends its sender a plain RTCP
+                        receiver report (RFC 3550 6.4.2) through both relays: fraction lost,
+                        cumulative lost, jitter as it measured them (report.json calls[].rtcp)
   --quiet               no progress lines
   --help, -h            this text; --version: the version
 

@@ -32,6 +32,7 @@ struct RunOptions {
   std::vector<turn::IpAddress> locals;   // --local: bind addresses, round-robin (empty: any)
   uint32_t threads = 1;
   int64_t interval_ms = 1000;
+  int64_t rtcp_interval_ms = 0;      // --rtcp D: receiver reports every D (0: none)
   std::string ca_file;              // --ca: verify the server's certificate against it (tls/dtls)
   size_t max_packet = 1200;         // --mtu: the largest media packet (RTP header included)
   bool relay_v6 = false;            // --relay-family ipv6: REQUESTED-ADDRESS-FAMILY IPv6

@@ -229,6 +229,8 @@ void Engine::Impl::run_timers(int64_t now_us) {
       advance(c, now_us);
     } else if (t.kind == 1) {
       if (c.state == CallState::Media) send_media(c, t.which, t.stream, now_us);
+    } else if (t.kind == 3) {
+      if (c.state == CallState::Media) send_rtcp(c, t.which, now_us);
     } else if (c.state == CallState::Closing && now_us >= c.close_deadline_us) {
       finalize(c);
     }

@@ -55,6 +55,9 @@ struct EngineConfig {
                                      // direction received what it sent, or after this long at most
                                      // (a clean path ends it at once; a loaded machine may need it)
   uint32_t max_pending = 500;        // calls setting up at once (more wait: no burst of Allocates)
+  int64_t rtcp_interval_ms = 0;      // > 0 (--rtcp): every this long, each call-direction's receiving
+                                     // side sends its sender a plain RTCP receiver report (RFC 3550
+                                     // 6.4.2) about the streams it receives, through both relays
   nlohmann::json meta = nlohmann::json::object();
 };
 

@@ -48,8 +48,9 @@ struct Call {
   Direction dir[2];                   // 0: a -> b, 1: b -> a
 };
 
-// A heap entry: a client timer (kind 0, `which` = side) or a media source due (kind 1, `which`
-// = direction, `stream`). Stale entries are skipped when popped.
+// A heap entry: a client timer (kind 0, `which` = side), a media source due (kind 1, `which`
+// = direction, `stream`), a closing call's deadline (kind 2) or a receiver report due (kind 3,
+// `which` = the direction reported on). Stale entries are skipped when popped.
 struct Timer {
   int64_t at_us;
   uint32_t local;
@@ -135,6 +136,7 @@ struct Engine::Impl {
   void start_media(Call& c, int64_t now_us);
   void send_media(Call& c, int d, size_t k, int64_t now_us);
   void receive_media(Call& c, int side, std::span<const uint8_t> payload, int64_t now_us);
+  void send_rtcp(Call& c, int d, int64_t now_us);
 
   // engine_stats.cpp
   void step_boundary(uint32_t step, int64_t now_us, bool final = false);

@@ -1,6 +1,9 @@
 // The engine's media (engine.hpp): once a call's two allocations can reach each other, RTP-shaped
 // streams both ways (streams_for_call), each packet wrapped for the other side's relayed address;
 // what arrives is matched to its stream by SSRC and measured (RFC 3550 A.3, A.8) by a Receiver.
+#include <algorithm>
+#include <array>
+
 #include "loadgen/engine_impl.hpp"
 #include "loadgen/prng.hpp"
 
@@ -49,8 +52,46 @@ void Engine::Impl::start_media(Call& c, int64_t now_us) {
       dir.receivers.emplace_back(clock_rate(kinds[k]));
       int64_t due = t0_us + static_cast<int64_t>(dir.sources.back().next_due_us());
       timers.push(Timer{due, c.local, 1, static_cast<uint8_t>(d), static_cast<uint8_t>(k)});
+      if (cfg.rtcp_interval_ms > 0)
+        c.rec.rtcp.push_back(RtcpStreamRecord{static_cast<uint8_t>(d), ssrc, clock_rate(kinds[k]), 0, {}});
+    }
+    // The first report one interval after the media's start (the call's phase keeps calls apart).
+    if (cfg.rtcp_interval_ms > 0 && !kinds.empty())
+      timers.push(Timer{t0_us + static_cast<int64_t>(start) + cfg.rtcp_interval_ms * 1000, c.local, 3,
+                        static_cast<uint8_t>(d), 0});
+  }
+}
+
+// RFC 3550 6.4.2: the receiving side of direction d (side 1 - d) sends a plain receiver report,
+// one report block per stream it receives (at most 31), to the sending side's relayed address,
+// through both relays like the media. Its own SSRC is that of the first stream it sends.
+void Engine::Impl::send_rtcp(Call& c, int d, int64_t now_us) {
+  Direction& dir = c.dir[d];
+  const int side = 1 - d;
+  if (drain_until_us || dir.receivers.empty()) return;
+  const size_t n = std::min<size_t>(dir.receivers.size(), 31);
+  std::array<uint8_t, turn::rtp::RtcpHeader::kSize + 31 * turn::rtp::ReportBlock::kSize> rr{};
+  turn::rtp::RtcpHeader h;
+  h.count = static_cast<uint8_t>(n);
+  h.packet_type = turn::rtp::RtcpHeader::kReceiverReport;
+  const size_t len = turn::rtp::RtcpHeader::kSize + n * turn::rtp::ReportBlock::kSize;
+  h.length_words = static_cast<uint16_t>(len / 4 - 1);
+  h.ssrc = c.dir[side].ssrcs.empty() ? 0 : c.dir[side].ssrcs[0];
+  h.write(rr);
+  const double t_s = static_cast<double>(now_us - t0_us) / 1e6;
+  for (size_t k = 0; k < n; ++k) {
+    turn::rtp::ReportBlock b = dir.receivers[k].report_block(dir.ssrcs[k]);
+    b.write(std::span<uint8_t>(rr).subspan(turn::rtp::RtcpHeader::kSize + k * turn::rtp::ReportBlock::kSize));
+    for (auto& r : c.rec.rtcp) {
+      if (r.direction != d || r.ssrc != b.ssrc) continue;
+      if (r.recent.size() == RtcpStreamRecord::kKept) r.recent.erase(r.recent.begin());
+      r.recent.push_back(RtcpBlockRecord{b.fraction_lost, b.cumulative_lost, b.highest_seq, b.jitter, t_s});
+      ++r.reports;
     }
   }
+  size_t w = c.side[side].wrap(c.side[d].relayed(), std::span<const uint8_t>(rr.data(), len), wire);
+  if (w) sink.send(flow_of(c, side), std::span<const uint8_t>(wire.data(), w));
+  timers.push(Timer{now_us + cfg.rtcp_interval_ms * 1000, c.local, 3, static_cast<uint8_t>(d), 0});
 }
 
 // Sends what source k of direction d has due, echoing the last probe the reverse direction's
@@ -85,6 +126,8 @@ void Engine::Impl::send_media(Call& c, int d, size_t k, int64_t now_us) {
 // Application data that arrived on `side`'s flow: the other side's direction.
 void Engine::Impl::receive_media(Call& c, int side, std::span<const uint8_t> data, int64_t now_us) {
   Direction& dir = c.dir[1 - side];
+  // RTCP (the far end's receiver reports, RFC 5761 4's payload types 192-223) is not media.
+  if (turn::rtp::classify(data) == turn::rtp::Kind::Rtcp) return;
   RtpHeader h;
   size_t hlen = 0;
   Probe p;

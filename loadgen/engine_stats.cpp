@@ -221,6 +221,7 @@ Report Engine::Impl::build_report() {
   r.meta["shard"] = {{"k", plan.config().shard_k}, {"n", plan.config().shard_n}};
   r.meta["start_unix"] = cfg.start_unix;
   r.meta["interval_s"] = static_cast<double>(cfg.interval_ms) / 1000.0;
+  if (cfg.rtcp_interval_ms > 0) r.meta["rtcp_interval_s"] = static_cast<double>(cfg.rtcp_interval_ms) / 1000.0;
   r.meta["calls"] = plan.config().steps.empty() ? 0 : plan.config().steps.back();
   r.steps = plan.steps();
   for (const auto& p : calls) r.calls.push_back(p->rec);

@@ -183,6 +183,7 @@ EngineConfig engine_config(const RunOptions& o, const std::string& command, int6
   c.lifetime_s = o.lifetime_s;
   c.max_packet = o.max_packet;
   c.interval_ms = o.interval_ms;
+  c.rtcp_interval_ms = o.rtcp_interval_ms;
   // --max-pending is for the process: each thread's engine gets its share (at least 1).
   c.max_pending = std::max<uint32_t>(1, (o.max_pending + o.threads - 1 - thread) / o.threads);
   c.seed = (o.seed ? o.seed : static_cast<uint64_t>(start_unix) * 2654435761ULL) + thread;

@@ -329,6 +329,22 @@ void Receiver::take_rtt_samples(std::vector<uint32_t>& out) {
   rtt_stride_ = 1;
 }
 
+turn::rtp::ReportBlock Receiver::report_block(uint32_t ssrc) {
+  turn::rtp::ReportBlock b;
+  b.ssrc = ssrc;
+  const uint64_t exp = c_.expected, rec = c_.received;
+  const uint64_t exp_iv = exp - std::min(exp, rr_expected_prior_);
+  const uint64_t rec_iv = rec - std::min(rec, rr_received_prior_);
+  rr_expected_prior_ = exp;
+  rr_received_prior_ = rec;
+  if (exp_iv > rec_iv) b.fraction_lost = static_cast<uint8_t>(std::min<uint64_t>(255, ((exp_iv - rec_iv) << 8) / exp_iv));
+  const int64_t cum = static_cast<int64_t>(exp) - static_cast<int64_t>(rec);
+  b.cumulative_lost = static_cast<int32_t>(std::clamp<int64_t>(cum, -0x800000, 0x7FFFFF));
+  b.highest_seq = started_ ? static_cast<uint32_t>(ext_max_ - kSeqMod) : 0;
+  b.jitter = static_cast<uint32_t>(jitter_);
+  return b;
+}
+
 void Receiver::accept(uint64_t ext, const Probe& p, uint64_t now_us) {
   if (ext > ext_max_) {
     advance_window(ext);

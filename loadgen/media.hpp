@@ -147,6 +147,11 @@ class Receiver {
   // RTT samples (us) this side measured from echoes since the last call, appended to `out`;
   // cleared by the call.
   void take_rtt_samples(std::vector<uint32_t>& out);
+  // RFC 3550 6.4.1, A.3: the report block about this stream (its sender's `ssrc`) for a receiver
+  // report sent now: fraction lost since the previous call (in 1/256), cumulative lost (expected -
+  // received, 24-bit signed), the extended highest sequence number (cycles from 0), the jitter in
+  // timestamp units (this receiver's A.8 figure); LSR and DLSR 0 (no sender reports to echo).
+  turn::rtp::ReportBlock report_block(uint32_t ssrc);
 
  private:
   void start_run(uint64_t ext);                  // a new run of sequence numbers at ext
@@ -169,6 +174,7 @@ class Receiver {
   double jitter_ = 0;                     // in clock units
   bool have_transit_ = false;
   uint64_t last_sent_us_ = 0, last_arrival_us_ = 0;
+  uint64_t rr_expected_prior_ = 0, rr_received_prior_ = 0;   // at the previous report_block
   std::vector<uint32_t> rtt_us_;
   uint64_t rtt_seen_ = 0, rtt_stride_ = 1;
 };

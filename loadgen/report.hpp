@@ -12,6 +12,27 @@
 
 namespace loadgen {
 
+// One plain RTCP receiver report block loadgen sent (--rtcp), as sent.
+struct RtcpBlockRecord {
+  uint8_t fraction_lost = 0;   // since the previous report, in 1/256
+  int32_t cumulative_lost = 0;
+  uint32_t highest_seq = 0;    // extended highest sequence number received
+  uint32_t jitter = 0;         // RFC 3550 A.8, in the stream's timestamp units
+  double sent_s = 0;           // since the run started
+};
+
+// The receiver reports about one stream of a call: sent by the stream's receiving side, through
+// both relays, to its sender. The last few blocks, so that what a relay last saw can be found even
+// when the newest reports were lost on the way.
+struct RtcpStreamRecord {
+  static constexpr size_t kKept = 4;
+  uint8_t direction = 0;       // the stream's direction (0: a->b, reported by b)
+  uint32_t ssrc = 0;           // the stream's (its sender's) SSRC
+  uint32_t clock_rate = 0;
+  uint64_t reports = 0;        // report blocks sent about it
+  std::vector<RtcpBlockRecord> recent;   // the last kKept blocks sent, oldest first
+};
+
 // One call: two allocations in a pair, the media between them.
 struct CallRecord {
   uint32_t call = 0;           // global id in the plan (shard K/N owns ids with id % N == K-1)
@@ -27,6 +48,7 @@ struct CallRecord {
   // The relayed transport addresses of allocations a and b ("ip:port"; "" while not allocated):
   // how the server's own records of the call's allocations are found.
   std::string relayed[2];
+  std::vector<RtcpStreamRecord> rtcp;   // --rtcp: per stream of either direction; empty otherwise
 };
 
 // One direction of one call over one step window (counter deltas within the window).

@@ -49,11 +49,25 @@ json step_json(const StepPlan& p, const StepSummary& s) {
           {"breakpoint", s.breakpoint}, {"reasons", strings(s.reasons)}};
 }
 
+json rtcp_block_json(const RtcpBlockRecord& b) {
+  return {{"fraction_lost", b.fraction_lost}, {"cumulative_lost", b.cumulative_lost}, {"highest_seq", b.highest_seq},
+          {"jitter", b.jitter}, {"sent_s", b.sent_s}};
+}
+
+json rtcp_json(const RtcpStreamRecord& r) {
+  json recent = json::array();
+  for (const auto& b : r.recent) recent.push_back(rtcp_block_json(b));
+  return {{"direction", r.direction}, {"ssrc", r.ssrc}, {"clock_rate", r.clock_rate}, {"reports", r.reports},
+          {"recent", recent}};
+}
+
 json call_json(const CallRecord& c) {
+  json rtcp = json::array();
+  for (const auto& r : c.rtcp) rtcp.push_back(rtcp_json(r));
   return {{"call", c.call}, {"step", c.step}, {"kind", utf8(c.kind)}, {"started_s", c.started_s},
           {"setup_ms", c.setup_ms}, {"failed", c.failed}, {"failure_stage", utf8(c.failure_stage)},
           {"failure_code", c.failure_code}, {"failure_reason", utf8(c.failure_reason)}, {"failed_s", c.failed_s},
-          {"relayed", json::array({utf8(c.relayed[0]), utf8(c.relayed[1])})}};
+          {"relayed", json::array({utf8(c.relayed[0]), utf8(c.relayed[1])})}, {"rtcp", rtcp}};
 }
 
 json stream_json(const StreamStepRecord& s) {
@@ -213,6 +227,20 @@ class Fields {
     out[0] = v[0].get<std::string>();
     out[1] = v[1].get<std::string>();
   }
+  // A 24-bit signed count (RTCP's cumulative lost).
+  void signed24(const char* key, int32_t& out) {
+    const json* v = get(key);
+    if (!v) return;
+    if (!v->is_number_integer() || v->get<int64_t>() < -0x800000 || v->get<int64_t>() > 0x7FFFFF)
+      return fail(key, "is not an integer from -8388608 to 8388607");
+    out = static_cast<int32_t>(v->get<int64_t>());
+  }
+  // An optional field: nullptr when absent (or null), without failing.
+  const json* optional(const char* key) {
+    if (!ok_) return nullptr;
+    auto it = o_.find(key);
+    return it == o_.end() || it->is_null() ? nullptr : &*it;
+  }
   const json* array(const char* key) {
     const json* v = get(key);
     if (v && !v->is_array()) fail(key, "is not an array");
@@ -242,6 +270,37 @@ class Fields {
   bool ok_ = true;
 };
 
+bool read_rtcp_block(const json& j, const std::string& path, RtcpBlockRecord& b, std::string& error) {
+  Fields f(j, path, error);
+  f.count("fraction_lost", b.fraction_lost);
+  f.signed24("cumulative_lost", b.cumulative_lost);
+  f.count("highest_seq", b.highest_seq);
+  f.count("jitter", b.jitter);
+  f.number("sent_s", b.sent_s);
+  return f.ok();
+}
+
+bool read_rtcp(const json& j, const std::string& path, RtcpStreamRecord& r, std::string& error) {
+  Fields f(j, path, error);
+  f.count("direction", r.direction);
+  if (f.ok() && r.direction > 1) f.fail("direction", "is not 0 (a->b) or 1 (b->a)");
+  f.count("ssrc", r.ssrc);
+  f.count("clock_rate", r.clock_rate);
+  f.count("reports", r.reports);
+  const json* recent = f.array("recent");
+  if (!f.ok() || !recent) return false;
+  if (recent->size() > RtcpStreamRecord::kKept) {
+    f.fail("recent", "has more than " + std::to_string(RtcpStreamRecord::kKept) + " blocks");
+    return false;
+  }
+  for (size_t i = 0; i < recent->size(); ++i) {
+    RtcpBlockRecord b;
+    if (!read_rtcp_block((*recent)[i], path + ".recent[" + std::to_string(i) + "]", b, error)) return false;
+    r.recent.push_back(b);
+  }
+  return true;
+}
+
 bool read_call(const json& j, const std::string& path, CallRecord& c, std::string& error) {
   Fields f(j, path, error);
   f.count("call", c.call);
@@ -255,6 +314,17 @@ bool read_call(const json& j, const std::string& path, CallRecord& c, std::strin
   f.string("failure_reason", c.failure_reason);
   f.number("failed_s", c.failed_s);
   f.string_pair("relayed", c.relayed);
+  if (const json* rtcp = f.optional("rtcp")) {   // newer than some reports: optional
+    if (!rtcp->is_array()) {
+      f.fail("rtcp", "is not an array");
+      return false;
+    }
+    for (size_t i = 0; i < rtcp->size(); ++i) {
+      RtcpStreamRecord r;
+      if (!read_rtcp((*rtcp)[i], path + ".rtcp[" + std::to_string(i) + "]", r, error)) return false;
+      c.rtcp.push_back(r);
+    }
+  }
   return f.ok();
 }
 

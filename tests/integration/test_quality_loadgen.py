@@ -22,7 +22,7 @@ server namespace, RFC 5737 addresses; needs root, else "SKIP: why"):
       allocation_ended log lines (loadgen releases every allocation with Refresh 0 at the end);
       an allocation whose release was lost is read live from GET /api/v1/allocations instead.
 
-      Asserted, per allocation-direction (1200 comparisons: 600 x {to_peer, to_client}):
+      Asserted, per allocation-direction (300 call-directions, each seen by two allocations: 600):
         loss:   |relay lost - loadgen lost| <= LOSS_SLACK_PACKETS + LOSS_SLACK_RATIO x expected.
                 The same packets are lost for all three. What may differ: loadgen counts packets
                 lost before its first and after its last arrival (it knows what was sent: lost =
@@ -49,6 +49,15 @@ server namespace, RFC 5737 addresses; needs root, else "SKIP: why"):
         verdicts: 3% loss is past quality.degraded.loss (0.02) and under bad.loss (0.10): at least
         VERDICT_SHARE of the allocations' worst_verdict is "degraded" with "loss" among the
         reasons, none "no_media".
+      RTCP (loadgen --rtcp 2s: every 2 s each call-direction's receiver sends its sender a plain
+      RTCP receiver report through both relays, RFC 3550 6.4.2, with its own fraction lost,
+      cumulative lost and jitter; report.json calls[].rtcp keeps the last 4 blocks per stream):
+        per allocation-direction, the stream's SSRC is the one loadgen sent; its "reported" is
+        exactly one of the blocks loadgen sent about it (fraction_lost = the block's / 256,
+        cumulative_lost equal, jitter_ms = the block's jitter x 1000 / 48000 to the record's 1 µs
+        rounding); at least
+        RTCP_LAST_SHARE of them the last one (a report crosses the same 3% drop: then the relay
+        holds the one before); every direction counted report blocks, none encrypted.
 
 Run: /usr/bin/python3 test_quality_loadgen.py [--bin build/bin/turnpike] [--loadgen PATH] [--calls N]
 About 45 s. Artifacts (loadgen's report, the relay's records, a comparison table) go to a temp dir,
@@ -98,6 +107,7 @@ DROP_TRUTH_PP = 0.5
 AGG_JITTER_MS = 1.0
 AGG_JITTER_RATIO = 0.25
 VERDICT_SHARE = 0.8
+RTCP_LAST_SHARE = 0.9
 AUDIO_PT = 111
 
 
@@ -146,8 +156,38 @@ class Cmp:
 
     def __init__(self):
         self.rows, self.bad = [], []
+        self.rtcp_age = {}   # how many reports back the relay's "reported" is: count
 
-    def add(self, call, d, side, relay, lg_dir):
+    def rtcp(self, where, st, dirrec, lg_rtcp):
+        """The relay's "reported" about the stream against the blocks loadgen sent about it."""
+        if lg_rtcp is None:
+            self.bad.append(f'{where}: loadgen recorded no RTCP for this direction')
+            return
+        if st.get('ssrc') != lg_rtcp['ssrc']:
+            self.bad.append(f'{where}: relay stream ssrc {st.get("ssrc")}, loadgen sent {lg_rtcp["ssrc"]}')
+            return
+        rtcp = dirrec.get('rtcp') or {}
+        if rtcp.get('encrypted'):
+            self.bad.append(f'{where}: {rtcp.get("encrypted")} RTCP packets taken for encrypted: {rtcp}')
+        rep = st.get('reported')
+        if not rep:
+            self.bad.append(f'{where}: no "reported" (loadgen sent {lg_rtcp["reports"]} reports)')
+            return
+        recent = lg_rtcp['recent']
+        age = None
+        for i, b in enumerate(reversed(recent)):
+            jit = b['jitter'] * 1000.0 / lg_rtcp['clock_rate']
+            if (abs(rep.get('fraction_lost', -1) - b['fraction_lost'] / 256.0) < 1e-9
+                    and rep.get('cumulative_lost') == b['cumulative_lost']
+                    and rep.get('jitter_ms') is not None and abs(rep['jitter_ms'] - jit) <= 0.0005 + 1e-9):
+                age = i
+                break
+        self.rtcp_age[age] = self.rtcp_age.get(age, 0) + 1
+        if age is None:
+            self.bad.append(f'{where}: relay reported {rep}, not one of the blocks loadgen sent: ' + ', '.join(
+                f'{b["fraction_lost"]}/256 {b["cumulative_lost"]} {b["jitter"]}' for b in recent))
+
+    def add(self, call, d, side, relay, lg_dir, lg_rtcp):
         q = relay['quality'][side]
         st = stream_of(q)
         row = dict(call=call, dir=d, side=side, relay_expected=q.get('expected'), relay_lost=q.get('lost'),
@@ -174,6 +214,7 @@ class Cmp:
         if row['relay_jitter'] is None or abs(row['relay_jitter'] - row['lg_jitter']) > jslack:
             self.bad.append(f'{where}: relay jitter {row["relay_jitter"]} ms, loadgen {row["lg_jitter"]:.3f} ms; '
                             f'tolerance {jslack:.2f} ms')
+        self.rtcp(where, st, q, lg_rtcp)
 
 
 def check_agree(ctx, link):
@@ -184,7 +225,7 @@ def check_agree(ctx, link):
         max_dur = 40
         args = ['--server', f'{link.server_ip}:3478', *LT_AUTH, '--calls', calls, '--ramp', RAMP,
                 '--duration', f'{HOLD_S}s', '--max-duration', f'{max_dur}s', '--profile', 'audio',
-                '--seed', 19, '--max-pending', 100]
+                '--seed', 19, '--max-pending', 100, '--rtcp', '2s']
         run = lg.run_loadgen(ctx.loadgen, args, ctx.art / 'loadgen', timeout=max_dur + SLACK, wrap=link.client)
         total, dropped = link.drop_counters()
         qdisc = link.qdisc_stats()
@@ -212,8 +253,9 @@ def check_agree(ctx, link):
         rec = [recs[c['relayed'][0]], recs[c['relayed'][1]]]
         for d in (0, 1):
             lgd = dict(dirs[(c['call'], d)], jitter_ms=jit[(c['call'], d)])
-            cmp.add(c['call'], d, 'to_peer', rec[d], lgd)         # the sender's allocation
-            cmp.add(c['call'], d, 'to_client', rec[1 - d], lgd)   # the receiver's allocation
+            lgr = next((x for x in c.get('rtcp') or [] if x['direction'] == d), None)
+            cmp.add(c['call'], d, 'to_peer', rec[d], lgd, lgr)         # the sender's allocation
+            cmp.add(c['call'], d, 'to_client', rec[1 - d], lgd, lgr)   # the receiver's allocation
     write_table(ctx.art / 'comparison.tsv', cmp.rows)
 
     # Aggregates.
@@ -239,7 +281,8 @@ def check_agree(ctx, link):
                f'{agg["to_peer"]["lost"]}/{agg["to_peer"]["expected"]} ({agg["to_peer"]["pct"]:.3f}%) jitter median '
                f'{agg["to_peer"]["jitter_med"]:.2f} ms, to_client {agg["to_client"]["lost"]}/'
                f'{agg["to_client"]["expected"]} ({agg["to_client"]["pct"]:.3f}%) jitter median '
-               f'{agg["to_client"]["jitter_med"]:.2f} ms; worst verdicts {verdict_text(verdicts)}; loadgen self-check '
+               f'{agg["to_client"]["jitter_med"]:.2f} ms; RTCP reported = loadgen\'s last block {cmp.rtcp_age.get(0, 0)}, '
+               f'an earlier one {sum(n for a, n in cmp.rtcp_age.items() if a)} (of {sum(cmp.rtcp_age.values())}); worst verdicts {verdict_text(verdicts)}; loadgen self-check '
                f'{"ok" if sc["trustworthy"] else "untrusted: " + "; ".join(sc["reasons"])} (send lag p99 '
                f'{sc["send_lag_p99_ms"]:.1f} ms, cpu p95 {sc["cpu_p95_pct"]:.0f}%); tbf '
                f'{" ".join(ln.strip() for ln in qdisc.splitlines() if "dropped" in ln)}; {run.secs:.1f}s loadgen')
@@ -255,6 +298,9 @@ def check_agree(ctx, link):
         assert abs(a['jitter_med'] - lg_jit_med) <= AGG_JITTER_MS + AGG_JITTER_RATIO * lg_jit_med, \
             f'relay {side} median jitter {a["jitter_med"]:.2f} ms vs loadgen {lg_jit_med:.2f} ms\n{summary}'
     assert abs(truth - 100 * DROP_P) <= 0.5, f'iptables dropped {truth:.2f}%, configured {100 * DROP_P:.0f}%'
+    n_rtcp = sum(cmp.rtcp_age.values())
+    assert cmp.rtcp_age.get(0, 0) >= RTCP_LAST_SHARE * n_rtcp, \
+        f'the relay holds loadgen\'s last RTCP block for only {cmp.rtcp_age.get(0, 0)} of {n_rtcp} streams\n{summary}'
     assert not any(v == 'no_media' for v, _ in verdicts), f'allocations with no media: {verdict_text(verdicts)}'
     assert degraded_loss >= VERDICT_SHARE * len(recs), \
         f'{degraded_loss} of {len(recs)} allocations worst_verdict degraded for loss, expected >= ' \

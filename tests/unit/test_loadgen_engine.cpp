@@ -200,6 +200,73 @@ TEST_F(LoadgenEngine, AudioAndVideoCallsCarryMediaWithoutLoss) {
   EXPECT_EQ(loadgen::exit_status(r), 0);
 }
 
+TEST_F(LoadgenEngine, ReceiverReportsCrossBothRelaysAndAreRecorded) {
+  // --rtcp 500ms: every call-direction's receiver reports to its sender through both relays. The
+  // relay's analyser (turn::MediaQuality) reads the blocks: what it last saw about each stream is
+  // the last block loadgen sent. Some of b's media to a is dropped, so the figures are not zero.
+  EngineConfig cfg = config(3, loadgen::Profile::Video, 3000);
+  cfg.rtcp_interval_ms = 500;
+  Engine e(cfg, *this);
+  uint64_t n = 0;
+  drop_flow = [&](uint64_t flow) { return (flow & 1) == 1 && ++n % 7 == 0; };  // side b's sends: every 7th
+  struct Seen { uint8_t fraction; int32_t cumulative; uint32_t jitter; };
+  std::map<uint32_t, Seen> at_relay;   // by SSRC: the last report block the relays saw about it
+  Report r = run(e, 30'000'000, [&](int64_t) {
+    core->for_each_allocation([&](const Allocation& a) {
+      for (int d = 0; d < 2; ++d)
+        for (const auto& s : a.quality.direction(static_cast<turn::MediaQuality::Dir>(d)).streams)
+          if (s.reported) at_relay[s.ssrc] = {s.reported_fraction, s.reported_cumulative, s.reported_jitter};
+    });
+  });
+  drop_flow = nullptr;
+  ASSERT_EQ(r.calls.size(), 3u);
+  EXPECT_EQ(r.meta["rtcp_interval_s"], 0.5);
+  size_t lossy = 0;
+  for (const auto& c : r.calls) {
+    EXPECT_FALSE(c.failed) << c.call << ": " << c.failure_stage << " " << c.failure_reason;
+    ASSERT_EQ(c.rtcp.size(), 4u) << c.call;   // audio + video, each way
+    for (const auto& s : c.rtcp) {
+      EXPECT_GE(s.reports, 4u) << c.call;      // ~3 s of media, one every 0.5 s
+      EXPECT_TRUE(s.clock_rate == 48000 || s.clock_rate == 90000) << s.clock_rate;
+      ASSERT_EQ(s.recent.size(), loadgen::RtcpStreamRecord::kKept);
+      for (size_t i = 1; i < s.recent.size(); ++i) {
+        EXPECT_GT(s.recent[i].sent_s, s.recent[i - 1].sent_s);
+        EXPECT_GE(s.recent[i].cumulative_lost, s.recent[i - 1].cumulative_lost);
+      }
+      // The report blocks b sends about a's streams cross b's lossy uplink (every 7th of its
+      // datagrams dropped): one may be lost, so the relay may hold an earlier one; a's arrive.
+      auto it = at_relay.find(s.ssrc);
+      ASSERT_NE(it, at_relay.end()) << "no report about ssrc " << s.ssrc << " reached the relays";
+      const Seen& v = it->second;
+      size_t age = s.recent.size();   // 0: the last one sent
+      for (size_t i = 0; i < s.recent.size(); ++i) {
+        const auto& b = s.recent[s.recent.size() - 1 - i];
+        if (v.fraction == b.fraction_lost && v.cumulative == b.cumulative_lost && v.jitter == b.jitter) {
+          age = i;
+          break;
+        }
+      }
+      const auto& last = s.recent.back();
+      EXPECT_TRUE(age == 0 || (s.direction == 0 && age < s.recent.size()))
+          << "call " << c.call << " dir " << int(s.direction) << " ssrc " << s.ssrc << ": relay saw " << int(v.fraction)
+          << "/" << v.cumulative << "/" << v.jitter << ", loadgen last sent " << int(last.fraction_lost) << "/"
+          << last.cumulative_lost << "/" << last.jitter << " (found " << age << " back)";
+      if (s.direction == 1) lossy += last.cumulative_lost > 0;
+    }
+  }
+  EXPECT_GT(lossy, 0u) << "b -> a lost nothing: the drop did not bite";
+  // The reports are not media: a lossless direction still received every packet sent.
+  for (const auto& s : r.streams)
+    if (s.direction == 0) EXPECT_EQ(s.received, s.sent) << "call " << s.call;
+  // The JSON carries them, and reads back.
+  const auto j = loadgen::to_json(r);
+  EXPECT_EQ(j["calls"][0]["rtcp"].size(), 4u);
+  Report back;
+  std::string error;
+  ASSERT_TRUE(loadgen::from_json(nlohmann::json::parse(j.dump()), back, error)) << error;
+  EXPECT_EQ(loadgen::to_json(back), j);
+}
+
 TEST_F(LoadgenEngine, MixedOverTcpWithRestCredentials) {
   transport = turn::Transport::Tcp;
   EngineConfig c = config(8, loadgen::Profile::Mixed, 2000);

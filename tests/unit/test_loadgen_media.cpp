@@ -223,6 +223,38 @@ TEST(LoadgenReceiver, LossFromGaps) {
   EXPECT_EQ(r.counters().lost(), 5u);
 }
 
+TEST(LoadgenReceiver, ReportBlocksFollowRfc3550A3) {
+  Receiver r(48000);
+  uint64_t t = 0;
+  // Nothing received yet: an empty block.
+  auto b0 = r.report_block(0x1234);
+  EXPECT_EQ(b0.ssrc, 0x1234u);
+  EXPECT_EQ(b0.fraction_lost, 0);
+  EXPECT_EQ(b0.cumulative_lost, 0);
+  EXPECT_EQ(b0.highest_seq, 0u);
+  // 65530..65535, 0..93 without 10 and 11 (a wrap: cycles 1 in the extended number): 100 expected,
+  // 98 received. The jitter: the RFC 3550 A.8 figure in timestamp units.
+  for (uint32_t s = 65530; s < 65536; ++s) feed(r, {s}, t);
+  for (uint32_t s = 0; s < 94; ++s)
+    if (s != 10 && s != 11) feed(r, {s}, t);
+  auto b1 = r.report_block(0x1234);
+  EXPECT_EQ(b1.fraction_lost, (2 << 8) / 100);    // 2 of 100 since the last report: 5/256
+  EXPECT_EQ(b1.cumulative_lost, 2);
+  EXPECT_EQ(b1.highest_seq, 65536u + 93);
+  EXPECT_EQ(b1.jitter, static_cast<uint32_t>(r.counters().jitter_ms * 48));
+  EXPECT_EQ(b1.lsr, 0u);
+  // The next interval: 10 more expected, 5 received (every other one lost): 128/256, 7 in all.
+  for (uint32_t s = 94; s < 104; s += 2) feed(r, {s + 1}, t);
+  auto b2 = r.report_block(0x1234);
+  EXPECT_EQ(b2.fraction_lost, 128);
+  EXPECT_EQ(b2.cumulative_lost, 7);
+  EXPECT_EQ(b2.highest_seq, 65536u + 103);
+  // Nothing new: fraction 0, the cumulative count stays.
+  auto b3 = r.report_block(0x1234);
+  EXPECT_EQ(b3.fraction_lost, 0);
+  EXPECT_EQ(b3.cumulative_lost, 7);
+}
+
 TEST(LoadgenReceiver, ReorderingFillsTheGap) {
   Receiver r(48000);
   uint64_t t = 0;

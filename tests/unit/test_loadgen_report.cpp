@@ -279,6 +279,41 @@ TEST(LoadgenReport, FromJsonRejectsMalformedReports) {
   rejects([](auto& j) { j["calls"][2]["relayed"] = {"192.0.2.1:40004", 5}; }, "calls[2].relayed");
 }
 
+TEST(LoadgenReport, RtcpRecordsRoundTripAndAreChecked) {
+  Report r = healthy();
+  loadgen::RtcpStreamRecord s;
+  s.direction = 1;
+  s.ssrc = 0xdeadbeef;
+  s.clock_rate = 48000;
+  s.reports = 5;
+  s.recent = {{12, 3, 65636, 96, 2.5}, {0, -2, 65736, 48, 4.5}};
+  r.calls[1].rtcp.push_back(s);
+  const auto j = loadgen::to_json(r);
+  EXPECT_EQ(j["calls"][0]["rtcp"], nlohmann::json::array());
+  EXPECT_EQ(j["calls"][1]["rtcp"][0]["recent"][1]["cumulative_lost"], -2);
+  Report back;
+  std::string error;
+  ASSERT_TRUE(loadgen::from_json(nlohmann::json::parse(j.dump()), back, error)) << error;
+  EXPECT_EQ(loadgen::to_json(back), j);
+  const auto rejects = [&](auto mutate, const std::string& where) {
+    nlohmann::json m = j;
+    mutate(m);
+    Report out;
+    std::string err;
+    EXPECT_FALSE(loadgen::from_json(m, out, err)) << where;
+    EXPECT_NE(err.find(where), std::string::npos) << err;
+  };
+  rejects([](auto& m) { m["calls"][1]["rtcp"] = 3; }, "calls[1].rtcp is not an array");
+  rejects([](auto& m) { m["calls"][1]["rtcp"][0]["direction"] = 2; }, "calls[1].rtcp[0].direction");
+  rejects([](auto& m) { m["calls"][1]["rtcp"][0]["recent"][0]["cumulative_lost"] = 1 << 24; },
+          "calls[1].rtcp[0].recent[0].cumulative_lost");
+  rejects([](auto& m) { m["calls"][1]["rtcp"][0]["recent"][0]["fraction_lost"] = 256; },
+          "calls[1].rtcp[0].recent[0].fraction_lost");
+  rejects([](auto& m) {
+    for (int i = 0; i < 3; ++i) m["calls"][1]["rtcp"][0]["recent"].push_back(m["calls"][1]["rtcp"][0]["recent"][0]);
+  }, "calls[1].rtcp[0].recent has more than 4");
+}
+
 TEST(LoadgenReport, FromJsonReadsReportsWithoutRelayedAddresses) {
   // Reports written before calls[].relayed existed still read (and merge): the addresses are "".
   nlohmann::json j = loadgen::to_json(healthy());
