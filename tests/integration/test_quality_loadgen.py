@@ -46,9 +46,13 @@ server namespace, RFC 5737 addresses; needs root, else "SKIP: why"):
         the median relay jitter within AGG_JITTER_MS + AGG_JITTER_RATIO of loadgen's median;
         every matched stream is RTP, payload type 111, kind "audio", clock rate 48000; the relay's
         received packets equal loadgen's received within the same loss slack;
-        verdicts: 3% loss is past quality.degraded.loss (0.02) and under bad.loss (0.10): at least
-        VERDICT_SHARE of the allocations' worst_verdict is "degraded" with "loss" among the
-        reasons, none "no_media".
+        verdicts: every allocation that lived a whole quality.interval (10 s, the default) plus
+        the shard's 1 s tick has at least one interval judged; 3% loss is past
+        quality.degraded.loss (0.02) and under bad.loss (0.10): at least VERDICT_SHARE of the judged
+        allocations' worst_verdict is "degraded" with "loss" among the reasons. An allocation that
+        ended before its first interval closed (one whose Allocate was dropped and retransmitted
+        lives ~10.6 s) has no verdict: "no_media" although it carried media; those are counted and
+        printed, not failed (the analyser judges whole intervals only).
       RTCP (loadgen --rtcp 2s: every 2 s each call-direction's receiver sends its sender a plain
       RTCP receiver report through both relays, RFC 3550 6.4.2, with its own fraction lost,
       cumulative lost and jitter; report.json calls[].rtcp keeps the last 4 blocks per stream):
@@ -107,6 +111,7 @@ DROP_TRUTH_PP = 0.5
 AGG_JITTER_MS = 1.0
 AGG_JITTER_RATIO = 0.25
 VERDICT_SHARE = 0.8
+QUALITY_INTERVAL_S = 10   # quality.interval's default: the config leaves it
 RTCP_LAST_SHARE = 0.9
 AUDIO_PT = 111
 
@@ -269,11 +274,16 @@ def check_agree(ctx, link):
     lg_jit_med = statistics.median(jit.values())
     truth = 100.0 * dropped / total if total else 0.0
     verdicts = {}
-    for rec in recs.values():
+    judged = [rec for rec in recs.values() if sum((rec['quality'].get('intervals') or {}).values())]
+    unjudged = [rec for rec in recs.values() if rec not in judged]
+    for rec in judged:
         q = rec['quality']
         key = (q.get('worst_verdict'), 'loss' in (q.get('reasons') or []))
         verdicts[key] = verdicts.get(key, 0) + 1
     degraded_loss = sum(n for (v, loss), n in verdicts.items() if v == 'degraded' and loss)
+    unjudged_text = ', '.join(f'{a["id"]} (age {a["age_s"]:.1f} s, setup {a.get("setup_ms")} ms, worst_verdict '
+                              f'{a["quality"].get("worst_verdict")}, to_peer rtp {a["quality"]["to_peer"]["kinds"]["rtp"]})'
+                              for a in unjudged[:5])
     sc = r['self_check']
     summary = (f'{len(ok_calls)} calls, {len(recs)} allocations ({sum(x["_source"] == "api" for x in recs.values())} '
                f'read live); iptables dropped {dropped} of {total} ({truth:.2f}%); loadgen sent {t["sent"]} lost '
@@ -282,7 +292,8 @@ def check_agree(ctx, link):
                f'{agg["to_peer"]["jitter_med"]:.2f} ms, to_client {agg["to_client"]["lost"]}/'
                f'{agg["to_client"]["expected"]} ({agg["to_client"]["pct"]:.3f}%) jitter median '
                f'{agg["to_client"]["jitter_med"]:.2f} ms; RTCP reported = loadgen\'s last block {cmp.rtcp_age.get(0, 0)}, '
-               f'an earlier one {sum(n for a, n in cmp.rtcp_age.items() if a)} (of {sum(cmp.rtcp_age.values())}); worst verdicts {verdict_text(verdicts)}; loadgen self-check '
+               f'an earlier one {sum(n for a, n in cmp.rtcp_age.items() if a)} (of {sum(cmp.rtcp_age.values())}); worst verdicts {verdict_text(verdicts)}, {len(unjudged)} ended before an interval closed'
+               f'{": " + unjudged_text if unjudged else ""}; loadgen self-check '
                f'{"ok" if sc["trustworthy"] else "untrusted: " + "; ".join(sc["reasons"])} (send lag p99 '
                f'{sc["send_lag_p99_ms"]:.1f} ms, cpu p95 {sc["cpu_p95_pct"]:.0f}%); tbf '
                f'{" ".join(ln.strip() for ln in qdisc.splitlines() if "dropped" in ln)}; {run.secs:.1f}s loadgen')
@@ -301,9 +312,13 @@ def check_agree(ctx, link):
     n_rtcp = sum(cmp.rtcp_age.values())
     assert cmp.rtcp_age.get(0, 0) >= RTCP_LAST_SHARE * n_rtcp, \
         f'the relay holds loadgen\'s last RTCP block for only {cmp.rtcp_age.get(0, 0)} of {n_rtcp} streams\n{summary}'
-    assert not any(v == 'no_media' for v, _ in verdicts), f'allocations with no media: {verdict_text(verdicts)}'
-    assert degraded_loss >= VERDICT_SHARE * len(recs), \
-        f'{degraded_loss} of {len(recs)} allocations worst_verdict degraded for loss, expected >= ' \
+    long_unjudged = [a for a in unjudged if a['age_s'] >= QUALITY_INTERVAL_S + 1.5]
+    assert not long_unjudged, f'{len(long_unjudged)} allocations lived over {QUALITY_INTERVAL_S} s + the tick with ' \
+                              f'no interval judged: {unjudged_text}\n{summary}'
+    assert len(judged) >= 0.9 * len(recs), f'only {len(judged)} of {len(recs)} allocations judged\n{summary}'
+    assert not any(v == 'no_media' for v, _ in verdicts), f'judged allocations with no media: {verdict_text(verdicts)}'
+    assert degraded_loss >= VERDICT_SHARE * len(judged), \
+        f'{degraded_loss} of {len(judged)} judged allocations worst_verdict degraded for loss, expected >= ' \
         f'{VERDICT_SHARE:.0%} at {100 * DROP_P:.0f}% loss: {verdict_text(verdicts)}\n{summary}'
     return summary
 
