@@ -425,6 +425,7 @@ void Core::remove(Allocation* a, EndReason why, Now now) {
     // Expired without a refresh: the client vanished (its last packet marks the loss).
     if (why == EndReason::Expired) lose(*a, LossCause::Expired, a->flow->last_ms.load() - a->created_ms);
   }
+  if (cfg_.quality.enabled) sample_quality(*a, now, true);
   sink_.allocation_ended(*a, why, now.mono_ms);
   count_allocation(*a, -1);
   stats_.permissions.sub(a->permissions.size());
@@ -509,6 +510,7 @@ void Core::set_regions(std::shared_ptr<const RegionPolicy> regions, Now now) {
 std::optional<Allocation> Core::end_allocation(uint64_t id, Now now) {
   for (auto& [_, a] : by_tuple_) {
     if (a->id != id) continue;
+    if (cfg_.quality.enabled) sample_quality(*a, now, true);  // the copy carries the final verdict
     std::optional<Allocation> copy(*a);
     remove(a.get(), EndReason::Admin, now);  // invalidates the iteration: return at once
     return copy;
@@ -548,10 +550,12 @@ void Core::observe(Allocation& a, MediaQuality::Dir dir, std::span<const uint8_t
   stats_.payloads[static_cast<size_t>(k)].add(1);
 }
 
-// Every quality.interval seconds, an allocation's figures since the last interval and its verdict.
-void Core::sample_quality(Allocation& a, Now now) {
+// Every quality.interval seconds, an allocation's figures since the last interval and its verdict;
+// `last`: the allocation ends, and what is left of its interval is judged (with enough packets).
+void Core::sample_quality(Allocation& a, Now now, bool last) {
   int64_t us = now.us();
-  if (us - a.quality.interval_start_us() < int64_t{cfg_.quality.interval_s} * 1'000'000) return;
+  if (!last && us - a.quality.interval_start_us() < int64_t{cfg_.quality.interval_s} * 1'000'000) return;
+  if (last && us == a.quality.interval_start_us()) return;  // closed at this instant already
   bool over_tcp = a.five_tuple.transport == Transport::Tcp || a.five_tuple.transport == Transport::Tls;
   auto s = a.quality.close_interval(us, over_tcp, cfg_.quality);
   sink_.quality_sample(a, s);

@@ -329,7 +329,7 @@ class Core {
   std::optional<std::vector<TurnUri>> drain_;  // set while draining (set_drain)
   void count_allocation(const Allocation& a, int delta);
   void observe(Allocation& a, MediaQuality::Dir dir, std::span<const uint8_t> data, Now now);
-  void sample_quality(Allocation& a, Now now);
+  void sample_quality(Allocation& a, Now now, bool last = false);
 };
 
 }  // namespace turn

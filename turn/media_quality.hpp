@@ -26,7 +26,7 @@ struct QualityThresholds {
 struct QualityConfig {
   bool enabled = true;
   uint32_t interval_s = 10;
-  uint32_t min_packets = 20;     // fewer RTP packets expected in an interval: the verdict stays
+  uint32_t min_packets = 50;     // fewer RTP packets expected in an interval: the verdict stays
   QualityThresholds degraded{0.02, 30, 300};
   QualityThresholds bad{0.10, 100, 800};
   bool tcp_degrades = true;      // media over a TCP/TLS client connection: at least degraded

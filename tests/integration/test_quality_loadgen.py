@@ -51,8 +51,8 @@ server namespace, RFC 5737 addresses; needs root, else "SKIP: why"):
         quality.degraded.loss (0.02) and under bad.loss (0.10): at least VERDICT_SHARE of the judged
         allocations' worst_verdict is "degraded" with "loss" among the reasons. An allocation that
         ended before its first interval closed (one whose Allocate was dropped and retransmitted
-        lives ~10.6 s) has no verdict: "no_media" although it carried media; those are counted and
-        printed, not failed (the analyser judges whole intervals only).
+        lives ~10.6 s) is judged on what is left of its interval as it ends: every ended
+        allocation that carried quality.min_packets RTP packets or more has a verdict.
       RTCP (loadgen --rtcp 2s: every 2 s each call-direction's receiver sends its sender a plain
       RTCP receiver report through both relays, RFC 3550 6.4.2, with its own fraction lost,
       cumulative lost and jitter; report.json calls[].rtcp keeps the last 4 blocks per stream):
@@ -312,6 +312,10 @@ def check_agree(ctx, link):
     n_rtcp = sum(cmp.rtcp_age.values())
     assert cmp.rtcp_age.get(0, 0) >= RTCP_LAST_SHARE * n_rtcp, \
         f'the relay holds loadgen\'s last RTCP block for only {cmp.rtcp_age.get(0, 0)} of {n_rtcp} streams\n{summary}'
+    def rtp(a):
+        return a['quality']['to_peer']['kinds']['rtp'] + a['quality']['to_client']['kinds']['rtp']
+    ended_unjudged = [a for a in unjudged if a['_source'] != 'api' and rtp(a) >= 50]  # quality.min_packets
+    assert not ended_unjudged, f'{len(ended_unjudged)} allocations ended with media and no verdict: {unjudged_text}\n{summary}'
     long_unjudged = [a for a in unjudged if a['age_s'] >= QUALITY_INTERVAL_S + 1.5]
     assert not long_unjudged, f'{len(long_unjudged)} allocations lived over {QUALITY_INTERVAL_S} s + the tick with ' \
                               f'no interval judged: {unjudged_text}\n{summary}'

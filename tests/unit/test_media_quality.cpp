@@ -319,6 +319,26 @@ TEST_F(CoreQualityTest, OffMeansNothingIsAnalysed) {
 
 namespace {
 
+TEST_F(CoreQualityTest, AShortAllocationIsJudgedAsItEnds) {
+  auto ft = client();
+  ASSERT_EQ(allocate(ft).code, 200);
+  ASSERT_EQ(channel_bind(ft, 0x4000, "203.0.113.5:5000").code, 200);
+  for (uint16_t s = 0; s < 40; ++s) {
+    auto p = rtp_packet(5, s, s * 960u);
+    std::vector<uint8_t> cd(4 + p.size());
+    ChannelData::write_header(cd.data(), 0x4000, static_cast<uint16_t>(p.size()));
+    std::copy(p.begin(), p.end(), cd.begin() + 4);
+    if (s % 10 != 5) core->handle(cd, ft, now);  // 4 of 40 lost: 10 %
+    now.mono_ms += 20;
+  }
+  auto ended = core->end_allocation(core->find(ft)->id, now);  // under the 2 s interval
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->quality.verdict(), Verdict::Bad);
+  ASSERT_EQ(sink.quality_samples.size(), 1u);
+  EXPECT_TRUE(sink.quality_samples[0].media);
+  EXPECT_EQ(sink.quality_samples[0].verdict, Verdict::Bad);
+}
+
 TEST_F(CoreQualityTest, SendsRefusedAsTooBigCountOnTheirAllocation) {
   auto ft = client();
   ASSERT_EQ(allocate(ft).code, 200);
