@@ -14,6 +14,7 @@
 #include "turn/media_quality.hpp"
 #include "turn/message.hpp"
 #include "turn/peer_tables.hpp"
+#include "turn/tags.hpp"
 
 namespace turn {
 
@@ -67,6 +68,7 @@ struct Allocation {
   std::string client_region, served_region;
   std::string pinned_region;  // as the credential pinned it (empty: by address)
   bool drift = false;
+  Tags tags;  // the credential's (turn/tags.hpp), plus site= from Core's site resolver unless given
   // The idle-timer clock of this 5-tuple (last packet either way), shared with FlowRegistry.
   std::shared_ptr<FlowClock> flow;
 

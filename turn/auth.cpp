@@ -24,9 +24,34 @@ std::vector<uint8_t> derive(std::string_view username, std::string_view realm, s
   auto h = crypto::md5(input);
   return {h.begin(), h.end()};
 }
+
+// The tag part of a REST username: ";key=value" repeated (the leading ';' included).
+bool parse_tags(std::string_view part, Tags& out) {
+  out.clear();
+  while (!part.empty()) {
+    part.remove_prefix(1);  // the ';'
+    auto end = part.find(';');
+    auto tag = part.substr(0, end);
+    part = end == std::string_view::npos ? std::string_view() : part.substr(end);
+    auto eq = tag.find('=');
+    if (eq == std::string_view::npos || out.size() == kMaxTags) return false;
+    auto key = tag.substr(0, eq), value = tag.substr(eq + 1);
+    if (!tag_text_ok(key) || !tag_text_ok(value)) return false;
+    if (find_tag(out, key)) return false;
+    out.emplace_back(key, value);
+  }
+  return true;
+}
 }  // namespace
 
 bool RestUsername::parse(std::string_view username, RestUsername& out) {
+  auto semicolon = username.find(';');
+  if (semicolon != std::string_view::npos) {
+    if (!parse_tags(username.substr(semicolon), out.tags)) return false;
+    username = username.substr(0, semicolon);
+  } else {
+    out.tags.clear();
+  }
   auto colon = username.find(':');
   if (colon == std::string_view::npos || colon == 0) return false;
   int64_t ts = 0;
@@ -54,14 +79,15 @@ Authenticator::Lookup Authenticator::keys(std::string_view username, stun::Passw
                                           int64_t now_unix, std::vector<Credential>& out) const {
   out.clear();
   if (auto it = cfg_.users.find(std::string(username)); it != cfg_.users.end()) {
-    out.push_back({derive(username, cfg_.realm, it->second, alg), it->first, 0, {}});
+    out.push_back({derive(username, cfg_.realm, it->second, alg), it->first, 0, {}, {}});
     return Lookup::Ok;
   }
   RestUsername rest;
   if (cfg_.rest_secrets.empty() || !RestUsername::parse(username, rest)) return Lookup::UnknownUser;
   if (rest.expiry <= now_unix) return Lookup::Expired;
   for (const auto& secret : cfg_.rest_secrets)
-    out.push_back({derive(username, cfg_.realm, rest_password(secret, username), alg), rest.user, rest.expiry, rest.region});
+    out.push_back({derive(username, cfg_.realm, rest_password(secret, username), alg), rest.user, rest.expiry, rest.region,
+                   rest.tags});
   return Lookup::Ok;
 }
 

@@ -10,6 +10,7 @@
 
 #include "turn/address.hpp"
 #include "turn/attributes.hpp"
+#include "turn/tags.hpp"
 
 namespace turn {
 
@@ -30,6 +31,7 @@ struct Credential {
   std::string user;              // the identity: the static user, or the REST username's user part
   int64_t expires_unix = 0;      // REST credentials only; 0 = never
   std::string region;            // REST "<expiry>:<user>:<region>": the region the application pinned
+  Tags tags;                     // REST "...;key=value": as the application signed them
 };
 
 class Authenticator {
@@ -69,12 +71,14 @@ class Authenticator {
   std::array<uint8_t, 32> nonce_secret_{};
 };
 
-// TURN REST API: "<unix-expiry>:<user>[:<region>]"; password base64(HMAC-SHA1(secret, username)),
-// so the region an application pins is covered by the MAC.
+// TURN REST API: "<unix-expiry>:<user>[:<region>][;key=value]*"; password
+// base64(HMAC-SHA1(secret, username)), so the region and tags an application signs are covered by
+// the MAC. At most kMaxTags tags, keys unique, each part tag_text_ok: else parse() is false.
 struct RestUsername {
   int64_t expiry = 0;
   std::string user;
   std::string region;  // empty: not pinned
+  Tags tags;
   static bool parse(std::string_view username, RestUsername& out);
 };
 std::string rest_password(std::string_view secret, std::string_view username);

@@ -245,6 +245,9 @@ class Core {
   void set_limits(const CoreConfig& c);
   // Shares rebinding detection with the other shards' cores (default: this core's own registry).
   void set_flow_registry(std::shared_ptr<FlowRegistry> r) { flows_ = std::move(r); }
+  // The site of a client address, for the `site` tag of allocations whose credential gave none
+  // (the server's sites.* map: a pure function, called on the core's thread). Unset: no site tag.
+  void set_site_resolver(std::function<std::string(const IpAddress&)> f) { site_of_ = std::move(f); }
   static constexpr int64_t kMinGapMs = 1000;  // shorter silences are not idle-timer evidence
   static constexpr int64_t kReservationSlackMs = 2000;  // a reservation's count outlives its port by this
   // Ends every allocation (shutdown, or drain_timeout when a drain's grace ran out), releasing relays.
@@ -327,6 +330,7 @@ class Core {
   void lose(Allocation& a, LossCause why, int64_t age_ms);
   std::shared_ptr<FlowRegistry> flows_ = std::make_shared<FlowRegistry>();
   std::optional<std::vector<TurnUri>> drain_;  // set while draining (set_drain)
+  std::function<std::string(const IpAddress&)> site_of_;  // set_site_resolver
   void count_allocation(const Allocation& a, int delta);
   void observe(Allocation& a, MediaQuality::Dir dir, std::span<const uint8_t> data, Now now);
   void sample_quality(Allocation& a, Now now, bool last = false);

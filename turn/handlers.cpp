@@ -180,6 +180,8 @@ Allocation& Core::install_allocation(Context& c, uint32_t lifetime_s, const Rela
   a->key = c.cred->key;
   a->sha256_integrity = c.sha256;
   a->credential_expires_unix = c.cred->expires_unix;
+  a->tags = c.cred->tags;
+  if (site_of_ && !find_tag(a->tags, "site")) a->tags.emplace_back("site", site_of_(c.from.client.address));
   a->relays[0] = {first.handle, first.address};
   a->relay_count = 1;
   if (second) a->relays[a->relay_count++] = {second->handle, second->address};
