@@ -20,6 +20,7 @@
 #include "server/io_guard.hpp"
 #include "server/log.hpp"
 #include "server/percent_decode.hpp"
+#include "turn/tags.hpp"
 
 namespace turnpike {
 
@@ -34,12 +35,7 @@ AdminServer::Response json_error(unsigned status, const std::string& why) {
   return json_response(status, {{"error", why}});
 }
 
-bool label_ok(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (unsigned char c : s)
-    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.' && c != '/' && c != ':') return false;
-  return true;
-}
+bool label_ok(const std::string& s) { return turn::tag_text_ok(s); }
 
 // The site a diag report counts under: its `site` tag, else the site of the public address it
 // reports (`mapped`), else of the poster. An error message for malformed tags.
@@ -186,10 +182,32 @@ bool token_ok(const AdminBackend& b, const std::string& authorization) {
   return CRYPTO_memcmp(authorization.data() + kScheme.size(), b.token.data(), b.token.size()) == 0;
 }
 
+// The tag.<key>=<value> filters of GET /api/v1/allocations (all must match), into `tags`; an error
+// message on any other parameter than user, transport and region, or a bad tag key.
+std::optional<std::string> allocation_filters(const std::map<std::string, std::string>& query, turn::Tags& tags) {
+  static constexpr std::string_view kTag = "tag.";
+  for (const auto& [k, v] : query) {
+    if (k == "user" || k == "transport" || k == "region") continue;
+    if (k.compare(0, kTag.size(), kTag) != 0)
+      return "unknown query parameter '" + k + "' (user, transport, region, tag.<key>)";
+    std::string key = k.substr(kTag.size());
+    if (!turn::tag_text_ok(key)) return "'" + k + "': tag keys are 1-64 characters of letters, digits, - _ . / :";
+    tags.emplace_back(std::move(key), v);
+  }
+  return std::nullopt;
+}
+
+bool has_tags(const turn::Allocation& a, const turn::Tags& want) {
+  for (const auto& [k, v] : want) {
+    const std::string* have = turn::find_tag(a.tags, k);
+    if (!have || *have != v) return false;
+  }
+  return true;
+}
+
 AdminServer::Response list_allocations(const AdminBackend& b, const std::map<std::string, std::string>& query) {
-  for (const auto& [k, _] : query)
-    if (k != "user" && k != "transport" && k != "region")
-      return json_error(400, "unknown query parameter '" + k + "' (user, transport, region)");
+  turn::Tags tags;
+  if (auto bad = allocation_filters(query, tags)) return json_error(400, *bad);
   auto want = [&](const char* k) -> const std::string* {
     auto it = query.find(k);
     return it == query.end() ? nullptr : &it->second;
@@ -207,6 +225,7 @@ AdminServer::Response list_allocations(const AdminBackend& b, const std::map<std
     for (const auto& a : *snapshot) {
       if (user && a.user != *user) continue;
       if (transport && *transport != turn::to_string(a.five_tuple.transport)) continue;
+      if (!has_tags(a, tags)) continue;
       list.push_back(b.record(a));
     }
   }

@@ -115,7 +115,8 @@ AdminServer::Response json_response(unsigned status, const nlohmann::json& body)
 // The HTTP answer to `req` (its version, keep-alive and HEAD) carrying `r`.
 boost::beast::http::response<boost::beast::http::string_body> to_http(AdminServer::Response r, const HttpRequest& req);
 AdminServer::Response json_error(unsigned status, const std::string& why);
-// A report's tag name or value: 1-64 characters of letters, digits, - _ . / :
+// A report's tag name or value: 1-64 characters of letters, digits, - _ . / : (turn::tag_text_ok,
+// as the tags of TURN REST usernames).
 bool label_ok(const std::string& s);
 // The site a report (NAT, lifetime, call) counts under: its `tags.site`, else the site of the public
 // address it reports (`mapped`), else of the poster, bounded by AdminBackend::site_label. An error

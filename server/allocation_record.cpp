@@ -55,8 +55,11 @@ json allocation_record(const turn::Allocation& a, const RecordContext& ctx) {
                  {"drift", a.drift},
                  {"peer_regions", peer_regions}};
   }
+  json tags = json::object();
+  for (const auto& [k, v] : a.tags) tags[k] = v;
   return json{
       {"residency", residency},
+      {"tags", std::move(tags)},
       {"id", std::to_string(a.id)},
       {"user", a.user},
       {"username", a.username},

@@ -71,6 +71,7 @@ Shard::Shard(unsigned index, SharedState& shared)
   core_ = std::make_unique<turn::Core>(cc, shared.auth, shared.policy, shared.quotas, *this, *this,
                                        uint64_t{index} << 48);
   core_->set_flow_registry(shared.flows);
+  core_->set_site_resolver([&sites = shared.sites](const turn::IpAddress& a) { return sites.site_of(a); });
   for (size_t i = 0; i < kBatch; ++i) {
     iovs_[i] = {rx_.data() + i * kMaxDatagram, kMaxDatagram};
     msgs_[i].msg_hdr.msg_iov = &iovs_[i];

@@ -112,6 +112,30 @@ TEST_F(Fixture, ListsAndFilters) {
   EXPECT_EQ(json::parse(get("/api/v1/allocations?user=%61lice").body)["count"], 1);  // percent-decoded
 }
 
+TEST_F(Fixture, TagsAreInTheRecordAndFilterTheList) {
+  live[0].tags = {{"site", "ward-5"}, {"device", "cart"}};
+  live[1].tags = {{"site", "ward-6"}, {"device", "cart"}};
+  auto count = [&](const std::string& q) { return json::parse(get("/api/v1/allocations?" + q).body)["count"]; };
+  auto one = json::parse(get("/api/v1/allocations/1").body);
+  EXPECT_EQ(one["tags"], json({{"site", "ward-5"}, {"device", "cart"}}));
+  EXPECT_EQ(count("tag.site=ward-5"), 1);
+  EXPECT_EQ(json::parse(get("/api/v1/allocations?tag.site=ward-6").body)["allocations"][0]["user"], "bob");
+  EXPECT_EQ(count("tag.device=cart"), 2);
+  EXPECT_EQ(count("tag.device=cart&tag.site=ward-5"), 1);  // every tag filter must match
+  EXPECT_EQ(count("tag.device=cart&tag.site=ward-7"), 0);
+  EXPECT_EQ(count("tag.site=ward-5&user=bob"), 0);          // with the other filters
+  EXPECT_EQ(count("tag.site=ward-6&transport=tls&region=eu-west-1"), 1);
+  EXPECT_EQ(count("tag.floor=3"), 0);                       // a key no allocation has
+  EXPECT_EQ(count("tag.site=ward%2D5"), 1);                 // percent-decoded
+  live[1].tags.clear();
+  EXPECT_EQ(json::parse(get("/api/v1/allocations/2").body)["tags"], json::object());
+  for (const char* t : {"/api/v1/allocations?tag.=x", "/api/v1/allocations?tag.a%20b=x", "/api/v1/allocations?tags.site=x",
+                        "/api/v1/allocations?tag.site=a&tag.site=b", "/api/v1/allocations?tag=x"})
+    EXPECT_EQ(get(t).status, 400u) << t;
+  EXPECT_NE(json::parse(get("/api/v1/allocations?colour=red").body)["error"].get<std::string>().find("tag.<key>"),
+            std::string::npos);
+}
+
 TEST_F(Fixture, BadQueriesAre400) {
   for (const char* t : {"/api/v1/allocations?transport=sctp", "/api/v1/allocations?colour=red",
                         "/api/v1/allocations?user=a&user=b", "/api/v1/allocations?user=%zz", "/api/v1/allocations?user=%4",
