@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <set>
@@ -16,6 +17,7 @@
 #include "server/config_drain.hpp"
 #include "server/config_quality.hpp"
 #include "turn/crypto.hpp"
+#include "turn/tags.hpp"
 
 namespace turnpike {
 
@@ -522,8 +524,33 @@ void parse_admin(const YAML::Node& a, Config& c) {
   }
 }
 
+// metrics.tag_labels: tag keys that are also Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*) and
+// none of the quality metrics' own labels.
+void parse_tag_labels(const YAML::Node& n, Config& c) {
+  const std::string key = "metrics.tag_labels";
+  if (!n.IsSequence()) throw ConfigError(key, "must be a list of tag keys, e.g. [site]");
+  if (n.size() > Config::kMaxTagLabels)
+    throw ConfigError(key, "at most " + std::to_string(Config::kMaxTagLabels) + " tag keys (each multiplies the series)");
+  static const std::set<std::string> kTaken = {"le", "quantile", "leg", "direction", "verdict", "kind", "job", "instance"};
+  c.metrics_tag_labels.clear();
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string k = key + "[" + std::to_string(i) + "]";
+    auto name = str(n[i], k);
+    bool label_name = turn::tag_text_ok(name) && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+                      name.rfind("__", 0) != 0 &&
+                      std::all_of(name.begin(), name.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; });
+    if (!label_name)
+      throw ConfigError(k, "'" + name + "' must be 1-64 letters, digits and '_', not starting with a digit or '__' (a Prometheus label name)");
+    if (kTaken.count(name)) throw ConfigError(k, "'" + name + "' is a label the quality metrics use already");
+    if (std::find(c.metrics_tag_labels.begin(), c.metrics_tag_labels.end(), name) != c.metrics_tag_labels.end())
+      throw ConfigError(k, "'" + name + "' is listed twice");
+    c.metrics_tag_labels.push_back(name);
+  }
+}
+
 void parse_metrics(const YAML::Node& m, Config& c) {
-  only_keys(m, "metrics", {"per_allocation", "per_allocation_limit"});
+  only_keys(m, "metrics", {"per_allocation", "per_allocation_limit", "tag_labels"});
+  if (m["tag_labels"]) parse_tag_labels(m["tag_labels"], c);
   if (m["per_allocation"]) {
     if (!m["per_allocation"].IsScalar()) throw ConfigError("metrics.per_allocation", "must be true or false");
     auto v = m["per_allocation"].as<std::string>();

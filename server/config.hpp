@@ -39,6 +39,9 @@ struct Config {
   std::string admin_token;         // empty: the admin API is open (bind admin.listen to loopback)
   bool metrics_per_allocation = false;
   uint64_t metrics_per_allocation_limit = 500;
+  // metrics.tag_labels: allocation tag keys (turn/tags.hpp) that label the relay quality metrics.
+  std::vector<std::string> metrics_tag_labels = {"site"};
+  static constexpr size_t kMaxTagLabels = 4;
   unsigned threads = 0;            // 0: one per core
   std::string log_level = "info";  // debug | info | warn | error
   std::string log_format = "json"; // json | text

@@ -167,6 +167,9 @@ const std::vector<Entry>& restart_entries() {
        [](const Config& a, const Config& b) { return a.metrics_per_allocation == b.metrics_per_allocation; }},
       {"metrics.per_allocation_limit", false,
        [](const Config& a, const Config& b) { return a.metrics_per_allocation_limit == b.metrics_per_allocation_limit; }},
+      // Restart: the quality metrics' label names are fixed when they are registered.
+      {"metrics.tag_labels", false,
+       [](const Config& a, const Config& b) { return a.metrics_tag_labels == b.metrics_tag_labels; }},
       {"log.format", false, [](const Config& a, const Config& b) { return a.log_format == b.log_format; }},
       {"nat_discovery", false, same_nat_discovery},
       // The drain's alternates and grace are taken when the node starts (server/drain_runner.hpp).

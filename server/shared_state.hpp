@@ -19,6 +19,7 @@
 #include "server/metrics.hpp"
 #include "server/relay_directory.hpp"
 #include "server/sites.hpp"
+#include "server/tag_labels.hpp"
 #include "server/tls.hpp"
 #include "turn/core.hpp"
 
@@ -92,6 +93,9 @@ struct SharedState {
   // Room for every label SiteMap hands out (max_sites, "other", "unknown") beside the configured sites.
   IdleTimers idle_timers{sites.configured_names(), size_t{config.max_sites} + 2,
                          [this] { site_overflow(Metrics::SiteTable::IdleTimers); }};
+  // The labels of the quality metrics from allocation tags (metrics.tag_labels), bounded as sites are.
+  TagLabels tag_labels{config.metrics_tag_labels, sites, config.max_sites,
+                       [this] { site_overflow(Metrics::SiteTable::Labels); }};
   // The residency policy in force (replaced on SIGHUP), for records.
   std::shared_ptr<const turn::RegionPolicy> regions() const {
     std::lock_guard lock(regions_mu);

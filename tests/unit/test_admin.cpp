@@ -12,6 +12,7 @@
 #include "server/metrics.hpp"
 #include "server/log.hpp"
 #include "server/sites.hpp"
+#include "server/tag_labels.hpp"
 
 namespace turnpike {
 namespace {
@@ -336,6 +337,37 @@ TEST_F(Fixture, ReportSitesAreBounded) {
   auto r = AdminServer::route(b, "POST", "/api/v1/nat-reports", "Bearer 0123456789abcdef", "{\"mapping\":", std::nullopt);
   EXPECT_EQ(r.status, 400u);
   EXPECT_EQ(counted.size(), 7u);
+}
+
+TEST(TagLabels, ConfiguredKeysBoundedLikeSites) {
+  Config::Site hq{"hq", {*turn::Cidr::parse("198.51.100.0/24")}};
+  int overflow = 0;
+  SiteMap sites({hq}, 2);
+  TagLabels tl({"site", "device"}, sites, 2, [&] { ++overflow; });
+  EXPECT_EQ(tl.keys(), (std::vector<std::string>{"site", "device"}));
+  using L = TagLabels::Labels;
+  EXPECT_EQ(tl.labels({}), (L{{"site", "unknown"}, {"device", "unknown"}}));
+  EXPECT_EQ(tl.labels({{"device", "cart"}, {"floor", "3"}, {"site", "hq"}}), (L{{"site", "hq"}, {"device", "cart"}}));
+  EXPECT_EQ(tl.labels({{"device", "pump"}})[1].second, "pump");
+  EXPECT_EQ(tl.labels({{"device", "bed"}})[1].second, "other");  // max_values distinct, then other
+  EXPECT_EQ(tl.labels({{"device", "cart"}})[1].second, "cart");  // seen: still itself
+  EXPECT_EQ(overflow, 1);
+  // site goes through SiteMap::label: its own bound, shared with the per-site metrics.
+  EXPECT_EQ(tl.labels({{"site", "ward-5"}})[0].second, "ward-5");
+  EXPECT_EQ(sites.site_of(*turn::IpAddress::parse("192.0.2.9")), "192.0.2.0/24");
+  EXPECT_EQ(tl.labels({{"site", "192.0.2.0/24"}})[0].second, "192.0.2.0/24");
+  EXPECT_EQ(tl.labels({{"site", "ward-6"}})[0].second, "other");
+  EXPECT_EQ(tl.labels({{"site", "hq"}})[0].second, "hq");  // configured: never cut
+  // Ready for prometheus-cpp: Family::Add's map, and the collect-time label lists of metrics.cpp.
+  EXPECT_EQ(tl.labels({{"site", "hq"}}, {{"leg", "client"}}),
+            (std::map<std::string, std::string>{{"device", "unknown"}, {"leg", "client"}, {"site", "hq"}}));
+  auto cl = tl.client_labels({{"device", "cart"}}, {{"direction", "to_peer"}});
+  ASSERT_EQ(cl.size(), 3u);
+  EXPECT_EQ(cl[0].name, "direction");
+  EXPECT_EQ(cl[1].name, "site");
+  EXPECT_EQ(cl[1].value, "unknown");
+  EXPECT_EQ(cl[2].value, "cart");
+  EXPECT_TRUE(TagLabels({}, sites, 2).labels({{"site", "hq"}}).empty());
 }
 
 // The residency metrics' region label takes only names from the catalog (a pinned REST username

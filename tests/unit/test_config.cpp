@@ -150,6 +150,31 @@ TEST(Config, BadInputNamesTheKey) {
   EXPECT_EQ(bad_key("- a\n- b\n"), "(top level)");
 }
 
+TEST(MetricsConfig, TagLabelsAreUpToFourDistinctLabelNames) {
+  EXPECT_EQ(load_config_text(kGood).metrics_tag_labels, std::vector<std::string>{"site"});
+  auto with = [](const std::string& list) { return kGood + "metrics: { tag_labels: " + list + " }\n"; };
+  EXPECT_EQ(load_config_text(with("[site, device, ward_2]")).metrics_tag_labels,
+            (std::vector<std::string>{"site", "device", "ward_2"}));
+  EXPECT_TRUE(load_config_text(with("[]")).metrics_tag_labels.empty());
+  EXPECT_EQ(bad_key(with("site")), "metrics.tag_labels");
+  EXPECT_EQ(bad_key(with("[a, b, c, d, e]")), "metrics.tag_labels");
+  EXPECT_EQ(bad_key(with("[site, site]")), "metrics.tag_labels[1]");
+  EXPECT_EQ(bad_key(with("[site, 'dev-ice']")), "metrics.tag_labels[1]");  // a tag key, not a label name
+  EXPECT_EQ(bad_key(with("['']")), "metrics.tag_labels[0]");
+  EXPECT_EQ(bad_key(with("[2nd]")), "metrics.tag_labels[0]");
+  EXPECT_EQ(bad_key(with("[__name]")), "metrics.tag_labels[0]");
+  EXPECT_EQ(bad_key(with("[direction]")), "metrics.tag_labels[0]");  // the quality metrics' own
+  EXPECT_EQ(bad_key(with("[le]")), "metrics.tag_labels[0]");
+  EXPECT_EQ(bad_key(with("[[site]]")), "metrics.tag_labels[0]");
+  EXPECT_EQ(bad_key(with("[" + std::string(65, 'k') + "]")), "metrics.tag_labels[0]");
+  try {
+    load_config_text(with("[site, site]"));
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("listed twice"), std::string::npos) << e.what();
+  }
+}
+
 namespace {
 const std::string kNat = R"(
 listen:

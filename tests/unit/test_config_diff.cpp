@@ -88,6 +88,10 @@ TEST(ConfigDiff, RestartKeysAreNamed) {
   EXPECT_EQ(diff_to("format: json", "format: text").restart, Keys{"log.format"});
   EXPECT_EQ(diff_to("threads: 2", "threads: 2\nlimits: { connection_prefix_v4: 24 }").restart,
             Keys{"limits.connection_prefix_v4"});
+  EXPECT_EQ(diff_to("threads: 2", "threads: 2\nmetrics: { tag_labels: [site, device] }").restart,
+            Keys{"metrics.tag_labels"});
+  auto same = diff_to("threads: 2", "threads: 2\nmetrics: { tag_labels: [site] }");  // the default
+  EXPECT_TRUE(same.changed.empty() && same.restart.empty());
 }
 
 TEST(ConfigDiff, MixedChangeListsBothAndIsNotApplicable) {
