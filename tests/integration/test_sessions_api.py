@@ -7,6 +7,11 @@ listing SFU rooms and removing a participant through the admin API, with the adm
                    the list, the log has its allocation_ended record with end_reason admin, and a
                    Refresh and a ChannelBind on it fail with 437 as for an expired allocation
   allocation_ids   an unknown id is 404, a malformed one 400, another method 405; nothing ends
+  tags             allocations with TURN REST usernames carrying tags (';site=ward-5;device=cart'):
+                   ?tag.site=ward-5 lists one with those tags, ?tag.site=other-ward none, two tag
+                   filters must both match; one without a site tag gets the site of its address
+                   (127.0.0.0/24, no sites: configured); a malformed tag part is a 401; the
+                   allocation_ended record carries the tags
   token            without the token (or with a wrong one) every sessions endpoint is 401 and
                    nothing changes
   rooms            two headless Chromium participants in one room (the demo page, as test_sfu.py):
@@ -111,6 +116,49 @@ def check_end_allocation(srv):
         r = other.refresh(600)
         assert r.is_success, f'the other allocation was disturbed: {r.describe()}'
         return f'id {aid} ended (record end_reason admin, logged); Refresh and ChannelBind 437; the other lives on'
+
+
+def listed(srv, query):
+    status, body = api(srv, 'GET', '/api/v1/allocations?' + query)
+    assert status == 200, f'GET ?{query}: {status} {body}'
+    return body['allocations']
+
+
+def check_tags(srv):
+    tagged, tagged_pw = stunclient.rest_credentials(harness.REST_SECRET, 'cart-7;site=ward-5;device=cart', ttl=600)
+    plain, plain_pw = stunclient.rest_credentials(harness.REST_SECRET, 'cart-8;device=cart', ttl=600)
+    bad, bad_pw = stunclient.rest_credentials(harness.REST_SECRET, 'cart-9;site=a;site=b', ttl=600)
+    with stunclient.TurnClient(srv.turn_addr) as c, stunclient.TurnClient(srv.turn_addr) as d, \
+            stunclient.TurnClient(srv.turn_addr) as refused:
+        r = c.allocate(tagged, tagged_pw)
+        assert r.is_success, f'allocate with tags: {r.describe()}'
+        r = d.allocate(plain, plain_pw)
+        assert r.is_success, f'allocate with a tag but no site: {r.describe()}'
+        r = refused.allocate(bad, bad_pw)
+        assert r.is_error and r.error_code == 401, f'a repeated tag key: {r.describe()}'
+        ward5 = listed(srv, 'tag.site=ward-5')
+        assert len(ward5) == 1 and ward5[0]['user'] == 'cart-7', f'?tag.site=ward-5: {ward5}'
+        assert ward5[0]['tags'] == {'site': 'ward-5', 'device': 'cart'}, f'tags: {ward5[0]["tags"]}'
+        assert ward5[0]['username'] == tagged, ward5[0]['username']
+        assert listed(srv, 'tag.site=other-ward') == [], 'another site matched'
+        carts = listed(srv, 'tag.device=cart')
+        assert sorted(a['user'] for a in carts) == ['cart-7', 'cart-8'], f'?tag.device=cart: {carts}'
+        other = [a for a in carts if a['user'] == 'cart-8'][0]
+        assert other['tags'] == {'device': 'cart', 'site': '127.0.0.0/24'}, f'site by address: {other["tags"]}'
+        assert [a['user'] for a in listed(srv, 'tag.device=cart&tag.site=ward-5')] == ['cart-7']
+        assert listed(srv, 'tag.device=cart&user=cart-8&tag.site=ward-5') == []
+        status, body = api(srv, 'GET', '/api/v1/allocations?tag.=x')
+        assert status == 400 and 'error' in body, f'?tag.=x: {status} {body}'
+        aid = ward5[0]['id']
+        r = c.refresh(0)
+        assert r.is_success, f'Refresh 0: {r.describe()}'
+        ended = wait_for('allocation_ended with the tags', lambda: [
+            e for e in srv.log_events('allocation_ended') if e.get('allocation', {}).get('id') == aid], 5)
+        assert ended[0]['allocation']['tags'] == {'site': 'ward-5', 'device': 'cart'}, ended[0]['allocation']
+        r = d.refresh(0)
+        assert r.is_success, f'Refresh 0: {r.describe()}'
+    return ('?tag.site=ward-5 lists the tagged one with its tags, ?tag.site=other-ward none; the untagged '
+            'site is 127.0.0.0/24; a repeated key 401; the end record has the tags')
 
 
 def check_allocation_ids(srv):
@@ -238,6 +286,7 @@ def main():
             tr.run('end_allocation', check_end_allocation, srv)
             tr.run('allocation_ids', check_allocation_ids, srv)
             tr.run('token', check_token, srv)
+            tr.run('tags', check_tags, srv)
             if shutil.which('chromium') or shutil.which('/usr/bin/chromium'):
                 tr.run('rooms', check_rooms, srv, cfg, browsers, ids)
                 tr.run('remove', check_remove, srv, browsers, ids)
