@@ -56,6 +56,7 @@ struct SharedState {
     relay_directory.set_relay_addresses(c.relay_addresses);
     metrics.attach_idle_timers(&idle_timers);
     metrics.set_regions(c.core.regions);
+    metrics.set_tag_labeler([this](const turn::Allocation& a) { return tag_labels.labels(a.tags, {}); });
     connections.set_idle_timeout_ms(int64_t{c.connection_idle_timeout_s} * 1000);
   }
   const Config& config;  // as started: restart-only keys

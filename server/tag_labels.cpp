@@ -37,10 +37,4 @@ std::map<std::string, std::string> TagLabels::labels(const turn::Tags& tags, std
   return base;
 }
 
-std::vector<prometheus::ClientMetric::Label> TagLabels::client_labels(
-    const turn::Tags& tags, std::vector<prometheus::ClientMetric::Label> base) const {
-  for (auto& [k, v] : labels(tags)) base.push_back({std::move(k), std::move(v)});
-  return base;
-}
-
 }  // namespace turnpike

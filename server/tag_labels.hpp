@@ -4,8 +4,6 @@
 // SiteMap::label (the configured sites, then limits.max_sites others, then "other"), every other key
 // to `max_values` distinct values, then "other" (counted through `on_overflow`). Thread-safe.
 #pragma once
-#include <prometheus/client_metric.h>
-
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -32,11 +30,9 @@ class TagLabels {
   const std::vector<std::string>& keys() const { return keys_; }
   // One (key, bounded value) per configured key.
   Labels labels(const turn::Tags& tags) const;
-  // `base` plus the tag labels: what prometheus::Family<T>::Add takes.
+  // `base` plus the tag labels: what prometheus::Family<T>::Add takes (Metrics::Labels, set as
+  // Metrics::set_tag_labeler by SharedState).
   std::map<std::string, std::string> labels(const turn::Tags& tags, std::map<std::string, std::string> base) const;
-  // `base` plus the tag labels, for the metric families built at collection (metrics.cpp's add()).
-  std::vector<prometheus::ClientMetric::Label> client_labels(const turn::Tags& tags,
-                                                             std::vector<prometheus::ClientMetric::Label> base = {}) const;
 
  private:
   std::string bounded(const std::string& key, const std::string& value) const;

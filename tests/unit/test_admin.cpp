@@ -358,15 +358,9 @@ TEST(TagLabels, ConfiguredKeysBoundedLikeSites) {
   EXPECT_EQ(tl.labels({{"site", "192.0.2.0/24"}})[0].second, "192.0.2.0/24");
   EXPECT_EQ(tl.labels({{"site", "ward-6"}})[0].second, "other");
   EXPECT_EQ(tl.labels({{"site", "hq"}})[0].second, "hq");  // configured: never cut
-  // Ready for prometheus-cpp: Family::Add's map, and the collect-time label lists of metrics.cpp.
+  // Ready for prometheus-cpp: Family::Add's map (Metrics::Labels).
   EXPECT_EQ(tl.labels({{"site", "hq"}}, {{"leg", "client"}}),
             (std::map<std::string, std::string>{{"device", "unknown"}, {"leg", "client"}, {"site", "hq"}}));
-  auto cl = tl.client_labels({{"device", "cart"}}, {{"direction", "to_peer"}});
-  ASSERT_EQ(cl.size(), 3u);
-  EXPECT_EQ(cl[0].name, "direction");
-  EXPECT_EQ(cl[1].name, "site");
-  EXPECT_EQ(cl[1].value, "unknown");
-  EXPECT_EQ(cl[2].value, "cart");
   EXPECT_TRUE(TagLabels({}, sites, 2).labels({{"site", "hq"}}).empty());
 }
 
