@@ -11,7 +11,8 @@ listing SFU rooms and removing a participant through the admin API, with the adm
                    ?tag.site=ward-5 lists one with those tags, ?tag.site=other-ward none, two tag
                    filters must both match; one without a site tag gets the site of its address
                    (127.0.0.0/24, no sites: configured); a malformed tag part is a 401; the
-                   allocation_ended record carries the tags
+                   allocation_ended record carries the tags; turnpike_allocations_by_quality
+                   has a series with site="ward-5"
   token            without the token (or with a wrong one) every sessions endpoint is 401 and
                    nothing changes
   rooms            two headless Chromium participants in one room (the demo page, as test_sfu.py):
@@ -39,6 +40,7 @@ import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import 
 
 from integration.harness import wait_for  # noqa: E402
 from integration import harness  # noqa: E402
+from integration import metrics  # noqa: E402
 from integration import stunclient  # noqa: E402
 from integration.browser import Browser  # noqa: E402
 from integration.harness import TOKEN_KEY  # noqa: E402
@@ -147,6 +149,11 @@ def check_tags(srv):
         assert other['tags'] == {'device': 'cart', 'site': '127.0.0.0/24'}, f'site by address: {other["tags"]}'
         assert [a['user'] for a in listed(srv, 'tag.device=cart&tag.site=ward-5')] == ['cart-7']
         assert listed(srv, 'tag.device=cart&user=cart-8&tag.site=ward-5') == []
+        text = metrics.scrape(srv)   # metrics.tag_labels (default [site]) label the quality metrics
+        n = metrics.metric(text, 'turnpike_allocations_by_quality', site='ward-5', verdict='no_media')
+        assert n == 1, f'turnpike_allocations_by_quality{{site="ward-5",verdict="no_media"}}: {n}'
+        assert (metrics.metric(text, 'turnpike_allocations_by_quality', site='127.0.0.0/24') or 0) >= 1, \
+            'no quality series for the site by address'
         status, body = api(srv, 'GET', '/api/v1/allocations?tag.=x')
         assert status == 400 and 'error' in body, f'?tag.=x: {status} {body}'
         aid = ward5[0]['id']
@@ -158,7 +165,8 @@ def check_tags(srv):
         r = d.refresh(0)
         assert r.is_success, f'Refresh 0: {r.describe()}'
     return ('?tag.site=ward-5 lists the tagged one with its tags, ?tag.site=other-ward none; the untagged '
-            'site is 127.0.0.0/24; a repeated key 401; the end record has the tags')
+            'site is 127.0.0.0/24; a repeated key 401; the end record has the tags; '
+            'turnpike_allocations_by_quality{site="ward-5"} 1')
 
 
 def check_allocation_ids(srv):
