@@ -70,7 +70,7 @@ TURNPIKE_FUZZ_TARGET("server", admin) {
   b.state = [] { return "ready"; };
   b.allocations = [&] { return std::optional<std::vector<turn::Allocation>>({allocation(body)}); };
   b.record = [](const turn::Allocation& a) {
-    return turnpike::allocation_record(a, turnpike::RecordContext{"eu-central", "turnpike.test", turn::Now{2000, 1'800'000'001}});
+    return turnpike::allocation_record(a, turnpike::RecordContext{"eu-central", "turnpike.test", turn::Now{2000, 1'800'000'001}, std::nullopt, nullptr});
   };
   b.site_of = [&sites](const turn::IpAddress& a) { return sites.site_of(a); };
   b.sites = [&timers] { return timers.to_json(); };

@@ -256,8 +256,11 @@ TEST_F(LoadgenEngine, ReceiverReportsCrossBothRelaysAndAreRecorded) {
   }
   EXPECT_GT(lossy, 0u) << "b -> a lost nothing: the drop did not bite";
   // The reports are not media: a lossless direction still received every packet sent.
-  for (const auto& s : r.streams)
-    if (s.direction == 0) EXPECT_EQ(s.received, s.sent) << "call " << s.call;
+  for (const auto& s : r.streams) {
+    if (s.direction == 0) {
+      EXPECT_EQ(s.received, s.sent) << "call " << s.call;
+    }
+  }
   // The JSON carries them, and reads back.
   const auto j = loadgen::to_json(r);
   EXPECT_EQ(j["calls"][0]["rtcp"].size(), 4u);
