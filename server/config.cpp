@@ -15,13 +15,14 @@
 #include <thread>
 
 #include "server/config_drain.hpp"
+#include "server/config_impl.hpp"
 #include "server/config_quality.hpp"
 #include "turn/crypto.hpp"
 #include "turn/tags.hpp"
 
 namespace turnpike {
 
-namespace {
+namespace config_detail {
 
 using turn::Cidr;
 using turn::Endpoint;
@@ -87,6 +88,15 @@ turn::Transport transport(const std::string& s, const std::string& key) {
   if (s == "dtls") return turn::Transport::Dtls;
   throw ConfigError(key, "unknown transport '" + s + "' (udp, tcp, tls, dtls)");
 }
+
+}  // namespace config_detail
+
+namespace {
+
+using namespace config_detail;
+using turn::Cidr;
+using turn::Endpoint;
+using turn::IpAddress;
 
 // Two listeners conflict when they need the same socket type on the same address and port.
 bool stream_transport(turn::Transport t) { return t == turn::Transport::Tcp || t == turn::Transport::Tls; }
@@ -220,93 +230,6 @@ void parse_limits(const YAML::Node& n, Config& c) {
   u32("max_sites", c.max_sites, 1, 100000);
 }
 
-// The addresses the SFU's ICE candidates announce; the media listener's own when it is concrete.
-void parse_media_announce(const YAML::Node& a, Config::Sfu& s) {
-  if (a && !a.IsNull()) {
-    if (!a.IsSequence()) throw ConfigError("sfu.media_announce", "must be a list of addresses");
-    for (size_t i = 0; i < a.size(); ++i) {
-      auto ip = address(a[i], "sfu.media_announce[" + std::to_string(i) + "]");
-      if (ip.is_unspecified()) throw ConfigError("sfu.media_announce[" + std::to_string(i) + "]", "must be concrete");
-      s.media_announce.push_back(ip);
-    }
-  }
-  if (s.media_announce.empty()) {
-    if (s.media_listen.address.is_unspecified())
-      throw ConfigError("sfu.media_announce", "required when sfu.media_listen is a wildcard address");
-    s.media_announce.push_back(s.media_listen.address);
-  }
-}
-
-void parse_token_keys(const YAML::Node& keys, Config::Sfu& s) {
-  if (!keys || !keys.IsSequence() || keys.size() == 0)
-    throw ConfigError("sfu.token_keys", "must list at least one key for join tokens (newest first)");
-  for (size_t i = 0; i < keys.size(); ++i) {
-    auto k = str(keys[i], "sfu.token_keys[" + std::to_string(i) + "]");
-    if (k.size() < 16) throw ConfigError("sfu.token_keys[" + std::to_string(i) + "]", "must be at least 16 characters");
-    s.token_keys.push_back(k);
-  }
-}
-
-// The ICE servers handed to browsers: RFC 7065 turn:/turns: URIs or RFC 7064 stun: URIs.
-void parse_sfu_turn_urls(const YAML::Node& u, Config::Sfu& s) {
-  if (!u.IsSequence()) throw ConfigError("sfu.turn_urls", "must be a list of turn:, turns: or stun: URLs");
-  for (size_t i = 0; i < u.size(); ++i) {
-    std::string k = "sfu.turn_urls[" + std::to_string(i) + "]", why;
-    auto url = str(u[i], k);
-    if (url.rfind("stun:", 0) != 0 && !turn::TurnUri::parse(url, &why))
-      throw ConfigError(k, url.rfind("turn", 0) == 0 ? why : "must start with turn:, turns: or stun:");
-    s.turn_urls.push_back(url);
-  }
-}
-
-// The certificate and key must load and belong together; checked at load, not at first handshake.
-void parse_sfu(const YAML::Node& n, Config& c) {
-  only_keys(n, "sfu", {"signal_listen", "signal_tls", "media_listen", "media_announce", "token_keys",
-                       "ice_credential_ttl", "max_participants_per_room", "turn_urls", "max_connections",
-                       "max_connections_per_ip", "join_timeout", "max_join_message_bytes", "max_message_bytes",
-                       "max_retransmit_bytes_per_second", "max_retransmit_percent"});
-  auto& s = c.sfu;
-  auto endpoint = [&](const char* key, turn::Endpoint& out) {
-    std::string text = str(n[key], std::string("sfu.") + key);
-    auto ep = Endpoint::parse(text);
-    if (!ep || ep->port == 0) throw ConfigError(std::string("sfu.") + key, "must be ADDRESS:PORT, e.g. 127.0.0.1:8443");
-    out = *ep;
-    return text;
-  };
-  if (!n["signal_listen"]) throw ConfigError("sfu.signal_listen", "required when sfu is configured");
-  s.signal_listen_text = endpoint("signal_listen", s.signal_listen);
-  if (!n["media_listen"]) throw ConfigError("sfu.media_listen", "required when sfu is configured");
-  endpoint("media_listen", s.media_listen);
-  if (n["signal_tls"]) {
-    auto v = str(n["signal_tls"], "sfu.signal_tls");
-    if (v != "true" && v != "false") throw ConfigError("sfu.signal_tls", "must be true or false");
-    s.signal_tls = v == "true";
-  }
-  parse_media_announce(n["media_announce"], s);
-  parse_token_keys(n["token_keys"], s);
-  if (const auto& u = n["turn_urls"]; u && !u.IsNull()) parse_sfu_turn_urls(u, s);
-  if (n["ice_credential_ttl"])
-    s.ice_credential_ttl_s = static_cast<uint32_t>(uint(n["ice_credential_ttl"], "sfu.ice_credential_ttl", 60, 86400 * 7));
-  if (n["max_participants_per_room"])
-    s.max_participants_per_room =
-        static_cast<uint32_t>(uint(n["max_participants_per_room"], "sfu.max_participants_per_room", 2, 1000));
-  auto u32 = [&](const char* key, uint32_t& out, uint64_t lo, uint64_t hi) {
-    if (n[key]) out = static_cast<uint32_t>(uint(n[key], std::string("sfu.") + key, lo, hi));
-  };
-  u32("max_connections", s.max_connections, 1, 1'000'000);
-  u32("max_connections_per_ip", s.max_connections_per_ip, 1, 1'000'000);
-  u32("join_timeout", s.join_timeout_s, 1, 600);
-  u32("max_join_message_bytes", s.max_join_message_bytes, 1024, 1 << 20);
-  u32("max_message_bytes", s.max_message_bytes, 1024, 16 << 20);
-  if (n["max_retransmit_bytes_per_second"])
-    s.max_retransmit_bytes_per_second =
-        uint(n["max_retransmit_bytes_per_second"], "sfu.max_retransmit_bytes_per_second", 16'000, 1'000'000'000);
-  u32("max_retransmit_percent", s.max_retransmit_percent, 1, 1000);
-  if (s.max_message_bytes < s.max_join_message_bytes)
-    throw ConfigError("sfu.max_message_bytes", "is below sfu.max_join_message_bytes");
-  s.enabled = true;
-}
-
 void parse_nat_discovery(const YAML::Node& n, Config& c) {
   only_keys(n, "nat_discovery", {"enabled", "alternate", "per_second", "burst"});
   auto& d = c.nat_discovery;
@@ -336,93 +259,6 @@ void parse_sites(const YAML::Node& n, Config& c) {
     if (list.empty()) throw ConfigError("sites." + name, "must list at least one CIDR");
     c.sites.push_back({name, std::move(list)});
   }
-}
-
-void parse_regions(const YAML::Node& n, Config& c) {
-  if (!n.IsMap()) throw ConfigError("regions", "must map region names to {networks, turn_urls, signal_url}");
-  for (const auto& kv : n) {
-    turn::Region r;
-    r.name = kv.first.as<std::string>();
-    std::string key = "regions." + r.name;
-    if (r.name.empty() || r.name.size() > 64) throw ConfigError(key, "region names are 1 to 64 characters");
-    only_keys(kv.second, key, {"networks", "turn_urls", "signal_url"});
-    r.networks = cidrs(kv.second["networks"], key + ".networks");
-    if (r.networks.empty()) throw ConfigError(key + ".networks", "must list the region's networks (CIDRs)");
-    if (const auto& u = kv.second["turn_urls"]; u && !u.IsNull()) {
-      if (!u.IsSequence()) throw ConfigError(key + ".turn_urls", "must be a list of turn: or turns: URLs");
-      for (size_t i = 0; i < u.size(); ++i) {
-        std::string k = key + ".turn_urls[" + std::to_string(i) + "]", why;
-        auto uri = turn::TurnUri::parse(str(u[i], k), &why);
-        if (!uri) throw ConfigError(k, why);
-        r.turn_urls.push_back(std::move(*uri));
-      }
-    }
-    if (kv.second["signal_url"]) r.signal_url = str(kv.second["signal_url"], key + ".signal_url");
-    c.residency.regions.push_back(std::move(r));
-  }
-}
-
-void parse_residency(const YAML::Node& n, Config& c) {
-  only_keys(n, "residency", {"peer_regions", "client_regions", "foreign_clients", "unknown_addresses"});
-  auto names = [&](const char* k) {
-    std::vector<std::string> out;
-    const auto& v = n[k];
-    if (!v || v.IsNull()) return out;
-    if (!v.IsSequence()) throw ConfigError(std::string("residency.") + k, "must be a list of region names");
-    for (size_t i = 0; i < v.size(); ++i) out.push_back(str(v[i], std::string("residency.") + k + "[" + std::to_string(i) + "]"));
-    return out;
-  };
-  c.residency.peer_regions = names("peer_regions");
-  c.residency.client_regions = names("client_regions");
-  if (n["foreign_clients"]) {
-    auto v = str(n["foreign_clients"], "residency.foreign_clients");
-    if (v == "redirect") c.residency.foreign_clients = turn::ResidencyConfig::Foreign::Redirect;
-    else if (v == "refuse") c.residency.foreign_clients = turn::ResidencyConfig::Foreign::Refuse;
-    else if (v == "serve") c.residency.foreign_clients = turn::ResidencyConfig::Foreign::Serve;
-    else throw ConfigError("residency.foreign_clients", "must be redirect, refuse or serve");
-  }
-  if (n["unknown_addresses"]) {
-    auto v = str(n["unknown_addresses"], "residency.unknown_addresses");
-    if (v != "refuse" && v != "serve") throw ConfigError("residency.unknown_addresses", "must be refuse or serve");
-    c.residency.serve_unknown = v == "serve";
-  }
-  c.residency_configured = true;
-}
-
-void check_disjoint_networks(const std::vector<turn::Region>& regions) {
-  for (size_t i = 0; i < regions.size(); ++i)
-    for (size_t j = i + 1; j < regions.size(); ++j)
-      for (const auto& a : regions[i].networks)
-        for (const auto& b : regions[j].networks)
-          if (a.overlaps(b))
-            throw ConfigError("regions." + regions[j].name + ".networks",
-                              b.to_string() + " overlaps " + a.to_string() + " of region " + regions[i].name);
-}
-
-// The catalog is the same on every node: disjoint networks, known names, and this node inside its region.
-void check_residency(Config& c) {
-  auto& r = c.residency;
-  if (r.regions.empty()) {
-    if (c.residency_configured) throw ConfigError("residency", "needs the regions catalog");
-    return;
-  }
-  check_disjoint_networks(r.regions);
-  turn::RegionPolicy probe(r);
-  const turn::Region* own = probe.find(c.region);
-  if (!own) throw ConfigError("region", "'" + c.region + "' is not in the regions catalog");
-  r.own = c.region;
-  if (!c.residency_configured) r.peer_regions = r.client_regions = {c.region};
-  for (const auto* list : {&r.peer_regions, &r.client_regions})
-    for (const auto& name : *list)
-      if (!probe.find(name))
-        throw ConfigError(list == &r.peer_regions ? "residency.peer_regions" : "residency.client_regions",
-                          "unknown region '" + name + "'");
-  for (size_t i = 0; i < c.relay_addresses.size(); ++i) {
-    const auto& a = c.relay_external_addresses.empty() ? c.relay_addresses[i] : c.relay_external_addresses[i];
-    if (probe.region_of(a) != own)
-      throw ConfigError("relay.addresses", a.to_string() + " lies outside this node's region " + c.region);
-  }
-  c.core.regions = std::make_shared<const turn::RegionPolicy>(r);
 }
 
 // RFC 5780 needs the primary (the first UDP listener) and the alternate to differ in IP and port.

@@ -5,19 +5,11 @@
 #include <set>
 #include <string>
 
-#include "server/config.hpp"
+#include "server/config_impl.hpp"
 
 namespace turnpike {
 
 namespace {
-
-void keys_in(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) {
-  if (!n.IsMap()) throw ConfigError(path, "must be a mapping");
-  for (const auto& kv : n) {
-    auto key = kv.first.IsScalar() ? kv.first.as<std::string>() : std::string();
-    if (!allowed.count(key)) throw ConfigError(path + "." + key, "unknown key");
-  }
-}
 
 double number(const YAML::Node& n, const std::string& key, double min, double max) {
   if (!n.IsScalar()) throw ConfigError(key, "must be a number");
@@ -48,7 +40,7 @@ bool boolean(const YAML::Node& n, const std::string& key) {
 }
 
 void thresholds(const YAML::Node& n, const std::string& path, turn::QualityThresholds& t) {
-  keys_in(n, path, {"loss", "jitter_ms", "rtt_ms"});
+  config_detail::only_keys(n, path, {"loss", "jitter_ms", "rtt_ms"});
   if (n["loss"]) t.loss = number(n["loss"], path + ".loss", 0, 1);
   if (n["jitter_ms"]) t.jitter_ms = number(n["jitter_ms"], path + ".jitter_ms", 0, 60'000);
   if (n["rtt_ms"]) t.rtt_ms = number(n["rtt_ms"], path + ".rtt_ms", 0, 60'000);
@@ -57,7 +49,7 @@ void thresholds(const YAML::Node& n, const std::string& path, turn::QualityThres
 }  // namespace
 
 void parse_quality(const YAML::Node& n, turn::QualityConfig& q) {
-  keys_in(n, "quality", {"enabled", "interval", "min_packets", "degraded", "bad", "tcp_degrades", "max_streams"});
+  config_detail::only_keys(n, "quality", {"enabled", "interval", "min_packets", "degraded", "bad", "tcp_degrades", "max_streams"});
   if (n["enabled"]) q.enabled = boolean(n["enabled"], "quality.enabled");
   if (n["interval"]) q.interval_s = whole(n["interval"], "quality.interval", 1, 300);
   if (n["min_packets"]) q.min_packets = whole(n["min_packets"], "quality.min_packets", 1, 1'000'000);

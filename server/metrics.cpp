@@ -375,97 +375,6 @@ std::vector<MetricFamily> Metrics::counter_families() const {
   return {requests, allocs, auth};
 }
 
-// The process_ metrics of the Prometheus client conventions, from /proc/self.
-std::vector<MetricFamily> Metrics::process_families() {
-  std::vector<MetricFamily> out;
-  static const long ticks = sysconf(_SC_CLK_TCK);
-  static const long page = sysconf(_SC_PAGESIZE);
-  std::ifstream stat("/proc/self/stat");
-  std::string line;
-  if (std::getline(stat, line)) {
-    // Fields after the parenthesised command name, which may itself contain spaces.
-    auto close = line.rfind(')');
-    std::istringstream in(close == std::string::npos ? std::string() : line.substr(close + 2));
-    std::vector<std::string> f{std::istream_iterator<std::string>(in), std::istream_iterator<std::string>()};
-    // f[0] is field 3 (state): utime 14, stime 15, starttime 22, vsize 23, rss 24.
-    if (f.size() > 21) {
-      double cpu = (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(ticks);
-      auto c = family("process_cpu_seconds_total", "Total user and system CPU time spent in seconds", MetricType::Counter);
-      add(c, {}, cpu);
-      auto v = family("process_virtual_memory_bytes", "Virtual memory size in bytes", MetricType::Gauge);
-      add(v, {}, std::stod(f[20]));
-      auto r = family("process_resident_memory_bytes", "Resident memory size in bytes", MetricType::Gauge);
-      add(r, {}, std::stod(f[21]) * static_cast<double>(page));
-      double boot = 0;
-      std::ifstream s("/proc/stat");
-      for (std::string l; std::getline(s, l);)
-        if (l.rfind("btime ", 0) == 0) boot = std::stod(l.substr(6));
-      auto st = family("process_start_time_seconds", "Start time of the process since unix epoch in seconds",
-                       MetricType::Gauge);
-      add(st, {}, boot + std::stod(f[19]) / static_cast<double>(ticks));
-      out.push_back(std::move(c));
-      out.push_back(std::move(v));
-      out.push_back(std::move(r));
-      out.push_back(std::move(st));
-    }
-  }
-  size_t fds = 0;
-  if (DIR* d = opendir("/proc/self/fd")) {
-    while (auto* e = readdir(d))
-      if (e->d_name[0] != '.') ++fds;
-    closedir(d);
-    if (fds > 0) --fds;  // the directory stream's own descriptor
-  }
-  auto open = family("process_open_fds", "Number of open file descriptors", MetricType::Gauge);
-  add(open, {}, static_cast<double>(fds));
-  out.push_back(std::move(open));
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    auto max = family("process_max_fds", "Maximum number of open file descriptors", MetricType::Gauge);
-    add(max, {}, static_cast<double>(rl.rlim_cur));
-    out.push_back(std::move(max));
-  }
-  return out;
-}
-
-std::vector<MetricFamily> Metrics::allocation_families(const std::vector<turn::Allocation>& allocs, size_t omitted,
-                                                       int64_t now_ms) {
-  auto bytes = family("turnpike_allocation_relay_bytes_total",
-                      "Per allocation (metrics.per_allocation): application bytes relayed", MetricType::Counter);
-  auto packets = family("turnpike_allocation_relay_packets_total",
-                        "Per allocation (metrics.per_allocation): packets relayed", MetricType::Counter);
-  auto dropped = family("turnpike_allocation_relay_dropped_packets_total",
-                        "Per allocation (metrics.per_allocation): packets not relayed", MetricType::Counter);
-  auto rate = family("turnpike_allocation_relay_rate_bytes_per_second",
-                     "Per allocation (metrics.per_allocation): relay rate over the last second", MetricType::Gauge);
-  auto age = family("turnpike_allocation_age_seconds", "Per allocation (metrics.per_allocation): age",
-                    MetricType::Gauge);
-  for (const auto& a : allocs) {
-    const auto& s = a.stats;
-    std::string id = std::to_string(a.id);
-    auto labels = [&](const char* dir) {
-      std::vector<ClientMetric::Label> l{{"id", id}, {"user", events::user(a.user)}};  // log.redact_users
-      if (dir) l.push_back({"direction", dir});
-      return l;
-    };
-    add(bytes, labels("to_peer"), static_cast<double>(s.bytes_to_peer));
-    add(bytes, labels("to_client"), static_cast<double>(s.bytes_to_client));
-    add(packets, labels("to_peer"), static_cast<double>(s.packets_to_peer));
-    add(packets, labels("to_client"), static_cast<double>(s.packets_to_client));
-    add(dropped, labels(nullptr),
-        static_cast<double>(s.dropped_no_permission + s.dropped_peer_denied + s.dropped_malformed + s.dropped_bandwidth +
-                            s.dropped_too_big));
-    add(rate, labels("to_peer"), static_cast<double>(s.rate_bps_to_peer));
-    add(rate, labels("to_client"), static_cast<double>(s.rate_bps_to_client));
-    add(age, labels(nullptr), static_cast<double>(now_ms - a.created_ms) / 1000.0);
-  }
-  auto cut = family("turnpike_allocation_series_omitted",
-                    "Live allocations left out of the per-allocation series by metrics.per_allocation_limit",
-                    MetricType::Gauge);
-  add(cut, {}, static_cast<double>(omitted));
-  return {bytes, packets, dropped, rate, age, cut};
-}
-
 std::vector<MetricFamily> Metrics::sfu_families() const {
   if (!sfu_) return {};
   const auto& s = *sfu_;
@@ -662,18 +571,6 @@ std::vector<MetricFamily> Metrics::guard_families() const {
   for (size_t i = 0; i < site_overflow_.size(); ++i)
     add(overflow, {{"table", to_string(static_cast<SiteTable>(i))}}, static_cast<double>(site_overflow_[i].load(std::memory_order_relaxed)));
   return {errors, refused, unallocated, overflow};
-}
-
-size_t keep_busiest(std::vector<turn::Allocation>& v, size_t limit) {
-  auto busy = [](const turn::Allocation& a) { return a.stats.bytes_to_peer + a.stats.bytes_to_client; };
-  size_t keep = std::min<size_t>(v.size(), limit);
-  std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(keep), v.end(),
-                    [&](const turn::Allocation& x, const turn::Allocation& y) {
-                      return busy(x) != busy(y) ? busy(x) > busy(y) : x.id < y.id;
-                    });
-  size_t omitted = v.size() - keep;
-  v.resize(keep);
-  return omitted;
 }
 
 }  // namespace turnpike
