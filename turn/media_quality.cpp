@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "turn/byte_order.hpp"
+
 namespace turn {
 
 namespace {
@@ -14,7 +16,6 @@ constexpr int64_t kMaxRttUs = 60'000'000;
 constexpr int64_t kRateWindowUs = 1'000'000;
 constexpr uint8_t kRtxProbe = 8;
 constexpr uint32_t kRates[] = {8000, 16000, 24000, 32000, 48000, 90000};  // RFC 3551 and WebRTC's
-uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 }  // namespace
 
 const char* to_string(Verdict v) {
@@ -153,31 +154,20 @@ StreamQuality* DirectionQuality::stream(uint32_t ssrc) {
   return nullptr;
 }
 
-uint64_t DirectionQuality::expected() const {
+namespace {
+template <class F>
+uint64_t sum(const std::vector<StreamQuality>& streams, F f) {
   uint64_t n = 0;
-  for (const auto& s : streams) n += s.expected();
+  for (const auto& s : streams) n += f(s);
   return n;
 }
-uint64_t DirectionQuality::received() const {
-  uint64_t n = 0;
-  for (const auto& s : streams) n += s.received;
-  return n;
-}
-uint64_t DirectionQuality::lost() const {
-  uint64_t n = 0;
-  for (const auto& s : streams) n += s.lost();
-  return n;
-}
-uint64_t DirectionQuality::reordered() const {
-  uint64_t n = 0;
-  for (const auto& s : streams) n += s.reordered;
-  return n;
-}
-uint64_t DirectionQuality::duplicates() const {
-  uint64_t n = 0;
-  for (const auto& s : streams) n += s.duplicates;
-  return n;
-}
+}  // namespace
+
+uint64_t DirectionQuality::expected() const { return sum(streams, [](const auto& s) { return s.expected(); }); }
+uint64_t DirectionQuality::received() const { return sum(streams, [](const auto& s) { return s.received; }); }
+uint64_t DirectionQuality::lost() const { return sum(streams, [](const auto& s) { return s.lost(); }); }
+uint64_t DirectionQuality::reordered() const { return sum(streams, [](const auto& s) { return s.reordered; }); }
+uint64_t DirectionQuality::duplicates() const { return sum(streams, [](const auto& s) { return s.duplicates; }); }
 double DirectionQuality::jitter_ms() const {
   double j = -1;
   for (const auto& s : streams) j = std::max(j, s.jitter_ms());
@@ -284,7 +274,7 @@ void MediaQuality::rtcp(Dir dir, std::span<const uint8_t> bytes) {
 
 // A Binding request one way, its answer the other: the leg beyond the relay on the answering side.
 void MediaQuality::stun(Dir dir, std::span<const uint8_t> bytes, int64_t now_us) {
-  uint16_t type = rd16(bytes.data());
+  uint16_t type = be::u16(bytes.data());
   if ((type & 0x3EEF) != 0x0001) return;                    // RFC 8489 5: Binding
   unsigned cls = ((type & 0x0100) >> 7) | ((type & 0x0010) >> 4);
   std::span<const uint8_t, 12> txid(bytes.data() + 8, 12);

@@ -1,22 +1,9 @@
 // RTP, RTCP and RFC 7983 demultiplexing (turn/rtp.hpp): bounds-checked, big-endian, no allocation.
 #include "turn/rtp.hpp"
 
-namespace turn::rtp {
+#include "turn/byte_order.hpp"
 
-namespace {
-uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-uint32_t rd32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-void wr16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void wr32(uint8_t* p, uint32_t v) {
-  wr16(p, static_cast<uint16_t>(v >> 16));
-  wr16(p + 2, static_cast<uint16_t>(v));
-}
-}  // namespace
+namespace turn::rtp {
 
 bool Header::parse(std::span<const uint8_t> d, Header& out, size_t& header_len) {
   if (!parse_clear(d, out, header_len)) return false;
@@ -36,14 +23,14 @@ bool Header::parse_clear(std::span<const uint8_t> d, Header& out, size_t& header
   if (len > d.size()) return false;
   if (d[0] & 0x10) {                                       // X: RFC 3550 5.3.1 extension header
     if (len + 4 > d.size()) return false;
-    len += 4 + 4 * size_t{rd16(d.data() + len + 2)};       // profile-defined u16, length in words
+    len += 4 + 4 * size_t{be::u16(d.data() + len + 2)};       // profile-defined u16, length in words
     if (len > d.size()) return false;
   }
   out.marker = (d[1] & 0x80) != 0;
   out.payload_type = d[1] & 0x7F;
-  out.seq = rd16(d.data() + 2);
-  out.timestamp = rd32(d.data() + 4);
-  out.ssrc = rd32(d.data() + 8);
+  out.seq = be::u16(d.data() + 2);
+  out.timestamp = be::u32(d.data() + 4);
+  out.ssrc = be::u32(d.data() + 8);
   out.padding = 0;
   header_len = len;
   return true;
@@ -53,9 +40,9 @@ size_t Header::write(std::span<uint8_t> out) const {
   if (out.size() < kSize) return 0;
   out[0] = 0x80;  // V=2, P=0, X=0, CC=0
   out[1] = static_cast<uint8_t>((marker ? 0x80 : 0) | (payload_type & 0x7F));
-  wr16(out.data() + 2, seq);
-  wr32(out.data() + 4, timestamp);
-  wr32(out.data() + 8, ssrc);
+  be::put16(out.data() + 2, seq);
+  be::put32(out.data() + 4, timestamp);
+  be::put32(out.data() + 8, ssrc);
   return kSize;
 }
 
@@ -64,8 +51,8 @@ bool RtcpHeader::parse(std::span<const uint8_t> d, RtcpHeader& out) {
   if (d[1] < 192 || d[1] > 223) return false;              // RFC 5761 4: RTCP packet types
   out.count = d[0] & 0x1F;
   out.packet_type = d[1];
-  out.length_words = rd16(d.data() + 2);
-  out.ssrc = rd32(d.data() + 4);
+  out.length_words = be::u16(d.data() + 2);
+  out.ssrc = be::u32(d.data() + 4);
   return true;
 }
 
@@ -73,36 +60,36 @@ size_t RtcpHeader::write(std::span<uint8_t> out) const {
   if (out.size() < kSize) return 0;
   out[0] = static_cast<uint8_t>(0x80 | (count & 0x1F));
   out[1] = packet_type;
-  wr16(out.data() + 2, length_words);
-  wr32(out.data() + 4, ssrc);
+  be::put16(out.data() + 2, length_words);
+  be::put32(out.data() + 4, ssrc);
   return kSize;
 }
 
 bool ReportBlock::parse(std::span<const uint8_t> d, ReportBlock& out) {
   if (d.size() < kSize) return false;
-  out.ssrc = rd32(d.data());
+  out.ssrc = be::u32(d.data());
   out.fraction_lost = d[4];
   uint32_t cum = uint32_t{d[5]} << 16 | uint32_t{d[6]} << 8 | d[7];
   out.cumulative_lost = static_cast<int32_t>(cum & 0x800000 ? cum | 0xFF000000u : cum);  // sign-extend 24 bits
-  out.highest_seq = rd32(d.data() + 8);
-  out.jitter = rd32(d.data() + 12);
-  out.lsr = rd32(d.data() + 16);
-  out.dlsr = rd32(d.data() + 20);
+  out.highest_seq = be::u32(d.data() + 8);
+  out.jitter = be::u32(d.data() + 12);
+  out.lsr = be::u32(d.data() + 16);
+  out.dlsr = be::u32(d.data() + 20);
   return true;
 }
 
 size_t ReportBlock::write(std::span<uint8_t> out) const {
   if (out.size() < kSize) return 0;
-  wr32(out.data(), ssrc);
+  be::put32(out.data(), ssrc);
   out[4] = fraction_lost;
   auto cum = static_cast<uint32_t>(cumulative_lost) & 0xFFFFFF;
   out[5] = static_cast<uint8_t>(cum >> 16);
   out[6] = static_cast<uint8_t>(cum >> 8);
   out[7] = static_cast<uint8_t>(cum);
-  wr32(out.data() + 8, highest_seq);
-  wr32(out.data() + 12, jitter);
-  wr32(out.data() + 16, lsr);
-  wr32(out.data() + 20, dlsr);
+  be::put32(out.data() + 8, highest_seq);
+  be::put32(out.data() + 12, jitter);
+  be::put32(out.data() + 16, lsr);
+  be::put32(out.data() + 20, dlsr);
   return kSize;
 }
 
@@ -133,7 +120,7 @@ const char* to_string(Kind k) {
 Kind classify(std::span<const uint8_t> d) {
   if (d.empty()) return Kind::Other;
   uint8_t b = d[0];
-  if (b <= 3) return d.size() >= 20 && rd32(d.data() + 4) == 0x2112A442 ? Kind::Stun : Kind::Other;
+  if (b <= 3) return d.size() >= 20 && be::u32(d.data() + 4) == 0x2112A442 ? Kind::Stun : Kind::Other;
   if (b >= 20 && b <= 63) return Kind::Dtls;
   if (b >= 128 && b <= 191 && d.size() >= 8) {
     if (d[1] >= 192 && d[1] <= 223) return Kind::Rtcp;
