@@ -31,6 +31,9 @@ constexpr size_t kMaxGroups = 16;          // a=group lines
 constexpr size_t kMaxMsids = 16;           // a=msid lines per m= section
 constexpr size_t kMaxTokens = 128;         // ids in a=group, a=msid-semantic, a=ice-options, a=msid lines
 constexpr size_t kMaxMidLength = 64;
+constexpr size_t kMaxRids = 8;             // a=rid lines per m= section, and streams in a=simulcast
+constexpr size_t kMaxRidLength = 16;       // RFC 8851 10: rid-id (libwebrtc's bound)
+constexpr size_t kMaxSimulcastLayers = 3;  // simulcast streams build_answer() accepts per section
 
 enum class Errc : uint8_t {
   None,
@@ -142,6 +145,27 @@ struct Group {
   bool operator==(const Group&) const = default;
 };
 
+// RFC 8851 4: a=rid:<rid-id> send|recv [<restrictions>] (pt=, max-width=, ... kept as written).
+struct Rid {
+  std::string id;
+  bool send = true;  // "send" (false: "recv")
+  std::string params;
+  bool operator==(const Rid&) const = default;
+};
+
+// RFC 8853 5.1: one stream of a=simulcast, a rid with its alternatives (',') and paused ('~') marks.
+struct SimulcastStream {
+  std::vector<std::string> rids;  // the first is preferred; libwebrtc sends one
+  bool paused = false;            // '~' on the first alternative
+  bool operator==(const SimulcastStream&) const = default;
+};
+
+// RFC 8853 5.1: a=simulcast:[send <streams>] [recv <streams>] (streams separated by ';').
+struct Simulcast {
+  std::vector<SimulcastStream> send, recv;
+  bool operator==(const Simulcast&) const = default;
+};
+
 // The c= line (RFC 8866 5.7); only IN is accepted.
 struct Connection {
   std::string address_type;  // IP4 or IP6
@@ -177,6 +201,8 @@ struct MediaSection {
   std::vector<Msid> msids;
   std::vector<Ssrc> ssrcs;
   std::vector<SsrcGroup> ssrc_groups;
+  std::vector<Rid> rids;                  // RFC 8851
+  std::optional<Simulcast> simulcast;     // RFC 8853
   std::vector<Candidate> candidates;
   bool end_of_candidates = false;  // RFC 8840 8.2
   std::optional<uint16_t> sctp_port;        // RFC 8841 5
@@ -257,6 +283,8 @@ inline constexpr std::string_view kAbsSendTime = "http://www.webrtc.org/experime
 inline constexpr std::string_view kTransportCc =
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 inline constexpr std::string_view kAudioLevel = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";  // RFC 6464
+inline constexpr std::string_view kRid = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";             // RFC 8852 3.1
+inline constexpr std::string_view kRepairedRid = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";  // RFC 8852 3.2
 }  // namespace ext
 
 // ---- the SFU's answer
@@ -285,6 +313,10 @@ struct AnswerOptions {
   std::vector<std::string> video_codecs = {"VP8", "H264"};
   bool transport_cc = false;  // keep the transport-wide-cc extension and rtcp-fb transport-cc
   bool rtx = false;           // keep RTX (RFC 4588) for the chosen codecs
+  // Receive simulcast (RFC 8853): a sending section's a=simulcast send streams (at most
+  // kMaxSimulcastLayers, each with its a=rid send line) are answered a=rid recv / a=simulcast:recv,
+  // with the rtp-stream-id and repaired-rtp-stream-id extensions (RFC 8852) kept.
+  bool simulcast = false;
   bool red = false;           // keep RED (RFC 2198): video red/90000, audio red/48000/2 over opus
   bool ulpfec = false;        // keep ULPFEC (RFC 5109); with red only
   bool extmap_allow_mixed = true;  // echo a=extmap-allow-mixed when offered (two-byte header extensions)

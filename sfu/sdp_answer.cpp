@@ -253,8 +253,28 @@ class AnswerBuilder {
     }
     m.codecs = std::move(codecs);
     for (const auto& e : s.extmaps)
-      if (e.uri == ext::kMid || e.uri == ext::kAbsSendTime || (opts_.transport_cc && e.uri == ext::kTransportCc))
+      if (e.uri == ext::kMid || e.uri == ext::kAbsSendTime || (opts_.transport_cc && e.uri == ext::kTransportCc) ||
+          (receives_simulcast(s) && (e.uri == ext::kRid || e.uri == ext::kRepairedRid)))
         m.extmaps.push_back(Extmap{e.id, std::nullopt, e.uri, {}});
+  }
+
+  bool receives_simulcast(const MediaSection& s) const {
+    return opts_.simulcast && offer_sends(s.direction) && s.simulcast && !s.simulcast->send.empty();
+  }
+
+  // RFC 8853 5.3: the answer receives the offered send streams it takes (the first
+  // kMaxSimulcastLayers whose rid has an a=rid send line), each as a=rid:<id> recv.
+  void receive_simulcast(MediaSection& m, const MediaSection& s) const {
+    Simulcast sc;
+    for (const auto& st : s.simulcast->send) {
+      if (sc.recv.size() == kMaxSimulcastLayers) break;
+      const std::string& id = st.rids.front();
+      auto r = std::find_if(s.rids.begin(), s.rids.end(), [&](const Rid& x) { return x.id == id && x.send; });
+      if (r == s.rids.end()) continue;
+      sc.recv.push_back(SimulcastStream{{id}, st.paused});
+      m.rids.push_back(Rid{id, false, {}});
+    }
+    if (!sc.recv.empty()) m.simulcast = std::move(sc);
   }
 
   // RFC 3264 6.1: the direction mirrors the offer's.
@@ -272,6 +292,7 @@ class AnswerBuilder {
                   : we_receive         ? Direction::RecvOnly
                                        : Direction::Inactive;
     if (we_send) send_track(m, track->second);
+    if (we_receive && receives_simulcast(s)) receive_simulcast(m, s);
   }
 
   // a=msid, a=ssrc cname/msid (+ RFC 4588 8.1 a=ssrc-group:FID) of a track the SFU sends.

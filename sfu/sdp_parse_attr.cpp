@@ -109,7 +109,7 @@ const Parser::AttrRule* Parser::session_rule(std::string_view name) {
 }
 
 const Parser::AttrRule* Parser::media_rule(std::string_view name) {
-  static constexpr std::array<AttrRule, 16> kRules{{
+  static constexpr std::array<AttrRule, 18> kRules{{
       {"mid", true, &Parser::media_mid},
       {"ice-ufrag", false, &Parser::media_ice},
       {"ice-pwd", false, &Parser::media_ice},
@@ -123,6 +123,8 @@ const Parser::AttrRule* Parser::media_rule(std::string_view name) {
       {"msid", true, &Parser::media_msid},
       {"ssrc", true, &Parser::ssrc},
       {"ssrc-group", true, &Parser::ssrc_group},
+      {"rid", true, &Parser::rid},
+      {"simulcast", true, &Parser::simulcast},
       {"candidate", true, &Parser::candidate},
       {"sctp-port", true, &Parser::sctp_port},
       {"max-message-size", true, &Parser::max_message_size},

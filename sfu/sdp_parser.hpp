@@ -111,6 +111,11 @@ class Parser {
   bool ssrc(const Attr& a);
   bool ssrc_group(const Attr& a);
 
+  // sdp_parse_simulcast.cpp: a=rid (RFC 8851) and a=simulcast (RFC 8853).
+  bool rid(const Attr& a);
+  bool simulcast(const Attr& a);
+  bool simulcast_streams(std::string_view list, std::vector<SimulcastStream>& out);
+
   // sdp_candidate.cpp
   bool candidate(const Attr& a);
 

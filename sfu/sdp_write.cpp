@@ -83,6 +83,30 @@ void write_ssrcs(std::string& out, const MediaSection& m) {
   }
 }
 
+// RFC 8851 4 and RFC 8853 5.1: a=rid lines, then a=simulcast.
+std::string simulcast_text(const std::vector<SimulcastStream>& streams) {
+  std::string s;
+  for (const auto& st : streams) {
+    if (!s.empty()) s += ';';
+    for (size_t i = 0; i < st.rids.size(); ++i) {
+      if (i) s += ',';
+      if (i == 0 && st.paused) s += '~';
+      s += st.rids[i];
+    }
+  }
+  return s;
+}
+
+void write_simulcast(std::string& out, const MediaSection& m) {
+  for (const auto& r : m.rids)
+    line(out, "a=rid:", r.id + (r.send ? " send" : " recv"), r.params.empty() ? "" : " " + r.params);
+  if (!m.simulcast) return;
+  std::string v;
+  if (!m.simulcast->send.empty()) v = "send " + simulcast_text(m.simulcast->send);
+  if (!m.simulcast->recv.empty()) v += (v.empty() ? "recv " : " recv ") + simulcast_text(m.simulcast->recv);
+  line(out, "a=simulcast:", v);
+}
+
 // RFC 8866 5.14: the m= line, then the section's attributes in Chromium's order.
 void write_section(std::string& out, const MediaSection& m) {
   std::string port = std::to_string(m.port);
@@ -103,6 +127,7 @@ void write_section(std::string& out, const MediaSection& m) {
   if (m.bundle_only) line(out, "a=bundle-only");
   write_codecs(out, m);
   write_ssrcs(out, m);
+  write_simulcast(out, m);
   if (m.sctp_port) line(out, "a=sctp-port:", std::to_string(*m.sctp_port));
   if (m.max_message_size) line(out, "a=max-message-size:", std::to_string(*m.max_message_size));
 }

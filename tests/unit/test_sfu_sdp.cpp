@@ -41,7 +41,7 @@ SessionDescription load(const std::string& name) { return parsed(fixture(name));
 const std::vector<std::string> kFixtures = {
     "a_sendonly_audio_video", "b_send_and_recv", "c_reoffer_stopped_and_added", "c_reoffer_stopped_and_added_prev",
     "d_ice_restart", "d_ice_restart_prev", "e_recvonly_only", "f_recycled_mline", "f_recycled_mline_prev",
-    "g_audio_and_datachannel", "h_datachannel_first", "h_datachannel_first_prev"};
+    "g_audio_and_datachannel", "h_datachannel_first", "h_datachannel_first_prev", "i_simulcast"};
 
 Fingerprint our_fingerprint() {
   Fingerprint fp;
