@@ -229,6 +229,7 @@ std::unique_ptr<turnpike::SfuHost> make_sfu_host(const turnpike::Config& cfg, tu
   host->on_join_seconds = [&m = shared.metrics](double v) { m.sfu_join_seconds(v); };
   host->on_rtt_seconds = [&m = shared.metrics](const std::string& site, double v) { m.sfu_rtt_seconds(site, v); };
   host->on_loss_ratio = [&m = shared.metrics](const std::string& site, double v) { m.sfu_loss_ratio(site, v); };
+  host->on_estimated_bitrate = [&m = shared.metrics](const std::string& site, double v) { m.sfu_estimated_bitrate(site, v); };
   host->site_of = [&shared](const turn::IpAddress& a) { return shared.sites.site_of(a); };
   host->on_site_session = [&m = shared.metrics](const std::string& site, sfu::Path from, sfu::Path to) {
     m.sfu_site_session(site, from, to);

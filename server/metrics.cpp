@@ -439,6 +439,9 @@ std::vector<MetricFamily> Metrics::sfu_families() const {
   add(limited, {{"reason", "budget"}}, static_cast<double>(s.nack_limited_budget.get()));
   add(limited, {{"reason", "cap"}}, static_cast<double>(s.nack_limited_cap.get()));
   out.push_back(std::move(limited));
+  out.push_back(counter("turnpike_sfu_layer_switches_total",
+                        "SFU: simulcast layer switches of subscriptions (each on a keyframe of the new layer)",
+                        s.layer_switches.get()));
   out.push_back(counter("turnpike_sfu_ssrc_conflicts_total",
                         "SFU: published tracks refused because their SSRC is already used in the room", s.ssrc_conflicts.get()));
   out.push_back(counter("turnpike_sfu_ice_probes_total",

@@ -55,6 +55,7 @@ class Metrics {
   // By the participant's site (its signalling address: SiteMap, bounded by limits.max_sites).
   void sfu_rtt_seconds(const std::string& site, double v);
   void sfu_loss_ratio(const std::string& site, double v);
+  void sfu_estimated_bitrate(const std::string& site, double bps);
   // turnpike_sfu_site_sessions{path, site} (live) and _total (started), server/metrics_calls.cpp.
   void sfu_site_session(const std::string& site, sfu::Path from, sfu::Path to);
   // A signalling connection refused or closed by a limit (sfu::to_string(SignalReject)).
@@ -193,6 +194,7 @@ class Metrics {
   prometheus::Histogram* sfu_join_ = nullptr;
   prometheus::Family<prometheus::Histogram>* sfu_rtt_ = nullptr;
   prometheus::Family<prometheus::Histogram>* sfu_loss_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* sfu_estimated_bitrate_ = nullptr;
   prometheus::Family<prometheus::Gauge>* sfu_site_sessions_ = nullptr;
   prometheus::Family<prometheus::Counter>* sfu_site_sessions_total_ = nullptr;
   prometheus::Family<prometheus::Counter>* sfu_signal_rejected_ = nullptr;

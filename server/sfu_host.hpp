@@ -41,7 +41,7 @@ class SfuHost final : public sfu::EngineSink {
 
   // Histogram observations go here (set before start()); RTT and loss by the participant's site.
   std::function<void(double)> on_join_seconds;
-  std::function<void(const std::string& site, double)> on_rtt_seconds, on_loss_ratio;
+  std::function<void(const std::string& site, double)> on_rtt_seconds, on_loss_ratio, on_estimated_bitrate;
   // Per-site counts (set before start()): the site of a signalling client's address (the browser's
   // own network, even when its media comes through a relay), and a media session of that site
   // starting (from Unknown), reclassified, or ending (to Unknown).
@@ -61,6 +61,9 @@ class SfuHost final : public sfu::EngineSink {
   void observe_join_seconds(double v) override { if (on_join_seconds) on_join_seconds(v); }
   void observe_rtt_seconds(sfu::ConnectionId c, double v) override { if (on_rtt_seconds) on_rtt_seconds(site(c), v); }
   void observe_loss_ratio(sfu::ConnectionId c, double v) override { if (on_loss_ratio) on_loss_ratio(site(c), v); }
+  void observe_estimated_bitrate(sfu::ConnectionId c, double v) override {
+    if (on_estimated_bitrate) on_estimated_bitrate(site(c), v);
+  }
   void media_session_path(sfu::ConnectionId c, sfu::Path from, sfu::Path to) override;
   void nat_mapping(const turn::IpAddress& client, const char* m, const sfu::NatEvidence& e) override {
     if (on_nat_mapping) on_nat_mapping(client, m, e);

@@ -92,6 +92,7 @@ void Engine::Impl::tick(int64_t now_ms) {
         continue;
       }
       reports(p, now_ms);
+      simulcast_tick(p, now_ms);
       infer_nat(p, now_ms);
     }
   }
@@ -110,24 +111,30 @@ void Engine::Impl::tick(int64_t now_ms) {
 
 void Engine::Impl::reports(Participant& p, int64_t now_ms) {
   if (!p.lifecycle.srtp_ready || !p.addr) return;
-  for (auto& [_, t] : p.published) {
-    if (t->keyframe_wanted_since > 0) {
-      if (now_ms - t->keyframe_wanted_since > kPliGiveUpMs) t->keyframe_wanted_since = 0;
-      else if (now_ms - t->last_pli_ms >= kPliIntervalMs) send_pli(*t, now_ms);
+  for (auto& [_, t] : p.published)
+    for (auto& l : t->layers) {
+      if (l->keyframe_wanted_since > 0) {
+        if (now_ms - l->keyframe_wanted_since > kPliGiveUpMs) l->keyframe_wanted_since = 0;
+        else if (now_ms - l->last_pli_ms >= kPliIntervalMs) send_pli(*l, now_ms);
+      }
+      if (now_ms - l->last_rr_ms >= kReportIntervalMs && l->stats.valid()) {
+        l->last_rr_ms = now_ms;
+        ReportBlock block = l->stats.report_block(l->ssrc, now_ms * 1000);
+        send_rtcp(p, build_rr(out, p.local_ssrc, {&block, 1}));
+      }
     }
-    if (now_ms - t->last_rr_ms >= kReportIntervalMs && t->stats.valid()) {
-      t->last_rr_ms = now_ms;
-      ReportBlock block = t->stats.report_block(t->ssrc, now_ms * 1000);
-      send_rtcp(p, build_rr(out, p.local_ssrc, {&block, 1}));
-    }
-  }
   for (auto& [_, sub] : p.receiving) {
     Track& t = *sub->track;
-    if (!t.sr.have || now_ms - sub->last_sr_ms < kReportIntervalMs || sub->packets == 0) continue;
+    int current = sub->forwarder.current();
+    if (current == LayerForwarder::kNone || now_ms - sub->last_sr_ms < kReportIntervalMs || sub->packets == 0) continue;
+    const Layer& l = t.layer(current);
+    if (!l.sr.have) continue;
     sub->last_sr_ms = now_ms;
     SenderInfo info;
     info.ntp = ntp_of(now_ms, anchor_mono_ms, anchor_unix_ms);
-    info.rtp_timestamp = t.sr.rtp + static_cast<uint32_t>((now_ms - t.sr.arrival_ms) * t.clock_rate / 1000);
+    // The publisher's RTP clock now, in the subscriber's timeline (the forwarder's offset).
+    uint32_t rtp_now = l.sr.rtp + static_cast<uint32_t>((now_ms - l.sr.arrival_ms) * t.clock_rate / 1000);
+    info.rtp_timestamp = rtp_now + sub->forwarder.timestamp_offset();
     info.packet_count = sub->packets;
     info.octet_count = sub->octets;
     send_rtcp(p, build_sr(out, t.ssrc, info, {}));

@@ -68,6 +68,7 @@ struct EngineConfig {
   int64_t foreign_grace_ms = 3'000;
   int64_t consent_timeout_ms = 30'000;     // RFC 7675: no valid check for this long: gone
   int64_t join_timeout_ms = 30'000;        // joined but never connected media
+  bool simulcast = true;                   // receive simulcast layers (RFC 8853) and forward one per subscriber
   int64_t start_unix_s = 0;                // wall clock at start: the DTLS certificate's validity
   // What a subscriber's NACKs (RFC 4585 6.2.1) may cost (retransmit_limit.hpp): resent bytes per
   // second and burst per subscriber (sfu.max_retransmit_bytes_per_second; the burst is a quarter
@@ -94,6 +95,8 @@ class EngineSink {
   // RTT and loss are those of the participant on connection `c` (what its RTCP reports say).
   virtual void observe_rtt_seconds(ConnectionId c, double) {}
   virtual void observe_loss_ratio(ConnectionId c, double) {}
+  // A subscriber's estimated bandwidth (REMB or transport-cc), sampled every few seconds.
+  virtual void observe_estimated_bitrate(ConnectionId c, double bps) {}
   // The media session of the participant on connection `c` counted under a path: starting
   // (from Unknown), reclassified (from one path to another) or ending (to Unknown); what
   // EngineStats::sessions counts, per connection, so the host can count it by the client's site.
@@ -144,6 +147,8 @@ struct EngineStats {
   Counter nack_limited_repeat, nack_limited_budget, nack_limited_cap;
   // Offers refused a track because its SSRC is another participant's in the room.
   Counter ssrc_conflicts;
+  // Simulcast layer switches of subscriptions (turnpike_sfu_layer_switches_total).
+  Counter layer_switches;
   // Our own Binding requests proving a nominated address reaches the browser (RFC 8445 7.2.2), and
   // how many were answered (the address was proven).
   Counter ice_probes, ice_probes_answered;

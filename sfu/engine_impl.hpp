@@ -20,6 +20,7 @@
 #include "sfu/rtp.hpp"
 #include "sfu/rtp_stats.hpp"
 #include "sfu/sdp.hpp"
+#include "sfu/simulcast.hpp"
 #include "sfu/srtp.hpp"
 #include "sfu/token.hpp"
 #include "turn/crypto.hpp"
@@ -38,6 +39,9 @@ constexpr int64_t kReportIntervalMs = 1000;   // RR to publishers, SR to subscri
 constexpr int64_t kForwardedPliMinMs = 300;   // subscribers' PLI/FIR forwarded at most this often
 constexpr size_t kMaxTracksPerParticipant = 8;
 constexpr size_t kMaxNackPerFeedback = 64;
+constexpr int64_t kLayerIntervalMs = 500;     // layer bitrates measured and layers chosen this often
+constexpr int64_t kLayerIdleMs = 1500;        // a layer with no packet for this long is not sent
+constexpr int64_t kDynacastPauseMs = 5'000;   // a layer nobody wants for this long is paused
 
 // Signalling JSON carries what clients sent (ids, SDP error excerpts): invalid UTF-8 is replaced,
 // never thrown about.
@@ -85,18 +89,17 @@ using namespace engine_detail;
 struct Participant;
 struct Subscription;
 
-struct Track {
-  std::string id;
-  Participant* owner = nullptr;
-  bool video = false;
-  std::string mid;                 // the publisher's mid
-  uint32_t ssrc = 0;
-  std::string codec_name;
-  MediaCodec codec = MediaCodec::Other;
-  uint8_t payload_type = 0;        // as the publisher sends it
-  uint32_t clock_rate = 90000;
-  std::map<std::string, uint8_t> extmap;  // uri -> the publisher's id
-  uint8_t mid_ext_id = 0;
+struct Track;
+
+// One stream of a track as it arrives on one SSRC: a plain track's only one, or one simulcast
+// layer (RFC 8853), whose SSRC is learned from the rtp-stream-id extension (RFC 8852) since
+// simulcasting browsers announce none. Layers are ordered lowest first (libwebrtc's sendEncodings
+// order: q, h, f).
+struct Layer {
+  Track* track = nullptr;
+  int index = 0;
+  std::string rid;                 // empty: not simulcast
+  uint32_t ssrc = 0;               // the publisher's; 0 until learned
   NackBuffer nack{512, kMaxPacket};
   RtpReceiveStats stats{90000};
   int64_t keyframe_wanted_since = 0;  // 0: none wanted
@@ -109,11 +112,38 @@ struct Track {
     uint32_t rtp = 0;         // its RTP timestamp
     int64_t arrival_ms = 0;   // when it arrived (monotonic)
   } sr;
+  uint64_t packets = 0, bytes = 0;
+  int64_t last_packet_ms = 0;
+  // The layer's bitrate, measured by tick() (engine_simulcast.cpp).
+  uint64_t bitrate_bps = 0, rate_bytes = 0;
+  int64_t rate_ms = 0;
+  // Dynacast: the publisher was told to stop sending this layer (nobody watches it), and since when
+  // nobody has wanted it.
+  bool paused = false;
+  int64_t unwanted_since_ms = 0;
+};
+
+struct Track {
+  std::string id;
+  Participant* owner = nullptr;
+  bool video = false;
+  std::string mid;                 // the publisher's mid
+  uint32_t ssrc = 0;               // what subscribers see: the publisher's, or ours for simulcast
+  bool simulcast = false;
+  std::vector<std::unique_ptr<Layer>> layers;  // at least one
+  std::string codec_name;
+  MediaCodec codec = MediaCodec::Other;
+  uint8_t payload_type = 0;        // as the publisher sends it
+  uint32_t clock_rate = 90000;
+  std::map<std::string, uint8_t> extmap;  // uri -> the publisher's id
+  uint8_t mid_ext_id = 0;
+  uint8_t rid_ext_id = 0;          // RFC 8852 rtp-stream-id, simulcast only
   uint64_t packets = 0;
   // Who receives this track: rebuilt from the room's subscriptions when they change
   // (Room::generation), so the per-packet path walks only its own subscribers.
   std::vector<std::pair<Participant*, Subscription*>> fanout;
   uint64_t fanout_generation = 0;
+  Layer& layer(int i) { return *layers[static_cast<size_t>(i)]; }
 };
 
 struct Subscription {
@@ -128,6 +158,12 @@ struct Subscription {
   int64_t last_sr_ms = 0;
   int64_t last_forwarded_pli_ms = 0;
   std::unique_ptr<RecentResends> resent;  // made by the first NACK
+  // Which layer is forwarded (one continuous stream whatever the layer), what the subscriber
+  // allows (`subscribe` message: max_layer, paused), and what its bandwidth allows (tick()).
+  LayerForwarder forwarder;
+  int max_layer = 2;
+  bool paused = false;
+  uint64_t switches_counted = 0;
 };
 
 struct Room;
@@ -183,7 +219,7 @@ struct Participant {
   std::optional<sdp::SessionDescription> offer;
   uint64_t answer_version = 0;
   std::map<std::string, std::unique_ptr<Track>> published;        // by the participant's mid
-  std::unordered_map<uint32_t, Track*> ssrcs;                      // its own published tracks' SSRCs
+  std::unordered_map<uint32_t, Layer*> ssrcs;                      // its own published layers' SSRCs
   TokenBucket resend_budget{0, 0};                                 // NACK resends to it (set at join)
   ResendShare resend_share{0, 0};                                  // ... and a share of its media (set at join)
   std::map<std::string, std::unique_ptr<Subscription>> receiving;  // by the participant's mid
@@ -198,6 +234,14 @@ struct Participant {
   int64_t foreign_since_ms = 0;
   std::optional<EngineConfig::Admission> counted_region;
   uint64_t bytes_in = 0, bytes_out = 0;  // SRTP/SRTCP datagrams from it and to it (the admin API)
+  // What the path to it carries (its REMB, or our estimate from its transport-cc feedback) and
+  // when layers were last chosen for it (engine_simulcast.cpp).
+  struct Bandwidth {
+    uint64_t estimate_bps = 0;  // 0: not known yet
+    int64_t updated_ms = 0;
+    int64_t chosen_ms = 0;
+    int64_t observed_ms = 0;  // last sampled into the metric
+  } bandwidth;
 };
 
 struct Room {
@@ -284,8 +328,11 @@ struct Engine::Impl {
   // A recvonly section for a remote track: the SFU sends the track there.
   void subscribe(Participant& p, const sdp::MediaSection& m, const std::string& track_id, sdp::AnswerOptions& opts,
                  int64_t now_ms);
-  void want_keyframe(Track& t, int64_t now_ms);
-  void send_pli(Track& t, int64_t now_ms);
+  // A keyframe on this layer: asked for now and every kPliIntervalMs until one arrives.
+  void want_keyframe(Layer& l, int64_t now_ms);
+  void send_pli(Layer& l, int64_t now_ms);
+  // What a new or restarted subscription needs: the keyframe of the layer it will get.
+  void want_keyframe_for(Subscription& sub, int64_t now_ms);
 
   // ------------------------------------------------------------------------------ media
   void send_rtcp(Participant& p, size_t n);
@@ -323,7 +370,9 @@ struct Engine::Impl {
   void connected(Participant& p, const turn::Endpoint& from, int64_t now_ms);
   void srtp(std::span<uint8_t> d, const turn::Endpoint& from, int64_t now_ms);
   void rtp(Participant& p, std::span<const uint8_t> d, int64_t now_ms);
-  bool forward(Participant& to, Subscription& sub, const RtpPacket& pkt);  // false: not sent
+  // Sends one packet of layer `l` to the subscription if its forwarder takes it; false: not sent.
+  bool forward(Participant& to, Subscription& sub, const RtpPacket& pkt, const Layer& l, int64_t now_ms);
+  void count_forwarded(Subscription& sub, size_t payload, size_t n);
   Subscription* subscription_for(Participant& p, uint32_t media_ssrc);
   void rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_ms);
   // Answers one NACK's sequence numbers within the bounds of retransmit_limit.hpp; `left` is what
@@ -332,6 +381,19 @@ struct Engine::Impl {
 
   // Report blocks about what we sent: RTT (our SRs carry our own NTP clock) and loss.
   void report_blocks(const Participant& p, const ReportBlockList& blocks, int64_t now_ms);
+
+  // ------------------------------------------------------------------------------ simulcast
+  // engine_simulcast.cpp: layers of a published section, SSRCs learned from the rid extension,
+  // layer bitrates, each subscription's layer (its bandwidth and preferences), dynacast.
+  static std::vector<std::string> simulcast_rids(const sdp::MediaSection& m, bool enabled);
+  void make_layers(Track& t, uint32_t ssrc, const std::vector<std::string>& rids);
+  Layer* layer_for(Participant& p, const RtpPacket& pkt);
+  void measure_layers(Track& t, int64_t now_ms);
+  void choose_layers(Participant& subscriber, int64_t now_ms);
+  void dynacast(Track& t, int64_t now_ms);
+  void subscribe_message(Participant& p, const json& msg, int64_t now_ms);
+  void simulcast_tick(Participant& p, int64_t now_ms);
+  uint64_t budget_bps(const Participant& subscriber) const;
 
   // ------------------------------------------------------------------------------ timers
   void tick(int64_t now_ms);

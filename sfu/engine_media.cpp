@@ -3,17 +3,25 @@
 
 namespace sfu {
 
-void Engine::Impl::want_keyframe(Track& t, int64_t now_ms) {
-  if (t.keyframe_wanted_since <= 0) t.keyframe_wanted_since = now_ms;
-  send_pli(t, now_ms);
+void Engine::Impl::want_keyframe(Layer& l, int64_t now_ms) {
+  if (l.keyframe_wanted_since <= 0) l.keyframe_wanted_since = now_ms;
+  send_pli(l, now_ms);
 }
 
-void Engine::Impl::send_pli(Track& t, int64_t now_ms) {
-  Participant& pub = *t.owner;
-  if (!pub.lifecycle.srtp_ready || !pub.addr) return;
-  size_t n = build_pli(out, pub.local_ssrc, t.ssrc);
+void Engine::Impl::want_keyframe_for(Subscription& sub, int64_t now_ms) {
+  Track& t = *sub.track;
+  if (!t.video) return;
+  int i = sub.forwarder.target() != LayerForwarder::kNone ? sub.forwarder.target() : sub.forwarder.current();
+  if (i == LayerForwarder::kNone) i = 0;
+  want_keyframe(t.layer(i), now_ms);
+}
+
+void Engine::Impl::send_pli(Layer& l, int64_t now_ms) {
+  Participant& pub = *l.track->owner;
+  if (!pub.lifecycle.srtp_ready || !pub.addr || l.ssrc == 0) return;
+  size_t n = build_pli(out, pub.local_ssrc, l.ssrc);
   send_rtcp(pub, n);
-  t.last_pli_ms = now_ms;
+  l.last_pli_ms = now_ms;
   stats.pli.add();
 }
 
@@ -91,8 +99,7 @@ void Engine::Impl::follow_selected(Participant& p) {
   classify(p);
   // DTLS finished before the path was proven: subscriptions get their keyframes now.
   if (first && p.lifecycle.srtp_ready)
-    for (auto& [_, sub] : p.receiving)
-      if (sub->track->video) want_keyframe(*sub->track, 0);
+    for (auto& [_, sub] : p.receiving) want_keyframe_for(*sub, 0);
 }
 
 void Engine::Impl::flush_dtls(Participant& p, const turn::Endpoint& to) {
@@ -136,8 +143,7 @@ void Engine::Impl::connected(Participant& p, const turn::Endpoint& from, int64_t
   }
   count_region(p);
   // Subscribers that joined before the media path was up need keyframes now.
-  for (auto& [_, sub] : p.receiving)
-    if (sub->track->video) want_keyframe(*sub->track, 0);
+  for (auto& [_, sub] : p.receiving) want_keyframe_for(*sub, 0);
 }
 
 void Engine::Impl::srtp(std::span<uint8_t> d, const turn::Endpoint& from, int64_t now_ms) {
@@ -156,18 +162,21 @@ void Engine::Impl::srtp(std::span<uint8_t> d, const turn::Endpoint& from, int64_
 void Engine::Impl::rtp(Participant& p, std::span<const uint8_t> d, int64_t now_ms) {
   RtpPacket pkt;
   if (RtpPacket::parse(d, pkt) != RtpError::None) return;
-  auto it = p.ssrcs.find(pkt.ssrc);  // the sender's own tracks only (found by its address first)
-  if (it == p.ssrcs.end()) return;
-  Track& t = *it->second;
+  Layer* l = layer_for(p, pkt);  // the sender's own tracks only (found by its address first)
+  if (!l) return;
+  Track& t = *l->track;
   if (!p.lifecycle.first_media_seen) {
     p.lifecycle.first_media_seen = true;
     sink.observe_join_seconds(static_cast<double>(now_ms - p.lifecycle.joined_ms) / 1000.0);
   }
   if (pkt.payload_type != t.payload_type) return;  // e.g. RTX or RED, which the answer did not accept
-  t.stats.on_packet(pkt.sequence, pkt.timestamp, now_ms * 1000);
-  t.nack.store(pkt.sequence, d);
+  l->stats.on_packet(pkt.sequence, pkt.timestamp, now_ms * 1000);
+  l->nack.store(pkt.sequence, d);
+  ++l->packets;
+  l->bytes += d.size();
+  l->last_packet_ms = now_ms;
   ++t.packets;
-  if (t.keyframe_wanted_since > 0 && is_keyframe(t.codec, pkt.payload)) t.keyframe_wanted_since = 0;
+  if (l->keyframe_wanted_since > 0 && is_keyframe(t.codec, pkt.payload)) l->keyframe_wanted_since = 0;
   if (t.fanout_generation != p.room->generation) {
     t.fanout.clear();
     for (auto& [_, other] : p.room->participants)
@@ -176,28 +185,49 @@ void Engine::Impl::rtp(Participant& p, std::span<const uint8_t> d, int64_t now_m
     t.fanout_generation = p.room->generation;
   }
   for (auto& [to, sub] : t.fanout)
-    if (forward(*to, *sub, pkt)) to->resend_share.earn(pkt.raw.size());
+    if (forward(*to, *sub, pkt, *l, now_ms)) to->resend_share.earn(pkt.raw.size());
 }
 
-bool Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& pkt) {
+bool Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& pkt, const Layer& l, int64_t now_ms) {
   if (!to.lifecycle.srtp_ready || !to.addr) return false;
+  const Track& t = *sub.track;
+  Vp8Descriptor vp8;
+  bool has_vp8 = t.simulcast && t.codec == MediaCodec::Vp8 && Vp8Descriptor::parse(pkt.payload, vp8);
+  LayerPacket lp{l.index, pkt.sequence, pkt.timestamp, t.video ? is_keyframe(t.codec, pkt.payload) : true,
+                 has_vp8 ? &vp8 : nullptr, t.clock_rate};
+  LayerOutput o;
+  if (!sub.forwarder.on_packet(lp, now_ms, o)) return false;
   RtpRewrite rw;
-  rw.ssrc = pkt.ssrc;
+  rw.ssrc = t.ssrc;
   rw.payload_type = sub.payload_type;
-  rw.sequence = pkt.sequence;
+  rw.sequence = o.sequence;
+  rw.timestamp_offset = o.timestamp - pkt.timestamp;
   rw.extension_map = &sub.extensions;
-  rw.publisher_mid_id = sub.track->mid_ext_id;
+  rw.publisher_mid_id = t.mid_ext_id;
   rw.mid_id = sub.mid_ext_id;
   rw.mid = {reinterpret_cast<const uint8_t*>(sub.mid_value.data()), sub.mid_value.size()};
   rw.mid_always = true;
   size_t n = rewrite(pkt, std::span<uint8_t>(out).first(out.size()), rw);
   if (n == 0) return false;
+  if (has_vp8) {
+    size_t at = n - pkt.padding_size - pkt.payload.size();
+    vp8.write(std::span<uint8_t>(out).subspan(at, pkt.payload.size()), o.picture_id, o.tl0picidx);
+  }
   size_t len = n;
   if (to.srtp.outbound.protect_rtp(out, len) != SrtpError::None) return false;
   to.bytes_out += len;
   sink.send_media(*to.addr, {out.data(), len});
+  count_forwarded(sub, pkt.payload.size(), n);
+  return true;
+}
+
+void Engine::Impl::count_forwarded(Subscription& sub, size_t payload, size_t n) {
   ++sub.packets;
-  sub.octets += static_cast<uint32_t>(pkt.payload.size());
+  sub.octets += static_cast<uint32_t>(payload);
+  if (sub.forwarder.switches() != sub.switches_counted) {
+    stats.layer_switches.add(sub.forwarder.switches() - sub.switches_counted);
+    sub.switches_counted = sub.forwarder.switches();
+  }
   if (sub.track->video) {
     stats.forwarded_packets_video.add();
     stats.forwarded_bytes_video.add(n);
@@ -205,7 +235,6 @@ bool Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& 
     stats.forwarded_packets_audio.add();
     stats.forwarded_bytes_audio.add(n);
   }
-  return true;
 }
 
 Subscription* Engine::Impl::subscription_for(Participant& p, uint32_t media_ssrc) {
@@ -225,11 +254,11 @@ void Engine::Impl::rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_
         if (SenderReport::parse(pkt, sr) != RtcpError::None) break;
         auto it = p.ssrcs.find(sr.ssrc);
         if (it == p.ssrcs.end()) break;
-        Track& t = *it->second;
-        t.stats.on_sender_report(sr.info.ntp, now_ms * 1000);
-        t.sr.have = true;
-        t.sr.rtp = sr.info.rtp_timestamp;
-        t.sr.arrival_ms = now_ms;
+        Layer& l = *it->second;
+        l.stats.on_sender_report(sr.info.ntp, now_ms * 1000);
+        l.sr.have = true;
+        l.sr.rtp = sr.info.rtp_timestamp;
+        l.sr.arrival_ms = now_ms;
         report_blocks(p, sr.blocks, now_ms);
         break;
       }
@@ -248,6 +277,14 @@ void Engine::Impl::rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_
         resend(p, *sub, std::span<const uint16_t>(seqs).first(n), nack_left, now_ms);
         break;
       }
+      case RtcpKind::Remb: {
+        // draft-alvestrand-rmcat-remb: what the subscriber's receiver estimates its path carries.
+        Remb remb;
+        if (Remb::parse(pkt, remb) != RtcpError::None) break;
+        p.bandwidth.estimate_bps = remb.bitrate_bps;
+        p.bandwidth.updated_ms = now_ms;
+        break;
+      }
       case RtcpKind::Pli:
       case RtcpKind::Fir: {
         Pli pli;
@@ -259,7 +296,7 @@ void Engine::Impl::rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_
         Subscription* sub = subscription_for(p, media);
         if (!sub || now_ms - sub->last_forwarded_pli_ms < kForwardedPliMinMs) break;
         sub->last_forwarded_pli_ms = now_ms;
-        want_keyframe(*sub->track, now_ms);
+        want_keyframe_for(*sub, now_ms);
         break;
       }
       default: break;
@@ -276,7 +313,10 @@ void Engine::Impl::resend(Participant& p, Subscription& sub, std::span<const uin
       continue;
     }
     --left;
-    auto stored = sub.track->nack.find(seq);
+    auto source = sub.forwarder.source_sequence(seq);  // the current layer's, since the last switch
+    if (!source) continue;
+    const Layer& l = sub.track->layer(sub.forwarder.current());
+    auto stored = l.nack.find(*source);
     if (stored.empty()) continue;
     if (sub.resent->recent(seq, now_ms, cfg.nack_repeat_interval_ms)) {
       stats.nack_limited_repeat.add();
@@ -290,7 +330,7 @@ void Engine::Impl::resend(Participant& p, Subscription& sub, std::span<const uin
     sub.resent->note(seq, now_ms);
     RtpPacket old;
     if (RtpPacket::parse(stored, old) != RtpError::None) continue;
-    forward(p, sub, old);
+    forward(p, sub, old, l, now_ms);
     stats.nack.add();
   }
 }

@@ -41,6 +41,7 @@ void Engine::Impl::on_message(ConnectionId c, std::string_view text, int64_t now
   if (!p) return send_error(c, "not_joined", "send 'join' with a token first", false);
   if (type == "offer") return offer(*p, msg, now_ms);
   if (type == "candidate") return candidate(*p, msg);
+  if (type == "subscribe") return subscribe_message(*p, msg, now_ms);
   if (type == "leave") {
     remove(*p, now_ms, "leave");
     return sink.close_signal(c, "leave");
@@ -223,6 +224,7 @@ void Engine::Impl::offer(Participant& p, const json& msg, int64_t now_ms) {
   auto parsed = validate_offer(p, msg, wanted);
   if (!parsed) return;
   sdp::AnswerOptions opts;
+  opts.simulcast = cfg.simulcast;
   if (!offer_transports(p, *parsed, opts, now_ms)) return;
   std::vector<Track*> added = apply_sections(p, *parsed, wanted, opts, now_ms);
   answer_offer(p, std::move(*parsed), opts, added, now_ms);
@@ -370,17 +372,24 @@ void Engine::Impl::answer_offer(Participant& p, sdp::SessionDescription offer, c
 }
 
 Track* Engine::Impl::publish(Participant& p, const sdp::MediaSection& m, sdp::AnswerOptions& opts, bool& created) {
-  uint32_t ssrc = primary_ssrc(m);
-  if (ssrc == 0) return nullptr;  // without a=ssrc we could not demultiplex: Chromium always sends it
+  // A simulcast section names its layers by rid (no a=ssrc); any other needs its SSRC to demultiplex.
+  auto rids = simulcast_rids(m, opts.simulcast);
+  uint32_t ssrc = rids.empty() ? primary_ssrc(m) : 0;
+  if (rids.empty() && ssrc == 0) return nullptr;
   const auto& prefs = m.kind == sdp::MediaKind::Audio ? opts.audio_codecs : opts.video_codecs;
   const sdp::Codec* chosen = nullptr;
   for (const auto& name : prefs) {
     if (auto pt = sdp::payload_type(m, name)) { chosen = m.find_codec(*pt); break; }
   }
   if (!chosen) return nullptr;
-  if (auto old = p.published.find(m.mid); old != p.published.end() && old->second->ssrc != ssrc) {
+  if (auto old = p.published.find(m.mid); old != p.published.end()) {
+    const Track& o = *old->second;
+    bool same = rids.empty() ? !o.simulcast && o.ssrc == ssrc
+                             : o.simulcast && o.layers.size() == rids.size() &&
+                                   std::equal(rids.begin(), rids.end(), o.layers.begin(),
+                                              [](const std::string& r, const auto& l) { return l->rid == r; });
     std::vector<std::string> removed;  // the same mid with a new source: a new track
-    unpublish(p, m.mid, removed);
+    if (!same) unpublish(p, m.mid, removed);
   }
   auto& slot = p.published[m.mid];
   if (!slot) {
@@ -392,9 +401,8 @@ Track* Engine::Impl::publish(Participant& p, const sdp::MediaSection& m, sdp::An
     slot->id = p.id + "-" + m.mid;
     slot->owner = &p;
     slot->mid = m.mid;
-    slot->ssrc = ssrc;
     slot->video = m.kind == sdp::MediaKind::Video;
-    p.ssrcs[ssrc] = slot.get();
+    make_layers(*slot, ssrc, rids);
     created = true;
   }
   Track& t = *slot;
@@ -402,10 +410,12 @@ Track* Engine::Impl::publish(Participant& p, const sdp::MediaSection& m, sdp::An
   t.codec = codec_of(chosen->name);
   t.payload_type = chosen->payload_type;
   t.clock_rate = chosen->clock_rate ? chosen->clock_rate : 90000;
-  if (created) t.stats = RtpReceiveStats(t.clock_rate);
+  if (created)
+    for (auto& l : t.layers) l->stats = RtpReceiveStats(t.clock_rate);
   t.extmap.clear();
   for (const auto& e : m.extmaps) t.extmap[e.uri] = e.id;
   t.mid_ext_id = sdp::extmap_id(m, sdp::ext::kMid).value_or(0);
+  t.rid_ext_id = sdp::extmap_id(m, sdp::ext::kRid).value_or(0);
   return &t;
 }
 
@@ -434,7 +444,8 @@ void Engine::Impl::unpublish(Participant& p, const std::string& mid, std::vector
   if (it == p.published.end()) return;
   Track* t = it->second.get();
   drop_subscriptions_to(t);
-  if (auto s = p.ssrcs.find(t->ssrc); s != p.ssrcs.end() && s->second == t) p.ssrcs.erase(s);
+  for (auto& l : t->layers)
+    if (auto s = p.ssrcs.find(l->ssrc); l->ssrc && s != p.ssrcs.end() && s->second == l.get()) p.ssrcs.erase(s);
   removed.push_back(t->id);
   broadcast(*p.room, {{"type", "track_unpublished"}, {"participant", p.id}, {"track", t->id}}, &p);
   p.published.erase(it);
@@ -486,13 +497,14 @@ void Engine::Impl::subscribe(Participant& p, const sdp::MediaSection& m, const s
     if (e.uri == sdp::ext::kMid || e.uri == sdp::ext::kAbsSendTime) sub->extensions.set(pub->second, e.id);
   }
   sub->mid_ext_id = sdp::extmap_id(m, sdp::ext::kMid).value_or(0);
+  if (fresh) sub->forwarder.set_target(0);  // the lowest layer first; choose_layers() decides from then on
   sdp::SendTrack st;
   st.ssrc = t->ssrc;
   st.cname = "turnpike-" + t->owner->id;
   st.stream_id = t->owner->id;
   st.track_id = t->id;
   opts.send[m.mid] = st;
-  if (fresh && t->video) want_keyframe(*t, now_ms);
+  if (fresh) want_keyframe_for(*sub, now_ms);
 }
 
 }  // namespace sfu

@@ -56,11 +56,17 @@ class LayerForwarder {
  public:
   static constexpr int kNone = -1;
 
-  void set_target(int layer) { target_ = layer; }
+  // kNone pauses: nothing is forwarded, and the next layer starts on a keyframe, continuing the
+  // subscriber's stream.
+  void set_target(int layer) {
+    target_ = layer;
+    if (layer == kNone) current_ = kNone;
+  }
   int target() const { return target_; }
   int current() const { return current_; }
   bool wants_keyframe() const { return target_ != kNone && target_ != current_; }
   uint64_t switches() const { return switches_; }
+  uint32_t timestamp_offset() const { return ts_offset_; }  // out = in + this, for the current layer
 
   // Forward this packet? If so `out` holds its rewritten fields. `now_ms` times a switch's
   // timestamp gap.

@@ -1,0 +1,227 @@
+// Simulcast through the engine (engine_simulcast.cpp), without sockets: a publisher joins with
+// Chromium's simulcast offer (tests/fixtures/chromium_sdp/i_simulcast.sdp: rid q, h, f, no a=ssrc)
+// and sends three layers on three SSRCs named by the rtp-stream-id extension; a subscriber gets
+// one stream with the SSRC its answer announced, switched between layers on keyframes by its
+// bandwidth (REMB) and its `subscribe` preferences; layers nobody watches are paused (`layers`).
+#include <gtest/gtest.h>
+
+#include <array>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "sfu/engine.hpp"
+#include "sfu/rtcp.hpp"
+#include "sfu/rtp.hpp"
+#include "sfu/sdp.hpp"
+#include "sfu/simulcast.hpp"
+#include "sfu/srtp.hpp"
+#include "sfu_fixture.hpp"
+
+using namespace sfu;
+using namespace sfu_fixture;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr std::array<uint32_t, 3> kLayerSsrc{0x1000, 0x2000, 0x3000};  // q, h, f
+constexpr std::array<const char*, 3> kRid{"q", "h", "f"};
+constexpr uint8_t kMidExt = 4, kRidExt = 10;  // i_simulcast.sdp's extmap ids
+constexpr uint32_t kSubscriberSsrc = 0x11223344;
+constexpr const char* kPubAt = "198.51.100.20:5000";
+constexpr const char* kSubAt = "198.51.100.30:6000";
+
+class SfuSimulcast : public EngineTest {
+ protected:
+  DtlsClient pub_dtls, sub_dtls;
+  Client pub, sub;
+  SrtpSessionPair pub_srtp, sub_srtp;
+  uint8_t vp8_pt = 0;
+  uint32_t announced = 0;  // the SSRC the subscriber's answer announces
+  size_t pub_seen = 0, sub_seen = 0;
+  std::array<uint16_t, 3> seq{100, 20000, 60000};
+  std::array<uint16_t, 3> pid{10, 2000, 30000};
+
+  void SetUp() override {
+    EngineTest::SetUp();
+    pub = join(1, "publisher", pub_dtls.offer(chromium_sdp("i_simulcast.sdp")));
+    auto pa = answer_of(pub);
+    ASSERT_TRUE(pa);
+    const auto* video = sdp::find_section(*pa, "1");
+    ASSERT_TRUE(video && video->simulcast);
+    ASSERT_EQ(video->simulcast->recv.size(), 3u);
+    vp8_pt = video->codecs.front().payload_type;
+    sub = join(2, "subscriber", sub_dtls.offer(chromium_sdp("e_recvonly_only.sdp")), {{"0", pub.id + "-1"}});
+    auto sa = answer_of(sub);
+    ASSERT_TRUE(sa);
+    const auto* recv = sdp::find_section(*sa, "0");
+    ASSERT_TRUE(recv && !recv->ssrcs.empty());
+    announced = recv->ssrcs.front().ssrc;
+    pub_srtp = connect(pub, pub_dtls, kPubAt);
+    pub_seen = sink.media.size();
+    sub_srtp = connect(sub, sub_dtls, kSubAt);
+    sub_seen = sink.media.size();
+  }
+
+  // One packet of layer `l`: one-byte extensions mid "1" and rid, VP8 descriptor with a 15-bit
+  // picture id (a keyframe carries the start code).
+  void publish(int l, bool keyframe) {
+    auto i = static_cast<size_t>(l);
+    std::vector<uint8_t> p{0x90, vp8_pt, static_cast<uint8_t>(seq[i] >> 8), static_cast<uint8_t>(seq[i]), 0, 0, 0, 0};
+    uint32_t ts = seq[i] * 3000u;
+    for (int k = 0; k < 4; ++k) p[4 + k] = static_cast<uint8_t>(ts >> (24 - 8 * k));
+    for (int k = 0; k < 4; ++k) p.push_back(static_cast<uint8_t>(kLayerSsrc[i] >> (24 - 8 * k)));
+    p.insert(p.end(), {0xBE, 0xDE, 0x00, 0x01, static_cast<uint8_t>(kMidExt << 4), '1',
+                       static_cast<uint8_t>(kRidExt << 4), static_cast<uint8_t>(kRid[i][0])});
+    p.insert(p.end(), {0x90, 0x80, static_cast<uint8_t>(0x80 | pid[i] >> 8), static_cast<uint8_t>(pid[i])});
+    if (keyframe) p.insert(p.end(), {0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A});
+    else p.insert(p.end(), {0x11, 0x02, 0x00, 0x00, 0x00, 0x00});
+    p.resize(p.size() + 80, 0x55);
+    size_t len = p.size();
+    p.resize(len + 64);
+    ASSERT_EQ(pub_srtp.outbound.protect_rtp(p, len), SrtpError::None);
+    engine->media(std::span<uint8_t>(p.data(), len), ep(kPubAt), now);
+    ++seq[i];
+    pid[i] = (pid[i] + 1) & 0x7FFF;
+  }
+  void all_layers(bool keyframe) {
+    for (int l = 0; l < 3; ++l) publish(l, keyframe);
+    now += 33;
+  }
+
+  struct Got {
+    uint32_t ssrc;
+    uint16_t seq;
+    uint16_t pid;
+  };
+  std::vector<Got> received() {
+    std::vector<Got> out;
+    for (; sub_seen < sink.media.size(); ++sub_seen) {
+      auto [to, d] = sink.media[sub_seen];
+      if (to != ep(kSubAt) || d.empty() || d[0] < 128 || d[0] > 191 || looks_like_rtcp(d)) continue;
+      size_t len = d.size();
+      EXPECT_EQ(sub_srtp.inbound.unprotect_rtp(d, len), SrtpError::None);
+      RtpPacket p;
+      EXPECT_EQ(RtpPacket::parse({d.data(), len}, p), RtpError::None);
+      Vp8Descriptor v;
+      EXPECT_TRUE(Vp8Descriptor::parse(p.payload, v));
+      out.push_back({p.ssrc, p.sequence, v.picture_id});
+    }
+    return out;
+  }
+  // PLIs to the publisher since the last call, by media SSRC.
+  std::vector<uint32_t> plis() {
+    std::vector<uint32_t> out;
+    for (; pub_seen < sink.media.size(); ++pub_seen) {
+      auto [to, d] = sink.media[pub_seen];
+      if (to != ep(kPubAt) || !looks_like_rtcp(d)) continue;
+      size_t len = d.size();
+      EXPECT_EQ(pub_srtp.inbound.unprotect_rtcp(d, len), SrtpError::None);
+      RtcpReader r(std::span<const uint8_t>(d.data(), len));
+      RtcpPacket pkt;
+      while (r.next(pkt)) {
+        Pli pli;
+        if (kind_of(pkt) == RtcpKind::Pli && Pli::parse(pkt, pli) == RtcpError::None) out.push_back(pli.media_ssrc);
+      }
+    }
+    return out;
+  }
+  void remb(uint64_t bps) {
+    std::vector<uint8_t> buf(128);
+    uint32_t media = announced;
+    size_t n = build_remb(buf, kSubscriberSsrc, bps, {&media, 1});
+    ASSERT_GT(n, 0u);
+    buf.resize(n + 64);
+    ASSERT_EQ(sub_srtp.outbound.protect_rtcp(buf, n), SrtpError::None);
+    engine->media(std::span<uint8_t>(buf.data(), n), ep(kSubAt), now);
+  }
+  void run(int ms, int keyframe_layer = -1) {
+    for (int t = 0; t < ms; t += 33) {
+      for (int l = 0; l < 3; ++l) publish(l, l == keyframe_layer && t == 0);
+      now += 33;
+      engine->tick(now);
+    }
+  }
+  static void continuous(const std::vector<Got>& got, uint32_t ssrc) {
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].ssrc, ssrc);
+      if (i == 0) continue;
+      EXPECT_EQ(got[i].seq, static_cast<uint16_t>(got[i - 1].seq + 1)) << i;
+      EXPECT_EQ(got[i].pid, (got[i - 1].pid + 1) & 0x7FFF) << i;
+    }
+  }
+};
+
+}  // namespace
+
+TEST_F(SfuSimulcast, OneContinuousStreamAcrossLayerSwitches) {
+  all_layers(true);
+  auto first = received();
+  ASSERT_EQ(first.size(), 1u);  // the low layer only, under the SSRC the answer announced
+  EXPECT_EQ(first[0].ssrc, announced);
+  // Nothing limits the subscriber: the next choice is the top layer, asked for with a PLI.
+  plis();
+  run(600);
+  auto asked = plis();
+  EXPECT_NE(std::find(asked.begin(), asked.end(), kLayerSsrc[2]), asked.end());
+  EXPECT_EQ(engine->stats().layer_switches.get(), 0u);  // not before f's keyframe
+  run(200, 2);
+  EXPECT_EQ(engine->stats().layer_switches.get(), 1u);
+  auto got = received();
+  got.insert(got.begin(), first.begin(), first.end());
+  continuous(got, announced);
+  // Bandwidth drops below what f takes (each layer here is ~35 kbit/s): back to q on its keyframe.
+  remb(10'000);
+  run(600);
+  asked = plis();
+  EXPECT_NE(std::find(asked.begin(), asked.end(), kLayerSsrc[0]), asked.end());
+  run(200, 0);
+  EXPECT_EQ(engine->stats().layer_switches.get(), 2u);
+  auto after = received();
+  after.insert(after.begin(), got.back());
+  continuous(after, announced);
+}
+
+TEST_F(SfuSimulcast, SubscriberPreferencesCapAndPause) {
+  all_layers(true);
+  engine->signal_message(sub.conn, json{{"type", "subscribe"}, {"track", pub.id + "-1"}, {"max_layer", "h"}}.dump(), now, kUnix);
+  run(300, 1);
+  run(300, 1);
+  EXPECT_EQ(engine->stats().layer_switches.get(), 1u);  // q -> h, never f
+  run(1000, 2);
+  EXPECT_EQ(engine->stats().layer_switches.get(), 1u);
+  received();
+  engine->signal_message(sub.conn, json{{"type", "subscribe"}, {"track", pub.id + "-1"}, {"paused", true}}.dump(), now, kUnix);
+  run(300, 1);
+  EXPECT_TRUE(received().empty());
+  engine->signal_message(sub.conn, json{{"type", "subscribe"}, {"track", pub.id + "-1"}, {"paused", false}}.dump(), now, kUnix);
+  run(100);
+  EXPECT_TRUE(received().empty());  // resumes on a keyframe
+  run(100, 1);
+  auto got = received();
+  ASSERT_FALSE(got.empty());
+  continuous(got, announced);
+  // Bad preferences change nothing and say why.
+  size_t errors = sink.of(sub.conn, "error").size();
+  engine->signal_message(sub.conn, json{{"type", "subscribe"}, {"track", "nope"}, {"paused", true}}.dump(), now, kUnix);
+  engine->signal_message(sub.conn, json{{"type", "subscribe"}, {"track", pub.id + "-1"}, {"max_layer", "x"}}.dump(), now, kUnix);
+  EXPECT_EQ(sink.of(sub.conn, "error").size(), errors + 2);
+  run(100);
+  EXPECT_FALSE(received().empty());
+}
+
+TEST_F(SfuSimulcast, LayersNobodyWatchesArePausedAndResumed) {
+  all_layers(true);
+  run(600);
+  run(300, 2);  // the subscriber moves to f
+  run(6000);
+  auto msgs = sink.of(pub.conn, "layers");
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_EQ(msgs.back()["track"], pub.id + "-1");
+  EXPECT_EQ(msgs.back()["active"], json::array({"f"}));
+  // Now it can only take q, which is paused: resumed.
+  remb(10'000);
+  run(1200);  // the subscriber's choice, then the publisher's dynacast (each every 500 ms)
+  msgs = sink.of(pub.conn, "layers");
+  EXPECT_EQ(msgs.back()["active"], json::array({"q", "f"}));
+}
