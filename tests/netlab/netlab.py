@@ -416,6 +416,11 @@ class Lab:
         """Name of a site's veth end on the server bridge."""
         return self._ifname(kind, "s")
 
+    def server_port(self, kind: str) -> str:
+        """The interface in server_ns that faces a site (its veth end on the server bridge): a
+        qdisc there (tc tbf/htb) shapes what the server sends to that site."""
+        return self._port(kind)
+
     def _attach(self, port: str) -> None:
         self._ip(self.server_ns, "link", "set", port, "master", self.server_if)
         self._ip(self.server_ns, "link", "set", port, "up")
