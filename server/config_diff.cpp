@@ -205,6 +205,7 @@ const std::vector<Entry>& sfu_entries() {
       {"sfu.max_message_bytes", false, same_sfu<&Config::Sfu::max_message_bytes>},
       {"sfu.max_retransmit_bytes_per_second", false, same_sfu<&Config::Sfu::max_retransmit_bytes_per_second>},
       {"sfu.max_retransmit_percent", false, same_sfu<&Config::Sfu::max_retransmit_percent>},
+      {"sfu.simulcast", false, same_sfu<&Config::Sfu::simulcast>},
   };
   return t;
 }

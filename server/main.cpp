@@ -179,6 +179,7 @@ sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::Share
   e.max_participants_per_room = cfg.sfu.max_participants_per_room;
   e.max_retransmit_bytes_per_second = cfg.sfu.max_retransmit_bytes_per_second;
   e.max_retransmit_percent = cfg.sfu.max_retransmit_percent;
+  e.simulcast = cfg.sfu.simulcast;
   e.start_unix_s = turnpike::now().unix_s;
   e.ice_servers = [&shared](const std::string& identity) {  // auth.rest_secrets as reloaded
     return turnpike::ice_servers_json(*shared.live.get(), identity, turnpike::now().unix_s);

@@ -375,6 +375,8 @@ struct Engine::Impl {
   void count_forwarded(Subscription& sub, size_t payload, size_t n);
   Subscription* subscription_for(Participant& p, uint32_t media_ssrc);
   void rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_ms);
+  void sender_report(Participant& p, const RtcpPacket& pkt, int64_t now_ms);
+  void keyframe_request(Participant& p, const RtcpPacket& pkt, int64_t now_ms);
   // Answers one NACK's sequence numbers within the bounds of retransmit_limit.hpp; `left` is what
   // the compound may still ask for.
   void resend(Participant& p, Subscription& sub, std::span<const uint16_t> seqs, size_t& left, int64_t now_ms);

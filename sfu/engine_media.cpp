@@ -249,19 +249,7 @@ void Engine::Impl::rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_
   size_t nack_left = cfg.max_nack_seqs_per_compound;
   while (reader.next(pkt)) {
     switch (kind_of(pkt)) {
-      case RtcpKind::SenderReport: {
-        SenderReport sr;
-        if (SenderReport::parse(pkt, sr) != RtcpError::None) break;
-        auto it = p.ssrcs.find(sr.ssrc);
-        if (it == p.ssrcs.end()) break;
-        Layer& l = *it->second;
-        l.stats.on_sender_report(sr.info.ntp, now_ms * 1000);
-        l.sr.have = true;
-        l.sr.rtp = sr.info.rtp_timestamp;
-        l.sr.arrival_ms = now_ms;
-        report_blocks(p, sr.blocks, now_ms);
-        break;
-      }
+      case RtcpKind::SenderReport: sender_report(p, pkt, now_ms); break;
       case RtcpKind::ReceiverReport: {
         ReceiverReport rr;
         if (ReceiverReport::parse(pkt, rr) == RtcpError::None) report_blocks(p, rr.blocks, now_ms);
@@ -286,22 +274,38 @@ void Engine::Impl::rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_
         break;
       }
       case RtcpKind::Pli:
-      case RtcpKind::Fir: {
-        Pli pli;
-        uint32_t media = 0;
-        if (kind_of(pkt) == RtcpKind::Pli && Pli::parse(pkt, pli) == RtcpError::None) media = pli.media_ssrc;
-        Fir fir;
-        if (kind_of(pkt) == RtcpKind::Fir && Fir::parse(pkt, fir) == RtcpError::None && !fir.entries.empty())
-          media = fir.entries[0].ssrc;
-        Subscription* sub = subscription_for(p, media);
-        if (!sub || now_ms - sub->last_forwarded_pli_ms < kForwardedPliMinMs) break;
-        sub->last_forwarded_pli_ms = now_ms;
-        want_keyframe_for(*sub, now_ms);
-        break;
-      }
+      case RtcpKind::Fir: keyframe_request(p, pkt, now_ms); break;
       default: break;
     }
   }
+}
+
+void Engine::Impl::sender_report(Participant& p, const RtcpPacket& pkt, int64_t now_ms) {
+  SenderReport sr;
+  if (SenderReport::parse(pkt, sr) != RtcpError::None) return;
+  auto it = p.ssrcs.find(sr.ssrc);
+  if (it == p.ssrcs.end()) return;
+  Layer& l = *it->second;
+  l.stats.on_sender_report(sr.info.ntp, now_ms * 1000);
+  l.sr.have = true;
+  l.sr.rtp = sr.info.rtp_timestamp;
+  l.sr.arrival_ms = now_ms;
+  report_blocks(p, sr.blocks, now_ms);
+}
+
+// A subscriber's PLI or FIR: our PLI to the publisher for the layer it gets, at most every
+// kForwardedPliMinMs per subscription.
+void Engine::Impl::keyframe_request(Participant& p, const RtcpPacket& pkt, int64_t now_ms) {
+  uint32_t media = 0;
+  Pli pli;
+  if (kind_of(pkt) == RtcpKind::Pli && Pli::parse(pkt, pli) == RtcpError::None) media = pli.media_ssrc;
+  Fir fir;
+  if (kind_of(pkt) == RtcpKind::Fir && Fir::parse(pkt, fir) == RtcpError::None && !fir.entries.empty())
+    media = fir.entries[0].ssrc;
+  Subscription* sub = subscription_for(p, media);
+  if (!sub || now_ms - sub->last_forwarded_pli_ms < kForwardedPliMinMs) return;
+  sub->last_forwarded_pli_ms = now_ms;
+  want_keyframe_for(*sub, now_ms);
 }
 
 void Engine::Impl::resend(Participant& p, Subscription& sub, std::span<const uint16_t> seqs, size_t& left,

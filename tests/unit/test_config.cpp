@@ -150,6 +150,13 @@ TEST(Config, BadInputNamesTheKey) {
   EXPECT_EQ(bad_key("- a\n- b\n"), "(top level)");
 }
 
+TEST(SfuConfig, SimulcastIsOnUnlessTurnedOff) {
+  const std::string sfu = kGood + "sfu: { signal_listen: 127.0.0.1:9642, media_listen: 127.0.0.1:9643, token_keys: [k0123456789abcdef0123456789abcdef] }\n";
+  EXPECT_TRUE(load_config_text(sfu).sfu.simulcast);
+  EXPECT_FALSE(load_config_text(replace(sfu, "token_keys", "simulcast: false, token_keys")).sfu.simulcast);
+  EXPECT_EQ(bad_key(replace(sfu, "token_keys", "simulcast: sometimes, token_keys")), "sfu.simulcast");
+}
+
 TEST(MetricsConfig, TagLabelsAreUpToFourDistinctLabelNames) {
   EXPECT_EQ(load_config_text(kGood).metrics_tag_labels, std::vector<std::string>{"site"});
   auto with = [](const std::string& list) { return kGood + "metrics: { tag_labels: " + list + " }\n"; };
