@@ -105,7 +105,8 @@ class TwccRecorder {
   bool due(int64_t now_us) const { return pending() && (last_build_us_ < 0 || now_us - last_build_us_ >= interval_us_); }
   // Writes as many feedback packets (RTPFB FMT 15) as fit into out, back to back (a compound's
   // worth: RtcpWriter::append(build(now, w.remaining()))), each at most kMaxPacketSize; returns the
-  // bytes written, 0 when nothing is pending or out has less than kMinPacketSize.
+  // bytes written, 0 when nothing is pending or out has less than kMinPacketSize. What does not fit
+  // stays pending: give it the room one datagram has.
   size_t build(int64_t now_us, std::span<uint8_t> out);
   // One packet only; its size or 0.
   size_t build_one(std::span<uint8_t> out);

@@ -46,7 +46,7 @@ void check_recorder(const std::vector<TwccPacketStatus>& statuses, int64_t refer
 TURNPIKE_FUZZ_TARGET("sfu", twcc) {
   const std::span<const uint8_t> in(data, size);
   static SendSideBwe bwe = [] {
-    SendSideBwe b;
+    SendSideBwe b(BweConfig{}, 32768);  // 32768..65535 sent: the half of the numbers feedback can name
     for (uint32_t s = 0; s < 65536; s += 1) b.on_sent(static_cast<uint16_t>(s), int64_t{s} * 1000, 1200);
     return b;
   }();

@@ -236,3 +236,25 @@ TEST(SendSideBwe, FeedbackForUnsentPacketsChangesNothing) {
   EXPECT_EQ(bwe.on_feedback(fb, 0), 50u);  // 100..149 are ours; 150..199 were never sent
   EXPECT_EQ(bwe.feedback_used(), 1u);
 }
+
+// Sending less than the estimate (one low layer): by default the estimate stays within 1.5 x the
+// acknowledged throughput + 10 kbit/s (libwebrtc's rule: no credit for capacity never used);
+// max_over_acked = 0 lets it grow, so a caller without probing can try a higher layer.
+TEST(SendSideBwe, ApplicationLimitedGrowthIsCappedUnlessConfigured) {
+  const auto fixed = [](const SendSideBwe&) { return 200'000.0; };
+  Sim capped(BweConfig{}, 3'000'000);
+  capped.run(10'000'000, fixed);
+  EXPECT_LE(capped.bwe.estimate_bps(), 1'100'000);  // barely above the 1 Mbit/s start (before any acked rate)
+  BweConfig open;
+  open.start_bps = 300'000;
+  open.max_over_acked = 0;
+  open.increase_per_s = 1.25;
+  Sim uncapped(open, 3'000'000);
+  uncapped.run(10'000'000, fixed);
+  EXPECT_GT(uncapped.bwe.estimate_bps(), 1'500'000);
+  BweConfig low_start;
+  low_start.start_bps = 300'000;
+  Sim from_low(low_start, 3'000'000);
+  from_low.run(10'000'000, fixed);
+  EXPECT_LE(from_low.bwe.estimate_bps(), 360'000);  // 1.5 x ~200 kbit/s acked + 10 kbit/s
+}
