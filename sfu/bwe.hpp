@@ -51,7 +51,7 @@ class InterArrival {
   struct Deltas {
     double send_ms = 0;     // last send time of the group minus that of the previous
     double arrival_ms = 0;  // last arrival of the group minus that of the previous
-    int64_t arrival_us = 0; // the previous group's last arrival (what the deltas are measured at)
+    int64_t arrival_us = 0; // the completed group's last arrival (when the deltas are known)
   };
   bool add(int64_t send_us, int64_t arrival_us, Deltas& out);
 
