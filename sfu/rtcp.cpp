@@ -15,6 +15,7 @@ const char* to_string(RtcpError e) {
     case RtcpError::BadLength: return "bad length";
     case RtcpError::BadPadding: return "bad padding";
     case RtcpError::WrongType: return "wrong type";
+    case RtcpError::BadValue: return "bad value";
   }
   return "?";
 }

@@ -31,6 +31,7 @@ enum class RtcpError : uint8_t {
   BadLength,   // the length field runs past the buffer, or a list does not fit the body
   BadPadding,  // padding count 0 or larger than the packet body
   WrongType,   // parse() of one kind given a packet of another
+  BadValue,    // a field holds a value its format reserves (TWCC: status count 0, status symbol 3)
 };
 const char* to_string(RtcpError e);
 
@@ -168,7 +169,8 @@ struct GenericNack {
 // Upper bound of sequence numbers one NACK item names (PID and 16 BLP bits).
 constexpr size_t kMaxSequencesPerNackItem = 17;
 
-// Transport-wide congestion control feedback (RTPFB FMT 15): identified, FCI not decoded.
+// Transport-wide congestion control feedback (RTPFB FMT 15): identified here; the FCI is decoded
+// by TwccFeedback (sfu/twcc.hpp).
 struct TransportCc {
   uint32_t sender_ssrc = 0;
   uint32_t media_ssrc = 0;
