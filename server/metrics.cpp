@@ -442,6 +442,9 @@ std::vector<MetricFamily> Metrics::sfu_families() const {
   out.push_back(counter("turnpike_sfu_layer_switches_total",
                         "SFU: simulcast layer switches of subscriptions (each on a keyframe of the new layer)",
                         s.layer_switches.get()));
+  out.push_back(counter("turnpike_sfu_probe_padding_bytes_total",
+                        "SFU: padding sent on RTX streams to probe subscribers' paths for a higher layer",
+                        s.probe_padding_bytes.get()));
   out.push_back(counter("turnpike_sfu_ssrc_conflicts_total",
                         "SFU: published tracks refused because their SSRC is already used in the room", s.ssrc_conflicts.get()));
   out.push_back(counter("turnpike_sfu_ice_probes_total",

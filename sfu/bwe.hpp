@@ -5,6 +5,7 @@
 // loss-based one; REMB when the subscriber sends no transport-wide feedback. Sans-I/O: every call
 // takes the caller's time; nothing allocates after construction.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -114,6 +115,9 @@ class AimdRateControl {
                   double increase_per_s = 1.08);
   void update(BandwidthUsage usage, std::optional<int64_t> acked_bps, int64_t now_us);
   void set_rtt_us(int64_t rtt_us) { rtt_us_ = rtt_us; }
+  // A probe's result (libwebrtc's SetEstimate from ProbeBitrateEstimator): the path carried this
+  // much without overuse, so the rate may start there.
+  void raise_to(int64_t bps) { current_ = std::clamp(std::max(current_, static_cast<double>(bps)), min_, max_); }
   int64_t bps() const { return static_cast<int64_t>(current_); }
 
  private:
@@ -158,6 +162,12 @@ class SendSideBwe {
   size_t on_feedback(const TwccFeedback& fb, int64_t now_us);
   void on_remb(uint64_t bps, int64_t now_us);
   void set_rtt_us(int64_t rtt_us) { delay_.set_rtt_us(rtt_us); }
+  // The caller probed the path (padding on top of its media) and the acknowledged throughput
+  // reached `bps` with no overuse: the delay-based rate starts from there (loss still limits).
+  void on_probe_result(int64_t bps) {
+    delay_.raise_to(bps);
+    estimate_ = clamp(std::min(delay_.bps(), loss_based_));
+  }
 
   int64_t estimate_bps() const { return estimate_; }
   std::optional<int64_t> acked_bps() const { return acked_.bps(); }

@@ -92,6 +92,8 @@ void Engine::Impl::tick(int64_t now_ms) {
         continue;
       }
       reports(p, now_ms);
+      transport_feedback(p, now_ms);
+      probe(p, now_ms);
       simulcast_tick(p, now_ms);
       infer_nat(p, now_ms);
     }

@@ -149,6 +149,8 @@ struct EngineStats {
   Counter ssrc_conflicts;
   // Simulcast layer switches of subscriptions (turnpike_sfu_layer_switches_total).
   Counter layer_switches;
+  // Padding sent to probe subscribers' paths (RTX streams, engine_congestion.cpp), bytes.
+  Counter probe_padding_bytes;
   // Our own Binding requests proving a nominated address reaches the browser (RFC 8445 7.2.2), and
   // how many were answered (the address was proven).
   Counter ice_probes, ice_probes_answered;

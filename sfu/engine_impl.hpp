@@ -19,10 +19,13 @@
 #include "sfu/rtcp.hpp"
 #include "sfu/rtp.hpp"
 #include "sfu/rtp_stats.hpp"
+#include "sfu/rtx.hpp"
 #include "sfu/sdp.hpp"
 #include "sfu/simulcast.hpp"
 #include "sfu/srtp.hpp"
 #include "sfu/token.hpp"
+#include "sfu/twcc.hpp"
+#include "sfu/bwe.hpp"
 #include "turn/crypto.hpp"
 #include "turn/message.hpp"
 
@@ -39,9 +42,11 @@ constexpr int64_t kReportIntervalMs = 1000;   // RR to publishers, SR to subscri
 constexpr int64_t kForwardedPliMinMs = 300;   // subscribers' PLI/FIR forwarded at most this often
 constexpr size_t kMaxTracksPerParticipant = 8;
 constexpr size_t kMaxNackPerFeedback = 64;
+constexpr int64_t kTickMs = 50;               // how often the host calls tick() (server/sfu_host.cpp)
 constexpr int64_t kLayerIntervalMs = 500;     // layer bitrates measured and layers chosen this often
 constexpr int64_t kLayerIdleMs = 1500;        // a layer with no packet for this long is not sent
 constexpr int64_t kDynacastPauseMs = 5'000;   // a layer nobody wants for this long is paused
+constexpr uint64_t kStartBudgetBps = 600'000; // a subscriber's bandwidth before any estimate
 
 // Signalling JSON carries what clients sent (ids, SDP error excerpts): invalid UTF-8 is replaced,
 // never thrown about.
@@ -129,6 +134,7 @@ struct Track {
   bool video = false;
   std::string mid;                 // the publisher's mid
   uint32_t ssrc = 0;               // what subscribers see: the publisher's, or ours for simulcast
+  uint32_t rtx_ssrc = 0;           // our RTX stream to subscribers (RFC 4588), video only
   bool simulcast = false;
   std::vector<std::unique_ptr<Layer>> layers;  // at least one
   std::string codec_name;
@@ -138,6 +144,7 @@ struct Track {
   std::map<std::string, uint8_t> extmap;  // uri -> the publisher's id
   uint8_t mid_ext_id = 0;
   uint8_t rid_ext_id = 0;          // RFC 8852 rtp-stream-id, simulcast only
+  uint8_t twcc_ext_id = 0;         // transport-wide sequence numbers (our feedback to the publisher)
   uint64_t packets = 0;
   // Who receives this track: rebuilt from the room's subscriptions when they change
   // (Room::generation), so the per-packet path walks only its own subscribers.
@@ -163,6 +170,8 @@ struct Subscription {
   LayerForwarder forwarder;
   int max_layer = 2;
   bool paused = false;
+  uint8_t twcc_ext_id = 0;         // the subscriber's transport-cc id: our sequence numbers go there
+  RtxStream rtx;                   // payload_type 0: the subscriber took no RTX
   uint64_t switches_counted = 0;
 };
 
@@ -242,6 +251,21 @@ struct Participant {
     int64_t chosen_ms = 0;
     int64_t observed_ms = 0;  // last sampled into the metric
   } bandwidth;
+  // Transport-wide congestion control (engine_congestion.cpp): as a publisher, the arrivals our
+  // feedback reports; as a subscriber, the sequence numbers we stamp and the send-side estimate its
+  // feedback drives. Made by the first packet that needs them.
+  std::unique_ptr<TwccRecorder> twcc_in;
+  std::unique_ptr<SendSideBwe> bwe;
+  uint16_t transport_seq = 0;
+  // Probing (engine_congestion.cpp): the rate a subscriber held below its layers needs, padding
+  // sent toward it on an RTX stream until its estimate gets there, and a pause after overuse.
+  struct Probe {
+    uint64_t target_bps = 0;     // 0: nothing to probe for
+    int64_t backoff_until_ms = 0;
+    uint64_t out_rate_bps = 0;   // what we sent it over the last layer interval
+    uint64_t rate_bytes = 0;
+    int64_t rate_ms = 0;
+  } probe;
 };
 
 struct Room {
@@ -371,7 +395,8 @@ struct Engine::Impl {
   void srtp(std::span<uint8_t> d, const turn::Endpoint& from, int64_t now_ms);
   void rtp(Participant& p, std::span<const uint8_t> d, int64_t now_ms);
   // Sends one packet of layer `l` to the subscription if its forwarder takes it; false: not sent.
-  bool forward(Participant& to, Subscription& sub, const RtpPacket& pkt, const Layer& l, int64_t now_ms);
+  bool forward(Participant& to, Subscription& sub, const RtpPacket& pkt, const Layer& l, int64_t now_ms,
+               bool as_rtx = false);
   void count_forwarded(Subscription& sub, size_t payload, size_t n);
   Subscription* subscription_for(Participant& p, uint32_t media_ssrc);
   void rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_ms);
@@ -396,6 +421,20 @@ struct Engine::Impl {
   void subscribe_message(Participant& p, const json& msg, int64_t now_ms);
   void simulcast_tick(Participant& p, int64_t now_ms);
   uint64_t budget_bps(const Participant& subscriber) const;
+
+  // ------------------------------------------------------------------------------ congestion control
+  // engine_congestion.cpp: transport-wide feedback to publishers, sequence numbers and the
+  // send-side estimate for subscribers, REMB as the fallback.
+  void record_arrival(Participant& p, const Track& t, const RtpPacket& pkt, int64_t now_ms);
+  void transport_feedback(Participant& p, int64_t now_ms);
+  // Stamps the next transport-wide sequence number on a packet rewritten for `to` (plaintext, n
+  // bytes in out) and notes it as sent.
+  void stamp_sent(Participant& to, const Subscription& sub, size_t n, int64_t now_ms);
+  void on_transport_cc(Participant& p, const RtcpPacket& pkt, int64_t now_ms);
+  void on_remb(Participant& p, uint64_t bps, int64_t now_ms);
+  SendSideBwe& bwe_of(Participant& p);
+  // Padding toward a subscriber whose layers its estimate holds back (Participant::Probe).
+  void probe(Participant& p, int64_t now_ms);
 
   // ------------------------------------------------------------------------------ timers
   void tick(int64_t now_ms);

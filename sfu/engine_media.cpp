@@ -170,6 +170,7 @@ void Engine::Impl::rtp(Participant& p, std::span<const uint8_t> d, int64_t now_m
     sink.observe_join_seconds(static_cast<double>(now_ms - p.lifecycle.joined_ms) / 1000.0);
   }
   if (pkt.payload_type != t.payload_type) return;  // e.g. RTX or RED, which the answer did not accept
+  record_arrival(p, t, pkt, now_ms);
   l->stats.on_packet(pkt.sequence, pkt.timestamp, now_ms * 1000);
   l->nack.store(pkt.sequence, d);
   ++l->packets;
@@ -188,7 +189,8 @@ void Engine::Impl::rtp(Participant& p, std::span<const uint8_t> d, int64_t now_m
     if (forward(*to, *sub, pkt, *l, now_ms)) to->resend_share.earn(pkt.raw.size());
 }
 
-bool Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& pkt, const Layer& l, int64_t now_ms) {
+bool Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& pkt, const Layer& l, int64_t now_ms,
+                           bool as_rtx) {
   if (!to.lifecycle.srtp_ready || !to.addr) return false;
   const Track& t = *sub.track;
   Vp8Descriptor vp8;
@@ -213,6 +215,8 @@ bool Engine::Impl::forward(Participant& to, Subscription& sub, const RtpPacket& 
     size_t at = n - pkt.padding_size - pkt.payload.size();
     vp8.write(std::span<uint8_t>(out).subspan(at, pkt.payload.size()), o.picture_id, o.tl0picidx);
   }
+  if (as_rtx && (n = to_rtx(out, n, sub.rtx, kSrtpRtpTrailerRoom)) == 0) return false;
+  stamp_sent(to, sub, n, now_ms);
   size_t len = n;
   if (to.srtp.outbound.protect_rtp(out, len) != SrtpError::None) return false;
   to.bytes_out += len;
@@ -268,11 +272,10 @@ void Engine::Impl::rtcp(Participant& p, std::span<const uint8_t> d, int64_t now_
       case RtcpKind::Remb: {
         // draft-alvestrand-rmcat-remb: what the subscriber's receiver estimates its path carries.
         Remb remb;
-        if (Remb::parse(pkt, remb) != RtcpError::None) break;
-        p.bandwidth.estimate_bps = remb.bitrate_bps;
-        p.bandwidth.updated_ms = now_ms;
+        if (Remb::parse(pkt, remb) == RtcpError::None) on_remb(p, remb.bitrate_bps, now_ms);
         break;
       }
+      case RtcpKind::TransportCc: on_transport_cc(p, pkt, now_ms); break;
       case RtcpKind::Pli:
       case RtcpKind::Fir: keyframe_request(p, pkt, now_ms); break;
       default: break;
@@ -334,7 +337,7 @@ void Engine::Impl::resend(Participant& p, Subscription& sub, std::span<const uin
     sub.resent->note(seq, now_ms);
     RtpPacket old;
     if (RtpPacket::parse(stored, old) != RtpError::None) continue;
-    forward(p, sub, old, l, now_ms);
+    forward(p, sub, old, l, now_ms, sub.rtx.payload_type != 0);  // RFC 4588 where negotiated
     stats.nack.add();
   }
 }
@@ -347,6 +350,7 @@ void Engine::Impl::report_blocks(const Participant& p, const ReportBlockList& bl
       uint32_t rtt = mid32 - b.lsr - b.dlsr;  // 1/65536 s
       double secs = static_cast<double>(rtt) / 65536.0;
       if (secs >= 0 && secs < 60) sink.observe_rtt_seconds(p.conn, secs);
+      if (secs >= 0 && secs < 60 && p.bwe) p.bwe->set_rtt_us(static_cast<int64_t>(secs * 1e6));
     }
     sink.observe_loss_ratio(p.conn, static_cast<double>(b.fraction_lost) / 256.0);
   }

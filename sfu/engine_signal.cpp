@@ -225,6 +225,8 @@ void Engine::Impl::offer(Participant& p, const json& msg, int64_t now_ms) {
   if (!parsed) return;
   sdp::AnswerOptions opts;
   opts.simulcast = cfg.simulcast;
+  opts.transport_cc = true;  // feedback to publishers, the send-side estimate for subscribers
+  opts.rtx_send = true;      // retransmissions and probing padding to subscribers on an RTX stream
   if (!offer_transports(p, *parsed, opts, now_ms)) return;
   std::vector<Track*> added = apply_sections(p, *parsed, wanted, opts, now_ms);
   answer_offer(p, std::move(*parsed), opts, added, now_ms);
@@ -416,6 +418,7 @@ Track* Engine::Impl::publish(Participant& p, const sdp::MediaSection& m, sdp::An
   for (const auto& e : m.extmaps) t.extmap[e.uri] = e.id;
   t.mid_ext_id = sdp::extmap_id(m, sdp::ext::kMid).value_or(0);
   t.rid_ext_id = sdp::extmap_id(m, sdp::ext::kRid).value_or(0);
+  t.twcc_ext_id = sdp::extmap_id(m, sdp::ext::kTransportCc).value_or(0);
   return &t;
 }
 
@@ -493,13 +496,20 @@ void Engine::Impl::subscribe(Participant& p, const sdp::MediaSection& m, const s
   for (const auto& e : m.extmaps) {
     auto pub = t->extmap.find(e.uri);
     if (pub == t->extmap.end()) continue;
-    // Only what the answers keep: mid and abs-send-time (transport-cc is not negotiated).
-    if (e.uri == sdp::ext::kMid || e.uri == sdp::ext::kAbsSendTime) sub->extensions.set(pub->second, e.id);
+    // Only what the answers keep: mid, abs-send-time and transport-cc (whose value we replace
+    // with our own sequence number: stamp_sent).
+    if (e.uri == sdp::ext::kMid || e.uri == sdp::ext::kAbsSendTime || e.uri == sdp::ext::kTransportCc)
+      sub->extensions.set(pub->second, e.id);
   }
+  sub->twcc_ext_id = sdp::extmap_id(m, sdp::ext::kTransportCc).value_or(0);
+  auto rtx_pt = t->rtx_ssrc ? sdp::rtx_payload_type(m, *pt) : std::nullopt;
+  if (fresh) sub->rtx = RtxStream{t->rtx_ssrc, 0, static_cast<uint16_t>(random_u32())};
+  sub->rtx.payload_type = rtx_pt.value_or(0);
   sub->mid_ext_id = sdp::extmap_id(m, sdp::ext::kMid).value_or(0);
   if (fresh) sub->forwarder.set_target(0);  // the lowest layer first; choose_layers() decides from then on
   sdp::SendTrack st;
   st.ssrc = t->ssrc;
+  st.rtx_ssrc = t->rtx_ssrc;
   st.cname = "turnpike-" + t->owner->id;
   st.stream_id = t->owner->id;
   st.track_id = t->id;

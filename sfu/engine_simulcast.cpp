@@ -42,6 +42,7 @@ std::vector<std::string> Engine::Impl::simulcast_rids(const sdp::MediaSection& m
 void Engine::Impl::make_layers(Track& t, uint32_t ssrc, const std::vector<std::string>& rids) {
   t.simulcast = !rids.empty();
   t.ssrc = t.simulcast ? random_u32() : ssrc;  // subscribers see one SSRC whatever the layer
+  if (t.video) t.rtx_ssrc = random_u32();
   size_t n = t.simulcast ? rids.size() : 1;
   for (size_t i = 0; i < n; ++i) {
     auto l = std::make_unique<Layer>();
@@ -93,8 +94,8 @@ void Engine::Impl::measure_layers(Track& t, int64_t now_ms) {
 }
 
 uint64_t Engine::Impl::budget_bps(const Participant& subscriber) const {
-  if (subscriber.bandwidth.estimate_bps == 0) return UINT64_MAX;  // nothing known: every layer
-  uint64_t budget = subscriber.bandwidth.estimate_bps;
+  // Nothing known yet: a middle layer's worth; probing finds out whether more fits.
+  uint64_t budget = subscriber.bandwidth.estimate_bps ? subscriber.bandwidth.estimate_bps : kStartBudgetBps;
   for (const auto& [_, sub] : subscriber.receiving)
     if (!sub->track->video) budget -= std::min(budget, kAudioReserveBps);
   return budget;
@@ -107,7 +108,10 @@ void Engine::Impl::choose_layers(Participant& subscriber, int64_t now_ms) {
   for (const auto& [_, sub] : subscriber.receiving) videos += sub->track->video && !sub->paused;
   uint64_t budget = budget_bps(subscriber);
   uint64_t share = videos == 0 || budget == UINT64_MAX ? budget : budget / videos;
+  uint64_t probe_for = 0;  // what the subscriptions held back by the budget would need
+  bool held_back = false;
   for (auto& [_, sub] : subscriber.receiving) {
+    if (!sub->track->video) probe_for += kAudioReserveBps;
     Track& t = *sub->track;
     if (!t.video) continue;
     std::array<LayerOffer, sdp::kMaxSimulcastLayers> offers{};
@@ -116,13 +120,22 @@ void Engine::Impl::choose_layers(Participant& subscriber, int64_t now_ms) {
       offers[i].active = l->paused || now_ms - l->last_packet_ms < kLayerIdleMs;
       offers[i].bitrate_bps = l->bitrate_bps ? l->bitrate_bps : kNominalBps[std::min<size_t>(i, 2)];
     }
-    int target = sub->paused ? LayerForwarder::kNone
-                             : choose_layer({offers.data(), t.layers.size()}, share, sub->max_layer, sub->forwarder.current());
+    std::span<const LayerOffer> layers{offers.data(), t.layers.size()};
+    int target = sub->paused ? LayerForwarder::kNone : choose_layer(layers, share, sub->max_layer, sub->forwarder.current());
+    int unlimited = sub->paused ? LayerForwarder::kNone : choose_layer(layers, UINT64_MAX, sub->max_layer, target);
+    if (unlimited > target && target >= 0) {
+      held_back = true;  // the next layer up, with choose_layer's headroom
+      uint64_t next = offers[static_cast<size_t>(target) + 1].bitrate_bps;
+      probe_for += next + next * 15 / 100 + next / 10;
+    } else if (target >= 0) {
+      probe_for += offers[static_cast<size_t>(target)].bitrate_bps;
+    }
     if (target == LayerForwarder::kNone && !sub->paused) continue;  // nothing arrives yet: keep what it has
     if (target == sub->forwarder.target()) continue;
     sub->forwarder.set_target(target);
     if (sub->forwarder.wants_keyframe()) want_keyframe(t.layer(target), now_ms);
   }
+  subscriber.probe.target_bps = held_back ? probe_for : 0;
 }
 
 // Dynacast: a layer no subscription targets or receives for kDynacastPauseMs is paused at the
@@ -174,6 +187,10 @@ void Engine::Impl::subscribe_message(Participant& p, const json& msg, int64_t no
 void Engine::Impl::simulcast_tick(Participant& p, int64_t now_ms) {
   if (now_ms - p.bandwidth.chosen_ms < kLayerIntervalMs) return;
   p.bandwidth.chosen_ms = now_ms;
+  auto& pr = p.probe;
+  if (pr.rate_ms && now_ms > pr.rate_ms) pr.out_rate_bps = (p.bytes_out - pr.rate_bytes) * 8 * 1000 / static_cast<uint64_t>(now_ms - pr.rate_ms);
+  pr.rate_ms = now_ms;
+  pr.rate_bytes = p.bytes_out;
   for (auto& [_, t] : p.published) measure_layers(*t, now_ms);
   choose_layers(p, now_ms);
   for (auto& [_, t] : p.published) dynacast(*t, now_ms);

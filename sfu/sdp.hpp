@@ -313,6 +313,7 @@ struct AnswerOptions {
   std::vector<std::string> video_codecs = {"VP8", "H264"};
   bool transport_cc = false;  // keep the transport-wide-cc extension and rtcp-fb transport-cc
   bool rtx = false;           // keep RTX (RFC 4588) for the chosen codecs
+  bool rtx_send = false;      // ... only in sections the SFU sends in (the offer receives)
   // Receive simulcast (RFC 8853): a sending section's a=simulcast send streams (at most
   // kMaxSimulcastLayers, each with its a=rid send line) are answered a=rid recv / a=simulcast:recv,
   // with the rtp-stream-id and repaired-rtp-stream-id extensions (RFC 8852) kept.

@@ -136,7 +136,7 @@ std::vector<Codec> select_codecs(const MediaSection& s, const AnswerOptions& o) 
   std::vector<Codec> chosen = primary_codecs(s, o);
   if (chosen.empty()) return chosen;
   if (o.red) add_red_and_fec(chosen, s, o);
-  if (o.rtx) add_rtx(chosen, s);
+  if (o.rtx || (o.rtx_send && offer_receives(s.direction))) add_rtx(chosen, s);
   return chosen;
 }
 
@@ -301,7 +301,7 @@ class AnswerBuilder {
     m.msids.push_back(id);
     m.ssrcs.push_back(Ssrc{t.ssrc, t.cname, id});
     bool has_rtx = std::any_of(m.codecs.begin(), m.codecs.end(), [](const Codec& c) { return iequals(c.name, "rtx"); });
-    if (opts_.rtx && t.rtx_ssrc && has_rtx) {
+    if ((opts_.rtx || opts_.rtx_send) && t.rtx_ssrc && has_rtx) {
       m.ssrc_groups.push_back(SsrcGroup{"FID", {t.ssrc, t.rtx_ssrc}});  // RFC 4588 8.1
       m.ssrcs.push_back(Ssrc{t.rtx_ssrc, t.cname, id});
     }

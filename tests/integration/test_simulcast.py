@@ -45,7 +45,7 @@ TOKEN_KEY = 'lab-sfu-token-key-0123456789'
 ROOM = 'consult-7'
 SECONDS = 48        # each browser's run
 LIMIT_SECONDS = 25  # the shaped phase, from the browsers' start
-RATE = '300kbit'
+RATE = '200kbit'   # the low layer of the fake camera (~110 kbit/s) fits, the middle one (~220) does not
 TOP_WIDTH = 960
 
 
@@ -199,6 +199,9 @@ def main():
             t.run('limited_gets_low_layer', limited)
             t.run('limited_switches_up', check_switch_up, res, lifted, shaped.get('width', TOP_WIDTH // 2))
             t.run('metrics', check_metrics, srv)
+            for role in ('open', 'limited'):  # the evidence, one width per second
+                print(f'{role} widths: ' + ' '.join(str((inbound(x) or {}).get('frameWidth', '-'))
+                                                    for x in res[role]['timeline']))
             if t.failed:
                 for role, r in res.items():
                     last = (r.get('timeline') or [{}])[-1].get('st') or {}

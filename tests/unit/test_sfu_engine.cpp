@@ -190,14 +190,30 @@ TEST_F(SfuEngine, WhatTheSubscriberDidNotAskForIsNotForwarded) {
   EXPECT_EQ(engine->stats().forwarded_packets_video.get(), 0u);
 }
 
-TEST_F(SfuEngine, ANackIsAnsweredWithTheSamePacketFromTheBuffer) {
+TEST_F(SfuEngine, ANackIsAnsweredFromTheBufferOnTheRtxStream) {
   for (uint16_t seq = 1000; seq < 1005; ++seq) publish(kVideoSsrc, pub_video_pt, seq);
-  auto originals = arrived(kSubAt, sub_seen, false);  // still SRTP: a resend is the same ciphertext
+  auto originals = rtp_to_sub();
   ASSERT_EQ(originals.size(), 5u);
   nack({1002});
-  auto resent = arrived(kSubAt, sub_seen, false);
+  auto resent = rtp_to_sub();
   ASSERT_EQ(resent.size(), 1u);
-  EXPECT_EQ(resent[0], originals[2]) << "RFC 4588 is not used: the packet goes again as it was";
+  // RFC 4588 4, as the subscriber's answer negotiated it (rtx with apt=, a=ssrc-group:FID).
+  auto a = answer_of(sub);
+  ASSERT_TRUE(a);
+  const auto* recv = sdp::find_section(*a, "0");
+  ASSERT_TRUE(recv && recv->ssrc_groups.size() == 1u);
+  uint32_t rtx_ssrc = recv->ssrc_groups[0].ssrcs.at(1);
+  auto rtx_pt = sdp::rtx_payload_type(*recv, sub_pt);
+  ASSERT_TRUE(rtx_pt);
+  RtpPacket orig, rtx;
+  ASSERT_EQ(RtpPacket::parse(originals[2], orig), RtpError::None);
+  ASSERT_EQ(RtpPacket::parse(resent[0], rtx), RtpError::None);
+  EXPECT_EQ(rtx.ssrc, rtx_ssrc);
+  EXPECT_EQ(rtx.payload_type, *rtx_pt);
+  EXPECT_EQ(rtx.timestamp, orig.timestamp);
+  ASSERT_EQ(rtx.payload.size(), orig.payload.size() + 2);
+  EXPECT_EQ(be::u16(rtx.payload.data()), 1002);  // the OSN
+  EXPECT_TRUE(std::equal(orig.payload.begin(), orig.payload.end(), rtx.payload.begin() + 2));
   EXPECT_EQ(engine->stats().nack.get(), 1u);
   // A packet the buffer never held, or a NACK for a stream the subscriber does not receive.
   nack({990});

@@ -212,7 +212,7 @@ TEST_F(SfuSimulcast, SubscriberPreferencesCapAndPause) {
 
 TEST_F(SfuSimulcast, LayersNobodyWatchesArePausedAndResumed) {
   all_layers(true);
-  run(600);
+  run(1200);    // layer rates measured (the first choice, before that, assumes a middle layer's worth)
   run(300, 2);  // the subscriber moves to f
   run(6000);
   auto msgs = sink.of(pub.conn, "layers");
