@@ -16,6 +16,7 @@
 #include "sfu/sdp.hpp"
 #include "sfu/simulcast.hpp"
 #include "sfu/srtp.hpp"
+#include "sfu/twcc.hpp"
 #include "sfu_fixture.hpp"
 
 using namespace sfu;
@@ -26,7 +27,7 @@ namespace {
 
 constexpr std::array<uint32_t, 3> kLayerSsrc{0x1000, 0x2000, 0x3000};  // q, h, f
 constexpr std::array<const char*, 3> kRid{"q", "h", "f"};
-constexpr uint8_t kMidExt = 4, kRidExt = 10;  // i_simulcast.sdp's extmap ids
+constexpr uint8_t kMidExt = 4, kRidExt = 10, kTwccExt = 3;  // i_simulcast.sdp's extmap ids
 constexpr uint32_t kSubscriberSsrc = 0x11223344;
 constexpr const char* kPubAt = "198.51.100.20:5000";
 constexpr const char* kSubAt = "198.51.100.30:6000";
@@ -41,6 +42,7 @@ class SfuSimulcast : public EngineTest {
   size_t pub_seen = 0, sub_seen = 0;
   std::array<uint16_t, 3> seq{100, 20000, 60000};
   std::array<uint16_t, 3> pid{10, 2000, 30000};
+  uint16_t twcc = 65530;  // the publisher's transport-wide sequence numbers (across its layers)
 
   void SetUp() override {
     EngineTest::SetUp();
@@ -57,6 +59,7 @@ class SfuSimulcast : public EngineTest {
     const auto* recv = sdp::find_section(*sa, "0");
     ASSERT_TRUE(recv && !recv->ssrcs.empty());
     announced = recv->ssrcs.front().ssrc;
+    sub_twcc_ext = sdp::extmap_id(*recv, sdp::ext::kTransportCc).value_or(0);
     pub_srtp = connect(pub, pub_dtls, kPubAt);
     pub_seen = sink.media.size();
     sub_srtp = connect(sub, sub_dtls, kSubAt);
@@ -71,12 +74,14 @@ class SfuSimulcast : public EngineTest {
     uint32_t ts = seq[i] * 3000u;
     for (int k = 0; k < 4; ++k) p[4 + k] = static_cast<uint8_t>(ts >> (24 - 8 * k));
     for (int k = 0; k < 4; ++k) p.push_back(static_cast<uint8_t>(kLayerSsrc[i] >> (24 - 8 * k)));
-    p.insert(p.end(), {0xBE, 0xDE, 0x00, 0x01, static_cast<uint8_t>(kMidExt << 4), '1',
-                       static_cast<uint8_t>(kRidExt << 4), static_cast<uint8_t>(kRid[i][0])});
+    p.insert(p.end(), {0xBE, 0xDE, 0x00, 0x02, static_cast<uint8_t>(kMidExt << 4), '1',
+                       static_cast<uint8_t>(kRidExt << 4), static_cast<uint8_t>(kRid[i][0]),
+                       static_cast<uint8_t>(kTwccExt << 4 | 1), static_cast<uint8_t>(twcc >> 8), static_cast<uint8_t>(twcc), 0});
+    ++twcc;
     p.insert(p.end(), {0x90, 0x80, static_cast<uint8_t>(0x80 | pid[i] >> 8), static_cast<uint8_t>(pid[i])});
     if (keyframe) p.insert(p.end(), {0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A});
     else p.insert(p.end(), {0x11, 0x02, 0x00, 0x00, 0x00, 0x00});
-    p.resize(p.size() + 80, 0x55);
+    p.resize(p.size() + 200, 0x55);  // ~60 kbit/s a layer at 30 packets a second
     size_t len = p.size();
     p.resize(len + 64);
     ASSERT_EQ(pub_srtp.outbound.protect_rtp(p, len), SrtpError::None);
@@ -93,7 +98,9 @@ class SfuSimulcast : public EngineTest {
     uint32_t ssrc;
     uint16_t seq;
     uint16_t pid;
+    std::optional<uint16_t> transport_seq;  // ours, at the subscriber's transport-cc id
   };
+  uint8_t sub_twcc_ext = 0;
   std::vector<Got> received() {
     std::vector<Got> out;
     for (; sub_seen < sink.media.size(); ++sub_seen) {
@@ -103,9 +110,10 @@ class SfuSimulcast : public EngineTest {
       EXPECT_EQ(sub_srtp.inbound.unprotect_rtp(d, len), SrtpError::None);
       RtpPacket p;
       EXPECT_EQ(RtpPacket::parse({d.data(), len}, p), RtpError::None);
+      if (p.ssrc != announced) continue;  // the RTX stream: probing padding
       Vp8Descriptor v;
       EXPECT_TRUE(Vp8Descriptor::parse(p.payload, v));
-      out.push_back({p.ssrc, p.sequence, v.picture_id});
+      out.push_back({p.ssrc, p.sequence, v.picture_id, transport_seq(p, sub_twcc_ext)});
     }
     return out;
   }
@@ -159,9 +167,10 @@ TEST_F(SfuSimulcast, OneContinuousStreamAcrossLayerSwitches) {
   auto first = received();
   ASSERT_EQ(first.size(), 1u);  // the low layer only, under the SSRC the answer announced
   EXPECT_EQ(first[0].ssrc, announced);
-  // Nothing limits the subscriber: the next choice is the top layer, asked for with a PLI.
+  // Nothing limits the subscriber: once the layers' rates are measured, the top layer, asked
+  // for with a PLI.
   plis();
-  run(600);
+  run(1200);
   auto asked = plis();
   EXPECT_NE(std::find(asked.begin(), asked.end(), kLayerSsrc[2]), asked.end());
   EXPECT_EQ(engine->stats().layer_switches.get(), 0u);  // not before f's keyframe
@@ -170,7 +179,7 @@ TEST_F(SfuSimulcast, OneContinuousStreamAcrossLayerSwitches) {
   auto got = received();
   got.insert(got.begin(), first.begin(), first.end());
   continuous(got, announced);
-  // Bandwidth drops below what f takes (each layer here is ~35 kbit/s): back to q on its keyframe.
+  // Bandwidth drops below what f takes (each layer here is ~60 kbit/s): back to q on its keyframe.
   remb(10'000);
   run(600);
   asked = plis();
@@ -224,4 +233,52 @@ TEST_F(SfuSimulcast, LayersNobodyWatchesArePausedAndResumed) {
   run(1200);  // the subscriber's choice, then the publisher's dynacast (each every 500 ms)
   msgs = sink.of(pub.conn, "layers");
   EXPECT_EQ(msgs.back()["active"], json::array({"q", "f"}));
+}
+
+TEST_F(SfuSimulcast, TransportWideFeedbackBothWays) {
+  ASSERT_NE(sub_twcc_ext, 0);
+  all_layers(true);
+  run(300);
+  // To the publisher: feedback on every packet it numbered (RTPFB FMT 15), none lost.
+  std::vector<TwccPacketStatus> seen;
+  for (; pub_seen < sink.media.size(); ++pub_seen) {
+    auto [to, d] = sink.media[pub_seen];
+    if (to != ep(kPubAt) || !looks_like_rtcp(d)) continue;
+    size_t len = d.size();
+    ASSERT_EQ(pub_srtp.inbound.unprotect_rtcp(d, len), SrtpError::None);
+    RtcpReader r(std::span<const uint8_t>(d.data(), len));
+    RtcpPacket pkt;
+    while (r.next(pkt)) {
+      TwccFeedback fb;
+      if (kind_of(pkt) != RtcpKind::TransportCc) continue;
+      ASSERT_EQ(TwccFeedback::parse(pkt, fb), RtcpError::None);
+      TwccFeedback::Cursor c(fb);
+      TwccPacketStatus st;
+      while (c.next(st)) seen.push_back(st);
+    }
+  }
+  ASSERT_GE(seen.size(), 3u * 10);
+  EXPECT_EQ(seen.front().seq, 65530);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_TRUE(seen[i].received) << i;
+    EXPECT_EQ(seen[i].seq, static_cast<uint16_t>(65530 + i));
+  }
+  // To the subscriber: our own numbers, one per packet sent to it (media, and the padding that
+  // probes its path on the RTX stream), in order.
+  std::vector<uint16_t> numbers;
+  size_t media = 0;
+  for (; sub_seen < sink.media.size(); ++sub_seen) {
+    auto [to, d] = sink.media[sub_seen];
+    if (to != ep(kSubAt) || !looks_like_rtp(d)) continue;
+    size_t len = d.size();
+    ASSERT_EQ(sub_srtp.inbound.unprotect_rtp(d, len), SrtpError::None);
+    RtpPacket p;
+    ASSERT_EQ(RtpPacket::parse({d.data(), len}, p), RtpError::None);
+    auto n = transport_seq(p, sub_twcc_ext);
+    ASSERT_TRUE(n);
+    numbers.push_back(*n);
+    media += p.ssrc == announced;
+  }
+  ASSERT_GT(media, 5u);
+  for (size_t i = 1; i < numbers.size(); ++i) EXPECT_EQ(numbers[i], static_cast<uint16_t>(numbers[i - 1] + 1));
 }

@@ -2,11 +2,14 @@
 // the VP8 payload descriptor (RFC 7741 4.2), the per-subscription layer rewriter and layer choice.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <fstream>
 #include <sstream>
 #include <vector>
 
 #include "sfu/sdp.hpp"
+#include "sfu/rtp.hpp"
+#include "sfu/rtx.hpp"
 #include "sfu/simulcast.hpp"
 
 using namespace sfu;
@@ -266,4 +269,54 @@ TEST(ChooseLayer, FitsBudgetWithHysteresis) {
   EXPECT_EQ(choose_layer(l, 10'000, 2, 2), 1);      // paused low layer: the lowest active one
   l[1].active = l[2].active = false;
   EXPECT_EQ(choose_layer(l, 10'000'000, 2, 2), LayerForwarder::kNone);
+}
+
+TEST(Rtx, RetransmissionCarriesTheOriginalSequenceNumber) {
+  // A packet with a one-byte extension block and 3 bytes of padding, as rewrite() writes them.
+  std::vector<uint8_t> p{0xB0, 0x60, 0x12, 0x34, 0, 0, 0x10, 0, 0xAA, 0xBB, 0xCC, 0xDD, 0xBE, 0xDE, 0x00, 0x01, 0x10, 0x07, 0, 0,
+                         1, 2, 3, 4, 5, 0, 0, 3};
+  const size_t n = p.size();
+  p.resize(n + 2 + 16);
+  RtxStream rtx{0x01020304, 107, 500};
+  size_t m = to_rtx(p, n, rtx, 16);
+  ASSERT_EQ(m, n + 2);
+  RtpPacket r;
+  ASSERT_EQ(RtpPacket::parse({p.data(), m}, r), RtpError::None);
+  EXPECT_EQ(r.ssrc, 0x01020304u);
+  EXPECT_EQ(r.payload_type, 107);
+  EXPECT_EQ(r.sequence, 500);
+  EXPECT_EQ(r.timestamp, 0x1000u);
+  EXPECT_EQ(r.padding_size, 3);
+  ASSERT_EQ(r.payload.size(), 7u);
+  EXPECT_EQ(r.payload[0], 0x12);  // OSN
+  EXPECT_EQ(r.payload[1], 0x34);
+  EXPECT_EQ(r.payload[2], 1);
+  EXPECT_EQ(r.payload[6], 5);
+  ASSERT_TRUE(r.extension(1));
+  EXPECT_EQ(rtx.sequence, 501);
+  // No room for the OSN and the trailer, or not RTP: nothing written.
+  std::vector<uint8_t> tight(p.begin(), p.begin() + static_cast<long>(n));
+  EXPECT_EQ(to_rtx(tight, n, rtx, 16), 0u);
+  std::vector<uint8_t> junk(64, 0);
+  EXPECT_EQ(to_rtx(junk, 20, rtx, 16), 0u);
+  EXPECT_EQ(rtx.sequence, 501);
+}
+
+TEST(Rtx, PaddingOnlyPacketsParseWithAnEmptyPayload) {
+  std::array<uint8_t, 300> out{};
+  RtxStream rtx{7, 99, 65535};
+  size_t n = build_padding(out, rtx, 1234, 3, 224);
+  ASSERT_EQ(n, 12u + 8 + 224);
+  RtpPacket r;
+  ASSERT_EQ(RtpPacket::parse({out.data(), n}, r), RtpError::None);
+  EXPECT_TRUE(r.payload.empty());
+  EXPECT_EQ(r.padding_size, 224);
+  EXPECT_EQ(r.sequence, 65535);
+  EXPECT_EQ(rtx.sequence, 0);
+  const RtpExtension* e = r.extension(3);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->value.size(), 2u);  // where the transport-wide sequence number is stamped
+  EXPECT_EQ(build_padding(out, rtx, 0, 15, 224), 0u);  // not a one-byte id
+  EXPECT_EQ(build_padding(std::span<uint8_t>(out).first(100), rtx, 0, 3, 224), 0u);
+  EXPECT_EQ(build_padding(out, rtx, 0, 0, 100), 112u);  // no extension
 }
