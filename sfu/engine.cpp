@@ -74,6 +74,7 @@ void Engine::Impl::retransmit(Participant& p, int64_t now_ms) {
 void Engine::Impl::tick(int64_t now_ms) {
   std::vector<Participant*> gone, foreign;
   for (auto& [_, room] : rooms) {
+    speakers(*room, now_ms);
     for (auto& [__, pp] : room->participants) {
       Participant& p = *pp;
       retransmit(p, now_ms);

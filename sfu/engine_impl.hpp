@@ -7,9 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <set>
 
+#include "sfu/active_speaker.hpp"
 #include "sfu/dtls_srtp.hpp"
 #include "sfu/engine.hpp"
 #include "sfu/ice_lite.hpp"
@@ -145,6 +147,7 @@ struct Track {
   uint8_t mid_ext_id = 0;
   uint8_t rid_ext_id = 0;          // RFC 8852 rtp-stream-id, simulcast only
   uint8_t twcc_ext_id = 0;         // transport-wide sequence numbers (our feedback to the publisher)
+  uint8_t audio_level_ext_id = 0;  // RFC 6464, audio only
   uint64_t packets = 0;
   // Who receives this track: rebuilt from the room's subscriptions when they change
   // (Room::generation), so the per-packet path walks only its own subscribers.
@@ -254,6 +257,7 @@ struct Participant {
   // Transport-wide congestion control (engine_congestion.cpp): as a publisher, the arrivals our
   // feedback reports; as a subscriber, the sequence numbers we stamp and the send-side estimate its
   // feedback drives. Made by the first packet that needs them.
+  SpeechActivity speech;  // from its audio levels (engine_speakers.cpp)
   std::unique_ptr<TwccRecorder> twcc_in;
   std::unique_ptr<SendSideBwe> bwe;
   uint16_t transport_seq = 0;
@@ -272,6 +276,8 @@ struct Room {
   std::string name;
   std::map<std::string, std::unique_ptr<Participant>> participants;
   uint64_t generation = 1;  // bumped whenever any participant's subscriptions may have changed
+  std::vector<std::string> speakers;  // the last active_speakers sent, loudest first
+  int64_t speakers_ms = 0;
 };
 
 struct Engine::Impl {
@@ -435,6 +441,10 @@ struct Engine::Impl {
   SendSideBwe& bwe_of(Participant& p);
   // Padding toward a subscriber whose layers its estimate holds back (Participant::Probe).
   void probe(Participant& p, int64_t now_ms);
+
+  // ------------------------------------------------------------------------------ active speakers
+  void note_audio_level(Participant& p, const Track& t, const RtpPacket& pkt, int64_t now_ms);
+  void speakers(Room& room, int64_t now_ms);
 
   // ------------------------------------------------------------------------------ timers
   void tick(int64_t now_ms);

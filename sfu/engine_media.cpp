@@ -171,6 +171,7 @@ void Engine::Impl::rtp(Participant& p, std::span<const uint8_t> d, int64_t now_m
   }
   if (pkt.payload_type != t.payload_type) return;  // e.g. RTX or RED, which the answer did not accept
   record_arrival(p, t, pkt, now_ms);
+  note_audio_level(p, t, pkt, now_ms);
   l->stats.on_packet(pkt.sequence, pkt.timestamp, now_ms * 1000);
   l->nack.store(pkt.sequence, d);
   ++l->packets;

@@ -419,6 +419,7 @@ Track* Engine::Impl::publish(Participant& p, const sdp::MediaSection& m, sdp::An
   t.mid_ext_id = sdp::extmap_id(m, sdp::ext::kMid).value_or(0);
   t.rid_ext_id = sdp::extmap_id(m, sdp::ext::kRid).value_or(0);
   t.twcc_ext_id = sdp::extmap_id(m, sdp::ext::kTransportCc).value_or(0);
+  t.audio_level_ext_id = sdp::extmap_id(m, sdp::ext::kAudioLevel).value_or(0);
   return &t;
 }
 
@@ -498,7 +499,8 @@ void Engine::Impl::subscribe(Participant& p, const sdp::MediaSection& m, const s
     if (pub == t->extmap.end()) continue;
     // Only what the answers keep: mid, abs-send-time and transport-cc (whose value we replace
     // with our own sequence number: stamp_sent).
-    if (e.uri == sdp::ext::kMid || e.uri == sdp::ext::kAbsSendTime || e.uri == sdp::ext::kTransportCc)
+    if (e.uri == sdp::ext::kMid || e.uri == sdp::ext::kAbsSendTime || e.uri == sdp::ext::kTransportCc ||
+        e.uri == sdp::ext::kAudioLevel)
       sub->extensions.set(pub->second, e.id);
   }
   sub->twcc_ext_id = sdp::extmap_id(m, sdp::ext::kTransportCc).value_or(0);

@@ -254,6 +254,7 @@ class AnswerBuilder {
     m.codecs = std::move(codecs);
     for (const auto& e : s.extmaps)
       if (e.uri == ext::kMid || e.uri == ext::kAbsSendTime || (opts_.transport_cc && e.uri == ext::kTransportCc) ||
+          (s.kind == MediaKind::Audio && e.uri == ext::kAudioLevel) ||
           (receives_simulcast(s) && (e.uri == ext::kRid || e.uri == ext::kRepairedRid)))
         m.extmaps.push_back(Extmap{e.id, std::nullopt, e.uri, {}});
   }

@@ -282,3 +282,30 @@ TEST_F(SfuSimulcast, TransportWideFeedbackBothWays) {
   ASSERT_GT(media, 5u);
   for (size_t i = 1; i < numbers.size(); ++i) EXPECT_EQ(numbers[i], static_cast<uint16_t>(numbers[i - 1] + 1));
 }
+
+TEST_F(SfuSimulcast, ActiveSpeakersFromAudioLevels) {
+  // i_simulcast.sdp's audio: SSRC 3946460852, opus, ssrc-audio-level (RFC 6464) as extension 1.
+  auto speak = [&](uint16_t seq, uint8_t level) {
+    std::vector<uint8_t> p{0x90, 111, static_cast<uint8_t>(seq >> 8), static_cast<uint8_t>(seq), 0, 0, 0, 0,
+                           0xEB, 0x3A, 0x36, 0xB4, 0xBE, 0xDE, 0x00, 0x01, 0x10, static_cast<uint8_t>(0x80 | level), 0, 0};
+    p.resize(p.size() + 60, 0x11);
+    size_t len = p.size();
+    p.resize(len + 64);
+    ASSERT_EQ(pub_srtp.outbound.protect_rtp(p, len), SrtpError::None);
+    engine->media(std::span<uint8_t>(p.data(), len), ep(kPubAt), now);
+  };
+  for (uint16_t i = 0; i < 50; ++i, now += 20) {
+    speak(i, 25);
+    if (i % 5 == 0) engine->tick(now);
+  }
+  auto to_sub = sink.of(sub.conn, "active_speakers");
+  ASSERT_FALSE(to_sub.empty());
+  ASSERT_EQ(to_sub.back()["speakers"].size(), 1u);
+  EXPECT_EQ(to_sub.back()["speakers"][0]["participant"], pub.id);
+  EXPECT_FALSE(sink.of(pub.conn, "active_speakers").empty());
+  size_t before = to_sub.size();
+  for (int i = 0; i < 10; ++i, now += 200) engine->tick(now);  // silence: the list empties once
+  to_sub = sink.of(sub.conn, "active_speakers");
+  ASSERT_EQ(to_sub.size(), before + 1);
+  EXPECT_TRUE(to_sub.back()["speakers"].empty());
+}

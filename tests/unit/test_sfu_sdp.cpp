@@ -345,7 +345,8 @@ TEST(SdpAnswer, SendAndReceive) {
     EXPECT_EQ(m.candidates.empty(), i != 0);  // candidates only in the BUNDLE-tag section
     EXPECT_EQ(m.end_of_candidates, i == 0);
     for (const auto& e : m.extmaps) {
-      EXPECT_TRUE(e.uri == ext::kMid || e.uri == ext::kAbsSendTime) << e.uri;
+      EXPECT_TRUE(e.uri == ext::kMid || e.uri == ext::kAbsSendTime || (m.kind == MediaKind::Audio && e.uri == ext::kAudioLevel))
+          << e.uri;
       EXPECT_EQ(extmap_id(offer.media[i], e.uri), e.id);
     }
     EXPECT_EQ(extmap_id(m, ext::kMid), extmap_id(offer.media[i], ext::kMid));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sfu/sdp.hpp"
+#include "sfu/active_speaker.hpp"
 #include "sfu/rtp.hpp"
 #include "sfu/rtx.hpp"
 #include "sfu/simulcast.hpp"
@@ -319,4 +320,25 @@ TEST(Rtx, PaddingOnlyPacketsParseWithAnEmptyPayload) {
   EXPECT_EQ(build_padding(out, rtx, 0, 15, 224), 0u);  // not a one-byte id
   EXPECT_EQ(build_padding(std::span<uint8_t>(out).first(100), rtx, 0, 3, 224), 0u);
   EXPECT_EQ(build_padding(out, rtx, 0, 0, 100), 112u);  // no extension
+}
+
+TEST(ActiveSpeaker, AudioLevelsRankAndFade) {
+  const std::array<uint8_t, 1> loud{0x80 | 20}, quiet_voice{0x80 | 110}, no_voice{20};
+  auto l = AudioLevel::parse(loud);
+  ASSERT_TRUE(l);
+  EXPECT_TRUE(l->voice);
+  EXPECT_EQ(l->level, 20);
+  EXPECT_FALSE(AudioLevel::parse({}));
+  SpeechActivity a, b, c;
+  for (int64_t t = 0; t < 600; t += 20) {
+    a.on_level(*AudioLevel::parse(loud), t);
+    b.on_level(*AudioLevel::parse(quiet_voice), t);
+    c.on_level(*AudioLevel::parse(no_voice), t);  // loud but not voice (RFC 6464 V=0)
+  }
+  EXPECT_TRUE(a.speaking(600));
+  EXPECT_FALSE(b.speaking(600));  // -110 dBov: voice, but below the speaking loudness
+  EXPECT_FALSE(c.speaking(600));
+  EXPECT_GT(a.loudness(600), b.loudness(600));
+  EXPECT_TRUE(a.speaking(1500));
+  EXPECT_FALSE(a.speaking(1700));  // a second of silence
 }
