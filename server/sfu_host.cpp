@@ -350,11 +350,16 @@ void SfuHost::drain_media() {
     int n = ::recvmmsg(fd, msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;
     int64_t now_ms = now().mono_ms;
+    // What the batch makes the engine send (the fan-out to every subscriber) goes out in sendmmsg
+    // batches: one syscall for up to DatagramBatch::kBatch datagrams.
+    batching_ = true;
     for (int i = 0; i < n; ++i) {
       turn::Endpoint from;
       if (!from_sockaddr(addrs_[i], from) || (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC)) continue;
       engine_->media({rx_.data() + i * kMaxDatagram, msgs_[i].msg_len}, from, now_ms);
     }
+    batching_ = false;
+    tx_.flush();
     handled += static_cast<size_t>(n);
     if (static_cast<size_t>(n) < kBatch) return;
   }
@@ -370,10 +375,8 @@ void SfuHost::schedule_tick() {
 }
 
 void SfuHost::send_media(const turn::Endpoint& to, std::span<const uint8_t> datagram) {
-  sockaddr_storage ss;
-  socklen_t len = to_sockaddr(to, ss);
-  ::sendto(media_.native_handle(), datagram.data(), datagram.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss),
-           len);
+  tx_.queue(media_.native_handle(), to, datagram);  // copied: the engine reuses its buffer
+  if (!batching_) tx_.flush();                       // timers and signalling: at once
 }
 
 void SfuHost::send_signal(sfu::ConnectionId c, const std::string& json) {

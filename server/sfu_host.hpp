@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/datagram_batch.hpp"
 #include "server/config.hpp"
 #include "server/metrics.hpp"
 #include "sfu/engine.hpp"
@@ -160,6 +161,9 @@ class SfuHost final : public sfu::EngineSink {
   std::array<mmsghdr, kBatch> msgs_{};
   std::array<iovec, kBatch> iovs_{};
   std::array<sockaddr_storage, kBatch> addrs_{};
+  // Media the engine sends while a received batch is handled, flushed after it (send_media).
+  DatagramBatch tx_{nullptr};
+  bool batching_ = false;
 };
 
 }  // namespace turnpike

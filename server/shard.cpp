@@ -61,7 +61,7 @@ Shard::Shard(unsigned index, SharedState& shared)
       ticker_(io_),
       next_handle_((uint64_t{index} << 48) + 1),
       poll_(io_),
-      tx_(kTxBatch * kTxSlot),
+      tx_([this](uint32_t t) { shared_.metrics.server_drop(ServerDrop::SendFailed, static_cast<turn::Transport>(t)); }),
       rx_(kBatch * kMaxDatagram) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + strerror(errno));
@@ -309,7 +309,7 @@ void Shard::poll_ready() {
       auto* s = static_cast<Socket*>(events[i].data.ptr);
       if (!s->closed) drain(*s);  // closed earlier in this list: kept alive in graveyard_
     }
-    flush_datagrams();
+    tx_.flush();
     if (n < static_cast<int>(events.size())) break;
   }
   polling_ = false;
@@ -361,63 +361,8 @@ void Shard::to_client(const turn::FiveTuple& to, std::span<const std::span<const
   for (const auto& l : listeners_)
     if (l->local == to.server) { fd = l->sock.native_handle(); break; }
   if (fd < 0) return;
-  queue_datagram(fd, to.client, parts, to.transport);
-  if (!polling_) flush_datagrams();  // outside a ready list (timers): send at once
-}
-
-// Copies one datagram into the send batch (the parts point into the receive buffers, which the
-// next recvmmsg reuses); a batch for another socket, or a full one, goes out first.
-void Shard::queue_datagram(int fd, const Endpoint& to, std::span<const std::span<const uint8_t>> parts,
-                           turn::Transport t) {
-  size_t total = 0;
-  for (auto p : parts) total += p.size();
-  if (total > kTxSlot) {  // larger than any media datagram: send it on its own
-    flush_datagrams();
-    sockaddr_storage ss;
-    socklen_t len = to_sockaddr(to, ss);
-    std::array<iovec, 4> iov;
-    size_t n = std::min(parts.size(), iov.size());
-    for (size_t i = 0; i < n; ++i) iov[i] = {const_cast<uint8_t*>(parts[i].data()), parts[i].size()};
-    msghdr mh{};
-    mh.msg_name = &ss;
-    mh.msg_namelen = len;
-    mh.msg_iov = iov.data();
-    mh.msg_iovlen = n;
-    if (::sendmsg(fd, &mh, MSG_DONTWAIT) < 0) shared_.metrics.server_drop(ServerDrop::SendFailed, t);
-    return;
-  }
-  if (tx_count_ == kTxBatch || (tx_count_ > 0 && fd != tx_fd_)) flush_datagrams();
-  size_t i = tx_count_++;
-  tx_fd_ = fd;
-  uint8_t* slot = tx_.data() + i * kTxSlot;
-  size_t off = 0;
-  for (auto p : parts) {
-    std::memcpy(slot + off, p.data(), p.size());
-    off += p.size();
-  }
-  tx_iovs_[i] = {slot, total};
-  auto& mh = tx_msgs_[i].msg_hdr;
-  mh = msghdr{};
-  mh.msg_name = &tx_addrs_[i];
-  mh.msg_namelen = to_sockaddr(to, tx_addrs_[i]);
-  mh.msg_iov = &tx_iovs_[i];
-  mh.msg_iovlen = 1;
-  tx_transport_[i] = t;
-}
-
-void Shard::flush_datagrams() {
-  size_t sent = 0;
-  while (sent < tx_count_) {
-    int n = ::sendmmsg(tx_fd_, tx_msgs_.data() + sent, static_cast<unsigned>(tx_count_ - sent), MSG_DONTWAIT);
-    if (n <= 0) {
-      // UDP: a full buffer drops, as the network would; the first failed datagram is counted and skipped.
-      shared_.metrics.server_drop(ServerDrop::SendFailed, tx_transport_[sent]);
-      ++sent;
-      continue;
-    }
-    sent += static_cast<size_t>(n);
-  }
-  tx_count_ = 0;
+  tx_.queue(fd, to.client, parts, static_cast<uint32_t>(to.transport));
+  if (!polling_) tx_.flush();  // outside a ready list (timers): send at once
 }
 
 void Shard::to_peer(uint64_t handle, const Endpoint& peer, std::span<const uint8_t> data) {

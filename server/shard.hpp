@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/datagram_batch.hpp"
 #include "server/config.hpp"
 #include "server/connection_policy.hpp"
 #include "server/turn_dtls.hpp"
@@ -111,9 +112,6 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   void arm_poll();
   void poll_ready();
   void drain(Socket& s);
-  void queue_datagram(int fd, const turn::Endpoint& to, std::span<const std::span<const uint8_t>> parts,
-                      turn::Transport t);
-  void flush_datagrams();
   void schedule_tick();
   std::shared_ptr<Socket> adopt(int fd, bool listener, const turn::Endpoint& local, uint64_t handle);
   void bind_stream_listener(const ListenConfig& l);
@@ -125,8 +123,6 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
 
   static constexpr size_t kBatch = 32;             // datagrams per recvmmsg
   static constexpr size_t kReadyBatch = 64;        // ready sockets per epoll_wait
-  static constexpr size_t kTxBatch = 64;           // datagrams per sendmmsg
-  static constexpr size_t kTxSlot = 2048;          // bytes per queued datagram (media is below the MTU)
   static constexpr size_t kMaxDatagram = 65536;    // largest UDP payload we accept
   static constexpr size_t kDrainBudget = 256;      // datagrams per readiness before yielding
 
@@ -149,14 +145,9 @@ class Shard final : public turn::Sink, public turn::RelayProvider {
   asio::posix::stream_descriptor poll_;
   std::vector<std::shared_ptr<Socket>> graveyard_;  // closed while a ready list may still name them
   bool polling_ = false;
-  // Datagrams to clients, queued while a ready list is processed and sent with one sendmmsg.
-  std::vector<uint8_t> tx_;
-  std::array<mmsghdr, kTxBatch> tx_msgs_{};
-  std::array<iovec, kTxBatch> tx_iovs_{};
-  std::array<sockaddr_storage, kTxBatch> tx_addrs_{};
-  std::array<turn::Transport, kTxBatch> tx_transport_{};
-  size_t tx_count_ = 0;
-  int tx_fd_ = -1;
+  // Datagrams to clients, queued while a ready list is processed and sent with one sendmmsg (the
+  // tag is the client's transport, for the drop counter).
+  DatagramBatch tx_;
   // Receive batch, allocated once.
   std::vector<uint8_t> rx_;
   std::array<mmsghdr, kBatch> msgs_{};

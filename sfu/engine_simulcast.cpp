@@ -101,38 +101,48 @@ uint64_t Engine::Impl::budget_bps(const Participant& subscriber) const {
   return budget;
 }
 
+namespace {
+
+// A track's layers as choose_layer() sees them: active if packets arrive (or we paused it: it
+// can be resumed), at their measured rate (nominal before one is measured).
+std::array<LayerOffer, sdp::kMaxSimulcastLayers> offers_of(const Track& t, int64_t now_ms) {
+  std::array<LayerOffer, sdp::kMaxSimulcastLayers> offers{};
+  for (const auto& l : t.layers) {
+    auto i = static_cast<size_t>(l->index);
+    offers[i].active = l->paused || now_ms - l->last_packet_ms < kLayerIdleMs;
+    offers[i].bitrate_bps = l->bitrate_bps ? l->bitrate_bps : kNominalBps[std::min<size_t>(i, 2)];
+  }
+  return offers;
+}
+
+}  // namespace
+
 // Each video subscription of the subscriber gets an equal share of its budget and the highest
-// layer that fits (choose_layer); a change asks the publisher for that layer's keyframe.
+// layer that fits (choose_layer); a change asks the publisher for that layer's keyframe. What the
+// subscriptions held back by the budget would need is what probe() pads toward.
 void Engine::Impl::choose_layers(Participant& subscriber, int64_t now_ms) {
   size_t videos = 0;
   for (const auto& [_, sub] : subscriber.receiving) videos += sub->track->video && !sub->paused;
   uint64_t budget = budget_bps(subscriber);
-  uint64_t share = videos == 0 || budget == UINT64_MAX ? budget : budget / videos;
-  uint64_t probe_for = 0;  // what the subscriptions held back by the budget would need
+  uint64_t share = videos == 0 ? budget : budget / videos;
+  uint64_t probe_for = 0;
   bool held_back = false;
   for (auto& [_, sub] : subscriber.receiving) {
-    if (!sub->track->video) probe_for += kAudioReserveBps;
     Track& t = *sub->track;
-    if (!t.video) continue;
-    std::array<LayerOffer, sdp::kMaxSimulcastLayers> offers{};
-    for (auto& l : t.layers) {
-      auto i = static_cast<size_t>(l->index);
-      offers[i].active = l->paused || now_ms - l->last_packet_ms < kLayerIdleMs;
-      offers[i].bitrate_bps = l->bitrate_bps ? l->bitrate_bps : kNominalBps[std::min<size_t>(i, 2)];
+    if (!t.video) {
+      probe_for += kAudioReserveBps;
+      continue;
     }
+    auto offers = offers_of(t, now_ms);
     std::span<const LayerOffer> layers{offers.data(), t.layers.size()};
     int target = sub->paused ? LayerForwarder::kNone : choose_layer(layers, share, sub->max_layer, sub->forwarder.current());
     int unlimited = sub->paused ? LayerForwarder::kNone : choose_layer(layers, UINT64_MAX, sub->max_layer, target);
-    if (unlimited > target && target >= 0) {
-      held_back = true;  // the next layer up, with choose_layer's headroom
-      uint64_t next = offers[static_cast<size_t>(target) + 1].bitrate_bps;
-      probe_for += next + next * 15 / 100 + next / 10;
-    } else if (target >= 0) {
-      probe_for += offers[static_cast<size_t>(target)].bitrate_bps;
-    }
-    if (target == LayerForwarder::kNone && !sub->paused) continue;  // nothing arrives yet: keep what it has
-    if (target == sub->forwarder.target()) continue;
-    sub->forwarder.set_target(target);
+    held_back |= target >= 0 && unlimited > target;
+    // The next layer up with choose_layer's headroom (and some), or what it gets.
+    if (target >= 0) probe_for += unlimited > target ? offers[static_cast<size_t>(target) + 1].bitrate_bps * 125 / 100
+                                                     : offers[static_cast<size_t>(target)].bitrate_bps;
+    if ((target == LayerForwarder::kNone && !sub->paused) || target == sub->forwarder.target()) continue;
+    sub->forwarder.set_target(target);  // (kNone with nothing arriving: it keeps what it has)
     if (sub->forwarder.wants_keyframe()) want_keyframe(t.layer(target), now_ms);
   }
   subscriber.probe.target_bps = held_back ? probe_for : 0;
