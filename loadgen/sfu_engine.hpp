@@ -26,7 +26,7 @@ struct RunConfig {
   std::string room = "loadgen";   // the room, or the rooms' prefix (ROOM-1 ... ROOM-N)
   uint32_t rooms = 1, publishers = 1, subscribers = 4;
   bool audio = false;             // publishers send an audio track too
-  uint32_t video_kbps = 500, video_pps = 50;
+  uint32_t video_kbps = 500, video_pps = 60;
   uint32_t join_rate = 50;        // participants started per second
   int64_t duration_ms = 10'000;   // media with everyone connected
   int64_t drain_ms = 1'000;       // after publishers stop, before counting
