@@ -116,6 +116,8 @@ def measure(shape, args, tmp):
                cpu_us_per_packet=round(cpu * 1e6 / pkts, 2) if pkts else None,
                loadgen_exit=lg.returncode, loadgen=dict(participants=report.get('participants'),
                                                         totals=report.get('totals'),
+                                                        failures_by_reason=report.get('failures_by_reason'),
+                                                        send_drops=report.get('send_drops'),
                                                         cpu=report.get('loadgen_cpu')))
     if lg.returncode != 0:
         rec['problems'].append(f'loadgen exit {lg.returncode}: {report.get("reasons", [])[:3]}')

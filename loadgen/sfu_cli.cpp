@@ -40,8 +40,10 @@ std::optional<int64_t> duration(std::string_view v, int64_t lo, int64_t hi) {
 }
 
 using Handler = std::function<std::string(std::string_view, SfuOptions&)>;
+using Handlers = std::map<std::string_view, Handler>;
 
-std::map<std::string_view, Handler> handlers() {
+// Where the SFU is, the key, and the rooms.
+Handlers signal_handlers() {
   return {
     {"--signal", [](std::string_view v, SfuOptions& o) -> std::string {
        return parse_signal(v, o) ? "" : "--signal: expected ws://HOST:PORT/PATH";
@@ -75,6 +77,12 @@ std::map<std::string_view, Handler> handlers() {
     {"--subscribers-per-room", [](std::string_view v, SfuOptions& o) -> std::string {
        return number<uint32_t>(v, o.run.subscribers, 0, kMaxParticipants) ? "" : "--subscribers-per-room: expected 0..1000";
      }},
+  };
+}
+
+// How long, how much media, how fast, what fails the run, where the report goes.
+Handlers run_handlers() {
+  return {
     {"--duration", [](std::string_view v, SfuOptions& o) -> std::string {
        auto d = duration(v, 100, kMaxDurationMs);
        if (d) o.run.duration_ms = *d;
@@ -90,6 +98,11 @@ std::map<std::string_view, Handler> handlers() {
        if (d) o.run.drain_ms = *d;
        return d ? "" : "--drain: expected 0..10s";
      }},
+  };
+}
+
+Handlers media_handlers() {
+  return {
     {"--video-kbps", [](std::string_view v, SfuOptions& o) -> std::string {
        return number<uint32_t>(v, o.run.video_kbps, 16, 20'000) ? "" : "--video-kbps: expected 16..20000";
      }},
@@ -136,7 +149,9 @@ std::string check(const SfuOptions& o) {
 
 SfuCliResult parse_sfu_cli(const std::vector<std::string>& args) {
   SfuCliResult r;
-  const auto table = handlers();
+  auto table = signal_handlers();
+  table.merge(run_handlers());
+  table.merge(media_handlers());
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view a = args[i];
     if (a == "--help" || a == "-h") return r.kind = SfuCliResult::Kind::Help, r;
