@@ -196,7 +196,7 @@ received against what it should have. Exit 0 ok, 1 failures or loss over --max-l
   --video-pps N               video packets per second per publisher (default 60)
   --audio                     publishers also send 50 packets/s of Opus-shaped audio
   --join-rate N/s             participants started per second (default 50)
-  --connect-timeout D         join to SRTP keys, per participant (default 15s)
+  --connect-timeout D         join to SRTP keys, per participant (default 30s)
   --drain D                   after publishers stop, before counting (default 1s)
   --max-loss-pct X            a subscriber losing more fails the run (default 0)
   --local ADDR                the media sockets' address (default 0.0.0.0)

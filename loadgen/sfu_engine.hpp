@@ -30,7 +30,7 @@ struct RunConfig {
   uint32_t join_rate = 50;        // participants started per second
   int64_t duration_ms = 10'000;   // media with everyone connected
   int64_t drain_ms = 1'000;       // after publishers stop, before counting
-  int64_t connect_timeout_ms = 15'000;
+  int64_t connect_timeout_ms = 30'000;
   double max_loss_pct = 0;        // a subscriber losing more fails the run
   int64_t start_unix = 0;         // wall clock at start (tokens, the certificate)
   uint64_t seed = 1;

@@ -60,7 +60,7 @@ struct ParticipantConfig {
   uint32_t video_pps = 60, video_payload = 1000;  // packets per second, bytes of payload each
   uint32_t fps = 30;
   uint64_t seed = 1;                     // ICE credentials, tie-breaker, transaction ids, mask keys
-  int64_t connect_timeout_ms = 15'000;   // from start() to SRTP keys
+  int64_t connect_timeout_ms = 30'000;   // from signal_opened() to SRTP keys
   int64_t report_interval_ms = 1'000;    // SR / RR
 };
 
