@@ -107,8 +107,10 @@ void Participant::send_reports(int64_t now_ms) {
     size_t n = 0;
     for (const auto& [ssrc, r] : recv_) {
       if (n == blocks.size()) break;
+      const uint64_t expected = uint64_t{r.cycles} + r.max_seq - r.base_seq + 1;  // RFC 3550 A.3
       blocks[n].ssrc = ssrc;
       blocks[n].highest_sequence = r.cycles + r.max_seq;
+      blocks[n].cumulative_lost = static_cast<int32_t>(std::min<uint64_t>(expected > r.received ? expected - r.received : 0, 0x7FFFFF));
       ++n;
     }
     len = sfu::build_rr(room, cfg_.rtcp_ssrc, std::span(blocks).first(n));
