@@ -16,7 +16,6 @@ Run: python3 test_loadgen_sfu.py [--bin PATH] [--loadgen PATH]
 """
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
