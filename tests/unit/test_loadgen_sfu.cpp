@@ -9,6 +9,7 @@
 
 #include "loadgen/sfu_engine.hpp"
 #include "sfu/engine.hpp"
+#include "sfu/token.hpp"
 
 namespace {
 
@@ -165,6 +166,68 @@ TEST_F(LoadgenSfu, RoomsAreSeparate) {
   EXPECT_EQ(r["result"], "ok") << r.dump(1);
   EXPECT_EQ(r["participants"]["connected"], 6);
   for (const auto& s : r["subscribers"]) EXPECT_EQ(s["tracks"].size(), 1u);  // only its own room's publisher
+}
+
+// Participants driven one by one: a subscriber that joins an empty room offers nothing, and
+// subscribes (a renegotiated offer with the `subscriptions` map) when the publisher's track appears.
+TEST_F(LoadgenSfu, ASubscriberThatJoinedFirstSubscribesWhenTheTrackIsPublished) {
+  using loadgen::sfuload::Participant;
+  using loadgen::sfuload::ParticipantConfig;
+  make(RunConfig{});
+  loadgen::sfuload::DtlsClientContext ctx(sfu::Certificate::generate(kUnix));
+  std::map<uint32_t, const loadgen::sfuload::SendCounter*> senders;
+  auto config = [](uint32_t index, bool publisher) {
+    ParticipantConfig c;
+    c.index = index;
+    c.publisher = publisher;
+    c.video_ssrc = 1000 + index;
+    c.rtcp_ssrc = 2000 + index;
+    c.seed = 77 + index;
+    sfu::token::Claims claims;
+    claims.room = "late-room";
+    claims.identity = publisher ? "pub" : "sub";
+    claims.region = "eu-west";
+    claims.exp = kUnix + 600;
+    c.token = sfu::token::encode(claims, kKey);
+    return c;
+  };
+  Participant sub(config(0, false), ctx, h, senders), pub(config(1, true), ctx, h, senders);
+  senders[pub.sending()[0].ssrc] = &pub.sending()[0];
+  Participant* parts[] = {&sub, &pub};
+  auto pump = [&](int steps) {
+    for (int step = 0; step < steps; ++step) {
+      now += 5;
+      for (auto* p : parts) p->tick(now);
+      sfu->tick(now);
+      while (!h.q.empty()) {
+        Wire w = std::move(h.q.front());
+        h.q.pop_front();
+        if (w.kind == Wire::Kind::ToLoadgen) parts[w.p]->signal_message(w.text, now);
+        else if (w.kind == Wire::Kind::MediaToLoadgen) parts[w.p]->media(w.bytes, kSfu, now);
+        else deliver(w);
+      }
+    }
+  };
+  sfu->signal_opened(1, now);
+  sub.signal_opened(now);
+  pump(20);
+  EXPECT_EQ(sub.state(), Participant::State::Signalling);  // joined, nothing to offer yet
+  EXPECT_FALSE(sub.id().empty());
+  EXPECT_EQ(sub.subscribed_tracks(), 0u);
+  sfu->signal_opened(2, now);
+  pub.signal_opened(now);
+  pump(400);  // 2 s
+  ASSERT_TRUE(pub.connected()) << pub.failure();
+  ASSERT_TRUE(sub.connected()) << sub.failure();
+  EXPECT_EQ(sub.subscribed_tracks(), 1u);
+  pub.stop_sending();
+  pump(40);
+  const auto& got = sub.receiving();
+  ASSERT_EQ(got.size(), 1u);
+  const auto& r = got.begin()->second;
+  EXPECT_EQ(r.ssrc, pub.sending()[0].ssrc);
+  EXPECT_GT(r.received, 20u);
+  EXPECT_EQ(r.received, pub.sending()[0].sent - r.first_index);
 }
 
 }  // namespace
