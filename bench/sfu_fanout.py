@@ -2,6 +2,7 @@
 """SFU fan-out benchmark: Turnpike's SFU vs Janus's VideoRoom (Debian's `janus`), same clients.
 
     bench/sfu_fanout.py [--rounds 3] [--subscribers 8] [--window 20] [--out FILE]
+    bench/sfu_fanout.py loadgen [...]     turnpike-loadgen sfu at 1x200, 10x20, 50x4 (bench/sfu_loadgen.py)
 
 One publisher (headless Chromium, fake camera + microphone, small VP8 video) and N subscribers,
 all RTCPeerConnections in one page of one Chromium (bench/sfu/fanout.html + fanout.js), join one
@@ -732,4 +733,7 @@ def main():
 
 
 if __name__ == '__main__':
+    if sys.argv[1:2] == ['loadgen']:   # the loadgen mode: synthetic participants at scale (bench/sfu_loadgen.py)
+        import sfu_loadgen
+        sys.exit(sfu_loadgen.main(sys.argv[2:]))
     sys.exit(main())

@@ -356,6 +356,8 @@ usage:
                    [--interval 1s] [--max-pending N] [--ca FILE] [--mtu BYTES]
                    [--relay-family ipv4|ipv6] [--lifetime S] [--seed N] [--rtcp D] [--quiet]
   turnpike-loadgen merge --report OUT IN...      (IN: a report directory or a report.json)
+  turnpike-loadgen sfu --signal ws://HOST:PORT/signal --region R ...   (synthetic SFU participants;
+                   turnpike-loadgen sfu --help)
   turnpike-loadgen --help | --version
 
 options (a value may also be given as --option=VALUE):

@@ -19,6 +19,7 @@
 #include "loadgen/cli.hpp"
 #include "loadgen/engine.hpp"
 #include "loadgen/net_driver.hpp"
+#include "loadgen/net_sfu.hpp"
 #include "loadgen/report.hpp"
 
 #ifndef TURNPIKE_VERSION
@@ -340,12 +341,13 @@ int main(int argc, char** argv) {
   std::string command = "turnpike-loadgen";
   bool secret_next = false;
   for (const auto& a : args) {
-    bool secret = a == "--password" || a == "--rest-secret";
+    bool secret = a == "--password" || a == "--rest-secret" || a == "--token-secret";
     if (secret_next) command += " ***";
-    else if (a.starts_with("--password=") || a.starts_with("--rest-secret=")) command += " " + a.substr(0, a.find('=')) + "=***";
+    else if (a.starts_with("--password=") || a.starts_with("--rest-secret=") || a.starts_with("--token-secret=")) command += " " + a.substr(0, a.find('=')) + "=***";
     else command += " " + a;
     secret_next = secret;
   }
+  if (!args.empty() && args[0] == "sfu") return loadgen::net::run_sfu({args.begin() + 1, args.end()}, command);
   CliResult r = parse_cli(args);
   switch (r.kind) {
     case CliResult::Kind::Help:
