@@ -9,12 +9,12 @@ tests/integration/simulcast_page.html (no SDK) in the sites' namespaces (ns_page
   publisher    no_nat: the fake camera at 960x540 as three simulcast layers (rid q/h/f)
   open         no_nat: subscribes to it
   limited      masquerade: subscribes to it; the server's port toward that site is shaped with
-               tc tbf to 300 kbit/s for the first 25 s, then the limit is lifted
+               tc tbf to 200 kbit/s for the first 25 s, then the limit is lifted
 
 Checks:
   publisher_sends_three_layers  the SFU answers the simulcast offer and the publisher sends q, h and f
   open_gets_top_layer           the open subscriber decodes the full 960-wide layer
-  limited_gets_low_layer        under 300 kbit/s the limited one decodes a lower layer and keeps
+  limited_gets_low_layer        under 200 kbit/s the limited one decodes a lower layer and keeps
                                 decoding (framesDecoded rises in every 3 s window: no freeze)
   limited_switches_up           after the limit is lifted it switches to a wider layer within 15 s
   metrics                       turnpike_sfu_layer_switches_total and
