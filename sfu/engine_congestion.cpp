@@ -8,6 +8,10 @@
 
 namespace sfu {
 
+namespace {
+constexpr int64_t kProbeProofMs = 1'000;  // a probe's rate acknowledged this long: the path carries it
+}  // namespace
+
 void Engine::Impl::record_arrival(Participant& p, const Track& t, const RtpPacket& pkt, int64_t now_ms) {
   if (!t.twcc_ext_id) return;
   auto seq = transport_seq(pkt, t.twcc_ext_id);
@@ -44,11 +48,14 @@ void Engine::Impl::on_transport_cc(Participant& p, const RtcpPacket& pkt, int64_
   TwccFeedback fb;
   if (!p.bwe || TwccFeedback::parse(pkt, fb) != RtcpError::None) return;
   if (p.bwe->on_feedback(fb, now_ms * 1000) == 0) return;
-  // A probe got through: what was acknowledged, with no overuse, is what the path carries.
+  // A probe got through: what was acknowledged for a second, with no overuse, is what the path
+  // carries (a second: a shaper's bucket lets a short burst through faster than its rate).
   auto acked = p.bwe->acked_bps();
-  if (p.probe.target_bps && acked && p.bwe->state() != BandwidthUsage::Overusing &&
-      static_cast<uint64_t>(*acked) * 10 >= p.probe.target_bps * 9)
-    p.bwe->on_probe_result(*acked);
+  bool through = p.probe.target_bps && acked && p.bwe->state() != BandwidthUsage::Overusing &&
+                 static_cast<uint64_t>(*acked) * 10 >= p.probe.target_bps * 9;
+  if (!through) p.probe.through_since_ms = 0;
+  else if (p.probe.through_since_ms == 0) p.probe.through_since_ms = now_ms;
+  else if (now_ms - p.probe.through_since_ms >= kProbeProofMs) p.bwe->on_probe_result(*acked);
   p.bandwidth.estimate_bps = static_cast<uint64_t>(p.bwe->estimate_bps());
   p.bandwidth.updated_ms = now_ms;
 }
@@ -64,7 +71,7 @@ void Engine::Impl::on_remb(Participant& p, uint64_t bps, int64_t now_ms) {
 }
 
 namespace {
-constexpr int64_t kProbeBackoffMs = 8'000;   // after the estimate saw overuse while probing
+constexpr int64_t kProbeBackoffMs = 4'000;   // after the estimate saw overuse while probing
 constexpr uint8_t kPaddingBytes = 224;       // per padding packet, as libwebrtc's
 constexpr size_t kMaxPaddingPerTick = 16;    // packets per tick (50 ms): at most ~570 kbit/s of padding
 }  // namespace

@@ -267,6 +267,7 @@ struct Participant {
     uint64_t target_bps = 0;     // 0: nothing to probe for
     int64_t backoff_until_ms = 0;
     uint64_t out_rate_bps = 0;   // what we sent it over the last layer interval
+    int64_t through_since_ms = 0;  // the acknowledged rate has been at the target since
     uint64_t rate_bytes = 0;
     int64_t rate_ms = 0;
   } probe;
