@@ -222,7 +222,7 @@ TEST_F(SfuResume, AnUnknownOrMalformedTokenIsRefused) {
 }
 
 TEST_F(SfuResume, DetachedSessionsAreBoundedTheOldestGivesWay) {
-  json a = join_v2(3, "porter");
+  join_v2(3, "porter");
   json b = join_v2(4, "clerk");
   engine->signal_closed(1, now);
   now += 10;
@@ -275,7 +275,7 @@ TEST_F(SfuResumeOff, WithoutAGraceVersion2HasNoTokenAndLeavesAtOnce) {
   ASSERT_EQ(joined.size(), 1u);
   EXPECT_FALSE(joined[0].contains("session_token"));
   EXPECT_EQ(joined[0]["version"], 2);
-  Client other = join(2, "doctor", chromium_sdp("e_recvonly_only.sdp"));
+  join(2, "doctor", chromium_sdp("e_recvonly_only.sdp"));
   engine->signal_closed(1, now);
   EXPECT_EQ(sink.of(2, "participant_left").size(), 1u);
 }
