@@ -160,7 +160,7 @@ def main():
         with harness.Turnpike(cfg, binary=args.bin, name='turnpike-sdk') as srv, \
                 PageServer.directory(app, 'index.html') as pages:
             signal_url = f'ws://{cfg["sfu"]["signal_listen"]}/signal'
-            a = Browser('sdk-a', ['--use-fake-device-for-media-stream=device-count=2',
+            a = Browser('sdk-a', ['--use-fake-device-for-media-stream=device-count=3',
                                   '--auto-select-desktop-capture-source=Entire screen'])
             browsers.append(a)
             b = Browser('sdk-b', [])
@@ -201,8 +201,13 @@ def main():
                 assert r['devices'] >= 2, f'fake cameras: {r}'
                 assert r['from'] != r['to'] and r['sending'], f'switch: {r}'
                 before = sum(frames_from(b.drv, ids['a']).values())
-                wait_for('B keeps decoding after the switch',
-                         lambda: sum(frames_from(b.drv, ids['a']).values()) >= before + 15, 10, 0.3)
+                try:
+                    wait_for('B keeps decoding after the switch',
+                             lambda: sum(frames_from(b.drv, ids['a']).values()) >= before + 15, 10, 0.3)
+                except AssertionError as e:
+                    sent = ok(app_call(a.drv, 'app.stats()'), 'stats')['outbound']
+                    raise AssertionError(f'{e}; B from A: {frames_from(b.drv, ids["a"])} (before {before}); '
+                                         f'A sends {sent}') from None
                 return f'camera {r["from"][:8]} -> {r["to"][:8]}, B still decoding'
             tr.run('switch', switch)
 

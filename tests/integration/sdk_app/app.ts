@@ -63,7 +63,9 @@ class App {
     const cams = (await listDevices()).videoinput;
     const current = room.publications.find((p) => p.track.kind === 'video' && p.source === 'camera');
     const from = current ? current.track.getSettings().deviceId : undefined;
-    const other = cams.find((d) => d.deviceId !== from) || cams[0];
+    // The last other camera: Chromium's second fake camera is a depth (Y16) device, its third MJPEG.
+    const others = cams.filter((d) => d.deviceId !== from);
+    const other = others.length ? others[others.length - 1] : cams[0];
     const track = await room.switchDevice('videoinput', other.deviceId);
     const now = room.publications.find((p) => p.track === track);
     return {from, to: track.getSettings().deviceId, devices: cams.length,
