@@ -192,9 +192,9 @@ void Engine::signal_message(ConnectionId c, std::string_view text, int64_t now_m
   impl_->on_message(c, text, now_ms, unix_s);
 }
 
-void Engine::signal_closed(ConnectionId c, int64_t now_ms) {
+void Engine::signal_closed(ConnectionId c, int64_t now_ms, bool leaving) {
   auto it = impl_->by_conn.find(c);
-  if (it != impl_->by_conn.end() && !impl_->detach(*it->second, now_ms)) impl_->remove(*it->second, now_ms);
+  if (it != impl_->by_conn.end() && (leaving || !impl_->detach(*it->second, now_ms))) impl_->remove(*it->second, now_ms);
 }
 
 void Engine::media(std::span<uint8_t> data, const turn::Endpoint& from, int64_t now_ms) {

@@ -188,7 +188,9 @@ class Engine {
 
   void signal_opened(ConnectionId c, int64_t now_ms);
   void signal_message(ConnectionId c, std::string_view text, int64_t now_ms, int64_t unix_s);
-  void signal_closed(ConnectionId c, int64_t now_ms);
+  // `leaving`: the client closed the WebSocket itself, with close code 1000 or 1001 (a tab closed):
+  // removed at once, no resume; otherwise (a drop, or an application code) version 2 sessions wait.
+  void signal_closed(ConnectionId c, int64_t now_ms, bool leaving = false);
   // One datagram from the media port; `data` may be modified (decrypted in place).
   void media(std::span<uint8_t> data, const turn::Endpoint& from, int64_t now_ms);
   void tick(int64_t now_ms);

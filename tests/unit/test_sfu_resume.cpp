@@ -145,6 +145,13 @@ TEST_F(SfuResume, Version1IsRemovedAtOnceWhenItsSocketCloses) {
   EXPECT_EQ(sink.of(1, "participant_left")[0]["participant"], sub.id);
 }
 
+TEST_F(SfuResume, ASocketClosedByTheClientWithNormalOrGoingAwayLeavesAtOnce) {
+  engine->signal_closed(1, now, true);  // close code 1001: the tab closed
+  ASSERT_EQ(sink.of(2, "participant_left").size(), 1u);
+  resume(3, pub_token);
+  EXPECT_EQ(sink.of(3, "error")[0]["code"], "resume_failed");
+}
+
 TEST_F(SfuResume, ADetachedParticipantKeepsItsMediaFlowingAndTheRoomSeesNoLeave) {
   engine->signal_closed(1, now);
   wait(5'000);

@@ -120,8 +120,9 @@
           this.ws.send(JSON.stringify(msg));
           return true;
       }
-      /** Closes without reporting a loss. */
-      close(code = 1000, reason = 'leave') {
+      /** Closes without reporting a loss. Codes 1000 and 1001 tell the server the participant left (no
+       *  resume); the default 4000 lets a version 2 session wait for a resume. */
+      close(code = 4000, reason = 'abandoned') {
           this.done = true;
           this.stopPings();
           const ws = this.ws;
@@ -238,6 +239,7 @@
           this.lastCounts = new Map();
           this.lastFatal = null;
           this.callWatch = null;
+          this.onPageHide = null;
           this.closed = false;
           this.mediaLost = false;
           this.url = url;
@@ -258,7 +260,7 @@
       // ------------------------------------------------------------------------------ joining
       /** Opens the signalling connection and joins; resolves once the first negotiation is done. */
       async join() {
-          const joined = await this.connect();
+          const joined = await this._connect();
           this.adopt(joined);
           this.makePeerConnection();
           const stream = this.options.stream;
@@ -270,11 +272,17 @@
               this.addParticipant(p);
           this.state = 'connected';
           this.startQuality();
+          if (typeof window !== 'undefined' && !this.onPageHide) { // a closed tab leaves at once, no resume
+              this.onPageHide = (e) => { if (!e.persisted)
+                  void this.leave(); };
+              window.addEventListener('pagehide', this.onPageHide);
+          }
           await this.negotiate();
           return this;
       }
       // The join, following `wrong_region` redirects through the token provider (at most twice).
-      async connect() {
+      // (bench/sfu/fanout.js wraps it to drop the ICE servers.)
+      async _connect() {
           for (let redirects = 0;; ++redirects) {
               const conn = this.newSignal(this.url);
               try {
@@ -868,6 +876,8 @@
           if (this.closed)
               return Promise.resolve(null);
           this.closed = true;
+          if (this.onPageHide)
+              window.removeEventListener('pagehide', this.onPageHide);
           this.send({ type: 'leave' });
           if (this.signal)
               this.signal.close(1000, 'leave');

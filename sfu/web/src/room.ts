@@ -136,6 +136,7 @@ export class Room extends EventTarget {
   private lastCounts = new Map<string, {received: number; lost: number}>();
   private lastFatal: string | null = null;
   private callWatch: CallWatch | null = null;
+  private onPageHide: ((e: PageTransitionEvent) => void) | null = null;
   closed = false;
 
   constructor(url: string, token: string, options?: RoomOptions) {
@@ -163,7 +164,7 @@ export class Room extends EventTarget {
 
   /** Opens the signalling connection and joins; resolves once the first negotiation is done. */
   async join(): Promise<this> {
-    const joined = await this.connect();
+    const joined = await this._connect();
     this.adopt(joined);
     this.makePeerConnection();
     const stream = this.options.stream;
@@ -174,12 +175,17 @@ export class Room extends EventTarget {
     for (const p of joined.participants || []) this.addParticipant(p);
     this.state = 'connected';
     this.startQuality();
+    if (typeof window !== 'undefined' && !this.onPageHide) {  // a closed tab leaves at once, no resume
+      this.onPageHide = (e: PageTransitionEvent) => { if (!e.persisted) void this.leave(); };
+      window.addEventListener('pagehide', this.onPageHide);
+    }
     await this.negotiate();
     return this;
   }
 
   // The join, following `wrong_region` redirects through the token provider (at most twice).
-  private async connect(): Promise<JoinedMessage> {
+  // (bench/sfu/fanout.js wraps it to drop the ICE servers.)
+  protected async _connect(): Promise<JoinedMessage> {
     for (let redirects = 0; ; ++redirects) {
       const conn = this.newSignal(this.url);
       try {
@@ -736,6 +742,7 @@ export class Room extends EventTarget {
   leave(): Promise<unknown> {
     if (this.closed) return Promise.resolve(null);
     this.closed = true;
+    if (this.onPageHide) window.removeEventListener('pagehide', this.onPageHide);
     this.send({type: 'leave'});
     if (this.signal) this.signal.close(1000, 'leave');
     this.signal = null;

@@ -78,8 +78,9 @@ export class SignalConnection {
     return true;
   }
 
-  /** Closes without reporting a loss. */
-  close(code = 1000, reason = 'leave'): void {
+  /** Closes without reporting a loss. Codes 1000 and 1001 tell the server the participant left (no
+   *  resume); the default 4000 lets a version 2 session wait for a resume. */
+  close(code = 4000, reason = 'abandoned'): void {
     this.done = true;
     this.stopPings();
     const ws = this.ws;

@@ -45,6 +45,7 @@ export class Room extends EventTarget {
         this.lastCounts = new Map();
         this.lastFatal = null;
         this.callWatch = null;
+        this.onPageHide = null;
         this.closed = false;
         this.mediaLost = false;
         this.url = url;
@@ -65,7 +66,7 @@ export class Room extends EventTarget {
     // ------------------------------------------------------------------------------ joining
     /** Opens the signalling connection and joins; resolves once the first negotiation is done. */
     async join() {
-        const joined = await this.connect();
+        const joined = await this._connect();
         this.adopt(joined);
         this.makePeerConnection();
         const stream = this.options.stream;
@@ -77,11 +78,17 @@ export class Room extends EventTarget {
             this.addParticipant(p);
         this.state = 'connected';
         this.startQuality();
+        if (typeof window !== 'undefined' && !this.onPageHide) { // a closed tab leaves at once, no resume
+            this.onPageHide = (e) => { if (!e.persisted)
+                void this.leave(); };
+            window.addEventListener('pagehide', this.onPageHide);
+        }
         await this.negotiate();
         return this;
     }
     // The join, following `wrong_region` redirects through the token provider (at most twice).
-    async connect() {
+    // (bench/sfu/fanout.js wraps it to drop the ICE servers.)
+    async _connect() {
         for (let redirects = 0;; ++redirects) {
             const conn = this.newSignal(this.url);
             try {
@@ -675,6 +682,8 @@ export class Room extends EventTarget {
         if (this.closed)
             return Promise.resolve(null);
         this.closed = true;
+        if (this.onPageHide)
+            window.removeEventListener('pagehide', this.onPageHide);
         this.send({ type: 'leave' });
         if (this.signal)
             this.signal.close(1000, 'leave');

@@ -76,8 +76,9 @@ export class SignalConnection {
         this.ws.send(JSON.stringify(msg));
         return true;
     }
-    /** Closes without reporting a loss. */
-    close(code = 1000, reason = 'leave') {
+    /** Closes without reporting a loss. Codes 1000 and 1001 tell the server the participant left (no
+     *  resume); the default 4000 lets a version 2 session wait for a resume. */
+    close(code = 4000, reason = 'abandoned') {
         this.done = true;
         this.stopPings();
         const ws = this.ws;

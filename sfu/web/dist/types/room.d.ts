@@ -1,5 +1,5 @@
 import { listDevices, Quality } from './media.js';
-import { TrackInfo } from './protocol.js';
+import { JoinedMessage, TrackInfo } from './protocol.js';
 export interface CallReportOptions {
     url?: string;
     username?: string;
@@ -167,6 +167,7 @@ export declare class Room extends EventTarget {
     private lastCounts;
     private lastFatal;
     private callWatch;
+    private onPageHide;
     closed: boolean;
     constructor(url: string, token: string, options?: RoomOptions);
     /** Typed listener; returns a function that removes it. */
@@ -174,7 +175,7 @@ export declare class Room extends EventTarget {
     private emit;
     /** Opens the signalling connection and joins; resolves once the first negotiation is done. */
     join(): Promise<this>;
-    private connect;
+    protected _connect(): Promise<JoinedMessage>;
     private newSignal;
     private adopt;
     private makePeerConnection;

@@ -23,7 +23,8 @@ export declare class SignalConnection {
     open(first: Record<string, unknown>): Promise<JoinedMessage>;
     get isOpen(): boolean;
     send(msg: Record<string, unknown>): boolean;
-    /** Closes without reporting a loss. */
+    /** Closes without reporting a loss. Codes 1000 and 1001 tell the server the participant left (no
+     *  resume); the default 4000 lets a version 2 session wait for a resume. */
     close(code?: number, reason?: string): void;
     private startPings;
     private stopPings;
