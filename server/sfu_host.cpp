@@ -104,11 +104,13 @@ class WsSession final : public SfuHost::Signal, public std::enable_shared_from_t
       if (ec == websocket::error::message_too_big)
         self->host_.signal_rejected(sfu::SignalReject::MessageTooBig, self->from_);
       if (ec) {
-        // A close frame with 1000 (normal) or 1001 (going away: a tab closed) from the client: it
-        // left; anything else (a drop, an application code such as the SDK's 4000) may resume.
+        // The client ended it (a close frame, its TCP end, a reset: a tab closed, the browser
+        // exited): it left. A connection that timed out, or that the SDK abandoned as dead (an
+        // application close code, 4000-4999), may be resumed (protocol version 2).
         auto code = self->ws_.reason().code;
-        return self->finish(ec == websocket::error::closed && (code == websocket::close_code::normal ||
-                                                               code == websocket::close_code::going_away));
+        bool may_resume = (ec == websocket::error::closed && code >= 4000 && code <= 4999) ||
+                          ec == beast::error::timeout || ec == asio::error::timed_out;
+        return self->finish(!may_resume);
       }
       if (!self->ws_.got_text()) {
         self->buffer_.consume(self->buffer_.size());

@@ -188,7 +188,7 @@ class Engine {
 
   void signal_opened(ConnectionId c, int64_t now_ms);
   void signal_message(ConnectionId c, std::string_view text, int64_t now_ms, int64_t unix_s);
-  // `leaving`: the client closed the WebSocket itself, with close code 1000 or 1001 (a tab closed):
+  // `leaving`: the client ended the WebSocket (closed it, or its TCP connection; not with a 4xxx code):
   // removed at once, no resume; otherwise (a drop, or an application code) version 2 sessions wait.
   void signal_closed(ConnectionId c, int64_t now_ms, bool leaving = false);
   // One datagram from the media port; `data` may be modified (decrypted in place).
