@@ -85,8 +85,9 @@ export interface RoomEventMap {
   disconnected: {reason: string};
   connectionquality: {participant: string; quality: Quality; loss: number | null; rtt: number | null;
                       jitter: number | null};
-  activespeakers: {speakers: string[]};
-  layers: {track: string; active: string[]};
+  /** Participant ids, loudest first, and each one's audio level (0..1). */
+  activespeakers: {speakers: string[]; levels: Record<string, number>};
+  layers: {track: string; mid: string | null; active: string[]};
   published: {publication: LocalPublication};
   unpublished: {track: MediaStreamTrack};
   devicechanged: {kind: 'audioinput' | 'videoinput'; track: MediaStreamTrack};
@@ -402,10 +403,11 @@ export class Room extends EventTarget {
         this.emit('path', {participant: String(msg.participant), path: String(msg.path)});
         break;
       case 'active_speakers':
-        this.emit('activespeakers', {speakers: Array.isArray(msg.speakers) ? msg.speakers.map(String) : []});
+        this.onSpeakers(Array.isArray(msg.speakers) ? msg.speakers : []);
         break;
       case 'layers':
-        void this.onLayers(String(msg.track), Array.isArray(msg.active) ? msg.active.map(String) : []);
+        void this.onLayers(String(msg.track), typeof msg.mid === 'string' ? msg.mid : null,
+                           Array.isArray(msg.active) ? msg.active.map(String) : []);
         break;
       case 'error':
         this.onError(msg);
@@ -432,10 +434,24 @@ export class Room extends EventTarget {
     this.emit('trackmuted', {participant, track, muted});
   }
 
-  private async onLayers(track: string, active: string[]): Promise<void> {
-    const pub = this.publications.find((p) => p.trackId === track);
+  // `speakers`: [{participant, level}] (or bare ids), loudest first.
+  private onSpeakers(list: unknown[]): void {
+    const speakers: string[] = [];
+    const levels: Record<string, number> = {};
+    for (const s of list) {
+      const rec = typeof s === 'object' && s !== null ? s as {participant?: unknown; level?: unknown} : null;
+      const id = rec ? String(rec.participant) : String(s);
+      speakers.push(id);
+      if (rec && typeof rec.level === 'number') levels[id] = rec.level;
+    }
+    this.emit('activespeakers', {speakers, levels});
+  }
+
+  // Dynacast: pause the layers of our track that nobody watches.
+  private async onLayers(track: string, mid: string | null, active: string[]): Promise<void> {
+    const pub = this.publications.find((p) => p.trackId === track || (mid !== null && p.transceiver.mid === mid));
     if (pub) await setActiveLayers(pub.transceiver.sender, active).catch(() => undefined);
-    this.emit('layers', {track, active});
+    this.emit('layers', {track, mid, active});
   }
 
   private addParticipant(p: ParticipantInfo): void {

@@ -327,10 +327,10 @@ export class Room extends EventTarget {
                 this.emit('path', { participant: String(msg.participant), path: String(msg.path) });
                 break;
             case 'active_speakers':
-                this.emit('activespeakers', { speakers: Array.isArray(msg.speakers) ? msg.speakers.map(String) : [] });
+                this.onSpeakers(Array.isArray(msg.speakers) ? msg.speakers : []);
                 break;
             case 'layers':
-                void this.onLayers(String(msg.track), Array.isArray(msg.active) ? msg.active.map(String) : []);
+                void this.onLayers(String(msg.track), typeof msg.mid === 'string' ? msg.mid : null, Array.isArray(msg.active) ? msg.active.map(String) : []);
                 break;
             case 'error':
                 this.onError(msg);
@@ -356,11 +356,25 @@ export class Room extends EventTarget {
             t.muted = muted;
         this.emit('trackmuted', { participant, track, muted });
     }
-    async onLayers(track, active) {
-        const pub = this.publications.find((p) => p.trackId === track);
+    // `speakers`: [{participant, level}] (or bare ids), loudest first.
+    onSpeakers(list) {
+        const speakers = [];
+        const levels = {};
+        for (const s of list) {
+            const rec = typeof s === 'object' && s !== null ? s : null;
+            const id = rec ? String(rec.participant) : String(s);
+            speakers.push(id);
+            if (rec && typeof rec.level === 'number')
+                levels[id] = rec.level;
+        }
+        this.emit('activespeakers', { speakers, levels });
+    }
+    // Dynacast: pause the layers of our track that nobody watches.
+    async onLayers(track, mid, active) {
+        const pub = this.publications.find((p) => p.trackId === track || (mid !== null && p.transceiver.mid === mid));
         if (pub)
             await setActiveLayers(pub.transceiver.sender, active).catch(() => undefined);
-        this.emit('layers', { track, active });
+        this.emit('layers', { track, mid, active });
     }
     addParticipant(p) {
         if (p.id === this.participantId || this.participants.has(p.id))

@@ -102,11 +102,14 @@ export interface RoomEventMap {
         rtt: number | null;
         jitter: number | null;
     };
+    /** Participant ids, loudest first, and each one's audio level (0..1). */
     activespeakers: {
         speakers: string[];
+        levels: Record<string, number>;
     };
     layers: {
         track: string;
+        mid: string | null;
         active: string[];
     };
     published: {
@@ -190,6 +193,7 @@ export declare class Room extends EventTarget {
     private onMessage;
     private onError;
     private onMuted;
+    private onSpeakers;
     private onLayers;
     private addParticipant;
     private removeParticipant;
