@@ -84,6 +84,7 @@ struct Config {
     uint64_t max_retransmit_bytes_per_second = 640'000;  // NACK resends to one subscriber (~5 Mbit/s)
     uint32_t max_retransmit_percent = 50;                // ... at most this share of its forwarded media
     bool simulcast = true;  // receive simulcast layers, forward one per subscriber (sfu/PROTOCOL.md)
+    uint32_t resume_grace_s = 15;            // protocol v2: a participant outlives its WebSocket this long
   } sfu;
   // NAT behavior discovery (RFC 5780, nat_discovery.*): off unless enabled. The primary address is
   // the first UDP listen entry; `listeners` are the other three combinations, bound as UDP listeners.

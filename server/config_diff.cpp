@@ -206,6 +206,7 @@ const std::vector<Entry>& sfu_entries() {
       {"sfu.max_retransmit_bytes_per_second", false, same_sfu<&Config::Sfu::max_retransmit_bytes_per_second>},
       {"sfu.max_retransmit_percent", false, same_sfu<&Config::Sfu::max_retransmit_percent>},
       {"sfu.simulcast", false, same_sfu<&Config::Sfu::simulcast>},
+      {"sfu.resume_grace", false, same_sfu<&Config::Sfu::resume_grace_s>},
   };
   return t;
 }

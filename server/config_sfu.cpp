@@ -56,7 +56,7 @@ void parse_sfu(const YAML::Node& n, Config& c) {
   only_keys(n, "sfu", {"signal_listen", "signal_tls", "media_listen", "media_announce", "token_keys",
                        "ice_credential_ttl", "max_participants_per_room", "turn_urls", "max_connections",
                        "max_connections_per_ip", "join_timeout", "max_join_message_bytes", "max_message_bytes",
-                       "max_retransmit_bytes_per_second", "max_retransmit_percent", "simulcast"});
+                       "max_retransmit_bytes_per_second", "max_retransmit_percent", "simulcast", "resume_grace"});
   auto& s = c.sfu;
   auto endpoint = [&](const char* key, turn::Endpoint& out) {
     std::string text = str(n[key], std::string("sfu.") + key);
@@ -99,6 +99,7 @@ void parse_sfu(const YAML::Node& n, Config& c) {
     if (v != "true" && v != "false") throw ConfigError("sfu.simulcast", "must be true or false");
     s.simulcast = v == "true";
   }
+  u32("resume_grace", s.resume_grace_s, 0, 300);
   if (s.max_message_bytes < s.max_join_message_bytes)
     throw ConfigError("sfu.max_message_bytes", "is below sfu.max_join_message_bytes");
   s.enabled = true;

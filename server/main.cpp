@@ -180,6 +180,8 @@ sfu::EngineConfig sfu_engine_config(const turnpike::Config& cfg, turnpike::Share
   e.max_retransmit_bytes_per_second = cfg.sfu.max_retransmit_bytes_per_second;
   e.max_retransmit_percent = cfg.sfu.max_retransmit_percent;
   e.simulcast = cfg.sfu.simulcast;
+  e.resume_grace_ms = static_cast<int64_t>(cfg.sfu.resume_grace_s) * 1000;
+  e.max_resumable = cfg.sfu.max_connections;  // detached participants: at most as many as connections
   e.start_unix_s = turnpike::now().unix_s;
   e.ice_servers = [&shared](const std::string& identity) {  // auth.rest_secrets as reloaded
     return turnpike::ice_servers_json(*shared.live.get(), identity, turnpike::now().unix_s);

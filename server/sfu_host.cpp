@@ -103,7 +103,15 @@ class WsSession final : public SfuHost::Signal, public std::enable_shared_from_t
     ws_.async_read(buffer_, [self](beast::error_code ec, size_t) {
       if (ec == websocket::error::message_too_big)
         self->host_.signal_rejected(sfu::SignalReject::MessageTooBig, self->from_);
-      if (ec) return self->finish();
+      if (ec) {
+        // The client ended it (a close frame, its TCP end, a reset: a tab closed, the browser
+        // exited): it left. A connection that timed out, or that the SDK abandoned as dead (an
+        // application close code, 4000-4999), may be resumed (protocol version 2).
+        auto code = self->ws_.reason().code;
+        bool may_resume = (ec == websocket::error::closed && code >= 4000 && code <= 4999) ||
+                          ec == beast::error::timeout || ec == asio::error::timed_out;
+        return self->finish(!may_resume);
+      }
       if (!self->ws_.got_text()) {
         self->buffer_.consume(self->buffer_.size());
         self->host_.signal_message(self->id_, "\x01binary");  // the engine answers 'malformed'
@@ -132,12 +140,12 @@ class WsSession final : public SfuHost::Signal, public std::enable_shared_from_t
     });
   }
 
-  void finish() {
+  void finish(bool leaving = false) {
     closed_ = true;
     join_timer_.cancel();
     if (id_ && !finished_) {
       finished_ = true;
-      host_.signal_closed(id_);
+      host_.signal_closed(id_, leaving);
     }
   }
 
@@ -419,9 +427,9 @@ void SfuHost::signal_message(sfu::ConnectionId c, std::string_view text) {
   engine_->signal_message(c, text, t.mono_ms, t.unix_s);
 }
 
-void SfuHost::signal_closed(sfu::ConnectionId c) {
+void SfuHost::signal_closed(sfu::ConnectionId c, bool leaving) {
   if (signals_.erase(c) == 0) return;
-  engine_->signal_closed(c, now().mono_ms);
+  engine_->signal_closed(c, now().mono_ms, leaving);
   auto it = sites_.find(c);
   if (it == sites_.end()) return;
   it->second.open = false;

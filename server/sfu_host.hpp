@@ -117,7 +117,7 @@ class SfuHost final : public sfu::EngineSink {
   sfu::ConnectionId signal_opened(std::shared_ptr<Signal> s);
   std::string signal_client(sfu::ConnectionId c) const;
   void signal_message(sfu::ConnectionId c, std::string_view text);
-  void signal_closed(sfu::ConnectionId c);
+  void signal_closed(sfu::ConnectionId c, bool leaving = false);  // leaving: the client ended it (not 4000-4999, not a timeout)
   boost::asio::io_context& io() { return io_; }
 
   // The admin API (server/sessions.cpp): asked on the host's thread, answered through the future.

@@ -72,6 +72,7 @@ void Engine::Impl::retransmit(Participant& p, int64_t now_ms) {
 }
 
 void Engine::Impl::tick(int64_t now_ms) {
+  expire_detached(now_ms);
   std::vector<Participant*> gone, foreign;
   for (auto& [_, room] : rooms) {
     speakers(*room, now_ms);
@@ -152,6 +153,7 @@ void Engine::Impl::remove(Participant& p, int64_t now_ms, const char* why) {
   while (!p.published.empty()) unpublish(p, p.published.begin()->first, removed);
   for (const auto& a : p.addresses) by_addr.erase(a);
   if (p.ice) by_ufrag.erase(p.ice->local().ufrag);
+  forget_session(p);
   if (p.counted.session) {
     auto& g = stats.sessions[static_cast<size_t>(p.path)];
     g.set(g.get() - 1);
@@ -190,9 +192,9 @@ void Engine::signal_message(ConnectionId c, std::string_view text, int64_t now_m
   impl_->on_message(c, text, now_ms, unix_s);
 }
 
-void Engine::signal_closed(ConnectionId c, int64_t now_ms) {
+void Engine::signal_closed(ConnectionId c, int64_t now_ms, bool leaving) {
   auto it = impl_->by_conn.find(c);
-  if (it != impl_->by_conn.end()) impl_->remove(*it->second, now_ms);
+  if (it != impl_->by_conn.end() && (leaving || !impl_->detach(*it->second, now_ms))) impl_->remove(*it->second, now_ms);
 }
 
 void Engine::media(std::span<uint8_t> data, const turn::Endpoint& from, int64_t now_ms) {

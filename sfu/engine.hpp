@@ -80,6 +80,12 @@ struct EngineConfig {
   uint32_t max_retransmit_percent = 50;
   int64_t nack_repeat_interval_ms = 100;
   size_t max_nack_seqs_per_compound = 128;
+  // Protocol version 2 (engine_resume.cpp): a participant whose WebSocket closes is kept this long
+  // (sfu.resume_grace), its media flowing, for a new WebSocket to `resume` it with its session
+  // token; 0: removed at once as in version 1. At most max_resumable are kept at a time (the
+  // oldest detached one is removed first); they stay in their rooms' participant counts.
+  int64_t resume_grace_ms = 15'000;
+  size_t max_resumable = 1'000;
 };
 
 class EngineSink {
@@ -182,7 +188,9 @@ class Engine {
 
   void signal_opened(ConnectionId c, int64_t now_ms);
   void signal_message(ConnectionId c, std::string_view text, int64_t now_ms, int64_t unix_s);
-  void signal_closed(ConnectionId c, int64_t now_ms);
+  // `leaving`: the client ended the WebSocket (closed it, or its TCP connection; not with a 4xxx code):
+  // removed at once, no resume; otherwise (a drop, or an application code) version 2 sessions wait.
+  void signal_closed(ConnectionId c, int64_t now_ms, bool leaving = false);
   // One datagram from the media port; `data` may be modified (decrypted in place).
   void media(std::span<uint8_t> data, const turn::Endpoint& from, int64_t now_ms);
   void tick(int64_t now_ms);

@@ -149,6 +149,7 @@ struct Track {
   uint8_t twcc_ext_id = 0;         // transport-wide sequence numbers (our feedback to the publisher)
   uint8_t audio_level_ext_id = 0;  // RFC 6464, audio only
   uint64_t packets = 0;
+  bool muted = false;  // the publisher said so (`mute`, version 2): told to the room, shown in its track list
   // Who receives this track: rebuilt from the room's subscriptions when they change
   // (Room::generation), so the per-packet path walks only its own subscribers.
   std::vector<std::pair<Participant*, Subscription*>> fanout;
@@ -214,9 +215,18 @@ struct NatInference {
   bool done = false;  // inferred (and reported) for this session
 };
 
+// Protocol version 2 (engine_resume.cpp): the session token a new WebSocket resumes the participant
+// with, and since when it has had no WebSocket (0: attached).
+struct Resumable {
+  int version = 1;
+  std::string token;  // empty in version 1
+  int64_t detached_ms = 0;
+};
+
 struct Participant {
   std::string id, identity;
   ConnectionId conn = 0;
+  Resumable resume;
   Room* room = nullptr;
   Permissions permissions;
   Lifecycle lifecycle;
@@ -291,6 +301,7 @@ struct Engine::Impl {
   std::unordered_map<ConnectionId, Participant*> by_conn;
   std::unordered_map<std::string, Participant*> by_ufrag;
   std::unordered_map<turn::Endpoint, Participant*> by_addr;
+  std::unordered_map<std::string, Participant*> by_token;  // version 2 session tokens (engine_resume.cpp)
   std::array<uint8_t, kMaxPacket + 64> out{};
   std::array<uint8_t, IceLite::kResponseBufferSize> stun_out{};
   std::array<uint8_t, IceLite::kResponseBufferSize> probe_out{};
@@ -326,6 +337,19 @@ struct Engine::Impl {
   // Once per session, a while after media starts: the participant's NAT mapping behaviour.
   void infer_nat(Participant& p, int64_t now_ms);
   void close_room_if_empty(const std::string& name);
+
+  // ------------------------------------------------------------------------------ version 2 (engine_resume.cpp)
+  // The join's `version`: 2 gets a session token (added to `joined`).
+  void start_session(Participant& p, const json& join_msg, json& joined);
+  // The WebSocket closed: true if p is kept for a resume (detached), false if it is to be removed.
+  bool detach(Participant& p, int64_t now_ms);
+  // `resume` on a connection that has not joined: the session token's participant moves to it.
+  void resume(ConnectionId c, const json& msg, int64_t now_ms);
+  // `mute`: a published track muted or unmuted, told to the room.
+  void mute(Participant& p, const json& msg);
+  // Detached participants whose grace ran out are removed (resume_timeout).
+  void expire_detached(int64_t now_ms);
+  void forget_session(Participant& p);
 
   // ------------------------------------------------------------------------------ offers
   bool accept_remote(Participant& p, const sdp::SessionDescription& offer, int64_t now_ms);

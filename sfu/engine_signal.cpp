@@ -15,7 +15,8 @@ void Engine::Impl::send_error(ConnectionId c, const char* code, const std::strin
 
 json Engine::Impl::participant_json(const Participant& p) const {
   json tracks = json::array();
-  for (const auto& [_, t] : p.published) tracks.push_back({{"id", t->id}, {"kind", t->video ? "video" : "audio"}});
+  for (const auto& [_, t] : p.published)
+    tracks.push_back({{"id", t->id}, {"kind", t->video ? "video" : "audio"}, {"muted", t->muted}});
   return {{"id", p.id}, {"identity", p.identity}, {"tracks", tracks},
           {"path", p.path == Path::Unknown ? json(nullptr) : json(to_string(p.path))}};
 }
@@ -38,8 +39,13 @@ void Engine::Impl::on_message(ConnectionId c, std::string_view text, int64_t now
     return join(c, msg, now_ms, unix_s);
   }
   if (type == "ping") return sink.send_signal(c, R"({"type":"pong"})");
+  if (type == "resume") {  // version 2 (engine_resume.cpp)
+    if (p) return send_error(c, "malformed", "already joined", false);
+    return resume(c, msg, now_ms);
+  }
   if (!p) return send_error(c, "not_joined", "send 'join' with a token first", false);
   if (type == "offer") return offer(*p, msg, now_ms);
+  if (type == "mute") return mute(*p, msg);
   if (type == "candidate") return candidate(*p, msg);
   if (type == "subscribe") return subscribe_message(*p, msg, now_ms);
   if (type == "leave") {
@@ -100,9 +106,11 @@ void Engine::Impl::join(ConnectionId c, const json& msg, int64_t now_ms, int64_t
   room->participants.emplace(p->id, std::move(p));
   stats.participants.add();
   json servers = json::parse(cfg.ice_servers ? cfg.ice_servers(ref.identity) : "[]", nullptr, false);
-  send(ref, {{"type", "joined"}, {"participant", ref.id}, {"room", room->name}, {"identity", ref.identity},
-             {"region", cfg.region}, {"ice_servers", servers.is_discarded() ? json::array() : servers},
-             {"participants", others}});
+  json joined = {{"type", "joined"}, {"participant", ref.id}, {"room", room->name}, {"identity", ref.identity},
+                {"region", cfg.region}, {"ice_servers", servers.is_discarded() ? json::array() : servers},
+                {"participants", others}};
+  start_session(ref, msg, joined);
+  send(ref, joined);
   broadcast(*room, {{"type", "participant_joined"}, {"participant", participant_json(ref)}}, &ref);
   sink.signal_joined(c);
   sink.participant_joined({c, room->name, ref.identity, ref.id, ref.path, ""});

@@ -8,9 +8,9 @@
 
 namespace sfu {
 
-inline constexpr std::array<const char*, 13> kSignalErrorCodes = {
+inline constexpr std::array<const char*, 14> kSignalErrorCodes = {
     "malformed", "bad_token",     "expired_token", "forbidden", "wrong_region", "forbidden_region", "bad_sdp",
-    "not_joined", "room_full", "ice_failed", "internal", "draining", "other"};
+    "not_joined", "room_full", "ice_failed", "internal", "draining", "resume_failed", "other"};
 
 // Index of `code` in kSignalErrorCodes; a code not in it counts as "other" (the last).
 inline size_t signal_error_index(std::string_view code) {

@@ -4,7 +4,8 @@
 // connection: low 2 bits pick one of 4 WebSockets (opened on first use), bit 2 closes it before the
 // message (it reopens), bit 3 runs tick(); step moves the clock by step x 50 ms. In a message,
 // "$TOKEN" becomes a valid join token for room "ward-3" of this region, "$OTHER" one for another
-// region and "$EXPIRED" an expired one, so that the fuzzer reaches offers, candidates and leaves.
+// region and "$EXPIRED" an expired one, so that the fuzzer reaches offers, candidates and leaves;
+// "$SESSION" becomes the last session token a version 2 join got (resume, engine_resume.cpp).
 // Every message the engine sends back must be a JSON object with a string "type".
 #include <nlohmann/json.hpp>
 
@@ -26,7 +27,9 @@ struct Sink : sfu::EngineSink {
   void send_signal(sfu::ConnectionId, const std::string& json) override {
     auto m = nlohmann::json::parse(json, nullptr, false);
     if (m.is_discarded() || !m.is_object() || !m.contains("type") || !m["type"].is_string()) FUZZ_FAIL();
+    if (m.contains("session_token") && m["session_token"].is_string()) session = m["session_token"].get<std::string>();
   }
+  std::string session;
   void close_signal(sfu::ConnectionId c, const char* why) override {
     if (!why || !*why) FUZZ_FAIL();
     closed.insert(c);
@@ -99,6 +102,7 @@ TURNPIKE_FUZZ_TARGET("sfu", signal) {
     substitute(text, "$TOKEN", kToken);
     substitute(text, "$OTHER", kOther);
     substitute(text, "$EXPIRED", kExpired);
+    substitute(text, "$SESSION", sink.session);
     e.signal_message(c, text, now, kUnix + (now - start) / 1000);
     if (conn & 8) e.tick(now);
   }
