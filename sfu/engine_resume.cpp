@@ -27,9 +27,10 @@ void Engine::Impl::start_session(Participant& p, const json& join_msg, json& joi
   if (!v || !v->is_number_integer() || v->get<int64_t>() < 2) return;  // version 1: as before
   p.resume.version = 2;
   joined["version"] = 2;
-  // What this SFU does beyond the base protocol; the SDK sends simulcast layers only when it lists
-  // "simulcast" (to be added here with the SFU's simulcast forwarding).
+  // What this SFU does beyond the base protocol: the SDK sends simulcast layers only when it lists
+  // "simulcast" (sfu.simulcast).
   joined["features"] = json::array();
+  if (cfg.simulcast) joined["features"].push_back("simulcast");
   if (cfg.resume_grace_ms <= 0) return;
   p.resume.token = random_id(kSessionTokenBytes);
   by_token[p.resume.token] = &p;
