@@ -738,6 +738,19 @@
           }
       }
       unmute(what) { this.mute(what, false); }
+      /**
+       * Preferences for a remote track this participant receives (`subscribe`, sfu/PROTOCOL.md): the
+       * highest simulcast layer wanted (a rid such as 'h', 'low'/'medium'/'high', or an index; e.g. for
+       * a small tile) and whether to pause it. The SFU answers bad values with an `error` event.
+       */
+      setSubscription(track, prefs) {
+          const msg = { type: 'subscribe', track };
+          if (prefs.maxLayer !== undefined)
+              msg.max_layer = prefs.maxLayer;
+          if (prefs.paused !== undefined)
+              msg.paused = prefs.paused;
+          return this.send(msg);
+      }
       /** The media devices, by kind. */
       listDevices() { return listDevices(); }
       /** Another camera or microphone for what is published (RTCRtpSender.replaceTrack: no renegotiation). */

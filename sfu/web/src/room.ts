@@ -608,6 +608,18 @@ export class Room extends EventTarget {
 
   unmute(what: MediaStreamTrack | 'audio' | 'video'): void { this.mute(what, false); }
 
+  /**
+   * Preferences for a remote track this participant receives (`subscribe`, sfu/PROTOCOL.md): the
+   * highest simulcast layer wanted (a rid such as 'h', 'low'/'medium'/'high', or an index; e.g. for
+   * a small tile) and whether to pause it. The SFU answers bad values with an `error` event.
+   */
+  setSubscription(track: string, prefs: {maxLayer?: string | number; paused?: boolean}): boolean {
+    const msg: Record<string, unknown> = {type: 'subscribe', track};
+    if (prefs.maxLayer !== undefined) msg.max_layer = prefs.maxLayer;
+    if (prefs.paused !== undefined) msg.paused = prefs.paused;
+    return this.send(msg);
+  }
+
   /** The media devices, by kind. */
   listDevices(): ReturnType<typeof listDevices> { return listDevices(); }
 

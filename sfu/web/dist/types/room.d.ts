@@ -217,6 +217,15 @@ export declare class Room extends EventTarget {
     /** Mutes (track.enabled false: silence or black frames) and tells the room (`track_muted`). */
     mute(what: MediaStreamTrack | 'audio' | 'video', muted?: boolean): void;
     unmute(what: MediaStreamTrack | 'audio' | 'video'): void;
+    /**
+     * Preferences for a remote track this participant receives (`subscribe`, sfu/PROTOCOL.md): the
+     * highest simulcast layer wanted (a rid such as 'h', 'low'/'medium'/'high', or an index; e.g. for
+     * a small tile) and whether to pause it. The SFU answers bad values with an `error` event.
+     */
+    setSubscription(track: string, prefs: {
+        maxLayer?: string | number;
+        paused?: boolean;
+    }): boolean;
     /** The media devices, by kind. */
     listDevices(): ReturnType<typeof listDevices>;
     /** Another camera or microphone for what is published (RTCRtpSender.replaceTrack: no renegotiation). */
