@@ -89,12 +89,7 @@ def main():
         out['exception'] = f'{type(e).__name__}: {e}'
     finally:
         if drv is not None:
-            try:
-                drv.quit()
-            except Exception:  # noqa: BLE001
-                pass
-        if service is not None:
-            browser.kill_service(service)
+            browser.quit(drv, service)  # make_driver gives both or raises (and kills its chromedriver)
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(out), flush=True)
 
