@@ -128,6 +128,10 @@ struct Layer {
   // nobody has wanted it.
   bool paused = false;
   int64_t unwanted_since_ms = 0;
+  // A paused layer counts as one that can be resumed, unless the publisher did not send it again
+  // the last time it was (Chromium sends fewer layers at low resolutions or under CPU load).
+  int64_t resumed_ms = 0;            // when it was last resumed, until a packet arrives
+  int64_t resume_failed_ms = 0;      // when such a resume came to nothing
 };
 
 struct Track {
@@ -447,6 +451,7 @@ struct Engine::Impl {
   void make_layers(Track& t, uint32_t ssrc, const std::vector<std::string>& rids);
   Layer* layer_for(Participant& p, const RtpPacket& pkt);
   void measure_layers(Track& t, int64_t now_ms);
+  void refresh_fanout(Track& t);
   void choose_layers(Participant& subscriber, int64_t now_ms);
   void dynacast(Track& t, int64_t now_ms);
   void subscribe_message(Participant& p, const json& msg, int64_t now_ms);

@@ -159,6 +159,17 @@ void Engine::Impl::srtp(std::span<uint8_t> d, const turn::Endpoint& from, int64_
   rtp(*p, d.first(len), now_ms);
 }
 
+// Track::fanout again from the room's subscriptions if they changed since it was made.
+void Engine::Impl::refresh_fanout(Track& t) {
+  const Room& room = *t.owner->room;
+  if (t.fanout_generation == room.generation) return;
+  t.fanout.clear();
+  for (const auto& [_, other] : room.participants)
+    for (const auto& [__, sub] : other->receiving)
+      if (sub->track == &t) t.fanout.emplace_back(other.get(), sub.get());
+  t.fanout_generation = room.generation;
+}
+
 void Engine::Impl::rtp(Participant& p, std::span<const uint8_t> d, int64_t now_ms) {
   RtpPacket pkt;
   if (RtpPacket::parse(d, pkt) != RtpError::None) return;
@@ -179,13 +190,7 @@ void Engine::Impl::rtp(Participant& p, std::span<const uint8_t> d, int64_t now_m
   l->last_packet_ms = now_ms;
   ++t.packets;
   if (l->keyframe_wanted_since > 0 && is_keyframe(t.codec, pkt.payload)) l->keyframe_wanted_since = 0;
-  if (t.fanout_generation != p.room->generation) {
-    t.fanout.clear();
-    for (auto& [_, other] : p.room->participants)
-      for (auto& [__, sub] : other->receiving)
-        if (sub->track == &t) t.fanout.emplace_back(other.get(), sub.get());
-    t.fanout_generation = p.room->generation;
-  }
+  refresh_fanout(t);
   for (auto& [to, sub] : t.fanout)
     if (forward(*to, *sub, pkt, *l, now_ms)) to->resend_share.earn(pkt.raw.size());
 }

@@ -27,11 +27,10 @@ void Engine::Impl::start_session(Participant& p, const json& join_msg, json& joi
   if (!v || !v->is_number_integer() || v->get<int64_t>() < 2) return;  // version 1: as before
   p.resume.version = 2;
   joined["version"] = 2;
-  // What this SFU does beyond the base protocol. The SDK sends simulcast layers only when it lists
-  // "simulcast"; not yet announced: with it, test_monitoring's two demo-page participants (one
-  // reaching the SFU over TURN/TCP) did not decode each other within 60 s (issue 20's note). The
-  // SFU forwards simulcast from any client that sends it (sfu.simulcast, test_simulcast.py).
+  // What this SFU does beyond the base protocol: the SDK sends a camera's simulcast layers only
+  // when the list has "simulcast" (sfu.simulcast).
   joined["features"] = json::array();
+  if (cfg.simulcast) joined["features"].push_back("simulcast");
   if (cfg.resume_grace_ms <= 0) return;
   p.resume.token = random_id(kSessionTokenBytes);
   by_token[p.resume.token] = &p;

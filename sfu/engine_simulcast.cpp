@@ -10,6 +10,8 @@ namespace {
 
 // Before a layer has been measured: what libwebrtc sends for q, h and f of a 720p camera.
 constexpr std::array<uint64_t, 3> kNominalBps{150'000, 500'000, 1'500'000};
+constexpr int64_t kResumeWaitMs = 3'000;      // a resumed layer's first packet, at the latest
+constexpr int64_t kResumeBackoffMs = 30'000;  // then it is not offered while paused for this long
 constexpr uint64_t kAudioReserveBps = 64'000;  // per audio subscription, off the top of the budget
 
 int layer_index(const json& v, const Track& t) {
@@ -85,6 +87,11 @@ void Engine::Impl::measure_layers(Track& t, int64_t now_ms) {
     }
     int64_t dt = now_ms - l->rate_ms;
     if (dt < kLayerIntervalMs) continue;
+    if (l->resumed_ms && l->last_packet_ms >= l->resumed_ms) l->resumed_ms = 0;
+    if (l->resumed_ms && now_ms - l->resumed_ms >= kResumeWaitMs) {
+      l->resume_failed_ms = now_ms;  // resumed, but nothing came: not offered again for a while
+      l->resumed_ms = 0;
+    }
     uint64_t bps = (l->bytes - l->rate_bytes) * 8 * 1000 / static_cast<uint64_t>(dt);
     // Smoothed over about a second; a paused layer keeps its last rate for the next choice.
     if (now_ms - l->last_packet_ms < kLayerIdleMs) l->bitrate_bps = l->bitrate_bps ? (l->bitrate_bps + bps) / 2 : bps;
@@ -103,14 +110,27 @@ uint64_t Engine::Impl::budget_bps(const Participant& subscriber) const {
 
 namespace {
 
-// A track's layers as choose_layer() sees them: active if packets arrive (or we paused it: it
-// can be resumed), at their measured rate (nominal before one is measured).
+// A paused layer that can be resumed: one the publisher has sent, and sent again when last resumed.
+bool resumable(const Layer& l, int64_t now_ms) {
+  return l.paused && l.packets > 0 && (l.resume_failed_ms == 0 || now_ms - l.resume_failed_ms >= kResumeBackoffMs);
+}
+
+// A track's layers as choose_layer() sees them: active if packets arrive (or we paused it and it
+// can be resumed, or it is being resumed), at their measured rate (nominal before one is measured). When every layer is
+// paused and none of them qualifies, the lowest paused one is offered, so a track is never stuck.
 std::array<LayerOffer, sdp::kMaxSimulcastLayers> offers_of(const Track& t, int64_t now_ms) {
   std::array<LayerOffer, sdp::kMaxSimulcastLayers> offers{};
+  bool any = false;
   for (const auto& l : t.layers) {
     auto i = static_cast<size_t>(l->index);
-    offers[i].active = l->paused || now_ms - l->last_packet_ms < kLayerIdleMs;
+    offers[i].active = resumable(*l, now_ms) || l->resumed_ms || now_ms - l->last_packet_ms < kLayerIdleMs;
     offers[i].bitrate_bps = l->bitrate_bps ? l->bitrate_bps : kNominalBps[std::min<size_t>(i, 2)];
+    any = any || offers[i].active;
+  }
+  for (const auto& l : t.layers) {
+    if (any || !l->paused) continue;
+    offers[static_cast<size_t>(l->index)].active = true;
+    break;
   }
   return offers;
 }
@@ -153,6 +173,7 @@ void Engine::Impl::choose_layers(Participant& subscriber, int64_t now_ms) {
 void Engine::Impl::dynacast(Track& t, int64_t now_ms) {
   if (!t.simulcast) return;
   std::array<bool, sdp::kMaxSimulcastLayers> wanted{};
+  refresh_fanout(t);  // paused layers send no packet that would refresh it for new subscribers
   for (auto& [to, sub] : t.fanout) {
     if (sub->forwarder.target() >= 0) wanted[static_cast<size_t>(sub->forwarder.target())] = true;
     if (sub->forwarder.current() >= 0) wanted[static_cast<size_t>(sub->forwarder.current())] = true;
@@ -165,6 +186,7 @@ void Engine::Impl::dynacast(Track& t, int64_t now_ms) {
     bool pause = !want && now_ms - l->unwanted_since_ms >= kDynacastPauseMs;
     if (pause != l->paused) {
       l->paused = pause;
+      l->resumed_ms = pause ? 0 : now_ms;
       changed = true;
     }
   }

@@ -392,16 +392,21 @@ def sfu_call(run):
         assert not st['error'], f'{name} could not join: {st["error"]}'
         ids[name] = st['self']
 
+    seen = {}
+
     def decoding():
-        out = {}
+        out, ok = {}, True
         for name, b in run.browsers.items():
             other = ids['relay_udp' if name == 'direct' else 'direct']
             got = inbound_by_participant(page_state(b.drv)).get(other, {'video': 0, 'audio': 0})
-            if got['video'] < 30 or got['audio'] < 50:
-                return None
+            ok = ok and got['video'] >= 30 and got['audio'] >= 50
             out[name] = got
-        return out
-    got = wait_for('both participants decode each other', decoding, 60, 1.0)
+        seen['counts'] = out
+        return out if ok else None
+    try:
+        got = wait_for('both participants decode each other', decoding, 60, 1.0)
+    except AssertionError as e:
+        raise AssertionError(f'{e}; frames/audio packets each page saw: {seen.get("counts")}') from None
     text = metrics.scrape(srv)
     sessions = {p: v for p in PATHS if (v := metrics.metric(text, 'turnpike_sfu_sessions', path=p))}
     assert sum(sessions.values()) == 2 and sessions.get('relay_udp'), f'turnpike_sfu_sessions {sessions}'

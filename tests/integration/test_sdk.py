@@ -181,7 +181,12 @@ def main():
                 watch_b(b.drv)
                 got = wait_for("B decodes A's video", lambda: (lambda g: g if g.get(ids['a'], {}).get('video', 0) >= 20
                                                                else None)(inbound_by_participant(page_state(b.drv))), 20)
-                return f'A {ids["a"]} (protocol {joined["version"]}); B decodes {got[ids["a"]]}'
+                # The SFU announces simulcast, so the SDK publishes A's camera as rids q, h and f (how
+                # many Chromium actually sends depends on the camera size: one at 320x240).
+                sent = ok(app_call(a.drv, 'app.stats()'), 'stats')['outbound']
+                rids = sorted({o['rid'] for o in sent if o['kind'] == 'video' and o.get('rid')})
+                assert rids == ['f', 'h', 'q'], f'A publishes simulcast layers: {sent}'
+                return f'A {ids["a"]} (protocol {joined["version"]}, simulcast {rids}); B decodes {got[ids["a"]]}'
             if not tr.run('join', join):
                 return tr.finish()
 

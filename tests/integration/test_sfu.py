@@ -199,10 +199,18 @@ def main():
                             g = got.get(oid, {'video': 0, 'audio': 0})
                             if g['video'] < 30 or g['audio'] < 50:
                                 ok = False
-                    return counts if ok else None
-                first = wait_for('every participant decodes the others', everyone_decodes, 60, 1.0)
+                    return {'ok': ok, 'by': counts}
+                seen = {}
+
+                def decodes_noting():
+                    seen['counts'] = everyone_decodes()
+                    return seen['counts'] and seen['counts'].get('ok') and seen['counts']['by']
+                try:
+                    first = wait_for('every participant decodes the others', decodes_noting, 60, 1.0)
+                except AssertionError as e:
+                    raise AssertionError(f'{e}; frames/audio packets each page saw: {seen.get("counts")}') from None
                 time.sleep(3)
-                second = everyone_decodes() or {}
+                second = everyone_decodes()['by']
                 for name in browsers:
                     for other, oid in ids.items():
                         if other == name:

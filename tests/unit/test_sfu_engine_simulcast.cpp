@@ -235,6 +235,31 @@ TEST_F(SfuSimulcast, LayersNobodyWatchesArePausedAndResumed) {
   EXPECT_EQ(msgs.back()["active"], json::array({"q", "f"}));
 }
 
+// A publisher nobody watches for a while (here its one subscriber pauses it; in a call, the others
+// join late) has every layer paused, so it sends nothing; a subscriber who joins then still
+// resumes a layer (the SDK then sends it again).
+TEST_F(SfuSimulcast, AllLayersPausedThenResumedForALateSubscriber) {
+  all_layers(true);
+  engine->signal_message(sub.conn, json{{"type", "subscribe"}, {"track", pub.id + "-1"}, {"paused", true}}.dump(), now, kUnix);
+  run(6000);
+  auto msgs = sink.of(pub.conn, "layers");
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_EQ(msgs.back()["active"], json::array());
+  auto idle = [&](int ms) {
+    for (int t = 0; t < ms; t += 33) {
+      now += 33;
+      engine->tick(now);
+    }
+  };
+  idle(3000);  // paused layers send nothing
+  DtlsClient late_dtls;
+  Client late = join(3, "late", late_dtls.offer(chromium_sdp("e_recvonly_only.sdp")), {{"0", pub.id + "-1"}});
+  connect(late, late_dtls, "198.51.100.40:7000");
+  idle(1200);  // the late subscriber's choice, then the publisher's dynacast (each every 500 ms)
+  msgs = sink.of(pub.conn, "layers");
+  ASSERT_FALSE(msgs.back()["active"].empty()) << msgs.back().dump();
+}
+
 TEST_F(SfuSimulcast, TransportWideFeedbackBothWays) {
   ASSERT_NE(sub_twcc_ext, 0);
   all_layers(true);

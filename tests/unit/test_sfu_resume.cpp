@@ -135,8 +135,11 @@ TEST_F(SfuResume, AVersion2JoinGetsAnUnguessableSessionTokenAndVersion1None) {
   auto joined = sink.of(2, "joined");
   ASSERT_EQ(joined.size(), 1u);
   EXPECT_FALSE(joined[0].contains("session_token"));
+  EXPECT_FALSE(joined[0].contains("features"));
   json other = join_v2(3, "porter");
   EXPECT_NE(other.value("session_token", ""), pub_token);
+  // What the SDK needs to know before it publishes: simulcast (sfu.simulcast, on by default).
+  EXPECT_EQ(other["features"], json::array({"simulcast"}));
 }
 
 TEST_F(SfuResume, Version1IsRemovedAtOnceWhenItsSocketCloses) {
