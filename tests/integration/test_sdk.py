@@ -190,6 +190,42 @@ def main():
             if not tr.run('join', join):
                 return tr.finish()
 
+            def speakers_layers():
+                # Dynacast: B watches one of A's layers; those nobody watches are paused at A (`layers`).
+                def paused():
+                    ev = [e for e in ok(app_call(a.drv, 'app.log'), 'log') if e['event'] == 'layers']
+                    return ev if ev and 0 < len(ev[-1]['detail']['active']) < 3 else None
+                layers = wait_for("A's unwatched layers paused", paused, 10, 0.3)[-1]['detail']
+                # Active speakers from the RFC 6464 levels of both fake microphones.
+                b_id = page_state(b.drv)['self']
+
+                def speaking():
+                    ev = [e for e in ok(app_call(a.drv, 'app.log'), 'log') if e['event'] == 'activespeakers']
+                    return ev if any(set(e['detail']['speakers']) & {b_id, ids['a']} for e in ev) else None
+                speakers = wait_for('A hears of active speakers', speaking, 10, 0.3)[-1]['detail']['speakers']
+                return f'A sends only {layers["active"]} of q/h/f; active speakers {speakers}'
+            tr.run('speakers_layers', speakers_layers)
+
+            def subscription():
+                # A pauses B's video (room.setSubscription): nothing more is decoded; then resumes it.
+                b_video = f'{page_state(b.drv)["self"]}-1'
+
+                def frames():
+                    st = ok(app_call(a.drv, 'app.stats()'), 'stats')
+                    return max([r.get('framesDecoded') or 0 for r in st['inbound']
+                                if r['kind'] == 'video' and r.get('trackId') == b_video] or [0])
+                wait_for("A decodes B's video", lambda: frames() >= 10, 10, 0.3)
+                assert ok(app_call(a.drv, 'app.room.setSubscription(args[0], {paused: true})', b_video), 'pause')
+                time.sleep(1.0)
+                held = frames()
+                time.sleep(1.5)
+                assert frames() <= held + 1, f'frames went on while paused: {held} -> {frames()}'
+                assert ok(app_call(a.drv, 'app.room.setSubscription(args[0], {paused: false, maxLayer: "q"})',
+                                   b_video), 'resume')
+                wait_for("A decodes B's video again", lambda: frames() >= held + 10, 8, 0.3)
+                return f'paused at {held} frames, resumed to {frames()}'
+            tr.run('subscription', subscription)
+
             def mute():
                 assert ok(app_call(a.drv, 'app.mute("audio", true)'), 'mute') is True
                 muted = wait_for('B sees track_muted', lambda: [e for e in b_log(b.drv) if e['event'] == 'trackmuted'
