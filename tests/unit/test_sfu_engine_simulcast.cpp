@@ -43,10 +43,21 @@ class SfuSimulcast : public EngineTest {
   std::array<uint16_t, 3> seq{100, 20000, 60000};
   std::array<uint16_t, 3> pid{10, 2000, 30000};
   uint16_t twcc = 65530;  // the publisher's transport-wide sequence numbers (across its layers)
+  bool h264 = false;      // the publisher prefers H.264 (RFC 6184 payloads; no picture id)
+
+  // The captured Chromium simulcast offer; with h264, without VP8 (96, its RTX 97), as from a
+  // client that prefers H.264 with setCodecPreferences.
+  std::string publisher_offer() const {
+    std::string sdp = chromium_sdp("i_simulcast.sdp");
+    const std::string line = "m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 ";
+    if (auto at = sdp.find(line); h264 && at != std::string::npos)
+      sdp.replace(at, line.size(), "m=video 9 UDP/TLS/RTP/SAVPF 102 ");
+    return sdp;
+  }
 
   void SetUp() override {
     EngineTest::SetUp();
-    pub = join(1, "publisher", pub_dtls.offer(chromium_sdp("i_simulcast.sdp")));
+    pub = join(1, "publisher", pub_dtls.offer(publisher_offer()));
     auto pa = answer_of(pub);
     ASSERT_TRUE(pa);
     const auto* video = sdp::find_section(*pa, "1");
@@ -78,9 +89,13 @@ class SfuSimulcast : public EngineTest {
                        static_cast<uint8_t>(kRidExt << 4), static_cast<uint8_t>(kRid[i][0]),
                        static_cast<uint8_t>(kTwccExt << 4 | 1), static_cast<uint8_t>(twcc >> 8), static_cast<uint8_t>(twcc), 0});
     ++twcc;
-    p.insert(p.end(), {0x90, 0x80, static_cast<uint8_t>(0x80 | pid[i] >> 8), static_cast<uint8_t>(pid[i])});
-    if (keyframe) p.insert(p.end(), {0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A});
-    else p.insert(p.end(), {0x11, 0x02, 0x00, 0x00, 0x00, 0x00});
+    if (h264) {
+      p.push_back(keyframe ? 0x65 : 0x41);  // one NAL unit (RFC 6184 5.6): an IDR slice, or not
+    } else {
+      p.insert(p.end(), {0x90, 0x80, static_cast<uint8_t>(0x80 | pid[i] >> 8), static_cast<uint8_t>(pid[i])});
+      if (keyframe) p.insert(p.end(), {0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A});
+      else p.insert(p.end(), {0x11, 0x02, 0x00, 0x00, 0x00, 0x00});
+    }
     p.resize(p.size() + 200, 0x55);  // ~60 kbit/s a layer at 30 packets a second
     size_t len = p.size();
     p.resize(len + 64);
@@ -99,6 +114,7 @@ class SfuSimulcast : public EngineTest {
     uint16_t seq;
     uint16_t pid;
     std::optional<uint16_t> transport_seq;  // ours, at the subscriber's transport-cc id
+    uint8_t payload_type = 0;
   };
   uint8_t sub_twcc_ext = 0;
   std::vector<Got> received() {
@@ -112,8 +128,8 @@ class SfuSimulcast : public EngineTest {
       EXPECT_EQ(RtpPacket::parse({d.data(), len}, p), RtpError::None);
       if (p.ssrc != announced) continue;  // the RTX stream: probing padding
       Vp8Descriptor v;
-      EXPECT_TRUE(Vp8Descriptor::parse(p.payload, v));
-      out.push_back({p.ssrc, p.sequence, v.picture_id, transport_seq(p, sub_twcc_ext)});
+      if (!h264) EXPECT_TRUE(Vp8Descriptor::parse(p.payload, v));
+      out.push_back({p.ssrc, p.sequence, v.picture_id, transport_seq(p, sub_twcc_ext), p.payload_type});
     }
     return out;
   }
@@ -155,12 +171,47 @@ class SfuSimulcast : public EngineTest {
       EXPECT_EQ(got[i].ssrc, ssrc);
       if (i == 0) continue;
       EXPECT_EQ(got[i].seq, static_cast<uint16_t>(got[i - 1].seq + 1)) << i;
-      EXPECT_EQ(got[i].pid, (got[i - 1].pid + 1) & 0x7FFF) << i;
+      if (got[i].pid || got[i - 1].pid) EXPECT_EQ(got[i].pid, (got[i - 1].pid + 1) & 0x7FFF) << i;
     }
   }
 };
 
+class SfuSimulcastH264 : public SfuSimulcast {
+ protected:
+  void SetUp() override {
+    h264 = true;
+    SfuSimulcast::SetUp();
+  }
+};
+
 }  // namespace
+
+// H.264 simulcast: no picture id to rewrite; one stream by sequence number and timestamp, switched
+// on the new layer's IDR (RFC 6184 NAL unit type 5).
+TEST_F(SfuSimulcastH264, SwitchesOnIdrAsOneContinuousStream) {
+  auto pa = answer_of(pub);
+  ASSERT_TRUE(pa);
+  const auto* video = sdp::find_section(*pa, "1");
+  ASSERT_TRUE(video && video->codecs.front().name == "H264") << video->codecs.front().name;
+  auto sa = answer_of(sub);
+  ASSERT_TRUE(sa);
+  const auto* recv = sdp::find_section(*sa, "0");
+  ASSERT_TRUE(recv && recv->codecs.front().name == "H264");
+  all_layers(true);
+  auto first = received();
+  ASSERT_EQ(first.size(), 1u);
+  plis();
+  run(1200);
+  auto asked = plis();
+  EXPECT_NE(std::find(asked.begin(), asked.end(), kLayerSsrc[2]), asked.end());
+  EXPECT_EQ(engine->stats().layer_switches.get(), 0u);  // not on f's non-IDR slices
+  run(200, 2);
+  EXPECT_EQ(engine->stats().layer_switches.get(), 1u);
+  auto got = received();
+  got.insert(got.begin(), first.begin(), first.end());
+  continuous(got, announced);
+  for (const auto& g : got) EXPECT_EQ(g.payload_type, recv->codecs.front().payload_type);
+}
 
 TEST_F(SfuSimulcast, OneContinuousStreamAcrossLayerSwitches) {
   all_layers(true);
