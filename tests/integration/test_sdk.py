@@ -29,6 +29,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.request
 
 sys.dont_write_bytecode = True   # keep the source tree clean
 
@@ -37,7 +38,10 @@ import pkgroot  # noqa: F401  (puts tests/ on sys.path: the test modules import 
 from integration import browser, harness  # noqa: E402
 from integration.browser import Browser, PageServer  # noqa: E402
 from integration.harness import TOKEN_KEY, wait_for  # noqa: E402
+from integration import sfu_page  # noqa: E402
 from integration.sfu_page import inbound_by_participant, page_state, token  # noqa: E402
+
+ADMIN_TOKEN = 'sdk-admin-token-0123456789abcdef'
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WEB = os.path.join(REPO, 'sfu', 'web')
@@ -97,7 +101,16 @@ def sfu_config():
         'token_keys': [TOKEN_KEY],
         'resume_grace': 15,
     }
+    cfg['admin']['token'] = ADMIN_TOKEN
     return cfg
+
+
+def remove_participant(srv, pid):
+    """DELETE /api/v1/rooms/{room}/participants/{pid} (the admin API): the status."""
+    req = urllib.request.Request(f'{srv.admin_url}/api/v1/rooms/{sfu_page.ROOM}/participants/{pid}', method='DELETE')
+    req.add_header('Authorization', f'Bearer {ADMIN_TOKEN}')
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=5) as r:
+        return r.status
 
 
 def app_call(drv, script, *args):
@@ -149,7 +162,7 @@ def main():
     t0 = time.monotonic()
     work = tempfile.mkdtemp(prefix='turnpike-it-sdk-')
     browsers = []
-    cut_rule = None
+    cut_rule = cut_back = None
     try:
         built = tr.run('build', lambda: build(work))
         app = tr.run('app_strict', lambda: app_strict(work, built[0], built[1]) if built else None)
@@ -297,12 +310,52 @@ def main():
                 return (f'A: {events}; media from A rising {resumed_in:.1f}s after the cut ended; '
                         f'B saw no participant_left')
             tr.run('reconnect', reconnect)
+
+            def rejoin():
+                # The session ends while A is cut off (the admin removes it), so A's resume is answered
+                # resume_failed: the SDK joins again as a new participant with tokenProvider's token and
+                # publishes its camera again; B sees the old A leave and decodes the new one.
+                nonlocal cut_rule, cut_back
+                rule = ['INPUT', '-p', 'tcp', '--dport', str(port), '-j', 'DROP']
+                back = ['INPUT', '-p', 'tcp', '--sport', str(port), '-j', 'DROP']  # nor does `removed` reach A
+                subprocess.run(['iptables', '-I', *rule], check=True, timeout=10)
+                cut_rule = rule
+                subprocess.run(['iptables', '-I', *back], check=True, timeout=10)
+                cut_back = back
+                t_cut = time.time()
+                assert remove_participant(srv, ids['a']) == 200
+                wait_for('A notices the cut', lambda: [e for e in ok(app_call(a.drv, 'app.log'), 'log')
+                                                      if e['event'] == 'reconnecting' and e['at'] >= t_cut * 1000],
+                         10, 0.3)
+                subprocess.run(['iptables', '-D', *rule], check=True, timeout=10)
+                cut_rule = None
+                subprocess.run(['iptables', '-D', *back], check=True, timeout=10)
+                cut_back = None
+                try:
+                    state = wait_for('A joins again', lambda: (lambda st: st if st['state'] == 'connected' and
+                                                               st['id'] != ids['a'] else None)(
+                        ok(app_call(a.drv, '({id: app.room.participantId, state: app.room.state})'), 'state')), 10, 0.3)
+                except AssertionError as e:
+                    log = [(round(e2['at'] / 1000 - t_cut, 1), e2['event'], e2['detail'])
+                           for e2 in ok(app_call(a.drv, 'app.log'), 'log') if e2['at'] >= t_cut * 1000 - 500]
+                    st = ok(app_call(a.drv, '({id: app.room.participantId, state: app.room.state})'), 'state')
+                    raise AssertionError(f'{e}; A is {st}; its events since the cut: {log}') from None
+                log = wait_for('A says reconnected', lambda: (lambda ev: ev if 'reconnected' in ev else None)(
+                    [e['event'] for e in ok(app_call(a.drv, 'app.log'), 'log') if e['at'] >= t_cut * 1000]), 5, 0.2)
+                assert 'disconnected' not in log, log
+                assert [e for e in b_log(b.drv) if e['event'] == 'participantleft'
+                        and e['detail']['participant'] == ids['a']], 'B did not see the old A leave'
+                got = wait_for("B decodes the new A's video", lambda: (lambda g: g if g.get(state['id'], {}).get(
+                    'video', 0) >= 10 else None)(inbound_by_participant(page_state(b.drv))), 10, 0.3)
+                return f'A {ids["a"]} -> {state["id"]}, its session gone ({log}); B decodes {got[state["id"]]}'
+            tr.run('rejoin', rejoin)
             srv.check_alive()
     except harness.ServerError as e:
         tr.fail('server', str(e))
     finally:
-        if cut_rule:
-            subprocess.run(['iptables', '-D', *cut_rule], timeout=10)
+        for r in (cut_rule, cut_back):
+            if r:
+                subprocess.run(['iptables', '-D', *r], timeout=10)
         for br in browsers:
             br.close()
         shutil.rmtree(work, ignore_errors=True)
