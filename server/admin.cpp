@@ -1,3 +1,4 @@
+#include "server/check_routes.hpp"
 #include "server/admin.hpp"
 
 #include <boost/asio/post.hpp>
@@ -385,6 +386,8 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
     return test_block(b, body);
   }
   if (is_sessions_request(method, path)) return route_sessions(b, method, path, query, token_ok(b, authorization));
+  if (is_check_reports_path(path))  // the pre-call check's reports (server/check_routes.cpp)
+    return check_reports_admin(b, method, path, query, token_ok(b, authorization), body, peer);
   if (!known_path(path)) return json_error(404, "no such endpoint: " + path);
   if (path == kNatReports || path == kLifetimeReports)
     return route_report(b, method, path, query, authorization, body, peer);

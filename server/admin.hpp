@@ -75,6 +75,7 @@ struct AdminBackend {
   // An exception escaped a request or a handler on the admin thread (logged already).
   std::function<void()> internal_error;
   SessionsBackend sessions;  // ending allocations, rooms and participants (server/sessions.hpp)
+  std::shared_ptr<class CheckReports> check_reports;  // /api/v1/check-reports (server/check_routes.hpp)
   // POST /api/v1/reload (server/reload.hpp): the status (200, 400 or 409) and the JSON answer.
   std::function<std::pair<unsigned, nlohmann::json>()> reload;
   std::string region;

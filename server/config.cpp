@@ -471,6 +471,7 @@ void parse_optional(const YAML::Node& root, Config& c) {
       {"tls", parse_tls},
       {"drain", [](const YAML::Node& n, Config& cfg) { parse_drain(n, cfg.drain); }},
       {"quality", [](const YAML::Node& n, Config& cfg) { parse_quality(n, cfg.core.quality); }},
+      {"check", parse_check},
   };
   for (const auto& [key, parse] : sections)
     if (const auto& n = root[key]; n && !n.IsNull()) parse(n, c);
@@ -481,7 +482,8 @@ Config config_from_yaml(const YAML::Node& root) {
   Config c;
   try {
     only_keys(root, "", {"region", "listen", "relay", "auth", "peers", "admin", "threads", "log", "limits", "tls",
-                          "metrics", "sfu", "nat_discovery", "sites", "regions", "residency", "drain", "quality"});
+                          "metrics", "sfu", "nat_discovery", "sites", "regions", "residency", "drain", "quality",
+                          "check"});
     parse_required(root, c);
     parse_optional(root, c);
     cross_check(c);

@@ -105,6 +105,16 @@ struct Config {
   turn::ResidencyConfig residency;
   bool residency_configured = false;
   DrainConfig drain;                         // drain.* (server/config_drain.cpp)
+  // The pre-call check (check.*, server/config_check.cpp, docs/check.md): /check/ on the SFU's port.
+  struct Check {
+    bool enabled = true;                     // served while the SFU is on
+    bool require_token = false;              // /check/config hands out TURN credentials only with a join token
+    std::string expected_region;             // the region a site expects to be served from ("": not checked)
+    uint32_t max_reports = 1000;             // reports kept for GET /api/v1/check-reports (oldest evicted)
+    uint32_t reports_per_minute = 60;        // POSTs from the page, all clients together (a token bucket)
+    uint32_t credential_ttl_s = 300;         // the TURN REST credentials /check/config hands out
+    bool operator==(const Check&) const = default;
+  } check;
   bool embedded_default = false;
 
   // Every socket to listen on: `listen`, then the RFC 5780 listeners (UDP).

@@ -181,6 +181,8 @@ const std::vector<Entry>& restart_entries() {
       {"drain.signal_url", false, [](const Config& a, const Config& b) { return a.drain.signal_url == b.drain.signal_url; }},
       {"drain.grace_seconds", false,
        [](const Config& a, const Config& b) { return a.drain.grace_seconds == b.drain.grace_seconds; }},
+      // The check's table and routes are built once (server/check_routes.hpp).
+      {"check", false, [](const Config& a, const Config& b) { return a.check == b.check; }},
   };
   return t;
 }

@@ -27,5 +27,7 @@ void parse_sfu(const YAML::Node& n, Config& c);
 void parse_regions(const YAML::Node& n, Config& c);
 void parse_residency(const YAML::Node& n, Config& c);
 void check_residency(Config& c);
+// check.* (server/config_check.cpp).
+void parse_check(const YAML::Node& n, Config& c);
 
 }  // namespace turnpike::config_detail

@@ -17,6 +17,8 @@
 #include "common/json_text.hpp"
 #include "common/sockaddr.hpp"
 #include "server/admin.hpp"
+#include "server/check_report.hpp"
+#include "server/check_routes.hpp"
 #include "server/allocation_record.hpp"
 #include "server/capacity.hpp"
 #include "server/config.hpp"
@@ -167,6 +169,10 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
     return shared.metrics.render(cores, per_allocation ? &*per_allocation : nullptr, omitted, now().mono_ms) +
            draining_metric_text(shared.state.load() == SharedState::State::Draining);
   };
+  // The pre-call check's reports (server/check_report.hpp): one table for both ports, its counters
+  // after the rest of /metrics.
+  b.check_reports = std::make_shared<CheckReports>(cfg.check.max_reports, cfg.check.reports_per_minute);
+  b.metrics = [inner = std::move(b.metrics), checks = b.check_reports] { return inner() + checks->metrics_text(); };
   return b;
 }
 
@@ -298,6 +304,11 @@ void build_node(const turnpike::Config& cfg, const std::string& config_path, Nod
     node.sfu_host->on_call_report = [b = *backend](const std::string& method, const std::string& body,
                                                    const turn::IpAddress& from) {
       return call_report_request(b, method, false, body, from);
+    };
+  if (node.sfu_host)  // the pre-call check: /check/config and the page's reports (docs/check.md)
+    node.sfu_host->on_check = [b = *backend, &cfg](const CheckRequest& req) {
+      auto mono = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      return check_route_signal(cfg, b, req, now().unix_s, mono);
     };
   if (cfg.admin_listen_text.empty()) backend.reset();
   wire_health(node, backend ? &*backend : nullptr);

@@ -176,28 +176,38 @@ http::response<http::vector_body<unsigned char>> static_response(const http::req
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
     text(http::status::method_not_allowed, R"({"error":"use GET"})", "application/json");
     res.set(http::field::allow, "GET, HEAD");
-  } else if (path == "/demo") {
+  } else if (path == "/demo" || path == "/check") {
     text(http::status::moved_permanently, "", "text/plain");
-    res.set(http::field::location, "/demo/");
+    res.set(http::field::location, path + "/");
   } else {
     // /sdk/turnpike.js carries the call-report snippet first (its Turnpike.watchCall uses it).
     std::vector<const char*> names;
     if (path == "/sdk/turnpike.js") names = {"call-report.js", "turnpike.js"};
     if (path == "/sdk/call-report.js") names = {"call-report.js"};
     if (path == "/demo/") names = {"demo/index.html"};
+    if (path == "/check/") names = {"check/index.html"};  // the pre-call check (docs/check.md)
+    if (path == "/check/check.js") names = {"check/check.js"};
     const auto& files = embedded_files();
     if (names.empty()) {
       text(http::status::not_found, R"({"error":"not found"})", "application/json");
     } else {
       res.result(http::status::ok);
       res.set(http::field::content_type,
-              path == "/demo/" ? "text/html; charset=utf-8" : "text/javascript; charset=utf-8");
+              path.back() == '/' ? "text/html; charset=utf-8" : "text/javascript; charset=utf-8");
       for (const char* name : names) res.body().insert(res.body().end(), files.at(name).begin(), files.at(name).end());
     }
   }
   res.prepare_payload();
   if (req.method() == http::verb::head) res.body().clear();
   return res;
+}
+
+// The pre-call check's routes on this port (server/check_routes.hpp), when the path is one of them.
+std::optional<AdminServer::Response> check_request(SfuHost& host, const HttpRequest& req, turn::IpAddress from) {
+  auto path = req.target().substr(0, req.target().find('?'));
+  if (!host.on_check || (path != "/check/config" && path != "/api/v1/check-reports")) return std::nullopt;
+  return host.on_check(CheckRequest{std::string(req.method_string()), std::string(req.target()),
+                                    std::string(req[http::field::content_type]), req.body(), from});
 }
 
 // One HTTP connection (http_session.hpp): static files, or the upgrade to the signalling
@@ -215,6 +225,7 @@ void serve_http(SfuHost& host, Stream&& stream, SfuHost::Ticket ticket, turn::Ip
   auto handler = [&host, from](HttpRequest&& req) {
     if (req.target().substr(0, req.target().find('?')) == "/api/v1/call-reports" && host.on_call_report)
       return http::message_generator(to_http(host.on_call_report(std::string(req.method_string()), req.body(), from), req));
+    if (auto r = check_request(host, req, from)) return http::message_generator(to_http(std::move(*r), req));
     return http::message_generator(static_response(req));
   };
   std::make_shared<HttpSession<Stream>>(std::move(stream), kHttpLimits, handler, upgrade)->run();

@@ -27,6 +27,7 @@
 #include "server/metrics.hpp"
 #include "sfu/engine.hpp"
 #include "server/admin.hpp"
+#include "server/check_routes.hpp"
 #include "sfu/signal_limits.hpp"
 
 namespace turnpike {
@@ -53,6 +54,9 @@ class SfuHost final : public sfu::EngineSink {
   // on the host's thread; unset: 404.
   std::function<AdminServer::Response(const std::string& method, const std::string& body, const turn::IpAddress& from)>
       on_call_report;
+  // GET /check/config and POST /api/v1/check-reports on the signalling port (server/check_routes.cpp),
+  // on the host's thread; unset or nullopt: not served.
+  std::function<std::optional<AdminServer::Response>(const CheckRequest&)> on_check;
 
   // sfu::EngineSink, on the host's thread.
   void send_media(const turn::Endpoint& to, std::span<const uint8_t> datagram) override;
