@@ -38,18 +38,19 @@ std::optional<std::string> check_value(const Field& f, const json& v, const std:
 
 // `o` is an object whose keys are all in `fields`, each value of its kind and range.
 std::optional<std::string> check_object(const json& o, std::initializer_list<Field> fields, const std::string& where) {
-  if (!o.is_object()) return "'" + where + "' must be an object";
-  if (o.size() > fields.size()) return "'" + where + "' has more keys than the schema allows";
+  const std::string name = where.empty() ? std::string("report") : where;
+  if (!o.is_object()) return "'" + name + "' must be an object";
+  if (o.size() > fields.size()) return "'" + name + "' has more keys than the schema allows";
   for (const auto& [k, v] : o.items()) {
     const Field* f = nullptr;
     for (const auto& c : fields)
       if (c.key == k) f = &c;
-    if (!f) return "'" + where + "': unknown key '" + k.substr(0, 64) + "'";
+    if (!f) return "'" + name + "': unknown key '" + k.substr(0, 64) + "'";
     if (v.is_null() && f->nullable) continue;
     if (auto bad = check_value(*f, v, where.empty() ? k : where + "." + k)) return bad;
   }
   for (const auto& f : fields)
-    if (f.required && !o.contains(f.key)) return "'" + where + "': '" + std::string(f.key) + "' is required";
+    if (f.required && !o.contains(f.key)) return "'" + name + "': '" + std::string(f.key) + "' is required";
   return std::nullopt;
 }
 

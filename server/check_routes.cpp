@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <ctime>
 
 #include "server/check_report.hpp"
 #include "server/ice_servers.hpp"
@@ -139,6 +140,7 @@ std::optional<AdminServer::Response> check_route_signal(const Config& cfg, const
     b.check_reports->refused("invalid");
     return json_error(415, "a check report is posted as application/json");
   }
+  if (req.body.size() > kMaxCheckReportBytes) return post_report(b, req.body, req.from, unix_s);  // 413, no token spent
   if (!b.check_reports->admit(mono_s)) {
     auto r = json_error(429, "too many check reports; try again in a minute");
     r.headers.push_back({"Retry-After", "60"});

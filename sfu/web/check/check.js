@@ -301,7 +301,7 @@
     verdict('turn', !ok.length ? 'bad' : tr.udp.ok ? 'ok' : 'warn',
             !ok.length ? 'Blocked: no way through' : tr.udp.ok ? 'Reachable over UDP (best)' : `UDP blocked; reachable over ${ok.map(t => NAMES[t]).join(' and ')}`);
     rows('turn', TRANSPORTS.map(t => [`TURN over ${NAMES[t]}${tr[t].url ? ' (port ' + portOf(tr[t].url) + ')' : ''}`,
-      tr[t].ok ? `works: relay address in ${round(tr[t].setup_ms, 0)} ms` : `blocked: ${tr[t].error}`]));
+      tr[t].ok ? `works: relay address in ${round(tr[t].setup_ms, 0)} ms` : tr[t].url ? `blocked: ${tr[t].error}` : 'not offered by this server']));
   }
   function showMedia(m, err) {
     if (!m) {
