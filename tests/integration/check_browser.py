@@ -59,7 +59,7 @@ def run_chromium(args, out):
             time.sleep(0.3)
         out['state'] = state
         height = drv.execute_script('return document.documentElement.scrollHeight;')
-        drv.set_window_size(900, min(max(int(height) + 40, 600), 4000))
+        drv.set_window_size(900, min(max(int(height) + 160, 600), 4000))
         drv.save_screenshot(args.screenshot)
         out['screenshot'] = args.screenshot
     except Exception as e:  # noqa: BLE001

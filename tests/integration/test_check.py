@@ -16,9 +16,12 @@ result, and the test compares it with the lab and with the node's copy:
   tls_only      the udp_blocked site with TCP to 3478 dropped too: UDP and TCP reported blocked,
                 TLS ready, degraded with "UDP is blocked: ... TLS on port 443"; NAT unknown
   loss          no_nat with 10 % of its UDP towards the TURN port dropped (iptables statistic):
-                loss reported within 0.10 +- 0.07, degraded for it
+                loss reported within 0.04-0.17 (300 probes), degraded for it
   firefox       no_nat with Debian's firefox-esr (no geckodriver: a fresh profile's user.js fakes the
-                devices and lets the page close itself); its report read back from the API
+                devices and lets the page close itself); its report read back from the API. UDP and
+                TCP are asserted: Firefox ESR 153 gathers no relay candidate over the lab's turns:
+                URL (an IP literal; neither a self-signed nor a lab-CA certificate trusted in the
+                profile changed that), which the run prints
 In every case the NAT class equals `turnpike-diag nat`'s from the same namespace, the report is in
 GET /api/v1/check-reports/{id}, and turnpike_check_reports_total{site,verdict} and
 turnpike_check_transport_ok{site,transport} count it. A screenshot of each Chromium run goes to the
@@ -121,7 +124,8 @@ def diag_nat(lab, diag_bin, kind):
 
 
 def run_page(lab, case, art, pin):
-    q = dict(case.query, quick='1')
+    # Five browsers share two cores here: their timers' jitter is the CPU's, not the lab network's.
+    q = dict(case.query, quick='1', max_jitter_ms='150', max_rtt_ms='1000')
     if case.firefox:
         q['close'] = '1'
     url = f'http://{SIGNAL[0]}:{SIGNAL[1]}/check/?' + urllib.parse.urlencode(q)
@@ -170,11 +174,11 @@ def check_case(srv, case, diag):
     assert (r['nat']['mapping'], r['nat']['udp_reachable']) == (mapping, udp), \
         f'{case.name}: the page says NAT {r["nat"]}, turnpike-diag nat says {mapping} udp_reachable={udp}'
     m = r['media']
-    assert m and m['sent'] > 50, f'{case.name}: no relayed probe: {m}'
+    assert m and m['sent'] > 100, f'{case.name}: no relayed probe: {m}'
     want_transport = 'udp' if case.transports['udp'] else 'tls'
     assert m['transport'] == want_transport, f'{case.name}: probe over {m["transport"]}, want {want_transport}'
     if case.name == 'loss':
-        assert 0.03 <= m['loss'] <= 0.17, f'loss: {m["loss"]:.3f} reported, the lab drops 0.10'
+        assert 0.04 <= m['loss'] <= 0.17, f'loss: {m["loss"]:.3f} reported, the lab drops 0.10'
     else:
         assert m['loss'] < 0.03, f'{case.name}: loss {m["loss"]} on a clean path'
     if not case.firefox:
@@ -185,7 +189,8 @@ def check_case(srv, case, diag):
     for t, ok in case.transports.items():
         v = metrics.metric(text, 'turnpike_check_transport_ok', site=rec['site'], transport=t)
         assert v == (1 if ok else 0), f'{case.name}: turnpike_check_transport_ok{{{t}}} = {v}'
-    setup = ', '.join(f'{t} {r["transports"][t]["setup_ms"]} ms' if r['transports'][t]['ok'] else f'{t} blocked'
+    setup = ', '.join(f'{t} {r["transports"][t]["setup_ms"]} ms' if r['transports'][t]['ok']
+                      else f'{t} blocked ({r["transports"][t]["error"]})'
                       for t in ('udp', 'tcp', 'tls'))
     return (f'{r["verdict"]} (site {rec["site"]}); NAT {r["nat"]["mapping"]} = turnpike-diag; setup {setup}; '
             f'rtt {m["rtt_ms"]} ms, jitter {m["jitter_ms"]} ms, loss {m["loss"]:.3f}, '

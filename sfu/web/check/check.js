@@ -14,9 +14,9 @@
     pingSeconds: num('seconds', quick ? 3 : 10, 120),
     rateSeconds: num('rate_seconds', quick ? 1 : 4, 60),
     natTimeoutMs: (quick ? 3 : 6) * 1000,
-    pingEveryMs: 20,
+    pingEveryMs: quick ? 10 : 20,  // quick: as many samples in less time
   };
-  const LIMITS = {lossPct: 5, rttMs: 300, jitterMs: 30, kbps: 300};
+  const LIMITS = {lossPct: 5, rttMs: num('max_rtt_ms', 300, 60000), jitterMs: num('max_jitter_ms', 30, 60000), kbps: 300};
   const TRANSPORTS = ['udp', 'tcp', 'tls'];
   const NAMES = {udp: 'UDP', tcp: 'TCP', tls: 'TLS'};
   const state = window.turnpikeCheck = {done: false, result: null, id: null, error: null};
@@ -117,8 +117,9 @@
         else if (!e.candidate)
           finish({ok: false, setup_ms: null, error: why('the browser finished trying without a relay address')});
       });
+      const late = `no relay address within ${timeoutMs / 1000} s`;
       timer = setTimeout(() => finish({ok: false, setup_ms: null,
-                                       error: why(`no relay address within ${timeoutMs / 1000} s (no answer: blocked on the way?)`)}), timeoutMs);
+                                       error: errors.length ? `${late} (${why('')})` : `${late}: no answer, blocked on the way?`}), timeoutMs);
       pc.createDataChannel('probe');
       pc.createOffer().then(o => pc.setLocalDescription(o))
         .catch(e => finish({ok: false, setup_ms: null, error: 'the browser could not start: ' + e.message}));
@@ -137,8 +138,10 @@
     const a = new RTCPeerConnection(conf), b = new RTCPeerConnection(conf);
     a.onicecandidate = e => { if (e.candidate) b.addIceCandidate(e.candidate).catch(() => {}); };
     b.onicecandidate = e => { if (e.candidate) a.addIceCandidate(e.candidate).catch(() => {}); };
-    const opts = {ordered: false, maxRetransmits: 0};  // lost stays lost: what media sees
-    const aProbe = a.createDataChannel('probe', opts), aBulk = a.createDataChannel('bulk', opts);
+    // The probe: lost stays lost, as with media. The bulk channel is reliable (SCTP's congestion
+    // control paces it), so its rate is what the path carries, not what survived a flood.
+    const aProbe = a.createDataChannel('probe', {ordered: false, maxRetransmits: 0});
+    const aBulk = a.createDataChannel('bulk', {ordered: false});
     const far = {};
     const opened = new Promise(res => {
       b.ondatachannel = e => { far[e.channel.label] = e.channel; if (far.probe && far.bulk) res(); };
@@ -177,19 +180,20 @@
     return {sent, received, loss: sent ? Math.max(0, 1 - received / sent) : null,
             rtt_ms: rtts.length ? round(rtts[Math.floor(rtts.length / 2)]) : null, jitter_ms: round(jitter)};
   }
-  // As much as the path takes from `from` to `to` for T.rateSeconds: kbit/s received.
+  // As much as the path takes from `from` to `to` for T.rateSeconds: kbit/s received in that time.
+  // Then the sender's queue drains (at most 3 s) so that the next direction starts on an idle path.
   async function rate(from, to) {
     let bytes = 0;
-    to.onmessage = e => { bytes += e.data.byteLength || e.data.size || e.data.length || 0; };
     const chunk = new Uint8Array(1000);
     const start = performance.now(), end = start + T.rateSeconds * 1000;
+    to.onmessage = e => { if (performance.now() <= end) bytes += e.data.byteLength || e.data.size || e.data.length || 0; };
     while (performance.now() < end) {
-      while (from.bufferedAmount < 256 * 1024 && performance.now() < end) from.send(chunk);
+      while (from.bufferedAmount < 64 * 1024 && performance.now() < end) from.send(chunk);
       await sleep(5);
     }
-    await sleep(300);
+    for (let i = 0; i < 60 && from.bufferedAmount > 0; i++) await sleep(50);
     to.onmessage = null;
-    return round(bytes * 8 / (performance.now() - start), 0);  // bits per ms = kbit/s
+    return round(bytes * 8 / (end - start), 0);  // bits per ms = kbit/s
   }
   async function checkMedia(cfg, transports) {
     const best = TRANSPORTS.find(t => transports[t].ok);
