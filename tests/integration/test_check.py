@@ -26,6 +26,10 @@ In every case the NAT class equals `turnpike-diag nat`'s from the same namespace
 GET /api/v1/check-reports/{id}, and turnpike_check_reports_total{site,verdict} and
 turnpike_check_transport_ok{site,transport} count it. A screenshot of each Chromium run goes to the
 artifacts dir (kept with TEST_ARTIFACTS=1 or on failure).
+The browsers run three, then two, then one at a time on two cores: their timing and throughput are
+the CPU's, not the lab's veth links', so the page's limits for round trip, jitter and bitrate are
+widened by URL (max_rtt_ms, max_jitter_ms, min_kbps) and those figures are printed, not judged;
+loss keeps its 5 % limit.
 
 Needs root (network namespaces, iptables). Prints "SKIP: why" and exits 0 where the lab cannot run.
 Run: python3 test_check.py [--bin PATH]
@@ -124,8 +128,11 @@ def diag_nat(lab, diag_bin, kind):
 
 
 def run_page(lab, case, art, pin):
-    # Five browsers share two cores here: their timers' jitter is the CPU's, not the lab network's.
-    q = dict(case.query, quick='1', max_jitter_ms='150', max_rtt_ms='1000')
+    # Browsers share two cores here: what limits their timing and throughput is the CPU, not the lab
+    # network (whose links are veths). So the timing and bitrate limits are wide: the verdicts are
+    # judged on what the lab decides (blocked transports, NAT, region, induced loss; loss's limit
+    # stays 5 %), and the figures are printed.
+    q = dict(case.query, quick='1', max_jitter_ms='1000', max_rtt_ms='5000', min_kbps='20')
     if case.firefox:
         q['close'] = '1'
     url = f'http://{SIGNAL[0]}:{SIGNAL[1]}/check/?' + urllib.parse.urlencode(q)
@@ -251,8 +258,10 @@ def main():
             firefox = [c for c in CASES if c.firefox and os.path.exists(FIREFOX)]
             if not firefox:
                 t.skip('check_firefox', f'{FIREFOX} is not installed (scripts/install-deps --test)')
-            # Two rounds of concurrent browsers: the loss case needs no_nat's path to itself.
-            run_cases(lab, srv, t, art, pin, diag, [c for c in CASES if c.name != 'loss' and not c.firefox] + firefox)
+            # Rounds of at most three browsers (two cores); the loss case needs no_nat's path to itself.
+            by_name = {c.name: c for c in CASES}
+            run_cases(lab, srv, t, art, pin, diag, [by_name[n] for n in ('no_nat', 'masquerade', 'random_fully')])
+            run_cases(lab, srv, t, art, pin, diag, [by_name['tls_only']] + firefox)
             lab.run(lab.server_ns, ['iptables', '-I'] + loss_rule(lab), check=True)
             try:
                 run_cases(lab, srv, t, art, pin, diag, [c for c in CASES if c.name == 'loss'])

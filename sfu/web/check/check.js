@@ -16,7 +16,8 @@
     natTimeoutMs: (quick ? 3 : 6) * 1000,
     pingEveryMs: quick ? 10 : 20,  // quick: as many samples in less time
   };
-  const LIMITS = {lossPct: 5, rttMs: num('max_rtt_ms', 300, 60000), jitterMs: num('max_jitter_ms', 30, 60000), kbps: 300};
+  const LIMITS = {lossPct: 5, rttMs: num('max_rtt_ms', 300, 60000), jitterMs: num('max_jitter_ms', 30, 60000),
+                  kbps: num('min_kbps', 300, 1e6)};
   const TRANSPORTS = ['udp', 'tcp', 'tls'];
   const NAMES = {udp: 'UDP', tcp: 'TCP', tls: 'TLS'};
   const state = window.turnpikeCheck = {done: false, result: null, id: null, error: null};
