@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "sfu/rtp.hpp"
+#include "sfu/srtp_sender.hpp"
 
 namespace sfu {
 
@@ -69,7 +70,8 @@ SrtpError srtp_library_init() {
   return from_libsrtp(g_init_status);
 }
 
-SrtpSession::SrtpSession(SrtpSession&& o) noexcept : ctx_(o.ctx_), dir_(o.dir_), profile_(o.profile_) {
+SrtpSession::SrtpSession(SrtpSession&& o) noexcept
+    : ctx_(o.ctx_), rtp_sender_(std::move(o.rtp_sender_)), dir_(o.dir_), profile_(o.profile_) {
   o.ctx_ = nullptr;
 }
 
@@ -77,6 +79,7 @@ SrtpSession& SrtpSession::operator=(SrtpSession&& o) noexcept {
   if (this != &o) {
     if (ctx_) srtp_dealloc(ctx_);
     ctx_ = o.ctx_;
+    rtp_sender_ = std::move(o.rtp_sender_);
     dir_ = o.dir_;
     profile_ = o.profile_;
     o.ctx_ = nullptr;
@@ -87,6 +90,8 @@ SrtpSession& SrtpSession::operator=(SrtpSession&& o) noexcept {
 SrtpSession::~SrtpSession() {
   if (ctx_) srtp_dealloc(ctx_);
 }
+
+void SrtpSession::SenderDeleter::operator()(SrtpRtpSender* s) const { std::default_delete<SrtpRtpSender>()(s); }
 
 SrtpError SrtpSession::create(uint16_t p, std::span<const uint8_t> key_and_salt, Direction dir, SrtpSession& out) {
   if (!srtp_profile_supported(p) || key_and_salt.size() != srtp_master_length(p)) return SrtpError::BadParam;
@@ -119,12 +124,15 @@ SrtpError SrtpSession::create(uint16_t p, std::span<const uint8_t> key_and_salt,
   srtp_t ctx = nullptr;
   const srtp_err_status_t s = srtp_create(&ctx, &policy);
   OPENSSL_cleanse(key.data(), key.size());
+  // Outbound RTP through OpenSSL (libsrtp through NSS if that cannot be set up).
+  auto sender = dir == Direction::Outbound ? SrtpRtpSender::create(p, key_and_salt) : nullptr;
   if (s != srtp_err_status_ok) {
     if (ctx) srtp_dealloc(ctx);
     return from_libsrtp(s) == SrtpError::None ? SrtpError::Failed : from_libsrtp(s);
   }
   out = SrtpSession{};
   out.ctx_ = ctx;
+  out.rtp_sender_.reset(sender.release());
   out.dir_ = dir;
   out.profile_ = p;
   return SrtpError::None;
@@ -136,6 +144,7 @@ SrtpError SrtpSession::protect_rtp(std::span<uint8_t> buffer, size_t& length) {
   RtpPacket h;
   if (RtpPacket::parse_header(buffer.first(length), h) != RtpError::None) return SrtpError::Malformed;
   if (buffer.size() - length < rtp_tag_length(profile_)) return SrtpError::NoRoom;
+  if (rtp_sender_) return rtp_sender_->protect(buffer, length, h.header_size, h.ssrc, h.sequence);
   int len = static_cast<int>(length);
   const srtp_err_status_t s = srtp_protect(ctx_, buffer.data(), &len);
   if (s != srtp_err_status_ok) return from_libsrtp(s);

@@ -4,12 +4,15 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <type_traits>
 
 struct srtp_ctx_t_;  // libsrtp's srtp_t is a pointer to this
 
 namespace sfu {
+
+class SrtpRtpSender;  // srtp_sender.hpp
 
 // DTLS-SRTP protection profile ids (RFC 5764 4.1.2, RFC 7714 14.2), as negotiated in use_srtp and
 // as OpenSSL's SSL_get_selected_srtp_profile()->id gives them. Plain ids rather than an enum so that
@@ -77,6 +80,10 @@ class SrtpSession {
 
  private:
   srtp_ctx_t_* ctx_ = nullptr;
+  struct SenderDeleter {
+    void operator()(SrtpRtpSender* s) const;
+  };
+  std::unique_ptr<SrtpRtpSender, SenderDeleter> rtp_sender_;  // outbound RTP without libsrtp (srtp_sender.hpp)
   Direction dir_ = Direction::Inbound;
   uint16_t profile_ = 0;
 };
