@@ -1,4 +1,5 @@
-// SRTP and SRTCP (RFC 3711, RFC 7714) through libsrtp2, keyed from DTLS-SRTP (RFC 5764 4.2).
+// SRTP and SRTCP (RFC 3711, RFC 7714) through libsrtp2, keyed from DTLS-SRTP (RFC 5764 4.2); outbound
+// RTP through OpenSSL instead (srtp_sender.hpp: Debian's libsrtp2 encrypts through NSS, slowly).
 // protect/unprotect work in place and return an error code; nothing throws or allocates per packet
 // (libsrtp allocates a stream context once per new SSRC).
 #pragma once
