@@ -388,7 +388,10 @@ void SfuHost::schedule_tick() {
   ticker_.expires_after(std::chrono::milliseconds(50));
   ticker_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopped_) return;
+    batching_ = true;  // the tick's RTCP reports, feedback and probes: in sendmmsg batches too
     engine_->tick(now().mono_ms);
+    batching_ = false;
+    tx_.flush();
     schedule_tick();
   });
 }
