@@ -1,5 +1,6 @@
 #include "diag/cli.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <span>
@@ -443,6 +444,147 @@ std::optional<LifetimeOptions> parse_lifetime_args(const std::vector<std::string
   }
   if (o.min_ms >= o.max_ms) {
     error = "--min (" + seconds_text(o.min_ms) + " s) must be below --max (" + seconds_text(o.max_ms) + " s)";
+    return std::nullopt;
+  }
+  return o;
+}
+
+namespace {
+// --- probe ---
+
+bool probe_every(Walker& w, ProbeOptions& o) { return duration_option(w, o.every_ms, 1000, 86400000); }
+bool probe_nat_every(Walker& w, ProbeOptions& o) { return duration_option(w, o.nat_every_ms, 1000, 604800000); }
+bool probe_lifetime_every(Walker& w, ProbeOptions& o) { return duration_option(w, o.lifetime_every_ms, 1000, 604800000); }
+bool probe_lifetime_max(Walker& w, ProbeOptions& o) { return duration_option(w, o.lifetime_max_ms, 2000, 3600000); }
+
+bool probe_rounds(Walker& w, ProbeOptions& o) {
+  if (!w.take()) return false;
+  auto v = parse_uint(w.value, 0, 1000000000);
+  if (!v) { w.error = "--rounds: '" + w.value + "' is not a number of rounds (0: until stopped)"; return false; }
+  o.rounds = *v;
+  return true;
+}
+
+bool probe_echoes(Walker& w, ProbeOptions& o) {
+  if (!w.take()) return false;
+  auto v = parse_uint(w.value, 1, 1000);
+  if (!v) { w.error = "--echoes: '" + w.value + "' is not a number of packets in 1..1000"; return false; }
+  o.echoes = *v;
+  return true;
+}
+
+bool probe_site(Walker& w, ProbeOptions& o) {
+  if (!w.take()) return false;
+  if (!valid_label(w.value)) {
+    w.error = "--site: '" + w.value + "': 1-64 characters of letters, digits, - _ . / :";
+    return false;
+  }
+  o.site = w.value;
+  return true;
+}
+
+bool probe_transports(Walker& w, ProbeOptions& o) {
+  if (!w.take()) return false;
+  o.transports.clear();
+  std::string_view rest = w.value;
+  while (true) {
+    auto comma = rest.find(',');
+    std::string_view t = rest.substr(0, comma);
+    turn::Transport tr{};
+    if (t == "udp") tr = turn::Transport::Udp;
+    else if (t == "tcp") tr = turn::Transport::Tcp;
+    else if (t == "tls") tr = turn::Transport::Tls;
+    else { w.error = "--transports: '" + std::string(t) + "' is not udp, tcp or tls"; return false; }
+    for (auto have : o.transports)
+      if (have == tr) { w.error = "--transports: '" + std::string(t) + "' given twice"; return false; }
+    o.transports.push_back(tr);
+    if (comma == std::string_view::npos) return true;
+    rest.remove_prefix(comma + 1);
+  }
+}
+
+bool probe_port(Walker& w, uint16_t& out) {
+  if (!w.take()) return false;
+  auto v = parse_uint(w.value, 1, 65535);
+  if (!v) { w.error = w.name + ": '" + w.value + "' is not a port (1..65535)"; return false; }
+  out = static_cast<uint16_t>(*v);
+  return true;
+}
+bool probe_tls_port(Walker& w, ProbeOptions& o) { return probe_port(w, o.tls_port); }
+bool probe_tcp_port(Walker& w, ProbeOptions& o) {
+  uint16_t p = 0;
+  if (!probe_port(w, p)) return false;
+  o.tcp_port = p;
+  return true;
+}
+
+bool probe_text(Walker& w, std::string& out) {
+  if (!w.take()) return false;
+  if (w.value.empty() || w.value.size() > 512) { w.error = w.name + ": 1-512 characters"; return false; }
+  out = w.value;
+  return true;
+}
+bool probe_user(Walker& w, ProbeOptions& o) { return probe_text(w, o.user); }
+bool probe_password(Walker& w, ProbeOptions& o) { return probe_text(w, o.password); }
+bool probe_secret(Walker& w, ProbeOptions& o) { return probe_text(w, o.secret); }
+
+bool probe_metrics_listen(Walker& w, ProbeOptions& o) {
+  if (!w.take()) return false;
+  auto hp = parse_host_port(w.value, 0);
+  if (!hp || hp->port == 0 || !turn::IpAddress::parse(hp->host)) {
+    w.error = "--metrics-listen: '" + w.value + "' is not ADDR:PORT (an IP address and a port)";
+    return false;
+  }
+  o.metrics_listen = hp;
+  return true;
+}
+
+constexpr OptionSpec<ProbeOptions> kProbeOptions[] = {
+    {"--every", {}, probe_every},
+    {"--rounds", {}, probe_rounds},
+    {"--site", {}, probe_site},
+    {"--transports", {}, probe_transports},
+    {"--tcp-port", {}, probe_tcp_port},
+    {"--tls-port", {}, probe_tls_port},
+    {"--user", {}, probe_user},
+    {"--password", {}, probe_password},
+    {"--secret", {}, probe_secret},
+    {"--echoes", {}, probe_echoes},
+    {"--metrics-listen", {}, probe_metrics_listen},
+    {"--nat-every", {}, probe_nat_every},
+    {"--lifetime-every", {}, probe_lifetime_every},
+    {"--lifetime-max", {}, probe_lifetime_max},
+};
+
+// The checks across options, once all are read: an error message, or nullopt.
+std::optional<std::string> probe_conflicts(ProbeOptions& o) {
+  if (o.server.host.empty()) return "--server HOST[:PORT] is required";
+  bool long_term = !o.user.empty() || !o.password.empty();
+  if (long_term && !o.secret.empty()) return "--user/--password and --secret are mutually exclusive";
+  if (long_term && (o.user.empty() || o.password.empty())) return "--user and --password go together";
+  if (!long_term && o.secret.empty()) return "credentials are required: --user U --password P, or --secret S (TURN REST)";
+  for (auto it = o.tags.begin(); it != o.tags.end(); ++it) {
+    if (it->first != "site") continue;
+    if (!o.site.empty() && o.site != it->second) return "--site and --tag site=... disagree";
+    o.site = it->second;
+    o.tags.erase(it);
+    break;
+  }
+  if (o.timeout_ms >= o.every_ms) return "--timeout-ms must be below --every (a round must end before the next)";
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<ProbeOptions> parse_probe_args(const std::vector<std::string>& args, std::string& error) {
+  ProbeOptions o;
+  bool timeout_given = false;
+  for (const auto& a : args) timeout_given = timeout_given || a.starts_with("--timeout-ms");
+  if (!parse_options<ProbeOptions>(args, error, o, kProbeOptions)) return std::nullopt;
+  if (o.help) return o;
+  // Without --timeout-ms, a round gets 5 s, or less when --every is short (a round ends before the next).
+  if (!timeout_given) o.timeout_ms = std::min<uint32_t>(5000, o.every_ms * 3 / 5);
+  if (auto bad = probe_conflicts(o)) {
+    error = *bad;
     return std::nullopt;
   }
   return o;

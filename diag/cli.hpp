@@ -72,8 +72,37 @@ std::optional<LifetimeOptions> parse_lifetime_args(const std::vector<std::string
 // rounded. nullopt if it is not one (negative, exponent, junk, more than 2^32 ms).
 std::optional<uint32_t> parse_duration_ms(std::string_view text);
 
+// `turnpike-diag probe`: continuous path probes from a site (docs/diag.md "probe").
+struct ProbeOptions {
+  HostPort server;
+  bool json = false;                // one JSON object per round on stdout
+  uint32_t timeout_ms = 5000;       // --timeout-ms: allocations and permissions up within this
+  uint32_t every_ms = 60000;        // --every
+  uint64_t rounds = 0;              // --rounds: 0 runs until SIGINT/SIGTERM
+  std::string site;                 // --site (default: the host name)
+  std::vector<turn::Transport> transports{turn::Transport::Udp, turn::Transport::Tcp, turn::Transport::Tls};
+  std::optional<uint16_t> tcp_port;  // default: the server's port
+  uint16_t tls_port = 5349;
+  std::string user, password, secret;  // --user/--password, or --secret (TURN REST)
+  uint32_t echoes = 10;             // --echoes
+  std::optional<HostPort> metrics_listen;  // --metrics-listen ADDR:PORT
+  uint32_t nat_every_ms = 0;        // --nat-every: 0 never
+  uint32_t lifetime_every_ms = 0;   // --lifetime-every: 0 never
+  uint32_t lifetime_max_ms = 120000;  // --lifetime-max
+  std::optional<Url> report;
+  std::string report_url;
+  std::vector<std::pair<std::string, std::string>> tags;
+  std::optional<std::string> token;
+  std::optional<std::string> cacert;  // also verifies the TLS probe's server certificate
+  bool help = false;
+};
+
+// Parses the arguments after "probe". On a usage error, returns nullopt and sets `error`.
+std::optional<ProbeOptions> parse_probe_args(const std::vector<std::string>& args, std::string& error);
+
 constexpr size_t kMaxTags = 16;
 extern const char* const kNatUsage;
 extern const char* const kLifetimeUsage;
+extern const char* const kProbeUsage;
 
 }  // namespace diag

@@ -1,0 +1,60 @@
+// The slower probes of `turnpike-diag probe`: the NAT class (diag::NatProbe) every --nat-every and
+// the binding lifetime (diag::LifetimeProbe) every --lifetime-every, run one at a time on a worker
+// thread (they block on their own sockets for seconds to minutes) while the rounds go on; poll()
+// moves a finished run's result into the ProbeState the metrics and reports read.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "diag/cli.hpp"
+#include "diag/probe_report.hpp"
+#include "turn/address.hpp"
+
+namespace diag {
+
+// When each slower probe is due (pure: unit-tested). Both start at once when enabled (0: never).
+struct SlowSchedule {
+  uint32_t nat_every_ms = 0, lifetime_every_ms = 0;
+  int64_t next_nat_ms = 0, next_lifetime_ms = 0;
+  enum class Due : uint8_t { None, Nat, Lifetime };
+  // What to start now (NAT first when both are due), and its next time moved on.
+  Due take(int64_t now_ms);
+};
+
+class SlowProbes {
+ public:
+  SlowProbes() = default;
+  ~SlowProbes();
+  SlowProbes(const SlowProbes&) = delete;
+  SlowProbes& operator=(const SlowProbes&) = delete;
+
+  void configure(const ProbeOptions& o, const turn::Endpoint& server, const turn::IpAddress& local_ip);
+  // Starts what is due when the worker is free; copies a finished result into `state`.
+  void poll(ProbeState& state, int64_t now_ms);
+  void stop();  // a run in progress is abandoned (the process is ending)
+
+ private:
+  SlowSchedule schedule_;
+  turn::Endpoint server_;
+  turn::IpAddress local_ip_;
+  uint32_t timeout_ms_ = 3000, lifetime_max_ms_ = 120000;
+
+ public:
+  // Shared with the worker, which may outlive this object (detached at exit).
+  struct Results {
+    std::atomic<bool> busy{false};
+    std::mutex mu;
+    std::optional<ProbeNat> nat;                    // a finished NAT run, not yet copied
+    std::optional<std::optional<double>> lifetime;  // a finished lifetime run: seconds, or nullopt (longer than max)
+  };
+
+ private:
+  std::shared_ptr<Results> results_ = std::make_shared<Results>();
+  std::thread worker_;
+};
+
+}  // namespace diag
