@@ -388,6 +388,7 @@ AdminServer::Response AdminServer::route(const AdminBackend& b, const std::strin
   if (is_sessions_request(method, path)) return route_sessions(b, method, path, query, token_ok(b, authorization));
   if (is_check_reports_path(path))  // the pre-call check's reports (server/check_routes.cpp)
     return check_reports_admin(b, method, path, query, token_ok(b, authorization), body, peer);
+  if (path == kProbeReportsPath) return probe_reports_request(b, method, query, token_ok(b, authorization), body, peer);
   if (!known_path(path)) return json_error(404, "no such endpoint: " + path);
   if (path == kNatReports || path == kLifetimeReports)
     return route_report(b, method, path, query, authorization, body, peer);

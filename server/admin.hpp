@@ -8,6 +8,8 @@
 //   POST /api/v1/lifetime-reports   a turnpike-diag lifetime result: the site's measured UDP mapping timeout
 //   POST /api/v1/call-reports       a browser's call: its selected candidate pair (turnpike_calls_total);
 //                                   also on the SFU's signalling port, with CORS (admin_call_reports.cpp)
+//   POST /api/v1/probe-reports      a turnpike-diag probe round (JSON): turnpike_site_probe_* by site;
+//   GET /api/v1/probe-reports       the last report of each site (server/admin_probe_reports.cpp)
 //   GET /api/v1/sites               per-site idle-timer evidence and estimates
 //   POST /api/v1/test/block         test-only (TURNPIKE_TEST_FAULT_HOOKS=1): block a component's thread
 //   POST /api/v1/drain              start a drain (as SIGTERM does); 202 with its status
@@ -27,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -39,6 +42,8 @@
 #include "turn/allocation.hpp"
 
 namespace turnpike {
+
+struct ProbeReport;  // server/probe_reports.hpp
 
 // What the admin server asks of the rest of the process; every call comes from the admin thread.
 struct AdminBackend {
@@ -54,6 +59,9 @@ struct AdminBackend {
   // A turnpike-diag lifetime result (validated): timeout (nullopt: longer than the tool's max).
   std::function<void(std::optional<double> timeout_s, const std::string& site)> lifetime_report;
   std::function<nlohmann::json()> sites;  // GET /api/v1/sites
+  // Probe reports (server/probe_reports.hpp): a valid one recorded under its (bounded) site; the table.
+  std::function<void(const ProbeReport&, const std::string& site)> probe_report;
+  std::function<nlohmann::json()> probe_reports;
   // Call reports (server/call_report.hpp): whether a TURN username/credential is one this server
   // accepts now; a valid report counted (its site already bounded); a refused one ("invalid",
   // "unauthorized").
@@ -129,5 +137,11 @@ std::optional<std::string> report_site(const AdminBackend& b, const nlohmann::js
 // token (or none is configured), else the report must carry a TURN credential.
 AdminServer::Response call_report_request(const AdminBackend& b, const std::string& method, bool admin_ok,
                                           const std::string& body, const std::optional<turn::IpAddress>& peer);
+// GET and POST /api/v1/probe-reports (server/admin_probe_reports.cpp); `admin_ok` when the request
+// carried the admin token (or none is configured).
+inline constexpr std::string_view kProbeReportsPath = "/api/v1/probe-reports";
+AdminServer::Response probe_reports_request(const AdminBackend& b, const std::string& method, std::string_view query,
+                                            bool admin_ok, const std::string& body,
+                                            const std::optional<turn::IpAddress>& peer);
 
 }  // namespace turnpike

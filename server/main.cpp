@@ -147,6 +147,11 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
     log::info("nat_report", {log::str("mapping", mapping), log::str("filtering", filtering), log::str("site", site)});
   };
   wire_call_reports(b, shared);
+  b.probe_report = [&shared](const ProbeReport& r, const std::string& site) {
+    shared.probe_reports.record(site, r, now().unix_s);
+    log::debug("probe_report", {log::str("site", site)});
+  };
+  b.probe_reports = [&shared] { return shared.probe_reports.to_json(now().unix_s); };
   b.record = [&cfg, &shared](const turn::Allocation& a) {
     auto regions = shared.regions();
     auto live = shared.live.get();
@@ -167,7 +172,8 @@ turnpike::AdminBackend admin_backend(const turnpike::Config& cfg, turnpike::Shar
       omitted = keep_busiest(*per_allocation, cfg.metrics_per_allocation_limit);
     }
     return shared.metrics.render(cores, per_allocation ? &*per_allocation : nullptr, omitted, now().mono_ms) +
-           draining_metric_text(shared.state.load() == SharedState::State::Draining);
+           draining_metric_text(shared.state.load() == SharedState::State::Draining) +
+           shared.probe_reports.metrics_text();
   };
   // The pre-call check's reports (server/check_report.hpp): one table for both ports, its counters
   // after the rest of /metrics.

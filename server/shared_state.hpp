@@ -18,6 +18,7 @@
 #include "server/live_config.hpp"
 #include "server/metrics.hpp"
 #include "server/relay_directory.hpp"
+#include "server/probe_reports.hpp"
 #include "server/sites.hpp"
 #include "server/tag_labels.hpp"
 #include "server/tls.hpp"
@@ -97,6 +98,8 @@ struct SharedState {
   // The labels of the quality metrics from allocation tags (metrics.tag_labels), bounded as sites are.
   TagLabels tag_labels{config.metrics_tag_labels, sites, config.max_sites,
                        [this] { site_overflow(Metrics::SiteTable::Labels); }};
+  // The last probe report of each site (POST /api/v1/probe-reports), as many sites as labels.
+  ProbeReports probe_reports{config.sites.size() + size_t{config.max_sites} + 2};
   // The residency policy in force (replaced on SIGHUP), for records.
   std::shared_ptr<const turn::RegionPolicy> regions() const {
     std::lock_guard lock(regions_mu);
