@@ -349,11 +349,12 @@ std::optional<NatOptions> parse_nat_args(const std::vector<std::string>& args, s
 }
 
 std::optional<uint32_t> parse_duration_ms(std::string_view text) {
-  // DIGITS[.DIGITS][ms|s|m]: seconds unless a unit says otherwise; at most millisecond precision.
+  // DIGITS[.DIGITS][ms|s|m|h]: seconds unless a unit says otherwise; at most millisecond precision.
   uint64_t scale = 1000;
   if (text.ends_with("ms")) { scale = 1; text.remove_suffix(2); }
   else if (text.ends_with("s")) { text.remove_suffix(1); }
   else if (text.ends_with("m")) { scale = 60000; text.remove_suffix(1); }
+  else if (text.ends_with("h")) { scale = 3600000; text.remove_suffix(1); }
   auto dot = text.find('.');
   std::string_view whole = text.substr(0, dot), frac = dot == std::string_view::npos ? "" : text.substr(dot + 1);
   if (whole.empty() || whole.size() > 7 || (dot != std::string_view::npos && (frac.empty() || frac.size() > 6)))

@@ -68,7 +68,7 @@ struct LifetimeOptions {
 // Parses the arguments after "lifetime". On a usage error, returns nullopt and sets `error`.
 std::optional<LifetimeOptions> parse_lifetime_args(const std::vector<std::string>& args, std::string& error);
 
-// A duration: seconds ("30", "0.5"), or with a unit ("90s", "2m", "500ms"); in milliseconds,
+// A duration: seconds ("30", "0.5"), or with a unit ("90s", "2m", "500ms", "6h"); in milliseconds,
 // rounded. nullopt if it is not one (negative, exponent, junk, more than 2^32 ms).
 std::optional<uint32_t> parse_duration_ms(std::string_view text);
 

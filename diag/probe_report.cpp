@@ -61,6 +61,18 @@ ProbeNat probe_nat_of(const NatReport& r) {
   return ProbeNat{to_string(r.mapping), to_string(r.filtering), nat_class_label(r.rfc3489)};
 }
 
+SlowSchedule::Due SlowSchedule::take(int64_t now_ms) {
+  if (nat_every_ms && now_ms >= next_nat_ms) {
+    next_nat_ms = now_ms + nat_every_ms;
+    return Due::Nat;
+  }
+  if (lifetime_every_ms && now_ms >= next_lifetime_ms) {
+    next_lifetime_ms = now_ms + lifetime_every_ms;
+    return Due::Lifetime;
+  }
+  return Due::None;
+}
+
 const char* result_label(const PathResult& r) { return r.ok ? "ok" : to_string(r.failure); }
 
 void ProbeState::record(const PathResult& r) {

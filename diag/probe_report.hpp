@@ -43,6 +43,15 @@ struct ProbeState {
   void record(const PathResult& r);
 };
 
+// When each slower probe of `probe` is due (pure: unit-tested). Both start at once when enabled (0: never).
+struct SlowSchedule {
+  uint32_t nat_every_ms = 0, lifetime_every_ms = 0;
+  int64_t next_nat_ms = 0, next_lifetime_ms = 0;
+  enum class Due : uint8_t { None, Nat, Lifetime };
+  // What to start now (NAT first when both are due), and its next time moved on.
+  Due take(int64_t now_ms);
+};
+
 // The probe's own /metrics (Prometheus text format 0.0.4), docs/diag.md "Metrics".
 std::string to_prometheus(const ProbeState& s);
 

@@ -6,18 +6,6 @@
 
 namespace diag {
 
-SlowSchedule::Due SlowSchedule::take(int64_t now_ms) {
-  if (nat_every_ms && now_ms >= next_nat_ms) {
-    next_nat_ms = now_ms + nat_every_ms;
-    return Due::Nat;
-  }
-  if (lifetime_every_ms && now_ms >= next_lifetime_ms) {
-    next_lifetime_ms = now_ms + lifetime_every_ms;
-    return Due::Lifetime;
-  }
-  return Due::None;
-}
-
 SlowProbes::~SlowProbes() { stop(); }
 
 void SlowProbes::configure(const ProbeOptions& o, const turn::Endpoint& server, const turn::IpAddress& local_ip) {

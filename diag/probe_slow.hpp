@@ -16,15 +16,6 @@
 
 namespace diag {
 
-// When each slower probe is due (pure: unit-tested). Both start at once when enabled (0: never).
-struct SlowSchedule {
-  uint32_t nat_every_ms = 0, lifetime_every_ms = 0;
-  int64_t next_nat_ms = 0, next_lifetime_ms = 0;
-  enum class Due : uint8_t { None, Nat, Lifetime };
-  // What to start now (NAT first when both are due), and its next time moved on.
-  Due take(int64_t now_ms);
-};
-
 class SlowProbes {
  public:
   SlowProbes() = default;

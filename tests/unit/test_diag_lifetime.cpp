@@ -876,8 +876,9 @@ TEST(DiagCli, Durations) {
   EXPECT_EQ(parse_duration_ms("2m"), std::optional<uint32_t>(120000));
   EXPECT_EQ(parse_duration_ms("1.5m"), std::optional<uint32_t>(90000));
   EXPECT_EQ(parse_duration_ms("500ms"), std::optional<uint32_t>(500));
+  EXPECT_EQ(parse_duration_ms("6h"), std::optional<uint32_t>(21600000));
   EXPECT_EQ(parse_duration_ms("0.0004"), std::optional<uint32_t>(0));
-  for (const char* bad : {"", "-1", "1e3", "abc", "1.", ".5", "1..2", "inf", "nan", "5 s", "5h", "99999999"})
+  for (const char* bad : {"", "-1", "1e3", "abc", "1.", ".5", "1..2", "inf", "nan", "5 s", "5d", "99999999", "2000h"})
     EXPECT_FALSE(parse_duration_ms(bad)) << bad;
 }
 
