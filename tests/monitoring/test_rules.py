@@ -21,7 +21,8 @@
                          file and checked with `promtool check rules`, which runs Prometheus' parser
   metric_names           every turnpike_* / process_* name in the dashboards (targets and variable
                          queries) and the rules is exported by the server (a quoted name, or a
-                         `# TYPE name` line, in server/*.cpp; _bucket/_sum/_count of a histogram)
+                         `# TYPE name` line, in server/*.cpp; _bucket/_sum/_count of a histogram),
+                         by turnpike-diag probe (diag/probe_report.cpp)
                          or a recording rule
   zero_tails             `or on () vector(0)` only on panels over a family that has no series until
                          an event (promql.EVENT_FAMILIES), and every panel over one has it
@@ -278,8 +279,10 @@ def expressions_parse(promtool):
 
 def exported_metrics():
     names, histograms = set(), set()
+    # server/, and the site probe's own /metrics (turnpike-diag probe: diag/probe_report.cpp).
     for path in glob.glob(os.path.join(ROOT, 'server', '**', '*.cpp'), recursive=True) + \
-            glob.glob(os.path.join(ROOT, 'server', '**', '*.hpp'), recursive=True):
+            glob.glob(os.path.join(ROOT, 'server', '**', '*.hpp'), recursive=True) + \
+            [os.path.join(ROOT, 'diag', 'probe_report.cpp')]:
         with open(path, errors='replace') as f:
             src = f.read()
         names |= set(re.findall(r'"((?:turnpike|process)_[a-z0-9_]+)"', src))
