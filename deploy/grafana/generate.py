@@ -349,6 +349,24 @@ def sites():
           ('sum(rate(turnpike_sfu_pli_sent_total{@I}[$__rate_interval]))', "PLIs/s"),
           ('sum(rate(turnpike_sfu_ice_failures_total{@I}[$__rate_interval]))', "ICE failures/s"),
           ('sum(rate(turnpike_sfu_dtls_failures_total{@I}[$__rate_interval]))', "DTLS failures/s")])
+    b.row("Site path health (turnpike-diag probe --report, docs/diag.md)")
+    b.table("Transports up by site", "1 when the site's last probe round got a relayed round trip over the "
+            "transport, 0 when it failed (why: GET /api/v1/probe-reports); sites appear with their first report.",
+            [('min by (site, transport) (turnpike_site_probe_up{@I,site=~"$site"})', "")], w=8)
+    b.ts("Probe relayed RTT by site", "Median relayed round trip of each round (probe, relay, relay, probe).",
+         [('max by (site, transport) (turnpike_site_probe_rtt_seconds{@I,site=~"$site"})', "{{site}} {{transport}}")],
+         "s", w=8)
+    b.ts("Probe loss and jitter by site", "Echo packets lost in each round, and the mean difference of "
+         "consecutive round trips.",
+         [('max by (site, transport) (turnpike_site_probe_loss_ratio{@I,site=~"$site"})', "loss {{site}} {{transport}}"),
+          ('max by (site, transport) (turnpike_site_probe_jitter_seconds{@I,site=~"$site"})', "jitter {{site}} {{transport}}")],
+         w=8)
+    b.table("NAT class by site (probe)", "The class the site's probe found last (--nat-every).",
+            [('max by (site, class) (turnpike_site_nat_class_info{@I,site=~"$site"})', "")], w=12)
+    b.ts("Probe allocation setup time by site", "Allocate sent to allocation success, the 401 round trip "
+         "included.",
+         [('max by (site, transport) (turnpike_site_probe_setup_seconds{@I,site=~"$site"})', "{{site}} {{transport}}")],
+         "s", w=12)
     return b
 
 

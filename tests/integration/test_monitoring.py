@@ -17,7 +17,7 @@ Traffic, each step bounded:
                  closed together after 61 s: a repeated end mark (marks are at least 60 s)
   uclient        turnutils_uclient over UDP, TCP and TLS (short runs)
   reports        turnpike-diag nat --report (turnpike_nat_clients_total{source="active"}), one
-                 lifetime report and one call report by the admin API
+                 lifetime report, one call report and one probe report by the admin API
   loadgen        turnpike-loadgen in the background (REST credentials): 10 audio calls over UDP and
                  2 over TCP (relay quality: plain RTP and RTCP, media over TCP; `quality.interval: 1`
                  closes the analyser's intervals every second)
@@ -318,6 +318,16 @@ def reports(run):
         'local_candidate_type': 'relay', 'remote_candidate_type': 'relay', 'relay_protocol': 'udp',
         'duration_seconds': 30, 'tags': {'site': SITE}})
     assert st == 202, f'call report: {st} {ans}'
+    # A site probe round (turnpike-diag probe --report's JSON; the probe itself: test_probe.py), with
+    # the NAT class its slower probe found: the site path health panels and alerts read these.
+    st, ans = api_post(srv, '/api/v1/probe-reports', {
+        'round': 1, 'tags': {'site': SITE},
+        'transports': [{'transport': 'udp', 'ok': True, 'setup_seconds': 0.01, 'rtt_seconds': 0.02,
+                        'jitter_seconds': 0.001, 'loss_ratio': 0, 'sent': 10, 'received': 10},
+                       {'transport': 'tcp', 'ok': False, 'setup_seconds': None, 'reason': 'timeout',
+                        'stage': 'allocate', 'error_code': 0, 'detail': 'timeout'}],
+        'nat': {'mapping': 'endpoint_independent', 'filtering': 'address_dependent', 'class': 'restricted_cone'}})
+    assert st == 202, f'probe report: {st} {ans}'
     text = metrics.scrape(srv)
     n = metrics.metric(text, 'turnpike_nat_clients_total', source='active', site=SITE)
     assert n == 1, f'turnpike_nat_clients_total{{source="active",site="{SITE}"}} {n}'
