@@ -12,10 +12,12 @@ endforeach()
 # GNUInstallDirs maps etc to /etc for the /usr prefix.
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/turnpike.yaml
         DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/turnpike PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
+# The units: the node, and the site probe template (turnpike-diag-probe@SITE, docs/diag.md "probe").
+set(TURNPIKE_UNITS ${PROJECT_SOURCE_DIR}/packaging/turnpike.service ${PROJECT_SOURCE_DIR}/packaging/turnpike-diag-probe@.service)
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-  install(FILES ${PROJECT_SOURCE_DIR}/packaging/turnpike.service DESTINATION /${TURNPIKE_SYSTEMD_UNIT_DIR})
+  install(FILES ${TURNPIKE_UNITS} DESTINATION /${TURNPIKE_SYSTEMD_UNIT_DIR})
 else()
-  install(FILES ${PROJECT_SOURCE_DIR}/packaging/turnpike.service DESTINATION ${TURNPIKE_SYSTEMD_UNIT_DIR})
+  install(FILES ${TURNPIKE_UNITS} DESTINATION ${TURNPIKE_SYSTEMD_UNIT_DIR})
 endif()
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/man/turnpike.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/man/turnpike-diag.1 ${PROJECT_SOURCE_DIR}/packaging/man/turnpike-loadgen.1
@@ -23,4 +25,5 @@ install(FILES ${PROJECT_SOURCE_DIR}/packaging/man/turnpike-diag.1 ${PROJECT_SOUR
 file(GLOB TURNPIKE_DOCS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/SECURITY.md ${TURNPIKE_DOCS}
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
-install(FILES ${PROJECT_SOURCE_DIR}/conf/turnpike.yaml DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(FILES ${PROJECT_SOURCE_DIR}/conf/turnpike.yaml ${PROJECT_SOURCE_DIR}/packaging/probe.env
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)

@@ -8,7 +8,9 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <climits>
 #include <ctime>
 #include <iostream>
@@ -201,10 +203,24 @@ int probe_setup(Probe& p, std::optional<net::MetricsServer>& metrics) {
   return net::kExitOk;
 }
 
+// The TURN secret or password from the environment (TURNPIKE_TURN_SECRET, TURNPIKE_TURN_PASSWORD)
+// when the command line has neither: a service keeps them out of `ps`.
+std::vector<std::string> with_env_credentials(std::vector<std::string> args) {
+  for (const auto& a : args)
+    if (a.starts_with("--secret") || a.starts_with("--password") || a == "--help" || a == "-h") return args;
+  bool user = std::any_of(args.begin(), args.end(), [](const std::string& a) { return a.starts_with("--user"); });
+  const char* secret = std::getenv("TURNPIKE_TURN_SECRET");
+  const char* password = std::getenv("TURNPIKE_TURN_PASSWORD");
+  if (user && password && *password) args.insert(args.end(), {"--password", password});
+  else if (!user && secret && *secret) args.insert(args.end(), {"--secret", secret});
+  return args;
+}
+
 }  // namespace
 
-int run_probe(const std::vector<std::string>& args) {
+int run_probe(const std::vector<std::string>& given) {
   int exit_code = net::kExitOk;
+  const std::vector<std::string> args = with_env_credentials(given);
   auto opts = net::subcommand_options("probe", args, parse_probe_args, kProbeUsage, exit_code);
   if (!opts) return exit_code;
   Probe p;

@@ -17,6 +17,7 @@ const char* const kProbeUsage =
     "  --server HOST[:PORT]   TURN server (port 3478 by default: UDP, and TCP unless --tcp-port)\n"
     "  --user U --password P  long-term credentials\n"
     "  --secret S             TURN REST shared secret (auth.rest_secrets): credentials made per round\n"
+    "                         (without either: $TURNPIKE_TURN_PASSWORD with --user, else $TURNPIKE_TURN_SECRET)\n"
     "  --every D              interval between rounds (default 60s; durations: 30, 0.5, 2m, 500ms)\n"
     "  --rounds N             stop after N rounds (default 0: until SIGINT/SIGTERM)\n"
     "  --site TAG             the site's name in metrics and reports (default: the host name)\n"

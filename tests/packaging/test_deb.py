@@ -38,6 +38,8 @@ sys.path.insert(0, str(REPO / 'tests'))
 from integration import harness, stunclient  # noqa: E402
 
 UNIT = Path('/lib/systemd/system/turnpike.service')
+PROBE_UNIT = Path('/lib/systemd/system/turnpike-diag-probe@.service')   # a site probe, per instance
+PROBE_ENV = Path('/usr/share/doc/turnpike/examples/probe.env')
 CONF = Path('/etc/turnpike/turnpike.yaml')
 SECRET = Path('/etc/turnpike/rest-secret')
 BINARIES = [Path('/usr/bin/turnpike'), Path('/usr/bin/turnpike-diag'), Path('/usr/bin/turnpike-loadgen')]
@@ -72,7 +74,7 @@ def owner_mode(p):
 
 
 def check_files():
-    for p in BINARIES + MANPAGES + [UNIT, CONF, SECRET]:
+    for p in BINARIES + MANPAGES + [UNIT, CONF, SECRET, PROBE_UNIT, PROBE_ENV]:
         assert p.exists(), f'{p} is missing'
     pwd.getpwnam('turnpike')
     assert owner_mode(CONF) == ('root', 'turnpike', 0o640), f'{CONF}: {owner_mode(CONF)}'
@@ -95,7 +97,13 @@ def check_files():
 def verify_unit():
     r = sh('systemd-analyze', 'verify', str(UNIT), check=False)
     assert r.returncode == 0 and 'turnpike' not in r.stdout, f'systemd-analyze verify:\n{r.stdout}'
-    return 'clean'
+    # The probe template, as an instance (a template alone cannot be verified).
+    with tempfile.TemporaryDirectory() as d:
+        inst = Path(d) / 'turnpike-diag-probe@site.service'
+        shutil.copy(PROBE_UNIT, inst)
+        r = sh('systemd-analyze', 'verify', str(inst), check=False)
+        assert r.returncode == 0 and 'turnpike' not in r.stdout, f'systemd-analyze verify {inst.name}:\n{r.stdout}'
+    return 'clean (and the probe template)'
 
 
 class Notifications:
