@@ -69,7 +69,7 @@ struct PathProbe::Impl {
     cc.transport = c.transport;
     cc.username = c.username;
     cc.password = c.password;
-    cc.lifetime_s = 600;
+    cc.lifetime_s = 60;  // a round needs seconds: an allocation left behind (the probe killed) goes soon
     cc.use_channels = true;
     cc.rto_ms = 250;
     cc.transaction_timeout_ms = c.timeout_ms;

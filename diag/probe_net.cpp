@@ -177,25 +177,36 @@ void PathRunner::read_stream(Conn& c, std::span<const uint8_t> bytes, int64_t no
   c.in.erase(c.in.begin(), c.in.begin() + static_cast<ptrdiff_t>(at));
 }
 
+// One read: the byte count, 0 when nothing is waiting, -1 when the connection failed (reported).
+ssize_t PathRunner::receive(Conn& c, std::span<uint8_t> buf, int64_t now) {
+  if (c.ssl) {
+    int r = SSL_read(c.ssl, buf.data(), static_cast<int>(buf.size()));
+    if (r > 0) return r;
+    int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+    fail(c, PathFailure::Closed, e == SSL_ERROR_ZERO_RETURN ? "closed by the server" : openssl_error(), now);
+    return -1;
+  }
+  ssize_t n = recv(c.fd.fd, buf.data(), buf.size(), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+  if (n < 0) {
+    fail(c, failure_of_errno(errno), std::strerror(errno), now);
+    return -1;
+  }
+  if (n == 0 && transport_ != turn::Transport::Udp) {
+    fail(c, PathFailure::Closed, "closed by the server", now);
+    return -1;
+  }
+  return n == 0 ? -2 : n;  // -2: an empty datagram
+}
+
 void PathRunner::read(Conn& c, int64_t now) {
-  uint8_t buf[4096];
+  std::array<uint8_t, 4096> buf;
   for (int i = 0; i < 64 && !c.failed; ++i) {
-    ssize_t n = 0;
-    if (c.ssl) {
-      int r = SSL_read(c.ssl, buf, sizeof buf);
-      if (r <= 0) {
-        int e = SSL_get_error(c.ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
-        return fail(c, PathFailure::Closed, e == SSL_ERROR_ZERO_RETURN ? "closed by the server" : openssl_error(), now);
-      }
-      n = r;
-    } else {
-      n = recv(c.fd.fd, buf, sizeof buf, 0);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      if (n < 0) return fail(c, failure_of_errno(errno), std::strerror(errno), now);
-      if (n == 0 && transport_ != turn::Transport::Udp) return fail(c, PathFailure::Closed, "closed by the server", now);
-    }
-    std::span<const uint8_t> got(buf, static_cast<size_t>(n));
+    ssize_t n = receive(c, buf, now);
+    if (n == -2) continue;
+    if (n <= 0) return;
+    std::span<const uint8_t> got(buf.data(), static_cast<size_t>(n));
     if (transport_ == turn::Transport::Udp) probe_.on_message(c.role, got, now);
     else read_stream(c, got, now);
   }
@@ -281,31 +292,32 @@ void MetricsServer::answer(Client& c) {
           "\r\nConnection: close\r\n\r\n" + (c.in.starts_with("HEAD ") ? std::string() : body);
 }
 
+// A client's request read, answered, and the connection closed once the answer is out.
+void MetricsServer::serve(Client& c) {
+  if (c.out.empty()) {
+    char buf[2048];
+    ssize_t r = recv(c.fd.fd, buf, sizeof buf, 0);
+    if (r <= 0) return c.fd.reset();
+    c.in.append(buf, static_cast<size_t>(r));
+    if (c.in.size() > kMaxRequest) return c.fd.reset();
+    if (c.in.find("\r\n\r\n") != std::string::npos || c.in.find("\n\n") != std::string::npos) answer(c);
+  }
+  if (c.out.empty()) return;
+  ssize_t w = send(c.fd.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+  if (w > 0) c.out.erase(0, static_cast<size_t>(w));
+  if ((w < 0 && errno != EAGAIN) || c.out.empty()) c.fd.reset();  // failed, or answered: close
+}
+
 void MetricsServer::on_ready(const pollfd* fds, size_t n, int64_t now) {
   for (size_t i = 1; i < n && i - 1 < clients_.size(); ++i) {
     Client& c = clients_[i - 1];
-    if (!fds[i].revents || fds[i].fd != c.fd.fd) continue;
-    if (c.out.empty()) {
-      char buf[2048];
-      ssize_t r = recv(c.fd.fd, buf, sizeof buf, 0);
-      if (r <= 0) { c.fd.reset(); continue; }
-      c.in.append(buf, static_cast<size_t>(r));
-      if (c.in.size() > kMaxRequest) { c.fd.reset(); continue; }
-      if (c.in.find("\r\n\r\n") != std::string::npos || c.in.find("\n\n") != std::string::npos) answer(c);
-    }
-    if (!c.out.empty()) {
-      ssize_t w = send(c.fd.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
-      if (w > 0) c.out.erase(0, static_cast<size_t>(w));
-      if (w < 0 && errno != EAGAIN) c.fd.reset();
-      else if (c.out.empty()) c.fd.reset();  // answered: close
-    }
+    if (fds[i].revents && fds[i].fd == c.fd.fd) serve(c);
   }
   std::erase_if(clients_, [](const Client& c) { return c.fd.fd < 0; });
-  if (n > 0 && fds[0].revents & POLLIN) {
-    int fd = accept4(listener_.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0 && clients_.size() < kMaxClients) clients_.push_back(Client{Fd(fd), {}, {}, now});
-    else if (fd >= 0) close(fd);
-  }
+  if (n == 0 || !(fds[0].revents & POLLIN)) return;
+  int fd = accept4(listener_.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0 && clients_.size() < kMaxClients) clients_.push_back(Client{Fd(fd), {}, {}, now});
+  else if (fd >= 0) close(fd);
 }
 
 void MetricsServer::expire(int64_t now) {

@@ -4,11 +4,13 @@
 // --metrics-listen. Both are polled by the probe's one poll() loop (probe_main.cpp).
 #pragma once
 #include <poll.h>
+#include <sys/types.h>
 
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,7 @@ class PathRunner {
   void flush(Conn& c, int64_t now);
   void handshake(Conn& c, int64_t now);
   void read(Conn& c, int64_t now);
+  ssize_t receive(Conn& c, std::span<uint8_t> buf, int64_t now);
   void read_stream(Conn& c, std::span<const uint8_t> bytes, int64_t now);
 
   PathProbe probe_;
@@ -78,6 +81,7 @@ class MetricsServer {
     int64_t since_ms = 0;
   };
   void answer(Client& c);
+  void serve(Client& c);
   Fd listener_;
   std::function<std::string()> body_;
   std::vector<Client> clients_;  // at most kMaxClients
