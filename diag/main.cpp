@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -296,11 +297,12 @@ void lifetime_wait(LifetimeIo& io, diag::LifetimeProbe& probe, int64_t until_ms)
 }
 
 // Drives a LifetimeProbe to Done.
-void drive_lifetime(diag::LifetimeProbe& probe, const IpAddress& local_ip, std::string& local_error) {
+void drive_lifetime(diag::LifetimeProbe& probe, const IpAddress& local_ip, std::string& local_error,
+                    const std::atomic<bool>* stop = nullptr) {
   LifetimeIo io{{}, local_ip, local_error};
   bool interrupted = false;
   for (;;) {
-    if (g_interrupted && !interrupted) {
+    if ((g_interrupted || (stop && stop->load())) && !interrupted) {
       interrupted = true;
       probe.interrupt(now_ms());
     }
@@ -434,10 +436,11 @@ std::optional<diag::NatReport> diag::net::run_nat_once(const Endpoint& server, c
 }
 
 std::optional<diag::LifetimeReport> diag::net::run_lifetime_once(const diag::LifetimeConfig& cfg,
-                                                                 const IpAddress& local_ip) {
+                                                                 const IpAddress& local_ip,
+                                                                 const std::atomic<bool>& stop) {
   diag::LifetimeProbe probe(cfg);
   std::string local_error;
-  drive_lifetime(probe, local_ip, local_error);
+  drive_lifetime(probe, local_ip, local_error, &stop);
   return probe.report();
 }
 

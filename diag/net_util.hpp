@@ -2,6 +2,7 @@
 // lifetime, probe_main.cpp's probe): the steady clock, name resolution, bound non-blocking sockets,
 // the --report POST, option handling. The binary's side only: not part of turnpike_diag.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
@@ -69,7 +70,9 @@ int resolve_target(const char* cmd, const diag::HostPort& spec, const std::optio
 // One NAT behaviour run and one lifetime run on main.cpp's sockets, for `probe`'s slower intervals
 // (blocking: probe_slow.cpp runs them on its worker thread). nullopt when the sockets cannot open.
 std::optional<NatReport> run_nat_once(const Endpoint& server, const IpAddress& local_ip, uint32_t timeout_ms);
-std::optional<LifetimeReport> run_lifetime_once(const LifetimeConfig& cfg, const IpAddress& local_ip);
+// `stop` set: the lifetime search ends at once with what it knows (as Ctrl-C does).
+std::optional<LifetimeReport> run_lifetime_once(const LifetimeConfig& cfg, const IpAddress& local_ip,
+                                                const std::atomic<bool>& stop);
 
 // A subcommand's options: a usage error exits 2 and --help prints its usage (both leave `rc` set
 // and return nothing); the admin token falls back to TURNPIKE_ADMIN_TOKEN.

@@ -1,12 +1,15 @@
 #include "diag/probe_slow.hpp"
 
+#include <chrono>
 #include <iostream>
 
 #include "diag/net_util.hpp"
 
 namespace diag {
 
-SlowProbes::~SlowProbes() { stop(); }
+SlowProbes::~SlowProbes() {
+  if (worker_.joinable()) worker_.detach();  // stop() was not called: the process is ending anyway
+}
 
 void SlowProbes::configure(const ProbeOptions& o, const turn::Endpoint& server, const turn::IpAddress& local_ip) {
   schedule_.nat_every_ms = o.nat_every_ms;
@@ -30,7 +33,7 @@ void run_slow(SlowSchedule::Due due, turn::Endpoint server, turn::IpAddress loca
     cfg.max_ms = lifetime_max_ms;
     cfg.min_ms = std::min<uint32_t>(1000, lifetime_max_ms / 2);
     cfg.timeout_ms = timeout_ms;
-    auto r = net::run_lifetime_once(cfg, local_ip);
+    auto r = net::run_lifetime_once(cfg, local_ip, out->stop);
     std::lock_guard lock(out->mu);
     if (r && r->result == LifetimeResult::Measured && r->timeout_ms)
       out->lifetime = std::optional<double>(*r->timeout_ms / 1000.0);
@@ -59,10 +62,16 @@ void SlowProbes::poll(ProbeState& state, int64_t now_ms) {
   worker_ = std::thread(run_slow, due, server_, local_ip_, timeout_ms_, lifetime_max_ms_, results_);
 }
 
-void SlowProbes::stop() {
-  if (!worker_.joinable()) return;
-  if (results_->busy) worker_.detach();  // a lifetime search may last minutes: not waited for at exit
-  else worker_.join();
+bool SlowProbes::stop() {
+  if (!worker_.joinable()) return true;
+  results_->stop = true;
+  for (int i = 0; i < 200 && results_->busy; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (results_->busy) {
+    worker_.detach();
+    return false;
+  }
+  worker_.join();
+  return true;
 }
 
 }  // namespace diag

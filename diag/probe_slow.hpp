@@ -26,7 +26,9 @@ class SlowProbes {
   void configure(const ProbeOptions& o, const turn::Endpoint& server, const turn::IpAddress& local_ip);
   // Starts what is due when the worker is free; copies a finished result into `state`.
   void poll(ProbeState& state, int64_t now_ms);
-  void stop();  // a run in progress is abandoned (the process is ending)
+  // The process is ending: a lifetime search in progress is interrupted and waited for (2 s at
+  // most); false when the worker is still busy then (a NAT run: the caller exits without waiting).
+  bool stop();
 
  private:
   SlowSchedule schedule_;
@@ -38,6 +40,7 @@ class SlowProbes {
   // Shared with the worker, which may outlive this object (detached at exit).
   struct Results {
     std::atomic<bool> busy{false};
+    std::atomic<bool> stop{false};
     std::mutex mu;
     std::optional<ProbeNat> nat;                    // a finished NAT run, not yet copied
     std::optional<std::optional<double>> lifetime;  // a finished lifetime run: seconds, or nullopt (longer than max)
