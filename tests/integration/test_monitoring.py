@@ -331,7 +331,7 @@ def reports(run):
     text = metrics.scrape(srv)
     n = metrics.metric(text, 'turnpike_nat_clients_total', source='active', site=SITE)
     assert n == 1, f'turnpike_nat_clients_total{{source="active",site="{SITE}"}} {n}'
-    return f'nat: {verdict.get("mapping")}/{verdict.get("filtering")}; lifetime and call report accepted'
+    return f'nat: {verdict.get("mapping")}/{verdict.get("filtering")}; lifetime, call and probe reports accepted'
 
 
 LOADGEN_CALLS = {'udp': 10, 'tcp': 2}     # TCP: media over TCP (turnpike_media_over_tcp_allocations)
