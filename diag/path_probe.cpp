@@ -241,7 +241,10 @@ void PathProbe::on_transport_error(ProbeConn, PathFailure kind, std::string deta
     s.phase = Phase::Done;
     return;
   }
-  std::string stage = s.phase == Phase::Allocating ? "allocate" : s.phase == Phase::Binding ? "permission" : "echo";
+  std::string stage = s.phase == Phase::Idle         ? "connect"
+                      : s.phase == Phase::Allocating ? "allocate"
+                      : s.phase == Phase::Binding    ? "permission"
+                                                     : "echo";
   s.fail(kind, stage, 0, std::move(detail), now_us);
 }
 
