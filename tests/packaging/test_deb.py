@@ -202,7 +202,7 @@ def run_with_systemd():
 
 def purge():
     sh('dpkg', '--purge', 'turnpike')
-    left = [str(p) for p in BINARIES + MANPAGES + [UNIT, CONF, SECRET, CONF.parent] if p.exists()]
+    left = [str(p) for p in BINARIES + MANPAGES + [UNIT, PROBE_UNIT, CONF, SECRET, CONF.parent] if p.exists()]
     assert not left, f'left behind: {left}'
     return 'nothing left (the turnpike system user stays, as Debian policy has it)'
 
