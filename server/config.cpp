@@ -46,6 +46,12 @@ std::string str(const YAML::Node& n, const std::string& key) {
   return n.as<std::string>();
 }
 
+bool boolean(const YAML::Node& n, const std::string& key) {
+  auto v = n.IsScalar() ? n.as<std::string>() : std::string();
+  if (v != "true" && v != "false") throw ConfigError(key, "must be true or false");
+  return v == "true";
+}
+
 uint64_t uint(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max) {
   if (!n.IsScalar()) throw ConfigError(key, "must be a number");
   uint64_t v;
@@ -233,11 +239,7 @@ void parse_limits(const YAML::Node& n, Config& c) {
 void parse_nat_discovery(const YAML::Node& n, Config& c) {
   only_keys(n, "nat_discovery", {"enabled", "alternate", "per_second", "burst"});
   auto& d = c.nat_discovery;
-  if (n["enabled"]) {
-    auto v = n["enabled"].IsScalar() ? n["enabled"].as<std::string>() : "";
-    if (v != "true" && v != "false") throw ConfigError("nat_discovery.enabled", "must be true or false");
-    d.enabled = v == "true";
-  }
+  if (n["enabled"]) d.enabled = boolean(n["enabled"], "nat_discovery.enabled");
   if (n["per_second"]) d.per_second = static_cast<uint32_t>(uint(n["per_second"], "nat_discovery.per_second", 1, 10000));
   if (n["burst"]) d.burst = static_cast<uint32_t>(uint(n["burst"], "nat_discovery.burst", 1, 100000));
   if (!d.enabled) return;
@@ -387,12 +389,7 @@ void parse_tag_labels(const YAML::Node& n, Config& c) {
 void parse_metrics(const YAML::Node& m, Config& c) {
   only_keys(m, "metrics", {"per_allocation", "per_allocation_limit", "tag_labels"});
   if (m["tag_labels"]) parse_tag_labels(m["tag_labels"], c);
-  if (m["per_allocation"]) {
-    if (!m["per_allocation"].IsScalar()) throw ConfigError("metrics.per_allocation", "must be true or false");
-    auto v = m["per_allocation"].as<std::string>();
-    if (v != "true" && v != "false") throw ConfigError("metrics.per_allocation", "must be true or false");
-    c.metrics_per_allocation = v == "true";
-  }
+  if (m["per_allocation"]) c.metrics_per_allocation = boolean(m["per_allocation"], "metrics.per_allocation");
   if (m["per_allocation_limit"])
     c.metrics_per_allocation_limit = uint(m["per_allocation_limit"], "metrics.per_allocation_limit", 1, 100'000);
 }

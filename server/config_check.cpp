@@ -10,10 +10,7 @@ void parse_check(const YAML::Node& n, Config& c) {
                          "credential_ttl_seconds"});
   auto& k = c.check;
   auto flag = [&n](const char* key, bool& out) {
-    if (!n[key]) return;
-    auto v = str(n[key], std::string("check.") + key);
-    if (v != "true" && v != "false") throw ConfigError(std::string("check.") + key, "must be true or false");
-    out = v == "true";
+    if (n[key]) out = boolean(n[key], std::string("check.") + key);
   };
   flag("enabled", k.enabled);
   flag("require_token", k.require_token);

@@ -16,6 +16,7 @@ std::string join(const std::string& a, const std::string& b);  // "a.b", or b wh
 // `n` is a mapping whose keys are all in `allowed` (`path`: where it is, for the error).
 void only_keys(const YAML::Node& n, const std::string& path, std::set<std::string> allowed);
 std::string str(const YAML::Node& n, const std::string& key);
+bool boolean(const YAML::Node& n, const std::string& key);  // true or false, nothing else
 uint64_t uint(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max);
 turn::IpAddress address(const YAML::Node& n, const std::string& key);
 std::vector<turn::Cidr> cidrs(const YAML::Node& n, const std::string& key);

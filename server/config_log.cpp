@@ -1,5 +1,7 @@
 #include "server/config_log.hpp"
 
+#include "server/config_impl.hpp"
+
 #include <algorithm>
 #include <charconv>
 
@@ -28,11 +30,7 @@ void parse_log_events(const YAML::Node& l, Config& c) {
   } else {
     e.burst = std::max<uint32_t>(1, e.per_second * 2);
   }
-  if (const auto& r = l["redact_users"]) {
-    if (!r.IsScalar() || (r.Scalar() != "true" && r.Scalar() != "false"))
-      throw ConfigError("log.redact_users", "must be true or false");
-    e.redact_users = r.Scalar() == "true";
-  }
+  if (const auto& r = l["redact_users"]) e.redact_users = config_detail::boolean(r, "log.redact_users");
   if (const auto& s = l["redact_salt"]) {
     if (!s.IsScalar()) throw ConfigError("log.redact_salt", "must be a string");
     e.redact_salt = s.Scalar();

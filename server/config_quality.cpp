@@ -33,12 +33,6 @@ uint32_t whole(const YAML::Node& n, const std::string& key, uint32_t min, uint32
   return static_cast<uint32_t>(v);
 }
 
-bool boolean(const YAML::Node& n, const std::string& key) {
-  auto v = n.IsScalar() ? n.as<std::string>() : std::string();
-  if (v != "true" && v != "false") throw ConfigError(key, "must be true or false");
-  return v == "true";
-}
-
 void thresholds(const YAML::Node& n, const std::string& path, turn::QualityThresholds& t) {
   config_detail::only_keys(n, path, {"loss", "jitter_ms", "rtt_ms"});
   if (n["loss"]) t.loss = number(n["loss"], path + ".loss", 0, 1);
@@ -50,12 +44,12 @@ void thresholds(const YAML::Node& n, const std::string& path, turn::QualityThres
 
 void parse_quality(const YAML::Node& n, turn::QualityConfig& q) {
   config_detail::only_keys(n, "quality", {"enabled", "interval", "min_packets", "degraded", "bad", "tcp_degrades", "max_streams"});
-  if (n["enabled"]) q.enabled = boolean(n["enabled"], "quality.enabled");
+  if (n["enabled"]) q.enabled = config_detail::boolean(n["enabled"], "quality.enabled");
   if (n["interval"]) q.interval_s = whole(n["interval"], "quality.interval", 1, 300);
   if (n["min_packets"]) q.min_packets = whole(n["min_packets"], "quality.min_packets", 1, 1'000'000);
   if (n["degraded"]) thresholds(n["degraded"], "quality.degraded", q.degraded);
   if (n["bad"]) thresholds(n["bad"], "quality.bad", q.bad);
-  if (n["tcp_degrades"]) q.tcp_degrades = boolean(n["tcp_degrades"], "quality.tcp_degrades");
+  if (n["tcp_degrades"]) q.tcp_degrades = config_detail::boolean(n["tcp_degrades"], "quality.tcp_degrades");
   if (n["max_streams"]) q.max_streams = whole(n["max_streams"], "quality.max_streams", 1, 64);
   // A bad threshold below its degraded one would skip "degraded": refuse it.
   if (q.bad.loss < q.degraded.loss) throw ConfigError("quality.bad.loss", "must not be below quality.degraded.loss");

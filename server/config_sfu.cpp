@@ -69,11 +69,7 @@ void parse_sfu(const YAML::Node& n, Config& c) {
   s.signal_listen_text = endpoint("signal_listen", s.signal_listen);
   if (!n["media_listen"]) throw ConfigError("sfu.media_listen", "required when sfu is configured");
   endpoint("media_listen", s.media_listen);
-  if (n["signal_tls"]) {
-    auto v = str(n["signal_tls"], "sfu.signal_tls");
-    if (v != "true" && v != "false") throw ConfigError("sfu.signal_tls", "must be true or false");
-    s.signal_tls = v == "true";
-  }
+  if (n["signal_tls"]) s.signal_tls = boolean(n["signal_tls"], "sfu.signal_tls");
   parse_media_announce(n["media_announce"], s);
   parse_token_keys(n["token_keys"], s);
   if (const auto& u = n["turn_urls"]; u && !u.IsNull()) parse_sfu_turn_urls(u, s);
@@ -94,11 +90,7 @@ void parse_sfu(const YAML::Node& n, Config& c) {
     s.max_retransmit_bytes_per_second =
         uint(n["max_retransmit_bytes_per_second"], "sfu.max_retransmit_bytes_per_second", 16'000, 1'000'000'000);
   u32("max_retransmit_percent", s.max_retransmit_percent, 1, 1000);
-  if (n["simulcast"]) {
-    auto v = str(n["simulcast"], "sfu.simulcast");
-    if (v != "true" && v != "false") throw ConfigError("sfu.simulcast", "must be true or false");
-    s.simulcast = v == "true";
-  }
+  if (n["simulcast"]) s.simulcast = boolean(n["simulcast"], "sfu.simulcast");
   u32("resume_grace", s.resume_grace_s, 0, 300);
   if (s.max_message_bytes < s.max_join_message_bytes)
     throw ConfigError("sfu.max_message_bytes", "is below sfu.max_join_message_bytes");
