@@ -13,6 +13,8 @@ result, and the test compares it with the lab and with the node's copy:
                 public address)
   random_fully  NAT address_and_port_dependent; the URL expects another region: degraded, for that
                 reason only
+  full_cone     ready; NAT endpoint_independent (endpoint-independent filtering too)
+  double_nat    ready; NAT endpoint_independent (a home MASQUERADE behind a carrier-grade NAT)
   tls_only      the udp_blocked site with TCP to 3478 dropped too: UDP and TCP reported blocked,
                 TLS ready, degraded with "UDP is blocked: ... TLS on port 443"; NAT unknown
   loss          no_nat with 10 % of its UDP towards the TURN port dropped (iptables statistic):
@@ -26,7 +28,7 @@ In every case the NAT class equals `turnpike-diag nat`'s from the same namespace
 GET /api/v1/check-reports/{id}, and turnpike_check_reports_total{site,verdict} and
 turnpike_check_transport_ok{site,transport} count it. A screenshot of each Chromium run goes to the
 artifacts dir (kept with TEST_ARTIFACTS=1 or on failure).
-The browsers run three, then two, then one at a time on two cores: their timing and throughput are
+The browsers run three, three, then one, then one at a time on two cores: their timing and throughput are
 the CPU's, not the lab's veth links', so the page's limits for round trip, jitter and bitrate are
 widened by URL (max_rtt_ms, max_jitter_ms, min_kbps) and those figures are printed, not judged;
 loss keeps its 5 % limit.
@@ -53,7 +55,7 @@ from integration.lab import NetnsTurnpike  # noqa: E402
 from netlab import netlab  # noqa: E402
 
 PREFIX = 'tpk'
-KINDS = ('no_nat', 'masquerade', 'random_fully', 'udp_blocked')
+KINDS = ('no_nat', 'masquerade', 'random_fully', 'full_cone', 'double_nat', 'udp_blocked')
 PRIMARY = ('203.0.113.1', 3478)
 TLS_PORT = 443
 ALTERNATE = ('203.0.113.2', 3479)
@@ -112,6 +114,8 @@ CASES = [
     Case('masquerade', 'masquerade', {}, 'ready', ALL_OK),
     Case('random_fully', 'random_fully', {'site': 'random_fully', 'region': 'elsewhere'}, 'degraded', ALL_OK,
          reasons=('served from region "lab", but this site expects "elsewhere"',)),
+    Case('full_cone', 'full_cone', {'site': 'full_cone'}, 'ready', ALL_OK),
+    Case('double_nat', 'double_nat', {'site': 'double_nat'}, 'ready', ALL_OK),
     Case('tls_only', 'udp_blocked', {'site': 'tls_only'}, 'degraded', {'udp': False, 'tcp': False, 'tls': True},
          reasons=('UDP is blocked: calls will use TURN over TLS on port 443',)),
     Case('loss', 'no_nat', {'site': 'lossy'}, 'degraded', ALL_OK, reasons=('of the test packets were lost',)),
@@ -261,7 +265,8 @@ def main():
             # Rounds of at most three browsers (two cores); the loss case needs no_nat's path to itself.
             by_name = {c.name: c for c in CASES}
             run_cases(lab, srv, t, art, pin, diag, [by_name[n] for n in ('no_nat', 'masquerade', 'random_fully')])
-            run_cases(lab, srv, t, art, pin, diag, [by_name['tls_only']] + firefox)
+            run_cases(lab, srv, t, art, pin, diag, [by_name[n] for n in ('full_cone', 'double_nat', 'tls_only')])
+            run_cases(lab, srv, t, art, pin, diag, firefox)
             lab.run(lab.server_ns, ['iptables', '-I'] + loss_rule(lab), check=True)
             try:
                 run_cases(lab, srv, t, art, pin, diag, [c for c in CASES if c.name == 'loss'])
