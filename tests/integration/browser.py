@@ -36,7 +36,8 @@ def missing():
 def chromium_options(user_data_dir, extra_args=(), lab_hosts=()):
     """The options every test browser runs with: headless, fake camera and microphone, no
     background traffic, loopback only. lab_hosts: lab addresses (not loopback) the browser must
-    reach; the proxy is dropped and each is excluded from the resolver rules."""
+    reach; the proxy is dropped and each is excluded from the resolver rules ('NAME=IP': NAME
+    resolves to that lab address, e.g. a TURN server's TLS name)."""
     from selenium.webdriver.chrome.options import Options
     o = Options()
     o.binary_location = CHROMIUM
@@ -63,8 +64,10 @@ def chromium_options(user_data_dir, extra_args=(), lab_hosts=()):
         o.add_argument(a)
     if lab_hosts:
         o._arguments = [a for a in o.arguments if not a.startswith('--proxy-')]
-        o._arguments = [a + ''.join(f', EXCLUDE {h}' for h in lab_hosts)
-                        if a.startswith('--host-resolver-rules=') else a for a in o._arguments]
+        names = ''.join(f'MAP {h.split("=", 1)[0]} {h.split("=", 1)[1]}, ' for h in lab_hosts if '=' in h)
+        rule = '--host-resolver-rules='
+        o._arguments = [rule + names + a[len(rule):] + ''.join(f', EXCLUDE {h}' for h in lab_hosts if '=' not in h)
+                        if a.startswith(rule) else a for a in o._arguments]
     return o
 
 

@@ -48,7 +48,7 @@ def run_chromium(args, out):
         extra.append(f'--ignore-certificate-errors-spki-list={args.spki}')
     try:
         drv, service = browser.make_driver(os.path.join(work, 'profile'), os.path.join(work, 'chromedriver.log'),
-                                           extra, lab_hosts=[host])
+                                           extra, lab_hosts=[host] + args.resolve)
         drv.get(args.url)
         end = time.monotonic() + args.seconds
         state = {}
@@ -103,6 +103,8 @@ def main():
     ap.add_argument('--spki', default='')
     ap.add_argument('--seconds', type=float, default=60)
     ap.add_argument('--firefox', action='store_true')
+    ap.add_argument('--resolve', action='append', default=[], metavar='NAME=IP',
+                    help='Chromium: NAME resolves to IP (Firefox reads /etc/hosts: /etc/netns/<ns>/hosts)')
     args = ap.parse_args()
     args.seconds = min(args.seconds, 180)
     out = {}

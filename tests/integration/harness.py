@@ -310,6 +310,29 @@ def make_cert(directory, cn='turnpike.test', name='cert', days=2):
     return str(cert), str(key)
 
 
+def make_ca_cert(directory, names=(), ips=(), days=2):
+    """A lab CA and a server certificate it issues (EC P-256) for the DNS `names` and `ips`, with
+    the openssl CLI: for clients that verify a name against a trusted CA rather than pin a key (Firefox
+    over TURN/TLS). Returns (ca_path, cert_path, key_path)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    ca, ca_key, cert, key, csr, ext = (d / n for n in ('ca.pem', 'ca.key', 'server.pem', 'server.key', 'server.csr',
+                                                        'server.ext'))
+    ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+    san = ','.join([f'DNS:{n}' for n in names] + [f'IP:{i}' for i in ips])
+    ext.write_text(f'subjectAltName={san}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n')
+    for cmd in (['openssl', 'req', '-x509', *ec, '-keyout', str(ca_key), '-out', str(ca), '-days', str(days),
+                 '-subj', '/CN=Turnpike lab CA', '-addext', 'basicConstraints=critical,CA:TRUE',
+                 '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+                ['openssl', 'req', *ec, '-keyout', str(key), '-out', str(csr), '-subj', f'/CN={(list(names) or ["lab"])[0]}'],
+                ['openssl', 'x509', '-req', '-in', str(csr), '-CA', str(ca), '-CAkey', str(ca_key), '-CAcreateserial',
+                 '-out', str(cert), '-days', str(days), '-extfile', str(ext)]):
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError(f'{cmd[1]} failed ({r.returncode}): {r.stdout.decode(errors="replace")}')
+    return str(ca), str(cert), str(key)
+
+
 def _split_hostport(s):
     s = str(s).strip()
     if s.startswith('['):

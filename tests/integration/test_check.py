@@ -20,10 +20,10 @@ result, and the test compares it with the lab and with the node's copy:
   loss          no_nat with 10 % of its UDP towards the TURN port dropped (iptables statistic):
                 loss reported within 0.04-0.17 (300 probes), degraded for it
   firefox       no_nat with Debian's firefox-esr (no geckodriver: a fresh profile's user.js fakes the
-                devices and lets the page close itself); its report read back from the API. UDP and
-                TCP are asserted: Firefox ESR 153 gathers no relay candidate over the lab's turns:
-                URL (an IP literal; neither a self-signed nor a lab-CA certificate trusted in the
-                profile changed that), which the run prints
+                devices and lets the page close itself); its report read back from the API; ready,
+                UDP, TCP and TLS reachable. TURN over TLS is offered by name (turns:turn.lab.test:443,
+                a certificate from a lab CA): Firefox verifies the name against a CA it trusts, and
+                gathers no relay candidate for an IP literal or an untrusted certificate
 In every case the NAT class equals `turnpike-diag nat`'s from the same namespace, the report is in
 GET /api/v1/check-reports/{id}, and turnpike_check_reports_total{site,verdict} and
 turnpike_check_transport_ok{site,transport} count it. A screenshot of each Chromium run goes to the
@@ -58,6 +58,11 @@ PREFIX = 'tpk'
 KINDS = ('no_nat', 'masquerade', 'random_fully', 'full_cone', 'double_nat', 'udp_blocked')
 PRIMARY = ('203.0.113.1', 3478)
 TLS_PORT = 443
+# TURN over TLS by name, as in production: Firefox verifies the server's name against a trusted CA
+# (it cannot pin a key as Chromium is told to). Every client namespace resolves it through
+# /etc/netns/<ns>/hosts, and Firefox trusts the lab CA through an enterprise policy in
+# /etc/netns/<ns>/firefox/policies/policies.json (`ip netns exec` bind-mounts both over /etc).
+TLS_NAME = 'turn.lab.test'
 ALTERNATE = ('203.0.113.2', 3479)
 ADMIN = ('203.0.113.1', 9641)
 SIGNAL = ('203.0.113.1', 8080)
@@ -92,7 +97,10 @@ def lab_config(lab, cert, key):
         'nat_discovery': {'enabled': True, 'alternate': f'{ALTERNATE[0]}:{ALTERNATE[1]}'},
         'sites': sites,
         'sfu': {'signal_listen': f'{SIGNAL[0]}:{SIGNAL[1]}', 'media_listen': f'{MEDIA[0]}:{MEDIA[1]}',
-                'token_keys': ['lab-sfu-token-key-0123456789']},
+                'token_keys': ['lab-sfu-token-key-0123456789'],
+                'turn_urls': [f'turn:{PRIMARY[0]}:{PRIMARY[1]}?transport=udp',
+                              f'turn:{PRIMARY[0]}:{PRIMARY[1]}?transport=tcp',
+                              f'turns:{TLS_NAME}:{TLS_PORT}?transport=tcp']},
         'check': {'reports_per_minute': 30, 'max_reports': 50},
         'threads': 2,
         'log': {'level': 'info', 'format': 'json'},
@@ -119,8 +127,36 @@ CASES = [
     Case('tls_only', 'udp_blocked', {'site': 'tls_only'}, 'degraded', {'udp': False, 'tcp': False, 'tls': True},
          reasons=('UDP is blocked: calls will use TURN over TLS on port 443',)),
     Case('loss', 'no_nat', {'site': 'lossy'}, 'degraded', ALL_OK, reasons=('of the test packets were lost',)),
-    Case('firefox', 'no_nat', {'site': 'firefox'}, None, {'udp': True, 'tcp': True}, firefox=True),
+    Case('firefox', 'no_nat', {'site': 'firefox'}, 'ready', ALL_OK, firefox=True),
 ]
+
+
+class NameAndTrust:
+    """/etc/netns/<ns>/hosts (TLS_NAME) and Firefox's policy trusting the lab CA, for each client
+    namespace of the lab; removed again on exit (with /etc/firefox, the bind target, if made here)."""
+
+    def __init__(self, lab, ca):
+        self.dirs = [Path('/etc/netns') / site.client_ns for site in lab.sites.values()]
+        self.ca = ca
+        self.made_etc_firefox = not os.path.exists('/etc/firefox')
+        self.made_etc_netns = not os.path.exists('/etc/netns')
+
+    def __enter__(self):
+        os.makedirs('/etc/firefox', exist_ok=True)
+        policy = {'policies': {'Certificates': {'Install': [self.ca]}}}
+        for d in self.dirs:
+            (d / 'firefox' / 'policies').mkdir(parents=True, exist_ok=True)
+            (d / 'hosts').write_text(f'127.0.0.1 localhost\n{PRIMARY[0]} {TLS_NAME}\n')
+            (d / 'firefox' / 'policies' / 'policies.json').write_text(json.dumps(policy))
+        return self
+
+    def __exit__(self, *exc):
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        if self.made_etc_firefox:
+            shutil.rmtree('/etc/firefox', ignore_errors=True)
+        if self.made_etc_netns:
+            shutil.rmtree('/etc/netns', ignore_errors=True)
 
 
 def diag_nat(lab, diag_bin, kind):
@@ -141,7 +177,8 @@ def run_page(lab, case, art, pin):
         q['close'] = '1'
     url = f'http://{SIGNAL[0]}:{SIGNAL[1]}/check/?' + urllib.parse.urlencode(q)
     argv = ['/usr/bin/python3', str(HERE / 'check_browser.py'), '--url', url, '--seconds', '60']
-    argv += ['--firefox'] if case.firefox else ['--screenshot', str(Path(art) / f'check_{case.name}.png'), '--spki', pin]
+    argv += ['--firefox'] if case.firefox else ['--screenshot', str(Path(art) / f'check_{case.name}.png'), '--spki', pin,
+                                                '--resolve', f'{TLS_NAME}={PRIMARY[0]}']
     r = lab.run(lab.sites[case.kind].client_ns, argv, timeout=120, capture_output=True)
     try:
         case.out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -244,9 +281,9 @@ def main():
     t0 = time.monotonic()
     keep_env = os.environ.get('TEST_ARTIFACTS', '')
     art = tempfile.mkdtemp(prefix='turnpike-it-check-', dir=keep_env if keep_env and os.path.isdir(keep_env) else None)
-    cert, key = harness.make_cert(art)
+    ca, cert, key = harness.make_ca_cert(art, names=(TLS_NAME,), ips=(PRIMARY[0],))
     pin = browser.spki_sha256_b64(cert)
-    with netlab.Lab(prefix=PREFIX, kinds=KINDS) as lab:
+    with netlab.Lab(prefix=PREFIX, kinds=KINDS) as lab, NameAndTrust(lab, ca):
         srv = NetnsTurnpike(lab, lab.server_ns, lab_config(lab, cert, key), binary=binary).start()
         try:
             diag = {}
